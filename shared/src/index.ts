@@ -1,0 +1,50 @@
+export { metaloop } from './gen/metaloop.js';
+export {
+  allFinite,
+  assertSameLayout,
+  decodeFloat32,
+  encodeFloat32,
+  fromBundle,
+  layoutSize,
+  sizeOf,
+  toBundle,
+  type FlatTensors,
+  type TensorSpec,
+} from './codec.js';
+export {
+  ApiCallError,
+  CodecError,
+  ConnectionError,
+  MetaloopError,
+  NotFoundError,
+  PermissionError,
+  RequestTimeoutError,
+  SpecError,
+  TransportError,
+  type SpecIssue,
+} from './errors.js';
+export { initParams, paramLayout, taskDims } from './layout.js';
+export { createLogger, silentLogger, type Logger, type LoggerOptions, type LogLevel } from './logger.js';
+export { hashWords, Rng, SeedDomain, taskSeed, type SeedDomainName } from './seeds.js';
+export {
+  applyOverrides,
+  loadSpec,
+  parseSpec,
+  RunSpecSchema,
+  shardCount,
+  validateSpec,
+  type AlgorithmSpec,
+  type ModelSpec,
+  type RunSpec,
+  type RunSpecInput,
+  type TaskSpec,
+} from './spec.js';
+export { API_VERBS, assertRunId, DEFAULT_PREFIX, shardMsgId, subjects, type ApiVerb, type Subjects } from './subjects.js';
+export type {
+  Closer,
+  ConsumeOptions,
+  ResultMessage,
+  Transport,
+  WorkMessage,
+  WorkQueueOptions,
+} from './transport.js';

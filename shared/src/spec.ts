@@ -1,0 +1,220 @@
+/**
+ * The run spec: one zod schema, YAML in, a validated RunSpec out. Every error names the field path,
+ * the value given and what is allowed.
+ */
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { z } from 'zod';
+import { SpecError, type SpecIssue } from './errors.js';
+
+const int = (min: number, max: number) => z.number().int().min(min).max(max);
+const pos = () => z.number().positive().finite();
+const range = (what: string) =>
+  z
+    .tuple([z.number().finite(), z.number().finite()])
+    .refine(([lo, hi]) => lo <= hi, { message: `${what} must be [low, high] with low <= high` });
+
+export const SinusoidTaskSchema = z.strictObject({
+  family: z.literal('sinusoid'),
+  shots: int(1, 10_000).default(10),
+  queries: int(1, 10_000).default(10),
+  amplitude: range('amplitude').default([0.1, 5.0]),
+  phase: range('phase').default([0, Math.PI]),
+  xRange: range('xRange').default([-5, 5]),
+});
+
+export const TaskSchema = z.discriminatedUnion('family', [SinusoidTaskSchema]);
+
+export const MlpModelSchema = z.strictObject({
+  kind: z.literal('mlp'),
+  hidden: z.array(int(1, 65_536)).max(64).default([40, 40]),
+  activation: z.enum(['relu', 'tanh']).default('relu'),
+});
+
+export const ModelSchema = z.discriminatedUnion('kind', [MlpModelSchema]);
+
+export const AlgorithmSchema = z.strictObject({
+  kind: z.enum(['maml', 'fomaml']),
+  innerSteps: int(1, 1000).default(1),
+  innerLr: pos().default(0.01),
+});
+
+export const OuterSchema = z.strictObject({
+  optimizer: z.enum(['adam', 'sgd']).default('adam'),
+  lr: pos().default(0.001),
+  beta1: z.number().min(0).lt(1).default(0.9),
+  beta2: z.number().min(0).lt(1).default(0.999),
+  epsilon: pos().default(1e-8),
+  metaBatch: int(1, 100_000).default(25),
+  steps: int(1, 100_000_000).default(1000),
+  shardSize: int(1, 100_000).default(5),
+});
+
+export const EvalSchema = z.strictObject({
+  every: int(0, 100_000_000).default(500),
+  tasks: int(1, 1_000_000).default(100),
+  innerSteps: int(1, 1000).default(10),
+});
+
+export const CheckpointSchema = z.strictObject({
+  every: int(0, 100_000_000).default(1000),
+  keep: int(1, 1000).default(3),
+});
+
+export const WorkersSchema = z.strictObject({
+  count: int(1, 10_000).default(1),
+  staleness: int(0, 1000).default(0),
+  backend: z.enum(['any', 'tensorflow', 'wasm', 'cpu']).default('any'),
+});
+
+export const RunSpecSchema = z
+  .strictObject({
+    name: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9-]{0,40}$/, 'name must be 1-41 characters of a-z, 0-9 and -, starting with a letter or digit'),
+    seed: int(0, 0xffffffff).default(0),
+    task: TaskSchema,
+    model: ModelSchema,
+    algorithm: AlgorithmSchema,
+    outer: OuterSchema.prefault({}),
+    eval: EvalSchema.prefault({}),
+    checkpoint: CheckpointSchema.prefault({}),
+    workers: WorkersSchema.prefault({}),
+  })
+  .superRefine((spec, ctx) => {
+    if (spec.outer.shardSize > spec.outer.metaBatch) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['outer', 'shardSize'],
+        message: `shardSize (${spec.outer.shardSize}) must be <= metaBatch (${spec.outer.metaBatch})`,
+      });
+    }
+  });
+
+export type RunSpec = z.output<typeof RunSpecSchema>;
+export type RunSpecInput = z.input<typeof RunSpecSchema>;
+export type TaskSpec = RunSpec['task'];
+export type ModelSpec = RunSpec['model'];
+export type AlgorithmSpec = RunSpec['algorithm'];
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let cur: unknown = root;
+  for (const key of path) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[key];
+  }
+  return cur;
+}
+
+function show(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  try {
+    const s = JSON.stringify(value);
+    return s.length > 80 ? s.slice(0, 77) + '...' : s;
+  } catch {
+    return String(value);
+  }
+}
+
+function describeIssue(issue: z.core.$ZodIssue, input: unknown): SpecIssue {
+  const path = issue.path.map(String).join('.');
+  const received = valueAt(input, issue.path);
+  let message: string;
+  switch (issue.code) {
+    case 'unrecognized_keys':
+      return {
+        path,
+        message: `unknown field(s) ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}: remove or rename them (see examples/ for the allowed fields)`,
+      };
+    case 'invalid_union':
+      if ('discriminator' in issue && issue.discriminator) {
+        const d = issue.discriminator;
+        const full = issue.path[issue.path.length - 1] === d ? issue.path : [...issue.path, d];
+        return { path: full.map(String).join('.'), message: `got ${show(valueAt(input, full))}; ${issue.message}`, received: valueAt(input, full) };
+      }
+      message = `got ${show(received)}; ${issue.message}`;
+      break;
+    default:
+      message = received === undefined ? `required: ${issue.message}` : `got ${show(received)}; ${issue.message}`;
+  }
+  return { path, message, received };
+}
+
+/** Validate a plain object (parsed YAML/JSON) into a RunSpec, or throw SpecError. */
+export function validateSpec(input: unknown, source = 'run spec'): RunSpec {
+  const result = RunSpecSchema.safeParse(input, {
+    error: (iss) => {
+      if (iss.code === 'invalid_type') return `expected ${iss.expected === 'int' ? 'a whole number' : iss.expected}`;
+      if (iss.code === 'too_small') {
+        const bound = iss.inclusive ? '>=' : '>';
+        return iss.origin === 'array'
+          ? `expected at least ${String(iss.minimum)} items`
+          : `expected a ${iss.origin === 'int' ? 'whole number' : 'number'} ${bound} ${String(iss.minimum)}`;
+      }
+      if (iss.code === 'too_big') {
+        const bound = iss.inclusive ? '<=' : '<';
+        return iss.origin === 'array'
+          ? `expected at most ${String(iss.maximum)} items`
+          : `expected a number ${bound} ${String(iss.maximum)}`;
+      }
+      if (iss.code === 'invalid_value') return `expected one of ${iss.values.map((v) => JSON.stringify(v)).join(', ')}`;
+      return undefined;
+    },
+  });
+  if (result.success) return result.data;
+  throw new SpecError(
+    result.error.issues.map((i) => describeIssue(i, input)),
+    source,
+  );
+}
+
+/** Parse and validate YAML text. */
+export function parseSpec(yamlText: string, source = 'run spec'): RunSpec {
+  let doc: unknown;
+  try {
+    doc = parseYaml(yamlText);
+  } catch (err) {
+    const where = err instanceof YAMLParseError && err.linePos ? ` at line ${err.linePos[0].line}` : '';
+    throw new SpecError([{ path: '', message: `not valid YAML${where}: ${(err as Error).message.split('\n')[0]}` }], source);
+  }
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
+    throw new SpecError([{ path: '', message: `expected a YAML mapping with name, task, model, algorithm, outer…; got ${show(doc)}` }], source);
+  }
+  return validateSpec(doc, source);
+}
+
+/**
+ * Apply `--set path=value` overrides (value parsed as YAML, so `outer.lr=3e-4`, `model.hidden=[64,64]`)
+ * to a parsed, not yet validated document.
+ */
+export function applyOverrides(doc: Record<string, unknown>, sets: readonly string[]): Record<string, unknown> {
+  const out = structuredClone(doc);
+  for (const set of sets) {
+    const eq = set.indexOf('=');
+    if (eq <= 0) throw new SpecError([{ path: set, message: 'an override must look like path.to.field=value' }]);
+    const path = set.slice(0, eq).split('.');
+    const value: unknown = parseYaml(set.slice(eq + 1));
+    let cur: Record<string, unknown> = out;
+    for (const key of path.slice(0, -1)) {
+      const next = cur[key];
+      if (next === undefined) cur[key] = {};
+      else if (next === null || typeof next !== 'object') {
+        throw new SpecError([{ path: path.join('.'), message: `cannot set a field inside ${key}, which is ${show(next)}` }]);
+      }
+      cur = cur[key] as Record<string, unknown>;
+    }
+    cur[path[path.length - 1]!] = value;
+  }
+  return out;
+}
+
+/** Parse YAML, apply overrides, validate. */
+export function loadSpec(yamlText: string, source = 'run spec', sets: readonly string[] = []): RunSpec {
+  if (sets.length === 0) return parseSpec(yamlText, source);
+  const doc = parseYaml(yamlText) as Record<string, unknown>;
+  return validateSpec(applyOverrides(doc ?? {}, sets), source);
+}
+
+/** Number of shards of one meta-step (the last may be smaller). */
+export function shardCount(spec: RunSpec): number {
+  return Math.ceil(spec.outer.metaBatch / spec.outer.shardSize);
+}

@@ -1,0 +1,75 @@
+/** Every NATS subject, stream, bucket and consumer name Metaloop uses, in one place. */
+
+export const DEFAULT_PREFIX = 'metaloop';
+
+export const API_VERBS = [
+  'submit',
+  'list',
+  'status',
+  'cancel',
+  'pause',
+  'resume',
+  'workers',
+  'export',
+] as const;
+export type ApiVerb = (typeof API_VERBS)[number];
+
+const RUN_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+/** Run ids travel inside subjects and object names: keep them to [a-z0-9-]. */
+export function assertRunId(runId: string): void {
+  if (!RUN_ID.test(runId)) {
+    throw new Error(`invalid run id ${JSON.stringify(runId)}: use 1-63 characters of a-z, 0-9 and '-'`);
+  }
+}
+
+export interface Subjects {
+  readonly prefix: string;
+  api(verb: ApiVerb): string;
+  work(runId: string): string;
+  workAll(): string;
+  results(runId: string): string;
+  resultsAll(): string;
+  events(runId: string): string;
+  eventsAll(): string;
+  heartbeat(): string;
+  /** JetStream resources (names cannot contain dots). */
+  readonly workStream: string;
+  readonly resultsStream: string;
+  readonly workConsumer: string;
+  readonly resultsConsumer: string;
+  readonly runsBucket: string;
+  readonly paramsBucket: string;
+  readonly checkpointsBucket: string;
+}
+
+export function subjects(prefix = DEFAULT_PREFIX): Subjects {
+  if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(prefix)) {
+    throw new Error(`invalid subject prefix ${JSON.stringify(prefix)}: use tokens of [A-Za-z0-9_-] separated by dots`);
+  }
+  const tag = prefix.replace(/\./g, '_');
+  const upper = tag.toUpperCase();
+  return {
+    prefix,
+    api: (verb) => `${prefix}.api.${verb}`,
+    work: (runId) => `${prefix}.work.${runId}`,
+    workAll: () => `${prefix}.work.>`,
+    results: (runId) => `${prefix}.results.${runId}`,
+    resultsAll: () => `${prefix}.results.>`,
+    events: (runId) => `${prefix}.events.${runId}`,
+    eventsAll: () => `${prefix}.events.>`,
+    heartbeat: () => `${prefix}.workers.heartbeat`,
+    workStream: `${upper}_WORK`,
+    resultsStream: `${upper}_RESULTS`,
+    workConsumer: `${tag}-workers`,
+    resultsConsumer: `${tag}-coordinator`,
+    runsBucket: tag === 'metaloop' ? 'runs' : `${tag}-runs`,
+    paramsBucket: tag === 'metaloop' ? 'params' : `${tag}-params`,
+    checkpointsBucket: tag === 'metaloop' ? 'checkpoints' : `${tag}-checkpoints`,
+  };
+}
+
+/** Message id of a shard or its result: `<run>.<step>.<shard>` (JetStream de-duplication key). */
+export function shardMsgId(runId: string, step: number, shard: number, kind: 'train' | 'eval' = 'train'): string {
+  return kind === 'train' ? `${runId}.${step}.${shard}` : `${runId}.e${step}.${shard}`;
+}
