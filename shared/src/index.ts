@@ -48,3 +48,11 @@ export type {
   WorkMessage,
   WorkQueueOptions,
 } from './transport.js';
+export * from './observability/index.js';
+export {
+  compileInProcTransportOptions,
+  InProcBus,
+  InProcTransport,
+  type CompiledInProcTransportOptions,
+  type InProcTransportOptions,
+} from './transport/inproc.js';
