@@ -48,7 +48,6 @@ export type {
   WorkMessage,
   WorkQueueOptions,
 } from './transport.js';
-export * from './observability/index.js';
 export {
   compileInProcTransportOptions,
   InProcBus,
