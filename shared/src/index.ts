@@ -48,6 +48,7 @@ export type {
   WorkMessage,
   WorkQueueOptions,
 } from './transport.js';
+export * from './observability/index.js';
 export {
   compileInProcTransportOptions,
   InProcBus,
