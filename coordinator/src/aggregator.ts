@@ -1,0 +1,225 @@
+/**
+ * Result collection for one (run, step, kind): accepts exactly one result per shard, rejects the
+ * rest with a reason, and sums accepted results in shard order (never arrival order) in float64,
+ * so the sum is bit-identical whatever the number of workers or the order results come back in.
+ */
+import { allFinite, fromBundle, metaloop, type TensorSpec } from '@metaloop/shared';
+
+export const REJECT_REASONS = [
+  'stale',
+  'duplicate',
+  'malformed',
+  'non_finite',
+  'wrong_shape',
+  'unknown_run',
+  'worker_error',
+] as const;
+export type RejectReason = (typeof REJECT_REASONS)[number];
+
+export type Verdict =
+  | { readonly accepted: true; readonly shard: number }
+  | { readonly accepted: false; readonly reason: RejectReason; readonly detail: string; readonly shard?: number };
+
+/** Counts of rejected results by reason (all zero at first). */
+export class RejectCounter {
+  private readonly counts = new Map<RejectReason, number>(REJECT_REASONS.map((r) => [r, 0]));
+  add(reason: RejectReason): void {
+    this.counts.set(reason, (this.counts.get(reason) ?? 0) + 1);
+  }
+  get(reason: RejectReason): number {
+    return this.counts.get(reason) ?? 0;
+  }
+  total(): number {
+    let n = 0;
+    for (const v of this.counts.values()) n += v;
+    return n;
+  }
+  toJSON(): Record<RejectReason, number> {
+    return Object.fromEntries(this.counts) as Record<RejectReason, number>;
+  }
+}
+
+/** Decode a result message, or say why it is malformed. */
+export function decodeResult(
+  data: Uint8Array,
+  runIdFromSubject?: string,
+): { ok: true; result: metaloop.ShardResult } | { ok: false; detail: string } {
+  let result: metaloop.ShardResult;
+  try {
+    result = metaloop.ShardResult.decode(data);
+  } catch (err) {
+    return { ok: false, detail: `cannot decode ShardResult: ${(err as Error).message}` };
+  }
+  if (!result.runId) return { ok: false, detail: 'ShardResult without run_id' };
+  if (runIdFromSubject !== undefined && runIdFromSubject !== result.runId) {
+    return { ok: false, detail: `ShardResult for run ${result.runId} arrived on the subject of run ${runIdFromSubject}` };
+  }
+  return { ok: true, result };
+}
+
+export interface CollectorOptions {
+  readonly runId: string;
+  readonly step: number;
+  readonly paramVersion: number;
+  readonly kind: metaloop.ShardKind;
+  /** Number of tasks in each shard, in shard order. */
+  readonly shardTasks: readonly number[];
+  /** Train: the parameter layout gradients must have. */
+  readonly layout: readonly TensorSpec[];
+  /** Eval: inner steps (the result carries losses after 0..evalInnerSteps steps). */
+  readonly evalInnerSteps: number;
+}
+
+interface Accepted {
+  readonly grad: Float32Array | null;
+  readonly preLossSum: number;
+  readonly postLossSum: number;
+  readonly evalLossSums: readonly number[];
+  readonly workerId: string;
+}
+
+/** Collects the results of one step (train) or one evaluation (eval). */
+export class StepCollector {
+  private readonly accepted: (Accepted | undefined)[];
+  private acceptedCount = 0;
+  private readonly paramCount: number;
+
+  constructor(readonly options: CollectorOptions) {
+    this.accepted = new Array<Accepted | undefined>(options.shardTasks.length).fill(undefined);
+    this.paramCount = options.layout.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
+  }
+
+  get shardCount(): number {
+    return this.accepted.length;
+  }
+  get complete(): boolean {
+    return this.acceptedCount === this.accepted.length;
+  }
+  /** Shards still without an accepted result, ascending. */
+  missing(): number[] {
+    const out: number[] = [];
+    this.accepted.forEach((a, i) => {
+      if (a === undefined) out.push(i);
+    });
+    return out;
+  }
+  has(shard: number): boolean {
+    return this.accepted[shard] !== undefined;
+  }
+
+  /** Judge one decoded result of this run; accept it when it is the first valid one of its shard. */
+  offer(r: metaloop.ShardResult): Verdict {
+    const o = this.options;
+    const kind = r.kind ?? metaloop.ShardKind.SHARD_KIND_TRAIN;
+    if (r.runId !== o.runId) return { accepted: false, reason: 'unknown_run', detail: `result of run ${r.runId}` };
+    if (kind !== o.kind || r.step !== o.step || r.paramVersion !== o.paramVersion) {
+      return {
+        accepted: false,
+        reason: 'stale',
+        detail: `result for ${kindName(kind)} step ${r.step} (version ${r.paramVersion}); waiting for ${kindName(o.kind)} step ${o.step} (version ${o.paramVersion})`,
+      };
+    }
+    const shard = r.shard;
+    if (!Number.isInteger(shard) || shard < 0 || shard >= this.accepted.length) {
+      return { accepted: false, reason: 'wrong_shape', detail: `shard ${shard} out of range 0..${this.accepted.length - 1}` };
+    }
+    if (this.accepted[shard] !== undefined) {
+      return { accepted: false, reason: 'duplicate', detail: `shard ${shard} already has a result`, shard };
+    }
+    if (r.error) return { accepted: false, reason: 'worker_error', detail: r.error, shard };
+    const tasks = o.shardTasks[shard]!;
+    if (r.tasks !== tasks) {
+      return { accepted: false, reason: 'wrong_shape', detail: `shard ${shard} reports ${r.tasks} tasks, expected ${tasks}`, shard };
+    }
+    let grad: Float32Array | null = null;
+    const evalLossSums: number[] = [];
+    if (o.kind === metaloop.ShardKind.SHARD_KIND_TRAIN) {
+      try {
+        grad = fromBundle(r.grad, o.layout).data;
+      } catch (err) {
+        return { accepted: false, reason: 'wrong_shape', detail: `gradient: ${(err as Error).message}`, shard };
+      }
+      if (grad.length !== this.paramCount) {
+        return { accepted: false, reason: 'wrong_shape', detail: `gradient has ${grad.length} values, expected ${this.paramCount}`, shard };
+      }
+      if (!allFinite(grad)) return { accepted: false, reason: 'non_finite', detail: `gradient of shard ${shard} has NaN/Inf`, shard };
+      if (!Number.isFinite(r.preLossSum) || !Number.isFinite(r.postLossSum)) {
+        return { accepted: false, reason: 'non_finite', detail: `losses of shard ${shard} are not finite`, shard };
+      }
+      // Own the values: the decoded bytes may be a view on a transport buffer that gets reused.
+      grad = Float32Array.from(grad);
+    } else {
+      const sums = r.evalLossSums ?? [];
+      if (sums.length !== o.evalInnerSteps + 1) {
+        return {
+          accepted: false,
+          reason: 'wrong_shape',
+          detail: `eval shard ${shard} has ${sums.length} losses, expected ${o.evalInnerSteps + 1} (after 0..${o.evalInnerSteps} steps)`,
+          shard,
+        };
+      }
+      if (!sums.every((x) => Number.isFinite(x))) {
+        return { accepted: false, reason: 'non_finite', detail: `eval losses of shard ${shard} are not finite`, shard };
+      }
+      evalLossSums.push(...sums);
+    }
+    this.accepted[shard] = {
+      grad,
+      preLossSum: r.preLossSum,
+      postLossSum: r.postLossSum,
+      evalLossSums,
+      workerId: r.workerId,
+    };
+    this.acceptedCount++;
+    return { accepted: true, shard };
+  }
+
+  private all(): Accepted[] {
+    if (!this.complete) throw new Error(`step ${this.options.step} is missing shards ${this.missing().join(', ')}`);
+    return this.accepted as Accepted[];
+  }
+
+  /** Σ of the shard gradients, in shard order, in float64. */
+  gradientSum(): Float64Array {
+    const sum = new Float64Array(this.paramCount);
+    for (const a of this.all()) {
+      const g = a.grad!;
+      for (let i = 0; i < sum.length; i++) sum[i] = sum[i]! + g[i]!;
+    }
+    return sum;
+  }
+
+  /** Σ pre-/post-adaptation query losses over all tasks, in shard order. */
+  lossSums(): { pre: number; post: number } {
+    let pre = 0;
+    let post = 0;
+    for (const a of this.all()) {
+      pre += a.preLossSum;
+      post += a.postLossSum;
+    }
+    return { pre, post };
+  }
+
+  /** Σ eval losses after k = 0..evalInnerSteps inner steps, in shard order. */
+  evalLossSums(): Float64Array {
+    const out = new Float64Array(this.options.evalInnerSteps + 1);
+    for (const a of this.all()) a.evalLossSums.forEach((x, k) => (out[k] = out[k]! + x));
+    return out;
+  }
+
+  /** Which worker computed each shard (for logs). */
+  workers(): string[] {
+    return this.accepted.map((a) => a?.workerId ?? '');
+  }
+}
+
+function kindName(kind: metaloop.ShardKind): string {
+  return kind === metaloop.ShardKind.SHARD_KIND_EVAL ? 'eval' : 'train';
+}
+
+/** Number of tasks in each shard when `total` tasks are cut into shards of `shardSize`. */
+export function shardSizes(total: number, shardSize: number): number[] {
+  const out: number[] = [];
+  for (let start = 0; start < total; start += shardSize) out.push(Math.min(shardSize, total - start));
+  return out;
+}

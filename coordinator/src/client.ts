@@ -1,0 +1,94 @@
+/**
+ * ApiClient: the control API over any Transport (what the CLI uses). Errors answered by the
+ * coordinator become ApiCallError (with its code and field); no answer at all is the transport's
+ * RequestTimeoutError ("is a coordinator running?").
+ */
+import { ApiCallError, DEFAULT_PREFIX, metaloop, subjects, type Subjects, type Transport } from '@metaloop/shared';
+import { isTerminal, stateFromProto } from './records.js';
+
+export interface ApiClientOptions {
+  readonly transport: Transport;
+  readonly prefix?: string;
+  /** Per-request timeout. Default 5000. */
+  readonly timeoutMs?: number;
+}
+
+export interface WaitOptions {
+  /** Status polling period. Default 1000. */
+  readonly pollMs?: number;
+  /** Called with every record polled. */
+  readonly onRecord?: (record: metaloop.RunRecord) => void;
+  readonly signal?: AbortSignal;
+}
+
+function check(error: metaloop.IApiError | null | undefined): void {
+  if (error && error.code) throw new ApiCallError(error.code, error.message ?? error.code, error.field || undefined);
+}
+
+export class ApiClient {
+  private readonly transport: Transport;
+  private readonly subjects: Subjects;
+  private readonly timeoutMs: number;
+
+  constructor(options: ApiClientOptions) {
+    this.transport = options.transport;
+    this.subjects = subjects(options.prefix ?? DEFAULT_PREFIX);
+    this.timeoutMs = options.timeoutMs ?? 5000;
+  }
+
+  private async runCall(verb: 'submit' | 'status' | 'cancel' | 'pause' | 'resume', data: Uint8Array): Promise<metaloop.RunRecord> {
+    const reply = metaloop.RunReply.decode(await this.transport.request(this.subjects.api(verb), data, this.timeoutMs));
+    check(reply.error);
+    if (!reply.run) throw new ApiCallError('INTERNAL', `the coordinator answered ${verb} without a run record`);
+    return metaloop.RunRecord.create(reply.run);
+  }
+
+  /** Submit a run spec (YAML text); returns the new run's record. */
+  submit(specYaml: string, source = 'run spec'): Promise<metaloop.RunRecord> {
+    return this.runCall('submit', metaloop.SubmitRequest.encode({ specYaml, source }).finish());
+  }
+
+  status(runId: string): Promise<metaloop.RunRecord> {
+    return this.runCall('status', metaloop.RunRequest.encode({ runId }).finish());
+  }
+
+  cancel(runId: string): Promise<metaloop.RunRecord> {
+    return this.runCall('cancel', metaloop.RunRequest.encode({ runId }).finish());
+  }
+
+  pause(runId: string): Promise<metaloop.RunRecord> {
+    return this.runCall('pause', metaloop.RunRequest.encode({ runId }).finish());
+  }
+
+  resume(runId: string): Promise<metaloop.RunRecord> {
+    return this.runCall('resume', metaloop.RunRequest.encode({ runId }).finish());
+  }
+
+  /** Every run the coordinator knows (only the active ones with `all: false`). */
+  async list(all = true): Promise<metaloop.RunRecord[]> {
+    const data = metaloop.ListRequest.encode({ all }).finish();
+    const reply = metaloop.ListReply.decode(await this.transport.request(this.subjects.api('list'), data, this.timeoutMs));
+    check(reply.error);
+    return reply.runs.map((r) => metaloop.RunRecord.create(r));
+  }
+
+  /** Poll the run's status until it has succeeded, failed or been cancelled; returns the final record. */
+  async waitFor(runId: string, options: WaitOptions = {}): Promise<metaloop.RunRecord> {
+    const pollMs = options.pollMs ?? 1000;
+    for (;;) {
+      options.signal?.throwIfAborted();
+      const rec = await this.status(runId);
+      options.onRecord?.(rec);
+      if (isTerminal(stateFromProto(rec.state))) return rec;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, pollMs);
+        function done() {
+          clearTimeout(timer);
+          options.signal?.removeEventListener('abort', done);
+          resolve();
+        }
+        options.signal?.addEventListener('abort', done, { once: true });
+      });
+    }
+  }
+}

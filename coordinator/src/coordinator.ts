@@ -1,0 +1,343 @@
+/**
+ * The coordinator: serves the control API, owns the active runs (one RunLoop each), routes shard
+ * results to them, counts rejected results by reason, and resumes active runs from their latest
+ * checkpoint when it starts.
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  DEFAULT_PREFIX,
+  metaloop,
+  paramLayout,
+  parseSpec,
+  silentLogger,
+  subjects,
+  validateSpec,
+  type Closer,
+  type Logger,
+  type ResultMessage,
+  type RunSpec,
+  type Subjects,
+  type Transport,
+} from '@metaloop/shared';
+import { decodeResult, RejectCounter, type RejectReason } from './aggregator.js';
+import { serveApi } from './api.js';
+import { ConflictError, CoordinatorError, LifecycleError, UnknownRunError } from './errors.js';
+import { decodeCheckpoint, isTerminal, stateFromProto, type CheckpointData } from './records.js';
+import { RunLoop, type RunContext } from './run.js';
+
+export interface CoordinatorOptions {
+  readonly transport: Transport;
+  readonly logger?: Logger;
+  /** Subject prefix (default `metaloop`). */
+  readonly prefix?: string;
+  /** Re-publish a shard whose result has not come within this time. Default 30000. */
+  readonly resultTimeoutMs?: number;
+  /** Longest time between two writes of an active run's record. Default 1000. */
+  readonly recordIntervalMs?: number;
+  /** Fail a run after this many rejected results (error, NaN, wrong shape) of one shard. Default 3. */
+  readonly maxShardFailures?: number;
+  /** Resume the active runs found in KV at `run()`. Default true. */
+  readonly resume?: boolean;
+}
+
+export interface CompiledCoordinatorOptions {
+  readonly transport: Transport;
+  readonly logger: Logger;
+  readonly subjects: Subjects;
+  readonly resultTimeoutMs: number;
+  readonly recordIntervalMs: number;
+  readonly maxShardFailures: number;
+  readonly resume: boolean;
+}
+
+function positive(name: string, value: number | undefined, fallback: number, integer = false): number {
+  const v = value ?? fallback;
+  if (!Number.isFinite(v) || v <= 0 || (integer && !Number.isInteger(v))) {
+    throw new CoordinatorError(`${name} must be a positive ${integer ? 'integer' : 'number'}, got ${String(value)}`);
+  }
+  return v;
+}
+
+export function compileCoordinatorOptions(options: CoordinatorOptions): CompiledCoordinatorOptions {
+  if (!options.transport) throw new CoordinatorError('a transport is required');
+  return {
+    transport: options.transport,
+    logger: options.logger ?? silentLogger,
+    subjects: subjects(options.prefix ?? DEFAULT_PREFIX),
+    resultTimeoutMs: positive('resultTimeoutMs', options.resultTimeoutMs, 30_000),
+    recordIntervalMs: positive('recordIntervalMs', options.recordIntervalMs, 1000),
+    maxShardFailures: positive('maxShardFailures', options.maxShardFailures, 3, true),
+    resume: options.resume ?? true,
+  };
+}
+
+export type CoordinatorState = 'created' | 'running' | 'closing' | 'closed';
+
+export class Coordinator {
+  readonly options: CompiledCoordinatorOptions;
+  /** Rejected results by reason, since start. */
+  readonly rejects = new RejectCounter();
+  private stateName: CoordinatorState = 'created';
+  private readonly active = new Map<string, RunLoop>();
+  /** Runs that ended in this process (their late results are stale, not unknown). */
+  private readonly ended = new Set<string>();
+  private readonly closers: Closer[] = [];
+  private refreshTimer: ReturnType<typeof setInterval> | undefined;
+  private closed: { promise: Promise<void>; resolve: () => void };
+  private closePromise: Promise<void> | null = null;
+  private readonly ctx: RunContext;
+
+  private constructor(options: CompiledCoordinatorOptions) {
+    this.options = options;
+    let resolve = () => {};
+    const promise = new Promise<void>((r) => (resolve = r));
+    this.closed = { promise, resolve };
+    this.ctx = {
+      transport: options.transport,
+      subjects: options.subjects,
+      logger: options.logger,
+      resultTimeoutMs: options.resultTimeoutMs,
+      recordIntervalMs: options.recordIntervalMs,
+      maxShardFailures: options.maxShardFailures,
+      rejects: this.rejects,
+    };
+  }
+
+  static async create(options: CoordinatorOptions): Promise<Coordinator> {
+    return new Coordinator(compileCoordinatorOptions(options));
+  }
+
+  get state(): CoordinatorState {
+    return this.stateName;
+  }
+
+  /**
+   * Serve the API, consume results and resume the active runs of KV; resolves after `close()`.
+   * Refuses a second call.
+   */
+  async run(): Promise<void> {
+    if (this.stateName !== 'created') throw new LifecycleError('run the coordinator', this.stateName);
+    this.stateName = 'running';
+    const { transport, subjects: subj, logger } = this.options;
+    try {
+      this.closers.push(await transport.consumeResults((msg) => this.onResult(msg)));
+      this.closers.push(
+        ...serveApi(
+          transport,
+          subj,
+          {
+            submit: (yaml, source) => this.submit(yaml, source),
+            list: (all) => this.list(all),
+            status: (id) => this.status(id),
+            cancel: (id) => this.cancel(id),
+            pause: (id) => this.pause(id),
+            resume: (id) => this.resume(id),
+          },
+          logger,
+        ),
+      );
+      this.refreshTimer = setInterval(() => {
+        for (const loop of this.active.values()) loop.refreshRecord();
+      }, Math.max(100, Math.floor(this.options.recordIntervalMs / 2)));
+      if (this.options.resume) await this.resumeActiveRuns();
+      logger.info('coordinator running', { transport: transport.address, prefix: subj.prefix });
+    } catch (err) {
+      await this.close();
+      throw err;
+    }
+    await this.closed.promise;
+  }
+
+  /** Stop serving, stop the run loops (they stay active in KV for a restart). Idempotent. */
+  close(): Promise<void> {
+    this.closePromise ??= this.doClose();
+    return this.closePromise;
+  }
+
+  private async doClose(): Promise<void> {
+    this.stateName = 'closing';
+    clearInterval(this.refreshTimer);
+    for (const c of this.closers.splice(0)) {
+      await c.close().catch((err: unknown) => this.options.logger.warn('closing a subscription failed', { error: String(err) }));
+    }
+    await Promise.all([...this.active.values()].map((loop) => loop.stop().catch(() => {})));
+    this.active.clear();
+    this.stateName = 'closed';
+    this.closed.resolve();
+  }
+
+  // ---- API operations (also usable as a library) ----
+
+  /** Validate and start a run; returns its first record. */
+  async submit(specYaml: string, source = 'run spec'): Promise<metaloop.IRunRecord> {
+    this.assertRunning('submit a run');
+    const spec = parseSpec(specYaml, source);
+    const known = new Set(await this.options.transport.listRuns());
+    let runId = '';
+    do runId = `${spec.name}-${randomBytes(3).toString('hex')}`;
+    while (known.has(runId) || this.active.has(runId));
+    const loop = this.startLoop(runId, spec, Date.now());
+    await loop.flush();
+    this.options.logger.info('run submitted', { run: runId, source, steps: spec.outer.steps });
+    return loop.record();
+  }
+
+  async list(all = true): Promise<metaloop.IRunRecord[]> {
+    const ids = new Set([...(await this.options.transport.listRuns()), ...this.active.keys()]);
+    const records: metaloop.IRunRecord[] = [];
+    for (const id of ids) {
+      const rec = await this.record(id);
+      if (!rec) continue;
+      if (!all && isTerminal(stateFromProto(rec.state))) continue;
+      records.push(rec);
+    }
+    return records.sort((a, b) => (a.createdMs ?? 0) - (b.createdMs ?? 0));
+  }
+
+  async status(runId: string): Promise<metaloop.IRunRecord> {
+    const rec = await this.record(runId);
+    if (!rec) throw new UnknownRunError(runId);
+    return rec;
+  }
+
+  async cancel(runId: string): Promise<metaloop.IRunRecord> {
+    const loop = this.active.get(runId);
+    if (loop) {
+      await loop.cancel();
+      return loop.record();
+    }
+    const rec = await this.status(runId);
+    const state = stateFromProto(rec.state);
+    if (isTerminal(state)) throw new ConflictError(runId, `run ${runId} has already ${state}`);
+    // Active in KV but not run by this coordinator (e.g. resume disabled): mark it cancelled.
+    const updated = metaloop.RunRecord.create({
+      ...rec,
+      state: metaloop.RunState.RUN_STATE_CANCELLED,
+      updatedMs: Date.now(),
+      finishedMs: Date.now(),
+    });
+    await this.options.transport.purgeWork(runId).catch(() => {});
+    await this.options.transport.putRun(runId, metaloop.RunRecord.encode(updated).finish());
+    return updated;
+  }
+
+  async pause(runId: string): Promise<metaloop.IRunRecord> {
+    const loop = this.activeLoop(runId);
+    loop.pause();
+    await loop.flush();
+    return loop.record();
+  }
+
+  async resume(runId: string): Promise<metaloop.IRunRecord> {
+    const loop = this.activeLoop(runId);
+    loop.resume();
+    await loop.flush();
+    return loop.record();
+  }
+
+  /** Resolves when the run has ended in this coordinator (or immediately when it is not active). */
+  async finished(runId: string): Promise<metaloop.IRunRecord> {
+    const loop = this.active.get(runId);
+    if (loop) {
+      await loop.start();
+      await loop.flush();
+      return loop.record();
+    }
+    return this.status(runId);
+  }
+
+  // ---- internals ----
+
+  private assertRunning(what: string): void {
+    if (this.stateName !== 'running') throw new LifecycleError(what, this.stateName);
+  }
+
+  private activeLoop(runId: string): RunLoop {
+    const loop = this.active.get(runId);
+    if (loop) return loop;
+    throw this.ended.has(runId)
+      ? new ConflictError(runId, `run ${runId} is not active`)
+      : new UnknownRunError(runId);
+  }
+
+  private async record(runId: string): Promise<metaloop.IRunRecord | null> {
+    const loop = this.active.get(runId);
+    if (loop) return loop.record();
+    const bytes = await this.options.transport.getRun(runId).catch(() => null);
+    if (!bytes) return null;
+    try {
+      return metaloop.RunRecord.decode(bytes);
+    } catch {
+      return null;
+    }
+  }
+
+  private startLoop(
+    runId: string,
+    spec: RunSpec,
+    createdMs: number,
+    checkpoint?: CheckpointData,
+    previous?: metaloop.RunRecord,
+  ): RunLoop {
+    const loop = new RunLoop(this.ctx, { runId, spec, createdMs, checkpoint, previous });
+    this.active.set(runId, loop);
+    if (previous && stateFromProto(previous.state) === 'paused') loop.pause();
+    void loop.start().finally(() => {
+      if (this.active.get(runId) === loop && this.stateName === 'running') {
+        this.active.delete(runId);
+        this.ended.add(runId);
+      }
+    });
+    return loop;
+  }
+
+  private async resumeActiveRuns(): Promise<void> {
+    const { transport, logger } = this.options;
+    for (const runId of await transport.listRuns()) {
+      const bytes = await transport.getRun(runId).catch(() => null);
+      if (!bytes) continue;
+      let rec: metaloop.RunRecord;
+      let spec: RunSpec;
+      try {
+        rec = metaloop.RunRecord.decode(bytes);
+        if (isTerminal(stateFromProto(rec.state))) continue;
+        spec = validateSpec(JSON.parse(rec.specJson), `spec of run ${runId}`);
+      } catch (err) {
+        logger.warn('cannot resume a run: bad record', { run: runId, error: String(err) });
+        continue;
+      }
+      const steps = (await transport.listCheckpoints(runId).catch(() => [] as number[])).sort((a, b) => b - a);
+      let checkpoint: CheckpointData | undefined;
+      for (const step of steps) {
+        try {
+          checkpoint = decodeCheckpoint(await transport.getCheckpoint(runId, step), paramLayout(spec), spec.outer.optimizer);
+          break;
+        } catch (err) {
+          logger.warn('skipping an unreadable checkpoint', { run: runId, step, error: String(err) });
+        }
+      }
+      logger.info('resuming run', { run: runId, fromStep: checkpoint?.step ?? 0 });
+      this.startLoop(runId, spec, rec.createdMs, checkpoint, rec);
+    }
+  }
+
+  private onResult(msg: ResultMessage): void {
+    const decoded = decodeResult(msg.data, msg.runId);
+    if (!decoded.ok) return this.reject('malformed', decoded.detail, msg.runId);
+    const runId = decoded.result.runId;
+    const loop = this.active.get(runId);
+    if (!loop) {
+      return this.ended.has(runId)
+        ? this.reject('stale', `run ${runId} has ended`, runId)
+        : this.reject('unknown_run', `no active run ${runId}`, runId);
+    }
+    const verdict = loop.offer(decoded.result);
+    if (!verdict.accepted) this.reject(verdict.reason, verdict.detail, runId);
+  }
+
+  private reject(reason: RejectReason, detail: string, runId: string): void {
+    this.rejects.add(reason);
+    const log = reason === 'duplicate' || reason === 'stale' ? this.options.logger.debug : this.options.logger.warn;
+    log('result rejected', { run: runId, reason, detail });
+  }
+}

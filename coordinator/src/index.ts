@@ -1,0 +1,41 @@
+export {
+  Coordinator,
+  compileCoordinatorOptions,
+  type CompiledCoordinatorOptions,
+  type CoordinatorOptions,
+  type CoordinatorState,
+} from './coordinator.js';
+export { ApiClient, type ApiClientOptions, type WaitOptions } from './client.js';
+export {
+  decodeResult,
+  REJECT_REASONS,
+  RejectCounter,
+  shardSizes,
+  StepCollector,
+  type CollectorOptions,
+  type RejectReason,
+  type Verdict,
+} from './aggregator.js';
+export { Adam, createOptimizer, Sgd, type AdamOptions, type OptimizerState, type OuterOptimizer } from './optimizer.js';
+export {
+  decodeCheckpoint,
+  encodeCheckpoint,
+  evalSummary,
+  isTerminal,
+  paramsSha256,
+  RUN_STATES,
+  stateFromProto,
+  stateToProto,
+  type CheckpointData,
+  type RunStateName,
+} from './records.js';
+export { toApiError, type ApiErrorCode } from './api.js';
+export {
+  ConflictError,
+  CoordinatorError,
+  LifecycleError,
+  RunCancelledError,
+  RunFailedError,
+  UnknownRunError,
+} from './errors.js';
+export { EXIT, exitCodeFor, type ExitCode } from './exit-codes.js';

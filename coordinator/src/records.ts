@@ -1,0 +1,121 @@
+/** Run states, run records, eval summaries and checkpoints: encoding helpers of the coordinator. */
+import { createHash } from 'node:crypto';
+import { fromBundle, metaloop, toBundle, type TensorSpec } from '@metaloop/shared';
+import type { OptimizerState } from './optimizer.js';
+
+export const RUN_STATES = ['pending', 'running', 'paused', 'succeeded', 'failed', 'cancelled'] as const;
+export type RunStateName = (typeof RUN_STATES)[number];
+
+const TO_PROTO: Record<RunStateName, metaloop.RunState> = {
+  pending: metaloop.RunState.RUN_STATE_PENDING,
+  running: metaloop.RunState.RUN_STATE_RUNNING,
+  paused: metaloop.RunState.RUN_STATE_PAUSED,
+  succeeded: metaloop.RunState.RUN_STATE_SUCCEEDED,
+  failed: metaloop.RunState.RUN_STATE_FAILED,
+  cancelled: metaloop.RunState.RUN_STATE_CANCELLED,
+};
+
+export function stateToProto(state: RunStateName): metaloop.RunState {
+  return TO_PROTO[state];
+}
+
+export function stateFromProto(state: metaloop.RunState | null | undefined): RunStateName | 'unspecified' {
+  for (const name of RUN_STATES) if (TO_PROTO[name] === state) return name;
+  return 'unspecified';
+}
+
+export function isTerminal(state: RunStateName | 'unspecified'): boolean {
+  return state === 'succeeded' || state === 'failed' || state === 'cancelled';
+}
+
+/** sha256 (hex) of the float32 bytes of θ. */
+export function paramsSha256(params: Float32Array): string {
+  return createHash('sha256')
+    .update(new Uint8Array(params.buffer, params.byteOffset, params.byteLength))
+    .digest('hex');
+}
+
+/**
+ * EvalSummary from the summed held-out losses after k = 0..K inner steps: pre_loss (k = 0) and
+ * post_loss after 1 and after K steps (only [1] when K = 1).
+ */
+export function evalSummary(step: number, tasks: number, lossSums: Float64Array): metaloop.IEvalSummary {
+  const k = lossSums.length - 1;
+  const innerSteps = k > 1 ? [1, k] : [1];
+  return {
+    step,
+    tasks,
+    innerSteps,
+    preLoss: lossSums[0]! / tasks,
+    postLoss: innerSteps.map((s) => lossSums[s]! / tasks),
+  };
+}
+
+// ---- checkpoints ----
+// TensorBundles carry float32. Adam's float64 moments are stored losslessly as their raw
+// little-endian float64 bytes, in one tensor named `float64` of shape [2n] (bytes pass through the
+// codec untouched), so a resumed run continues bit for bit.
+
+const F64_TENSOR = 'float64';
+
+function float64Bundle(values: Float64Array): metaloop.ITensorBundle {
+  const bytes = new Uint8Array(values.byteLength);
+  bytes.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+  return { tensors: [{ name: F64_TENSOR, shape: [values.length * 2] }], data: bytes };
+}
+
+function fromFloat64Bundle(bundle: metaloop.ITensorBundle | null | undefined, expected: number): Float64Array {
+  const tensors = bundle?.tensors ?? [];
+  const data = bundle?.data ?? new Uint8Array(0);
+  if (tensors.length !== 1 || tensors[0]?.name !== F64_TENSOR || data.byteLength !== expected * 8) {
+    throw new Error(`checkpoint optimizer state: expected ${expected} float64 values`);
+  }
+  const copy = new Uint8Array(data.byteLength);
+  copy.set(data);
+  return new Float64Array(copy.buffer);
+}
+
+export interface CheckpointData {
+  readonly runId: string;
+  readonly step: number;
+  readonly specJson: string;
+  readonly params: Float32Array;
+  readonly optimizer: OptimizerState;
+  readonly createdMs: number;
+}
+
+export function encodeCheckpoint(c: CheckpointData, layout: readonly TensorSpec[]): Uint8Array {
+  return metaloop.Checkpoint.encode({
+    runId: c.runId,
+    step: c.step,
+    specJson: c.specJson,
+    params: toBundle({ layout, data: c.params }),
+    adamM: float64Bundle(c.optimizer.m),
+    adamV: float64Bundle(c.optimizer.v),
+    adamT: c.optimizer.t,
+    createdMs: c.createdMs,
+  }).finish();
+}
+
+export function decodeCheckpoint(
+  bytes: Uint8Array,
+  layout: readonly TensorSpec[],
+  optimizer: 'adam' | 'sgd',
+): CheckpointData {
+  const c = metaloop.Checkpoint.decode(bytes);
+  const params = Float32Array.from(fromBundle(c.params, layout).data);
+  const n = optimizer === 'adam' ? params.length : 0;
+  return {
+    runId: c.runId,
+    step: c.step,
+    specJson: c.specJson,
+    params,
+    optimizer: {
+      kind: optimizer,
+      t: c.adamT,
+      m: fromFloat64Bundle(c.adamM, n),
+      v: fromFloat64Bundle(c.adamV, n),
+    },
+    createdMs: c.createdMs,
+  };
+}
