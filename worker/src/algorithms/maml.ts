@@ -1,0 +1,76 @@
+/**
+ * MAML (Finn et al. 2017) and its first-order approximation.
+ *
+ * MAML: θ'_0 = θ, θ'_{k+1} = θ'_k − α ∇L_support(θ'_k); the meta-gradient is the exact
+ * d L_query(θ'_K) / dθ, second order: the outer `tf.valueAndGrads` records the inner `tf.grads`
+ * (tfjs keeps the tape on while gradient depth > 0), so it differentiates through every update.
+ * FOMAML: the inner loop runs with no outer tape (its gradients are constants) and the
+ * meta-gradient is ∇L_query evaluated at θ'_K.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { NamedTensors } from '../models/types.js';
+import type { Algorithm, InnerLoop, TaskEvaluation, TaskMetaGradient, TaskTensors } from './types.js';
+
+function named(inner: InnerLoop, params: readonly tf.Tensor[]): NamedTensors {
+  const out: NamedTensors = {};
+  const layout = inner.model.layout;
+  for (let i = 0; i < layout.length; i++) out[layout[i]!.name] = params[i]!;
+  return out;
+}
+
+function lossAt(inner: InnerLoop, params: readonly tf.Tensor[], x: tf.Tensor, y: tf.Tensor): tf.Scalar {
+  return inner.loss.fn(inner.model.forward(named(inner, params), x), y);
+}
+
+/** One SGD step on the support set; differentiable w.r.t. `params` when an outer tape is on. */
+export function innerStep(inner: InnerLoop, params: readonly tf.Tensor[], task: TaskTensors, lr: tf.Scalar): tf.Tensor[] {
+  const g = tf.grads((...p: tf.Tensor[]) => lossAt(inner, p, task.xs, task.ys))(params as tf.Tensor[]);
+  return params.map((p, i) => tf.sub(p, tf.mul(lr, g[i]!)));
+}
+
+export function adapt(inner: InnerLoop, params: readonly tf.Tensor[], task: TaskTensors, steps: number): tf.Tensor[] {
+  const lr = tf.scalar(inner.innerLr);
+  let p = params as tf.Tensor[];
+  for (let k = 0; k < steps; k++) p = innerStep(inner, p, task, lr);
+  return p;
+}
+
+/** Query loss (and accuracy) after 0..steps plain SGD inner steps with the run's inner lr. */
+export function sgdEvaluate(inner: InnerLoop, params: readonly tf.Tensor[], task: TaskTensors, steps: number): TaskEvaluation {
+  const lr = tf.scalar(inner.innerLr);
+  const losses: tf.Scalar[] = [];
+  const accuracies: tf.Scalar[] = [];
+  const accuracy = inner.loss.accuracy;
+  let p = params as tf.Tensor[];
+  for (let k = 0; ; k++) {
+    const pred = inner.model.forward(named(inner, p), task.xq);
+    losses.push(inner.loss.fn(pred, task.yq));
+    if (accuracy) accuracies.push(accuracy(pred, task.yq));
+    if (k === steps) break;
+    p = innerStep(inner, p, task, lr);
+  }
+  return accuracy ? { losses, accuracies } : { losses };
+}
+
+function metaGradient(firstOrder: boolean) {
+  return (inner: InnerLoop, params: readonly tf.Tensor[], task: TaskTensors): TaskMetaGradient => {
+    const preLoss = lossAt(inner, params, task.xq, task.yq);
+    if (firstOrder) {
+      const adapted = adapt(inner, params, task, inner.innerSteps);
+      const { value, grads } = tf.valueAndGrads((...p: tf.Tensor[]) => lossAt(inner, p, task.xq, task.yq))(adapted);
+      return { grads, preLoss, postLoss: value as tf.Scalar };
+    }
+    const { value, grads } = tf.valueAndGrads((...p: tf.Tensor[]) =>
+      lossAt(inner, adapt(inner, p, task, inner.innerSteps), task.xq, task.yq),
+    )(params as tf.Tensor[]);
+    return { grads, preLoss, postLoss: value as tf.Scalar };
+  };
+}
+
+export function createMaml(): Algorithm {
+  return { kind: 'maml', metaGradient: metaGradient(false), evaluate: sgdEvaluate };
+}
+
+export function createFomaml(): Algorithm {
+  return { kind: 'fomaml', metaGradient: metaGradient(true), evaluate: sgdEvaluate };
+}

@@ -1,0 +1,153 @@
+/**
+ * Backend selection: `@tensorflow/tfjs-node-gpu` → `@tensorflow/tfjs-node` → wasm → cpu.
+ * The native packages are optional dependencies (they download libtensorflow at install, which
+ * fails offline) and are loaded with a dynamic import; each failure is logged with its reason.
+ */
+import './upstream.js';
+import * as tf from '@tensorflow/tfjs-core';
+import { silentLogger, type Logger } from '@metaloop/shared';
+import { createRequire } from 'node:module';
+import { dirname, sep } from 'node:path';
+import { BackendError, type BackendName } from './errors.js';
+
+export type BackendPreference = 'any' | 'tensorflow' | 'wasm' | 'cpu';
+export const BACKEND_PREFERENCES: readonly BackendPreference[] = ['any', 'tensorflow', 'wasm', 'cpu'];
+
+export interface BackendAttempt {
+  readonly name: string;
+  readonly error: string;
+}
+
+export interface BackendInfo {
+  /** tfjs backend name: 'tensorflow' (native, either package), 'wasm' or 'cpu'. */
+  readonly name: BackendName;
+  /** What runs the kernels, e.g. 'gpu (tfjs-node-gpu)', 'wasm simd, 1 thread', 'cpu (js)'. */
+  readonly device: string;
+  /** Candidates tried before the one selected, with the reason each failed. */
+  readonly tried: readonly BackendAttempt[];
+}
+
+export interface SelectBackendOptions {
+  /** Which backend is acceptable; default `METALOOP_BACKEND` or 'any'. */
+  readonly require?: BackendPreference;
+  readonly logger?: Logger;
+}
+
+interface Candidate {
+  readonly label: string;
+  readonly backend: BackendName;
+  init(): Promise<string>;
+}
+
+const require = createRequire(import.meta.url);
+
+function message(err: unknown): string {
+  const m = err instanceof Error ? err.message : String(err);
+  return m.split('\n')[0]!.slice(0, 300);
+}
+
+async function activate(name: BackendName): Promise<void> {
+  if (tf.findBackendFactory(name) === null && tf.findBackend(name) === null) {
+    throw new Error(`backend '${name}' is not registered on this tfjs-core (a second tfjs-core copy?)`);
+  }
+  // setBackend resolves false (and warns) instead of throwing when initialisation fails.
+  const warn = console.warn;
+  let warned = '';
+  console.warn = (...args: unknown[]) => {
+    warned += args.map(String).join(' ');
+  };
+  try {
+    const ok = await tf.setBackend(name);
+    if (!ok) throw new Error(`initialisation of backend '${name}' failed${warned ? `: ${warned.slice(0, 200)}` : ''}`);
+    await tf.ready();
+  } finally {
+    console.warn = warn;
+  }
+}
+
+function native(pkg: '@tensorflow/tfjs-node-gpu' | '@tensorflow/tfjs-node', device: string): Candidate {
+  return {
+    label: pkg,
+    backend: 'tensorflow',
+    async init() {
+      await import(pkg as string); // registers 'tensorflow' on the tfjs-core of @tensorflow/tfjs (the same copy)
+      await activate('tensorflow');
+      return device;
+    },
+  };
+}
+
+/** Directory holding tfjs-backend-wasm's .wasm binaries (its dist folder), with a trailing separator. */
+export function wasmDirectory(): string {
+  return dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm')) + sep;
+}
+
+const wasmCandidate: Candidate = {
+  label: '@tensorflow/tfjs-backend-wasm',
+  backend: 'wasm',
+  async init() {
+    const wasm = await import('@tensorflow/tfjs-backend-wasm');
+    if (tf.findBackend('wasm') === null) wasm.setWasmPaths(wasmDirectory());
+    await activate('wasm');
+    const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
+    return `wasm${simd ? ' simd' : ''}, ${wasm.getThreadsCount()} thread(s)`;
+  },
+};
+
+const cpuCandidate: Candidate = {
+  label: '@tensorflow/tfjs-backend-cpu',
+  backend: 'cpu',
+  async init() {
+    await import('@tensorflow/tfjs-backend-cpu');
+    await activate('cpu');
+    return 'cpu (js)';
+  },
+};
+
+function candidates(pref: BackendPreference): Candidate[] {
+  const natives = [native('@tensorflow/tfjs-node-gpu', 'gpu (tfjs-node-gpu)'), native('@tensorflow/tfjs-node', 'cpu (libtensorflow)')];
+  switch (pref) {
+    case 'tensorflow':
+      return natives;
+    case 'wasm':
+      return [wasmCandidate];
+    case 'cpu':
+      return [cpuCandidate];
+    case 'any':
+      return [...natives, wasmCandidate, cpuCandidate];
+  }
+}
+
+export function resolveBackendPreference(value: string | undefined): BackendPreference {
+  const v = (value ?? 'any').trim().toLowerCase();
+  if ((BACKEND_PREFERENCES as readonly string[]).includes(v)) return v as BackendPreference;
+  throw new BackendError(`unknown backend ${JSON.stringify(value)}: use one of ${BACKEND_PREFERENCES.join(', ')}`, v, []);
+}
+
+/**
+ * Initialise the first backend of the chain allowed by `require` and make it tfjs' active one.
+ * Silences the cpu backend's "install tfjs-node" banner (prod mode) since the choice is logged here.
+ */
+export async function selectBackend(options: SelectBackendOptions = {}): Promise<BackendInfo> {
+  const logger = options.logger ?? silentLogger;
+  const pref = options.require ?? resolveBackendPreference(process.env.METALOOP_BACKEND);
+  tf.env().set('PROD', true);
+  const tried: BackendAttempt[] = [];
+  for (const c of candidates(pref)) {
+    try {
+      const device = await c.init();
+      const info: BackendInfo = { name: c.backend, device, tried };
+      for (const t of tried) logger.info('backend unavailable', { backend: t.name, reason: t.error });
+      logger.info('backend selected', { backend: c.backend, package: c.label, device, required: pref });
+      return info;
+    } catch (err) {
+      tried.push({ name: c.label, error: message(err) });
+    }
+  }
+  for (const t of tried) logger.warn('backend unavailable', { backend: t.name, reason: t.error });
+  throw new BackendError(
+    `no usable tfjs backend for --backend ${pref}: ` + tried.map((t) => `${t.name}: ${t.error}`).join('; '),
+    pref,
+    tried,
+  );
+}

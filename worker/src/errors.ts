@@ -1,0 +1,61 @@
+/** Error classes of the worker package. Each has a stable `name` and readonly context fields. */
+import { MetaloopError } from '@metaloop/shared';
+
+export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
+
+/** No backend of the allowed set could be initialised. */
+export class BackendError extends MetaloopError {
+  override readonly name: string = 'BackendError';
+  constructor(
+    message: string,
+    readonly required: string,
+    readonly tried: readonly { readonly name: string; readonly error: string }[],
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** The run spec names a model, task family or algorithm this worker has no implementation of. */
+export class UnsupportedError extends MetaloopError {
+  override readonly name: string = 'UnsupportedError';
+  constructor(
+    readonly what: 'model' | 'task family' | 'algorithm' | 'loss',
+    readonly kind: string,
+    readonly known: readonly string[],
+  ) {
+    super(`unsupported ${what} ${JSON.stringify(kind)}: this worker knows ${known.map((k) => JSON.stringify(k)).join(', ')}`);
+  }
+}
+
+/** A shard could not be computed. `transient` errors are worth a retry (nak), others are reported. */
+export class ShardError extends MetaloopError {
+  override readonly name: string = 'ShardError';
+  constructor(
+    message: string,
+    readonly msgId: string,
+    readonly transient: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** computeShard was asked to stop between two tasks (worker closing). */
+export class ShardAbortedError extends MetaloopError {
+  override readonly name: string = 'ShardAbortedError';
+  constructor(readonly tasksDone: number) {
+    super(`shard abandoned after ${tasksDone} task(s)`);
+  }
+}
+
+/** Misuse of a Worker's lifecycle (second run(), run() after close()). */
+export class WorkerStateError extends MetaloopError {
+  override readonly name: string = 'WorkerStateError';
+  constructor(
+    message: string,
+    readonly state: string,
+  ) {
+    super(message);
+  }
+}

@@ -1,0 +1,49 @@
+export { selectBackend, resolveBackendPreference, wasmDirectory, BACKEND_PREFERENCES, type BackendAttempt, type BackendInfo, type BackendPreference, type SelectBackendOptions } from './backend.js';
+export {
+  compileRun,
+  computeShard,
+  evalTask,
+  paramTensors,
+  taskTensors,
+  trainTask,
+  type CompiledRun,
+  type ComputeShardOptions,
+  type EvalShardResult,
+  type ShardComputation,
+  type ShardWork,
+  type TrainShardResult,
+} from './engine.js';
+export { BackendError, ShardAbortedError, ShardError, UnsupportedError, WorkerStateError, type BackendName } from './errors.js';
+export { createMlp, createModel, MODELS, type Model, type ModelFactory, type NamedTensors } from './models/index.js';
+export {
+  createSinusoid,
+  createTaskFamily,
+  sampleSinusoid,
+  TASK_FAMILIES,
+  type Examples,
+  type LossKind,
+  type SinusoidConfig,
+  type SinusoidTask,
+  type TaskData,
+  type TaskFamily,
+  type TaskFamilyFactory,
+} from './tasks/index.js';
+export {
+  adapt,
+  ALGORITHMS,
+  createAlgorithm,
+  createFomaml,
+  createMaml,
+  innerStep,
+  LOSSES,
+  lossOf,
+  sgdEvaluate,
+  type Algorithm,
+  type AlgorithmFactory,
+  type InnerLoop,
+  type Loss,
+  type LossFn,
+  type TaskEvaluation,
+  type TaskMetaGradient,
+  type TaskTensors,
+} from './algorithms/index.js';

@@ -1,0 +1,21 @@
+/**
+ * Model registry. A new model kind plugs in by adding one entry (the key is `spec.model.kind`).
+ */
+import type { RunSpec } from '@metaloop/shared';
+import { UnsupportedError } from '../errors.js';
+import { createMlp } from './mlp.js';
+import type { Model, ModelFactory } from './types.js';
+export type { Model, ModelFactory, NamedTensors } from './types.js';
+
+export const MODELS: Record<string, ModelFactory> = {
+  mlp: createMlp,
+};
+
+export function createModel(spec: RunSpec): Model {
+  const kind: string = spec.model.kind;
+  const factory = MODELS[kind];
+  if (!factory) throw new UnsupportedError('model', kind, Object.keys(MODELS));
+  return factory(spec);
+}
+
+export { createMlp };

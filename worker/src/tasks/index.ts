@@ -1,0 +1,21 @@
+/**
+ * Task-family registry. A new family plugs in by adding one entry (the key is `spec.task.family`).
+ */
+import type { RunSpec } from '@metaloop/shared';
+import { UnsupportedError } from '../errors.js';
+import { createSinusoid } from './sinusoid.js';
+import type { TaskFamily, TaskFamilyFactory } from './types.js';
+
+export const TASK_FAMILIES: Record<string, TaskFamilyFactory> = {
+  sinusoid: createSinusoid,
+};
+
+export function createTaskFamily(spec: RunSpec): TaskFamily {
+  const family: string = spec.task.family;
+  const factory = TASK_FAMILIES[family];
+  if (!factory) throw new UnsupportedError('task family', family, Object.keys(TASK_FAMILIES));
+  return factory(spec);
+}
+
+export { createSinusoid, sampleSinusoid, type SinusoidConfig, type SinusoidTask } from './sinusoid.js';
+export type { Examples, LossKind, TaskData, TaskFamily, TaskFamilyFactory } from './types.js';

@@ -1,0 +1,34 @@
+import type { RunSpec } from '@metaloop/shared';
+
+/** How predictions are scored: mean squared error, or softmax cross-entropy on one-hot targets. */
+export type LossKind = 'mse' | 'xent';
+
+/** A set of examples as plain row-major float32 data (the engine turns it into tensors). */
+export interface Examples {
+  /** Inputs, shape [n, ...inputShape]. */
+  readonly x: Float32Array;
+  /** Targets, shape [n, outputs] (regression values or one-hot labels). */
+  readonly y: Float32Array;
+  readonly n: number;
+}
+
+/** One task: K support examples to adapt on, Q query examples to score the adapted model. */
+export interface TaskData {
+  readonly support: Examples;
+  readonly query: Examples;
+}
+
+/**
+ * A family of tasks. `sample(seed)` must be a pure function of the seed (shared's `Rng`, never
+ * `Math.random` nor unseeded `tf.random*`): workers rebuild a shard's tasks from seeds alone.
+ */
+export interface TaskFamily {
+  readonly family: string;
+  readonly loss: LossKind;
+  /** Shape of one input example (without the batch dimension), e.g. [1] or [28, 28, 1]. */
+  readonly inputShape: readonly number[];
+  readonly outputs: number;
+  sample(seed: number): TaskData;
+}
+
+export type TaskFamilyFactory = (spec: RunSpec) => TaskFamily;
