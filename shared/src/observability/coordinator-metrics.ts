@@ -6,11 +6,11 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 /** Why the coordinator dropped a shard result (the `reason` label of metaloop_results_rejected_total). */
-export const REJECT_REASONS = ['stale', 'duplicate', 'malformed', 'nonfinite', 'oversized', 'unknown_run', 'layout'] as const;
+export const REJECT_REASONS = ['stale', 'duplicate', 'malformed', 'non_finite', 'wrong_shape', 'unknown_run', 'worker_error'] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
-/** Run states (the `state` label of metaloop_runs and metaloop_run_state). */
-export const RUN_STATES = ['queued', 'running', 'paused', 'completed', 'failed', 'cancelled'] as const;
+/** Run states (the `state` label of metaloop_runs and metaloop_run_state), as the coordinator names them. */
+export const RUN_STATES = ['pending', 'running', 'paused', 'succeeded', 'failed', 'cancelled'] as const;
 export type RunStateLabel = (typeof RUN_STATES)[number];
 
 /** Seconds; from a ~1 ms meta-step on a GPU to a slow Conv4 step on cpu. */
