@@ -56,3 +56,19 @@ export {
   type CompiledInProcTransportOptions,
   type InProcTransportOptions,
 } from './transport/inproc.js';
+export {
+  findNatsServer,
+  freePort,
+  NatsServerError,
+  startNatsServer,
+  type NatsServer,
+  type NatsServerOptions,
+} from './nats-server.js';
+export { NatsTransport } from './transport/nats.js';
+export {
+  compileNatsTransportOptions,
+  natsOptionsFromEnv,
+  type CompiledNatsTransportOptions,
+  type NatsTlsOptions,
+  type NatsTransportOptions,
+} from './transport/nats-options.js';

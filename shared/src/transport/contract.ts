@@ -211,6 +211,25 @@ function contractCases(backend: ContractBackend): void {
     assert.equal(maxActive, 1);
   });
 
+  withCluster('results and work above max_payload (3 MB) arrive intact', async (c) => {
+    const big = new Uint8Array(randomBytes(3 * 1024 * 1024));
+    await c.worker.publishResult('run-a', 'run-a.big.0', big);
+    await c.coordinator.publishWork('run-a', 'run-a.big.w', big);
+    const got: ResultMessage[] = [];
+    const closer = await c.coordinator.consumeResults((m) => {
+      got.push(m);
+    });
+    const deadline = Date.now() + 10_000;
+    while (got.length < 1 && Date.now() < deadline) await sleep(20);
+    await closer.close();
+    assert.equal(got.length, 1);
+    assert.equal(got[0]!.msgId, 'run-a.big.0');
+    assert.ok(Buffer.from(got[0]!.data).equals(Buffer.from(big)), 'big result differs');
+    const w = await new Puller(c.worker).mustTake(10_000);
+    assert.ok(Buffer.from(w.data).equals(Buffer.from(big)), 'big work item differs');
+    await w.ack();
+  });
+
   withCluster('params: 9 MB blob round trip, NotFoundError when missing', async (c) => {
     const blob = new Uint8Array(randomBytes(9 * 1024 * 1024 + 3));
     const original = blob.slice();

@@ -1,0 +1,182 @@
+/**
+ * JetStream resources of a NatsTransport, created idempotently (several processes may race to
+ * create them), and the blob side-channel for payloads above the inline limit.
+ */
+import {
+  AckPolicy,
+  DeliverPolicy,
+  RetentionPolicy,
+  StorageType,
+  type ConsumerConfig,
+  type JetStreamClient,
+  type JetStreamManager,
+  type StreamConfig,
+} from '@nats-io/jetstream';
+import { Kvm, type KV } from '@nats-io/kv';
+import { Objm, type ObjectStore } from '@nats-io/obj';
+import { headers as natsHeaders, nanos, nuid, type MsgHdrs } from '@nats-io/transport-node';
+import { TransportError } from '../errors.js';
+import type { CompiledNatsTransportOptions } from './nats-options.js';
+
+/** Header of a message whose payload lives in the blobs object store under this name. */
+export const BLOB_HEADER = 'Metaloop-Blob';
+/** Object store chunk size: well below the default max_payload of 1 MiB. */
+export const CHUNK_BYTES = 512 * 1024;
+
+export interface NatsResources {
+  readonly runs: KV;
+  readonly params: ObjectStore;
+  readonly checkpoints: ObjectStore;
+}
+
+async function ensureStream(jsm: JetStreamManager, cfg: Partial<StreamConfig> & { name: string }): Promise<void> {
+  try {
+    await jsm.streams.add(cfg);
+  } catch (err) {
+    // 10058: the stream exists with another config (e.g. an older duplicate window). Keep it
+    // when it is compatible (same retention, same subjects); fail clearly when it is not.
+    const info = await jsm.streams.info(cfg.name).catch(() => null);
+    if (!info) throw err;
+    const same =
+      info.config.retention === cfg.retention &&
+      JSON.stringify([...(info.config.subjects ?? [])].sort()) === JSON.stringify([...(cfg.subjects ?? [])].sort());
+    if (!same) {
+      throw new TransportError(
+        `JetStream stream ${cfg.name} exists with an incompatible configuration (retention ${info.config.retention}, subjects ${info.config.subjects?.join(',')}): delete it or use another --prefix`,
+        undefined,
+        { cause: err },
+      );
+    }
+  }
+}
+
+async function ensureConsumer(jsm: JetStreamManager, stream: string, cfg: Partial<ConsumerConfig> & { durable_name: string }): Promise<void> {
+  try {
+    await jsm.consumers.add(stream, cfg);
+  } catch (err) {
+    // Exists with another lease or max_deliver (newer servers refuse create-over): update it.
+    const info = await jsm.consumers.info(stream, cfg.durable_name).catch(() => null);
+    if (!info) throw err;
+    if (info.config.ack_wait !== cfg.ack_wait || info.config.max_deliver !== cfg.max_deliver) {
+      await jsm.consumers.update(stream, cfg.durable_name, { ack_wait: cfg.ack_wait, max_deliver: cfg.max_deliver });
+    }
+  }
+}
+
+export function blobsBucket(o: CompiledNatsTransportOptions): string {
+  const tag = o.prefix.replace(/\./g, '_');
+  return tag === 'metaloop' ? 'blobs' : `${tag}-blobs`;
+}
+
+/** Streams, consumers, the KV bucket and object stores; safe to call from many processes at once. */
+export async function ensureResources(jsm: JetStreamManager, js: JetStreamClient, o: CompiledNatsTransportOptions): Promise<NatsResources> {
+  const s = o.subjects;
+  const dup = nanos(o.dedupeWindowMs);
+  await ensureStream(jsm, {
+    name: s.workStream,
+    subjects: [s.workAll()],
+    retention: RetentionPolicy.Workqueue,
+    storage: StorageType.File,
+    duplicate_window: dup,
+  });
+  await ensureConsumer(jsm, s.workStream, {
+    durable_name: s.workConsumer,
+    ack_policy: AckPolicy.Explicit,
+    ack_wait: nanos(o.leaseMs),
+    max_deliver: o.maxDeliver,
+    deliver_policy: DeliverPolicy.All,
+    max_ack_pending: 10_000,
+  });
+  await ensureStream(jsm, {
+    name: s.resultsStream,
+    subjects: [s.resultsAll()],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    duplicate_window: Math.min(dup, nanos(o.resultsMaxAgeMs)),
+    max_age: nanos(o.resultsMaxAgeMs),
+  });
+  await ensureConsumer(jsm, s.resultsStream, {
+    durable_name: s.resultsConsumer,
+    ack_policy: AckPolicy.Explicit,
+    ack_wait: nanos(60_000),
+    max_deliver: -1,
+    deliver_policy: DeliverPolicy.All,
+    max_ack_pending: 10_000,
+  });
+  const kvm = new Kvm(js);
+  const objm = new Objm(js);
+  const retryOpen = async <T>(create: () => Promise<T>, open: () => Promise<T>): Promise<T> => {
+    try {
+      return await create();
+    } catch (err) {
+      return open().catch(() => Promise.reject(err));
+    }
+  };
+  const runs = await retryOpen(
+    () => kvm.create(s.runsBucket, { history: 1, storage: StorageType.File }),
+    () => kvm.open(s.runsBucket),
+  );
+  const params = await retryOpen(
+    () => objm.create(s.paramsBucket, { storage: StorageType.File }),
+    () => objm.open(s.paramsBucket),
+  );
+  const checkpoints = await retryOpen(
+    () => objm.create(s.checkpointsBucket, { storage: StorageType.File }),
+    () => objm.open(s.checkpointsBucket),
+  );
+  return { runs, params, checkpoints };
+}
+
+/**
+ * Payloads above `inlineMaxBytes` travel through an object store bucket (TTL = results max age):
+ * the message carries only the blob name in a header. Created on first use.
+ */
+export class BlobChannel {
+  private store: Promise<ObjectStore> | null = null;
+
+  constructor(
+    private readonly js: JetStreamClient,
+    private readonly o: CompiledNatsTransportOptions,
+  ) {}
+
+  private bucket(): Promise<ObjectStore> {
+    if (!this.store) {
+      const objm = new Objm(this.js);
+      const name = blobsBucket(this.o);
+      this.store = objm
+        .create(name, { storage: StorageType.File, ttl: nanos(this.o.resultsMaxAgeMs) })
+        .catch(() => objm.open(name));
+      this.store.catch(() => {
+        this.store = null;
+      });
+    }
+    return this.store;
+  }
+
+  /** The payload to publish and its headers (a blob pointer when `data` is too big). */
+  async wrap(msgId: string, data: Uint8Array): Promise<{ payload: Uint8Array; headers: MsgHdrs | undefined }> {
+    if (data.byteLength <= this.o.inlineMaxBytes) return { payload: data, headers: undefined };
+    const name = `${msgId}.${nuid.next()}`;
+    const store = await this.bucket();
+    await store.putBlob({ name, options: { max_chunk_size: CHUNK_BYTES } }, data);
+    const h = natsHeaders();
+    h.set(BLOB_HEADER, name);
+    return { payload: new Uint8Array(0), headers: h };
+  }
+
+  /** The message's bytes: inline, or fetched from the blob store (null when the blob is gone). */
+  async unwrap(data: Uint8Array, headers: MsgHdrs | undefined): Promise<Uint8Array | null> {
+    const name = headers?.get(BLOB_HEADER);
+    if (!name) return data;
+    const store = await this.bucket();
+    return store.getBlob(name);
+  }
+
+  /** Forget the blob behind a handled message (best effort; the bucket TTL cleans leftovers). */
+  async release(headers: MsgHdrs | undefined): Promise<void> {
+    const name = headers?.get(BLOB_HEADER);
+    if (!name) return;
+    const store = await this.bucket();
+    await store.delete(name).catch(() => undefined);
+  }
+}

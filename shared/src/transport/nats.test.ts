@@ -1,0 +1,115 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { ConnectionError, PermissionError } from '../errors.js';
+import { freePort, startNatsServer, type NatsServer } from '../nats-server.js';
+import { transportContract } from './contract.js';
+import { NatsTransport } from './nats.js';
+import { compileNatsTransportOptions, natsOptionsFromEnv } from './nats-options.js';
+
+let server: NatsServer | undefined;
+let cases = 0;
+
+before(async () => {
+  server = await startNatsServer();
+});
+after(async () => {
+  await server?.stop();
+});
+
+transportContract({
+  name: 'nats',
+  async open(settings) {
+    assert.ok(server, 'nats-server did not start');
+    const prefix = `t${++cases}`;
+    const opts = { servers: server.url, prefix, ...settings };
+    const coordinator = await NatsTransport.create({ ...opts, name: `${prefix}-coordinator` });
+    const [worker, worker2] = await Promise.all([
+      NatsTransport.create({ ...opts, name: `${prefix}-worker` }),
+      NatsTransport.create({ ...opts, name: `${prefix}-worker2` }),
+    ]);
+    return { coordinator, worker, worker2, prefix };
+  },
+});
+
+describe('NatsTransport specifics', { concurrency: true }, () => {
+  test('a closed port gives a one-line ConnectionError naming the URL, quickly', async () => {
+    const port = await freePort();
+    const url = `nats://127.0.0.1:${port}`;
+    const t0 = Date.now();
+    await assert.rejects(NatsTransport.create({ servers: url, connectTimeoutMs: 1000 }), (err: unknown) => {
+      assert.ok(err instanceof ConnectionError, `got ${String(err)}`);
+      assert.ok(err.message.includes(url), err.message);
+      assert.ok(!err.message.includes('\n'), 'message must be one line');
+      assert.match(err.message, /METALOOP_NATS_URL|--nats/);
+      return true;
+    });
+    assert.ok(Date.now() - t0 < 3000, `took ${Date.now() - t0} ms`);
+  });
+
+  test('wrong credentials give PermissionError; right ones connect', async () => {
+    const secured = await startNatsServer({ args: ['--user', 'alice', '--pass', 's3cret'] });
+    try {
+      await assert.rejects(NatsTransport.create({ servers: secured.url, user: 'alice', pass: 'nope' }), PermissionError);
+      await assert.rejects(NatsTransport.create({ servers: secured.url }), PermissionError);
+      const t = await NatsTransport.create({ servers: secured.url, user: 'alice', pass: 's3cret', prefix: 'auth' });
+      await t.putRun('run-a', new Uint8Array([1]));
+      assert.deepEqual(await t.listRuns(), ['run-a']);
+      await t.close();
+    } finally {
+      await secured.stop();
+    }
+  });
+
+  test('creation tolerates several processes racing to create the same resources', async () => {
+    assert.ok(server);
+    const url = server.url;
+    const ts = await Promise.all(
+      Array.from({ length: 4 }, (_, i) => NatsTransport.create({ servers: url, prefix: 'race', leaseMs: 1000 + i * 500 })),
+    );
+    await ts[0]!.publishWork('run-a', 'race.0.0', new Uint8Array([7]));
+    const it = ts[3]!.consumeWork()[Symbol.asyncIterator]();
+    const m = (await it.next()).value as { data: Uint8Array; ack(): Promise<void> };
+    assert.deepEqual([...m.data], [7]);
+    await m.ack();
+    await Promise.all(ts.map((t) => t.close()));
+  });
+
+  test('survives a nats-server restart (JetStream state kept, clients reconnect)', async () => {
+    const s = await startNatsServer();
+    const t = await NatsTransport.create({ servers: s.url, prefix: 'chaos', reconnectTimeWaitMs: 200 });
+    try {
+      await t.putRun('run-a', new Uint8Array([1, 2, 3]));
+      await t.publishWork('run-a', 'chaos.0.0', new Uint8Array([9]));
+      await s.restart({ kill: true });
+      assert.deepEqual([...((await t.getRun('run-a')) ?? [])], [1, 2, 3]);
+      const it = t.consumeWork()[Symbol.asyncIterator]();
+      const m = (await it.next()).value as { data: Uint8Array; ack(): Promise<void> };
+      assert.deepEqual([...m.data], [9]);
+      await m.ack();
+      await t.publishWork('run-a', 'chaos.0.1', new Uint8Array([10]));
+    } finally {
+      await t.close();
+      await s.stop();
+    }
+  });
+
+  test('options: defaults, validation and env vars', () => {
+    const o = compileNatsTransportOptions({ servers: 'nats://a:1, nats://b:2' });
+    assert.deepEqual(o.servers, ['nats://a:1', 'nats://b:2']);
+    assert.equal(o.prefix, 'metaloop');
+    assert.equal(o.leaseMs, 30_000);
+    assert.equal(o.maxDeliver, 5);
+    assert.equal(o.maxReconnectAttempts, -1);
+    assert.throws(() => compileNatsTransportOptions({ leaseMs: 0 }), /leaseMs/);
+    assert.throws(() => compileNatsTransportOptions({ token: 't', user: 'u', pass: 'p' }), /token/);
+    const env = natsOptionsFromEnv({
+      METALOOP_NATS_URL: 'nats://x:4222',
+      METALOOP_NATS_USER: 'u',
+      METALOOP_NATS_PASSWORD: 'p',
+      METALOOP_NATS_TLS_CA: '/ca.pem',
+      METALOOP_PREFIX: 'ml',
+      METALOOP_NATS_TOKEN: '',
+    });
+    assert.deepEqual(env, { servers: 'nats://x:4222', user: 'u', pass: 'p', prefix: 'ml', tls: { ca: '/ca.pem' } });
+  });
+});
