@@ -59,3 +59,14 @@ export class WorkerStateError extends MetaloopError {
     super(message);
   }
 }
+
+/** Invalid WorkerOptions (names the option and what is allowed). */
+export class WorkerOptionsError extends MetaloopError {
+  override readonly name: string = 'WorkerOptionsError';
+  constructor(
+    readonly option: string,
+    message: string,
+  ) {
+    super(`worker option ${option}: ${message}`);
+  }
+}

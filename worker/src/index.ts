@@ -13,7 +13,7 @@ export {
   type ShardWork,
   type TrainShardResult,
 } from './engine.js';
-export { BackendError, ShardAbortedError, ShardError, UnsupportedError, WorkerStateError, type BackendName } from './errors.js';
+export { BackendError, ShardAbortedError, ShardError, UnsupportedError, WorkerOptionsError, WorkerStateError, type BackendName } from './errors.js';
 export { createMlp, createModel, MODELS, type Model, type ModelFactory, type NamedTensors } from './models/index.js';
 export {
   createSinusoid,
@@ -47,3 +47,5 @@ export {
   type TaskMetaGradient,
   type TaskTensors,
 } from './algorithms/index.js';
+export { compileWorkerOptions, WORKER_VERSION, type CompiledWorkerOptions, type WorkerOptions } from './options.js';
+export { Worker, type WorkerState, type WorkerStats } from './worker.js';

@@ -1,9 +1,10 @@
 /**
- * Loss functions by kind, built only from ops whose gradients are themselves differentiable (so
- * second-order MAML can differentiate through them). Targets are float: values (mse) or one-hot (xent).
+ * Loss functions by kind (the TaskFamily's `loss`). The functions themselves live in ../losses.ts
+ * (twice differentiable, so second-order MAML can differentiate through them).
  */
-import * as tf from '@tensorflow/tfjs-core';
+import type * as tf from '@tensorflow/tfjs-core';
 import { UnsupportedError } from '../errors.js';
+import { accuracy, mse, softmaxCrossEntropy } from '../losses.js';
 import type { LossKind } from '../tasks/types.js';
 
 export type LossFn = (pred: tf.Tensor, target: tf.Tensor) => tf.Scalar;
@@ -13,20 +14,12 @@ export interface Loss {
   /** Mean over examples. */
   readonly fn: LossFn;
   /** Fraction of examples classified right (classification losses only). */
-  readonly accuracy?: (pred: tf.Tensor, target: tf.Tensor) => tf.Scalar;
+  readonly accuracy?: LossFn;
 }
 
 export const LOSSES: Record<LossKind, Loss> = {
-  mse: {
-    kind: 'mse',
-    fn: (pred, target) => tf.mean(tf.squaredDifference(pred, target)),
-  },
-  xent: {
-    kind: 'xent',
-    fn: (logits, onehot) =>
-      tf.neg(tf.mean(tf.sum(tf.mul(onehot, tf.sub(logits, tf.logSumExp(logits, -1, true))), -1))) as tf.Scalar,
-    accuracy: (logits, onehot) => tf.mean(tf.cast(tf.equal(tf.argMax(logits, -1), tf.argMax(onehot, -1)), 'float32')),
-  },
+  mse: { kind: 'mse', fn: mse },
+  xent: { kind: 'xent', fn: softmaxCrossEntropy, accuracy },
 };
 
 export function lossOf(kind: string): Loss {

@@ -1,0 +1,95 @@
+/** WorkerOptions (what callers pass) → compileWorkerOptions() → resolved options with units in names. */
+import { createRequire } from 'node:module';
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { DEFAULT_PREFIX, silentLogger, subjects, type Logger, type Transport } from '@metaloop/shared';
+import { resolveBackendPreference, type BackendPreference } from './backend.js';
+import { WorkerOptionsError } from './errors.js';
+
+export interface WorkerOptions {
+  readonly transport: Transport;
+  /** Worker id in heartbeats and results; default METALOOP_WORKER_ID or `<host>-<pid>-<random>`. */
+  readonly id?: string;
+  readonly logger?: Logger;
+  /** Acceptable backend; default METALOOP_BACKEND or 'any'. */
+  readonly backend?: BackendPreference;
+  /** Subject prefix; default METALOOP_PREFIX or 'metaloop'. */
+  readonly prefix?: string;
+  /** Heartbeat period; default 2000. */
+  readonly heartbeatMs?: number;
+  /** In-progress ack period while a shard computes; default 5000. */
+  readonly workingMs?: number;
+  /** Redelivery delay after a transient failure (parameter or run-record fetch); default 1000. */
+  readonly retryDelayMs?: number;
+  /** How long close() lets the current shard finish before abandoning it; default 30000. */
+  readonly closeTimeoutMs?: number;
+  /** Longest single pull of the work queue; default 1000. */
+  readonly pollMs?: number;
+}
+
+export interface CompiledWorkerOptions {
+  readonly transport: Transport;
+  readonly id: string;
+  readonly logger: Logger;
+  readonly backend: BackendPreference;
+  readonly prefix: string;
+  readonly heartbeatMs: number;
+  readonly workingMs: number;
+  readonly retryDelayMs: number;
+  readonly closeTimeoutMs: number;
+  readonly pollMs: number;
+  readonly version: string;
+  readonly hostname: string;
+  readonly pid: number;
+}
+
+const require = createRequire(import.meta.url);
+
+/** This package's version (from package.json). */
+export const WORKER_VERSION: string = (require('../package.json') as { version: string }).version;
+
+function ms(name: string, value: number | undefined, fallback: number, min = 1): number {
+  const v = value ?? fallback;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min) {
+    throw new WorkerOptionsError(name, `expected a number of milliseconds >= ${min}, got ${String(value)}`);
+  }
+  return v;
+}
+
+export function compileWorkerOptions(options: WorkerOptions): CompiledWorkerOptions {
+  if (!options || typeof options.transport !== 'object' || options.transport === null) {
+    throw new WorkerOptionsError('transport', 'required (a Transport from @metaloop/shared)');
+  }
+  const host = hostname();
+  const id = options.id ?? process.env.METALOOP_WORKER_ID ?? `${host}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  if (!/^[A-Za-z0-9_.:-]{1,128}$/.test(id)) {
+    throw new WorkerOptionsError('id', `${JSON.stringify(id)}: use 1-128 characters of A-Z a-z 0-9 _ . : -`);
+  }
+  const prefix = options.prefix ?? process.env.METALOOP_PREFIX ?? DEFAULT_PREFIX;
+  try {
+    subjects(prefix);
+  } catch (err) {
+    throw new WorkerOptionsError('prefix', (err as Error).message);
+  }
+  let backend: BackendPreference;
+  try {
+    backend = options.backend ?? resolveBackendPreference(process.env.METALOOP_BACKEND);
+  } catch (err) {
+    throw new WorkerOptionsError('backend', (err as Error).message);
+  }
+  return {
+    transport: options.transport,
+    id,
+    logger: options.logger ?? silentLogger,
+    backend,
+    prefix,
+    heartbeatMs: ms('heartbeatMs', options.heartbeatMs, 2000, 10),
+    workingMs: ms('workingMs', options.workingMs, 5000, 10),
+    retryDelayMs: ms('retryDelayMs', options.retryDelayMs, 1000, 0),
+    closeTimeoutMs: ms('closeTimeoutMs', options.closeTimeoutMs, 30_000, 0),
+    pollMs: ms('pollMs', options.pollMs, 1000, 10),
+    version: WORKER_VERSION,
+    hostname: host,
+    pid: process.pid,
+  };
+}

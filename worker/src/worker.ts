@@ -1,0 +1,343 @@
+/**
+ * Worker: pulls shards from the work queue, rebuilds their tasks from seeds, computes the summed
+ * meta-gradient (or held-out losses) and publishes a ShardResult, then acks. Heartbeats go out
+ * every heartbeatMs. Lifecycle: `await Worker.create(options)`, `run()` (once), `close()` (idempotent).
+ */
+import {
+  fromBundle,
+  metaloop,
+  NotFoundError,
+  paramLayout,
+  shardMsgId,
+  subjects,
+  toBundle,
+  validateSpec,
+  type Logger,
+  type RunSpec,
+  type WorkMessage,
+} from '@metaloop/shared';
+import { selectBackend, type BackendInfo } from './backend.js';
+import { compileRun, computeShard } from './engine.js';
+import { ShardAbortedError, ShardError, WorkerStateError } from './errors.js';
+import { compileWorkerOptions, type CompiledWorkerOptions, type WorkerOptions } from './options.js';
+
+export type WorkerState = 'created' | 'running' | 'closing' | 'closed';
+
+export interface WorkerStats {
+  readonly shardsDone: number;
+  readonly tasksDone: number;
+  readonly shardsFailed: number;
+  readonly shardsRetried: number;
+}
+
+interface CachedSpec {
+  readonly revision: number;
+  readonly spec: RunSpec;
+}
+
+interface CachedParams {
+  readonly version: number;
+  readonly data: Float32Array;
+}
+
+/** Runs whose spec and latest θ stay cached (least recently used beyond that are dropped). */
+const CACHED_RUNS = 16;
+
+const now = () => performance.now();
+
+function touch<K, V>(map: Map<K, V>, key: K, value: V): void {
+  map.delete(key);
+  map.set(key, value);
+  while (map.size > CACHED_RUNS) map.delete(map.keys().next().value as K);
+}
+
+function errorText(err: unknown): string {
+  if (err instanceof Error) return `${err.name}: ${err.message}`;
+  return String(err);
+}
+
+export class Worker {
+  readonly id: string;
+  readonly backend: BackendInfo;
+  private readonly o: CompiledWorkerOptions;
+  private readonly log: Logger;
+  private stateValue: WorkerState = 'created';
+  private runCalled = false;
+  /** Stops consuming. */
+  private readonly stop = new AbortController();
+  /** Abandons the shard in progress (close() timed out). */
+  private readonly abandon = new AbortController();
+  private runLoop: Promise<void> | null = null;
+  private closePromise: Promise<void> | null = null;
+  private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
+  private busy = false;
+  private readonly specs = new Map<string, CachedSpec>();
+  private readonly params = new Map<string, CachedParams>();
+  private stats = { shardsDone: 0, tasksDone: 0, shardsFailed: 0, shardsRetried: 0 };
+  private rateMark = { at: now(), tasks: 0 };
+
+  private constructor(o: CompiledWorkerOptions, backend: BackendInfo) {
+    this.o = o;
+    this.id = o.id;
+    this.backend = backend;
+    this.log = o.logger;
+  }
+
+  static async create(options: WorkerOptions): Promise<Worker> {
+    const o = compileWorkerOptions(options);
+    const backend = await selectBackend({ require: o.backend, logger: o.logger });
+    o.logger.info('worker created', { id: o.id, backend: backend.name, device: backend.device, transport: o.transport.address });
+    return new Worker(o, backend);
+  }
+
+  get state(): WorkerState {
+    return this.stateValue;
+  }
+
+  get statistics(): WorkerStats {
+    return { ...this.stats };
+  }
+
+  /** Consume shards until close(). Resolves when the loop has stopped. Refuses a second call. */
+  run(): Promise<void> {
+    if (this.runCalled) return Promise.reject(new WorkerStateError('Worker.run() was already called', this.stateValue));
+    if (this.stateValue !== 'created') return Promise.reject(new WorkerStateError(`Worker.run() after close()`, this.stateValue));
+    this.runCalled = true;
+    this.stateValue = 'running';
+    this.startHeartbeats();
+    this.runLoop = this.loop();
+    return this.runLoop;
+  }
+
+  /** Stop consuming, let the current shard finish (up to closeTimeoutMs, then abandon it), stop heartbeats. */
+  close(): Promise<void> {
+    this.closePromise ??= this.doClose();
+    return this.closePromise;
+  }
+
+  private async doClose(): Promise<void> {
+    if (this.stateValue === 'closed') return;
+    this.stateValue = 'closing';
+    this.stop.abort();
+    try {
+      if (this.runLoop) {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const timedOut = new Promise<'timeout'>((r) => {
+          timer = setTimeout(() => r('timeout'), this.o.closeTimeoutMs);
+        });
+        const first = await Promise.race([this.runLoop.then(() => 'done' as const, () => 'done' as const), timedOut]);
+        clearTimeout(timer);
+        if (first === 'timeout') {
+          this.log.warn('close: abandoning the shard in progress', { closeTimeoutMs: this.o.closeTimeoutMs });
+          this.abandon.abort();
+          await this.runLoop.catch(() => undefined);
+        }
+      }
+    } finally {
+      this.stopHeartbeats();
+      this.stateValue = 'closed';
+      this.log.info('worker closed', { id: this.id, ...this.stats });
+    }
+  }
+
+  private async loop(): Promise<void> {
+    const work = this.o.transport.consumeWork({ signal: this.stop.signal, pollMs: this.o.pollMs });
+    try {
+      for await (const msg of work) {
+        if (this.stop.signal.aborted) {
+          msg.nak(0); // arrived while closing: give it straight back
+          break;
+        }
+        this.busy = true;
+        try {
+          await this.handle(msg);
+        } finally {
+          this.busy = false;
+        }
+      }
+    } catch (err) {
+      if (!this.stop.signal.aborted) {
+        this.log.error('work queue failed', { error: errorText(err) });
+        throw err;
+      }
+    }
+  }
+
+  private async specFor(shard: metaloop.Shard, msgId: string): Promise<RunSpec> {
+    const cached = this.specs.get(shard.runId);
+    if (cached && cached.revision === shard.specRevision) return cached.spec;
+    let bytes: Uint8Array | null;
+    try {
+      bytes = await this.o.transport.getRun(shard.runId);
+    } catch (err) {
+      throw new ShardError(`fetching run record ${shard.runId} failed: ${errorText(err)}`, msgId, true, { cause: err });
+    }
+    if (!bytes) throw new ShardError(`run ${shard.runId} has no run record`, msgId, false);
+    const record = metaloop.RunRecord.decode(bytes);
+    const spec = validateSpec(JSON.parse(record.specJson) as unknown, `run spec of ${shard.runId}`);
+    compileRun(spec); // unsupported model/task/algorithm fails here, once per run
+    touch(this.specs, shard.runId, { revision: shard.specRevision, spec });
+    return spec;
+  }
+
+  private async paramsFor(shard: metaloop.Shard, spec: RunSpec, msgId: string): Promise<Float32Array> {
+    const cached = this.params.get(shard.runId);
+    if (cached && cached.version === shard.paramVersion) return cached.data;
+    let bytes: Uint8Array;
+    try {
+      bytes = await this.o.transport.getParams(shard.runId, shard.paramVersion);
+    } catch (err) {
+      const gone = err instanceof NotFoundError;
+      throw new ShardError(`fetching θ v${shard.paramVersion} of ${shard.runId} failed: ${errorText(err)}`, msgId, !gone, { cause: err });
+    }
+    const { data } = fromBundle(metaloop.TensorBundle.decode(bytes), paramLayout(spec));
+    if (!cached || shard.paramVersion > cached.version) touch(this.params, shard.runId, { version: shard.paramVersion, data });
+    return data;
+  }
+
+  private async handle(msg: WorkMessage): Promise<void> {
+    let shard: metaloop.Shard;
+    try {
+      shard = metaloop.Shard.decode(msg.data);
+      if (shard.runId !== msg.runId) throw new Error(`shard names run ${JSON.stringify(shard.runId)} but came on ${msg.runId}`);
+    } catch (err) {
+      this.log.warn('malformed shard dropped', { runId: msg.runId, error: errorText(err) });
+      msg.term();
+      return;
+    }
+    const kind = shard.kind === metaloop.ShardKind.SHARD_KIND_EVAL ? 'eval' : 'train';
+    const msgId = shardMsgId(shard.runId, shard.step, shard.shard, kind);
+    const t0 = now();
+    let fetchMs = 0;
+    const base = {
+      runId: shard.runId,
+      step: shard.step,
+      shard: shard.shard,
+      paramVersion: shard.paramVersion,
+      workerId: this.id,
+      kind: shard.kind,
+      backend: this.backend.name,
+    };
+    let working: ReturnType<typeof setInterval> | undefined;
+    try {
+      const spec = await this.specFor(shard, msgId);
+      const theta = await this.paramsFor(shard, spec, msgId);
+      fetchMs = now() - t0;
+      working = setInterval(() => msg.working(), this.o.workingMs);
+      let lastWorking = now();
+      const c0 = now();
+      const r = await computeShard(
+        spec,
+        theta,
+        { kind, taskSeeds: shard.taskSeeds, evalInnerSteps: shard.evalInnerSteps },
+        {
+          signal: this.abandon.signal,
+          onTask: () => {
+            this.stats.tasksDone++;
+            if (now() - lastWorking >= this.o.workingMs) {
+              msg.working();
+              lastWorking = now();
+            }
+          },
+        },
+      );
+      const computeMs = now() - c0;
+      clearInterval(working);
+      working = undefined;
+      const result =
+        r.kind === 'train'
+          ? { ...base, tasks: r.tasks, grad: toBundle({ layout: paramLayout(spec), data: r.grad }), preLossSum: r.preLossSum, postLossSum: r.postLossSum }
+          : { ...base, tasks: r.tasks, evalLossSums: r.evalLossSums, evalAccuracySums: r.evalAccuracySums ?? [] };
+      await this.publish(shard.runId, msgId, { ...result, computeMs, fetchMs });
+      await msg.ack();
+      this.stats.shardsDone++;
+      this.log.debug('shard done', { msgId, tasks: r.tasks, computeMs: Math.round(computeMs), fetchMs: Math.round(fetchMs) });
+    } catch (err) {
+      if (working) clearInterval(working);
+      await this.fail(msg, msgId, base, err, fetchMs, now() - t0);
+    }
+  }
+
+  private async publish(runId: string, msgId: string, result: metaloop.ShardResult.$Properties): Promise<void> {
+    const bytes = metaloop.ShardResult.encode(result).finish();
+    try {
+      await this.o.transport.publishResult(runId, msgId, bytes);
+    } catch (err) {
+      throw new ShardError(`publishing the result of ${msgId} failed: ${errorText(err)}`, msgId, true, { cause: err });
+    }
+  }
+
+  private async fail(
+    msg: WorkMessage,
+    msgId: string,
+    base: metaloop.ShardResult.$Properties,
+    err: unknown,
+    fetchMs: number,
+    elapsedMs: number,
+  ): Promise<void> {
+    if (err instanceof ShardAbortedError) {
+      this.log.info('shard abandoned, handed back', { msgId, tasksDone: err.tasksDone });
+      msg.nak(0);
+      return;
+    }
+    if (err instanceof ShardError && err.transient) {
+      this.stats.shardsRetried++;
+      this.log.warn('shard failed, will be retried', { msgId, delivery: msg.deliveryCount, error: err.message });
+      msg.nak(this.o.retryDelayMs);
+      return;
+    }
+    this.stats.shardsFailed++;
+    const text = errorText(err);
+    this.log.error('shard failed', { msgId, error: text });
+    try {
+      await this.publish(base.runId ?? msg.runId, msgId, { ...base, error: text, fetchMs, computeMs: elapsedMs - fetchMs });
+      await msg.ack();
+    } catch (pubErr) {
+      this.log.warn('could not report the failure, will be retried', { msgId, error: errorText(pubErr) });
+      msg.nak(this.o.retryDelayMs);
+    }
+  }
+
+  private heartbeat(): Uint8Array {
+    const t = now();
+    const rate = t > this.rateMark.at ? ((this.stats.tasksDone - this.rateMark.tasks) * 1000) / (t - this.rateMark.at) : 0;
+    this.rateMark = { at: t, tasks: this.stats.tasksDone };
+    const state = this.stateValue === 'closing' || this.stateValue === 'closed' ? 'draining' : this.busy ? 'busy' : 'ready';
+    return metaloop.Heartbeat.encode({
+      workerId: this.id,
+      backend: this.backend.name,
+      device: this.backend.device,
+      version: this.o.version,
+      load: this.busy ? 1 : 0,
+      shardsDone: this.stats.shardsDone,
+      tasksDone: this.stats.tasksDone,
+      tasksPerSec: rate,
+      timestampMs: Date.now(),
+      pid: this.o.pid,
+      hostname: this.o.hostname,
+      state,
+    }).finish();
+  }
+
+  private beat(): void {
+    try {
+      this.o.transport.publish(subjects(this.o.prefix).heartbeat(), this.heartbeat());
+    } catch (err) {
+      this.log.debug('heartbeat not sent', { error: errorText(err) });
+    }
+  }
+
+  private startHeartbeats(): void {
+    this.beat();
+    this.heartbeatTimer = setInterval(() => this.beat(), this.o.heartbeatMs);
+    this.heartbeatTimer.unref?.();
+  }
+
+  private stopHeartbeats(): void {
+    if (this.heartbeatTimer === undefined) return;
+    clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = undefined;
+    this.beat(); // last word: draining
+  }
+}
+
