@@ -1,0 +1,103 @@
+/** The metaloop-worker binary against a real nats-server (started here, stopped in `after`). */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, test } from 'node:test';
+import {
+  freePort,
+  initParams,
+  metaloop,
+  NatsTransport,
+  shardMsgId,
+  startNatsServer,
+  subjects,
+  toBundle,
+  validateSpec,
+  type Closer,
+  type NatsServer,
+} from '@metaloop/shared';
+
+const CLI = fileURLToPath(new URL('./cli.js', import.meta.url));
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+function exitOf(child: ChildProcess, timeoutMs: number): Promise<number | null> {
+  return new Promise((resolve, reject) => {
+    if (child.exitCode !== null) return resolve(child.exitCode);
+    const t = setTimeout(() => reject(new Error(`worker pid ${child.pid} did not exit within ${timeoutMs} ms`)), timeoutMs);
+    child.once('exit', (code) => {
+      clearTimeout(t);
+      resolve(code);
+    });
+  });
+}
+
+describe('metaloop-worker CLI', () => {
+  let server: NatsServer | undefined;
+  const children: ChildProcess[] = [];
+  before(async () => {
+    server = await startNatsServer();
+  });
+  after(async () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    await server?.stop();
+  });
+
+  test('NATS unreachable: one line naming the URL, exit code 2, no stack trace', async () => {
+    const port = await freePort();
+    const url = `nats://127.0.0.1:${port}`;
+    const child = spawn(process.execPath, [CLI, '--nats', url], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    assert.equal(await exitOf(child, 20_000), 2);
+    const lines = stderr.trim().split('\n');
+    assert.equal(lines.length, 1, stderr);
+    assert.ok(lines[0]!.includes(url), stderr);
+    assert.doesNotMatch(stderr, /\n\s+at /);
+  });
+
+  test('computes a shard over NATS, heartbeats, exits 0 on SIGTERM', async () => {
+    const url = server!.url;
+    const spec = validateSpec({
+      name: 'cli-test',
+      task: { family: 'sinusoid', shots: 5, queries: 5 },
+      model: { kind: 'mlp', hidden: [8, 8] },
+      algorithm: { kind: 'fomaml', innerSteps: 1, innerLr: 0.01 },
+    });
+    const coord = await NatsTransport.create({ servers: url });
+    const closers: Closer[] = [];
+    try {
+      const results: metaloop.ShardResult[] = [];
+      const beats: metaloop.Heartbeat[] = [];
+      closers.push(await coord.consumeResults((m) => void results.push(metaloop.ShardResult.decode(m.data))));
+      closers.push(coord.subscribe(subjects().heartbeat(), (d) => beats.push(metaloop.Heartbeat.decode(d))));
+      await coord.putRun('cli-run', metaloop.RunRecord.encode({ runId: 'cli-run', name: spec.name, specJson: JSON.stringify(spec) }).finish());
+      await coord.putParams('cli-run', 1, metaloop.TensorBundle.encode(toBundle(initParams(spec))).finish());
+
+      const child = spawn(process.execPath, [CLI, '--nats', url, '--id', 'cli-w', '--backend', 'cpu', '--heartbeat-ms', '100'], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      children.push(child);
+      let stderr = '';
+      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+
+      const shard = metaloop.Shard.encode({ runId: 'cli-run', step: 0, shard: 0, paramVersion: 1, taskSeeds: [1, 2] }).finish();
+      await coord.publishWork('cli-run', shardMsgId('cli-run', 0, 0), shard);
+      const end = Date.now() + 30_000;
+      while ((results.length === 0 || beats.length === 0) && Date.now() < end) await sleep(50);
+      assert.equal(results.length, 1, `no result; worker log:\n${stderr}`);
+      const r = results[0]!;
+      assert.equal(r.error, '');
+      assert.equal(r.workerId, 'cli-w');
+      assert.equal(r.tasks, 2);
+      assert.ok(beats.some((b) => b.workerId === 'cli-w' && b.backend === 'cpu'));
+      assert.match(stderr, /backend selected backend=cpu/);
+
+      child.kill('SIGTERM');
+      assert.equal(await exitOf(child, 20_000), 0, stderr);
+    } finally {
+      for (const c of closers) await c.close();
+      await coord.close();
+    }
+  });
+});

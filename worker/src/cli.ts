@@ -1,0 +1,144 @@
+#!/usr/bin/env node
+/**
+ * metaloop-worker: connect to NATS, pick a tfjs backend, compute shards until SIGINT/SIGTERM.
+ * Exit codes: 0 after a signal (graceful close), 2 when NATS cannot be reached (or refuses the
+ * credentials), 1 for any other startup error. Errors are one line, never a stack trace.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import {
+  ConnectionError,
+  createLogger,
+  natsOptionsFromEnv,
+  NatsTransport,
+  PermissionError,
+  type LogLevel,
+  type NatsTransportOptions,
+  type Transport,
+} from '@metaloop/shared';
+import { BACKEND_PREFERENCES, type BackendPreference } from './backend.js';
+import { WORKER_VERSION } from './options.js';
+import { Worker } from './worker.js';
+
+interface CliOptions {
+  nats?: string;
+  id?: string;
+  prefix?: string;
+  backend?: BackendPreference;
+  heartbeatMs?: number;
+  natsUser?: string;
+  natsPassword?: string;
+  natsToken?: string;
+  natsCreds?: string;
+  natsTlsCa?: string;
+  natsTlsCert?: string;
+  natsTlsKey?: string;
+  logLevel?: LogLevel;
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('expected a positive whole number');
+  return n;
+}
+
+function program(): Command {
+  return new Command('metaloop-worker')
+    .description('Metaloop worker: computes MAML shards from the work queue on the best available tfjs backend')
+    .version(WORKER_VERSION)
+    .addOption(new Option('--nats <url>', 'NATS server URL(s), comma separated').env('METALOOP_NATS_URL'))
+    .addOption(new Option('--id <id>', 'worker id in heartbeats and results').env('METALOOP_WORKER_ID'))
+    .addOption(new Option('--prefix <prefix>', 'subject prefix').env('METALOOP_PREFIX'))
+    .addOption(new Option('--backend <name>', 'required tfjs backend').choices(BACKEND_PREFERENCES).env('METALOOP_BACKEND'))
+    .addOption(new Option('--heartbeat-ms <ms>', 'heartbeat period').argParser(positiveInt))
+    .addOption(new Option('--nats-user <user>', 'NATS user').env('METALOOP_NATS_USER'))
+    .addOption(new Option('--nats-password <password>', 'NATS password').env('METALOOP_NATS_PASSWORD'))
+    .addOption(new Option('--nats-token <token>', 'NATS token').env('METALOOP_NATS_TOKEN'))
+    .addOption(new Option('--nats-creds <file>', 'NATS .creds (or nkey seed) file').env('METALOOP_NATS_CREDS'))
+    .addOption(new Option('--nats-tls-ca <file>', 'CA certificate (PEM) to verify the server').env('METALOOP_NATS_TLS_CA'))
+    .addOption(new Option('--nats-tls-cert <file>', 'client certificate (PEM)').env('METALOOP_NATS_TLS_CERT'))
+    .addOption(new Option('--nats-tls-key <file>', 'client key (PEM)').env('METALOOP_NATS_TLS_KEY'))
+    .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).env('METALOOP_LOG_LEVEL'));
+}
+
+function natsOptions(o: CliOptions, id: string | undefined): NatsTransportOptions {
+  const tls = {
+    ...(o.natsTlsCa ? { ca: o.natsTlsCa } : {}),
+    ...(o.natsTlsCert ? { cert: o.natsTlsCert } : {}),
+    ...(o.natsTlsKey ? { key: o.natsTlsKey } : {}),
+  };
+  return {
+    ...natsOptionsFromEnv(),
+    ...(o.nats ? { servers: o.nats } : {}),
+    ...(o.prefix ? { prefix: o.prefix } : {}),
+    ...(o.natsUser ? { user: o.natsUser } : {}),
+    ...(o.natsPassword ? { pass: o.natsPassword } : {}),
+    ...(o.natsToken ? { token: o.natsToken } : {}),
+    ...(o.natsCreds ? { credsFile: o.natsCreds } : {}),
+    ...(Object.keys(tls).length > 0 ? { tls } : {}),
+    name: `metaloop-worker${id ? `-${id}` : ''}`,
+  };
+}
+
+function oneLine(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
+}
+
+export async function main(argv: readonly string[] = process.argv): Promise<number> {
+  const cmd = program();
+  cmd.parse([...argv]);
+  const o = cmd.opts<CliOptions>();
+  const logger = createLogger('worker', o.logLevel ? { level: o.logLevel } : {});
+  let transport: Transport;
+  try {
+    transport = await NatsTransport.create({ ...natsOptions(o, o.id), logger: logger.child('nats') });
+  } catch (err) {
+    process.stderr.write(`metaloop-worker: ${oneLine(err)}\n`);
+    return err instanceof ConnectionError || err instanceof PermissionError ? 2 : 1;
+  }
+  let worker: Worker;
+  try {
+    worker = await Worker.create({
+      transport,
+      logger,
+      ...(o.id ? { id: o.id } : {}),
+      ...(o.prefix ? { prefix: o.prefix } : {}),
+      ...(o.backend ? { backend: o.backend } : {}),
+      ...(o.heartbeatMs ? { heartbeatMs: o.heartbeatMs } : {}),
+    });
+  } catch (err) {
+    process.stderr.write(`metaloop-worker: ${oneLine(err)}\n`);
+    await transport.close().catch(() => undefined);
+    return 1;
+  }
+  logger.info('worker ready', { id: worker.id, backend: worker.backend.name, device: worker.backend.device, nats: transport.address });
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) {
+      logger.warn('second signal: exiting now', { signal: sig });
+      process.exit(130);
+    }
+    logger.info('shutting down', { signal: sig });
+    void worker.close();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  let code = 0;
+  try {
+    await worker.run();
+  } catch (err) {
+    logger.error('worker stopped', { error: oneLine(err) });
+    code = 1;
+  }
+  await worker.close();
+  await transport.close().catch((err: unknown) => logger.warn('closing NATS failed', { error: oneLine(err) }));
+  return code;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`metaloop-worker: ${oneLine(err)}\n`);
+    process.exit(1);
+  },
+);
