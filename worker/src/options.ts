@@ -2,7 +2,7 @@
 import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { DEFAULT_PREFIX, silentLogger, subjects, type Logger, type Transport } from '@metaloop/shared';
+import { DEFAULT_PREFIX, silentLogger, subjects, type Logger, type Transport, type WorkerMetrics } from '@metaloop/shared';
 import { resolveBackendPreference, type BackendPreference } from './backend.js';
 import { WorkerOptionsError } from './errors.js';
 
@@ -25,6 +25,8 @@ export interface WorkerOptions {
   readonly closeTimeoutMs?: number;
   /** Longest single pull of the work queue; default 1000. */
   readonly pollMs?: number;
+  /** Prometheus metrics to update (createWorkerObservability); default none. */
+  readonly metrics?: WorkerMetrics;
 }
 
 export interface CompiledWorkerOptions {
@@ -41,6 +43,7 @@ export interface CompiledWorkerOptions {
   readonly version: string;
   readonly hostname: string;
   readonly pid: number;
+  readonly metrics: WorkerMetrics | undefined;
 }
 
 const require = createRequire(import.meta.url);
@@ -91,5 +94,6 @@ export function compileWorkerOptions(options: WorkerOptions): CompiledWorkerOpti
     version: WORKER_VERSION,
     hostname: host,
     pid: process.pid,
+    metrics: options.metrics,
   };
 }

@@ -87,6 +87,7 @@ export class Worker {
     const o = compileWorkerOptions(options);
     const backend = await selectBackend({ require: o.backend, logger: o.logger });
     o.logger.info('worker created', { id: o.id, backend: backend.name, device: backend.device, transport: o.transport.address });
+    o.metrics?.setBackend(backend.name, backend.device);
     return new Worker(o, backend);
   }
 
@@ -177,15 +178,21 @@ export class Worker {
     const spec = validateSpec(JSON.parse(record.specJson) as unknown, `run spec of ${shard.runId}`);
     compileRun(spec); // unsupported model/task/algorithm fails here, once per run
     touch(this.specs, shard.runId, { revision: shard.specRevision, spec });
+    this.o.metrics?.initRun(shard.runId);
     return spec;
   }
 
   private async paramsFor(shard: metaloop.Shard, spec: RunSpec, msgId: string): Promise<Float32Array> {
     const cached = this.params.get(shard.runId);
-    if (cached && cached.version === shard.paramVersion) return cached.data;
+    if (cached && cached.version === shard.paramVersion) {
+      this.o.metrics?.recordParamFetch(true);
+      return cached.data;
+    }
     let bytes: Uint8Array;
+    const f0 = now();
     try {
       bytes = await this.o.transport.getParams(shard.runId, shard.paramVersion);
+      this.o.metrics?.recordParamFetch(false, (now() - f0) / 1000);
     } catch (err) {
       const gone = err instanceof NotFoundError;
       throw new ShardError(`fetching θ v${shard.paramVersion} of ${shard.runId} failed: ${errorText(err)}`, msgId, !gone, { cause: err });
@@ -251,6 +258,13 @@ export class Worker {
       await this.publish(shard.runId, msgId, { ...result, computeMs, fetchMs });
       await msg.ack();
       this.stats.shardsDone++;
+      // Train compute = inner loop + backprop through it (inseparable in second-order MAML);
+      // eval compute = inner-loop adaptation and query scoring only.
+      this.o.metrics?.recordShard(shard.runId, {
+        tasks: r.tasks,
+        seconds: (now() - t0) / 1000,
+        ...(kind === 'train' ? { backpropSeconds: computeMs / 1000 } : { innerLoopSeconds: computeMs / 1000 }),
+      });
       this.log.debug('shard done', { msgId, tasks: r.tasks, computeMs: Math.round(computeMs), fetchMs: Math.round(fetchMs) });
     } catch (err) {
       if (working) clearInterval(working);
@@ -287,6 +301,7 @@ export class Worker {
       return;
     }
     this.stats.shardsFailed++;
+    this.o.metrics?.shardFailures.inc({ run: base.runId ?? msg.runId });
     const text = errorText(err);
     this.log.error('shard failed', { msgId, error: text });
     try {
