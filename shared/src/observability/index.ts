@@ -25,3 +25,4 @@ export {
 } from './coordinator-metrics.js';
 export { createWorkerMetrics, type TensorMemory, type WorkerMetrics, type WorkerMetricsOptions } from './worker-metrics.js';
 export { Registry as MetricsRegistry } from 'prom-client';
+export { READINESS_PROBE_RUN_ID, transportReadiness } from './readiness.js';
