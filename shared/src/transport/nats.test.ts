@@ -1,4 +1,8 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { nkeys } from '@nats-io/transport-node';
 import { after, before, describe, test } from 'node:test';
 import { ConnectionError, PermissionError } from '../errors.js';
 import { freePort, startNatsServer, type NatsServer } from '../nats-server.js';
@@ -57,6 +61,31 @@ describe('NatsTransport specifics', { concurrency: true }, () => {
       await t.close();
     } finally {
       await secured.stop();
+    }
+  });
+
+  test('token and nkey seed file authenticate', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'metaloop-auth-'));
+    const user = nkeys.createUser();
+    const seedFile = join(dir, 'worker.nk');
+    writeFileSync(seedFile, new TextDecoder().decode(user.getSeed()) + '\n');
+    const conf = join(dir, 'nats.conf');
+    writeFileSync(conf, `authorization { users = [ { nkey: "${user.getPublicKey()}" } ] }\n`);
+    const byToken = await startNatsServer({ args: ['--auth', 'tok3n'] });
+    const byNkey = await startNatsServer({ configFile: conf });
+    try {
+      await assert.rejects(NatsTransport.create({ servers: byToken.url, token: 'wrong' }), PermissionError);
+      const t1 = await NatsTransport.create({ servers: byToken.url, token: 'tok3n' });
+      assert.deepEqual(await t1.listRuns(), []);
+      await t1.close();
+      await assert.rejects(NatsTransport.create({ servers: byNkey.url }), PermissionError);
+      const t2 = await NatsTransport.create({ servers: byNkey.url, credsFile: seedFile });
+      await t2.putRun('run-n', new Uint8Array([4]));
+      assert.deepEqual(await t2.listRuns(), ['run-n']);
+      await t2.close();
+    } finally {
+      await Promise.allSettled([byToken.stop(), byNkey.stop()]);
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -4,7 +4,7 @@
  * Results: limits stream + the coordinator's durable consumer. Runs: KV. Params, checkpoints:
  * Object Store. Payloads above ~768 KiB go through a blobs object store (never > 1 MiB per message).
  */
-import { jetstream, jetstreamManager, type Consumer, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, type Consumer, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { connect, headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
 import { NotFoundError, PermissionError, TransportError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -20,10 +20,13 @@ import {
   type CompiledNatsTransportOptions,
   type NatsTransportOptions,
 } from './nats-options.js';
+import { handleResult, purgeSubject, toWorkMessage, type MessageContext } from './nats-messages.js';
 import { BlobChannel, CHUNK_BYTES, ensureResources, type NatsResources } from './nats-resources.js';
 
 const ERROR_HEADER = 'Metaloop-Error';
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/** A wait that does not keep the process alive. */
+const sleepUnref = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
 const errMessage = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
 function assertIndex(what: string, n: number): void {
@@ -39,11 +42,14 @@ export class NatsTransport implements Transport {
   private readonly pulls = new Set<Promise<unknown>>();
   private readonly closers = new Set<Closer>();
   private readonly blobs: BlobChannel;
+  private readonly msgContext: MessageContext;
   private workConsumer: Promise<Consumer> | null = null;
+  private reensuring: Promise<unknown> | null = null;
   private closePromise: Promise<void> | null = null;
 
   private constructor(
     private readonly nc: NatsConnection,
+    private readonly jsm: JetStreamManager,
     private readonly js: JetStreamClient,
     private readonly res: NatsResources,
     o: CompiledNatsTransportOptions,
@@ -52,6 +58,7 @@ export class NatsTransport implements Transport {
     this.address = o.servers.join(',');
     this.log = o.logger.child('nats');
     this.blobs = new BlobChannel(js, o);
+    this.msgContext = { blobs: this.blobs, log: this.log, address: this.address, prefix: o.prefix };
     void this.watchStatus();
   }
 
@@ -68,7 +75,7 @@ export class NatsTransport implements Transport {
       const jsm = await jetstreamManager(nc);
       const js = jetstream(nc);
       const res = await ensureResources(jsm, js, o);
-      return new NatsTransport(nc, js, res, o);
+      return new NatsTransport(nc, jsm, js, res, o);
     } catch (err) {
       await nc.close().catch(() => undefined);
       const url = o.servers.join(',');
@@ -92,6 +99,20 @@ export class NatsTransport implements Transport {
       if (s.type === 'disconnect' || s.type === 'reconnect') this.log.warn(`NATS ${s.type}`, { server: s.server });
       else if (s.type === 'error') this.log.error('NATS error', { error: String(s.error) });
     }
+  }
+
+  /** After a consumer or stream vanished (deleted by an operator, server store wiped): recreate. */
+  private async recover(err: unknown): Promise<void> {
+    if (!/consumer not found|stream not found/i.test(errMessage(err))) return;
+    this.reensuring ??= ensureResources(this.jsm, this.js, this.options)
+      .then(
+        () => this.log.warn('recreated missing JetStream resources', { error: errMessage(err) }),
+        (e: unknown) => this.log.warn('cannot recreate JetStream resources', { error: errMessage(e) }),
+      )
+      .finally(() => {
+        this.reensuring = null;
+      });
+    await this.reensuring;
   }
 
   private assertOpen(): void {
@@ -152,11 +173,6 @@ export class NatsTransport implements Transport {
     return p;
   }
 
-  private runIdOf(subject: string, kind: 'work' | 'results'): string {
-    const head = `${this.options.prefix}.${kind}.`;
-    return subject.startsWith(head) ? subject.slice(head.length) : subject;
-  }
-
   consumeWork(options: ConsumeOptions = {}): AsyncIterable<WorkMessage> {
     this.assertOpen();
     const pollMs = Math.max(1000, options.pollMs ?? 1000);
@@ -176,6 +192,7 @@ export class NatsTransport implements Transport {
             if (stopped()) return;
             failures += 1;
             self.log.debug('work pull failed; retrying', { error: errMessage(err) });
+            await self.recover(err);
             await sleep(Math.min(2000, 100 * 2 ** Math.min(failures, 5)));
             continue;
           }
@@ -184,45 +201,9 @@ export class NatsTransport implements Transport {
             m.nak();
             return;
           }
-          const msg = await self.toWorkMessage(m);
+          const msg = await toWorkMessage(m, self.msgContext);
           if (msg) yield msg;
         }
-      },
-    };
-  }
-
-  private async toWorkMessage(m: JsMsg): Promise<WorkMessage | null> {
-    let data: Uint8Array | null;
-    try {
-      data = await this.blobs.unwrap(m.data, m.headers);
-    } catch (err) {
-      this.log.warn('work blob unreadable; retrying later', { error: errMessage(err) });
-      m.nak(1000);
-      return null;
-    }
-    if (!data) {
-      this.log.warn('work blob missing; work item dropped', { subject: m.subject });
-      m.term();
-      return null;
-    }
-    const headers = m.headers;
-    return {
-      data,
-      runId: this.runIdOf(m.subject, 'work'),
-      deliveryCount: m.info.deliveryCount,
-      ack: async () => {
-        // Double ack: when this resolves the server has the ack (or the item was purged).
-        const ok = await m.ackAck().catch((err: unknown) => {
-          if (isClosedError(err)) throw new TransportError('ack after the transport closed', this.address, { cause: err });
-          throw new TransportError(`ack failed on ${this.address}: ${errMessage(err)}`, this.address, { cause: err });
-        });
-        if (ok) await this.blobs.release(headers);
-      },
-      nak: (delayMs?: number) => m.nak(delayMs && delayMs > 0 ? delayMs : undefined),
-      working: () => m.working(),
-      term: () => {
-        m.term();
-        void this.blobs.release(headers);
       },
     };
   }
@@ -231,28 +212,7 @@ export class NatsTransport implements Transport {
     this.assertOpen();
     assertRunId(runId);
     const s = this.options.subjects;
-    // Not `streams.purge({ filter })`: on nats-server 2.9 a filtered purge moves the WorkQueue
-    // consumer's floor past the purged sequences, silently skipping other runs' queued work.
-    // Delete the run's messages one by one instead (found with MSG.GET next_by_subj).
-    await this.retry(`purge work of ${runId}`, async () => {
-      const jsm = await this.js.jetstreamManager();
-      const api = `$JS.API.STREAM.MSG.GET.${s.workStream}`;
-      const codec = { enc: new TextEncoder(), dec: new TextDecoder() };
-      for (let seq = 0; ; ) {
-        const reply = await this.nc.request(api, codec.enc.encode(JSON.stringify({ seq, next_by_subj: s.work(runId) })), {
-          timeout: 5000,
-        });
-        const body = JSON.parse(codec.dec.decode(reply.data)) as { message?: { seq: number }; error?: { code: number; description?: string } };
-        if (!body.message) {
-          if (body.error?.code === 404) return;
-          throw new TransportError(`purge work of ${runId}: ${body.error?.description ?? 'unexpected reply'}`, this.address);
-        }
-        await jsm.streams.deleteMessage(s.workStream, body.message.seq, false).catch((err: unknown) => {
-          if (!/not found|no message/i.test(errMessage(err))) throw err;
-        });
-        seq = body.message.seq + 1;
-      }
-    });
+    await this.retry(`purge work of ${runId}`, () => purgeSubject(this.nc, this.jsm, s.workStream, s.work(runId)));
   }
 
   // ---- results ----
@@ -290,6 +250,7 @@ export class NatsTransport implements Transport {
           if (stopped()) return;
           failures += 1;
           this.log.debug('results pull failed; retrying', { error: errMessage(err) });
+          await this.recover(err);
           await sleep(Math.min(2000, 100 * 2 ** Math.min(failures, 5)));
           continue;
         }
@@ -298,44 +259,13 @@ export class NatsTransport implements Transport {
           m.nak();
           return;
         }
-        await this.handleResult(m, handler);
+        await handleResult(m, handler, this.msgContext);
       }
     })();
     return this.track(async () => {
       stop.abort();
       await loop;
     });
-  }
-
-  private async handleResult(m: JsMsg, handler: (msg: ResultMessage) => Promise<void> | void): Promise<void> {
-    const msgId = m.headers?.get('Nats-Msg-Id') ?? '';
-    let data: Uint8Array | null;
-    try {
-      data = await this.blobs.unwrap(m.data, m.headers);
-    } catch (err) {
-      this.log.warn('result blob unreadable; retrying later', { msgId, error: errMessage(err) });
-      m.nak(1000);
-      return;
-    }
-    if (data) {
-      const keepAlive = setInterval(() => m.working(), 20_000);
-      try {
-        await handler({ data, runId: this.runIdOf(m.subject, 'results'), msgId });
-      } catch (err) {
-        // Acked anyway: a handler that throws on a message would otherwise loop on it forever.
-        this.log.warn('result handler threw; result dropped', { msgId, error: errMessage(err) });
-      } finally {
-        clearInterval(keepAlive);
-      }
-    } else {
-      this.log.warn('result blob missing; result dropped', { msgId });
-    }
-    try {
-      await m.ackAck();
-      await this.blobs.release(m.headers);
-    } catch (err) {
-      this.log.warn('result ack failed (it will be redelivered)', { msgId, error: errMessage(err) });
-    }
   }
 
   // ---- params / checkpoints (object stores) ----
@@ -521,8 +451,10 @@ export class NatsTransport implements Transport {
     if (!this.closePromise) {
       this.closing.abort();
       this.closePromise = (async () => {
-        await Promise.allSettled([...this.closers].map((c) => c.close()));
-        await Promise.allSettled([...this.pulls]);
+        // In-flight pulls end within one poll (≤ a few s even while disconnected): wait, bounded.
+        const bounded = (ps: Promise<unknown>[]) => Promise.race([Promise.allSettled(ps), sleepUnref(5000)]);
+        await bounded([...this.closers].map((c) => c.close()));
+        await bounded([...this.pulls]);
         if (!this.nc.isClosed()) {
           await this.nc.drain().catch(() => this.nc.close());
         }
