@@ -23,7 +23,16 @@ export {
   TransportError,
   type SpecIssue,
 } from './errors.js';
-export { initParams, paramLayout, taskDims } from './layout.js';
+export {
+  adaptedParamNames,
+  conv4FeatureSize,
+  headParamNames,
+  initParams,
+  modelLayout,
+  paramLayout,
+  taskDims,
+  type TaskDims,
+} from './layout.js';
 export { createLogger, silentLogger, type Logger, type LoggerOptions, type LogLevel } from './logger.js';
 export { hashWords, Rng, SeedDomain, taskSeed, type SeedDomainName } from './seeds.js';
 export {

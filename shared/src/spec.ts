@@ -22,7 +22,56 @@ export const SinusoidTaskSchema = z.strictObject({
   xRange: range('xRange').default([-5, 5]),
 });
 
-export const TaskSchema = z.discriminatedUnion('family', [SinusoidTaskSchema]);
+/** Class counts of the meta-train / meta-val / meta-test splits (class index ranges, in that order). */
+const GlyphSplitsSchema = z.strictObject({
+  train: int(2, 1_000_000).default(1000),
+  val: int(0, 1_000_000).default(100),
+  test: int(0, 1_000_000).default(200),
+});
+
+/**
+ * Procedural glyph classes (random strokes from the class seed, jittered per sample), so few-shot
+ * classification runs and is tested with no download.
+ */
+export const SyntheticGlyphsTaskSchema = z.strictObject({
+  family: z.literal('synthetic-glyphs'),
+  ways: int(2, 1000).default(5),
+  shots: int(1, 1000).default(1),
+  queries: int(1, 1000).default(15),
+  imageSize: int(8, 256).default(28),
+  classes: GlyphSplitsSchema.prefault({}),
+  /** Strokes per glyph class, [min, max]. */
+  strokes: range('strokes').default([2, 4]),
+  /** Scale of the per-sample jitter (affine, offset, thickness); 0 renders every sample alike. */
+  jitter: z.number().min(0).max(4).default(1),
+});
+
+/** Base-class counts of the splits; the test split gets the rest. Defaults: 70% / 10% / 20%. */
+const ImageSplitsSchema = z.strictObject({
+  train: int(1, 10_000_000).optional(),
+  val: int(0, 10_000_000).optional(),
+});
+
+/**
+ * N-way K-shot tasks from an image folder: Omniglot layout (root/alphabet/character/*.png) or one
+ * folder per class (mini-ImageNet style).
+ */
+export const FewshotImagesTaskSchema = z.strictObject({
+  family: z.literal('fewshot-images'),
+  path: z.string().min(1, 'path must name the dataset folder (root/alphabet/character/*.png or root/class/*.png)'),
+  ways: int(2, 1000).default(5),
+  shots: int(1, 1000).default(1),
+  queries: int(1, 1000).default(15),
+  imageSize: int(4, 512).default(28),
+  channels: z.union([z.literal(1), z.literal(3)]).default(1),
+  /** Omniglot augmentation: each 90° rotation of a class is a new class (×4 classes per split). */
+  rotations: z.boolean().default(false),
+  /** 1 − pixel after scaling to [0, 1] (Omniglot: dark strokes on white become bright on black). */
+  invert: z.boolean().default(false),
+  classes: ImageSplitsSchema.prefault({}),
+});
+
+export const TaskSchema = z.discriminatedUnion('family', [SinusoidTaskSchema, SyntheticGlyphsTaskSchema, FewshotImagesTaskSchema]);
 
 export const MlpModelSchema = z.strictObject({
   kind: z.literal('mlp'),
@@ -30,12 +79,33 @@ export const MlpModelSchema = z.strictObject({
   activation: z.enum(['relu', 'tanh']).default('relu'),
 });
 
-export const ModelSchema = z.discriminatedUnion('kind', [MlpModelSchema]);
+/**
+ * The Conv4 of MAML / learn2learn / MAML++: 4 × [3×3 conv, batch norm (scale and offset), ReLU,
+ * 2×2 max-pool or stride 2], then a linear head. Image size and channels default to the task's.
+ */
+export const Conv4ModelSchema = z.strictObject({
+  kind: z.literal('conv4'),
+  filters: int(1, 4096).default(64),
+  pool: z.enum(['max', 'stride']).default('max'),
+  imageSize: int(4, 512).optional(),
+  channels: int(1, 64).optional(),
+});
 
+export const ModelSchema = z.discriminatedUnion('kind', [MlpModelSchema, Conv4ModelSchema]);
+
+/**
+ * maml (second order), fomaml, reptile (outer "gradient" θ − θ′), metasgd (learned per-parameter
+ * inner rates), anil (inner loop on the head only). MAML++ options: `multiStepLoss` (query loss after
+ * every inner step, weighted as in MAML++ and annealed to the last step over `multiStepLossSteps`
+ * outer steps) and `learnedLayerLr` (one learned inner rate per parameter tensor and inner step).
+ */
 export const AlgorithmSchema = z.strictObject({
-  kind: z.enum(['maml', 'fomaml']),
+  kind: z.enum(['maml', 'fomaml', 'reptile', 'metasgd', 'anil']),
   innerSteps: int(1, 1000).default(1),
   innerLr: pos().default(0.01),
+  multiStepLoss: z.boolean().default(false),
+  multiStepLossSteps: int(1, 100_000_000).default(10_000),
+  learnedLayerLr: z.boolean().default(false),
 });
 
 export const OuterSchema = z.strictObject({
@@ -66,6 +136,64 @@ export const WorkersSchema = z.strictObject({
   backend: z.enum(['any', 'tensorflow', 'wasm', 'cpu']).default('any'),
 });
 
+type SpecDraft = {
+  task: z.output<typeof TaskSchema>;
+  model: z.output<typeof ModelSchema>;
+  algorithm: z.output<typeof AlgorithmSchema>;
+};
+
+function checkModelFitsTask(spec: SpecDraft, ctx: z.core.$RefinementCtx): void {
+  const { task, model } = spec;
+  if (model.kind !== 'conv4') return;
+  if (task.family === 'sinusoid') {
+    ctx.addIssue({ code: 'custom', path: ['model', 'kind'], message: 'conv4 needs an image task family (synthetic-glyphs or fewshot-images); use mlp for sinusoid' });
+    return;
+  }
+  const minSize = model.pool === 'max' ? 16 : 4;
+  if (task.imageSize < minSize) {
+    ctx.addIssue({ code: 'custom', path: ['task', 'imageSize'], message: `conv4 with pool ${model.pool} needs images of at least ${minSize} pixels, got ${task.imageSize}` });
+  }
+  if (model.imageSize !== undefined && model.imageSize !== task.imageSize) {
+    ctx.addIssue({ code: 'custom', path: ['model', 'imageSize'], message: `model.imageSize (${model.imageSize}) must equal task.imageSize (${task.imageSize}); or leave it out` });
+  }
+  const channels = task.family === 'fewshot-images' ? task.channels : 1;
+  if (model.channels !== undefined && model.channels !== channels) {
+    ctx.addIssue({ code: 'custom', path: ['model', 'channels'], message: `model.channels (${model.channels}) must equal the task's channels (${channels}); or leave it out` });
+  }
+}
+
+function checkAlgorithmOptions(spec: SpecDraft, ctx: z.core.$RefinementCtx): void {
+  const a = spec.algorithm;
+  const firstOrder = a.kind === 'fomaml' || a.kind === 'reptile';
+  if (a.learnedLayerLr && (firstOrder || a.kind === 'metasgd')) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['algorithm', 'learnedLayerLr'],
+      message: a.kind === 'metasgd'
+        ? 'metasgd already learns a rate per parameter: remove learnedLayerLr'
+        : `${a.kind} gives no gradient to inner rates: use maml or anil with learnedLayerLr`,
+    });
+  }
+  if (a.multiStepLoss && firstOrder) {
+    ctx.addIssue({ code: 'custom', path: ['algorithm', 'multiStepLoss'], message: `multiStepLoss is a MAML++ option of maml, anil and metasgd, not of ${a.kind}` });
+  }
+}
+
+function checkTaskSplits(spec: SpecDraft, ctx: z.core.$RefinementCtx): void {
+  const t = spec.task;
+  if (t.family !== 'synthetic-glyphs') return;
+  for (const split of ['train', 'val', 'test'] as const) {
+    const n = t.classes[split];
+    if ((split === 'train' || n > 0) && n < t.ways) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['task', 'classes', split],
+        message: `${n} classes cannot make ${t.ways}-way tasks: use >= ${t.ways}${split === 'train' ? '' : ` (or 0 to have no ${split} split)`}`,
+      });
+    }
+  }
+}
+
 export const RunSpecSchema = z
   .strictObject({
     name: z
@@ -81,6 +209,9 @@ export const RunSpecSchema = z
     workers: WorkersSchema.prefault({}),
   })
   .superRefine((spec, ctx) => {
+    checkModelFitsTask(spec, ctx);
+    checkAlgorithmOptions(spec, ctx);
+    checkTaskSplits(spec, ctx);
     if (spec.outer.shardSize > spec.outer.metaBatch) {
       ctx.addIssue({
         code: 'custom',
