@@ -8,14 +8,20 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import {
   ConnectionError,
   createLogger,
+  DEFAULT_WORKER_METRICS_PORT,
   natsOptionsFromEnv,
   NatsTransport,
+  parseMetricsPort,
+  startObservabilityServer,
+  transportReadiness,
+  type ObservabilityServer,
   PermissionError,
   type LogLevel,
   type NatsTransportOptions,
   type Transport,
 } from '@metaloop/shared';
 import { BACKEND_PREFERENCES, type BackendPreference } from './backend.js';
+import { createWorkerObservability } from './observe.js';
 import { WORKER_VERSION } from './options.js';
 import { Worker } from './worker.js';
 
@@ -33,6 +39,8 @@ interface CliOptions {
   natsTlsCert?: string;
   natsTlsKey?: string;
   logLevel?: LogLevel;
+  metricsPort: number | null;
+  metricsHost: string;
 }
 
 function positiveInt(value: string): number {
@@ -57,7 +65,21 @@ function program(): Command {
     .addOption(new Option('--nats-tls-ca <file>', 'CA certificate (PEM) to verify the server').env('METALOOP_NATS_TLS_CA'))
     .addOption(new Option('--nats-tls-cert <file>', 'client certificate (PEM)').env('METALOOP_NATS_TLS_CERT'))
     .addOption(new Option('--nats-tls-key <file>', 'client key (PEM)').env('METALOOP_NATS_TLS_KEY'))
-    .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).env('METALOOP_LOG_LEVEL'));
+    .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).env('METALOOP_LOG_LEVEL'))
+    .addOption(
+      new Option('--metrics-port <port>', '/metrics, /healthz, /readyz port (0 = any free port, -1 = off)')
+        .default(DEFAULT_WORKER_METRICS_PORT)
+        .argParser(metricsPort),
+    )
+    .addOption(new Option('--metrics-host <host>', 'interface for the metrics endpoint').default('0.0.0.0'));
+}
+
+function metricsPort(value: string): number | null {
+  try {
+    return parseMetricsPort(value, DEFAULT_WORKER_METRICS_PORT);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
 }
 
 function natsOptions(o: CliOptions, id: string | undefined): NatsTransportOptions {
@@ -95,11 +117,23 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
     process.stderr.write(`metaloop-worker: ${oneLine(err)}\n`);
     return err instanceof ConnectionError || err instanceof PermissionError ? 2 : 1;
   }
-  let worker: Worker;
+  const observability = createWorkerObservability(o.id ?? process.env.METALOOP_WORKER_ID);
+  let worker: Worker | undefined;
+  let metricsServer: ObservabilityServer | undefined;
   try {
+    if (o.metricsPort !== null) {
+      metricsServer = await startObservabilityServer({
+        port: o.metricsPort,
+        host: o.metricsHost,
+        registry: observability.registry,
+        logger: logger.child('metrics'),
+        ready: transportReadiness(transport, [['tfjs backend not loaded yet', () => worker?.state === 'running']]),
+      });
+    }
     worker = await Worker.create({
       transport,
       logger,
+      metrics: observability.metrics,
       ...(o.id ? { id: o.id } : {}),
       ...(o.prefix ? { prefix: o.prefix } : {}),
       ...(o.backend ? { backend: o.backend } : {}),
@@ -107,9 +141,12 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
     });
   } catch (err) {
     process.stderr.write(`metaloop-worker: ${oneLine(err)}\n`);
+    await metricsServer?.close();
     await transport.close().catch(() => undefined);
     return 1;
   }
+  const running = worker;
+  observability.registry.setDefaultLabels({ worker: running.id });
   logger.info('worker ready', { id: worker.id, backend: worker.backend.name, device: worker.backend.device, nats: transport.address });
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {
@@ -119,18 +156,19 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
       process.exit(130);
     }
     logger.info('shutting down', { signal: sig });
-    void worker.close();
+    void running.close();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   let code = 0;
   try {
-    await worker.run();
+    await running.run();
   } catch (err) {
     logger.error('worker stopped', { error: oneLine(err) });
     code = 1;
   }
-  await worker.close();
+  await running.close();
+  await metricsServer?.close();
   await transport.close().catch((err: unknown) => logger.warn('closing NATS failed', { error: oneLine(err) }));
   return code;
 }

@@ -12,10 +12,13 @@ export interface WorkerObservability {
   readonly metrics: WorkerMetrics;
 }
 
-/** A registry whose every series carries `worker="<workerId>"`, with the worker metrics on it. */
-export function createWorkerObservability(workerId: string, registry: MetricsRegistry = new MetricsRegistry()): WorkerObservability {
+/**
+ * The worker metrics on a registry whose every series carries `worker="<workerId>"` (when the id
+ * is known later, set it with `registry.setDefaultLabels({ worker })`).
+ */
+export function createWorkerObservability(workerId?: string, registry: MetricsRegistry = new MetricsRegistry()): WorkerObservability {
   const metrics = createWorkerMetrics(registry, {
-    workerId,
+    ...(workerId !== undefined ? { workerId } : {}),
     tensorMemory: () => {
       const m = tf.memory();
       return { numTensors: m.numTensors, numBytes: m.numBytes };
