@@ -58,13 +58,13 @@ export function createWorkerMetrics(registry: Registry, options: WorkerMetricsOp
   });
   const innerLoopDuration = new Histogram({
     name: 'metaloop_worker_inner_loop_duration_seconds',
-    help: 'Time of the inner loop (adaptation on the support set) for one shard.',
+    help: 'Compute time of one evaluation shard: inner-loop adaptation on the support sets and query scoring, no outer backprop.',
     buckets: STEP_BUCKETS_SECONDS,
     registers,
   });
   const backpropDuration = new Histogram({
     name: 'metaloop_worker_backprop_duration_seconds',
-    help: 'Time of the outer backprop (meta-gradient of the query loss) for one shard.',
+    help: 'Compute time of one training shard: inner loop plus the backprop of the query loss through it (the meta-gradient).',
     buckets: STEP_BUCKETS_SECONDS,
     registers,
   });
