@@ -53,7 +53,7 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
 {{- define "metaloop.annotations" -}}
-{{- with .Values.commonAnnotations }}
+{{- with .Values.commonAnnotations -}}
 annotations:
   {{- toYaml . | nindent 2 }}
 {{- end }}

@@ -1,0 +1,220 @@
+#!/usr/bin/env bash
+# Checks the deployment files: images, compose stack, NATS and Prometheus configs, Helm chart.
+#
+#   scripts/check-deploy.sh                     # everything that can run on this machine
+#   scripts/check-deploy.sh --sync-chart-files  # copy deploy/'s rules + dashboard into helm/metaloop/files/
+#   CHECK_DEPLOY_GPU_VARIANTS=1 scripts/check-deploy.sh   # also build the CUDA 11.8 worker image
+#
+# Where a Docker engine runs, it builds every image and runs `docker compose config`. Where none
+# runs (our CI and dev machines) it says so and still checks what it can: the compose file's
+# structure, the Dockerfiles' structure (and hadolint when installed), nats-server -t, promtool,
+# helm lint/template. Each check prints OK, SKIPPED (with the reason) or FAILED; exit 1 on FAILED.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$PWD"
+
+sync_chart_files() {
+  mkdir -p helm/metaloop/files
+  cp deploy/prometheus/metaloop-rules.yaml helm/metaloop/files/metaloop-rules.yaml
+  cp deploy/grafana/metaloop.json helm/metaloop/files/metaloop.json
+  echo "copied deploy/prometheus/metaloop-rules.yaml and deploy/grafana/metaloop.json into helm/metaloop/files/"
+}
+if [[ "${1:-}" == "--sync-chart-files" ]]; then sync_chart_files; exit 0; fi
+
+failed=0
+ok()      { printf '  OK       %s\n' "$*"; }
+skipped() { printf '  SKIPPED  %s\n' "$*"; }
+fail()    { printf '  FAILED   %s\n' "$*"; failed=1; }
+section() { printf '\n== %s\n' "$*"; }
+export PATH="$PATH:/usr/sbin:/usr/local/go/bin"
+LOG="$(mktemp -d)"
+trap 'rm -rf "$LOG"' EXIT
+
+IMAGES=(coordinator worker-cpu worker-gpu)
+
+# ---------------------------------------------------------------- Docker engine
+section "docker build / docker compose config"
+if ! command -v docker >/dev/null 2>&1; then
+  skipped "docker build of ${IMAGES[*]}: no docker client on this machine"
+  docker_engine=0
+elif ! docker info >/dev/null 2>"$LOG/docker-info"; then
+  skipped "docker build of ${IMAGES[*]}: no Docker engine reachable ($(head -n1 "$LOG/docker-info"))"
+  docker_engine=0
+else
+  docker_engine=1
+  for img in "${IMAGES[@]}"; do
+    if docker build -f "deploy/docker/$img.Dockerfile" -t "metaloop/$img:check" . >"$LOG/$img" 2>&1; then
+      ok "docker build $img"
+    else
+      fail "docker build $img (last lines below)"; tail -n 20 "$LOG/$img"
+    fi
+  done
+  if [[ "${CHECK_DEPLOY_GPU_VARIANTS:-0}" == 1 ]]; then
+    if docker build -f deploy/docker/worker-gpu.Dockerfile \
+        --build-arg CUDA_IMAGE=nvidia/cuda:11.8.0-cudnn8-runtime-ubuntu20.04 \
+        -t metaloop/worker-gpu:check-cu118 . >"$LOG/cu118" 2>&1; then
+      ok "docker build worker-gpu (CUDA 11.8 variant)"
+    else
+      fail "docker build worker-gpu (CUDA 11.8 variant)"; tail -n 20 "$LOG/cu118"
+    fi
+  else
+    skipped "worker-gpu CUDA 11.8 variant (set CHECK_DEPLOY_GPU_VARIANTS=1)"
+  fi
+fi
+# `compose config` needs the compose plugin (or docker-compose), not an engine.
+if command -v docker >/dev/null 2>&1 && docker compose version >/dev/null 2>&1; then
+  compose=(docker compose)
+elif command -v docker-compose >/dev/null 2>&1; then
+  compose=(docker-compose)
+else
+  compose=()
+fi
+if [[ ${#compose[@]} -gt 0 ]]; then
+  if "${compose[@]}" -f deploy/compose.yaml config -q >"$LOG/compose" 2>&1; then
+    ok "${compose[*]} -f deploy/compose.yaml config"
+  else
+    fail "${compose[*]} -f deploy/compose.yaml config"; cat "$LOG/compose"
+  fi
+else
+  skipped "docker compose config: neither the compose plugin nor docker-compose is installed"
+fi
+[[ $docker_engine == 0 ]] && echo "  (no engine: the images were NOT built here; the static checks below still run)"
+
+# ---------------------------------------------------------------- static checks (node)
+section "compose file and Dockerfiles (static)"
+if node --input-type=module - >"$LOG/static" 2>&1 <<'EOF'
+import { readFileSync, existsSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { parse } from 'yaml';
+const problems = [];
+const say = (m) => console.log(m);
+
+// ---- compose
+const composeFile = 'deploy/compose.yaml';
+const compose = parse(readFileSync(composeFile, 'utf8'), { merge: true });
+const services = compose.services ?? {};
+for (const need of ['nats', 'coordinator', 'worker-1', 'worker-2', 'prometheus', 'grafana']) {
+  if (!services[need]) problems.push(`compose: service ${need} missing`);
+}
+const volumes = Object.keys(compose.volumes ?? {});
+const base = path.dirname(composeFile);
+for (const [name, svc] of Object.entries(services)) {
+  if (!svc.image && !svc.build) problems.push(`compose: ${name} has neither image nor build`);
+  if (svc.build) {
+    const ctx = path.resolve(base, svc.build.context ?? '.');
+    const df = path.resolve(ctx, svc.build.dockerfile ?? 'Dockerfile');
+    if (!existsSync(df)) problems.push(`compose: ${name} dockerfile ${df} missing`);
+  }
+  for (const v of svc.volumes ?? []) {
+    const src = String(typeof v === 'string' ? v.split(':')[0] : v.source);
+    if (src.startsWith('.') || src.startsWith('/')) {
+      if (!existsSync(path.resolve(base, src))) problems.push(`compose: ${name} mounts missing ${src}`);
+    } else if (!volumes.includes(src)) problems.push(`compose: ${name} uses undeclared volume ${src}`);
+  }
+  const deps = Array.isArray(svc.depends_on) ? svc.depends_on : Object.keys(svc.depends_on ?? {});
+  for (const d of deps) if (!services[d]) problems.push(`compose: ${name} depends on unknown service ${d}`);
+  if (svc.healthcheck && !Array.isArray(svc.healthcheck.test)) problems.push(`compose: ${name} healthcheck.test should be a list`);
+}
+for (const w of ['worker-1', 'worker-2']) {
+  const env = services[w]?.environment ?? {};
+  if (env.METALOOP_NATS_USER !== 'worker' || !env.METALOOP_NATS_URL) problems.push(`compose: ${w} NATS env incomplete`);
+}
+const prom = parse(readFileSync('deploy/prometheus/prometheus.yml', 'utf8'));
+const targets = prom.scrape_configs.flatMap((s) => s.static_configs.flatMap((c) => c.targets));
+for (const t of ['coordinator:9400', 'worker-1:9401', 'worker-2:9401']) {
+  if (!targets.includes(t)) problems.push(`prometheus.yml: no scrape target ${t}`);
+}
+say(`compose: ${Object.keys(services).length} services checked`);
+
+// ---- Dockerfiles: stages, non-root final user, HEALTHCHECK, COPY sources present
+const ignoreOf = (df) => existsSync(`${df}.dockerignore`);
+for (const name of ['coordinator', 'worker-cpu', 'worker-gpu']) {
+  const df = `deploy/docker/${name}.Dockerfile`;
+  const lines = readFileSync(df, 'utf8').replace(/\\\n/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const froms = lines.filter((l) => /^FROM\s/i.test(l));
+  if (froms.length < 2) problems.push(`${df}: not multi-stage`);
+  const lastFrom = lines.lastIndexOf(froms[froms.length - 1]);
+  const final = lines.slice(lastFrom);
+  const user = final.filter((l) => /^USER\s/i.test(l)).pop();
+  if (!user || /^USER\s+(root|0)(:|\s|$)/i.test(user)) problems.push(`${df}: final stage does not switch to a non-root USER`);
+  const hc = final.find((l) => /^HEALTHCHECK\s/i.test(l));
+  const port = name === 'coordinator' ? 9400 : 9401;
+  if (!hc || !hc.includes(`:${port}/healthz`)) problems.push(`${df}: no HEALTHCHECK on :${port}/healthz`);
+  for (const l of lines.filter((x) => /^COPY\s/i.test(x) && !/--from=/i.test(x))) {
+    const parts = l.split(/\s+/).slice(1).filter((p) => !p.startsWith('--'));
+    for (const src of parts.slice(0, -1)) {
+      if (!existsSync(src)) problems.push(`${df}: COPY source ${src} missing in the repository`);
+    }
+  }
+  if (!ignoreOf(df)) problems.push(`${df}: no ${df}.dockerignore`);
+  if (name === 'worker-gpu') {
+    for (const must of ['nvidia/cuda:11.2.2-cudnn8-runtime-ubuntu20.04', 'TF_FORCE_GPU_ALLOW_GROWTH=true', 'CUDA_CACHE_MAXSIZE', 'CUDA_CACHE_PATH', 'npm rebuild @tensorflow/tfjs-node-gpu']) {
+      if (!readFileSync(df, 'utf8').includes(must)) problems.push(`${df}: lacks ${must}`);
+    }
+  }
+  say(`${df}: ${froms.length} stages, final ${user}`);
+}
+if (problems.length) { for (const p of problems) console.error(`PROBLEM ${p}`); process.exit(1); }
+EOF
+then
+  ok "compose structure, prometheus.yml targets, Dockerfile structure"; sed 's/^/           /' "$LOG/static"
+else
+  fail "static checks"; cat "$LOG/static"
+fi
+
+if command -v hadolint >/dev/null 2>&1; then
+  for img in "${IMAGES[@]}"; do
+    if hadolint "deploy/docker/$img.Dockerfile" >"$LOG/hadolint-$img" 2>&1; then ok "hadolint $img"; else fail "hadolint $img"; cat "$LOG/hadolint-$img"; fi
+  done
+else
+  skipped "hadolint: not installed (not packaged for Debian; the static checks above cover structure)"
+fi
+
+# ---------------------------------------------------------------- NATS
+section "NATS server config"
+if command -v nats-server >/dev/null 2>&1; then
+  if (cd deploy/nats && nats-server -c nats-test.conf -t) >"$LOG/nats-test" 2>&1; then ok "nats-server -t deploy/nats/nats-test.conf ($(nats-server --version))"; else fail "nats-server -t nats-test.conf"; cat "$LOG/nats-test"; fi
+  if (cd deploy/nats && METALOOP_NATS_COORDINATOR_PASSWORD=x METALOOP_NATS_WORKER_PASSWORD=y METALOOP_NATS_CLI_PASSWORD=z \
+      nats-server -c nats-server.conf -t) >"$LOG/nats-prod" 2>&1; then ok "nats-server -t deploy/nats/nats-server.conf (passwords from env)"; else fail "nats-server -t nats-server.conf"; cat "$LOG/nats-prod"; fi
+else
+  skipped "nats-server -t: nats-server not installed (apt-get install nats-server)"
+fi
+
+# ---------------------------------------------------------------- Prometheus
+section "Prometheus config and rules"
+if command -v promtool >/dev/null 2>&1; then
+  if promtool check config deploy/prometheus/prometheus.yml >"$LOG/promtool" 2>&1; then ok "promtool check config deploy/prometheus/prometheus.yml (+ its rule file)"; else fail "promtool check config"; cat "$LOG/promtool"; fi
+else
+  skipped "promtool: not installed (apt-get install prometheus)"
+fi
+
+# ---------------------------------------------------------------- Helm
+section "Helm chart"
+for pair in "deploy/prometheus/metaloop-rules.yaml:helm/metaloop/files/metaloop-rules.yaml" "deploy/grafana/metaloop.json:helm/metaloop/files/metaloop.json"; do
+  src="${pair%%:*}"; dst="${pair#*:}"
+  if [[ ! -e "$src" ]]; then skipped "$dst: $src does not exist yet"
+  elif cmp -s "$src" "$dst"; then ok "$dst equals $src"
+  else fail "$dst differs from $src (run scripts/check-deploy.sh --sync-chart-files)"; fi
+done
+if HELM="$(scripts/install-helm.sh 2>"$LOG/helm-install")"; then
+  tmpchart="$LOG/chart/metaloop"; mkdir -p "$LOG/chart"; cp -rL helm/metaloop "$tmpchart"
+  # The NATS chart repository is unreachable from our machines: lint without the dependency.
+  sed -i '/^dependencies:/,$d' "$tmpchart/Chart.yaml"
+  ext=(--set nats.enabled=false --set externalNats.url=nats://nats:4222)
+  for values in "" helm/metaloop/examples/*.yaml; do
+    label="${values:-default values}"
+    if "$HELM" lint --strict "$tmpchart" "${ext[@]}" ${values:+-f "$values"} >"$LOG/lint" 2>&1 \
+       && "$HELM" template metaloop "$tmpchart" "${ext[@]}" ${values:+-f "$values"} >/dev/null 2>"$LOG/tpl"; then
+      ok "helm lint + template ($label, without the NATS dependency)"
+    else
+      fail "helm lint/template ($label)"; cat "$LOG/lint" "$LOG/tpl" 2>/dev/null
+    fi
+  done
+  echo "  (schema validation of every rendered object: npm test -w @metaloop/test, test/src/helm)"
+else
+  fail "helm could not be installed: $(tail -n 3 "$LOG/helm-install")"
+fi
+
+echo
+if [[ $failed != 0 ]]; then echo "check-deploy: FAILED"; exit 1; fi
+echo "check-deploy: all checks that can run here passed"

@@ -1,0 +1,167 @@
+/**
+ * Helpers of the chart tests: a real helm (scripts/install-helm.sh), a temporary copy of the chart
+ * without its NATS dependency (the chart repository is unreachable here), and validation of every
+ * rendered object against the Kubernetes schemas of kubernetes-models.
+ */
+import { execFile } from 'node:child_process';
+import { cp, mkdtemp, readFile, rm, writeFile, access } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { parseAllDocuments, parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+
+const execFileP = promisify(execFile);
+
+/** Repository root (test/dist/helm/ -> ../../..). */
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const CHART_DIR = path.join(REPO_ROOT, 'helm', 'metaloop');
+export const HELM_VERSION = 'v3.22.0';
+
+/** Installs (or finds the cached) helm; throws with the script's output when it cannot. */
+export async function installHelm(): Promise<string> {
+  const script = path.join(REPO_ROOT, 'scripts', 'install-helm.sh');
+  try {
+    const { stdout } = await execFileP('bash', [script], {
+      env: { ...process.env, HELM_VERSION },
+      timeout: 20 * 60_000,
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    const bin = stdout.trim().split('\n').pop() ?? '';
+    await access(bin);
+    return bin;
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    throw new Error(`helm ${HELM_VERSION} could not be installed by scripts/install-helm.sh: ${e.message}\n${e.stderr ?? ''}`);
+  }
+}
+
+export interface HelmResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export async function helm(bin: string, args: string[]): Promise<HelmResult> {
+  try {
+    const { stdout, stderr } = await execFileP(bin, args, {
+      timeout: 120_000,
+      maxBuffer: 64 * 1024 * 1024,
+      env: { ...process.env, HELM_CACHE_HOME: path.join(tmpdir(), 'metaloop-helm-cache') },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? String(err) };
+  }
+}
+
+export interface TestChart {
+  readonly dir: string;
+  /** Fixture files put into the copy because the chart's files/ lacked them (originals not written yet). */
+  readonly fixtures: string[];
+  cleanup(): Promise<void>;
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await access(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A minimal valid rule file / dashboard, used only when the chart's copies do not exist yet. */
+const FIXTURE_RULES = {
+  groups: [
+    {
+      name: 'metaloop-fixture',
+      rules: [{ alert: 'MetaloopFixture', expr: 'vector(0) > 1', for: '5m', labels: { severity: 'warning' }, annotations: { summary: 'fixture' } }],
+    },
+  ],
+};
+const FIXTURE_DASHBOARD = { title: 'Metaloop (fixture)', uid: 'metaloop', panels: [], schemaVersion: 39 };
+
+/**
+ * Copies the chart to a temp dir and removes its `dependencies:` (the NATS chart repository cannot
+ * be reached from our machines); the copy is rendered with nats.enabled=false + externalNats.url.
+ */
+export async function makeTestChart(): Promise<TestChart> {
+  const root = await mkdtemp(path.join(tmpdir(), 'metaloop-chart-'));
+  const dir = path.join(root, 'metaloop');
+  await cp(CHART_DIR, dir, { recursive: true, dereference: true });
+  const chartYamlPath = path.join(dir, 'Chart.yaml');
+  const chartYaml = parseYaml(await readFile(chartYamlPath, 'utf8')) as Record<string, unknown>;
+  delete chartYaml['dependencies'];
+  await writeFile(chartYamlPath, stringifyYaml(chartYaml));
+  const fixtures: string[] = [];
+  const rules = path.join(dir, 'files', 'metaloop-rules.yaml');
+  if (!(await exists(rules))) {
+    await writeFile(rules, stringifyYaml(FIXTURE_RULES));
+    fixtures.push('files/metaloop-rules.yaml');
+  }
+  const dashboard = path.join(dir, 'files', 'metaloop.json');
+  if (!(await exists(dashboard))) {
+    await writeFile(dashboard, JSON.stringify(FIXTURE_DASHBOARD, null, 2));
+    fixtures.push('files/metaloop.json');
+  }
+  return { dir, fixtures, cleanup: () => rm(root, { recursive: true, force: true }) };
+}
+
+export interface K8sObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  [key: string]: unknown;
+}
+
+/** Parses `helm template` output; throws on YAML errors or documents without apiVersion/kind. */
+export function parseManifests(text: string): K8sObject[] {
+  const out: K8sObject[] = [];
+  for (const doc of parseAllDocuments(text)) {
+    if (doc.errors.length > 0) throw new Error(`rendered YAML does not parse: ${doc.errors[0]?.message}`);
+    const value = doc.toJS() as unknown;
+    if (value === null || value === undefined) continue;
+    const obj = value as Partial<K8sObject>;
+    if (typeof obj.apiVersion !== 'string' || typeof obj.kind !== 'string' || typeof obj.metadata?.name !== 'string') {
+      throw new Error(`rendered document lacks apiVersion/kind/metadata.name: ${JSON.stringify(value).slice(0, 200)}`);
+    }
+    out.push(obj as K8sObject);
+  }
+  return out;
+}
+
+interface ModelClass {
+  new (data: unknown): { validate(): void };
+}
+
+/** Module of kubernetes-models (or the prometheus-operator models) for an apiVersion. */
+function modelModule(apiVersion: string): string {
+  if (apiVersion.startsWith('monitoring.coreos.com/')) return `@kubernetes-models/prometheus-operator/${apiVersion}`;
+  return `kubernetes-models/${apiVersion}`;
+}
+
+/** Validates one object against its Kubernetes (or prometheus-operator CRD) schema; throws naming the object. */
+export async function validateObject(obj: K8sObject): Promise<void> {
+  const where = `${obj.kind}/${obj.metadata.name} (${obj.apiVersion})`;
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(modelModule(obj.apiVersion))) as Record<string, unknown>;
+  } catch (err) {
+    throw new Error(`${where}: no schema for apiVersion ${obj.apiVersion}: ${(err as Error).message}`);
+  }
+  const Model = mod[obj.kind] as ModelClass | undefined;
+  if (typeof Model !== 'function') throw new Error(`${where}: kind ${obj.kind} is not part of ${obj.apiVersion}`);
+  try {
+    new Model(obj).validate();
+  } catch (err) {
+    throw new Error(`${where} fails its schema: ${(err as Error).message}`);
+  }
+}
+
+export async function writeValues(dir: string, name: string, values: unknown): Promise<string> {
+  const file = path.join(dir, name);
+  await writeFile(file, stringifyYaml(values));
+  return file;
+}
