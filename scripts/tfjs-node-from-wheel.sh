@@ -38,7 +38,7 @@ for a in "$@"; do
     --ops) OPS=(--ops) ;;
     --check) MODE=check ;;
     --diagnose) MODE=diagnose ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "unknown argument: $a (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -81,7 +81,7 @@ else
     tail_log "$LOGS/pip-$TF_VERSION.log"
     rm -rf "$SITE.partial"
     if grep -qiE 'No matching distribution|Could not find a version' "$LOGS/pip-$TF_VERSION.log"; then
-      die "PyPI has no tensorflow==$TF_VERSION wheel for $("$PY" -V) on this platform; versions: $("$PY" -m pip index versions tensorflow 2>/dev/null | grep -i available || echo '?'). Set METALOOP_TF_VERSION or PYTHON."
+      die "PyPI has no tensorflow==$TF_VERSION wheel for $("$PY" -V) on this platform; $("$PY" -m pip index versions tensorflow 2>/dev/null | grep -i available || echo "versions: ?"). Set METALOOP_TF_VERSION or PYTHON."
     fi
     die "pip could not install tensorflow==$TF_VERSION: PyPI unreachable? (see $LOGS/pip-$TF_VERSION.log)"
   fi
