@@ -60,13 +60,13 @@ function isExecutable(path: string): boolean {
 }
 
 /** The nats-server binary, or a NatsServerError that says how to install it. */
-export function findNatsServer(binary?: string): string {
-  const explicit = binary ?? process.env.METALOOP_NATS_SERVER;
+export function findNatsServer(binary?: string, searchDirs?: readonly string[]): string {
+  const explicit = binary ?? (searchDirs ? undefined : process.env.METALOOP_NATS_SERVER);
   if (explicit) {
     if (isExecutable(explicit)) return explicit;
     throw new NatsServerError(`nats-server not executable at ${explicit}`);
   }
-  const dirs = [...(process.env.PATH ?? '').split(delimiter).filter(Boolean), '/usr/sbin', '/usr/local/bin', '/usr/bin'];
+  const dirs = searchDirs ?? [...(process.env.PATH ?? '').split(delimiter).filter(Boolean), '/usr/sbin', '/usr/local/bin', '/usr/bin'];
   for (const dir of dirs) {
     const candidate = join(dir, 'nats-server');
     if (isExecutable(candidate)) return candidate;

@@ -115,7 +115,13 @@ describe('NatsTransport specifics', { concurrency: true }, () => {
       const m = (await it.next()).value as { data: Uint8Array; ack(): Promise<void> };
       assert.deepEqual([...m.data], [9]);
       await m.ack();
+      // a pull in flight across a second restart, work published while reconnecting
+      const pending = it.next();
+      await s.restart();
       await t.publishWork('run-a', 'chaos.0.1', new Uint8Array([10]));
+      const m2 = (await pending).value as { data: Uint8Array; deliveryCount: number; ack(): Promise<void> };
+      assert.deepEqual([...m2.data], [10]);
+      await m2.ack();
     } finally {
       await t.close();
       await s.stop();

@@ -14,7 +14,6 @@ import {
   compileNatsTransportOptions,
   connectError,
   connectionOptions,
-  isClosedError,
   isTransient,
   requestError,
   type CompiledNatsTransportOptions,
@@ -45,6 +44,7 @@ export class NatsTransport implements Transport {
   private readonly msgContext: MessageContext;
   private workConsumer: Promise<Consumer> | null = null;
   private reensuring: Promise<unknown> | null = null;
+  private reconnected: { promise: Promise<void>; resolve: () => void } | null = null;
   private closePromise: Promise<void> | null = null;
 
   private constructor(
@@ -96,9 +96,31 @@ export class NatsTransport implements Transport {
 
   private async watchStatus(): Promise<void> {
     for await (const s of this.nc.status()) {
-      if (s.type === 'disconnect' || s.type === 'reconnect') this.log.warn(`NATS ${s.type}`, { server: s.server });
-      else if (s.type === 'error') this.log.error('NATS error', { error: String(s.error) });
+      if (s.type === 'disconnect') {
+        this.log.warn('NATS disconnected; reconnecting', { server: s.server });
+        if (!this.reconnected) {
+          let resolve!: () => void;
+          const promise = new Promise<void>((r) => (resolve = r));
+          this.reconnected = { promise, resolve };
+        }
+      } else if (s.type === 'reconnect') {
+        this.log.warn('NATS reconnected', { server: s.server });
+        this.reconnected?.resolve();
+        this.reconnected = null;
+      } else if (s.type === 'error') this.log.error('NATS error', { error: String(s.error) });
     }
+    this.reconnected?.resolve();
+  }
+
+  /**
+   * Requests sent while disconnected are buffered and, after a server restart, go unanswered
+   * until their timeout: wait for the reconnect (bounded) before sending instead.
+   */
+  private async whenConnected(deadline: number): Promise<void> {
+    const waiting = this.reconnected;
+    if (!waiting) return;
+    const left = deadline - Date.now();
+    if (left > 0) await Promise.race([waiting.promise, sleepUnref(left)]);
   }
 
   /** After a consumer or stream vanished (deleted by an operator, server store wiped): recreate. */
@@ -124,6 +146,7 @@ export class NatsTransport implements Transport {
     const deadline = Date.now() + this.options.retryMs;
     for (let attempt = 0; ; attempt++) {
       this.assertOpen();
+      await this.whenConnected(deadline);
       try {
         return await fn();
       } catch (err) {
