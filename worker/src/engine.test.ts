@@ -3,7 +3,8 @@ import { before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { initParams, Rng, validateSpec, type RunSpec, type RunSpecInput } from '@metaloop/shared';
 import { selectBackend } from './backend.js';
-import { computeShard, type EvalShardResult, type TrainShardResult } from './engine.js';
+import { LOSSES } from './algorithms/loss.js';
+import { computeShard, MAX_TASK_BATCH, type EvalShardResult, type TrainShardResult } from './engine.js';
 import { sampleSinusoid } from './tasks/sinusoid.js';
 import {
   firstOrderGrad64,
@@ -182,6 +183,50 @@ describe('computeShard', () => {
     assert.ok(Math.abs(train.preLossSum - r.evalLossSums[0]!) < 1e-6 * (1 + train.preLossSum));
   });
 
+  test('task-batched and one-task-at-a-time paths agree (incl. chunks beyond MAX_TASK_BATCH)', async () => {
+    for (const algorithm of [
+      { kind: 'maml' as const, innerSteps: 2, innerLr: 0.05 },
+      { kind: 'fomaml' as const, innerSteps: 1, innerLr: 0.05 },
+    ]) {
+      const spec = makeSpec({ model: { kind: 'mlp', hidden: [8, 8], activation: 'tanh' }, algorithm });
+      const theta = initParams(spec).data;
+      const seeds = Array.from({ length: MAX_TASK_BATCH + 5 }, (_, i) => 300 + i);
+      const batched = (await computeShard(spec, theta, { kind: 'train', taskSeeds: seeds })) as TrainShardResult;
+      const single = (await computeShard(spec, theta, { kind: 'train', taskSeeds: seeds }, { batchTasks: false })) as TrainShardResult;
+      const norm = Math.hypot(...single.grad);
+      const diff = Math.hypot(...single.grad.map((v, i) => v - batched.grad[i]!));
+      assert.ok(diff / norm < 1e-5, `${algorithm.kind}: relative gap ${diff / norm}`);
+      assert.ok(Math.abs(batched.preLossSum - single.preLossSum) < 1e-5 * single.preLossSum);
+      assert.ok(Math.abs(batched.postLossSum - single.postLossSum) < 1e-5 * single.postLossSum);
+      const evB = (await computeShard(spec, theta, { kind: 'eval', taskSeeds: seeds, evalInnerSteps: 2 })) as EvalShardResult;
+      const evS = (await computeShard(spec, theta, { kind: 'eval', taskSeeds: seeds, evalInnerSteps: 2 }, { batchTasks: false })) as EvalShardResult;
+      evB.evalLossSums.forEach((v, k) => assert.ok(Math.abs(v - evS.evalLossSums[k]!) < 1e-5 * v));
+    }
+  });
+
+  test('per-task losses equal the scalar losses task by task', () => {
+    const rng = new Rng(9);
+    const rnd = (shape: number[]) => tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b) }, () => rng.normal()), shape);
+    tf.tidy(() => {
+      const logits = rnd([3, 4, 5]);
+      const onehot = tf.oneHot(tf.tensor1d([0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0, 1], 'int32'), 5).reshape([3, 4, 5]);
+      const pred = rnd([3, 6, 1]);
+      const target = rnd([3, 6, 1]);
+      for (const [loss, a, b] of [
+        [LOSSES.xent, logits, onehot],
+        [LOSSES.mse, pred, target],
+      ] as const) {
+        const per = loss.perTask(a, b).arraySync();
+        for (let t = 0; t < 3; t++) {
+          const one = loss.fn(tf.gather(a, t), tf.gather(b, t)).arraySync();
+          assert.ok(Math.abs(per[t]! - one) < 1e-6 * (1 + Math.abs(one)), `${loss.kind} task ${t}: ${per[t]} vs ${one}`);
+        }
+      }
+      const accs = LOSSES.xent.perTaskAccuracy!(logits, onehot).arraySync();
+      for (let t = 0; t < 3; t++) assert.equal(accs[t], LOSSES.xent.accuracy!(tf.gather(logits, t), tf.gather(onehot, t)).arraySync());
+    });
+  });
+
   test('rejects θ of the wrong size', async () => {
     const spec = makeSpec();
     await assert.rejects(computeShard(spec, new Float32Array(3), { kind: 'train', taskSeeds: [1] }), /layout needs/);
@@ -203,6 +248,7 @@ describe('computeShard', () => {
     const spec = makeSpec();
     const ac = new AbortController();
     const p = computeShard(spec, initParams(spec).data, { kind: 'train', taskSeeds: [1, 2, 3] }, {
+      batchTasks: false,
       signal: ac.signal,
       onTask: (done) => {
         if (done === 1) ac.abort();

@@ -1,14 +1,18 @@
 /**
- * computeShard: rebuild a shard's tasks from their seeds, run the algorithm on each, and return
+ * computeShard: rebuild a shard's tasks from their seeds, run the algorithm on them, and return
  * the summed meta-gradient and losses (train) or the held-out loss curve (eval).
  *
- * Reproducibility: tasks run one at a time in task order, each in its own tf.tidy, and their
- * results are summed on the host in float64 in task order, then rounded once to float32. The
- * same spec, θ and seeds give bitwise-identical results on the same backend.
+ * Speed: when the model is task-batched (the MLP) and the tasks have equal sizes, up to
+ * MAX_TASK_BATCH tasks go through one batched computation (θ copied per task), so the per-kernel
+ * overhead of tfjs is paid once per chunk instead of once per task. Otherwise tasks run one by one.
+ *
+ * Reproducibility: either way the engine gets one row per task ([grad..., pre, post]) and sums
+ * the rows on the host in float64, in task order, then rounds once to float32. Chunking depends
+ * only on the shard, so the same spec, θ and seeds give bitwise-identical results on one backend.
  */
 import './upstream.js';
 import * as tf from '@tensorflow/tfjs-core';
-import { layoutSize, sizeOf, type RunSpec, type TensorSpec } from '@metaloop/shared';
+import { layoutSize, paramLayout, sizeOf, type RunSpec, type TensorSpec } from '@metaloop/shared';
 import { createAlgorithm } from './algorithms/index.js';
 import { lossOf } from './algorithms/loss.js';
 import type { Algorithm, InnerLoop, TaskTensors } from './algorithms/types.js';
@@ -17,10 +21,13 @@ import { createModel } from './models/index.js';
 import { createTaskFamily } from './tasks/index.js';
 import type { Examples, TaskData, TaskFamily } from './tasks/types.js';
 
+/** Most tasks computed in one batched pass (bounds memory; fixed so results never depend on load). */
+export const MAX_TASK_BATCH = 32;
+
 export interface ShardWork {
   readonly kind: 'train' | 'eval';
   readonly taskSeeds: readonly number[];
-  /** Eval shards: number of inner steps K; losses are reported after k = 0..K. */
+  /** Eval shards: number of inner steps K; losses are reported after k = 0..K (default spec.eval.innerSteps). */
   readonly evalInnerSteps?: number;
 }
 
@@ -45,22 +52,27 @@ export interface EvalShardResult {
 export type ShardComputation = TrainShardResult | EvalShardResult;
 
 export interface ComputeShardOptions {
-  /** Checked between tasks: an aborted signal stops the shard with ShardAbortedError. */
+  /** Checked between tasks (or chunks): an aborted signal stops the shard with ShardAbortedError. */
   readonly signal?: AbortSignal;
-  /** Called after each task (e.g. to extend a work item's lease). */
+  /** Called as tasks complete (e.g. to extend a work item's lease). */
   readonly onTask?: (done: number, total: number) => void;
   /** Let the event loop run (timers, I/O) after this much uninterrupted compute; default 25 ms. */
   readonly yieldEveryMs?: number;
+  /** Batch tasks when the model allows it (default true); false forces one task at a time. */
+  readonly batchTasks?: boolean;
 }
 
 /** Everything a spec determines, built once per spec object. */
 export interface CompiledRun {
   readonly spec: RunSpec;
+  /** θ's layout (paramLayout). */
   readonly layout: readonly TensorSpec[];
   readonly size: number;
   readonly family: TaskFamily;
   readonly algorithm: Algorithm;
   readonly inner: InnerLoop;
+  /** The same inner loop with a leading task dimension, when the model supports it. */
+  readonly batchedInner: InnerLoop | undefined;
 }
 
 const compiled = new WeakMap<RunSpec, CompiledRun>();
@@ -71,49 +83,79 @@ export function compileRun(spec: RunSpec): CompiledRun {
   const model = createModel(spec);
   const family = createTaskFamily(spec);
   const algorithm = createAlgorithm(spec);
+  const layout = paramLayout(spec);
   const inner: InnerLoop = {
     model,
     loss: lossOf(family.loss),
+    layout,
     innerSteps: spec.algorithm.innerSteps,
     innerLr: spec.algorithm.innerLr,
+    batched: false,
   };
-  c = { spec, layout: model.layout, size: layoutSize(model.layout), family, algorithm, inner };
+  const batchedInner = model.taskBatched ? { ...inner, batched: true } : undefined;
+  c = { spec, layout, size: layoutSize(layout), family, algorithm, inner, batchedInner };
   compiled.set(spec, c);
   return c;
 }
 
-function examples(family: TaskFamily, e: Examples): [tf.Tensor, tf.Tensor] {
-  return [tf.tensor(e.x, [e.n, ...family.inputShape]), tf.tensor(e.y, [e.n, family.outputs])];
+/** Tensors of one task, or of several equal-sized tasks stacked on a leading axis (call inside tf.tidy). */
+export function taskTensors(family: TaskFamily, tasks: TaskData | readonly TaskData[]): TaskTensors {
+  if (!Array.isArray(tasks)) {
+    const t = tasks as TaskData;
+    const ex = (e: Examples) => [tf.tensor(e.x, [e.n, ...family.inputShape]), tf.tensor(e.y, [e.n, family.outputs])] as const;
+    const [xs, ys] = ex(t.support);
+    const [xq, yq] = ex(t.query);
+    return { xs, ys, xq, yq };
+  }
+  const list = tasks as readonly TaskData[];
+  const stack = (pick: (t: TaskData) => Examples, field: 'x' | 'y', shape: readonly number[]) => {
+    const first = pick(list[0]!);
+    const per = first[field].length;
+    const out = new Float32Array(per * list.length);
+    list.forEach((t, i) => out.set(pick(t)[field], i * per));
+    return tf.tensor(out, [list.length, first.n, ...shape]);
+  };
+  const sup = (t: TaskData) => t.support;
+  const qry = (t: TaskData) => t.query;
+  return {
+    xs: stack(sup, 'x', family.inputShape),
+    ys: stack(sup, 'y', [family.outputs]),
+    xq: stack(qry, 'x', family.inputShape),
+    yq: stack(qry, 'y', [family.outputs]),
+  };
 }
 
-/** A task's tensors (call inside tf.tidy). */
-export function taskTensors(family: TaskFamily, task: TaskData): TaskTensors {
-  const [xs, ys] = examples(family, task.support);
-  const [xq, yq] = examples(family, task.query);
-  return { xs, ys, xq, yq };
+function sameSizes(tasks: readonly TaskData[]): boolean {
+  const a = tasks[0]!;
+  return tasks.every(
+    (t) =>
+      t.support.n === a.support.n &&
+      t.query.n === a.query.n &&
+      t.support.x.length === a.support.x.length &&
+      t.support.y.length === a.support.y.length &&
+      t.query.x.length === a.query.x.length &&
+      t.query.y.length === a.query.y.length,
+  );
 }
 
-/** θ as tensors in layout order (copies `params`, so the caller may reuse its array). */
-export function paramTensors(run: CompiledRun, params: Float32Array): tf.Tensor[] {
+/** θ as tensors in layout order, each with `copies` copies on a leading axis when given (copies `params`). */
+export function paramTensors(run: CompiledRun, params: Float32Array, copies?: number): tf.Tensor[] {
   if (params.length !== run.size) {
     throw new RangeError(`θ has ${params.length} values, the ${run.spec.model.kind} layout needs ${run.size}`);
   }
   let off = 0;
   return run.layout.map((t) => {
     const n = sizeOf(t.shape);
-    const x = tf.tensor(params.slice(off, off + n), [...t.shape]);
+    const part = params.subarray(off, off + n);
     off += n;
-    return x;
+    if (copies === undefined) return tf.tensor(part.slice(), [...t.shape]);
+    const out = new Float32Array(n * copies);
+    for (let i = 0; i < copies; i++) out.set(part, i * n);
+    return tf.tensor(out, [copies, ...t.shape]);
   });
 }
 
-/** One task's meta-gradient, pre- and post-adaptation query loss as [grad..., pre, post]. */
-export function trainTask(run: CompiledRun, theta: readonly tf.Tensor[], seed: number): Float32Array {
-  const out = tf.tidy(() => {
-    const task = taskTensors(run.family, run.family.sample(seed));
-    const r = run.algorithm.metaGradient(run.inner, theta, task);
-    return tf.concat([...r.grads.map((g) => tf.reshape(g, [-1])), tf.reshape(r.preLoss, [1]), tf.reshape(r.postLoss, [1])]);
-  });
+function readRows(out: tf.Tensor): Float32Array {
   try {
     return out.dataSync() as Float32Array;
   } finally {
@@ -121,18 +163,36 @@ export function trainTask(run: CompiledRun, theta: readonly tf.Tensor[], seed: n
   }
 }
 
-/** One task's query losses after 0..steps inner steps, then accuracies when the loss has them. */
-export function evalTask(run: CompiledRun, theta: readonly tf.Tensor[], seed: number, steps: number): Float32Array {
-  const out = tf.tidy(() => {
-    const task = taskTensors(run.family, run.family.sample(seed));
-    const r = run.algorithm.evaluate(run.inner, theta, task, steps);
-    return tf.stack([...r.losses, ...(r.accuracies ?? [])]);
-  });
-  try {
-    return out.dataSync() as Float32Array;
-  } finally {
-    out.dispose();
-  }
+/**
+ * Rows [grad..., pre, post], one per task, row-major (T × (size + 2)). `theta` is untiled for a
+ * single task, or has a leading axis of length tasks.length for a batch.
+ */
+export function trainRows(run: CompiledRun, theta: readonly tf.Tensor[], tasks: readonly TaskData[], batched: boolean): Float32Array {
+  const inner = batched ? run.batchedInner : run.inner;
+  if (!inner || (!batched && tasks.length !== 1)) throw new Error('trainRows: batching not available for these tasks');
+  const T = tasks.length;
+  return readRows(
+    tf.tidy(() => {
+      const data = taskTensors(run.family, batched ? tasks : tasks[0]!);
+      const r = run.algorithm.metaGradient(inner, theta, data);
+      return tf.concat([...r.grads.map((g) => tf.reshape(g, [T, -1])), tf.reshape(r.preLoss, [T, 1]), tf.reshape(r.postLoss, [T, 1])], 1);
+    }),
+  );
+}
+
+/** Rows [loss_0..loss_K, acc_0..acc_K], one per task (accuracies only for classification). */
+export function evalRows(run: CompiledRun, theta: readonly tf.Tensor[], tasks: readonly TaskData[], batched: boolean, steps: number): Float32Array {
+  const inner = batched ? run.batchedInner : run.inner;
+  if (!inner || (!batched && tasks.length !== 1)) throw new Error('evalRows: batching not available for these tasks');
+  const T = tasks.length;
+  return readRows(
+    tf.tidy(() => {
+      const data = taskTensors(run.family, batched ? tasks : tasks[0]!);
+      const r = run.algorithm.evaluate(inner, theta, data, steps);
+      const cols = [...r.losses, ...(r.accuracies ?? [])].map((v) => tf.reshape(v, [T, 1]));
+      return tf.concat(cols, 1);
+    }),
+  );
 }
 
 const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -150,17 +210,36 @@ export async function computeShard(
   if (shard.kind === 'eval' && !(Number.isInteger(steps) && steps >= 0)) {
     throw new RangeError(`evalInnerSteps must be a whole number >= 0, got ${steps}`);
   }
-  const theta = paramTensors(run, params);
+  const classify = run.inner.loss.accuracy !== undefined;
+  const width = shard.kind === 'train' ? run.size + 2 : (steps + 1) * (classify ? 2 : 1);
+  const acc = new Float64Array(width);
+  const canBatch = options.batchTasks !== false && run.batchedInner !== undefined;
+  const single = canBatch ? undefined : paramTensors(run, params);
+  const tiled = new Map<number, tf.Tensor[]>();
   try {
-    const width = shard.kind === 'train' ? run.size + 2 : (steps + 1) * (run.inner.loss.accuracy ? 2 : 1);
-    const acc = new Float64Array(width);
     let lastYield = performance.now();
-    for (let i = 0; i < seeds.length; i++) {
-      if (options.signal?.aborted) throw new ShardAbortedError(i);
-      const r = shard.kind === 'train' ? trainTask(run, theta, seeds[i]!) : evalTask(run, theta, seeds[i]!, steps);
-      for (let j = 0; j < width; j++) acc[j]! += r[j]!;
-      options.onTask?.(i + 1, seeds.length);
-      if (i + 1 < seeds.length && performance.now() - lastYield >= yieldEveryMs) {
+    let done = 0;
+    while (done < seeds.length) {
+      if (options.signal?.aborted) throw new ShardAbortedError(done);
+      let tasks = seeds.slice(done, done + (canBatch ? MAX_TASK_BATCH : 1)).map((s) => run.family.sample(s));
+      const batched = canBatch && sameSizes(tasks);
+      if (!batched) tasks = tasks.slice(0, 1);
+      let theta: tf.Tensor[];
+      if (batched) {
+        let t = tiled.get(tasks.length);
+        if (!t) tiled.set(tasks.length, (t = paramTensors(run, params, tasks.length)));
+        theta = t;
+      } else {
+        theta = single ?? (tiled.get(0) ?? (tiled.set(0, paramTensors(run, params)), tiled.get(0)!));
+      }
+      const rows = shard.kind === 'train' ? trainRows(run, theta, tasks, batched) : evalRows(run, theta, tasks, batched, steps);
+      for (let t = 0; t < tasks.length; t++) {
+        const off = t * width;
+        for (let j = 0; j < width; j++) acc[j]! += rows[off + j]!;
+      }
+      done += tasks.length;
+      options.onTask?.(done, seeds.length);
+      if (done < seeds.length && performance.now() - lastYield >= yieldEveryMs) {
         await yieldToLoop();
         lastYield = performance.now();
       }
@@ -175,10 +254,11 @@ export async function computeShard(
       };
     }
     const losses = Array.from(acc.subarray(0, steps + 1));
-    return run.inner.loss.accuracy
+    return classify
       ? { kind: 'eval', evalLossSums: losses, evalAccuracySums: Array.from(acc.subarray(steps + 1)), tasks: seeds.length }
       : { kind: 'eval', evalLossSums: losses, tasks: seeds.length };
   } finally {
-    tf.dispose(theta);
+    if (single) tf.dispose(single);
+    for (const t of tiled.values()) tf.dispose(t);
   }
 }

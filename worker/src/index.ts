@@ -2,10 +2,11 @@ export { selectBackend, resolveBackendPreference, wasmDirectory, BACKEND_PREFERE
 export {
   compileRun,
   computeShard,
-  evalTask,
+  evalRows,
+  MAX_TASK_BATCH,
   paramTensors,
   taskTensors,
-  trainTask,
+  trainRows,
   type CompiledRun,
   type ComputeShardOptions,
   type EvalShardResult,
@@ -46,6 +47,8 @@ export {
   type TaskEvaluation,
   type TaskMetaGradient,
   type TaskTensors,
+  type PerTaskLossFn,
+  taskLoss,
 } from './algorithms/index.js';
 export { compileWorkerOptions, WORKER_VERSION, type CompiledWorkerOptions, type WorkerOptions } from './options.js';
 export { Worker, type WorkerState, type WorkerStats } from './worker.js';

@@ -232,6 +232,7 @@ export class Worker {
       fetchMs = now() - t0;
       working = setInterval(() => msg.working(), this.o.workingMs);
       let lastWorking = now();
+      let counted = 0;
       const c0 = now();
       const r = await computeShard(
         spec,
@@ -239,8 +240,9 @@ export class Worker {
         { kind, taskSeeds: shard.taskSeeds, evalInnerSteps: shard.evalInnerSteps },
         {
           signal: this.abandon.signal,
-          onTask: () => {
-            this.stats.tasksDone++;
+          onTask: (done) => {
+            this.stats.tasksDone += done - counted;
+            counted = done;
             if (now() - lastWorking >= this.o.workingMs) {
               msg.working();
               lastWorking = now();

@@ -18,6 +18,6 @@ export function createAlgorithm(spec: RunSpec): Algorithm {
   return factory(spec);
 }
 
-export { adapt, createFomaml, createMaml, innerStep, sgdEvaluate } from './maml.js';
-export { LOSSES, lossOf, type Loss, type LossFn } from './loss.js';
+export { adapt, createFomaml, createMaml, innerStep, sgdEvaluate, taskLoss } from './maml.js';
+export { LOSSES, lossOf, type Loss, type LossFn, type PerTaskLossFn } from './loss.js';
 export type { Algorithm, AlgorithmFactory, InnerLoop, TaskEvaluation, TaskMetaGradient, TaskTensors } from './types.js';

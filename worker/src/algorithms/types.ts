@@ -1,9 +1,12 @@
 import type * as tf from '@tensorflow/tfjs-core';
-import type { RunSpec } from '@metaloop/shared';
+import type { RunSpec, TensorSpec } from '@metaloop/shared';
 import type { Model } from '../models/types.js';
 import type { Loss } from './loss.js';
 
-/** One task as tensors: support (xs, ys) to adapt on, query (xq, yq) to score. */
+/**
+ * Task data as tensors: support (xs, ys) to adapt on, query (xq, yq) to score. Task-batched
+ * (`InnerLoop.batched`): every tensor has a leading task dimension T.
+ */
 export interface TaskTensors {
   readonly xs: tf.Tensor;
   readonly ys: tf.Tensor;
@@ -14,23 +17,30 @@ export interface TaskTensors {
 export interface InnerLoop {
   readonly model: Model;
   readonly loss: Loss;
+  /** θ's layout (`paramLayout(spec)`): the model's tensors, then any algorithm extras. */
+  readonly layout: readonly TensorSpec[];
   readonly innerSteps: number;
   readonly innerLr: number;
+  /** Parameters and task tensors carry a leading task dimension T; losses are [T] vectors. */
+  readonly batched: boolean;
 }
 
-/** Per-task result of a training step; every tensor belongs to the caller's tf.tidy. */
+/**
+ * Result of a training step; every tensor belongs to the caller's tf.tidy. Losses are scalars,
+ * or [T] vectors when batched; gradients have θ's shapes, with a leading T when batched.
+ */
 export interface TaskMetaGradient {
   /** d(post-adaptation query loss)/dθ, one tensor per layout entry, in layout order. */
   readonly grads: tf.Tensor[];
-  readonly preLoss: tf.Scalar;
-  readonly postLoss: tf.Scalar;
+  readonly preLoss: tf.Tensor;
+  readonly postLoss: tf.Tensor;
 }
 
 export interface TaskEvaluation {
   /** Query loss after k = 0..steps inner steps. */
-  readonly losses: tf.Scalar[];
+  readonly losses: tf.Tensor[];
   /** Query accuracy after k = 0..steps inner steps (classification losses only). */
-  readonly accuracies?: tf.Scalar[];
+  readonly accuracies?: tf.Tensor[];
 }
 
 /**

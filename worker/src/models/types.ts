@@ -10,8 +10,14 @@ export type NamedTensors = Record<string, tf.Tensor>;
  */
 export interface Model {
   readonly kind: string;
-  /** The parameter layout this model reads, identical to `paramLayout(spec)`. */
+  /** The tensors this model reads, identical to `modelLayout(spec)` (θ may carry algorithm extras after them). */
   readonly layout: readonly TensorSpec[];
+  /**
+   * True when `forward` also accepts a leading task dimension T on everything: parameters
+   * [T, ...shape] (one copy of θ per task) and inputs [T, N, ...inputShape], returning [T, N, outputs].
+   * The engine then runs a whole shard's tasks in one pass (far fewer kernel launches per task).
+   */
+  readonly taskBatched?: boolean;
   forward(params: NamedTensors, x: tf.Tensor): tf.Tensor;
 }
 
