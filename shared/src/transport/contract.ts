@@ -241,6 +241,7 @@ function contractCases(backend: ContractBackend): void {
     await assert.rejects(c.worker.getParams('run-a', 8), NotFoundError);
     await c.coordinator.deleteParams('run-a', 7);
     await assert.rejects(c.worker.getParams('run-a', 7), NotFoundError);
+    await c.coordinator.deleteParams('run-a', 99); // deleting what is absent is not an error
   });
 
   withCluster('run records: put, get, list', async (c) => {
@@ -263,6 +264,7 @@ function contractCases(backend: ContractBackend): void {
     await c.coordinator.deleteCheckpoint('run-a', 1000);
     assert.deepEqual(await c.coordinator.listCheckpoints('run-a'), [2000, 3000]);
     await assert.rejects(c.coordinator.getCheckpoint('run-a', 1000), NotFoundError);
+    await c.coordinator.deleteCheckpoint('run-a', 1000);
     assert.deepEqual(await c.coordinator.listCheckpoints('run-c'), []);
   });
 
