@@ -9,6 +9,7 @@ import { access, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { parse as parseYaml } from 'yaml';
 import {
   CHART_DIR,
   REPO_ROOT,
@@ -16,6 +17,7 @@ import {
   installHelm,
   makeTestChart,
   parseManifests,
+  parsePermissionsConf,
   validateObject,
   writeValues,
   type K8sObject,
@@ -170,6 +172,24 @@ describe('helm chart helm/metaloop', () => {
       assert.ok(got !== null, `${copy} is missing: run scripts/check-deploy.sh --sync-chart-files`);
       assert.ok(got === want, `${copy} differs from ${original}: run scripts/check-deploy.sh --sync-chart-files`);
     }
+  });
+
+  it('gives the NATS subchart the same users and permissions as deploy/nats/permissions.conf', async () => {
+    const conf = parsePermissionsConf(await readFile(path.join(REPO_ROOT, 'deploy', 'nats', 'permissions.conf'), 'utf8'));
+    const values = parseYaml(await readFile(path.join(CHART_DIR, 'values.yaml'), 'utf8')) as {
+      nats: { config: { merge: { authorization: { users: Array<{ user: string; password: string; permissions: { publish: { allow: string[] }; subscribe: { allow: string[] }; allow_responses?: boolean } }> } } } };
+    };
+    const users = values.nats.config.merge.authorization.users;
+    assert.deepEqual(users.map((u) => u.user), ['coordinator', 'worker', 'cli']);
+    for (const u of users) {
+      const want = conf[u.user as 'coordinator' | 'worker' | 'cli'];
+      assert.deepEqual(u.permissions.publish.allow, want.publish, `${u.user} publish`);
+      assert.deepEqual(u.permissions.subscribe.allow, want.subscribe, `${u.user} subscribe`);
+      assert.equal(u.permissions.allow_responses === true, want.allowResponses, `${u.user} allow_responses`);
+      assert.match(u.password, /^<< \$METALOOP_NATS_[A-Z]+_PASSWORD >>$/);
+    }
+    assert.ok(conf.worker.publish.includes('$JS.API.CONSUMER.MSG.NEXT.METALOOP_WORK.metaloop-workers'));
+    assert.deepEqual(conf.cli.publish, ['metaloop.api.>']);
   });
 
   it('renders the default values (external NATS) into valid objects', async () => {

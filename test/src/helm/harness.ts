@@ -165,3 +165,38 @@ export async function writeValues(dir: string, name: string, values: unknown): P
   await writeFile(file, stringifyYaml(values));
   return file;
 }
+
+export interface RolePermissions {
+  publish: string[];
+  subscribe: string[];
+  allowResponses: boolean;
+}
+
+function braceBlock(text: string, start: number): string {
+  const i = text.indexOf('{', start);
+  if (start < 0 || i < 0) throw new Error('permissions.conf: block not found');
+  let depth = 0;
+  for (let j = i; j < text.length; j++) {
+    if (text[j] === '{') depth++;
+    else if (text[j] === '}' && --depth === 0) return text.slice(i, j + 1);
+  }
+  throw new Error('permissions.conf: unbalanced braces');
+}
+
+/** The allow lists of each role in deploy/nats/permissions.conf (a small reader for that file's shape). */
+export function parsePermissionsConf(text: string): Record<'coordinator' | 'worker' | 'cli', RolePermissions> {
+  const plain = text
+    .split('\n')
+    .map((l) => l.replace(/#.*$/, ''))
+    .join('\n');
+  const strings = (s: string) => [...s.matchAll(/"([^"]+)"/g)].map((m) => m[1] as string);
+  const role = (name: string): RolePermissions => {
+    const b = braceBlock(plain, plain.search(new RegExp(`^${name}\\s*=`, 'm')));
+    return {
+      publish: strings(braceBlock(b, b.indexOf('publish'))),
+      subscribe: strings(braceBlock(b, b.indexOf('subscribe'))),
+      allowResponses: /allow_responses\s*=\s*true/.test(b),
+    };
+  };
+  return { coordinator: role('COORDINATOR'), worker: role('WORKER'), cli: role('CLI') };
+}
