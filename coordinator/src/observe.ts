@@ -63,9 +63,10 @@ export class CoordinatorObservability implements RunObserver {
     this.liveWindowMs = options.liveWindowMs ?? 15_000;
   }
 
-  /** Starts counting live workers from their heartbeats; `close()` stops. */
-  watchHeartbeats(transport: Transport, subj: Subjects): void {
-    if (this.heartbeats) return;
+  /** Starts counting live workers from their heartbeats; the returned Closer (or `close()`) stops. */
+  watchHeartbeats(transport: Transport, subj: Subjects): Closer {
+    const closer: Closer = { close: () => this.close() };
+    if (this.heartbeats) return closer;
     this.heartbeats = transport.subscribe(subj.heartbeat(), (data) => {
       try {
         const hb = metaloop.Heartbeat.decode(data);
@@ -79,6 +80,7 @@ export class CoordinatorObservability implements RunObserver {
     });
     this.sweepTimer = setInterval(() => this.sweep(), 1000);
     this.sweepTimer.unref?.();
+    return closer;
   }
 
   /** Workers heard from within the liveness window. */
@@ -93,6 +95,7 @@ export class CoordinatorObservability implements RunObserver {
     this.metrics.liveWorkers.set(this.lastSeen.size);
   }
 
+  /** Stops watching heartbeats (idempotent); the metrics keep their last values. */
   async close(): Promise<void> {
     clearInterval(this.sweepTimer);
     const h = this.heartbeats;
