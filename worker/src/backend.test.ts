@@ -61,7 +61,7 @@ describe('selectBackend', () => {
     });
   });
 
-  test('wasm and cpu compute the same MAML meta-gradient (to float32 rounding)', async () => {
+  test('wasm, cpu (and tensorflow when installed) compute the same MAML meta-gradient (to float32 rounding)', async () => {
     const theta = initParams(spec).data;
     const shard = { kind: 'train' as const, taskSeeds: [3, 4] };
     const cpu = await selectBackend({ require: 'cpu' });
@@ -77,6 +77,13 @@ describe('selectBackend', () => {
     // Deterministic on one backend.
     const c = (await computeShard(spec, theta, shard)) as TrainShardResult;
     assert.deepEqual(c.grad, b.grad);
+    if ((await Promise.all(NATIVE.map(installed))).some(Boolean)) {
+      await selectBackend({ require: 'tensorflow' });
+      const d = (await computeShard(spec, theta, shard)) as TrainShardResult;
+      const gap = Math.hypot(...a.grad.map((v, i) => v - d.grad[i]!)) / norm;
+      assert.ok(gap < 1e-4, `tensorflow vs cpu: relative difference ${gap}`);
+      await selectBackend({ require: 'cpu' });
+    }
   });
 
   test('an unknown preference is refused', async () => {

@@ -21,7 +21,7 @@ export interface BackendAttempt {
 export interface BackendInfo {
   /** tfjs backend name: 'tensorflow' (native, either package), 'wasm' or 'cpu'. */
   readonly name: BackendName;
-  /** What runs the kernels, e.g. 'gpu (tfjs-node-gpu)', 'wasm simd, 1 thread', 'cpu (js)'. */
+  /** What runs the kernels, e.g. 'gpu (libtensorflow, tfjs-node-gpu)', 'wasm simd, 1 thread(s)', 'cpu (js)'. */
   readonly device: string;
   /** Candidates tried before the one selected, with the reason each failed. */
   readonly tried: readonly BackendAttempt[];
@@ -65,14 +65,16 @@ async function activate(name: BackendName): Promise<void> {
   }
 }
 
-function native(pkg: '@tensorflow/tfjs-node-gpu' | '@tensorflow/tfjs-node', device: string): Candidate {
+function native(pkg: '@tensorflow/tfjs-node-gpu' | '@tensorflow/tfjs-node'): Candidate {
   return {
     label: pkg,
     backend: 'tensorflow',
     async init() {
       await import(pkg as string); // registers 'tensorflow' on the tfjs-core of @tensorflow/tfjs (the same copy)
       await activate('tensorflow');
-      return device;
+      // tfjs-node's backend says whether libtensorflow found a GPU (a GPU build on a box without CUDA runs on CPU).
+      const b = tf.backend() as unknown as { isUsingGpuDevice?: boolean };
+      return `${b.isUsingGpuDevice ? 'gpu' : 'cpu'} (libtensorflow, ${pkg.slice('@tensorflow/'.length)})`;
     },
   };
 }
@@ -105,7 +107,7 @@ const cpuCandidate: Candidate = {
 };
 
 function candidates(pref: BackendPreference): Candidate[] {
-  const natives = [native('@tensorflow/tfjs-node-gpu', 'gpu (tfjs-node-gpu)'), native('@tensorflow/tfjs-node', 'cpu (libtensorflow)')];
+  const natives = [native('@tensorflow/tfjs-node-gpu'), native('@tensorflow/tfjs-node')];
   switch (pref) {
     case 'tensorflow':
       return natives;

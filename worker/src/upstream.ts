@@ -42,9 +42,20 @@ export function coreLocation(fromPackage?: string): string {
 }
 
 /** Throws when @tensorflow/tfjs or a backend would load a second copy of tfjs-core. */
-export function checkSingleCore(packages: readonly string[] = ['@tensorflow/tfjs', '@tensorflow/tfjs-backend-cpu', '@tensorflow/tfjs-backend-wasm']): string {
+export function checkSingleCore(
+  packages: readonly string[] = ['@tensorflow/tfjs', '@tensorflow/tfjs-backend-cpu', '@tensorflow/tfjs-backend-wasm'],
+  optional: readonly string[] = ['@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu'],
+): string {
   const mine = coreLocation();
-  for (const p of packages) {
+  const present = optional.filter((p) => {
+    try {
+      require.resolve(`${p}/package.json`);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  for (const p of [...packages, ...present]) {
     const theirs = coreLocation(p);
     if (theirs !== mine) throw new Error(`${p} resolves tfjs-core at ${theirs}, the worker at ${mine}: run npm dedupe`);
   }
