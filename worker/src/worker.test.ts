@@ -176,6 +176,30 @@ describe('Worker over InProcTransport', () => {
     await running;
   });
 
+  test('close() finishes the shard in progress, or abandons it (handed back) after closeTimeoutMs', async () => {
+    const seeds = Array.from({ length: 320 }, (_, i) => i);
+    for (const closeTimeoutMs of [30_000, 0]) {
+      const h = await harness();
+      cleanups.push(() => h.close());
+      const worker = await Worker.create({ transport: h.bus.connect(), backend: 'cpu', closeTimeoutMs });
+      const running = worker.run();
+      await h.shard('run-a', 1, 0, seeds);
+      await until('the shard to start', () => (worker.statistics.tasksDone > 0 ? true : undefined));
+      await worker.close();
+      await running;
+      if (closeTimeoutMs > 0) {
+        assert.equal(h.results.length, 1);
+        assert.equal(h.results[0]!.tasks, 320);
+        assert.equal(h.bus.bus.work.size, 0);
+      } else {
+        assert.ok(worker.statistics.tasksDone < 320);
+        await sleep(30);
+        assert.equal(h.results.length, 0, 'an abandoned shard publishes nothing');
+        assert.equal(h.bus.bus.work.size, 1, 'an abandoned shard goes back to the queue');
+      }
+    }
+  });
+
   test('close() before run() and twice is fine', async () => {
     const h = await harness();
     cleanups.push(() => h.close());
