@@ -3,12 +3,14 @@
  */
 import type { RunSpec } from '@metaloop/shared';
 import { UnsupportedError } from '../errors.js';
+import { createConv4 } from './conv4.js';
 import { createMlp } from './mlp.js';
 import type { Model, ModelFactory } from './types.js';
 export type { Model, ModelFactory, NamedTensors } from './types.js';
 
 export const MODELS: Record<string, ModelFactory> = {
   mlp: createMlp,
+  conv4: createConv4,
 };
 
 export function createModel(spec: RunSpec): Model {
@@ -18,4 +20,4 @@ export function createModel(spec: RunSpec): Model {
   return factory(spec);
 }
 
-export { createMlp };
+export { createConv4, createMlp };
