@@ -3,11 +3,13 @@
  */
 import type { RunSpec } from '@metaloop/shared';
 import { UnsupportedError } from '../errors.js';
+import { createGlyphs } from './glyphs.js';
 import { createSinusoid } from './sinusoid.js';
 import type { TaskFamily, TaskFamilyFactory } from './types.js';
 
 export const TASK_FAMILIES: Record<string, TaskFamilyFactory> = {
   sinusoid: createSinusoid,
+  'synthetic-glyphs': createGlyphs,
 };
 
 export function createTaskFamily(spec: RunSpec): TaskFamily {
@@ -17,5 +19,6 @@ export function createTaskFamily(spec: RunSpec): TaskFamily {
   return factory(spec);
 }
 
+export { createGlyphs, sampleGlyphTask, type GlyphsConfig, type Split } from './glyphs.js';
 export { createSinusoid, sampleSinusoid, type SinusoidConfig, type SinusoidTask } from './sinusoid.js';
 export type { Examples, LossKind, TaskData, TaskFamily, TaskFamilyFactory } from './types.js';

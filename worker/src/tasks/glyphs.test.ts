@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { validateSpec, type RunSpecInput } from '@metaloop/shared';
+import { createGlyphs, glyphsConfig, sampleGlyphTask, splitRange } from './glyphs.js';
+
+const spec = (task: Partial<Extract<RunSpecInput['task'], { family: 'synthetic-glyphs' }>> = {}) =>
+  validateSpec({ name: 'g', task: { family: 'synthetic-glyphs', ...task }, model: { kind: 'conv4' }, algorithm: { kind: 'maml' } });
+
+/** Nearest-centroid (1-shot: nearest support image) accuracy on raw pixels. */
+function pixelNearestNeighbour(task: ReturnType<typeof sampleGlyphTask>, ways: number, pix: number): number {
+  let right = 0;
+  for (let q = 0; q < task.query.n; q++) {
+    let best = -1;
+    let bestD = Infinity;
+    for (let s = 0; s < task.support.n; s++) {
+      let d = 0;
+      for (let p = 0; p < pix; p++) {
+        const e = task.query.x[q * pix + p]! - task.support.x[s * pix + p]!;
+        d += e * e;
+      }
+      if (d < bestD) {
+        bestD = d;
+        best = s;
+      }
+    }
+    const label = (i: number, y: Float32Array) => y.subarray(i * ways, (i + 1) * ways).indexOf(1);
+    if (label(best, task.support.y) === label(q, task.query.y)) right++;
+  }
+  return right / task.query.n;
+}
+
+describe('synthetic-glyphs', () => {
+  test('a task is a pure function of its seed; different seeds differ', () => {
+    const fam = createGlyphs(spec());
+    const a = fam.sample(42);
+    const b = fam.sample(42);
+    assert.deepEqual(a.support.x, b.support.x);
+    assert.deepEqual(a.query.y, b.query.y);
+    const c = fam.sample(43);
+    assert.notDeepEqual(a.support.x, c.support.x);
+    assert.equal(fam.loss, 'xent');
+    assert.deepEqual(fam.inputShape, [28, 28, 1]);
+    assert.equal(fam.outputs, 5);
+  });
+
+  test('N-way K-shot Q-query shapes, one-hot labels, class-major, pixels in [0, 1]', () => {
+    const config = glyphsConfig(spec({ ways: 4, shots: 2, queries: 3, imageSize: 20 }));
+    const t = sampleGlyphTask(config, 7);
+    assert.equal(t.support.n, 8);
+    assert.equal(t.query.n, 12);
+    assert.equal(t.support.x.length, 8 * 400);
+    assert.equal(t.support.y.length, 8 * 4);
+    assert.equal(new Set(t.classes).size, 4);
+    for (let i = 0; i < t.query.n; i++) {
+      const row = Array.from(t.query.y.subarray(i * 4, i * 4 + 4));
+      assert.deepEqual(row, [0, 1, 2, 3].map((c) => (c === Math.floor(i / 3) ? 1 : 0)));
+    }
+    assert.ok(t.support.x.every((v) => v >= 0 && v <= 1));
+    for (let i = 0; i < t.support.n; i++) {
+      const img = t.support.x.subarray(i * 400, (i + 1) * 400);
+      const ink = img.reduce((s, v) => s + v, 0);
+      assert.ok(ink > 10 && ink < 250, `sample ${i} has ${ink} ink`);
+      assert.ok(img.some((v) => v > 0 && v < 1), 'anti-aliased edges');
+    }
+  });
+
+  test('splits use disjoint class index ranges', () => {
+    const config = glyphsConfig(spec({ classes: { train: 30, val: 10, test: 12 } }));
+    assert.deepEqual(splitRange(config, 'val'), { first: 30, count: 10 });
+    const seen = { train: new Set<number>(), val: new Set<number>(), test: new Set<number>() };
+    for (const split of ['train', 'val', 'test'] as const) {
+      for (let s = 0; s < 40; s++) for (const c of sampleGlyphTask(config, s, split).classes) seen[split].add(c);
+    }
+    assert.ok([...seen.train].every((c) => c >= 0 && c < 30));
+    assert.ok([...seen.val].every((c) => c >= 30 && c < 40));
+    assert.ok([...seen.test].every((c) => c >= 40 && c < 52));
+    assert.equal(seen.val.size, 10, 'every val class gets used');
+    assert.throws(() => sampleGlyphTask(glyphsConfig(spec({ classes: { train: 30, val: 0, test: 12 } })), 1, 'val'), /val split has 0/);
+  });
+
+  test('same-class samples look alike: 1-NN on pixels is well above chance, but not trivial', () => {
+    const config = glyphsConfig(spec({ ways: 5, shots: 1, queries: 5 }));
+    let acc = 0;
+    const tasks = 30;
+    for (let s = 0; s < tasks; s++) acc += pixelNearestNeighbour(sampleGlyphTask(config, 1000 + s), 5, 784);
+    acc /= tasks;
+    assert.ok(acc > 0.4, `1-NN accuracy ${acc} should be well above chance (0.2)`);
+    assert.ok(acc < 0.98, `1-NN accuracy ${acc}: jitter should make the task non-trivial`);
+  });
+
+  test('jitter 0 renders every sample of a class alike', () => {
+    const config = glyphsConfig(spec({ ways: 3, shots: 2, queries: 1, jitter: 0 }));
+    const t = sampleGlyphTask(config, 5);
+    assert.deepEqual(t.support.x.subarray(0, 784), t.support.x.subarray(784, 1568));
+  });
+});
