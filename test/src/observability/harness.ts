@@ -55,6 +55,11 @@ export class Proc {
     });
   }
 
+  /** `name exited with …` once the process is gone, else undefined. */
+  exitReason(): string | undefined {
+    return this.exited ? `${this.name} exited (code ${this.exited.code}, signal ${this.exited.signal})` : undefined;
+  }
+
   get pid(): number {
     return this.child.pid ?? -1;
   }
@@ -83,11 +88,22 @@ export class Proc {
   }
 }
 
-/** Polls `check` until it returns a truthy value; throws with `describe()` after `timeoutMs`. */
-export async function waitFor<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined | null | false>, describe: () => string = () => ''): Promise<T> {
+/**
+ * Polls `check` until it returns a truthy value; throws with `describe()` after `timeoutMs`, or at
+ * once when `dead()` names a reason (e.g. a process it waits for has exited).
+ */
+export async function waitFor<T>(
+  what: string,
+  timeoutMs: number,
+  check: () => Promise<T | undefined | null | false>,
+  describe: () => string = () => '',
+  dead: () => string | undefined = () => undefined,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError = '';
   for (;;) {
+    const gone = dead();
+    if (gone) throw new Error(`while waiting for ${what}: ${gone}\n${describe()}`);
     try {
       const v = await check();
       if (v) return v;
