@@ -122,13 +122,23 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
   let metricsServer: ObservabilityServer | undefined;
   try {
     if (o.metricsPort !== null) {
-      metricsServer = await startObservabilityServer({
-        port: o.metricsPort,
-        host: o.metricsHost,
-        registry: observability.registry,
-        logger: logger.child('metrics'),
-        ready: transportReadiness(transport, [['tfjs backend not loaded yet', () => worker?.state === 'running']]),
-      });
+      const serve = (port: number) =>
+        startObservabilityServer({
+          port,
+          host: o.metricsHost,
+          registry: observability.registry,
+          logger: logger.child('metrics'),
+          ready: transportReadiness(transport, [['tfjs backend not loaded yet', () => worker?.state === 'running']]),
+        });
+      try {
+        metricsServer = await serve(o.metricsPort);
+      } catch (err) {
+        // Several workers on one host (metaloop local, tests) all default to 9401: the default
+        // falls back to a free port; a port asked for explicitly must be served or nothing starts.
+        if (cmd.getOptionValueSource('metricsPort') !== 'default') throw err;
+        logger.warn('default metrics port busy; serving on a free port', { port: o.metricsPort, error: oneLine(err) });
+        metricsServer = await serve(0);
+      }
     }
     worker = await Worker.create({
       transport,
