@@ -85,6 +85,7 @@ export class Coordinator {
   private refreshTimer: ReturnType<typeof setInterval> | undefined;
   private closed: { promise: Promise<void>; resolve: () => void };
   private closePromise: Promise<void> | null = null;
+  private readonly readyState: { promise: Promise<void>; resolve: () => void; reject: (err: unknown) => void };
   private readonly ctx: RunContext;
 
   private constructor(options: CompiledCoordinatorOptions) {
@@ -92,6 +93,14 @@ export class Coordinator {
     let resolve = () => {};
     const promise = new Promise<void>((r) => (resolve = r));
     this.closed = { promise, resolve };
+    let ok = () => {};
+    let fail: (err: unknown) => void = () => {};
+    const ready = new Promise<void>((res, rej) => {
+      ok = res;
+      fail = rej;
+    });
+    ready.catch(() => {});
+    this.readyState = { promise: ready, resolve: ok, reject: fail };
     this.ctx = {
       transport: options.transport,
       subjects: options.subjects,
@@ -109,6 +118,11 @@ export class Coordinator {
 
   get state(): CoordinatorState {
     return this.stateName;
+  }
+
+  /** Resolves once `run()` serves the API and has resumed the active runs; rejects if it failed. */
+  ready(): Promise<void> {
+    return this.readyState.promise;
   }
 
   /**
@@ -141,7 +155,9 @@ export class Coordinator {
       }, Math.max(100, Math.floor(this.options.recordIntervalMs / 2)));
       if (this.options.resume) await this.resumeActiveRuns();
       logger.info('coordinator running', { transport: transport.address, prefix: subj.prefix });
+      this.readyState.resolve();
     } catch (err) {
+      this.readyState.reject(err);
       await this.close();
       throw err;
     }
@@ -156,6 +172,7 @@ export class Coordinator {
 
   private async doClose(): Promise<void> {
     this.stateName = 'closing';
+    this.readyState.reject(new LifecycleError('serve', 'closed'));
     clearInterval(this.refreshTimer);
     for (const c of this.closers.splice(0)) {
       await c.close().catch((err: unknown) => this.options.logger.warn('closing a subscription failed', { error: String(err) }));

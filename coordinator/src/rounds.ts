@@ -16,6 +16,11 @@ export interface RoundOptions {
   readonly resultTimeoutMs: number;
   /** Fail after this many rejected (worker error, non-finite, wrong shape) results of one shard. */
   readonly maxShardFailures: number;
+  /**
+   * Appended to every work msgId: empty in a run's first coordinator session, a fresh tag after a
+   * resume, so re-computed steps pass the work queue's msg-id de-duplication window.
+   */
+  readonly session: string;
   readonly signal: AbortSignal;
 }
 
@@ -43,7 +48,7 @@ export class ShardRound {
     const kind = c.kind === metaloop.ShardKind.SHARD_KIND_EVAL ? 'eval' : 'train';
     const base = shardMsgId(c.runId, c.step, i, kind);
     const attempt = this.attempts[i]!;
-    return attempt === 0 ? base : `${base}.r${attempt}`;
+    return `${base}${this.o.session}${attempt === 0 ? '' : `.r${attempt}`}`;
   }
 
   private async publish(i: number): Promise<void> {
@@ -74,9 +79,6 @@ export class ShardRound {
     }
     if (collector.complete) return this.finish();
     await new Promise<void>((resolve, reject) => {
-      this.settle = { resolve, reject };
-      const onAbort = () => reject(signal.reason);
-      signal.addEventListener('abort', onAbort, { once: true });
       const tick = Math.max(10, Math.min(1000, Math.floor(resultTimeoutMs / 4)));
       const timer = setInterval(() => {
         const now = Date.now();
@@ -98,7 +100,10 @@ export class ShardRound {
           reject(err);
         },
       };
-      if (collector.complete) this.settle.resolve();
+      const onAbort = () => this.settle?.reject(signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+      if (signal.aborted) onAbort();
+      else if (collector.complete) this.settle.resolve();
     }).finally(() => this.finish());
   }
 

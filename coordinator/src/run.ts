@@ -4,6 +4,7 @@
  * order, the outer optimizer makes θ_{t+1}; held-out evaluation, checkpoints, the run record in
  * KV and progress events along the way.
  */
+import { randomBytes } from 'node:crypto';
 import {
   initParams,
   metaloop,
@@ -94,6 +95,8 @@ export class RunLoop {
   private recordChain: Promise<void> = Promise.resolve();
   private lastRecordMs = 0;
   private done: Promise<void> | null = null;
+  /** Work msgId tag of this session: '' for a fresh run, `.s<random>` for a resumed one. */
+  private readonly session: string;
 
   constructor(
     private readonly ctx: RunContext,
@@ -108,6 +111,7 @@ export class RunLoop {
     this.params = cp ? Float32Array.from(cp.params) : initParams(init.spec).data;
     this.optimizer = createOptimizer(init.spec, this.params.length, cp?.optimizer);
     this.step = cp?.step ?? 0;
+    this.session = init.previous ? `.s${randomBytes(3).toString('hex')}` : '';
     this.checkpointStep = cp?.step ?? 0;
     const prev = init.previous;
     if (prev && cp) {
@@ -241,6 +245,7 @@ export class RunLoop {
       shard,
       resultTimeoutMs: this.ctx.resultTimeoutMs,
       maxShardFailures: this.ctx.maxShardFailures,
+      session: this.session,
       signal: this.stopper.signal,
     });
     this.round = round;

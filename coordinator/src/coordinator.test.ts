@@ -1,0 +1,219 @@
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { ApiCallError, InProcTransport, metaloop, RequestTimeoutError, Rng, subjects } from '@metaloop/shared';
+import { ApiClient } from './client.js';
+import { Coordinator, type CoordinatorOptions } from './coordinator.js';
+import { stateFromProto } from './records.js';
+import { QuadraticWorker, type QuadraticWorkerOptions } from './testing/quadratic-worker.js';
+
+const SPEC = (steps: number, extra = '') => `
+name: quad
+seed: 9
+task: { family: sinusoid }
+model: { kind: mlp, hidden: [4] }
+algorithm: { kind: maml }
+outer: { optimizer: adam, lr: 0.05, metaBatch: 7, shardSize: 3, steps: ${steps} }
+eval: { every: 5, tasks: 4, innerSteps: 2 }
+checkpoint: { every: 4, keep: 2 }
+${extra}`;
+
+interface Harness {
+  bus: InProcTransport;
+  coordinator: Coordinator;
+  client: ApiClient;
+  workers: QuadraticWorker[];
+  close(): Promise<void>;
+}
+
+const open: Harness[] = [];
+after(async () => {
+  for (const h of open.splice(0)) await h.close();
+});
+
+async function harness(
+  workers: Omit<QuadraticWorkerOptions, 'transport' | 'id'>[],
+  options: Partial<CoordinatorOptions> = {},
+  bus?: InProcTransport,
+): Promise<Harness> {
+  const root = bus ?? (await InProcTransport.create({ leaseMs: 2000 }));
+  const ct = root.connect();
+  const coordinator = await Coordinator.create({ transport: ct, recordIntervalMs: 100, ...options });
+  const running = coordinator.run();
+  await coordinator.ready();
+  const ws = workers.map((w, i) => new QuadraticWorker({ ...w, transport: root.connect(), id: `w${i}` }));
+  ws.forEach((w) => w.start());
+  const h: Harness = {
+    bus: root,
+    coordinator,
+    client: new ApiClient({ transport: root.connect(), timeoutMs: 2000 }),
+    workers: ws,
+    close: async () => {
+      await coordinator.close();
+      await running;
+      for (const w of ws) await w.close();
+      await ct.close();
+    },
+  };
+  open.push(h);
+  return h;
+}
+
+async function train(h: Harness, steps: number): Promise<metaloop.RunRecord> {
+  const rec = await h.client.submit(SPEC(steps), 'test.yaml');
+  return h.client.waitFor(rec.runId, { pollMs: 20 });
+}
+
+function jitter(seed: number): (s: metaloop.Shard) => number {
+  const rng = new Rng(seed);
+  return () => rng.int(8);
+}
+
+describe('Coordinator', () => {
+  let reference = '';
+
+  it('trains to the end with one worker: record, eval summary, checkpoints', async () => {
+    const h = await harness([{}]);
+    const rec = await train(h, 12);
+    assert.equal(stateFromProto(rec.state), 'succeeded', rec.error);
+    assert.equal(rec.step, 12);
+    assert.equal(rec.steps, 12);
+    assert.match(rec.paramsSha256, /^[0-9a-f]{64}$/);
+    assert.ok(rec.postLoss > 0 && rec.preLoss > rec.postLoss);
+    assert.equal(rec.lastEval?.step, 12);
+    assert.equal(rec.lastEval?.tasks, 4);
+    assert.deepEqual(rec.lastEval?.innerSteps, [1, 2]);
+    const ev = rec.lastEval!;
+    const post = ev.postLoss ?? [];
+    assert.ok(Math.abs(post[0]! - ev.preLoss! / 2) < 1e-9 && Math.abs(post[1]! - ev.preLoss! / 4) < 1e-9);
+    assert.ok(rec.seconds > 0 && rec.stepsPerSec > 0 && rec.tasksPerSec > 0);
+    assert.deepEqual(await h.bus.listCheckpoints(rec.runId), [8, 12], 'checkpoint.keep = 2');
+    assert.equal(h.coordinator.rejects.total(), 0);
+    reference = rec.paramsSha256;
+  });
+
+  it('gives bitwise-identical parameters with 3 workers and random arrival order', async () => {
+    const h = await harness([{ delayMs: jitter(1) }, { delayMs: jitter(2) }, { delayMs: jitter(3) }]);
+    const rec = await train(h, 12);
+    assert.equal(stateFromProto(rec.state), 'succeeded');
+    assert.equal(rec.paramsSha256, reference);
+    assert.ok(h.workers.filter((w) => w.shardsDone > 0).length >= 2, 'work was shared');
+  });
+
+  it('re-publishes lost and rejected shards, counts junk by reason, and still gets the same θ', async () => {
+    const seen = new Set<string>();
+    const once = (key: string) => !seen.has(key) && seen.add(key) !== undefined;
+    const h = await harness(
+      [
+        {
+          fault: (s) =>
+            s.step === 3 && s.shard === 1 && once('drop') ? 'drop' : s.step === 5 && s.shard === 2 && once('nan') ? 'nan' : undefined,
+        },
+        { delayMs: jitter(4) },
+      ],
+      { resultTimeoutMs: 200 },
+    );
+    const submitted = await h.client.submit(SPEC(12), 'test.yaml');
+    const runId = submitted.runId;
+    await h.bus.publishResult(runId, 'junk-1', new Uint8Array([0xff, 0xff, 0xff, 0xff]));
+    await h.bus.publishResult('nobody-1', 'junk-2', metaloop.ShardResult.encode({ runId: 'nobody-1', step: 0 }).finish());
+    await h.bus.publishResult(runId, 'junk-3', metaloop.ShardResult.encode({ runId, step: 999, paramVersion: 999 }).finish());
+    const rec = await h.client.waitFor(runId, { pollMs: 20 });
+    assert.equal(stateFromProto(rec.state), 'succeeded', rec.error);
+    assert.equal(rec.paramsSha256, reference);
+    const r = h.coordinator.rejects;
+    assert.equal(r.get('malformed'), 1);
+    assert.equal(r.get('unknown_run'), 1);
+    assert.equal(r.get('non_finite'), 1);
+    assert.ok(r.get('stale') >= 1);
+  });
+
+  it('fails a run whose shard keeps failing, naming the shard', async () => {
+    const h = await harness([{ fault: (s) => (s.step === 2 && s.shard === 0 ? 'nan' : undefined) }], { maxShardFailures: 2 });
+    const rec = await train(h, 6);
+    assert.equal(stateFromProto(rec.state), 'failed');
+    assert.match(rec.error, /shard 0 of step 2 failed 2 times \(non_finite\)/);
+  });
+
+  it('resumes an interrupted run from its checkpoint to the same θ', async () => {
+    const slow = { delayMs: () => 15 };
+    const h1 = await harness([slow]);
+    const bus = h1.bus;
+    const { runId } = await h1.client.submit(SPEC(12), 'test.yaml');
+    while ((await h1.client.status(runId)).step < 6) await new Promise((r) => setTimeout(r, 10));
+    await h1.close();
+    const stored = metaloop.RunRecord.decode((await bus.getRun(runId))!);
+    assert.equal(stateFromProto(stored.state), 'running', 'a closing coordinator leaves the run active');
+    assert.equal(stored.checkpointStep, 4);
+    const h2 = await harness([{}], {}, bus);
+    const rec = await h2.client.waitFor(runId, { pollMs: 20 });
+    assert.equal(stateFromProto(rec.state), 'succeeded');
+    assert.equal(rec.paramsSha256, reference);
+  });
+});
+
+describe('control API', () => {
+  it('refuses an invalid spec naming the field, and starts nothing', async () => {
+    const h = await harness([]);
+    const before = await h.bus.listRuns();
+    await assert.rejects(h.client.submit(SPEC(5).replace('lr: 0.05', 'lr: -1'), 'bad.yaml'), (err: unknown) => {
+      assert.ok(err instanceof ApiCallError);
+      assert.equal(err.code, 'INVALID_SPEC');
+      assert.equal(err.field, 'outer.lr');
+      assert.match(err.message, /outer\.lr/);
+      return true;
+    });
+    assert.deepEqual(await h.bus.listRuns(), before);
+  });
+
+  it('status/cancel of an unknown run is UNKNOWN_RUN; cancel stops a run; pause and resume', async () => {
+    const h = await harness([{ delayMs: () => 20 }]);
+    await assert.rejects(h.client.status('nope-123'), (e: unknown) => e instanceof ApiCallError && e.code === 'UNKNOWN_RUN');
+    await assert.rejects(h.client.cancel('nope-123'), (e: unknown) => e instanceof ApiCallError && e.code === 'UNKNOWN_RUN');
+    const { runId } = await h.client.submit(SPEC(10_000), 'long.yaml');
+    assert.match(runId, /^quad-[0-9a-f]{6}$/);
+    const paused = await h.client.pause(runId);
+    assert.equal(stateFromProto(paused.state), 'paused');
+    const step = (await h.client.status(runId)).step;
+    await new Promise((r) => setTimeout(r, 150));
+    assert.ok((await h.client.status(runId)).step <= step + 1, 'a paused run makes no progress');
+    assert.equal(stateFromProto((await h.client.resume(runId)).state), 'running');
+    const cancelled = await h.client.cancel(runId);
+    assert.equal(stateFromProto(cancelled.state), 'cancelled');
+    await assert.rejects(h.client.cancel(runId), (e: unknown) => e instanceof ApiCallError && e.code === 'CONFLICT');
+    const listed = await h.client.list();
+    assert.ok(listed.some((r) => r.runId === runId && stateFromProto(r.state) === 'cancelled'));
+    assert.equal((await h.client.list(false)).some((r) => r.runId === runId), false);
+  });
+
+  it('publishes step, eval and state events', async () => {
+    const h = await harness([{}]);
+    const kinds = new Set<number>();
+    const sub = h.bus.subscribe(subjects().eventsAll(), (data) => kinds.add(metaloop.Event.decode(data).kind));
+    await train(h, 5);
+    await sub.close();
+    for (const k of [metaloop.Event.Kind.KIND_STEP, metaloop.Event.Kind.KIND_EVAL, metaloop.Event.Kind.KIND_STATE, metaloop.Event.Kind.KIND_CHECKPOINT]) {
+      assert.ok(kinds.has(k), `event kind ${k}`);
+    }
+  });
+
+  it('a request nobody answers is a RequestTimeoutError', async () => {
+    const t = await InProcTransport.create();
+    try {
+      await assert.rejects(new ApiClient({ transport: t, timeoutMs: 100 }).list(), RequestTimeoutError);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('run() refuses a second call and close() is idempotent', async () => {
+    const t = await InProcTransport.create();
+    const c = await Coordinator.create({ transport: t });
+    const running = c.run();
+    await c.ready();
+    await assert.rejects(c.run(), /cannot run the coordinator: the object is running/);
+    await Promise.all([c.close(), c.close()]);
+    await running;
+    assert.equal(c.state, 'closed');
+    await t.close();
+  });
+});

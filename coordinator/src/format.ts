@@ -1,0 +1,145 @@
+/** How the CLI shows run records: progress lines, summaries, tables and JSON. */
+import type { metaloop } from '@metaloop/shared';
+import { stateFromProto } from './records.js';
+
+const num = (x: number | null | undefined, digits = 3) =>
+  x === null || x === undefined || !Number.isFinite(x) ? '-' : x.toPrecision(digits);
+
+export interface EvalJson {
+  step: number;
+  tasks: number;
+  innerSteps: number[];
+  preLoss: number;
+  postLoss: number[];
+}
+
+function evalJson(e: metaloop.IEvalSummary | null | undefined): EvalJson | null {
+  if (!e || !e.tasks) return null;
+  return {
+    step: e.step ?? 0,
+    tasks: e.tasks,
+    innerSteps: [...(e.innerSteps ?? [])],
+    preLoss: e.preLoss ?? 0,
+    postLoss: [...(e.postLoss ?? [])],
+  };
+}
+
+/** A run record as plain JSON (state by name, spec parsed). */
+export function recordJson(r: metaloop.IRunRecord): Record<string, unknown> {
+  let spec: unknown = null;
+  try {
+    spec = r.specJson ? JSON.parse(r.specJson) : null;
+  } catch {
+    spec = r.specJson;
+  }
+  return {
+    runId: r.runId,
+    name: r.name,
+    state: stateFromProto(r.state),
+    step: r.step ?? 0,
+    steps: r.steps ?? 0,
+    preLoss: r.preLoss ?? 0,
+    postLoss: r.postLoss ?? 0,
+    lastEval: evalJson(r.lastEval),
+    error: r.error || null,
+    checkpointStep: r.checkpointStep ?? 0,
+    stepsPerSec: r.stepsPerSec ?? 0,
+    tasksPerSec: r.tasksPerSec ?? 0,
+    seconds: r.seconds ?? 0,
+    paramsSha256: r.paramsSha256 ?? '',
+    createdMs: r.createdMs ?? 0,
+    startedMs: r.startedMs ?? 0,
+    updatedMs: r.updatedMs ?? 0,
+    finishedMs: r.finishedMs ?? 0,
+    spec,
+  };
+}
+
+function evalText(e: metaloop.IEvalSummary | null | undefined): string {
+  if (!e || !e.tasks) return '';
+  const steps = e.innerSteps ?? [];
+  const post = (e.postLoss ?? []).map((l, i) => `${num(l)} (${steps[i] ?? '?'} step${steps[i] === 1 ? '' : 's'})`).join(', ');
+  return `eval@${e.step ?? 0} on ${e.tasks} tasks: ${num(e.preLoss)} -> ${post}`;
+}
+
+/** One progress line: step, speed, meta-train loss pre -> post, last eval. */
+export function progressLine(r: metaloop.IRunRecord): string {
+  const parts = [
+    `[${r.runId}] ${stateFromProto(r.state)}`,
+    `step ${r.step ?? 0}/${r.steps ?? 0}`,
+    `${num(r.stepsPerSec)} steps/s`,
+    `train loss ${num(r.preLoss)} -> ${num(r.postLoss)}`,
+  ];
+  const ev = evalText(r.lastEval);
+  if (ev) parts.push(ev);
+  return parts.join('  ');
+}
+
+/** The JSON summary of `metaloop local --json` (the last line it prints). */
+export function summaryJson(r: metaloop.IRunRecord): Record<string, unknown> {
+  const e = evalJson(r.lastEval);
+  return {
+    runId: r.runId,
+    status: stateFromProto(r.state),
+    steps: r.step ?? 0,
+    seconds: Number((r.seconds ?? 0).toFixed(3)),
+    metaStepsPerSec: Number((r.stepsPerSec ?? 0).toFixed(3)),
+    tasksPerSec: Number((r.tasksPerSec ?? 0).toFixed(3)),
+    eval: e && { tasks: e.tasks, innerSteps: e.innerSteps, preLoss: e.preLoss, postLoss: e.postLoss },
+    ...(r.error ? { error: r.error } : {}),
+  };
+}
+
+/** Human summary lines at the end of a run. */
+export function summaryLines(r: metaloop.IRunRecord): string[] {
+  const lines = [
+    `run ${r.runId} ${stateFromProto(r.state)}: ${r.step ?? 0}/${r.steps ?? 0} meta-steps in ${(r.seconds ?? 0).toFixed(1)} s ` +
+      `(${num(r.stepsPerSec)} steps/s, ${num(r.tasksPerSec)} tasks/s)`,
+    `meta-train loss (last step): ${num(r.preLoss)} before adaptation -> ${num(r.postLoss)} after`,
+  ];
+  const e = r.lastEval;
+  if (e && e.tasks) {
+    const steps = e.innerSteps ?? [];
+    const post = (e.postLoss ?? []).map((l, i) => `${num(l, 4)} after ${steps[i]} step${steps[i] === 1 ? '' : 's'}`);
+    lines.push(`held-out MSE on ${e.tasks} tasks at step ${e.step}: ${num(e.preLoss, 4)} before adaptation, ${post.join(', ')}`);
+  }
+  if (r.error) lines.push(`error: ${r.error}`);
+  if (r.paramsSha256) lines.push(`params sha256: ${r.paramsSha256}`);
+  return lines;
+}
+
+/** A run record as a few `key: value` lines. */
+export function statusLines(r: metaloop.IRunRecord): string[] {
+  const j = recordJson(r);
+  const lines = [
+    `run:        ${j.runId}`,
+    `state:      ${j.state}`,
+    `step:       ${j.step}/${j.steps}`,
+    `train loss: ${num(r.preLoss)} -> ${num(r.postLoss)}`,
+    `speed:      ${num(r.stepsPerSec)} steps/s, ${num(r.tasksPerSec)} tasks/s, ${(r.seconds ?? 0).toFixed(1)} s running`,
+  ];
+  const ev = evalText(r.lastEval);
+  if (ev) lines.push(`last eval:  ${ev}`);
+  if (r.checkpointStep) lines.push(`checkpoint: step ${r.checkpointStep}`);
+  if (r.error) lines.push(`error:      ${r.error}`);
+  if (r.paramsSha256) lines.push(`params:     sha256 ${r.paramsSha256}`);
+  return lines;
+}
+
+/** Runs as an aligned table. */
+export function listTable(runs: readonly metaloop.IRunRecord[]): string[] {
+  const rows = [['RUN', 'STATE', 'STEP', 'TRAIN LOSS', 'EVAL (post)', 'CREATED']];
+  for (const r of runs) {
+    const post = r.lastEval?.postLoss ?? [];
+    rows.push([
+      r.runId ?? '',
+      stateFromProto(r.state),
+      `${r.step ?? 0}/${r.steps ?? 0}`,
+      num(r.postLoss),
+      post.length ? post.map((x) => num(x)).join(' / ') : '-',
+      r.createdMs ? new Date(r.createdMs).toISOString().replace('T', ' ').slice(0, 19) : '-',
+    ]);
+  }
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)));
+  return rows.map((row) => row.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd());
+}
