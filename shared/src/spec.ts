@@ -95,16 +95,15 @@ export const ModelSchema = z.discriminatedUnion('kind', [MlpModelSchema, Conv4Mo
 
 /**
  * maml (second order), fomaml, reptile (outer "gradient" θ − θ′), metasgd (learned per-parameter
- * inner rates), anil (inner loop on the head only). MAML++ options: `multiStepLoss` (query loss after
- * every inner step, weighted as in MAML++ and annealed to the last step over `multiStepLossSteps`
- * outer steps) and `learnedLayerLr` (one learned inner rate per parameter tensor and inner step).
+ * inner rates), anil (inner loop on the head only). MAML++ options: `multiStepLoss` (the mean of the
+ * query losses after every inner step; MAML++'s annealing toward the last step is not implemented)
+ * and `learnedLayerLr` (one learned inner rate per parameter tensor and inner step).
  */
 export const AlgorithmSchema = z.strictObject({
   kind: z.enum(['maml', 'fomaml', 'reptile', 'metasgd', 'anil']),
   innerSteps: int(1, 1000).default(1),
   innerLr: pos().default(0.01),
   multiStepLoss: z.boolean().default(false),
-  multiStepLossSteps: int(1, 100_000_000).default(10_000),
   learnedLayerLr: z.boolean().default(false),
 });
 

@@ -4,11 +4,15 @@
 import type { RunSpec } from '@metaloop/shared';
 import { UnsupportedError } from '../errors.js';
 import { createFomaml, createMaml } from './maml.js';
+import { createAnil, createMamlPlusPlus, createMetaSgd, createReptile } from './variants.js';
 import type { Algorithm, AlgorithmFactory } from './types.js';
 
 export const ALGORITHMS: Record<string, AlgorithmFactory> = {
-  maml: createMaml,
+  maml: (spec) => (spec.algorithm.multiStepLoss || spec.algorithm.learnedLayerLr ? createMamlPlusPlus(spec) : createMaml(spec)),
   fomaml: createFomaml,
+  reptile: createReptile,
+  metasgd: createMetaSgd,
+  anil: createAnil,
 };
 
 export function createAlgorithm(spec: RunSpec): Algorithm {
@@ -19,5 +23,6 @@ export function createAlgorithm(spec: RunSpec): Algorithm {
 }
 
 export { adapt, createFomaml, createMaml, innerStep, sgdEvaluate, taskLoss } from './maml.js';
+export { adaptWithRule, createAnil, createMamlPlusPlus, createMetaSgd, createReptile, innerRule, type InnerRule } from './variants.js';
 export { LOSSES, lossOf, type Loss, type LossFn, type PerTaskLossFn } from './loss.js';
 export type { Algorithm, AlgorithmFactory, InnerLoop, TaskEvaluation, TaskMetaGradient, TaskTensors } from './types.js';
