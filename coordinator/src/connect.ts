@@ -1,5 +1,5 @@
 /** Connection settings of the CLI (flags and METALOOP_NATS_* env) and the NATS transport they open. */
-import { ConnectionError, type Logger, type Transport } from '@metaloop/shared';
+import { NatsTransport, type Logger, type NatsTransportOptions, type Transport } from '@metaloop/shared';
 
 export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
 
@@ -30,9 +30,22 @@ export function natsEnv(s: NatsSettings, prefix: string): Record<string, string>
   return env;
 }
 
-/** Open a NatsTransport; a server that cannot be reached is a ConnectionError naming the URL. */
-export async function connectNats(s: NatsSettings, logger: Logger, name: string): Promise<Transport> {
-  void logger;
-  void name;
-  throw new ConnectionError(`cannot connect to NATS at ${s.url}: NatsTransport is not available yet`, s.url);
+/**
+ * Open a NatsTransport (streams, consumers and buckets are created when missing). A server that
+ * cannot be reached is a ConnectionError naming the URL; refused credentials a PermissionError.
+ */
+export async function connectNats(s: NatsSettings, prefix: string, logger: Logger, name: string): Promise<Transport> {
+  const options: NatsTransportOptions = {
+    servers: s.url,
+    prefix,
+    name,
+    logger,
+    ...(s.user !== undefined || s.password !== undefined ? { user: s.user ?? '', pass: s.password ?? '' } : {}),
+    ...(s.token ? { token: s.token } : {}),
+    ...(s.creds ? { credsFile: s.creds } : {}),
+    ...(s.tlsCa || s.tlsCert || s.tlsKey
+      ? { tls: { ...(s.tlsCa ? { ca: s.tlsCa } : {}), ...(s.tlsCert ? { cert: s.tlsCert } : {}), ...(s.tlsKey ? { key: s.tlsKey } : {}) } }
+      : {}),
+  };
+  return NatsTransport.create(options);
 }

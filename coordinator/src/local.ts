@@ -1,0 +1,164 @@
+/**
+ * `metaloop local`: a coordinator and N workers with one call. On a real nats-server (the one at
+ * `natsUrl`, or one started on a free loopback port when `nats-server` is installed) with worker
+ * child processes, or on an InProcTransport with in-process workers (`embedded`).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import {
+  findNatsServer,
+  InProcTransport,
+  startNatsServer,
+  type Logger,
+  type metaloop,
+  type NatsServer,
+  type RunSpec,
+  type Transport,
+} from '@metaloop/shared';
+import { ApiClient } from './client.js';
+import { connectNats, natsEnv, type NatsSettings } from './connect.js';
+import { Coordinator } from './coordinator.js';
+import { CoordinatorError } from './errors.js';
+
+export interface LocalOptions {
+  /** The validated spec (overrides applied); submitted as JSON (which is YAML). */
+  readonly spec: RunSpec;
+  readonly source: string;
+  readonly workers: number;
+  /** Use this NATS server instead of starting one. */
+  readonly nats?: NatsSettings | undefined;
+  /** Run everything in this process on an InProcTransport. */
+  readonly embedded?: boolean;
+  readonly prefix: string;
+  readonly logger: Logger;
+  /** Called with the run record about every `pollMs`. */
+  readonly onRecord?: (record: metaloop.RunRecord) => void;
+  readonly pollMs?: number;
+  /** Abort (Ctrl-C): stop waiting, cancel the run, clean up. */
+  readonly signal?: AbortSignal;
+}
+
+export interface LocalResult {
+  readonly record: metaloop.RunRecord;
+  readonly mode: 'nats' | 'embedded';
+  readonly address: string;
+  readonly wallSeconds: number;
+}
+
+
+/** Path of the `metaloop-worker` bin (worker/dist/cli.js). */
+export function workerBinPath(): string {
+  const entry = fileURLToPath(import.meta.resolve('@metaloop/worker'));
+  const bin = fileURLToPath(new URL('./cli.js', new URL(`file://${entry}`)));
+  if (!existsSync(bin)) throw new CoordinatorError(`metaloop-worker not found at ${bin}: build the worker package (npm run build)`);
+  return bin;
+}
+
+function hasNatsServer(): boolean {
+  try {
+    findNatsServer();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return resolve();
+    const kill = setTimeout(() => child.kill('SIGKILL'), 5000);
+    child.once('exit', () => {
+      clearTimeout(kill);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+export async function runLocal(o: LocalOptions): Promise<LocalResult> {
+  const started = Date.now();
+  const log = o.logger;
+  const cleanups: (() => Promise<void>)[] = [];
+  const cleanup = async () => {
+    for (const fn of cleanups.reverse().splice(0)) {
+      await fn().catch((err: unknown) => log.warn('cleanup step failed', { error: String(err) }));
+    }
+  };
+  let stopping = false;
+  const useNats = !o.embedded && (o.nats !== undefined || hasNatsServer());
+  try {
+    let transport: Transport;
+    let address: string;
+    if (useNats) {
+      let settings = o.nats;
+      if (!settings) {
+        const server: NatsServer = await startNatsServer();
+        cleanups.push(() => server.stop());
+        settings = { url: server.url };
+        log.info('started nats-server', { url: server.url, pid: server.pid });
+      }
+      transport = await connectNats(settings, o.prefix, log, 'metaloop-local');
+      cleanups.push(() => transport.close());
+      address = settings.url;
+      const bin = workerBinPath();
+      for (let i = 0; i < o.workers; i++) {
+        const child = spawn(process.execPath, [bin], {
+          env: { ...process.env, ...natsEnv(settings, o.prefix), METALOOP_WORKER_ID: `local-${i + 1}` },
+          stdio: ['ignore', 'inherit', 'inherit'],
+        });
+        child.on('exit', (code, sig) => {
+          if (!stopping) log.warn('worker process exited', { worker: i + 1, pid: child.pid, code, signal: sig });
+        });
+        cleanups.push(() => stopChild(child));
+      }
+      log.info('started worker processes', { count: o.workers });
+    } else {
+      const inproc = await InProcTransport.create({ logger: log.child('transport') });
+      transport = inproc;
+      cleanups.push(() => inproc.close());
+      address = inproc.address;
+      const { Worker } = await import('@metaloop/worker');
+      for (let i = 0; i < o.workers; i++) {
+        const wt = inproc.connect();
+        cleanups.push(() => wt.close());
+        const worker = await Worker.create({ transport: wt, id: `local-${i + 1}`, prefix: o.prefix, logger: log.child(`worker-${i + 1}`) });
+        const running = worker.run().catch((err: unknown) => log.error('worker stopped', { worker: i + 1, error: String(err) }));
+        cleanups.push(async () => {
+          await worker.close();
+          await running;
+        });
+      }
+      log.info('started in-process workers', { count: o.workers });
+    }
+
+    const coordinator = await Coordinator.create({ transport, logger: log.child('coordinator'), prefix: o.prefix, resume: false });
+    const serving = coordinator.run();
+    cleanups.push(async () => {
+      await coordinator.close();
+      await serving.catch(() => {});
+    });
+    await Promise.race([coordinator.ready(), serving]);
+    const client = new ApiClient({ transport, prefix: o.prefix });
+    const submitted = await client.submit(JSON.stringify(o.spec), o.source);
+    const runId = submitted.runId;
+    log.info('run submitted', { run: runId, mode: useNats ? 'nats' : 'embedded', address });
+    const onAbort = () => {
+      client.cancel(runId).catch(() => {});
+    };
+    o.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const record = await client.waitFor(runId, {
+        pollMs: o.pollMs ?? 1000,
+        ...(o.onRecord ? { onRecord: o.onRecord } : {}),
+        ...(o.signal ? { signal: o.signal } : {}),
+      });
+      return { record, mode: useNats ? 'nats' : 'embedded', address, wallSeconds: (Date.now() - started) / 1000 };
+    } finally {
+      o.signal?.removeEventListener('abort', onAbort);
+    }
+  } finally {
+    stopping = true;
+    await cleanup();
+  }
+}
