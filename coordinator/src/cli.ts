@@ -4,12 +4,17 @@
  * exit-codes.ts.
  */
 import { readFileSync } from 'node:fs';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import {
   ConnectionError,
   createLogger,
+  DEFAULT_COORDINATOR_METRICS_PORT,
   DEFAULT_PREFIX,
   loadSpec,
+  parseMetricsPort,
+  startObservabilityServer,
+  transportReadiness,
+  type ObservabilityServer,
   SpecError,
   type Logger,
   type LogLevel,
@@ -22,6 +27,7 @@ import { Coordinator } from './coordinator.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { listTable, progressLine, recordJson, statusLines, summaryJson, summaryLines } from './format.js';
 import { runLocal } from './local.js';
+import { CoordinatorObservability } from './observe.js';
 import { stateFromProto } from './records.js';
 
 interface GlobalOptions {
@@ -128,13 +134,47 @@ program
   .command('coordinator')
   .description('run the coordinator (long-running; SIGINT/SIGTERM stop it)')
   .addOption(new Option('--result-timeout-ms <ms>', 're-publish a shard after this long without a result').argParser(Number))
-  .action(async (opts: { resultTimeoutMs?: number }) => {
+  .addOption(
+    new Option('--metrics-port <port>', '/metrics, /healthz, /readyz port (0 = any free port, -1 = off)')
+      .default(DEFAULT_COORDINATOR_METRICS_PORT)
+      .argParser((v: string) => {
+        try {
+          return parseMetricsPort(v, DEFAULT_COORDINATOR_METRICS_PORT);
+        } catch (e) {
+          throw new InvalidArgumentError((e as Error).message);
+        }
+      }),
+  )
+  .addOption(new Option('--metrics-host <host>', 'interface for the metrics endpoint').default('0.0.0.0'))
+  .action(async (opts: { resultTimeoutMs?: number; metricsPort: number | null; metricsHost: string }, cmd: Command) => {
     const g = globals();
     const log = logger('coordinator', 'info');
     const transport = await connectNats(natsSettings(g), g.prefix, log, 'metaloop-coordinator');
+    const metrics = new CoordinatorObservability({ logger: log.child('metrics') });
+    let serving = false;
+    let metricsServer: ObservabilityServer | undefined;
+    if (opts.metricsPort !== null) {
+      const serve = (port: number) =>
+        startObservabilityServer({
+          port,
+          host: opts.metricsHost,
+          registry: metrics.registry,
+          logger: log.child('metrics'),
+          ready: transportReadiness(transport, [['coordinator not serving yet', () => serving]]),
+        });
+      try {
+        metricsServer = await serve(opts.metricsPort);
+      } catch (e) {
+        // The default port may be taken on a shared host; an explicit port must be served.
+        if (cmd.getOptionValueSource('metricsPort') !== 'default') throw e;
+        log.warn('default metrics port busy; serving on a free port', { port: opts.metricsPort, error: String(e) });
+        metricsServer = await serve(0);
+      }
+    }
     const coordinator = await Coordinator.create({
       transport,
       logger: log,
+      metrics,
       prefix: g.prefix,
       ...(opts.resultTimeoutMs ? { resultTimeoutMs: opts.resultTimeoutMs } : {}),
     });
@@ -144,10 +184,16 @@ program
     };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
+    coordinator.ready().then(
+      () => (serving = true),
+      () => {},
+    );
     try {
       await coordinator.run();
     } finally {
+      serving = false;
       await coordinator.close();
+      await metricsServer?.close();
       await transport.close().catch(() => {});
     }
   });
@@ -281,3 +327,5 @@ try {
   if (debug && e instanceof Error && e.stack) err(e.stack);
   process.exitCode = exitCodeFor(e);
 }
+// Everything is closed by now; should a library handle linger, do not hang the shell.
+setTimeout(() => process.exit(), 3000).unref();

@@ -23,6 +23,7 @@ import { decodeResult, RejectCounter, type RejectReason } from './aggregator.js'
 import { serveApi } from './api.js';
 import { ConflictError, CoordinatorError, LifecycleError, UnknownRunError } from './errors.js';
 import { decodeCheckpoint, isTerminal, stateFromProto, type CheckpointData } from './records.js';
+import type { CoordinatorObservability } from './observe.js';
 import { RunLoop, type RunContext } from './run.js';
 
 export interface CoordinatorOptions {
@@ -38,6 +39,8 @@ export interface CoordinatorOptions {
   readonly maxShardFailures?: number;
   /** Resume the active runs found in KV at `run()`. Default true. */
   readonly resume?: boolean;
+  /** Prometheus metrics to update (served by the caller, e.g. the CLI's --metrics-port). */
+  readonly metrics?: CoordinatorObservability;
 }
 
 export interface CompiledCoordinatorOptions {
@@ -48,6 +51,7 @@ export interface CompiledCoordinatorOptions {
   readonly recordIntervalMs: number;
   readonly maxShardFailures: number;
   readonly resume: boolean;
+  readonly metrics: CoordinatorObservability | undefined;
 }
 
 function positive(name: string, value: number | undefined, fallback: number, integer = false): number {
@@ -68,6 +72,7 @@ export function compileCoordinatorOptions(options: CoordinatorOptions): Compiled
     recordIntervalMs: positive('recordIntervalMs', options.recordIntervalMs, 1000),
     maxShardFailures: positive('maxShardFailures', options.maxShardFailures, 3, true),
     resume: options.resume ?? true,
+    metrics: options.metrics,
   };
 }
 
@@ -109,6 +114,7 @@ export class Coordinator {
       recordIntervalMs: options.recordIntervalMs,
       maxShardFailures: options.maxShardFailures,
       rejects: this.rejects,
+      observer: options.metrics,
     };
   }
 
@@ -134,6 +140,7 @@ export class Coordinator {
     this.stateName = 'running';
     const { transport, subjects: subj, logger } = this.options;
     try {
+      if (this.options.metrics) this.closers.push(this.options.metrics.watchHeartbeats(transport, subj));
       this.closers.push(await transport.consumeResults((msg) => this.onResult(msg)));
       this.closers.push(
         ...serveApi(
@@ -225,7 +232,7 @@ export class Coordinator {
     }
     const rec = await this.status(runId);
     const state = stateFromProto(rec.state);
-    if (isTerminal(state)) throw new ConflictError(runId, `run ${runId} has already ${state}`);
+    if (isTerminal(state)) throw new ConflictError(runId, `run ${runId} already ended (${state})`);
     // Active in KV but not run by this coordinator (e.g. resume disabled): mark it cancelled.
     const updated = metaloop.RunRecord.create({
       ...rec,
@@ -350,10 +357,17 @@ export class Coordinator {
     }
     const verdict = loop.offer(decoded.result);
     if (!verdict.accepted) this.reject(verdict.reason, verdict.detail, runId);
+    else {
+      // Synchronous mode: a result is only accepted for the current version, so staleness is 0.
+      const train = decoded.result.kind !== metaloop.ShardKind.SHARD_KIND_EVAL;
+      this.options.metrics?.resultAccepted(runId, { tasks: decoded.result.tasks, staleness: 0, train });
+    }
   }
 
   private reject(reason: RejectReason, detail: string, runId: string): void {
     this.rejects.add(reason);
+    // Label only runs this coordinator knows: result messages must not create arbitrary series.
+    this.options.metrics?.resultRejected(this.active.has(runId) || this.ended.has(runId) ? runId : undefined, reason);
     const log = reason === 'duplicate' || reason === 'stale' ? this.options.logger.debug : this.options.logger.warn;
     log('result rejected', { run: runId, reason, detail });
   }

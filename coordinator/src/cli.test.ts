@@ -1,0 +1,129 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, describe, it } from 'node:test';
+import { freePort, startNatsServer, type NatsServer } from '@metaloop/shared';
+import { EXIT } from './exit-codes.js';
+
+const CLI = fileURLToPath(new URL('./cli.js', import.meta.url));
+const EXAMPLE = fileURLToPath(new URL('../../examples/sinusoid.yaml', import.meta.url));
+
+interface Ran {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+const children = new Set<number>();
+after(() => {
+  for (const pid of children) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+});
+
+function metaloop(args: string[], env: Record<string, string> = {}, timeoutMs = 120_000): Promise<Ran> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      env: { ...process.env, METALOOP_NATS_URL: '', METALOOP_LOG_LEVEL: 'warn', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.add(child.pid!);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`metaloop ${args.join(' ')} timed out; stderr:\n${stderr}`));
+    }, timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      children.delete(child.pid!);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const SHORT = ['--set', 'outer.steps=6', '--set', 'eval.every=3', '--set', 'eval.tasks=5', '--set', 'eval.innerSteps=2'];
+
+describe('metaloop CLI', () => {
+  it('NATS unreachable: one line naming the URL, exit 2, no stack trace', async () => {
+    const port = await freePort();
+    const url = `nats://127.0.0.1:${port}`;
+    const r = await metaloop(['list', '--nats', url]);
+    assert.equal(r.code, EXIT.UNREACHABLE);
+    const lines = r.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, r.stderr);
+    assert.ok(lines[0]!.includes(url), r.stderr);
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+  });
+
+  it('invalid spec: message names the field, exit 3, nothing sent', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'metaloop-cli-'));
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(bad, 'name: x\ntask: {family: sinusoid}\nmodel: {kind: mlp}\nalgorithm: {kind: maml}\nouter: {metaBatch: 0}\n');
+    // An unreachable server: submit must fail on the spec before it tries to connect.
+    const r = await metaloop(['submit', bad, '--nats', `nats://127.0.0.1:${await freePort()}`]);
+    assert.equal(r.code, EXIT.INVALID_SPEC);
+    assert.match(r.stderr, /outer\.metaBatch/);
+    const o = await metaloop(['submit', EXAMPLE, '--set', 'algorithm.innerLr=-1', '--nats', 'nats://127.0.0.1:1']);
+    assert.equal(o.code, EXIT.INVALID_SPEC);
+    assert.match(o.stderr, /algorithm\.innerLr/);
+  });
+
+  describe('against a nats-server', () => {
+    let server: NatsServer;
+    after(async () => server?.stop());
+
+    it('no coordinator: exit 5; unknown run: exit 4', async () => {
+      server = await startNatsServer();
+      const env = { METALOOP_NATS_URL: server.url };
+      const t = await metaloop(['status', 'nope-1'], env);
+      assert.equal(t.code, EXIT.TIMEOUT, t.stderr);
+      assert.match(t.stderr, /coordinator/);
+
+      const coord = spawn(process.execPath, [CLI, 'coordinator'], {
+        env: { ...process.env, ...env, METALOOP_LOG_LEVEL: 'info' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      children.add(coord.pid!);
+      let log = '';
+      coord.stderr.on('data', (d: Buffer) => (log += d.toString()));
+      try {
+        for (let i = 0; i < 100 && !log.includes('coordinator running'); i++) await new Promise((r) => setTimeout(r, 100));
+        const u = await metaloop(['status', 'nope-1'], env);
+        assert.equal(u.code, EXIT.UNKNOWN_RUN, u.stderr);
+        const l = await metaloop(['list', '--json'], env);
+        assert.equal(l.code, EXIT.OK, l.stderr);
+        assert.deepEqual(JSON.parse(l.stdout), []);
+      } finally {
+        const exited = new Promise<number | null>((r) => coord.once('exit', (code) => r(code)));
+        coord.kill('SIGTERM');
+        assert.equal(await exited, 0, 'SIGTERM stops the coordinator cleanly');
+        children.delete(coord.pid!);
+      }
+    });
+  });
+
+  it('local --embedded --json: the last stdout line is the JSON summary', async () => {
+    const r = await metaloop(['local', EXAMPLE, '--workers', '2', '--embedded', '--json', ...SHORT]);
+    assert.equal(r.code, EXIT.OK, r.stderr);
+    const last = r.stdout.trim().split('\n').pop()!;
+    const summary = JSON.parse(last) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(summary), ['runId', 'status', 'steps', 'seconds', 'metaStepsPerSec', 'tasksPerSec', 'eval']);
+    assert.equal(summary.status, 'succeeded');
+    assert.equal(summary.steps, 6);
+    const ev = summary.eval as { tasks: number; innerSteps: number[]; preLoss: number; postLoss: number[] };
+    assert.equal(ev.tasks, 5);
+    assert.deepEqual(ev.innerSteps, [1, 2]);
+    assert.equal(ev.postLoss.length, 2);
+    assert.ok(ev.postLoss.every((x) => Number.isFinite(x) && x > 0));
+  });
+});
