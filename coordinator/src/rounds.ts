@@ -4,6 +4,7 @@
  */
 import { metaloop, shardMsgId, type Logger, type Transport } from '@metaloop/shared';
 import type { StepCollector, Verdict } from './aggregator.js';
+import type { RunObserver } from './observe.js';
 import { RunFailedError } from './errors.js';
 
 export interface RoundOptions {
@@ -22,6 +23,8 @@ export interface RoundOptions {
    */
   readonly session: string;
   readonly signal: AbortSignal;
+  /** Metrics: each publish (attempt 0 = first issue, >0 = re-issue). */
+  readonly observer?: RunObserver | undefined;
 }
 
 /** Reasons that point at one shard's computation: worth a retry elsewhere. */
@@ -56,6 +59,7 @@ export class ShardRound {
     const data = metaloop.Shard.encode(this.o.shard(i)).finish();
     this.publishedAt[i] = Date.now();
     await this.o.transport.publishWork(c.runId, this.msgId(i), data);
+    this.o.observer?.shardPublished(c.runId, this.attempts[i]!);
   }
 
   private republish(i: number, why: string): void {

@@ -28,6 +28,7 @@ import {
   type CheckpointData,
   type RunStateName,
 } from './records.js';
+import type { RunObserver } from './observe.js';
 import { ShardRound } from './rounds.js';
 
 export interface RunContext {
@@ -38,6 +39,8 @@ export interface RunContext {
   readonly recordIntervalMs: number;
   readonly maxShardFailures: number;
   readonly rejects: RejectCounter;
+  /** Prometheus metrics (CoordinatorObservability), when served. */
+  readonly observer?: RunObserver | undefined;
 }
 
 export interface RunInit {
@@ -180,6 +183,7 @@ export class RunLoop {
     const T = this.spec.outer.steps;
     const signal = this.stopper.signal;
     try {
+      this.ctx.observer?.runStarted(this.runId, this.spec, this.step, this.params.length);
       if (this.startedMs === 0) this.startedMs = Date.now();
       // Workers read the spec from the record: write it before the first shard goes out.
       if (this.stateName === 'pending') this.setState('running');
@@ -247,6 +251,7 @@ export class RunLoop {
       maxShardFailures: this.ctx.maxShardFailures,
       session: this.session,
       signal: this.stopper.signal,
+      observer: this.ctx.observer,
     });
     this.round = round;
     try {
@@ -259,6 +264,7 @@ export class RunLoop {
   private async trainStep(): Promise<void> {
     const { transport, logger } = this.ctx;
     const t = this.step;
+    const t0 = performance.now();
     const { metaBatch, shardSize } = this.spec.outer;
     const sizes = shardSizes(metaBatch, shardSize);
     const collector = new StepCollector({
@@ -279,9 +285,12 @@ export class RunLoop {
       taskSeeds: Array.from({ length: sizes[i]! }, (_, k) => taskSeed(this.spec.seed, 'train', t, i * shardSize + k)),
       metaBatch,
     }));
+    const a0 = performance.now();
     const grad = collector.gradientSum();
     for (let i = 0; i < grad.length; i++) grad[i] = grad[i]! / metaBatch;
+    const u0 = performance.now();
     this.optimizer.step(this.params, grad);
+    const u1 = performance.now();
     const losses = collector.lossSums();
     this.preLoss = losses.pre / metaBatch;
     this.postLoss = losses.post / metaBatch;
@@ -290,6 +299,14 @@ export class RunLoop {
     const signal = this.stopper.signal;
     await retry('storing parameters', logger, signal, () => transport.putParams(this.runId, this.step, this.encodeParams()));
     if (t >= 1) transport.deleteParams(this.runId, t - 1).catch(() => {});
+    this.ctx.observer?.stepDone(this.runId, {
+      step: this.step,
+      seconds: (performance.now() - t0) / 1000,
+      aggregationSeconds: (u0 - a0) / 1000,
+      updateSeconds: (u1 - u0) / 1000,
+      preLoss: this.preLoss,
+      postLoss: this.postLoss,
+    });
     this.emit({ kind: metaloop.Event.Kind.KIND_STEP, preLoss: this.preLoss, postLoss: this.postLoss });
   }
 
@@ -328,6 +345,7 @@ export class RunLoop {
       postLoss: this.lastEval.postLoss,
       ms: Date.now() - started,
     });
+    this.ctx.observer?.evaluated(this.runId, this.lastEval);
     this.emit({ kind: metaloop.Event.Kind.KIND_EVAL, eval: this.lastEval });
     this.writeRecord();
   }
@@ -348,6 +366,7 @@ export class RunLoop {
     );
     await retry('writing a checkpoint', logger, signal, () => transport.putCheckpoint(this.runId, this.step, bytes));
     this.checkpointStep = this.step;
+    this.ctx.observer?.checkpointed(this.runId);
     const steps = (await transport.listCheckpoints(this.runId)).sort((a, b) => a - b);
     for (const old of steps.slice(0, Math.max(0, steps.length - this.spec.checkpoint.keep))) {
       await transport.deleteCheckpoint(this.runId, old).catch(() => {});
@@ -369,6 +388,7 @@ export class RunLoop {
     if (state === 'running' && this.runningSince === null) this.runningSince = Date.now();
     if (state !== 'running') this.pauseClock();
     this.stateName = state;
+    this.ctx.observer?.runState(this.runId, state);
     this.emit({ kind: metaloop.Event.Kind.KIND_STATE, state: stateToProto(state) });
     this.writeRecord();
   }
