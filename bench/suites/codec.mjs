@@ -123,7 +123,7 @@ export async function run({ quick, log }) {
   const notes = [];
   const big = results[results.length - 1];
   notes.push(
-    `Path: \`toBundle\` (zero-copy view) → \`TensorBundle.encode().finish()\` (protobufjs: one allocation + one copy of the data) → \`TensorBundle.decode\` (the \`data\` field is a view of the message) → \`fromBundle\` (\`decodeFloat32\`: a view when the data starts at a multiple of 4 bytes, else one copy). ` +
+    `Path: \`toBundle\` (zero-copy view) → \`TensorBundle.encode().finish()\` (protobufjs 8: two allocations and two copies of the data, see below) → \`TensorBundle.decode\` (the \`data\` field is a view of the message) → \`fromBundle\` (\`decodeFloat32\`: a view when the data starts at a multiple of 4 bytes, else one copy). ` +
       `In this run the data field started at byte ${results.map((r) => `${r.dataOffset} (${label(r.n)})`).join(', ')} of the message, so decode was ${results.map((r) => (r.zeroCopyDecode ? 'zero-copy' : 'one copy')).join(' / ')}.`,
   );
   notes.push(
