@@ -10,8 +10,9 @@ import {
   findNatsServer,
   InProcTransport,
   startNatsServer,
+  metaloop,
+  subjects,
   type Logger,
-  type metaloop,
   type NatsServer,
   type RunSpec,
   type Transport,
@@ -64,6 +65,43 @@ function hasNatsServer(): boolean {
   }
 }
 
+/**
+ * Wait until `count` workers send heartbeats (their tfjs backend is loaded), so the run's clock
+ * measures training rather than start-up; go on with a warning after `timeoutMs`.
+ */
+async function waitForWorkers(
+  transport: Transport,
+  prefix: string,
+  count: number,
+  timeoutMs: number,
+  log: Logger,
+  signal?: AbortSignal,
+): Promise<void> {
+  const seen = new Set<string>();
+  let done = () => {};
+  const all = new Promise<void>((r) => (done = r));
+  const sub = transport.subscribe(subjects(prefix).heartbeat(), (data) => {
+    try {
+      const hb = metaloop.Heartbeat.decode(data);
+      if (hb.workerId && hb.state !== 'draining') seen.add(hb.workerId);
+      if (seen.size >= count) done();
+    } catch {
+      // not a heartbeat
+    }
+  });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), timeoutMs)));
+  const aborted = new Promise<void>((r) => signal?.addEventListener('abort', () => r(), { once: true }));
+  try {
+    const first = await Promise.race([all, timeout, aborted]);
+    if (first === 'timeout') log.warn('not every worker reported in time; starting anyway', { expected: count, seen: seen.size });
+    signal?.throwIfAborted();
+  } finally {
+    clearTimeout(timer);
+    await sub.close();
+  }
+}
+
 function stopChild(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return resolve();
@@ -103,8 +141,14 @@ export async function runLocal(o: LocalOptions): Promise<LocalResult> {
       address = settings.url;
       const bin = workerBinPath();
       for (let i = 0; i < o.workers; i++) {
-        const child = spawn(process.execPath, [bin], {
-          env: { ...process.env, ...natsEnv(settings, o.prefix), METALOOP_WORKER_ID: `local-${i + 1}` },
+        // Metrics on any free port (several workers on one host); quiet logs unless asked for.
+        const child = spawn(process.execPath, [bin, '--metrics-port', '0'], {
+          env: {
+            ...process.env,
+            ...natsEnv(settings, o.prefix),
+            METALOOP_WORKER_ID: `local-${i + 1}`,
+            METALOOP_LOG_LEVEL: process.env.METALOOP_LOG_LEVEL ?? 'warn',
+          },
           stdio: ['ignore', 'inherit', 'inherit'],
         });
         child.on('exit', (code, sig) => {
@@ -113,6 +157,7 @@ export async function runLocal(o: LocalOptions): Promise<LocalResult> {
         cleanups.push(() => stopChild(child));
       }
       log.info('started worker processes', { count: o.workers });
+      await waitForWorkers(transport, o.prefix, o.workers, 60_000, log, o.signal);
     } else {
       const inproc = await InProcTransport.create({ logger: log.child('transport') });
       transport = inproc;
