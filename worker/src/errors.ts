@@ -70,3 +70,16 @@ export class WorkerOptionsError extends MetaloopError {
     super(`worker option ${option}: ${message}`);
   }
 }
+
+/** A few-shot image dataset folder that cannot be used: bad layout, too few images, corrupt file. */
+export class DatasetError extends MetaloopError {
+  override readonly name: string = 'DatasetError';
+  constructor(
+    message: string,
+    /** The folder or file at fault. */
+    readonly path: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}

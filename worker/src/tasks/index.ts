@@ -4,12 +4,14 @@
 import type { RunSpec } from '@metaloop/shared';
 import { UnsupportedError } from '../errors.js';
 import { createGlyphs } from './glyphs.js';
+import { createFewshotImages } from './images.js';
 import { createSinusoid } from './sinusoid.js';
 import type { TaskFamily, TaskFamilyFactory } from './types.js';
 
 export const TASK_FAMILIES: Record<string, TaskFamilyFactory> = {
   sinusoid: createSinusoid,
   'synthetic-glyphs': createGlyphs,
+  'fewshot-images': createFewshotImages,
 };
 
 export function createTaskFamily(spec: RunSpec): TaskFamily {
@@ -20,5 +22,6 @@ export function createTaskFamily(spec: RunSpec): TaskFamily {
 }
 
 export { createGlyphs, sampleGlyphTask, type GlyphsConfig, type Split } from './glyphs.js';
+export { createFewshotImages, datasetIndex, loadImage, type DatasetIndex, type ImagesConfig } from './images.js';
 export { createSinusoid, sampleSinusoid, type SinusoidConfig, type SinusoidTask } from './sinusoid.js';
 export type { Examples, LossKind, TaskData, TaskFamily, TaskFamilyFactory } from './types.js';
