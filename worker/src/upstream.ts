@@ -18,10 +18,13 @@
 import '@tensorflow/tfjs';
 import * as tf from '@tensorflow/tfjs-core';
 import { registerSecondOrderGradients } from './gradients/register.js';
+import { registerTrainingKernels } from './kernels/register.js';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 
 registerSecondOrderGradients();
+// Fast training kernels for the cpu and wasm backends (wasm has no Conv2DBackpropFilter at all).
+registerTrainingKernels();
 
 const require = createRequire(import.meta.url);
 

@@ -1,0 +1,222 @@
+/**
+ * Training kernels on cpu and wasm against float64 references and tfjs-backend-cpu's own kernels:
+ * random inputs, odd sizes, strides 1 and 2, same/valid/explicit padding, batch and channels > 1.
+ * Then: first and second derivatives through conv and pool layers are unchanged by the kernels.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { Rng } from '@metaloop/shared';
+import * as tf from '@tensorflow/tfjs-core';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import '@tensorflow/tfjs-backend-cpu';
+import { wasmDirectory } from '../backend.js';
+import { registerSecondOrderGradients } from '../gradients/register.js';
+import { randomTensor } from '../testing/finite-diff.js';
+import { convInfo } from './conv-util.js';
+import {
+  avgPoolGradRef,
+  conv2dBackpropFilterRef,
+  conv2dBackpropInputRef,
+  conv2dRef,
+  maxPoolGradRef,
+  relativeError,
+} from './reference.js';
+import { registerTrainingKernels, restoreUpstreamKernels, TRAINING_KERNELS, trainingKernelsRegistered, upstreamKernel } from './register.js';
+
+type Pad = 'same' | 'valid' | [[number, number], [number, number], [number, number], [number, number]];
+interface ConvCase {
+  x: [number, number, number, number];
+  f: [number, number, number, number];
+  s: number | [number, number];
+  pad: Pad;
+}
+
+const CONV_CASES: ConvCase[] = [
+  { x: [2, 7, 9, 3], f: [3, 3, 3, 4], s: 1, pad: 'same' },
+  { x: [2, 7, 9, 3], f: [3, 3, 3, 4], s: 2, pad: 'same' },
+  { x: [3, 8, 6, 2], f: [3, 3, 2, 5], s: 2, pad: 'same' },
+  { x: [2, 8, 7, 3], f: [3, 2, 3, 2], s: 2, pad: 'valid' },
+  { x: [2, 9, 9, 4], f: [3, 3, 4, 3], s: 1, pad: 'valid' },
+  { x: [1, 10, 11, 2], f: [2, 3, 2, 3], s: [2, 1], pad: 'same' },
+  { x: [2, 6, 7, 3], f: [3, 3, 3, 2], s: 1, pad: [[0, 0], [2, 0], [1, 1], [0, 0]] },
+  { x: [4, 5, 5, 1], f: [3, 3, 1, 6], s: 2, pad: 'same' },
+];
+
+const POOL_CASES = [
+  { x: [2, 7, 9, 3], size: 2, s: 2, pad: 'valid' },
+  { x: [2, 8, 6, 4], size: 2, s: 2, pad: 'valid' },
+  { x: [3, 7, 7, 2], size: 3, s: 2, pad: 'same' },
+  { x: [2, 6, 5, 3], size: 3, s: 1, pad: 'same' },
+] as const;
+
+const BACKENDS = ['cpu', 'wasm'] as const;
+const TOL = 1e-5;
+
+const label = (c: ConvCase) => `x [${c.x}] f [${c.f}] s ${c.s} ${typeof c.pad === 'string' ? c.pad : 'explicit'}`;
+
+function data(t: tf.Tensor): Float32Array {
+  return t.dataSync() as Float32Array;
+}
+
+describe('training kernels', () => {
+  before(async () => {
+    setWasmPaths(wasmDirectory());
+    await tf.setBackend('wasm');
+    await tf.setBackend('cpu');
+    registerSecondOrderGradients();
+    registerTrainingKernels();
+  });
+  after(async () => {
+    await tf.setBackend('cpu');
+  });
+
+  test('registerTrainingKernels is idempotent and restores a replaced config', () => {
+    assert.deepEqual(registerTrainingKernels(), []);
+    assert.ok(trainingKernelsRegistered());
+    const first = TRAINING_KERNELS[0]!;
+    tf.unregisterKernel(first.kernelName, first.backendName);
+    tf.registerKernel({ ...first });
+    assert.ok(!trainingKernelsRegistered());
+    assert.deepEqual(registerTrainingKernels(), [`${first.backendName}/${first.kernelName}`]);
+    assert.ok(trainingKernelsRegistered());
+    assert.equal(upstreamKernel('Conv2DBackpropFilter', 'wasm'), undefined, 'wasm has no Conv2DBackpropFilter of its own');
+    assert.ok(upstreamKernel('Conv2DBackpropFilter', 'cpu'));
+  });
+
+  for (const backend of BACKENDS) {
+    for (const c of CONV_CASES) {
+      test(`${backend}: Conv2D, Conv2DBackpropFilter, Conv2DBackpropInput vs float64 (${label(c)})`, async () => {
+        await tf.setBackend(backend);
+        const rng = new Rng(c.x.reduce((a, b) => a * 7 + b, 1));
+        tf.tidy(() => {
+          const x = randomTensor(rng, c.x) as tf.Tensor4D;
+          const w = randomTensor(rng, c.f) as tf.Tensor4D;
+          const info = convInfo('test', c.x, c.f, { strides: c.s, pad: c.pad });
+          const dy = randomTensor(rng, info.outShape) as tf.Tensor4D;
+          const y = tf.conv2d(x, w, c.s, c.pad);
+          assert.ok(relativeError(data(y), conv2dRef(data(x), data(w), info)) < TOL, 'Conv2D');
+          const dw = tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { strides: c.s, pad: c.pad, dataFormat: 'NHWC', filterShape: c.f });
+          const e1 = relativeError(data(dw as tf.Tensor), conv2dBackpropFilterRef(data(x), data(dy), info));
+          assert.ok(e1 < TOL, `Conv2DBackpropFilter rel err ${e1}`);
+          assert.deepEqual((dw as tf.Tensor).shape, c.f);
+          const dx = tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: w }, { strides: c.s, pad: c.pad, dataFormat: 'NHWC', inputShape: c.x });
+          const e2 = relativeError(data(dx as tf.Tensor), conv2dBackpropInputRef(data(dy), data(w), info));
+          assert.ok(e2 < TOL, `Conv2DBackpropInput rel err ${e2}`);
+          assert.deepEqual((dx as tf.Tensor).shape, c.x);
+        });
+      });
+    }
+
+    for (const p of POOL_CASES) {
+      test(`${backend}: MaxPoolGrad, AvgPoolGrad vs float64 and tfjs-backend-cpu (x [${p.x}] ${p.size}/${p.s} ${p.pad}, ties after relu)`, async () => {
+        await tf.setBackend(backend);
+        const rng = new Rng((p.x as readonly number[]).reduce((a, b) => a * 5 + b, 2));
+        const x = tf.tidy(() => tf.relu(randomTensor(rng, [...p.x])) as tf.Tensor4D); // many exact zeros: ties
+        const info = tf.backend_util.computePool2DInfo([...p.x] as [number, number, number, number], p.size, p.s, 1, p.pad);
+        const y = tf.maxPool(x, p.size, p.s, p.pad);
+        const dy = randomTensor(rng, y.shape);
+        const attrs = { filterSize: p.size, strides: p.s, pad: p.pad };
+        const mine = tf.engine().runKernel('MaxPoolGrad', { dy, input: x, output: y }, attrs) as tf.Tensor;
+        const avg = tf.engine().runKernel('AvgPoolGrad', { dy, input: x }, attrs) as tf.Tensor;
+        const xs = data(x);
+        const dys = data(dy);
+        assert.ok(relativeError(data(mine), maxPoolGradRef(xs, dys, info)) < TOL, 'MaxPoolGrad');
+        assert.ok(relativeError(data(avg), avgPoolGradRef(xs.length, dys, info)) < TOL, 'AvgPoolGrad');
+        // tfjs-backend-cpu's own kernels, run directly on the cpu backend's copies
+        const cpu = tf.findBackend('cpu')!;
+        const own = (name: string, inputs: tf.NamedTensorInfoMap) =>
+          tf.engine().makeTensorFromTensorInfo(upstreamKernel(name, 'cpu')!.kernelFunc({ inputs, backend: cpu, attrs }) as tf.TensorInfo, cpu);
+        await tf.setBackend('cpu');
+        const [xc, yc, dyc] = [tf.tensor(xs, x.shape), tf.tensor(data(y), y.shape), tf.tensor(dys, dy.shape)];
+        const ownMax = own('MaxPoolGrad', { dy: dyc, input: xc, output: yc });
+        const ownAvg = own('AvgPoolGrad', { dy: dyc, input: xc });
+        assert.ok(relativeError(data(mine), data(ownMax)) < TOL, 'MaxPoolGrad vs tfjs-backend-cpu (same tie-breaking)');
+        assert.ok(relativeError(data(avg), data(ownAvg)) < TOL, 'AvgPoolGrad vs tfjs-backend-cpu');
+        tf.dispose([x, y, dy, mine, avg, xc, yc, dyc, ownMax, ownAvg]);
+      });
+    }
+  }
+
+  test('cpu: the kernels agree with tfjs-backend-cpu\'s own on a Conv4-like layer (stride 1 and 2)', async () => {
+    await tf.setBackend('cpu');
+    const cpu = tf.findBackend('cpu')!;
+    const rng = new Rng(9);
+    for (const s of [1, 2]) {
+      tf.tidy(() => {
+        const x = randomTensor(rng, [3, 11, 11, 8]);
+        const w = randomTensor(rng, [3, 3, 8, 8]);
+        const dy = randomTensor(rng, tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, s, 'same').shape);
+        const attrs = { strides: s, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 8, 8], inputShape: [3, 11, 11, 8], dilations: 1 };
+        for (const [name, inputs] of [
+          ['Conv2DBackpropFilter', { x, dy }],
+          ['Conv2DBackpropInput', { dy, filter: w }],
+          ['Conv2D', { x, filter: w }],
+        ] as const) {
+          const mine = tf.engine().runKernel(name, inputs, attrs) as tf.Tensor;
+          const own = tf.engine().makeTensorFromTensorInfo(upstreamKernel(name, 'cpu')!.kernelFunc({ inputs, backend: cpu, attrs }) as tf.TensorInfo, cpu);
+          const e = relativeError(data(mine), data(own));
+          assert.ok(e < TOL, `${name} stride ${s}: rel err ${e}`);
+        }
+      });
+    }
+  });
+
+  /** Loss of a small conv net (conv s=2 → relu → conv → maxPool) and its gradient's directional derivative. */
+  function secondOrder(): number[] {
+    const rng = new Rng(21);
+    return tf.tidy(() => {
+      const x = randomTensor(rng, [2, 9, 9, 2]);
+      const w1 = randomTensor(rng, [3, 3, 2, 3]);
+      const w2 = randomTensor(rng, [3, 3, 3, 2]);
+      const u1 = randomTensor(rng, w1.shape);
+      const u2 = randomTensor(rng, w2.shape);
+      const loss = (a: tf.Tensor, b: tf.Tensor) => {
+        const h = tf.relu(tf.conv2d(x as tf.Tensor4D, a as tf.Tensor4D, 2, 'same'));
+        const g = tf.maxPool(tf.conv2d(h, b as tf.Tensor4D, 1, 'same'), 2, 2, 'valid');
+        const avg = tf.avgPool(tf.conv2d(h, b as tf.Tensor4D, 1, 'valid'), 2, 1, 'valid');
+        return tf.add(tf.sum(tf.square(g)), tf.sum(tf.square(avg))) as tf.Scalar;
+      };
+      // d/dθ of (∇loss · u): second order through Conv2DBackpropFilter/Input, MaxPoolGrad, AvgPoolGrad
+      const gu = (a: tf.Tensor, b: tf.Tensor) => {
+        const [ga, gb] = tf.grads((p: tf.Tensor, q: tf.Tensor) => loss(p, q))([a, b]);
+        return tf.add(tf.sum(tf.mul(ga!, u1)), tf.sum(tf.mul(gb!, u2))) as tf.Scalar;
+      };
+      const [ha, hb] = tf.grads(gu)([w1, w2]);
+      return [...data(ha!), ...data(hb!)];
+    });
+  }
+
+  test('second derivatives through the kernels equal those through the upstream cpu kernels (cpu and wasm)', async () => {
+    await tf.setBackend('cpu');
+    const mineCpu = secondOrder();
+    await tf.setBackend('wasm');
+    const mineWasm = secondOrder();
+    restoreUpstreamKernels();
+    try {
+      await tf.setBackend('cpu');
+      const ref = secondOrder();
+      assert.ok(ref.some((v) => v !== 0));
+      assert.ok(relativeError(mineCpu, ref) < 1e-4, `cpu ${relativeError(mineCpu, ref)}`);
+      assert.ok(relativeError(mineWasm, ref) < 1e-4, `wasm ${relativeError(mineWasm, ref)}`);
+    } finally {
+      registerTrainingKernels();
+    }
+  });
+
+  test('no tensors leak from the kernels (cpu and wasm)', async () => {
+    for (const backend of BACKENDS) {
+      await tf.setBackend(backend);
+      const rng = new Rng(4);
+      const x = randomTensor(rng, [2, 8, 8, 3]) as tf.Tensor4D;
+      const w = randomTensor(rng, [3, 3, 3, 4]) as tf.Tensor4D;
+      const f = () => tf.tidy(() => tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.maxPool(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same'), 2, 2, 'valid')))([x, w]).map((t) => t.dataSync()));
+      f();
+      const before = tf.memory().numTensors;
+      const bytes = (tf.backend() as unknown as { dataIdMap?: { numDataIds?: () => number } }).dataIdMap?.numDataIds?.();
+      f();
+      assert.equal(tf.memory().numTensors, before);
+      if (bytes !== undefined) assert.equal((tf.backend() as unknown as { dataIdMap: { numDataIds: () => number } }).dataIdMap.numDataIds(), bytes, `${backend}: backend buffers leaked`);
+      tf.dispose([x, w]);
+    }
+  });
+});

@@ -1,0 +1,86 @@
+/**
+ * THE list of training kernels the worker registers for the pure-JS `cpu` and the `wasm` backends,
+ * replacing the backend's own kernel where one exists. One file per kernel in this folder; the
+ * header of each says what it replaces and why. Kernel implementations are chosen per backend by
+ * name at run time, so they can be registered at any time; the gradient configs of ../gradients
+ * (registered by kernel name too) compose with them unchanged.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+// The backends register their own kernels when their modules are first evaluated: imported here so
+// that this always happens before registerTrainingKernels() (a later import would overwrite ours).
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
+import { avgPoolGradCpuConfig, avgPoolGradWasmConfig } from './avg-pool-grad.js';
+import { conv2dCpuConfig } from './conv2d.js';
+import { conv2dBackpropFilterCpuConfig, conv2dBackpropFilterWasmConfig } from './conv2d-backprop-filter.js';
+import { conv2dBackpropInputCpuConfig, conv2dBackpropInputWasmConfig } from './conv2d-backprop-input.js';
+import { maxPoolGradCpuConfig, maxPoolGradWasmConfig } from './max-pool-grad.js';
+
+/** Every config, in registration order. */
+export const TRAINING_KERNELS: readonly tf.KernelConfig[] = [
+  conv2dBackpropFilterCpuConfig,
+  conv2dBackpropFilterWasmConfig, // wasm has none upstream
+  conv2dBackpropInputCpuConfig,
+  conv2dBackpropInputWasmConfig,
+  maxPoolGradCpuConfig,
+  maxPoolGradWasmConfig,
+  avgPoolGradCpuConfig,
+  avgPoolGradWasmConfig,
+  // The forward conv of the cpu backend, on the same GEMM (it dominates a Conv4 step on cpu).
+  conv2dCpuConfig,
+];
+
+const key = (c: { kernelName: string; backendName: string }) => `${c.backendName}/${c.kernelName}`;
+
+/** What each (backend, kernel) had before the first registerTrainingKernels(). */
+const upstream = new Map<string, tf.KernelConfig | undefined>();
+
+/**
+ * Register every config of TRAINING_KERNELS. Idempotent: a config already in place is left alone,
+ * one that something else replaced is put back. Returns the `backend/kernel` keys (re)registered now.
+ */
+export function registerTrainingKernels(): string[] {
+  const changed: string[] = [];
+  for (const config of TRAINING_KERNELS) {
+    const current = tf.getKernel(config.kernelName, config.backendName);
+    if (current === config) continue;
+    if (!upstream.has(key(config))) upstream.set(key(config), current);
+    if (current !== undefined) tf.unregisterKernel(config.kernelName, config.backendName);
+    tf.registerKernel(config);
+    changed.push(key(config));
+  }
+  return changed;
+}
+
+/** True when every config of TRAINING_KERNELS is the one registered. */
+export function trainingKernelsRegistered(): boolean {
+  return TRAINING_KERNELS.every((c) => tf.getKernel(c.kernelName, c.backendName) === c);
+}
+
+/**
+ * The backend's own kernel that registerTrainingKernels() replaced (undefined where there was
+ * none, e.g. Conv2DBackpropFilter on wasm). For tests and benchmarks that compare against it.
+ */
+export function upstreamKernel(kernelName: string, backendName: string): tf.KernelConfig | undefined {
+  const k = `${backendName}/${kernelName}`;
+  if (upstream.has(k)) return upstream.get(k);
+  const current = tf.getKernel(kernelName, backendName);
+  return TRAINING_KERNELS.includes(current as tf.KernelConfig) ? undefined : current;
+}
+
+/**
+ * Put the backends' own kernels back (for tests and benchmarks only; the worker never calls it).
+ * A replaced kernel whose setup never ran (its backend was initialised after the replacement) is
+ * set up on the live backend first.
+ */
+export function restoreUpstreamKernels(): void {
+  for (const config of TRAINING_KERNELS) {
+    if (tf.getKernel(config.kernelName, config.backendName) !== config) continue;
+    tf.unregisterKernel(config.kernelName, config.backendName);
+    const before = upstream.get(key(config));
+    if (before === undefined) continue;
+    tf.registerKernel(before);
+    const backend = tf.engine().registry[config.backendName];
+    if (backend !== undefined) before.setupFunc?.(backend);
+  }
+}
