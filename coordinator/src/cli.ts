@@ -139,21 +139,22 @@ program
       .default(DEFAULT_COORDINATOR_METRICS_PORT)
       .argParser((v: string) => {
         try {
-          return parseMetricsPort(v, DEFAULT_COORDINATOR_METRICS_PORT);
+          // -1 = no endpoint (commander turns a parser's `null` into '').
+          return parseMetricsPort(v, DEFAULT_COORDINATOR_METRICS_PORT) ?? -1;
         } catch (e) {
           throw new InvalidArgumentError((e as Error).message);
         }
       }),
   )
   .addOption(new Option('--metrics-host <host>', 'interface for the metrics endpoint').default('0.0.0.0'))
-  .action(async (opts: { resultTimeoutMs?: number; metricsPort: number | null; metricsHost: string }, cmd: Command) => {
+  .action(async (opts: { resultTimeoutMs?: number; metricsPort: number; metricsHost: string }, cmd: Command) => {
     const g = globals();
     const log = logger('coordinator', 'info');
     const transport = await connectNats(natsSettings(g), g.prefix, log, 'metaloop-coordinator');
     const metrics = new CoordinatorObservability({ logger: log.child('metrics') });
     let serving = false;
     let metricsServer: ObservabilityServer | undefined;
-    if (opts.metricsPort !== null) {
+    if (opts.metricsPort >= 0) {
       const serve = (port: number) =>
         startObservabilityServer({
           port,

@@ -39,7 +39,7 @@ interface CliOptions {
   natsTlsCert?: string;
   natsTlsKey?: string;
   logLevel?: LogLevel;
-  metricsPort: number | null;
+  metricsPort: number;
   metricsHost: string;
 }
 
@@ -74,9 +74,10 @@ function program(): Command {
     .addOption(new Option('--metrics-host <host>', 'interface for the metrics endpoint').default('0.0.0.0'));
 }
 
-function metricsPort(value: string): number | null {
+/** -1 = no endpoint (commander turns a parser's `null` into '', so -1 is the "off" value). */
+function metricsPort(value: string): number {
   try {
-    return parseMetricsPort(value, DEFAULT_WORKER_METRICS_PORT);
+    return parseMetricsPort(value, DEFAULT_WORKER_METRICS_PORT) ?? -1;
   } catch (err) {
     throw new InvalidArgumentError((err as Error).message);
   }
@@ -121,7 +122,7 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
   let worker: Worker | undefined;
   let metricsServer: ObservabilityServer | undefined;
   try {
-    if (o.metricsPort !== null) {
+    if (o.metricsPort >= 0) {
       const serve = (port: number) =>
         startObservabilityServer({
           port,
