@@ -132,7 +132,7 @@ export function resolveBackendPreference(value: string | undefined): BackendPref
  */
 export async function selectBackend(options: SelectBackendOptions = {}): Promise<BackendInfo> {
   const logger = options.logger ?? silentLogger;
-  const pref = resolveBackendPreference(options.require ?? process.env.METALOOP_BACKEND);
+  const pref = resolveBackendPreference(options.require ?? (process.env.METALOOP_BACKEND || undefined));
   tf.env().set('PROD', true);
   const tried: BackendAttempt[] = [];
   for (const c of candidates(pref)) {

@@ -76,7 +76,7 @@ export function compileWorkerOptions(options: WorkerOptions): CompiledWorkerOpti
   }
   let backend: BackendPreference;
   try {
-    backend = options.backend ?? resolveBackendPreference(process.env.METALOOP_BACKEND);
+    backend = options.backend ?? resolveBackendPreference(process.env.METALOOP_BACKEND || undefined);
   } catch (err) {
     throw new WorkerOptionsError('backend', (err as Error).message);
   }
