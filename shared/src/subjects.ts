@@ -11,6 +11,7 @@ export const API_VERBS = [
   'resume',
   'workers',
   'export',
+  'history',
 ] as const;
 export type ApiVerb = (typeof API_VERBS)[number];
 

@@ -14,6 +14,10 @@ export interface WorkMessage {
   readonly runId: string;
   /** 1 on first delivery, 2 on the first redelivery, … */
   readonly deliveryCount: number;
+  /** The lease of this delivery (consumer AckWait), when the transport knows it. */
+  readonly leaseMs?: number;
+  /** Deliveries before the queue drops the item (consumer MaxDeliver), when known. */
+  readonly maxDeliver?: number;
   /** Done: remove from the queue. */
   ack(): Promise<void>;
   /** Give it back for redelivery (after `delayMs`). */
@@ -78,6 +82,11 @@ export interface Transport {
   getCheckpoint(runId: string, step: number): Promise<Uint8Array>;
   listCheckpoints(runId: string): Promise<number[]>;
   deleteCheckpoint(runId: string, step: number): Promise<void>;
+
+  // ---- per-step history of a run (beside its checkpoints; never listed as one) ----
+  putHistory(runId: string, data: Uint8Array): Promise<void>;
+  /** null when the run has no stored history. */
+  getHistory(runId: string): Promise<Uint8Array | null>;
 
   // ---- core pub/sub: events and heartbeats ----
   publish(subject: string, data: Uint8Array): void;

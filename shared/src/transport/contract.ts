@@ -268,6 +268,15 @@ function contractCases(backend: ContractBackend): void {
     assert.deepEqual(await c.coordinator.listCheckpoints('run-c'), []);
   });
 
+  withCluster('histories: put, get, never listed as a checkpoint', async (c) => {
+    assert.equal(await c.coordinator.getHistory('run-h'), null);
+    await c.coordinator.putCheckpoint('run-h', 10, enc('ckpt 10'));
+    await c.coordinator.putHistory('run-h', enc('history 1'));
+    await c.coordinator.putHistory('run-h', enc('history 2'));
+    assert.equal(dec((await c.coordinator.getHistory('run-h'))!), 'history 2');
+    assert.deepEqual(await c.coordinator.listCheckpoints('run-h'), [10]);
+  });
+
   withCluster('pub/sub: NATS wildcards', async (c) => {
     const p = c.prefix;
     const got: Record<string, string[]> = { star: [], gt: [], exact: [] };

@@ -61,6 +61,7 @@ export class InProcBus {
   readonly params = new Map<string, Uint8Array>();
   readonly checkpoints = new Map<string, Map<number, Uint8Array>>();
   readonly runs = new Map<string, Uint8Array>();
+  readonly histories = new Map<string, Uint8Array>();
   readonly subscriptions = new Set<Subscription>();
   readonly services: Service[] = [];
   private serviceTurn = 0;
@@ -225,6 +226,19 @@ export class InProcTransport implements Transport {
   async deleteCheckpoint(runId: string, step: number): Promise<void> {
     this.assertOpen();
     this.bus.checkpoints.get(runId)?.delete(step);
+  }
+
+  // ---- histories ----
+
+  async putHistory(runId: string, data: Uint8Array): Promise<void> {
+    this.assertOpen();
+    assertRunId(runId);
+    this.bus.histories.set(runId, data.slice());
+  }
+
+  async getHistory(runId: string): Promise<Uint8Array | null> {
+    this.assertOpen();
+    return this.bus.histories.get(runId)?.slice() ?? null;
   }
 
   // ---- core pub/sub ----

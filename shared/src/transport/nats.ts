@@ -40,29 +40,31 @@ export class NatsTransport implements Transport {
   private readonly closing = new AbortController();
   private readonly pulls = new Set<Promise<unknown>>();
   private readonly closers = new Set<Closer>();
-  private readonly blobs: BlobChannel;
-  private readonly msgContext: MessageContext;
+  private readonly blobsChannel: BlobChannel | null;
+  private readonly ctx: MessageContext | null;
   private workConsumer: Promise<Consumer> | null = null;
+  private leaseCache: { at: number; value: { leaseMs: number; maxDeliver: number } } | null = null;
   private reensuring: Promise<unknown> | null = null;
   private reconnected: { promise: Promise<void>; resolve: () => void } | null = null;
   private closePromise: Promise<void> | null = null;
 
   private constructor(
     private readonly nc: NatsConnection,
-    private readonly jsm: JetStreamManager,
-    private readonly js: JetStreamClient,
-    private readonly res: NatsResources,
+    private readonly jsParts: { jsm: JetStreamManager; js: JetStreamClient; res: NatsResources } | null,
     o: CompiledNatsTransportOptions,
   ) {
     this.options = o;
     this.address = o.servers.join(',');
     this.log = o.logger.child('nats');
-    this.blobs = new BlobChannel(js, o);
-    this.msgContext = { blobs: this.blobs, log: this.log, address: this.address, prefix: o.prefix };
+    this.blobsChannel = jsParts ? new BlobChannel(jsParts.js, o) : null;
+    this.ctx = this.blobsChannel ? { blobs: this.blobsChannel, log: this.log, address: this.address, prefix: o.prefix } : null;
     void this.watchStatus();
   }
 
-  /** Connect and create (idempotently) every stream, consumer and bucket. */
+  /**
+   * Connect and create (idempotently) every stream, consumer and bucket. With `jetstream: false`
+   * a light client: core request/reply, publish and subscribe only (what the CLI role may do).
+   */
   static async create(options: NatsTransportOptions = {}): Promise<NatsTransport> {
     const o = compileNatsTransportOptions(options);
     let nc: NatsConnection;
@@ -71,11 +73,12 @@ export class NatsTransport implements Transport {
     } catch (err) {
       throw connectError(err, o);
     }
+    if (!o.jetstream) return new NatsTransport(nc, null, o);
     try {
       const jsm = await jetstreamManager(nc);
       const js = jetstream(nc);
       const res = await ensureResources(jsm, js, o);
-      return new NatsTransport(nc, jsm, js, res, o);
+      return new NatsTransport(nc, { jsm, js, res }, o);
     } catch (err) {
       await nc.close().catch(() => undefined);
       const url = o.servers.join(',');
@@ -88,6 +91,36 @@ export class NatsTransport implements Transport {
       }
       throw new TransportError(`cannot set up Metaloop's JetStream resources on ${url}: ${errMessage(err)}`, url, { cause: err });
     }
+  }
+
+  /** The JetStream side; a light client (`jetstream: false`) refuses every JetStream operation. */
+  private get jsm(): JetStreamManager {
+    return this.jetstreamParts().jsm;
+  }
+  private get js(): JetStreamClient {
+    return this.jetstreamParts().js;
+  }
+  private get res(): NatsResources {
+    return this.jetstreamParts().res;
+  }
+  private get blobs(): BlobChannel {
+    this.jetstreamParts();
+    return this.blobsChannel!;
+  }
+  private get msgContext(): MessageContext {
+    this.jetstreamParts();
+    return this.ctx!;
+  }
+  private jetstreamParts(): { jsm: JetStreamManager; js: JetStreamClient; res: NatsResources } {
+    if (!this.jsParts) {
+      throw new TransportError('this NATS client was opened without JetStream (jetstream: false): only request/reply, publish and subscribe', this.address);
+    }
+    return this.jsParts;
+  }
+
+  /** False for a light client (`jetstream: false`). */
+  get hasJetStream(): boolean {
+    return this.jsParts !== null;
   }
 
   get closed(): boolean {
@@ -187,6 +220,22 @@ export class NatsTransport implements Transport {
     return this.workConsumer;
   }
 
+  /** The work consumer's lease and MaxDeliver as the server has them (the owner's settings), cached. */
+  private async leaseOf(): Promise<{ leaseMs: number; maxDeliver: number } | undefined> {
+    // Refreshed every few seconds: the coordinator may change the lease after a worker started.
+    const cached = this.leaseCache;
+    if (cached && Date.now() - cached.at < 5000) return cached.value;
+    try {
+      const info = await (await this.consumer()).info(false);
+      const maxDeliver = info.config.max_deliver ?? -1;
+      const value = { leaseMs: Math.round((info.config.ack_wait ?? 0) / 1e6), maxDeliver: maxDeliver > 0 ? maxDeliver : Number.MAX_SAFE_INTEGER };
+      this.leaseCache = { at: Date.now(), value };
+      return value;
+    } catch {
+      return cached?.value;
+    }
+  }
+
   /** One pull of at most one message; tracked so close() can wait for it (see consumeWork). */
   private pullOne(getConsumer: () => Promise<Consumer>, expiresMs: number): Promise<JsMsg | null> {
     const p = getConsumer().then((c) => c.next({ expires: expiresMs }));
@@ -224,7 +273,7 @@ export class NatsTransport implements Transport {
             m.nak();
             return;
           }
-          const msg = await toWorkMessage(m, self.msgContext);
+          const msg = await toWorkMessage(m, self.msgContext, await self.leaseOf());
           if (msg) yield msg;
         }
       },
@@ -353,6 +402,20 @@ export class NatsTransport implements Transport {
         if (!/not found/i.test(errMessage(err))) throw err;
       });
     });
+  }
+
+  // Stored as `<run>/history` in the checkpoints object store: listCheckpoints only lists digits.
+  async putHistory(runId: string, data: Uint8Array): Promise<void> {
+    this.assertOpen();
+    assertRunId(runId);
+    const name = `${runId}/history`;
+    await this.retry(`put history ${name}`, () => this.res.checkpoints.putBlob({ name, options: { max_chunk_size: CHUNK_BYTES } }, data));
+  }
+
+  async getHistory(runId: string): Promise<Uint8Array | null> {
+    this.assertOpen();
+    const name = `${runId}/history`;
+    return this.retry(`get history ${name}`, () => this.res.checkpoints.getBlob(name));
   }
 
   // ---- run records (KV) ----
