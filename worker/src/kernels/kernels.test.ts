@@ -60,11 +60,12 @@ function data(t: tf.Tensor): Float32Array {
 
 describe('training kernels', () => {
   before(async () => {
+    // As in the worker: kernels registered first, backends initialised afterwards.
+    registerSecondOrderGradients();
+    registerTrainingKernels();
     setWasmPaths(wasmDirectory());
     await tf.setBackend('wasm');
     await tf.setBackend('cpu');
-    registerSecondOrderGradients();
-    registerTrainingKernels();
   });
   after(async () => {
     await tf.setBackend('cpu');

@@ -14,6 +14,9 @@ import { avgPoolGradCpuConfig, avgPoolGradWasmConfig } from './avg-pool-grad.js'
 import { conv2dCpuConfig } from './conv2d.js';
 import { conv2dBackpropFilterCpuConfig, conv2dBackpropFilterWasmConfig } from './conv2d-backprop-filter.js';
 import { conv2dBackpropInputCpuConfig, conv2dBackpropInputWasmConfig } from './conv2d-backprop-input.js';
+import { addCpuConfig, multiplyCpuConfig, realDivCpuConfig, subCpuConfig } from './binary.js';
+import { recordReplaced, replacedKernel, wasReplaced } from './previous.js';
+import { meanConfigs, sumConfigs } from './reduce.js';
 import { maxPoolGradCpuConfig, maxPoolGradWasmConfig } from './max-pool-grad.js';
 
 /** Every config, in registration order. */
@@ -28,12 +31,16 @@ export const TRAINING_KERNELS: readonly tf.KernelConfig[] = [
   avgPoolGradWasmConfig,
   // The forward conv of the cpu backend, on the same GEMM (it dominates a Conv4 step on cpu).
   conv2dCpuConfig,
+  // Broadcasting elementwise ops and reductions over leading axes (batch norm: per-channel
+  // statistics and affine; these took ~80% of a Conv4 step on cpu).
+  addCpuConfig,
+  subCpuConfig,
+  multiplyCpuConfig,
+  realDivCpuConfig,
+  ...sumConfigs,
+  ...meanConfigs,
 ];
 
-const key = (c: { kernelName: string; backendName: string }) => `${c.backendName}/${c.kernelName}`;
-
-/** What each (backend, kernel) had before the first registerTrainingKernels(). */
-const upstream = new Map<string, tf.KernelConfig | undefined>();
 
 /**
  * Register every config of TRAINING_KERNELS. Idempotent: a config already in place is left alone,
@@ -44,10 +51,10 @@ export function registerTrainingKernels(): string[] {
   for (const config of TRAINING_KERNELS) {
     const current = tf.getKernel(config.kernelName, config.backendName);
     if (current === config) continue;
-    if (!upstream.has(key(config))) upstream.set(key(config), current);
+    recordReplaced(config.kernelName, config.backendName, current);
     if (current !== undefined) tf.unregisterKernel(config.kernelName, config.backendName);
     tf.registerKernel(config);
-    changed.push(key(config));
+    changed.push(`${config.backendName}/${config.kernelName}`);
   }
   return changed;
 }
@@ -62,8 +69,7 @@ export function trainingKernelsRegistered(): boolean {
  * none, e.g. Conv2DBackpropFilter on wasm). For tests and benchmarks that compare against it.
  */
 export function upstreamKernel(kernelName: string, backendName: string): tf.KernelConfig | undefined {
-  const k = `${backendName}/${kernelName}`;
-  if (upstream.has(k)) return upstream.get(k);
+  if (wasReplaced(kernelName, backendName)) return replacedKernel(kernelName, backendName);
   const current = tf.getKernel(kernelName, backendName);
   return TRAINING_KERNELS.includes(current as tf.KernelConfig) ? undefined : current;
 }
@@ -77,7 +83,7 @@ export function restoreUpstreamKernels(): void {
   for (const config of TRAINING_KERNELS) {
     if (tf.getKernel(config.kernelName, config.backendName) !== config) continue;
     tf.unregisterKernel(config.kernelName, config.backendName);
-    const before = upstream.get(key(config));
+    const before = replacedKernel(config.kernelName, config.backendName);
     if (before === undefined) continue;
     tf.registerKernel(before);
     const backend = tf.engine().registry[config.backendName];

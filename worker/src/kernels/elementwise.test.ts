@@ -1,0 +1,132 @@
+/**
+ * The elementwise and reduction kernels (cpu Add/Sub/Multiply/RealDiv with broadcasting; cpu and
+ * wasm Sum/Mean) against float64 references, on the shapes batch norm and the losses produce and
+ * on odd ones; other dtypes fall back to the backends' own kernels.
+ */
+import assert from 'node:assert/strict';
+import { before, describe, test } from 'node:test';
+import { Rng } from '@metaloop/shared';
+import * as tf from '@tensorflow/tfjs-core';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { wasmDirectory } from '../backend.js';
+import { randomTensor } from '../testing/finite-diff.js';
+import { relativeError } from './reference.js';
+import { registerTrainingKernels } from './register.js';
+
+const BINARY: [number[], number[]][] = [
+  [[3, 5, 7, 4], [4]],
+  [[3, 5, 7, 4], [1, 1, 1, 4]],
+  [[2, 3, 5, 7, 4], [2, 1, 1, 1, 4]],
+  [[4], [3, 5, 7, 4]],
+  [[3, 1, 7], [1, 5, 1]],
+  [[6, 5], [6, 5]],
+  [[6, 5], []],
+  [[], [2, 3]],
+  [[2, 1, 3], [2, 4, 1]],
+  [[5, 1], [5, 6]],
+];
+
+const REDUCE: [number[], number[]][] = [
+  [[3, 5, 7, 4], [0, 1, 2]],
+  [[2, 3, 5, 7, 4], [1, 2, 3]],
+  [[3, 5, 7, 4], [3]],
+  [[3, 5, 7, 4], [1]],
+  [[3, 5, 7, 4], [0, 2]],
+  [[3, 1, 7, 4], [0, 1, 2, 3]],
+  [[6], [0]],
+  [[2, 3], []],
+];
+
+function bcastRef(op: (a: number, b: number) => number, a: Float32Array, as: number[], b: Float32Array, bs: number[]): { v: number[]; shape: number[] } {
+  const shape = tf.backend_util.assertAndGetBroadcastShape(as, bs);
+  const r = shape.length;
+  const size = shape.reduce((x, y) => x * y, 1);
+  const v: number[] = [];
+  const at = (data: Float32Array, s: number[], loc: number[]) => {
+    let i = 0;
+    for (let d = 0; d < s.length; d++) i = i * s[d]! + (s[d] === 1 ? 0 : loc[r - s.length + d]!);
+    return data[i]!;
+  };
+  for (let i = 0; i < size; i++) {
+    const loc: number[] = [];
+    for (let d = r - 1, rem = i; d >= 0; d--) {
+      loc[d] = rem % shape[d]!;
+      rem = Math.floor(rem / shape[d]!);
+    }
+    v.push(op(at(a, as, loc), at(b, bs, loc)));
+  }
+  return { v, shape };
+}
+
+describe('elementwise and reduction kernels', () => {
+  before(async () => {
+    // As in the worker: kernels registered first, backends initialised afterwards.
+    registerTrainingKernels();
+    setWasmPaths(wasmDirectory());
+    await tf.setBackend('wasm');
+    await tf.setBackend('cpu');
+  });
+
+  const ops = [
+    ['add', tf.add, (a: number, b: number) => a + b],
+    ['sub', tf.sub, (a: number, b: number) => a - b],
+    ['mul', tf.mul, (a: number, b: number) => a * b],
+    ['div', tf.div, (a: number, b: number) => a / b],
+  ] as const;
+  for (const [as, bs] of BINARY) {
+    test(`cpu: add/sub/mul/div [${as}] ∘ [${bs}] vs float64`, async () => {
+      await tf.setBackend('cpu');
+      const rng = new Rng(as.length * 10 + bs.length);
+      tf.tidy(() => {
+        const a = randomTensor(rng, as);
+        const b = tf.add(randomTensor(rng, bs, 0.5, 2), 0); // away from 0 for div
+        for (const [name, f, ref] of ops) {
+          const out = f(a, b);
+          const want = bcastRef(ref, a.dataSync() as Float32Array, as, b.dataSync() as Float32Array, bs);
+          assert.deepEqual(out.shape, want.shape, name);
+          assert.ok(relativeError(out.dataSync(), want.v) < 1e-6, name);
+        }
+      });
+    });
+  }
+
+  test('cpu: int32 operands still work (the backend\'s own kernel)', async () => {
+    await tf.setBackend('cpu');
+    assert.deepEqual(Array.from(tf.add(tf.tensor1d([1, 2], 'int32'), tf.scalar(3, 'int32')).dataSync()), [4, 5]);
+    assert.deepEqual(Array.from(tf.sum(tf.tensor2d([[1, 2], [3, 4]], [2, 2], 'int32'), 0).dataSync()), [4, 6]);
+  });
+
+  for (const backend of ['cpu', 'wasm'] as const) {
+    for (const [shape, axes] of REDUCE) {
+      test(`${backend}: sum/mean of [${shape}] over [${axes}] (keepDims both ways) vs float64`, async () => {
+        await tf.setBackend(backend);
+        const rng = new Rng(shape.length * 100 + axes.length);
+        tf.tidy(() => {
+          const x = randomTensor(rng, shape);
+          const xs = x.dataSync();
+          const outShape = shape.map((d, i) => (axes.includes(i) ? 1 : d));
+          const count = shape.filter((_, i) => axes.includes(i)).reduce((a, b) => a * b, 1);
+          const ref = new Float64Array(outShape.reduce((a, b) => a * b, 1));
+          const strides = tf.util.computeStrides(outShape);
+          for (let i = 0; i < xs.length; i++) {
+            let rem = i;
+            let o = 0;
+            for (let d = shape.length - 1; d >= 0; d--) {
+              const c = rem % shape[d]!;
+              rem = Math.floor(rem / shape[d]!);
+              if (outShape[d] !== 1) o += c * (d < shape.length - 1 ? strides[d]! : 1);
+            }
+            ref[o]! += xs[i]!;
+          }
+          for (const keepDims of [false, true]) {
+            const s = tf.sum(x, axes, keepDims);
+            const m = tf.mean(x, axes, keepDims);
+            assert.deepEqual(s.shape, keepDims ? outShape : shape.filter((_, i) => !axes.includes(i)));
+            assert.ok(relativeError(s.dataSync(), ref) < 1e-6, 'sum');
+            assert.ok(relativeError(m.dataSync(), ref.map((v) => v / count)) < 1e-6, 'mean');
+          }
+        });
+      });
+    }
+  }
+});
