@@ -129,4 +129,71 @@ describe('elementwise and reduction kernels', () => {
       });
     }
   }
+
+  function refMatMul(a: Float32Array, as: number[], b: Float32Array, bs: number[], ta: boolean, tb: boolean): Float64Array {
+    const [M, K] = ta ? [as.at(-1)!, as.at(-2)!] : [as.at(-2)!, as.at(-1)!];
+    const N = tb ? bs.at(-2)! : bs.at(-1)!;
+    const batchA = a.length / (M * K);
+    const batchB = b.length / (K * N);
+    const batch = Math.max(batchA, batchB);
+    const out = new Float64Array(batch * M * N);
+    for (let t = 0; t < batch; t++)
+      for (let i = 0; i < M; i++)
+        for (let j = 0; j < N; j++) {
+          let s = 0;
+          for (let k = 0; k < K; k++) {
+            const av = a[(batchA === 1 ? 0 : t * M * K) + (ta ? k * M + i : i * K + k)]!;
+            const bv = b[(batchB === 1 ? 0 : t * K * N) + (tb ? j * K + k : k * N + j)]!;
+            s += av * bv;
+          }
+          out[(t * M + i) * N + j] = s;
+        }
+    return out;
+  }
+
+  for (const backend of ['cpu', 'wasm'] as const) {
+    test(`${backend}: batched matMul, all transposes, batch broadcast, large enough for the replacement path`, async () => {
+      await tf.setBackend(backend);
+      const rng = new Rng(77);
+      for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]] as const) {
+        for (const [ba, bb] of [[3, 3], [1, 3], [3, 1]] as const) {
+          tf.tidy(() => {
+            const [M, K, N] = [70, 130, 65];
+            const as = [ba, ...(ta ? [K, M] : [M, K])];
+            const bs = [bb, ...(tb ? [N, K] : [K, N])];
+            const a = randomTensor(rng, as);
+            const b = randomTensor(rng, bs);
+            const out = tf.matMul(a as tf.Tensor3D, b as tf.Tensor3D, ta, tb);
+            assert.deepEqual(out.shape, [Math.max(ba, bb), M, N]);
+            const e = relativeError(out.dataSync(), refMatMul(a.dataSync() as Float32Array, as, b.dataSync() as Float32Array, bs, ta, tb));
+            assert.ok(e < 1e-5, `transposeA ${ta} transposeB ${tb} batches ${ba}/${bb}: rel err ${e}`);
+          });
+        }
+      }
+    });
+
+    test(`${backend}: slice (ranks 1–6) and pad (cpu's own kernel replaced) vs index arithmetic`, async () => {
+      await tf.setBackend(backend);
+      const rng = new Rng(31);
+      const shapes = [[7], [4, 6], [3, 5, 4], [2, 5, 6, 3], [2, 3, 5, 4, 3], [2, 4, 3, 2, 3, 2]];
+      for (const shape of shapes) {
+        tf.tidy(() => {
+          const x = randomTensor(rng, shape);
+          const xs = x.arraySync();
+          const begin = shape.map((d) => Math.floor(d / 3));
+          const size = shape.map((d, i) => Math.max(1, d - begin[i]! - (i % 2)));
+          const got = tf.slice(x, begin, size).arraySync();
+          const sl = (v: unknown, d: number): unknown => (d === shape.length ? v : (v as unknown[]).slice(begin[d]!, begin[d]! + size[d]!).map((w) => sl(w, d + 1)));
+          assert.deepEqual(got, sl(xs, 0), `slice of [${shape}]`);
+          const pads = shape.map((_, i) => [i % 2, (i + 1) % 3] as [number, number]);
+          const padded = tf.pad(x, pads, 0.5);
+          const back = tf.slice(padded, pads.map((p) => p[0]), shape).arraySync();
+          assert.deepEqual(back, xs, `pad of [${shape}] keeps x`);
+          const total = padded.size;
+          const sum = tf.sum(padded).dataSync()[0]!;
+          assert.ok(Math.abs(sum - (tf.sum(x).dataSync()[0]! + 0.5 * (total - x.size))) < 1e-3, 'pad fills with the constant');
+        });
+      }
+    });
+  }
 });

@@ -14,6 +14,9 @@ import { avgPoolGradCpuConfig, avgPoolGradWasmConfig } from './avg-pool-grad.js'
 import { conv2dCpuConfig } from './conv2d.js';
 import { conv2dBackpropFilterCpuConfig, conv2dBackpropFilterWasmConfig } from './conv2d-backprop-filter.js';
 import { conv2dBackpropInputCpuConfig, conv2dBackpropInputWasmConfig } from './conv2d-backprop-input.js';
+import { batchMatMulCpuConfig, batchMatMulWasmConfig } from './batch-mat-mul.js';
+import { padV2CpuConfig } from './pad.js';
+import { sliceCpuConfig, sliceWasmConfig } from './slice.js';
 import { addCpuConfig, multiplyCpuConfig, realDivCpuConfig, subCpuConfig } from './binary.js';
 import { recordReplaced, replacedKernel, wasReplaced } from './previous.js';
 import { meanConfigs, sumConfigs } from './reduce.js';
@@ -39,6 +42,12 @@ export const TRAINING_KERNELS: readonly tf.KernelConfig[] = [
   realDivCpuConfig,
   ...sumConfigs,
   ...meanConfigs,
+  // What the vectorised Conv4 (im2col from slices + batched matMul) runs on.
+  batchMatMulCpuConfig,
+  batchMatMulWasmConfig,
+  sliceCpuConfig,
+  sliceWasmConfig,
+  padV2CpuConfig,
 ];
 
 
