@@ -134,6 +134,10 @@ export class InProcTransport implements Transport {
     return {
       async *[Symbol.asyncIterator]() {
         for (;;) {
+          // Hand each message over on a new macrotask, as a network delivery would: otherwise
+          // in-process workers and coordinator chain promises forever and starve timers and I/O
+          // (progress lines, heartbeats, API requests) in `metaloop local --embedded`.
+          await new Promise<void>((resolve) => setImmediate(resolve));
           const msg = await queue.pull(signals);
           if (!msg) return;
           yield msg;
