@@ -2,9 +2,11 @@
  * computeShard: rebuild a shard's tasks from their seeds, run the algorithm on them, and return
  * the summed meta-gradient and losses (train) or the held-out loss curve (eval).
  *
- * Speed: when the model is task-batched (the MLP) and the tasks have equal sizes, up to
- * MAX_TASK_BATCH tasks go through one batched computation (θ copied per task), so the per-kernel
- * overhead of tfjs is paid once per chunk instead of once per task. Otherwise tasks run one by one.
+ * Speed: when the model is task-batched (the MLP; Conv4 through its batched variant,
+ * models/conv4-batched.ts) and the tasks have equal sizes, up to MAX_TASK_BATCH tasks (fewer where
+ * the model says so, to bound memory) go through one batched computation (θ copied per task), so
+ * the per-kernel overhead of tfjs is paid once per chunk instead of once per task. Otherwise tasks
+ * run one by one.
  *
  * Reproducibility: either way the engine gets one row per task ([grad..., pre, post]) and sums
  * the rows on the host in float64, in task order, then rounds once to float32. Chunking depends
@@ -17,6 +19,7 @@ import { createAlgorithm } from './algorithms/index.js';
 import { lossOf } from './algorithms/loss.js';
 import type { Algorithm, InnerLoop, TaskTensors } from './algorithms/types.js';
 import { ShardAbortedError } from './errors.js';
+import { taskBatchedVariant } from './models/conv4-batched.js';
 import { createModel } from './models/index.js';
 import { createTaskFamily } from './tasks/index.js';
 import type { Examples, TaskData, TaskFamily } from './tasks/types.js';
@@ -73,6 +76,8 @@ export interface CompiledRun {
   readonly inner: InnerLoop;
   /** The same inner loop with a leading task dimension, when the model supports it. */
   readonly batchedInner: InnerLoop | undefined;
+  /** Most tasks in one batched pass (MAX_TASK_BATCH or the batched model's own, smaller limit). */
+  readonly maxTaskBatch: number;
 }
 
 const compiled = new WeakMap<RunSpec, CompiledRun>();
@@ -92,8 +97,10 @@ export function compileRun(spec: RunSpec): CompiledRun {
     innerLr: spec.algorithm.innerLr,
     batched: false,
   };
-  const batchedInner = model.taskBatched ? { ...inner, batched: true } : undefined;
-  c = { spec, layout, size: layoutSize(layout), family, algorithm, inner, batchedInner };
+  const variant = model.taskBatched ? undefined : taskBatchedVariant(spec);
+  const batchedInner = model.taskBatched ? { ...inner, batched: true } : variant ? { ...inner, model: variant, batched: true } : undefined;
+  const maxTaskBatch = Math.min(MAX_TASK_BATCH, variant?.maxTaskBatch ?? MAX_TASK_BATCH);
+  c = { spec, layout, size: layoutSize(layout), family, algorithm, inner, batchedInner, maxTaskBatch };
   compiled.set(spec, c);
   return c;
 }
@@ -221,7 +228,7 @@ export async function computeShard(
     let done = 0;
     while (done < seeds.length) {
       if (options.signal?.aborted) throw new ShardAbortedError(done);
-      let tasks = seeds.slice(done, done + (canBatch ? MAX_TASK_BATCH : 1)).map((s) => run.family.sample(s));
+      let tasks = seeds.slice(done, done + (canBatch ? run.maxTaskBatch : 1)).map((s) => run.family.sample(s));
       const batched = canBatch && sameSizes(tasks);
       if (!batched) tasks = tasks.slice(0, 1);
       let theta: tf.Tensor[];
