@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { compileRun, computeShard, paramTensors, taskTensors } from './engine.js';
 import { registerSecondOrderGradients } from './gradients/register.js';
 import type { Split } from './tasks/glyphs.js';
+import { useTestBackend } from './testing/backend.js';
 
 const spec = validateSpec({
   name: 'glyphs-learning',
@@ -39,7 +40,7 @@ function heldOutAccuracy(theta: Float32Array, split: Split, tasks: number): numb
 
 describe('learning', () => {
   before(async () => {
-    await tf.setBackend('cpu');
+    await useTestBackend();
     registerSecondOrderGradients();
   });
 

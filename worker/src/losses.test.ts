@@ -5,13 +5,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import { registerSecondOrderGradients } from './gradients/register.js';
 import { accuracy, logSumExp, mse, softmaxCrossEntropy } from './losses.js';
 import { checkFirstDerivative, checkSecondDerivative, randomTensor } from './testing/finite-diff.js';
+import { useTestBackend } from './testing/backend.js';
 
 const rng = new Rng(7);
 const labels = () => tf.oneHot(tf.tensor1d([1, 0, 4, 2], 'int32'), 5).toFloat();
 
 describe('losses', () => {
   before(async () => {
-    await tf.setBackend('cpu');
+    await useTestBackend();
     registerSecondOrderGradients();
   });
 
@@ -55,7 +56,7 @@ describe('losses', () => {
         // squared so the second derivative is not just the softmax Hessian
         const r2 = checkSecondDerivative((z) => tf.square(f(z)) as tf.Scalar, x, rng);
         assert.ok(r2.relErr < 2e-2, JSON.stringify(r2));
-        const r3 = checkSecondDerivative(f, x, rng);
+        const r3 = checkSecondDerivative(f, x, rng, 1e-3, 1e-2);
         assert.ok(r3.relErr < 2e-2, JSON.stringify(r3));
       }
     });

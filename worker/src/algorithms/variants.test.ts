@@ -15,6 +15,7 @@ import { lossOf } from './loss.js';
 import { taskLoss } from './maml.js';
 import type { InnerLoop, TaskTensors } from './types.js';
 import { adaptWithRule, innerRule } from './variants.js';
+import { useTestBackend } from '../testing/backend.js';
 
 function mlpSpec(algorithm: RunSpecInput['algorithm']): RunSpec {
   return validateSpec({
@@ -107,7 +108,7 @@ function checkAgainstFd(spec: RunSpec, inner: InnerLoop, theta: tf.Tensor[], tas
 
 describe('algorithm variants', () => {
   before(async () => {
-    await tf.setBackend('cpu');
+    await useTestBackend();
     registerSecondOrderGradients();
   });
 

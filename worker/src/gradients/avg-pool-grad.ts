@@ -1,12 +1,13 @@
 /**
  * Gradient of AvgPoolGrad (dx = dy spread evenly over each window), which TF.js 4.22 does not
  * register. dx is linear in dy and independent of x, so ∂/∂x = 0 and ∂/∂dy is the adjoint: each
- * output sums ddx over its window and divides by the full window size. That is avgPool(ddx) for
- * 'valid' padding; for 'same' padding the tfjs AvgPoolGrad kernels divide by the full window even at
- * the border, so the adjoint zero-pads ddx and average-pools it with 'valid' padding.
+ * output sums ddx over its window and divides by what the kernel divided by. That is avgPool(ddx)
+ * for 'valid' padding, and for 'same' padding on the TensorFlow backend (whose AvgPoolGrad divides by
+ * the in-bounds pixels, like every forward avgPool); the cpu/wasm/webgl AvgPoolGrad kernels divide by
+ * the full window even at the border, so there the adjoint zero-pads ddx and average-pools it 'valid'.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { padForPool, poolGeometry, savedAt, single } from './util.js';
+import { avgPoolGradDivisor, padForPool, poolGeometry, savedAt, single } from './util.js';
 
 export const avgPoolGradGradConfig: tf.GradConfig = {
   kernelName: tf.AvgPoolGrad,
@@ -18,6 +19,7 @@ export const avgPoolGradGradConfig: tf.GradConfig = {
     return {
       dy: () => {
         const g = poolGeometry(x.shape, filterSize, strides, pad);
+        if (avgPoolGradDivisor() === 'in-bounds') return tf.avgPool(ddx, filterSize, strides, pad as 'same' | 'valid' | number);
         const padded = padForPool(ddx, g, 0);
         return tf.avgPool(padded, [g.fH, g.fW], [g.sH, g.sW], 'valid');
       },

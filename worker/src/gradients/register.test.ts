@@ -7,6 +7,7 @@ import { before, describe, test } from 'node:test';
 import { Rng } from '@metaloop/shared';
 import * as tf from '@tensorflow/tfjs-core';
 import { checkFirstDerivative, checkSecondDerivative, randomTensor } from '../testing/finite-diff.js';
+import { useTestBackend } from '../testing/backend.js';
 import {
   registerSecondOrderGradients,
   restoreUpstreamGradients,
@@ -23,6 +24,9 @@ interface Case {
   /** kernels whose registered gradient this case exercises */
   kernels: string[];
   make: () => { f: (x: tf.Tensor) => tf.Scalar; x: tf.Tensor };
+  /** Finite-difference step: 1e-2 for smooth functions (float32 round-off dominates below), 1e-3
+   * where max/min/ReLU-like switches could fall inside a wider stencil. */
+  h?: number;
 }
 
 function conv(stride: number, pad: 'same' | 'valid') {
@@ -74,9 +78,9 @@ const CASES: Case[] = [
   { name: 'conv2d w.r.t. filter, stride 1, valid', kernels: ['Conv2DBackpropFilter'], make: conv(1, 'valid') },
   { name: 'conv2d w.r.t. input, stride 2 (upstream Conv2DBackpropInput grad)', kernels: [], make: convX(2, 'same') },
   { name: 'conv2d w.r.t. input and filter jointly', kernels: ['Conv2DBackpropFilter'], make: convBoth },
-  { name: 'maxPool 2x2 stride 2 valid', kernels: ['MaxPoolGrad', 'Equal'], make: pool('max', 2, 2, 'valid', 6) },
-  { name: 'maxPool 3x3 stride 2 same (overlapping windows, padding)', kernels: ['MaxPoolGrad'], make: pool('max', 3, 2, 'same') },
-  { name: 'maxPool 2x2 stride 1 valid', kernels: ['MaxPoolGrad'], make: pool('max', 2, 1, 'valid') },
+  { name: 'maxPool 2x2 stride 2 valid', kernels: ['MaxPoolGrad', 'Equal'], make: pool('max', 2, 2, 'valid', 6), h: 1e-3 },
+  { name: 'maxPool 3x3 stride 2 same (overlapping windows, padding)', kernels: ['MaxPoolGrad'], make: pool('max', 3, 2, 'same'), h: 1e-3 },
+  { name: 'maxPool 2x2 stride 1 valid', kernels: ['MaxPoolGrad'], make: pool('max', 2, 1, 'valid'), h: 1e-3 },
   { name: 'avgPool 2x2 stride 2 valid', kernels: ['AvgPoolGrad'], make: pool('avg', 2, 2, 'valid', 6) },
   { name: 'avgPool 3x3 stride 2 same', kernels: ['AvgPoolGrad', 'AvgPool'], make: pool('avg', 3, 2, 'same') },
   {
@@ -108,7 +112,7 @@ const CASES: Case[] = [
   { name: 'tanh', kernels: ['Tanh'], make: unary(tf.tanh) },
   { name: 'sigmoid', kernels: ['Sigmoid'], make: unary(tf.sigmoid) },
   { name: 'softmax', kernels: ['Softmax'], make: unary((x) => tf.softmax(x)) },
-  { name: 'elu', kernels: ['Elu'], make: unary(tf.elu) },
+  { name: 'elu', kernels: ['Elu'], make: unary(tf.elu), h: 1e-3 },
   {
     name: 'EluGrad kernel (first-order elu gradient differentiated)',
     kernels: ['EluGrad'],
@@ -122,18 +126,18 @@ const CASES: Case[] = [
   { name: 'max', kernels: ['Equal'], make: unary((x) => tf.max(x, 1)) },
   { name: 'min', kernels: ['Equal'], make: unary((x) => tf.min(x, 1)) },
   { name: 'logSumExp', kernels: ['Equal', 'Exp'], make: unary((x) => tf.logSumExp(x, 1)) },
-  { name: 'leakyRelu', kernels: ['Greater'], make: unary((x) => tf.leakyRelu(x, 0.1)) },
-  { name: 'prelu', kernels: ['Greater'], make: unary((x) => tf.prelu(x, tf.scalar(0.2))) },
-  { name: 'selu', kernels: ['Greater'], make: unary(tf.selu) },
-  { name: 'relu6', kernels: ['LessEqual', 'Greater'], make: unary((x) => tf.relu6(tf.mul(x, 5)), [3, 5], -2, 2) },
-  { name: 'clipByValue', kernels: ['LogicalAnd'], make: unary((x) => tf.clipByValue(x, -0.8, 0.8)) },
-  { name: 'where(x > 0, x, x/2)', kernels: ['Greater'], make: unary((x) => tf.where(tf.greater(x, 0), x, tf.mul(x, 0.5))) },
-  { name: 'abs (sanity)', kernels: [], make: unary(tf.abs) },
+  { name: 'leakyRelu', kernels: ['Greater'], make: unary((x) => tf.leakyRelu(x, 0.1)), h: 1e-3 },
+  { name: 'prelu', kernels: ['Greater'], make: unary((x) => tf.prelu(x, tf.scalar(0.2))), h: 1e-3 },
+  { name: 'selu', kernels: ['Greater'], make: unary(tf.selu), h: 1e-3 },
+  { name: 'relu6', kernels: ['LessEqual', 'Greater'], make: unary((x) => tf.relu6(tf.mul(x, 5)), [3, 5], -2, 2), h: 1e-3 },
+  { name: 'clipByValue', kernels: ['LogicalAnd'], make: unary((x) => tf.clipByValue(x, -0.8, 0.8)), h: 1e-3 },
+  { name: 'where(x > 0, x, x/2)', kernels: ['Greater'], make: unary((x) => tf.where(tf.greater(x, 0), x, tf.mul(x, 0.5))), h: 1e-3 },
+  { name: 'abs (sanity)', kernels: [], make: unary(tf.abs), h: 1e-3 },
 ];
 
 describe('second-order gradients', () => {
   before(async () => {
-    await tf.setBackend('cpu');
+    await useTestBackend();
   });
 
   test('without the registrations, TF.js 4.22 fails (errors or drops the second-order term)', () => {
@@ -152,10 +156,13 @@ describe('second-order gradients', () => {
         const r = checkSecondDerivative((v) => cube(fn(v)), randomTensor(rng, [3, 5]), rng);
         assert.ok(r.relErr > 0.05, `expected the unpatched second derivative to be wrong, got ${JSON.stringify(r)}`);
       }
-      // First order: avgPool with 'same' padding has a wrong gradient at the border.
-      const avg = (v: tf.Tensor) => cube(tf.avgPool(v as tf.Tensor4D, 3, 2, 'same'));
-      const r = checkFirstDerivative(avg, randomTensor(rng, [1, 5, 5, 2]), rng);
-      assert.ok(r.relErr > 0.05, `expected upstream avgPool 'same' gradient to be wrong, got ${JSON.stringify(r)}`);
+      // First order: avgPool with 'same' padding has a wrong gradient at the border (cpu/wasm/webgl
+      // AvgPoolGrad kernels; the TensorFlow backend's is right).
+      if (tf.getBackend() !== 'tensorflow') {
+        const avg = (v: tf.Tensor) => cube(tf.avgPool(v as tf.Tensor4D, 3, 2, 'same'));
+        const r = checkFirstDerivative(avg, randomTensor(rng, [1, 5, 5, 2]), rng);
+        assert.ok(r.relErr > 0.05, `expected upstream avgPool 'same' gradient to be wrong, got ${JSON.stringify(r)}`);
+      }
     });
     registerSecondOrderGradients();
     assert.ok(secondOrderGradientsRegistered());
@@ -195,7 +202,7 @@ describe('second-order gradients', () => {
       tf.tidy(() => {
         const { f, x } = c.make();
         for (let k = 0; k < 2; k++) {
-          const r = checkSecondDerivative(f, x, rng);
+          const r = checkSecondDerivative(f, x, rng, c.h ?? 1e-2);
           assert.ok(r.relErr < TOL, `${c.name}: ${JSON.stringify(r)}`);
         }
       });

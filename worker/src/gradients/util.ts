@@ -85,3 +85,28 @@ export function windowTap(xPadded: tf.Tensor4D, g: PoolGeometry, kh: number, kw:
     [1, g.sH, g.sW, 1],
   ) as tf.Tensor4D;
 }
+
+const avgPoolGradStyle = new Map<string, 'full-window' | 'in-bounds'>();
+
+/**
+ * What the active backend's AvgPoolGrad kernel divides by at a padded border: the full window
+ * (tfjs cpu, wasm, webgl) or the in-bounds pixels only (TensorFlow, i.e. tfjs-node, which matches the
+ * forward avgPool of every backend). Probed once per backend on a 1×2 input, 2×1 window, 'same'.
+ */
+export function avgPoolGradDivisor(): 'full-window' | 'in-bounds' {
+  const backend = tf.getBackend();
+  let style = avgPoolGradStyle.get(backend);
+  if (style === undefined) {
+    const dx = tf.tidy(() =>
+      runKernel(tf.AvgPoolGrad, { dy: tf.ones([1, 1, 1, 1]), input: tf.zeros([1, 1, 1, 1]) }, {
+        filterSize: [2, 1],
+        strides: [2, 1],
+        pad: 'same',
+      } as unknown as tf.NamedAttrMap).dataSync()[0]!,
+    );
+    // one pixel in bounds of a 2-pixel window: 1/2 when dividing by the window, 1 by the pixels
+    style = Math.abs(dx - 1) < 1e-6 ? 'in-bounds' : 'full-window';
+    avgPoolGradStyle.set(backend, style);
+  }
+  return style;
+}

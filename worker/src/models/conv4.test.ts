@@ -12,6 +12,7 @@ import { registerSecondOrderGradients, restoreUpstreamGradients } from '../gradi
 import { lossOf } from '../algorithms/loss.js';
 import { randomTensor, relErr } from '../testing/finite-diff.js';
 import { createConv4 } from './conv4.js';
+import { useTestBackend } from '../testing/backend.js';
 
 function smallSpec(pool: 'max' | 'stride', imageSize: number): RunSpec {
   return validateSpec({
@@ -65,7 +66,7 @@ function objective(inner: InnerLoop, params: tf.Tensor[], task: TaskTensors): nu
 
 describe('conv4', () => {
   before(async () => {
-    await tf.setBackend('cpu');
+    await useTestBackend();
     registerSecondOrderGradients();
   });
 
