@@ -3,32 +3,28 @@
  * `metaloop`: the user's CLI. Thin: parse (commander), call the library, print. Exit codes live in
  * exit-codes.ts.
  */
-import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import {
   ConnectionError,
   createLogger,
   DEFAULT_COORDINATOR_METRICS_PORT,
   DEFAULT_PREFIX,
-  loadSpec,
   parseMetricsPort,
   startObservabilityServer,
   transportReadiness,
   type ObservabilityServer,
-  SpecError,
   type Logger,
   type LogLevel,
-  type metaloop,
-  type Transport,
 } from '@metaloop/shared';
-import { ApiClient } from './client.js';
+import { registerArtifactCommands } from './commands/artifacts.js';
+import { createContext } from './commands/context.js';
+import { registerFollowCommands } from './commands/follow.js';
+import { registerLocalCommand } from './commands/local.js';
+import { registerRunCommands } from './commands/runs.js';
 import { connectNats, DEFAULT_NATS_URL, type NatsSettings } from './connect.js';
 import { Coordinator } from './coordinator.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
-import { listTable, progressLine, recordJson, statusLines, summaryJson, summaryLines } from './format.js';
-import { runLocal } from './local.js';
 import { CoordinatorObservability } from './observe.js';
-import { stateFromProto } from './records.js';
 
 interface GlobalOptions {
   nats: string;
@@ -56,7 +52,18 @@ const program = new Command('metaloop')
   .addOption(new Option('--nats-tls-cert <file>', 'client certificate (PEM)').env('METALOOP_NATS_TLS_CERT'))
   .addOption(new Option('--nats-tls-key <file>', 'client key (PEM)').env('METALOOP_NATS_TLS_KEY'))
   .option('--debug', 'debug logs and stack traces on errors')
-  .showHelpAfterError();
+  .showHelpAfterError()
+  .addHelpText(
+    'after',
+    `
+Connection: --nats or METALOOP_NATS_URL (default ${DEFAULT_NATS_URL}); credentials by flag or METALOOP_NATS_USER,
+METALOOP_NATS_PASSWORD, METALOOP_NATS_TOKEN, METALOOP_NATS_CREDS, METALOOP_NATS_TLS_CA/CERT/KEY.
+Exit codes: 0 ok, 1 run failed/cancelled or other error, 2 NATS unreachable, 3 invalid spec, 4 unknown run,
+5 no coordinator answered, 6 permission denied, 130 interrupted.
+
+Example:
+  $ metaloop --nats nats://127.0.0.1:4222 submit examples/sinusoid.yaml --watch`,
+  );
 
 function globals(): GlobalOptions {
   return program.opts<GlobalOptions>();
@@ -80,59 +87,12 @@ function logger(component: string, fallback: LogLevel): Logger {
   return createLogger(component, { level: globals().debug ? 'debug' : (env ?? fallback) });
 }
 
-/** `--json` or `--output json`. */
-function wantsJson(opts: { json?: boolean; output?: string }): boolean {
-  return opts.json === true || opts.output === 'json';
-}
-
-const jsonOption = () => new Option('--json', 'print JSON');
-const outputOption = () => new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text');
-
-async function withClient<T>(fn: (client: ApiClient) => Promise<T>): Promise<T> {
-  const g = globals();
-  const transport: Transport = await connectNats(natsSettings(g), g.prefix, logger('metaloop', 'warn'), 'metaloop-cli');
-  try {
-    return await fn(new ApiClient({ transport, prefix: g.prefix }));
-  } finally {
-    await transport.close().catch(() => {});
-  }
-}
-
-function readSpec(file: string, sets: readonly string[]): { text: string; spec: ReturnType<typeof loadSpec> } {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new SpecError([{ path: '', message: `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}` }], file);
-  }
-  return { text, spec: loadSpec(text, file, sets) };
-}
-
-const collect = (value: string, previous: string[]) => [...previous, value];
-
-/** Prints progress at most every `everyMs` (and at state or eval changes). */
-function progressPrinter(write: (line: string) => void, everyMs = 5000): (r: metaloop.RunRecord) => void {
-  let last = 0;
-  let lastState = '';
-  let lastEval = -1;
-  return (r) => {
-    const state = stateFromProto(r.state);
-    const evalStep = r.lastEval?.tasks ? (r.lastEval.step ?? 0) : -1;
-    if (Date.now() - last >= everyMs || state !== lastState || evalStep !== lastEval) {
-      last = Date.now();
-      lastState = state;
-      lastEval = evalStep;
-      write(progressLine(r));
-    }
-  };
-}
-
-const out = (line: string) => process.stdout.write(line + '\n');
 const err = (line: string) => process.stderr.write(line + '\n');
 
 program
   .command('coordinator')
   .description('run the coordinator (long-running; SIGINT/SIGTERM stop it)')
+  .addHelpText('after', '\nExample:\n  $ metaloop --nats nats://127.0.0.1:4222 coordinator --metrics-port 9400\n')
   .addOption(new Option('--result-timeout-ms <ms>', 're-publish a shard after this long without a result').argParser(Number))
   .addOption(
     new Option('--metrics-port <port>', '/metrics, /healthz, /readyz port (0 = any free port, -1 = off)')
@@ -199,116 +159,11 @@ program
     }
   });
 
-program
-  .command('submit <spec>')
-  .description('validate a run spec locally, submit it, print the run id')
-  .option('--set <path=value>', 'override a spec field (repeatable), e.g. --set outer.lr=3e-4', collect, [])
-  .option('--watch', 'follow the run until it ends; exit 0 iff it succeeded')
-  .addOption(jsonOption())
-  .action(async (file: string, opts: { set: string[]; watch?: boolean; json?: boolean }) => {
-    const { text, spec } = readSpec(file, opts.set);
-    const yaml = opts.set.length > 0 ? JSON.stringify(spec) : text;
-    await withClient(async (client) => {
-      const rec = await client.submit(yaml, file);
-      if (!opts.watch) {
-        out(opts.json ? JSON.stringify(recordJson(rec)) : rec.runId);
-        return;
-      }
-      err(`submitted ${rec.runId}`);
-      const final = await client.waitFor(rec.runId, { onRecord: progressPrinter(opts.json ? err : out) });
-      if (opts.json) out(JSON.stringify(summaryJson(final)));
-      else summaryLines(final).forEach((l) => out(l));
-      if (stateFromProto(final.state) !== 'succeeded') process.exitCode = EXIT.FAILURE;
-    });
-  });
-
-program
-  .command('status <run>')
-  .description("show a run's state, step, losses and last evaluation")
-  .addOption(jsonOption())
-  .addOption(outputOption())
-  .action(async (runId: string, opts: { json?: boolean; output?: string }) => {
-    await withClient(async (client) => {
-      const rec = await client.status(runId);
-      if (wantsJson(opts)) out(JSON.stringify(recordJson(rec)));
-      else statusLines(rec).forEach((l) => out(l));
-    });
-  });
-
-program
-  .command('list')
-  .description('list runs')
-  .option('--active', 'only pending, running and paused runs')
-  .addOption(jsonOption())
-  .addOption(outputOption())
-  .action(async (opts: { active?: boolean; json?: boolean; output?: string }) => {
-    await withClient(async (client) => {
-      const runs = await client.list(!opts.active);
-      if (wantsJson(opts)) out(JSON.stringify(runs.map((r) => recordJson(r))));
-      else listTable(runs).forEach((l) => out(l));
-    });
-  });
-
-for (const verb of ['cancel', 'pause', 'resume'] as const) {
-  program
-    .command(`${verb} <run>`)
-    .description(`${verb} a run`)
-    .action(async (runId: string) => {
-      await withClient(async (client) => {
-        const rec = await client[verb](runId);
-        out(`${rec.runId}: ${stateFromProto(rec.state)}`);
-      });
-    });
-}
-
-program
-  .command('local <spec>')
-  .description('run a coordinator and N workers with one command and train a spec to the end')
-  .option('-w, --workers <n>', 'number of workers', (v) => Number.parseInt(v, 10), 2)
-  .option('--set <path=value>', 'override a spec field (repeatable)', collect, [])
-  .option('--embedded', 'in-process transport and workers, even when nats-server is installed')
-  .addOption(jsonOption())
-  .action(async (file: string, opts: { workers: number; set: string[]; embedded?: boolean; json?: boolean }) => {
-    if (!Number.isInteger(opts.workers) || opts.workers < 1) throw new SpecError([{ path: '--workers', message: 'expected a whole number >= 1' }], 'command line');
-    const { spec } = readSpec(file, opts.set);
-    const g = globals();
-    const externalNats = program.getOptionValueSource('nats') !== 'default';
-    const print = opts.json ? err : out;
-    const aborter = new AbortController();
-    const onSignal = () => {
-      err('interrupted: stopping the run, the workers and the server');
-      aborter.abort();
-    };
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
-    const result = await runLocal({
-      spec,
-      source: file,
-      workers: opts.workers,
-      nats: externalNats ? natsSettings(g) : undefined,
-      embedded: opts.embedded === true,
-      prefix: g.prefix,
-      logger: logger('local', 'warn'),
-      onRecord: progressPrinter(print),
-      signal: aborter.signal,
-    }).catch((e: unknown) => {
-      if (aborter.signal.aborted) {
-        process.exitCode = 130;
-        return null;
-      }
-      throw e;
-    });
-    if (!result) return;
-    const rec = result.record;
-    if (opts.json) {
-      err(`wall time ${result.wallSeconds.toFixed(1)} s on ${result.mode} (${result.address})`);
-      out(JSON.stringify(summaryJson(rec)));
-    } else {
-      summaryLines(rec).forEach((l) => out(l));
-      out(`wall time ${result.wallSeconds.toFixed(1)} s on ${result.mode} (${result.address})`);
-    }
-    if (stateFromProto(rec.state) !== 'succeeded') process.exitCode = EXIT.FAILURE;
-  });
+const ctx = createContext(program);
+registerRunCommands(program, ctx);
+registerFollowCommands(program, ctx);
+registerArtifactCommands(program, ctx);
+registerLocalCommand(program, ctx);
 
 function describeError(e: unknown): string {
   const g = globals();
@@ -324,9 +179,14 @@ try {
   await program.parseAsync(process.argv);
 } catch (e: unknown) {
   const debug = program.opts<GlobalOptions>().debug === true;
-  err(`error: ${describeError(e)}`);
-  if (debug && e instanceof Error && e.stack) err(e.stack);
-  process.exitCode = exitCodeFor(e);
+  if (e instanceof Error && e.name === 'AbortError') {
+    err('interrupted');
+    process.exitCode = 130;
+  } else {
+    err(`error: ${describeError(e)}`);
+    if (debug && e instanceof Error && e.stack) err(e.stack);
+    process.exitCode = exitCodeFor(e);
+  }
 }
 // Everything is closed by now; should a library handle linger, do not hang the shell.
 setTimeout(() => process.exit(), 3000).unref();

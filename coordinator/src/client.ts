@@ -4,7 +4,18 @@
  * RequestTimeoutError ("is a coordinator running?").
  */
 import { ApiCallError, DEFAULT_PREFIX, metaloop, subjects, type Subjects, type Transport } from '@metaloop/shared';
+import { createHash } from 'node:crypto';
 import { isTerminal, stateFromProto } from './records.js';
+
+/** A blob read through the `export` or `history` verb (all chunks joined, sha256 checked). */
+export interface FetchedBlob {
+  readonly runId: string;
+  readonly step: number;
+  readonly source: string;
+  readonly specJson: string;
+  readonly data: Uint8Array;
+  readonly sha256: string;
+}
 
 export interface ApiClientOptions {
   readonly transport: Transport;
@@ -70,6 +81,39 @@ export class ApiClient {
     const reply = metaloop.ListReply.decode(await this.transport.request(this.subjects.api('list'), data, this.timeoutMs));
     check(reply.error);
     return reply.runs.map((r) => metaloop.RunRecord.create(r));
+  }
+
+  private async blob(verb: 'export' | 'history', runId: string, selector = ''): Promise<FetchedBlob> {
+    const parts: Uint8Array[] = [];
+    let offset = 0;
+    let first: metaloop.BlobReply | null = null;
+    for (;;) {
+      const req = metaloop.BlobRequest.encode({ runId, selector, offset }).finish();
+      const reply = metaloop.BlobReply.decode(await this.transport.request(this.subjects.api(verb), req, this.timeoutMs));
+      check(reply.error);
+      if (first && (reply.sha256 !== first.sha256 || Number(reply.totalBytes) !== Number(first.totalBytes))) {
+        throw new ApiCallError('CONFLICT', `the ${verb} data of run ${runId} changed while it was read; try again`);
+      }
+      first ??= reply;
+      parts.push(reply.data);
+      offset += reply.data.byteLength;
+      if (offset >= Number(reply.totalBytes)) break;
+      if (reply.data.byteLength === 0) throw new ApiCallError('INTERNAL', `the coordinator sent an empty ${verb} chunk at offset ${offset}`);
+    }
+    const data = new Uint8Array(Buffer.concat(parts));
+    const sha256 = createHash('sha256').update(data).digest('hex');
+    if (sha256 !== first.sha256) throw new ApiCallError('INTERNAL', `${verb} of run ${runId}: sha256 mismatch after transfer`);
+    return { runId: first.runId, step: first.step, source: first.source, specJson: first.specJson, data, sha256 };
+  }
+
+  /** θ of a run as an encoded TensorBundle: selector latest | best | current | a checkpoint step. */
+  exportParams(runId: string, selector = 'latest'): Promise<FetchedBlob> {
+    return this.blob('export', runId, selector);
+  }
+
+  /** The run's per-step history (JSON bytes, see history.ts). */
+  history(runId: string): Promise<FetchedBlob> {
+    return this.blob('history', runId);
   }
 
   /** Poll the run's status until it has succeeded, failed or been cancelled; returns the final record. */

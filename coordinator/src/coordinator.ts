@@ -21,6 +21,8 @@ import {
 } from '@metaloop/shared';
 import { decodeResult, RejectCounter, type RejectReason } from './aggregator.js';
 import { serveApi } from './api.js';
+import { exportBlob, historyBlob, serveDataApi, type RunBlob } from './artifacts.js';
+import { RunHistory } from './history.js';
 import { ConflictError, CoordinatorError, LifecycleError, UnknownRunError } from './errors.js';
 import { decodeCheckpoint, isTerminal, stateFromProto, type CheckpointData } from './records.js';
 import type { CoordinatorObservability } from './observe.js';
@@ -156,6 +158,15 @@ export class Coordinator {
           },
           logger,
         ),
+        ...serveDataApi(
+          transport,
+          subj,
+          {
+            exportBlob: (id, selector) => this.exportParams(id, selector),
+            history: async (id) => historyBlob(await this.status(id), await this.history(id)),
+          },
+          logger,
+        ),
       );
       this.refreshTimer = setInterval(() => {
         for (const loop of this.active.values()) loop.refreshRecord();
@@ -259,6 +270,20 @@ export class Coordinator {
     return loop.record();
   }
 
+  /** The run's per-step history (live for an active run, else as stored). */
+  async history(runId: string): Promise<RunHistory> {
+    const loop = this.active.get(runId);
+    if (loop) return loop.history;
+    await this.status(runId);
+    const bytes = await this.options.transport.getHistory(runId);
+    return bytes ? RunHistory.decode(bytes) : new RunHistory(runId);
+  }
+
+  /** θ of a run for `metaloop export`: selector latest | best | current | <checkpoint step>. */
+  async exportParams(runId: string, selector = 'latest'): Promise<RunBlob> {
+    return exportBlob(this.options.transport, await this.status(runId), await this.history(runId), selector);
+  }
+
   /** Resolves when the run has ended in this coordinator (or immediately when it is not active). */
   async finished(runId: string): Promise<metaloop.IRunRecord> {
     const loop = this.active.get(runId);
@@ -302,8 +327,9 @@ export class Coordinator {
     createdMs: number,
     checkpoint?: CheckpointData,
     previous?: metaloop.RunRecord,
+    history?: RunHistory,
   ): RunLoop {
-    const loop = new RunLoop(this.ctx, { runId, spec, createdMs, checkpoint, previous });
+    const loop = new RunLoop(this.ctx, { runId, spec, createdMs, checkpoint, previous, history });
     this.active.set(runId, loop);
     if (previous && stateFromProto(previous.state) === 'paused') loop.pause();
     void loop.start().finally(() => {
@@ -340,8 +366,15 @@ export class Coordinator {
           logger.warn('skipping an unreadable checkpoint', { run: runId, step, error: String(err) });
         }
       }
+      let history: RunHistory | undefined;
+      try {
+        const bytes = await transport.getHistory(runId);
+        if (bytes) history = RunHistory.decode(bytes);
+      } catch (err) {
+        logger.warn('cannot read the run history; starting a new one', { run: runId, error: String(err) });
+      }
       logger.info('resuming run', { run: runId, fromStep: checkpoint?.step ?? 0 });
-      this.startLoop(runId, spec, rec.createdMs, checkpoint, rec);
+      this.startLoop(runId, spec, rec.createdMs, checkpoint, rec, history);
     }
   }
 

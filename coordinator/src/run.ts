@@ -28,6 +28,7 @@ import {
   type CheckpointData,
   type RunStateName,
 } from './records.js';
+import { RunHistory } from './history.js';
 import type { RunObserver } from './observe.js';
 import { ShardRound } from './rounds.js';
 
@@ -51,7 +52,12 @@ export interface RunInit {
   readonly checkpoint?: CheckpointData | undefined;
   /** The stored record of a resumed run (losses, last eval, time so far). */
   readonly previous?: metaloop.RunRecord | undefined;
+  /** The stored history of a resumed run (truncated to the checkpoint's step). */
+  readonly history?: RunHistory | undefined;
 }
+
+/** Longest time between two writes of a running run's history. */
+const HISTORY_INTERVAL_MS = 10_000;
 
 /** Thrown inside the loop when the coordinator closes: the run stays active in KV. */
 class Stopped extends Error {
@@ -100,6 +106,10 @@ export class RunLoop {
   private done: Promise<void> | null = null;
   /** Work msgId tag of this session: '' for a fresh run, `.s<random>` for a resumed one. */
   private readonly session: string;
+  /** Losses of every step, evaluations and checkpoints (stored beside the checkpoints). */
+  readonly history: RunHistory;
+  private historyChain: Promise<void> = Promise.resolve();
+  private lastHistoryMs = 0;
 
   constructor(
     private readonly ctx: RunContext,
@@ -116,6 +126,8 @@ export class RunLoop {
     this.step = cp?.step ?? 0;
     this.session = init.previous ? `.s${randomBytes(3).toString('hex')}` : '';
     this.checkpointStep = cp?.step ?? 0;
+    this.history = init.history ?? new RunHistory(this.runId);
+    this.history.truncate(this.step);
     const prev = init.previous;
     if (prev && cp) {
       this.preLoss = prev.preLoss;
@@ -196,6 +208,7 @@ export class RunLoop {
         if (this.evalDue()) await this.evaluate();
         if (this.checkpointDue()) await this.checkpoint();
         if (Date.now() - this.lastRecordMs >= this.ctx.recordIntervalMs) this.writeRecord();
+        if (Date.now() - this.lastHistoryMs >= HISTORY_INTERVAL_MS) this.writeHistory();
       }
       if (this.evaluatedAt !== this.step) await this.evaluate();
       if (this.checkpointStep !== this.step && this.spec.checkpoint.every > 0) await this.checkpoint();
@@ -221,7 +234,9 @@ export class RunLoop {
       }
     } finally {
       this.round = null;
+      this.writeHistory();
       await this.recordChain;
+      await this.historyChain;
     }
   }
 
@@ -307,6 +322,7 @@ export class RunLoop {
       preLoss: this.preLoss,
       postLoss: this.postLoss,
     });
+    this.history.addStep(this.step, this.preLoss, this.postLoss);
     this.emit({ kind: metaloop.Event.Kind.KIND_STEP, preLoss: this.preLoss, postLoss: this.postLoss });
   }
 
@@ -346,8 +362,10 @@ export class RunLoop {
       ms: Date.now() - started,
     });
     this.ctx.observer?.evaluated(this.runId, this.lastEval);
+    this.history.addEval(this.lastEval);
     this.emit({ kind: metaloop.Event.Kind.KIND_EVAL, eval: this.lastEval });
     this.writeRecord();
+    this.writeHistory();
   }
 
   private async checkpoint(): Promise<void> {
@@ -366,6 +384,8 @@ export class RunLoop {
     );
     await retry('writing a checkpoint', logger, signal, () => transport.putCheckpoint(this.runId, this.step, bytes));
     this.checkpointStep = this.step;
+    this.history.addCheckpoint(this.step);
+    this.writeHistory();
     this.ctx.observer?.checkpointed(this.runId);
     const steps = (await transport.listCheckpoints(this.runId)).sort((a, b) => a - b);
     for (const old of steps.slice(0, Math.max(0, steps.length - this.spec.checkpoint.keep))) {
@@ -451,6 +471,20 @@ export class RunLoop {
   /** Write the record if none was written for `recordIntervalMs` (called by a coordinator timer). */
   refreshRecord(): void {
     if (this.stateName === 'running' && Date.now() - this.lastRecordMs >= this.ctx.recordIntervalMs) this.writeRecord();
+  }
+
+  /** Queue a write of the history when it changed (in order; failures are logged, never fatal). */
+  writeHistory(): void {
+    this.lastHistoryMs = Date.now();
+    if (!this.history.changed) return;
+    const bytes = this.history.encode();
+    this.historyChain = this.historyChain.then(async () => {
+      try {
+        await this.ctx.transport.putHistory(this.runId, bytes);
+      } catch (err) {
+        this.ctx.logger.warn('writing the run history failed', { run: this.runId, error: String(err) });
+      }
+    });
   }
 
   /** Waits until queued record writes are done. */

@@ -52,3 +52,4 @@ export {
 } from './algorithms/index.js';
 export { compileWorkerOptions, WORKER_VERSION, type CompiledWorkerOptions, type WorkerOptions } from './options.js';
 export { Worker, type WorkerState, type WorkerStats } from './worker.js';
+export { EXPORT_FORMAT, EXPORT_WEIGHTS_FILE, loadExportedModel, saveExportedModel, type ExportedModel, type ExportedModelJson, type ExportMetadata } from './export.js';

@@ -1,0 +1,113 @@
+/** `export`, `eval` and `report`. */
+import { existsSync, statSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { Option, type Command } from 'commander';
+import { fromBundle, metaloop, paramLayout, validateSpec, type RunSpec } from '@metaloop/shared';
+import { loadExportedModel, saveExportedModel } from '@metaloop/worker';
+import type { ApiClient } from '../client.js';
+import { ensureBackend, metaTest, metaTestLines } from '../eval.js';
+import { recordJson } from '../format.js';
+import type { HistoryJson } from '../history.js';
+import { renderReport } from '../report.js';
+import { examples, jsonOption, outputOption, positiveInt, wantsJson, type CliContext } from './context.js';
+
+/** θ and spec of a run, read through the coordinator's `export` verb. */
+export async function fetchParams(client: ApiClient, runId: string, selector: string): Promise<{ spec: RunSpec; params: Float32Array; step: number; source: string }> {
+  const blob = await client.exportParams(runId, selector);
+  const spec = validateSpec(JSON.parse(blob.specJson), `spec of run ${runId}`);
+  const flat = fromBundle(metaloop.TensorBundle.decode(blob.data), paramLayout(spec));
+  return { spec, params: Float32Array.from(flat.data), step: blob.step, source: blob.source };
+}
+
+const checkpointOption = () =>
+  new Option('--checkpoint <which>', 'which parameters: latest (newest checkpoint, else current), best (best evaluated checkpoint), current, or a step').default('latest');
+
+export function registerArtifactCommands(program: Command, ctx: CliContext): void {
+  const { out, err } = ctx;
+
+  examples(
+    program
+      .command('export <run>')
+      .description(
+        'write a TensorFlow.js model directory (model.json with a weightsManifest, the weights .bin, spec.json); ' +
+          'load it with loadExportedModel(dir) from @metaloop/worker',
+      )
+      .addOption(checkpointOption())
+      .requiredOption('--out <dir>', 'output directory (created when missing)')
+      .addOption(jsonOption())
+      .addOption(outputOption())
+      .action(async (runId: string, opts: { checkpoint: string; out: string; json?: boolean; output?: string }) => {
+        await ctx.withClient(async (client) => {
+          const p = await fetchParams(client, runId, opts.checkpoint);
+          const files = await saveExportedModel(opts.out, p.spec, p.params, { runId, step: p.step, source: p.source });
+          if (wantsJson(opts)) out(JSON.stringify({ runId, step: p.step, source: p.source, dir: resolve(opts.out), files, parameters: p.params.length }));
+          else out(`exported run ${runId} at step ${p.step} (${p.source}, ${p.params.length} parameters) to ${opts.out}: ${files.map((f) => f.split('/').pop()).join(', ')}`);
+        });
+      }),
+    'metaloop export sinusoid-maml-3f2a1c --checkpoint best --out models/sinusoid',
+  );
+
+  examples(
+    program
+      .command('eval <target>')
+      .description(
+        'meta-test in this process: adapt to held-out tasks and report the query loss (and accuracy) after 0, 1 and K inner steps ' +
+          '± 95% CI; <target> is an exported model directory or a run id',
+      )
+      .addOption(new Option('--tasks <n>', 'number of tasks (default: the spec’s eval.tasks)').argParser(positiveInt('--tasks')))
+      .addOption(new Option('--inner-steps <k>', 'inner steps K (default: the spec’s eval.innerSteps)').argParser(positiveInt('--inner-steps')))
+      .addOption(new Option('--split <split>', "eval: the run's held-out evaluation tasks; test: fresh tasks of the test seed domain").choices(['eval', 'test']).default('eval'))
+      .addOption(checkpointOption())
+      .addOption(jsonOption())
+      .addOption(outputOption())
+      .action(async (target: string, opts: { tasks?: number; innerSteps?: number; split: 'eval' | 'test'; checkpoint: string; json?: boolean; output?: string }) => {
+        const isDir = existsSync(target) && statSync(target).isDirectory();
+        let spec: RunSpec;
+        let params: Float32Array;
+        let what: string;
+        if (isDir) {
+          await ensureBackend();
+          const m = await loadExportedModel(target);
+          spec = m.spec;
+          params = m.params;
+          what = `${target} (run ${m.metadata.runId || '?'}, step ${m.metadata.step})`;
+          m.dispose();
+        } else {
+          const p = await ctx.withClient((client) => fetchParams(client, target, opts.checkpoint));
+          spec = p.spec;
+          params = p.params;
+          what = `run ${target} at step ${p.step} (${p.source})`;
+        }
+        const json = wantsJson(opts);
+        if (!json) err(`meta-testing ${what}…`);
+        const r = await metaTest(spec, params, { tasks: opts.tasks, innerSteps: opts.innerSteps, split: opts.split });
+        if (json) out(JSON.stringify({ target, ...r }));
+        else metaTestLines(r, what).forEach((l) => out(l));
+      }),
+    'metaloop eval models/sinusoid --tasks 200',
+    'metaloop eval sinusoid-maml-3f2a1c --split test --output json',
+  );
+
+  examples(
+    program
+      .command('report <run>')
+      .description('write one self-contained HTML page: SVG plots of the meta-train loss and the evaluations against the step, timings, spec')
+      .requiredOption('--out <file>', 'HTML file to write')
+      .addOption(jsonOption())
+      .addOption(outputOption())
+      .action(async (runId: string, opts: { out: string; json?: boolean; output?: string }) => {
+        await ctx.withClient(async (client) => {
+          const record = await client.status(runId);
+          const blob = await client.history(runId);
+          const history = JSON.parse(Buffer.from(blob.data).toString('utf8')) as HistoryJson;
+          const html = renderReport({ record: recordJson(record), history });
+          await writeFile(opts.out, html);
+          const summary = { runId, file: resolve(opts.out), bytes: Buffer.byteLength(html), steps: history.steps.length, evals: history.evals.length };
+          if (wantsJson(opts)) out(JSON.stringify(summary));
+          else out(`wrote ${opts.out} (${summary.steps} steps, ${summary.evals} evaluations, ${(summary.bytes / 1024).toFixed(0)} KiB)`);
+        });
+      }),
+    'metaloop report sinusoid-maml-3f2a1c --out report.html && xdg-open report.html',
+  );
+}

@@ -1,0 +1,103 @@
+/** What every `metaloop` command shares: global options, the connection, output helpers. */
+import { readFileSync } from 'node:fs';
+import { Option, type Command } from 'commander';
+import { createLogger, loadSpec, SpecError, type Logger, type LogLevel, type RunSpec, type Transport } from '@metaloop/shared';
+import { ApiClient } from '../client.js';
+import { connectNats, type NatsSettings } from '../connect.js';
+
+export interface GlobalOptions {
+  nats: string;
+  prefix: string;
+  natsUser?: string;
+  natsPassword?: string;
+  natsToken?: string;
+  natsCreds?: string;
+  natsTlsCa?: string;
+  natsTlsCert?: string;
+  natsTlsKey?: string;
+  debug?: boolean;
+}
+
+export interface CliContext {
+  readonly program: Command;
+  globals(): GlobalOptions;
+  natsSettings(): NatsSettings;
+  logger(component: string, fallback: LogLevel): Logger;
+  /** Connect, run `fn` with an API client (and its transport), close. */
+  withClient<T>(fn: (client: ApiClient, transport: Transport) => Promise<T>): Promise<T>;
+  out(line: string): void;
+  err(line: string): void;
+}
+
+export function createContext(program: Command): CliContext {
+  const globals = () => program.opts<GlobalOptions>();
+  const natsSettings = (): NatsSettings => {
+    const g = globals();
+    return {
+      url: g.nats,
+      user: g.natsUser,
+      password: g.natsPassword,
+      token: g.natsToken,
+      creds: g.natsCreds,
+      tlsCa: g.natsTlsCa,
+      tlsCert: g.natsTlsCert,
+      tlsKey: g.natsTlsKey,
+    };
+  };
+  const logger = (component: string, fallback: LogLevel): Logger => {
+    const env = process.env.METALOOP_LOG_LEVEL as LogLevel | undefined;
+    return createLogger(component, { level: globals().debug ? 'debug' : (env ?? fallback) });
+  };
+  return {
+    program,
+    globals,
+    natsSettings,
+    logger,
+    async withClient(fn) {
+      const g = globals();
+      // A light client: the CLI's NATS role may only call the API and read events (no JetStream).
+      const transport = await connectNats(natsSettings(), g.prefix, logger('metaloop', 'warn'), 'metaloop-cli', { jetstream: false });
+      try {
+        return await fn(new ApiClient({ transport, prefix: g.prefix }), transport);
+      } finally {
+        await transport.close().catch(() => {});
+      }
+    },
+    out: (line) => process.stdout.write(line + '\n'),
+    err: (line) => process.stderr.write(line + '\n'),
+  };
+}
+
+/** `--json` or `--output json`. */
+export function wantsJson(opts: { json?: boolean; output?: string }): boolean {
+  return opts.json === true || opts.output === 'json';
+}
+
+export const jsonOption = () => new Option('--json', 'print JSON (same as --output json)');
+export const outputOption = () => new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text');
+
+/** Append `Example:` lines to a command's --help. */
+export function examples(cmd: Command, ...lines: string[]): Command {
+  return cmd.addHelpText('after', `\nExample${lines.length > 1 ? 's' : ''}:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`);
+}
+
+export const collect = (value: string, previous: string[]) => [...previous, value];
+
+export function readSpec(file: string, sets: readonly string[]): { text: string; spec: RunSpec } {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new SpecError([{ path: '', message: `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}` }], file);
+  }
+  return { text, spec: loadSpec(text, file, sets) };
+}
+
+/** A positive whole number option value. */
+export function positiveInt(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new SpecError([{ path: name, message: `expected a whole number >= 1, got ${JSON.stringify(v)}` }], 'command line');
+    return n;
+  };
+}

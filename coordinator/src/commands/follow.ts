@@ -1,0 +1,118 @@
+/** `watch` and `events`. */
+import type { Command } from 'commander';
+import { metaloop } from '@metaloop/shared';
+import { EXIT } from '../exit-codes.js';
+import { summaryJson, summaryLines } from '../format.js';
+import type { HistoryJson } from '../history.js';
+import { isTerminal, stateFromProto } from '../records.js';
+import { eventJson, eventLine, followRun } from '../watch.js';
+import { examples, jsonOption, outputOption, wantsJson, type CliContext } from './context.js';
+import { watchToEnd } from './runs.js';
+
+/** The durable history of a run as the events it recorded (steps, evaluations, checkpoints), in step order. */
+export function historyEvents(h: HistoryJson): metaloop.IEvent[] {
+  const out: metaloop.IEvent[] = [];
+  h.steps.forEach((step, i) =>
+    out.push({ runId: h.runId, kind: metaloop.Event.Kind.KIND_STEP, step, preLoss: h.preLoss[i], postLoss: h.postLoss[i], timestampMs: h.timeMs[i] }),
+  );
+  for (const e of h.evals) {
+    out.push({
+      runId: h.runId,
+      kind: metaloop.Event.Kind.KIND_EVAL,
+      step: e.step,
+      timestampMs: e.timeMs,
+      eval: { step: e.step, tasks: e.tasks, innerSteps: e.innerSteps, preLoss: e.preLoss, postLoss: e.postLoss, accuracy: e.accuracy, ci95: e.ci95 },
+    });
+  }
+  for (const c of h.checkpoints) out.push({ runId: h.runId, kind: metaloop.Event.Kind.KIND_CHECKPOINT, step: c.step, timestampMs: c.timeMs, message: `checkpoint at step ${c.step}` });
+  const order = (k: metaloop.Event.Kind | null | undefined) => (k === metaloop.Event.Kind.KIND_STEP ? 0 : k === metaloop.Event.Kind.KIND_EVAL ? 1 : 2);
+  return out.sort((a, b) => (a.step ?? 0) - (b.step ?? 0) || order(a.kind) - order(b.kind));
+}
+
+export function registerFollowCommands(program: Command, ctx: CliContext): void {
+  const { out } = ctx;
+
+  examples(
+    program
+      .command('watch <run>')
+      .description(
+        'follow a run until it ends: a live progress bar (step, tasks/s, loss, eval, ETA) on a terminal, plain lines otherwise; ' +
+          'exit 0 when it succeeded, 1 when it failed or was cancelled',
+      )
+      .addOption(jsonOption())
+      .addOption(outputOption())
+      .action(async (runId: string, opts: { json?: boolean; output?: string }) => {
+        const json = wantsJson(opts);
+        await ctx.withClient(async (client, transport) => {
+          const final = await watchToEnd(ctx, client, transport, runId, json);
+          if (json) out(JSON.stringify(summaryJson(final)));
+          else summaryLines(final).forEach((l) => out(l));
+          if (stateFromProto(final.state) !== 'succeeded') process.exitCode = EXIT.FAILURE;
+        });
+      }),
+    'metaloop watch sinusoid-maml-3f2a1c',
+    'metaloop watch sinusoid-maml-3f2a1c | tee progress.log   # plain lines when not a terminal',
+  );
+
+  examples(
+    program
+      .command('events <run>')
+      .description(
+        "print the run's recorded events (every step's losses, evaluations, checkpoints) from its durable history; " +
+          'with --follow, then the live events until the run ends',
+      )
+      .option('-f, --follow', 'keep printing live events until the run ends')
+      .option('--kind <kinds>', 'only these kinds, comma-separated: step,eval,state,checkpoint')
+      .addOption(jsonOption())
+      .addOption(outputOption())
+      .action(async (runId: string, opts: { follow?: boolean; kind?: string; json?: boolean; output?: string }) => {
+        const json = wantsJson(opts);
+        const kinds = opts.kind ? new Set(opts.kind.split(',').map((k) => k.trim().toLowerCase())) : null;
+        const print = (ev: metaloop.IEvent) => {
+          const j = eventJson(ev);
+          if (kinds && !kinds.has(String(j.kind))) return;
+          out(json ? JSON.stringify(j) : eventLine(ev));
+        };
+        await ctx.withClient(async (client, transport) => {
+          const blob = await client.history(runId);
+          const history = JSON.parse(Buffer.from(blob.data).toString('utf8')) as HistoryJson;
+          const past = historyEvents(history);
+          past.forEach(print);
+          if (!opts.follow) return;
+          const status = await client.status(runId);
+          if (isTerminal(stateFromProto(status.state))) {
+            print({ runId, kind: metaloop.Event.Kind.KIND_STATE, step: status.step, state: status.state, timestampMs: status.finishedMs || status.updatedMs });
+            return;
+          }
+          const lastStep = past.length ? (past[past.length - 1]!.step ?? 0) : 0;
+          let ended = false;
+          const aborter = new AbortController();
+          const onSignal = () => aborter.abort();
+          process.once('SIGINT', onSignal);
+          try {
+            await followRun({
+              client,
+              transport,
+              prefix: ctx.globals().prefix,
+              runId,
+              signal: aborter.signal,
+              onEvent: (ev) => {
+                // Steps already printed from the history are not printed twice.
+                if (ev.kind === metaloop.Event.Kind.KIND_STEP && (ev.step ?? 0) <= lastStep) return;
+                if (ev.kind === metaloop.Event.Kind.KIND_STATE && isTerminal(stateFromProto(ev.state))) ended = true;
+                print(ev);
+              },
+            }).then((final) => {
+              if (!ended) print({ runId, kind: metaloop.Event.Kind.KIND_STATE, step: final.step, state: final.state, timestampMs: final.finishedMs || Date.now() });
+            });
+          } catch (e) {
+            if (!aborter.signal.aborted) throw e;
+          } finally {
+            process.removeListener('SIGINT', onSignal);
+          }
+        });
+      }),
+    'metaloop events sinusoid-maml-3f2a1c --kind eval,checkpoint',
+    'metaloop events sinusoid-maml-3f2a1c --follow --output json   # NDJSON, one event per line',
+  );
+}

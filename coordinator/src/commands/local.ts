@@ -1,0 +1,67 @@
+/** `local`: a coordinator and N workers with one command, trained to the end. */
+import type { Command } from 'commander';
+import { SpecError } from '@metaloop/shared';
+import { EXIT } from '../exit-codes.js';
+import { summaryJson, summaryLines } from '../format.js';
+import { runLocal } from '../local.js';
+import { stateFromProto } from '../records.js';
+import { lineRenderer } from '../watch.js';
+import { collect, examples, jsonOption, outputOption, readSpec, wantsJson, type CliContext } from './context.js';
+
+export function registerLocalCommand(program: Command, ctx: CliContext): void {
+  const { out, err } = ctx;
+  examples(
+    program
+      .command('local <spec>')
+      .description('run a coordinator and N workers with one command and train a spec to the end (nats-server when installed, else in-process)')
+      .option('-w, --workers <n>', 'number of workers', (v) => Number.parseInt(v, 10), 2)
+      .option('--set <path=value>', 'override a spec field (repeatable)', collect, [])
+      .option('--embedded', 'in-process transport and workers, even when nats-server is installed')
+      .addOption(jsonOption())
+      .addOption(outputOption())
+      .action(async (file: string, opts: { workers: number; set: string[]; embedded?: boolean; json?: boolean; output?: string }) => {
+        if (!Number.isInteger(opts.workers) || opts.workers < 1) throw new SpecError([{ path: '--workers', message: 'expected a whole number >= 1' }], 'command line');
+        const { spec } = readSpec(file, opts.set);
+        const g = ctx.globals();
+        const json = wantsJson(opts);
+        const externalNats = program.getOptionValueSource('nats') !== 'default';
+        const renderer = lineRenderer(json ? err : out);
+        const aborter = new AbortController();
+        const onSignal = () => {
+          err('interrupted: stopping the run, the workers and the server');
+          aborter.abort();
+        };
+        process.once('SIGINT', onSignal);
+        process.once('SIGTERM', onSignal);
+        const result = await runLocal({
+          spec,
+          source: file,
+          workers: opts.workers,
+          nats: externalNats ? ctx.natsSettings() : undefined,
+          embedded: opts.embedded === true,
+          prefix: g.prefix,
+          logger: ctx.logger('local', 'warn'),
+          onRecord: (r) => renderer.update(r),
+          signal: aborter.signal,
+        }).catch((e: unknown) => {
+          if (aborter.signal.aborted) {
+            process.exitCode = 130;
+            return null;
+          }
+          throw e;
+        });
+        if (!result) return;
+        const rec = result.record;
+        if (json) {
+          err(`wall time ${result.wallSeconds.toFixed(1)} s on ${result.mode} (${result.address})`);
+          out(JSON.stringify(summaryJson(rec)));
+        } else {
+          summaryLines(rec).forEach((l) => out(l));
+          out(`wall time ${result.wallSeconds.toFixed(1)} s on ${result.mode} (${result.address})`);
+        }
+        if (stateFromProto(rec.state) !== 'succeeded') process.exitCode = EXIT.FAILURE;
+      }),
+    'metaloop local examples/sinusoid.yaml --workers 2 --set outer.steps=500',
+    'metaloop local examples/sinusoid.yaml --embedded --json | tail -1 | jq .eval',
+  );
+}

@@ -1,0 +1,136 @@
+/**
+ * The per-step history of a run: meta-train losses of every step, every evaluation and every
+ * checkpoint, kept by the run loop and stored durably beside the checkpoints
+ * (`Transport.putHistory`), so `metaloop report` can plot a run long after it ended.
+ *
+ * Stored as compact columnar JSON (version 1). A resumed run truncates the history to its
+ * checkpoint's step; the re-computed steps are appended again (with the same values: determinism).
+ */
+import type { metaloop } from '@metaloop/shared';
+
+export interface HistoryEval {
+  readonly step: number;
+  readonly tasks: number;
+  readonly innerSteps: number[];
+  readonly preLoss: number;
+  readonly postLoss: number[];
+  readonly accuracy: number[];
+  readonly ci95: number[];
+  /** Unix ms. */
+  readonly timeMs: number;
+}
+
+export interface HistoryJson {
+  readonly version: 1;
+  readonly runId: string;
+  /** Columns of the meta-train steps: step number (1-based, after the update), losses, Unix ms. */
+  readonly steps: number[];
+  readonly preLoss: number[];
+  readonly postLoss: number[];
+  readonly timeMs: number[];
+  readonly evals: HistoryEval[];
+  readonly checkpoints: { step: number; timeMs: number }[];
+}
+
+const round = (x: number) => (Number.isFinite(x) ? Number(x.toPrecision(7)) : x);
+
+export class RunHistory {
+  private steps: number[] = [];
+  private pre: number[] = [];
+  private post: number[] = [];
+  private times: number[] = [];
+  private evals: HistoryEval[] = [];
+  private checkpoints: { step: number; timeMs: number }[] = [];
+  private dirty = false;
+
+  constructor(readonly runId: string) {}
+
+  static fromJson(json: HistoryJson): RunHistory {
+    const h = new RunHistory(json.runId);
+    h.steps = [...json.steps];
+    h.pre = [...json.preLoss];
+    h.post = [...json.postLoss];
+    h.times = [...json.timeMs];
+    h.evals = json.evals.map((e) => ({ ...e }));
+    h.checkpoints = json.checkpoints.map((c) => ({ ...c }));
+    return h;
+  }
+
+  static decode(bytes: Uint8Array): RunHistory {
+    const json = JSON.parse(Buffer.from(bytes).toString('utf8')) as HistoryJson;
+    if (json.version !== 1 || !Array.isArray(json.steps)) throw new Error('unsupported run history format');
+    return RunHistory.fromJson(json);
+  }
+
+  /** True when something was added since the last `encode()`. */
+  get changed(): boolean {
+    return this.dirty;
+  }
+
+  get length(): number {
+    return this.steps.length;
+  }
+
+  /** Forget everything after `step` (a resume from the checkpoint at `step`). */
+  truncate(step: number): void {
+    let n = this.steps.length;
+    while (n > 0 && this.steps[n - 1]! > step) n--;
+    this.steps.length = this.pre.length = this.post.length = this.times.length = n;
+    this.evals = this.evals.filter((e) => e.step <= step);
+    this.checkpoints = this.checkpoints.filter((c) => c.step <= step);
+    this.dirty = true;
+  }
+
+  addStep(step: number, preLoss: number, postLoss: number, timeMs = Date.now()): void {
+    this.steps.push(step);
+    this.pre.push(round(preLoss));
+    this.post.push(round(postLoss));
+    this.times.push(Math.round(timeMs));
+    this.dirty = true;
+  }
+
+  addEval(e: metaloop.IEvalSummary, timeMs = Date.now()): void {
+    this.evals.push({
+      step: e.step ?? 0,
+      tasks: e.tasks ?? 0,
+      innerSteps: [...(e.innerSteps ?? [])],
+      preLoss: round(e.preLoss ?? 0),
+      postLoss: (e.postLoss ?? []).map(round),
+      accuracy: (e.accuracy ?? []).map(round),
+      ci95: (e.ci95 ?? []).map(round),
+      timeMs: Math.round(timeMs),
+    });
+    this.dirty = true;
+  }
+
+  addCheckpoint(step: number, timeMs = Date.now()): void {
+    this.checkpoints.push({ step, timeMs: Math.round(timeMs) });
+    this.dirty = true;
+  }
+
+  toJson(): HistoryJson {
+    return {
+      version: 1,
+      runId: this.runId,
+      steps: [...this.steps],
+      preLoss: [...this.pre],
+      postLoss: [...this.post],
+      timeMs: [...this.times],
+      evals: this.evals.map((e) => ({ ...e })),
+      checkpoints: this.checkpoints.map((c) => ({ ...c })),
+    };
+  }
+
+  encode(): Uint8Array {
+    this.dirty = false;
+    return new Uint8Array(Buffer.from(JSON.stringify(this.toJson()), 'utf8'));
+  }
+}
+
+/** The metric an evaluation is judged by: final accuracy when present (higher is better), else final loss. */
+export function evalScore(e: Pick<HistoryEval, 'postLoss' | 'accuracy'>): number {
+  const acc = e.accuracy[e.accuracy.length - 1];
+  if (acc !== undefined) return acc;
+  const loss = e.postLoss[e.postLoss.length - 1];
+  return loss === undefined ? Number.NEGATIVE_INFINITY : -loss;
+}

@@ -1,0 +1,192 @@
+/**
+ * `metaloop report`: one self-contained HTML page about a run — inline SVG plots of the
+ * meta-train loss (before and after adaptation) and of the evaluations against the step, the
+ * timings, the checkpoints and the spec. No script, no stylesheet or font from the network.
+ *
+ * Every plotted series is one `<polyline data-series="…" points="x,y …">` with one point per
+ * recorded step (or evaluation); evaluations also get one `<circle>` per point.
+ */
+import type { HistoryJson } from './history.js';
+
+export interface Series {
+  readonly name: string;
+  readonly color: string;
+  readonly xs: readonly number[];
+  readonly ys: readonly number[];
+  /** Draw a circle at every point. */
+  readonly markers?: boolean;
+}
+
+export interface PlotOptions {
+  readonly title: string;
+  readonly xLabel: string;
+  readonly yLabel: string;
+  readonly id: string;
+  readonly width?: number;
+  readonly height?: number;
+}
+
+export const escapeHtml = (s: string) =>
+  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+
+const fmt = (x: number) => (Math.abs(x) >= 1e4 || (Math.abs(x) < 1e-3 && x !== 0) ? x.toExponential(1) : Number(x.toPrecision(3)).toString());
+
+function niceTicks(lo: number, hi: number, count = 5): number[] {
+  if (!(hi > lo)) return [lo];
+  const raw = (hi - lo) / count;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? raw;
+  const out: number[] = [];
+  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
+  return out;
+}
+
+/** An inline SVG line plot; y is log-scaled when every value is positive and they span > 20×. */
+export function svgPlot(o: PlotOptions, series: readonly Series[]): string {
+  const W = o.width ?? 760;
+  const H = o.height ?? 320;
+  const m = { l: 64, r: 150, t: 30, b: 44 };
+  const all = series.flatMap((s) => s.ys.map((y, i) => ({ x: s.xs[i]!, y }))).filter((p) => Number.isFinite(p.y) && Number.isFinite(p.x));
+  const head = `<svg xmlns="http://www.w3.org/2000/svg" id="${o.id}" class="plot" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="${escapeHtml(o.title)}">`;
+  const title = `<text x="${m.l}" y="18" class="title">${escapeHtml(o.title)}</text>`;
+  if (all.length === 0) return `${head}${title}<text x="${W / 2}" y="${H / 2}" text-anchor="middle">no data recorded</text></svg>`;
+  const xMin = Math.min(...all.map((p) => p.x));
+  const xMax = Math.max(...all.map((p) => p.x));
+  const yMinRaw = Math.min(...all.map((p) => p.y));
+  const yMaxRaw = Math.max(...all.map((p) => p.y));
+  const log = yMinRaw > 0 && yMaxRaw / yMinRaw > 20;
+  const ty = (y: number) => (log ? Math.log10(y) : y);
+  let y0 = ty(yMinRaw);
+  let y1 = ty(yMaxRaw);
+  if (y1 - y0 < 1e-12) [y0, y1] = [y0 - 0.5, y1 + 0.5];
+  const pad = (y1 - y0) * 0.05;
+  y0 -= pad;
+  y1 += pad;
+  const x0 = xMin;
+  const x1 = xMax > xMin ? xMax : xMin + 1;
+  const pw = W - m.l - m.r;
+  const ph = H - m.t - m.b;
+  const px = (x: number) => (m.l + ((x - x0) / (x1 - x0)) * pw).toFixed(1);
+  const py = (y: number) => (m.t + ph - ((ty(y) - y0) / (y1 - y0)) * ph).toFixed(1);
+  const parts = [head, title];
+  parts.push(`<rect x="${m.l}" y="${m.t}" width="${pw}" height="${ph}" class="frame"/>`);
+  for (const t of niceTicks(x0, x1)) {
+    parts.push(`<line x1="${px(t)}" x2="${px(t)}" y1="${m.t}" y2="${m.t + ph}" class="grid"/><text x="${px(t)}" y="${m.t + ph + 16}" text-anchor="middle">${fmt(t)}</text>`);
+  }
+  const yTicks = log ? niceTicks(y0, y1).map((e) => 10 ** e) : niceTicks(y0, y1);
+  for (const t of yTicks) {
+    parts.push(`<line x1="${m.l}" x2="${m.l + pw}" y1="${py(t)}" y2="${py(t)}" class="grid"/><text x="${m.l - 6}" y="${py(t)}" dy="4" text-anchor="end">${fmt(t)}</text>`);
+  }
+  parts.push(`<text x="${m.l + pw / 2}" y="${H - 6}" text-anchor="middle">${escapeHtml(o.xLabel)}</text>`);
+  parts.push(`<text transform="translate(14 ${m.t + ph / 2}) rotate(-90)" text-anchor="middle">${escapeHtml(o.yLabel)}${log ? ' (log)' : ''}</text>`);
+  series.forEach((s, k) => {
+    const pts: string[] = [];
+    const circles: string[] = [];
+    s.xs.forEach((x, i) => {
+      const y = s.ys[i]!;
+      if (!Number.isFinite(y) || (log && y <= 0)) return;
+      pts.push(`${px(x)},${py(y)}`);
+      if (s.markers) circles.push(`<circle cx="${px(x)}" cy="${py(y)}" r="3" fill="${s.color}"><title>${escapeHtml(s.name)} @ ${x}: ${y}</title></circle>`);
+    });
+    parts.push(`<polyline data-series="${escapeHtml(s.name)}" points="${pts.join(' ')}" fill="none" stroke="${s.color}" stroke-width="1.5"/>`);
+    parts.push(...circles);
+    const ly = m.t + 14 + k * 18;
+    parts.push(`<line x1="${m.l + pw + 12}" x2="${m.l + pw + 32}" y1="${ly - 4}" y2="${ly - 4}" stroke="${s.color}" stroke-width="2"/><text x="${m.l + pw + 38}" y="${ly}">${escapeHtml(s.name)}</text>`);
+  });
+  parts.push('</svg>');
+  return parts.join('\n');
+}
+
+const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b'];
+
+export interface ReportInput {
+  /** The run record as `recordJson` makes it. */
+  readonly record: Record<string, unknown>;
+  readonly history: HistoryJson;
+  /** When the report was made (Unix ms). */
+  readonly generatedMs?: number;
+}
+
+const iso = (ms: unknown) => (typeof ms === 'number' && ms > 0 ? new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC') : '-');
+
+/** The whole page. */
+export function renderReport(input: ReportInput): string {
+  const r = input.record;
+  const h = input.history;
+  const runId = String(r.runId ?? h.runId);
+  const trainPlot = svgPlot({ id: 'train-loss', title: 'Meta-train query loss (mean over the meta-batch)', xLabel: 'meta-step', yLabel: 'loss' }, [
+    { name: 'before adaptation', color: COLORS[0]!, xs: h.steps, ys: h.preLoss },
+    { name: 'after adaptation', color: COLORS[1]!, xs: h.steps, ys: h.postLoss },
+  ]);
+  const evalSteps = h.evals.map((e) => e.step);
+  const inner = h.evals[0]?.innerSteps ?? [];
+  const evalSeries: Series[] = [{ name: 'held-out, 0 steps', color: COLORS[0]!, xs: evalSteps, ys: h.evals.map((e) => e.preLoss), markers: true }];
+  inner.forEach((k, j) => {
+    evalSeries.push({ name: `held-out, ${k} step${k === 1 ? '' : 's'}`, color: COLORS[(j + 1) % COLORS.length]!, xs: evalSteps, ys: h.evals.map((e) => e.postLoss[j] ?? Number.NaN), markers: true });
+  });
+  const evalPlot = svgPlot({ id: 'eval-loss', title: 'Held-out evaluation: query loss after k inner steps', xLabel: 'meta-step', yLabel: 'loss' }, evalSeries);
+  const hasAcc = h.evals.some((e) => e.accuracy.length > 0);
+  const accPlot = hasAcc
+    ? svgPlot(
+        { id: 'eval-accuracy', title: 'Held-out evaluation: accuracy', xLabel: 'meta-step', yLabel: 'accuracy' },
+        inner.map((k, j) => ({ name: `${k} step${k === 1 ? '' : 's'}`, color: COLORS[(j + 1) % COLORS.length]!, xs: evalSteps, ys: h.evals.map((e) => e.accuracy[j] ?? Number.NaN), markers: true })),
+      )
+    : '';
+  // Throughput: meta-steps per second over windows of ~1/50 of the run.
+  const win = Math.max(1, Math.floor(h.steps.length / 50));
+  const rateX: number[] = [];
+  const rateY: number[] = [];
+  for (let i = win; i < h.steps.length; i += win) {
+    const dt = (h.timeMs[i]! - h.timeMs[i - win]!) / 1000;
+    if (dt > 0) {
+      rateX.push(h.steps[i]!);
+      rateY.push((h.steps[i]! - h.steps[i - win]!) / dt);
+    }
+  }
+  const ratePlot = svgPlot({ id: 'throughput', title: 'Throughput', xLabel: 'meta-step', yLabel: 'meta-steps / s' }, [{ name: `steps/s (window ${win})`, color: COLORS[2]!, xs: rateX, ys: rateY }]);
+  const evalRows = h.evals
+    .map((e) => `<tr><td>${e.step}</td><td>${e.tasks}</td><td>${fmt(e.preLoss)}</td>${e.innerSteps.map((k, j) => `<td>${k}: ${fmt(e.postLoss[j] ?? Number.NaN)}${e.accuracy[j] !== undefined ? ` (acc ${fmt(e.accuracy[j]!)})` : ''}</td>`).join('')}<td>${iso(e.timeMs)}</td></tr>`)
+    .join('\n');
+  const timing: [string, string][] = [
+    ['state', String(r.state ?? '')],
+    ['steps', `${String(r.step ?? 0)} / ${String(r.steps ?? 0)}`],
+    ['created', iso(r.createdMs)],
+    ['started', iso(r.startedMs)],
+    ['finished', iso(r.finishedMs)],
+    ['time running', `${Number(r.seconds ?? 0).toFixed(1)} s`],
+    ['speed (last session)', `${fmt(Number(r.stepsPerSec ?? 0))} meta-steps/s, ${fmt(Number(r.tasksPerSec ?? 0))} tasks/s`],
+    ['checkpoints', h.checkpoints.map((c) => String(c.step)).join(', ') || '-'],
+    ['params sha256', String(r.paramsSha256 ?? '')],
+  ];
+  if (r.error) timing.push(['error', String(r.error)]);
+  const css = `body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:980px;color:#222}
+h1{font-size:22px}h2{font-size:17px;margin-top:28px}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}
+pre{background:#f6f6f6;padding:10px;overflow:auto}svg.plot{display:block;margin:8px 0}svg text{font-size:11px;fill:#333}
+svg text.title{font-size:13px;font-weight:600}svg .frame{fill:none;stroke:#999}svg .grid{stroke:#eee}`;
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>Metaloop run ${escapeHtml(runId)}</title>
+<style>${css}</style>
+</head>
+<body>
+<h1>Metaloop run <code>${escapeHtml(runId)}</code> (${escapeHtml(String(r.name ?? ''))})</h1>
+<p>${h.steps.length} recorded meta-steps, ${h.evals.length} evaluations. Generated ${iso(input.generatedMs ?? Date.now())}.</p>
+<h2>Meta-training</h2>
+${trainPlot}
+<h2>Evaluation</h2>
+${evalPlot}
+${accPlot}
+<table id="evals"><tr><th>step</th><th>tasks</th><th>loss, 0 steps</th>${inner.map(() => '<th>loss after k steps</th>').join('')}<th>time</th></tr>
+${evalRows}
+</table>
+<h2>Timings</h2>
+<table id="timings">${timing.map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(v)}</td></tr>`).join('')}</table>
+${ratePlot}
+<h2>Spec</h2>
+<pre id="spec">${escapeHtml(JSON.stringify(r.spec ?? null, null, 2))}</pre>
+</body>
+</html>
+`;
+}

@@ -1,0 +1,205 @@
+/**
+ * Following a run from a terminal (`metaloop watch`, `submit --watch`, `events --follow`): live
+ * step events (core NATS `<prefix>.events.<run>`) merged with status polls (events are not
+ * durable: a poll fills any gap and notices the end), and the two renderings — a progress bar
+ * redrawn in place on a TTY, plain lines otherwise.
+ */
+import { metaloop, subjects as makeSubjects, type Transport } from '@metaloop/shared';
+import type { ApiClient } from './client.js';
+import { progressLine } from './format.js';
+import { isTerminal, stateFromProto } from './records.js';
+
+export interface FollowOptions {
+  readonly client: ApiClient;
+  readonly transport: Transport;
+  readonly prefix: string;
+  readonly runId: string;
+  /** Every event of the run as it arrives. */
+  readonly onEvent?: (event: metaloop.Event) => void;
+  /** The merged view after every event or poll. */
+  readonly onUpdate?: (view: metaloop.RunRecord) => void;
+  /** Status polling period. Default 1000. */
+  readonly pollMs?: number;
+  readonly signal?: AbortSignal;
+}
+
+/** Follow a run until it has ended; resolves with its final record. */
+export async function followRun(o: FollowOptions): Promise<metaloop.RunRecord> {
+  const subj = makeSubjects(o.prefix);
+  let view: metaloop.RunRecord | null = null;
+  let wake = () => {};
+  const sub = o.transport.subscribe(subj.events(o.runId), (data) => {
+    let ev: metaloop.Event;
+    try {
+      ev = metaloop.Event.decode(data);
+    } catch {
+      return;
+    }
+    o.onEvent?.(ev);
+    if (!view) return;
+    if ((ev.step ?? 0) < (view.step ?? 0)) return;
+    const next = metaloop.RunRecord.create({ ...view, step: ev.step, updatedMs: ev.timestampMs });
+    if (ev.kind === metaloop.Event.Kind.KIND_STEP) {
+      next.preLoss = ev.preLoss;
+      next.postLoss = ev.postLoss;
+      next.stepsPerSec = ev.stepsPerSec;
+      next.tasksPerSec = ev.tasksPerSec;
+    } else if (ev.kind === metaloop.Event.Kind.KIND_EVAL && ev.eval) {
+      next.lastEval = metaloop.EvalSummary.create(ev.eval);
+    } else if (ev.kind === metaloop.Event.Kind.KIND_CHECKPOINT) {
+      next.checkpointStep = ev.step;
+    } else if (ev.kind === metaloop.Event.Kind.KIND_STATE) {
+      next.state = ev.state;
+      if (isTerminal(stateFromProto(ev.state))) wake();
+    }
+    view = next;
+    o.onUpdate?.(view);
+  });
+  try {
+    for (;;) {
+      o.signal?.throwIfAborted();
+      const rec = await o.client.status(o.runId);
+      // A poll never moves the view backwards (events may be ahead of the stored record).
+      view = !view || (rec.step ?? 0) >= (view.step ?? 0) || isTerminal(stateFromProto(rec.state)) ? rec : metaloop.RunRecord.create({ ...rec, ...pick(view) });
+      o.onUpdate?.(view);
+      if (isTerminal(stateFromProto(rec.state))) return rec;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, o.pollMs ?? 1000);
+        function done() {
+          clearTimeout(timer);
+          o.signal?.removeEventListener('abort', done);
+          resolve();
+        }
+        wake = done;
+        o.signal?.addEventListener('abort', done, { once: true });
+      });
+    }
+  } finally {
+    await sub.close();
+  }
+}
+
+function pick(v: metaloop.RunRecord): Partial<metaloop.IRunRecord> {
+  return { step: v.step, preLoss: v.preLoss, postLoss: v.postLoss, stepsPerSec: v.stepsPerSec, tasksPerSec: v.tasksPerSec, lastEval: v.lastEval, checkpointStep: v.checkpointStep };
+}
+
+const num = (x: number | null | undefined, digits = 3) => (x === null || x === undefined || !Number.isFinite(x) ? '-' : x.toPrecision(digits));
+
+/** Seconds to go at the current speed, as `1h02m`, `3m05s` or `12s`; '-' when unknown. */
+export function etaText(r: metaloop.IRunRecord): string {
+  const left = (r.steps ?? 0) - (r.step ?? 0);
+  const rate = r.stepsPerSec ?? 0;
+  if (left <= 0) return '0s';
+  if (!(rate > 0)) return '-';
+  const s = Math.round(left / rate);
+  if (s >= 3600) return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+  if (s >= 60) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${s}s`;
+}
+
+/** One progress-bar line (no newline) at most `width` columns wide. */
+export function barLine(r: metaloop.IRunRecord, width = 100): string {
+  const steps = r.steps ?? 0;
+  const step = r.step ?? 0;
+  const frac = steps > 0 ? Math.min(1, step / steps) : 0;
+  const e = r.lastEval;
+  const evalText = e && e.tasks ? `  eval@${e.step} ${num(e.postLoss?.[e.postLoss.length - 1])}` : '';
+  const tail =
+    ` ${String(Math.floor(frac * 100)).padStart(3)}% ${step}/${steps}  ${num(r.tasksPerSec)} tasks/s` +
+    `  loss ${num(r.preLoss)}→${num(r.postLoss)}${evalText}  ETA ${etaText(r)}  ${stateFromProto(r.state)}`;
+  const barWidth = Math.max(10, Math.min(40, width - tail.length - 2));
+  const full = Math.round(frac * barWidth);
+  return `[${'█'.repeat(full)}${'░'.repeat(barWidth - full)}]${tail}`.slice(0, Math.max(20, width));
+}
+
+export interface Renderer {
+  update(r: metaloop.RunRecord): void;
+  /** Leave the bar (TTY) and stop. */
+  end(): void;
+}
+
+/** A bar redrawn in place (at most 10 times a second) on a TTY stream. */
+export function ttyRenderer(stream: NodeJS.WriteStream): Renderer {
+  let last = 0;
+  let pending: metaloop.RunRecord | null = null;
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  const draw = () => {
+    timer = null;
+    if (!pending) return;
+    last = Date.now();
+    stream.write(`\r\x1b[2K${barLine(pending, (stream.columns || 100) - 1)}`);
+  };
+  return {
+    update(r) {
+      pending = r;
+      if (timer) return;
+      const wait = 100 - (Date.now() - last);
+      if (wait <= 0) draw();
+      else timer = setTimeout(draw, wait);
+    },
+    end() {
+      if (timer) clearTimeout(timer);
+      draw();
+      stream.write('\n');
+    },
+  };
+}
+
+/** Plain lines: at most one every `everyMs`, and on every state or evaluation change. */
+export function lineRenderer(write: (line: string) => void, everyMs = 5000): Renderer {
+  let last = 0;
+  let lastState = '';
+  let lastEval = -1;
+  let latest: metaloop.RunRecord | null = null;
+  let printed: metaloop.RunRecord | null = null;
+  return {
+    update(r) {
+      latest = r;
+      const state = stateFromProto(r.state);
+      const evalStep = r.lastEval?.tasks ? (r.lastEval.step ?? 0) : -1;
+      if (Date.now() - last >= everyMs || state !== lastState || evalStep !== lastEval) {
+        last = Date.now();
+        lastState = state;
+        lastEval = evalStep;
+        printed = r;
+        write(progressLine(r));
+      }
+    },
+    end() {
+      // The final state was printed already (from its event): no second, near-identical line.
+      if (latest && latest !== printed && stateFromProto(latest.state) !== stateFromProto(printed?.state)) write(progressLine(latest));
+    },
+  };
+}
+
+/** One event as a plain line. */
+export function eventLine(ev: metaloop.IEvent): string {
+  const t = new Date(ev.timestampMs ?? 0).toISOString().slice(11, 23);
+  const head = `${t} ${ev.runId} step ${ev.step ?? 0}`;
+  switch (ev.kind) {
+    case metaloop.Event.Kind.KIND_STEP:
+      return `${head} STEP loss ${num(ev.preLoss)} -> ${num(ev.postLoss)}  ${num(ev.stepsPerSec)} steps/s`;
+    case metaloop.Event.Kind.KIND_EVAL: {
+      const e = ev.eval;
+      const post = (e?.postLoss ?? []).map((l, i) => `${num(l)}@${e?.innerSteps?.[i] ?? '?'}`).join(' ');
+      return `${head} EVAL ${e?.tasks ?? 0} tasks: ${num(e?.preLoss)} -> ${post}`;
+    }
+    case metaloop.Event.Kind.KIND_STATE:
+      return `${head} STATE ${stateFromProto(ev.state)}`;
+    case metaloop.Event.Kind.KIND_CHECKPOINT:
+      return `${head} CHECKPOINT ${ev.message ?? ''}`.trimEnd();
+    default:
+      return `${head} ${String(ev.kind)}`;
+  }
+}
+
+/** One event as JSON (kind and state by name). */
+export function eventJson(ev: metaloop.IEvent): Record<string, unknown> {
+  const kind = ({ 1: 'step', 2: 'eval', 3: 'state', 4: 'checkpoint' } as Record<number, string>)[ev.kind ?? 0] ?? 'unspecified';
+  const out: Record<string, unknown> = { runId: ev.runId, kind, step: ev.step ?? 0, timestampMs: ev.timestampMs ?? 0 };
+  if (kind === 'step') Object.assign(out, { preLoss: ev.preLoss, postLoss: ev.postLoss, stepsPerSec: ev.stepsPerSec, tasksPerSec: ev.tasksPerSec });
+  if (kind === 'eval' && ev.eval) Object.assign(out, { eval: { tasks: ev.eval.tasks, innerSteps: ev.eval.innerSteps, preLoss: ev.eval.preLoss, postLoss: ev.eval.postLoss } });
+  if (kind === 'state') out.state = stateFromProto(ev.state);
+  if (ev.message) out.message = ev.message;
+  return out;
+}
