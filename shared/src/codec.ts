@@ -94,6 +94,86 @@ export function fromBundle(
   return { layout, data };
 }
 
+/** Field number of the alignment padding in an encoded TensorBundle (reserved in metaloop.proto). */
+export const TENSOR_BUNDLE_PAD_FIELD = 15;
+
+function varintSize(n: number): number {
+  let size = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 128);
+    size++;
+  }
+  return size;
+}
+
+function writeVarint(out: Uint8Array, pos: number, n: number): number {
+  while (n >= 0x80) {
+    out[pos++] = (n % 128) | 0x80;
+    n = Math.floor(n / 128);
+  }
+  out[pos++] = n;
+  return pos;
+}
+
+/**
+ * Encode a TensorBundle with ONE copy of the float data into one exact-size buffer: the small
+ * header (the layout) goes through protobufjs, then an alignment pad (an unknown length-delimited
+ * field 15, skipped by every protobuf decoder) and field 2 (tag, varint length, raw bytes) are
+ * written by hand so that the data starts at a multiple of 4 bytes. Valid protobuf:
+ * `metaloop.TensorBundle.decode` reads it, and `decodeTensorBundle` then views the floats in place.
+ * `into` (a reused buffer at a 4-byte-aligned offset, at least as long as the encoding) skips the
+ * allocation — for large vectors a fresh allocation (page faults on new pages) costs more than the
+ * copy itself; the result is then a view of `into`, valid until the caller reuses it.
+ */
+export function encodeTensorBundle(flat: FlatTensors, into?: Uint8Array): Uint8Array {
+  const bundle = toBundle(flat);
+  const header = metaloop.TensorBundle.encode({ tensors: bundle.tensors ?? [] }).finish();
+  const data = bundle.data!;
+  const n = data.byteLength;
+  const prefix = header.byteLength + 1 + varintSize(n);
+  const need = (4 - (prefix % 4)) % 4;
+  // A pad field is a tag byte + a length byte + k bytes: 2 + k ≡ need (mod 4).
+  const padBytes = need === 0 ? 0 : need === 1 ? 5 : need;
+  const size = prefix + padBytes + n;
+  let out: Uint8Array;
+  if (into) {
+    if (into.byteLength < size || into.byteOffset % 4 !== 0) {
+      throw new CodecError(`encodeTensorBundle: the output buffer must hold ${size} bytes at a 4-byte-aligned offset`, into.byteLength);
+    }
+    out = into.subarray(0, size);
+  } else {
+    // Own ArrayBuffer at offset 0 (never the shared pool): offsets in `out` are absolute alignments.
+    out = Buffer.allocUnsafeSlow(size);
+  }
+  out.set(header, 0);
+  let pos = header.byteLength;
+  if (padBytes > 0) {
+    out[pos++] = (TENSOR_BUNDLE_PAD_FIELD << 3) | 2;
+    out[pos++] = padBytes - 2;
+    out.fill(0, pos, pos + padBytes - 2);
+    pos += padBytes - 2;
+  }
+  out[pos++] = (2 << 3) | 2;
+  pos = writeVarint(out, pos, n);
+  out.set(data, pos);
+  return out;
+}
+
+/**
+ * Decode an encoded TensorBundle (from `encodeTensorBundle` or any protobuf encoder), checking its
+ * layout against `expected` when given. The floats are a view of `bytes` when their offset is a
+ * multiple of 4 (always for `encodeTensorBundle` output in a 4-byte-aligned buffer), else one copy.
+ */
+export function decodeTensorBundle(bytes: Uint8Array, expected?: readonly TensorSpec[]): FlatTensors {
+  let bundle: metaloop.TensorBundle;
+  try {
+    bundle = metaloop.TensorBundle.decode(bytes);
+  } catch (err) {
+    throw new CodecError(`malformed tensor bundle: ${err instanceof Error ? err.message : String(err)}`, bytes.byteLength);
+  }
+  return fromBundle(bundle, expected);
+}
+
 export function assertSameLayout(got: readonly TensorSpec[], expected: readonly TensorSpec[]): void {
   if (got.length !== expected.length) {
     throw new CodecError(`bundle has ${got.length} tensors, expected ${expected.length}`);
