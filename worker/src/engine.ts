@@ -61,7 +61,10 @@ export interface ComputeShardOptions {
   readonly onTask?: (done: number, total: number) => void;
   /** Let the event loop run (timers, I/O) after this much uninterrupted compute; default 25 ms. */
   readonly yieldEveryMs?: number;
-  /** Batch tasks when the model allows it (default true); false forces one task at a time. */
+  /**
+   * Batch tasks when the model allows it; false forces one task at a time. Default: batch, except
+   * for a model's batched variant on a backend it is not the default for (Conv4 on cpu/wasm).
+   */
   readonly batchTasks?: boolean;
 }
 
@@ -78,6 +81,8 @@ export interface CompiledRun {
   readonly batchedInner: InnerLoop | undefined;
   /** Most tasks in one batched pass (MAX_TASK_BATCH or the batched model's own, smaller limit). */
   readonly maxTaskBatch: number;
+  /** Backends where batching is the default; undefined: all. */
+  readonly batchByDefaultOn: readonly string[] | undefined;
 }
 
 const compiled = new WeakMap<RunSpec, CompiledRun>();
@@ -100,7 +105,8 @@ export function compileRun(spec: RunSpec): CompiledRun {
   const variant = model.taskBatched ? undefined : taskBatchedVariant(spec);
   const batchedInner = model.taskBatched ? { ...inner, batched: true } : variant ? { ...inner, model: variant, batched: true } : undefined;
   const maxTaskBatch = Math.min(MAX_TASK_BATCH, variant?.maxTaskBatch ?? MAX_TASK_BATCH);
-  c = { spec, layout, size: layoutSize(layout), family, algorithm, inner, batchedInner, maxTaskBatch };
+  const batchByDefaultOn = variant?.defaultOn;
+  c = { spec, layout, size: layoutSize(layout), family, algorithm, inner, batchedInner, maxTaskBatch, batchByDefaultOn };
   compiled.set(spec, c);
   return c;
 }
@@ -220,7 +226,8 @@ export async function computeShard(
   const classify = run.inner.loss.accuracy !== undefined;
   const width = shard.kind === 'train' ? run.size + 2 : (steps + 1) * (classify ? 2 : 1);
   const acc = new Float64Array(width);
-  const canBatch = options.batchTasks !== false && run.batchedInner !== undefined;
+  const batchByDefault = run.batchByDefaultOn === undefined || run.batchByDefaultOn.includes(tf.getBackend());
+  const canBatch = (options.batchTasks ?? batchByDefault) && run.batchedInner !== undefined;
   const single = canBatch ? undefined : paramTensors(run, params);
   const tiled = new Map<number, tf.Tensor[]>();
   try {

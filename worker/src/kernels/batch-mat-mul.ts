@@ -2,13 +2,15 @@
  * BatchMatMul (float32).
  * cpu: large products on the GEMM of ./gemm.ts, which reads transposed operands through strides
  *   (small ones stay on the backend's own kernel: less per-call overhead).
- * wasm: its own kernel is fast only without transposes (measured on [15680×576]ᵀ·[15680×64]: 520 ms
- *   with transposeA, 43 ms without), and matMul's gradients are transposed products. A large
- *   transposed operand is transposed first with the backend's Transpose, then multiplied plainly.
+ * wasm: its own kernel is fast (XNNPACK) only for one matrix without transposes (measured on
+ *   [15680×576]ᵀ·[15680×64]: 520 ms with transposeA, 43 ms without; a batch of 2 plain products of
+ *   [15680×576]·[576×64]: ~80× slower than 2 single ones), and matMul's gradients are transposed
+ *   products. So a large transposed operand is transposed first with the backend's Transpose, and
+ *   a batch of large products runs as single products on copies of each slice.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { gemm } from './gemm.js';
-import { ioFor, type TensorInfo } from './io.js';
+import { ioFor, type KernelIo, type TensorInfo } from './io.js';
 import { runReplaced } from './previous.js';
 
 interface Args {
@@ -21,6 +23,8 @@ interface Args {
 const CPU_MIN_WORK = 1 << 18;
 /** Transposed wasm operands smaller than this (elements) are left to the backend's own kernel. */
 const WASM_MIN_TRANSPOSE = 1 << 14;
+/** wasm batches whose single products are smaller than this (M·N·K) stay on the backend's own loop. */
+const WASM_MIN_SPLIT = 1 << 16;
 
 const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 
@@ -66,15 +70,29 @@ export const batchMatMulCpuConfig: tf.KernelConfig = {
   }) as unknown as tf.KernelFunc,
 };
 
+/** Matrix `i` of a [batch, r, c] tensor as a new [1, r, c] tensor (or the tensor itself when batch is 1). */
+function matrixOf(io: KernelIo, t: TensorInfo, i: number, batch: number, temps: TensorInfo[]): TensorInfo {
+  const rows = t.shape[t.shape.length - 2]!;
+  const cols = t.shape[t.shape.length - 1]!;
+  if (batch === 1) return { ...t, shape: [1, rows, cols] };
+  const m = io.alloc([1, rows, cols]);
+  temps.push(m);
+  io.view(m).set(io.view(t).subarray(i * rows * cols, (i + 1) * rows * cols));
+  return m;
+}
+
 export const batchMatMulWasmConfig: tf.KernelConfig = {
   kernelName: tf.BatchMatMul,
   backendName: 'wasm',
   kernelFunc: ((args: Args) => {
     const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
     const { transposeA, transposeB } = args.attrs as unknown as tf.BatchMatMulAttrs;
-    const flipA = transposeA && size(a.shape) >= WASM_MIN_TRANSPOSE;
-    const flipB = transposeB && size(b.shape) >= WASM_MIN_TRANSPOSE;
-    if (!flipA && !flipB) return runReplaced(tf.BatchMatMul, 'wasm', args as unknown as Parameters<tf.KernelFunc>[0]);
+    const d = dims(a, b, transposeA, transposeB);
+    const batch = size(d.outer);
+    const split = batch > 1 && d.M * d.N * d.K >= WASM_MIN_SPLIT && (d.batchA === batch || d.batchA === 1) && (d.batchB === batch || d.batchB === 1);
+    const flipA = transposeA && (split || size(a.shape) >= WASM_MIN_TRANSPOSE);
+    const flipB = transposeB && (split || size(b.shape) >= WASM_MIN_TRANSPOSE);
+    if (!flipA && !flipB && !split) return runReplaced(tf.BatchMatMul, 'wasm', args as unknown as Parameters<tf.KernelFunc>[0]);
     const io = ioFor('wasm', args.backend);
     const swapLast = (t: TensorInfo) => {
       const perm = t.shape.map((_, i) => i);
@@ -83,16 +101,28 @@ export const batchMatMulWasmConfig: tf.KernelConfig = {
       return io.run('Transpose', { x: t }, { perm });
     };
     const temps: TensorInfo[] = [];
+    const plain = (x: TensorInfo, y: TensorInfo) =>
+      runReplaced(tf.BatchMatMul, 'wasm', {
+        inputs: { a: x, b: y },
+        backend: args.backend as tf.KernelBackend,
+        attrs: { transposeA: transposeA && !flipA, transposeB: transposeB && !flipB },
+      }) as TensorInfo;
     try {
       const a2 = flipA ? swapLast(a) : a;
       if (flipA) temps.push(a2);
       const b2 = flipB ? swapLast(b) : b;
       if (flipB) temps.push(b2);
-      return runReplaced(tf.BatchMatMul, 'wasm', {
-        inputs: { a: a2, b: b2 },
-        backend: args.backend as tf.KernelBackend,
-        attrs: { transposeA: transposeA && !flipA, transposeB: transposeB && !flipB },
-      }) as TensorInfo;
+      if (!split) return plain(a2, b2);
+      const { M, N } = d;
+      const out = io.alloc([...d.outer, M, N]);
+      for (let i = 0; i < batch; i++) {
+        const part: TensorInfo[] = [];
+        const r = plain(matrixOf(io, a2, i, d.batchA, part), matrixOf(io, b2, i, d.batchB, part));
+        part.push(r);
+        io.view(out).set(io.view(r), i * M * N);
+        for (const t of part) io.dispose(t);
+      }
+      return out;
     } finally {
       for (const t of temps) io.dispose(t);
     }

@@ -71,6 +71,7 @@ describe('task-batched conv4', () => {
     assert.equal(m.maxTaskBatch, Math.floor(CONV4_BATCH_ELEMENTS / (75 * 28 * 28 * 64)));
     assert.equal(compileRun(s).maxTaskBatch, m.maxTaskBatch);
     assert.ok(compileRun(s).batchedInner?.batched);
+    assert.deepEqual(compileRun(s).batchByDefaultOn, ['tensorflow', 'webgl', 'webgpu']);
   });
 
   for (const backend of ['cpu', 'wasm'] as const) {
@@ -81,7 +82,7 @@ describe('task-batched conv4', () => {
         const params = theta(s, 3);
         const work = { kind: 'train' as const, taskSeeds: [11, 12, 13] };
         const before = tf.memory().numTensors;
-        const batched = (await computeShard(s, params, work)) as TrainShardResult;
+        const batched = (await computeShard(s, params, work, { batchTasks: true })) as TrainShardResult;
         const looped = (await computeShard(s, params, work, { batchTasks: false })) as TrainShardResult;
         assert.equal(tf.memory().numTensors, before, 'tensors leaked');
         const e = relativeError(batched.grad, looped.grad);
@@ -89,7 +90,7 @@ describe('task-batched conv4', () => {
         assert.ok(Math.abs(batched.preLossSum - looped.preLossSum) < 1e-5 * Math.abs(looped.preLossSum));
         assert.ok(Math.abs(batched.postLossSum - looped.postLossSum) < 1e-4 * Math.abs(looped.postLossSum));
         const ev = { kind: 'eval' as const, taskSeeds: [21, 22], evalInnerSteps: 2 };
-        const eb = (await computeShard(s, params, ev)) as EvalShardResult;
+        const eb = (await computeShard(s, params, ev, { batchTasks: true })) as EvalShardResult;
         const el = (await computeShard(s, params, ev, { batchTasks: false })) as EvalShardResult;
         assert.ok(relativeError(eb.evalLossSums, el.evalLossSums) < 1e-4);
         assert.deepEqual(eb.evalAccuracySums, el.evalAccuracySums);

@@ -3,10 +3,10 @@
  * of θ (parameters [T, ...shape], images [T, N, ...]), so a shard's tasks run as one computation.
  *
  * tfjs convolutions take one filter for the whole batch, so the per-task 3×3 convolution is an
- * im2col built from shifted slices of the padded input (9 taps, concatenated on the channel
- * axis) times the task's filter as a batched matMul [T, N·OH·OW, 9·C] · [T, 9·C, F]. Stride 2 reads
+ * im2col built from shifted slices of the padded input (9 taps), each times its slice of the task's
+ * filter as a batched matMul [T, N·OH·OW, C] · [T, C, F], summed. Stride 2 reads
  * its taps from a [.., OH+1, 2, OW+1, 2, C] view of the input padded to an even size, so no
- * strided slice is needed. Every op (pad, slice, reshape, concat, matMul, moments, relu, maxPool
+ * strided slice is needed. Every op (pad, slice, reshape, addN, matMul, moments, relu, maxPool
  * per image) has a gradient made of the same ops, so the model stays exactly twice differentiable
  * and never touches the Conv2DBackprop* kernels. Batch norm uses each task's own batch
  * statistics, as ./conv4.ts does.
@@ -20,7 +20,17 @@ import type { Model, NamedTensors } from './types.js';
 export interface TaskBatchedModel extends Model {
   readonly taskBatched: true;
   readonly maxTaskBatch: number;
+  /**
+   * Backends on which the batched pass is the default (elsewhere the engine loops unless asked):
+   * where per-kernel launch overhead dominates (GPU, libtensorflow). On cpu and wasm a Conv4 step
+   * is compute-bound and the per-task conv kernels (XNNPACK, the GEMM of ../kernels) beat nine
+   * batched products plus the im2col copies (measured 2–3× slower per task; bench/RESULTS.md).
+   */
+  readonly defaultOn: readonly string[];
 }
+
+/** Backends where the vectorised Conv4 is the engine's default. */
+export const CONV4_BATCHED_BACKENDS: readonly string[] = ['tensorflow', 'webgl', 'webgpu'];
 
 /** Largest first-layer activation (elements) of one batched pass: 8 Mi floats = 32 MiB. */
 export const CONV4_BATCH_ELEMENTS = 1 << 23;
@@ -57,9 +67,13 @@ export function batchedConv3x3(x: tf.Tensor, w: tf.Tensor, stride: 1 | 2): tf.Te
       }
     }
   }
-  const cols = tf.reshape(tf.concat(taps, 3), [T, B * oh * ow, 9 * C]);
-  const out = tf.matMul(cols, tf.reshape(w, [T, 9 * C, F]));
-  return tf.reshape(out, [T, B, oh, ow, F]);
+  // Σ over taps of tap [T, M, C] · w[tap] [T, C, F]: nine batched products (no concat, whose
+  // gradient, a split along the channel axis, is a slow strided copy on the JS backends).
+  const wk = tf.reshape(w, [T, 9, C, F]);
+  const terms = taps.map((tap, k) =>
+    tf.matMul(tf.reshape(tap, [T, B * oh * ow, C]), tf.reshape(tf.slice(wk, [0, k, 0, 0], [T, 1, C, F]), [T, C, F])),
+  );
+  return tf.reshape(tf.addN(terms), [T, B, oh, ow, F]);
 }
 
 /** Batch norm of each task over its own [B, H, W], then that task's scale and offset [T, C]. */
@@ -102,6 +116,7 @@ export function createConv4Batched(spec: RunSpec): TaskBatchedModel {
     layout: modelLayout(spec),
     taskBatched: true,
     maxTaskBatch: Math.max(1, Math.floor(CONV4_BATCH_ELEMENTS / perTask)),
+    defaultOn: CONV4_BATCHED_BACKENDS,
     forward: (params, x) => conv4BatchedForward(config, params, x),
   };
 }
