@@ -58,7 +58,7 @@ export function calibrationKey(spec: RunSpec): string {
 async function time(spec: RunSpec, params: Float32Array, tasks: number, offset: number): Promise<number> {
   const seeds = Array.from({ length: tasks }, (_, i) => SEED_BASE + offset + i);
   const t0 = performance.now();
-  await computeShard(spec, params, { kind: 'train', taskSeeds: seeds }, { yieldEveryMs: 1e9 });
+  await computeShard(spec, params, { kind: 'train', taskSeeds: seeds });
   return performance.now() - t0;
 }
 

@@ -17,6 +17,7 @@ import {
   type WorkMessage,
 } from '@metaloop/shared';
 import { selectBackend, type BackendInfo } from './backend.js';
+import { BackendCalibrator } from './calibrate.js';
 import { compileRun, computeShard } from './engine.js';
 import { ShardAbortedError, ShardError, WorkerStateError } from './errors.js';
 import { compileWorkerOptions, type CompiledWorkerOptions, type WorkerOptions } from './options.js';
@@ -58,7 +59,10 @@ function errorText(err: unknown): string {
 
 export class Worker {
   readonly id: string;
-  readonly backend: BackendInfo;
+  /** The backend the chain selected at create(). */
+  private readonly selected: BackendInfo;
+  /** Set when the chain ('any') found no native backend: picks wasm or cpu per run spec by measurement. */
+  private readonly calibrator: BackendCalibrator | undefined;
   private readonly o: CompiledWorkerOptions;
   private readonly log: Logger;
   private stateValue: WorkerState = 'created';
@@ -79,7 +83,8 @@ export class Worker {
   private constructor(o: CompiledWorkerOptions, backend: BackendInfo) {
     this.o = o;
     this.id = o.id;
-    this.backend = backend;
+    this.selected = backend;
+    this.calibrator = o.backend === 'any' && backend.name !== 'tensorflow' ? new BackendCalibrator(backend, { logger: o.logger }) : undefined;
     this.log = o.logger;
   }
 
@@ -89,6 +94,11 @@ export class Worker {
     o.logger.info('worker created', { id: o.id, backend: backend.name, device: backend.device, transport: o.transport.address });
     o.metrics?.setBackend(backend.name, backend.device);
     return new Worker(o, backend);
+  }
+
+  /** The backend computing shards now (after calibration: the one chosen for the last shard's run). */
+  get backend(): BackendInfo {
+    return this.calibrator?.current ?? this.selected;
   }
 
   get state(): WorkerState {
@@ -231,6 +241,13 @@ export class Worker {
       const theta = await this.paramsFor(shard, spec, msgId);
       fetchMs = now() - t0;
       working = setInterval(() => msg.working(), this.o.workingMs);
+      if (this.calibrator) {
+        // First shard of a spec: time it on wasm and cpu, keep the faster (then: switch to that run's backend).
+        const before = this.calibrator.current;
+        const info = await this.calibrator.use(spec, theta);
+        base.backend = info.name;
+        if (info !== before) this.o.metrics?.setBackend(info.name, info.device);
+      }
       let lastWorking = now();
       let counted = 0;
       const c0 = now();
