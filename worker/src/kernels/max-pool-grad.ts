@@ -45,8 +45,10 @@ function maxPoolGrad(backendName: TrainingBackend, args: Args): TensorInfo {
       const h0 = i * SH - top;
       for (let j = 0; j < OW; j++, o += C) {
         const w0 = j * SW - left;
-        b.fill(Number.NEGATIVE_INFINITY, 0, C);
-        at.fill(-1, 0, C);
+        for (let c = 0; c < C; c++) {
+          b[c] = Number.NEGATIVE_INFINITY;
+          at[c] = -1;
+        }
         for (let kh = 0; kh < FH; kh++) {
           const h = h0 + kh;
           if (h < 0 || h >= H) continue;
