@@ -1,0 +1,164 @@
+#!/usr/bin/env node
+/**
+ * One backend's measurements for the compute suite, in a process of its own (tfjs state is
+ * global): `node compute-child.mjs <cpu|wasm|tensorflow> '<plan json>'` prints one line
+ * `result <json>` (or `error <message>`). Uses the worker's build (kernels registered at import).
+ *
+ * Kernels: each training kernel and the forward op of the same FLOPs (conv2d) or the same input
+ * (pools), interleaved per repetition, median wall ms. Where the worker replaced a backend kernel,
+ * the backend's own one is timed too (on a smaller batch when it is very slow; GFLOP/s compare).
+ * Tasks: computeShard on shards of the real spec, batched (one pass per chunk) and looped (one task
+ * at a time); wall time and process CPU time (user + system) per task.
+ */
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { ROOT } from './machine.mjs';
+
+const [backendName, planJson] = process.argv.slice(2);
+const plan = JSON.parse(planJson ?? '{}');
+const dist = (p) => pathToFileURL(join(ROOT, 'worker', 'dist', p)).href;
+const require = createRequire(join(ROOT, 'worker', 'package.json'));
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+async function main() {
+  const { selectBackend } = await import(dist('backend.js'));
+  const engine = await import(dist('engine.js'));
+  const { upstreamKernel } = await import(dist('kernels/register.js'));
+  const shared = await import(pathToFileURL(join(ROOT, 'shared', 'dist', 'index.js')).href);
+  const tf = require('@tensorflow/tfjs-core');
+  const info = await selectBackend({ require: backendName });
+  const out = { backend: info.name, device: info.device, kernels: [], tasks: [] };
+
+  // ---- kernels -------------------------------------------------------------------------
+  const run = (name, inputs, attrs) => tf.engine().runKernel(name, inputs, attrs);
+  const own = (name) => (backendName === 'tensorflow' ? undefined : upstreamKernel(name, backendName));
+  const runOwn = (config, inputs, attrs) => {
+    const b = tf.backend();
+    const r = config.kernelFunc({ inputs, backend: b, attrs });
+    return tf.engine().makeTensorFromTensorInfo(r, b);
+  };
+  if (backendName === 'wasm') {
+    // Replaced before the backend was initialised: their setup never ran.
+    for (const k of ['Conv2DBackpropInput', 'MaxPoolGrad', 'AvgPoolGrad']) own(k)?.setupFunc?.(tf.backend());
+  }
+  const timeOps = (ops, reps) => {
+    const samples = ops.map(() => []);
+    for (let r = 0; r <= reps; r++) {
+      ops.forEach((op, i) => {
+        const t0 = performance.now();
+        const y = op.f();
+        y.dataSync();
+        const ms = performance.now() - t0;
+        y.dispose();
+        if (r > 0) samples[i].push(ms); // r = 0: warm-up
+      });
+    }
+    return samples.map(median);
+  };
+  for (const k of plan.kernels ?? []) {
+    const [N, H, W, C] = k.x;
+    const F = k.filters;
+    const s = k.stride;
+    const x = tf.randomNormal([N, H, W, C]);
+    const w = tf.randomNormal([3, 3, C, F]);
+    const y = tf.conv2d(x, w, s, 'same');
+    const dy = tf.randomNormal(y.shape);
+    const flops = 2 * y.shape[0] * y.shape[1] * y.shape[2] * 9 * C * F;
+    const attrs = { strides: s, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, C, F], inputShape: [N, H, W, C], dilations: 1 };
+    const ops = [
+      { id: 'Conv2D (forward)', f: () => tf.conv2d(x, w, s, 'same'), flops },
+      { id: 'Conv2DBackpropFilter', f: () => run('Conv2DBackpropFilter', { x, dy }, attrs), flops },
+      { id: 'Conv2DBackpropInput', f: () => run('Conv2DBackpropInput', { dy, filter: w }, attrs), flops },
+    ];
+    const pooled = tf.relu(y);
+    const py = tf.maxPool(pooled, 2, 2, 'valid');
+    const pdy = tf.randomNormal(py.shape);
+    const pattrs = { filterSize: 2, strides: 2, pad: 'valid' };
+    const pools = [
+      { id: 'MaxPool (forward)', f: () => tf.maxPool(pooled, 2, 2, 'valid'), elements: pooled.size },
+      { id: 'MaxPoolGrad', f: () => run('MaxPoolGrad', { dy: pdy, input: pooled, output: py }, pattrs), elements: pooled.size },
+      { id: 'AvgPool (forward)', f: () => tf.avgPool(pooled, 2, 2, 'valid'), elements: pooled.size },
+      { id: 'AvgPoolGrad', f: () => run('AvgPoolGrad', { dy: pdy, input: pooled }, pattrs), elements: pooled.size },
+    ];
+    const ms = timeOps([...ops, ...pools], plan.reps ?? 5);
+    const fwd = ms[0];
+    ops.forEach((op, i) => out.kernels.push({ layer: k.name, shape: k, kernel: op.id, impl: 'metaloop', ms: ms[i], gflops: op.flops / ms[i] / 1e6, vsForward: ms[i] / fwd }));
+    pools.forEach((op, i) => {
+      const m = ms[ops.length + i];
+      const ref = ms[ops.length + (i & ~1)];
+      out.kernels.push({ layer: k.name, shape: k, kernel: op.id, impl: 'metaloop', ms: m, gelems: op.elements / m / 1e6, vsForward: m / ref });
+    });
+    // The backends' own kernels that the worker replaces (cpu's are far slower: a smaller batch).
+    if (backendName !== 'tensorflow') {
+      const small = backendName === 'cpu' ? Math.max(1, Math.round(N / (plan.ownDivisor ?? 10))) : N;
+      const xs = tf.slice(x, 0, small);
+      const dys = tf.slice(dy, 0, small);
+      const fl = (flops * small) / N;
+      const sattrs = { ...attrs, inputShape: [small, H, W, C] };
+      const owned = [
+        ['Conv2D (forward)', { x: xs, filter: w }],
+        ['Conv2DBackpropFilter', { x: xs, dy: dys }],
+        ['Conv2DBackpropInput', { dy: dys, filter: w }],
+      ].filter(([name]) => own(name));
+      const oms = timeOps(owned.map(([name, inputs]) => ({ f: () => runOwn(own(name), inputs, sattrs) })), Math.min(3, plan.reps ?? 3));
+      owned.forEach(([name], i) => out.kernels.push({ layer: k.name, shape: { ...k, x: [small, H, W, C] }, kernel: name, impl: `${backendName} own`, ms: oms[i], gflops: fl / oms[i] / 1e6 }));
+      const ownPools = [
+        ['MaxPoolGrad', { dy: pdy, input: pooled, output: py }],
+        ['AvgPoolGrad', { dy: pdy, input: pooled }],
+      ].filter(([name]) => own(name));
+      const pms = timeOps(ownPools.map(([name, inputs]) => ({ f: () => runOwn(own(name), inputs, pattrs) })), Math.min(3, plan.reps ?? 3));
+      ownPools.forEach(([name], i) => out.kernels.push({ layer: k.name, shape: k, kernel: name, impl: `${backendName} own`, ms: pms[i], gelems: pooled.size / pms[i] / 1e6 }));
+      tf.dispose([xs, dys]);
+    }
+    tf.dispose([x, w, y, dy, pooled, py, pdy]);
+  }
+
+  // ---- tasks ---------------------------------------------------------------------------
+  for (const t of plan.tasks ?? []) {
+    const spec = shared.validateSpec(t.spec);
+    const params = shared.initParams(spec).data;
+    for (const mode of t.modes) {
+      const seeds = (n, base) => Array.from({ length: n }, (_, i) => base + i);
+      const opts = { batchTasks: mode === 'batched', yieldEveryMs: 1e9 };
+      await engine.computeShard(spec, params, { kind: 'train', taskSeeds: seeds(t.warmupTasks ?? 1, 1000) }, opts);
+      let tasks = 0;
+      let wall = 0;
+      let cpu = 0;
+      for (let r = 0; r < t.shards && (r === 0 || wall < (t.budgetMs ?? Infinity)); r++) {
+        const c0 = process.cpuUsage();
+        const t0 = performance.now();
+        await engine.computeShard(spec, params, { kind: 'train', taskSeeds: seeds(t.shardTasks, 2000 + tasks) }, opts);
+        wall += performance.now() - t0;
+        const c = process.cpuUsage(c0);
+        cpu += (c.user + c.system) / 1000;
+        tasks += t.shardTasks;
+      }
+      out.tasks.push({
+        id: t.id,
+        mode,
+        algorithm: spec.algorithm.kind,
+        tasks,
+        chunk: mode === 'batched' ? engine.compileRun(spec).maxTaskBatch : 1,
+        wallMsPerTask: wall / tasks,
+        cpuMsPerTask: cpu / tasks,
+        tasksPerSecWall: (1000 * tasks) / wall,
+        tasksPerSecCpu: (1000 * tasks) / cpu,
+      });
+    }
+  }
+  console.log(`result ${JSON.stringify(out)}`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.log(`error ${(err instanceof Error ? err.message : String(err)).split('\n')[0]}`);
+    process.exit(1);
+  },
+);
