@@ -40,6 +40,9 @@ const CONV_CASES: ConvCase[] = [
   { x: [1, 10, 11, 2], f: [2, 3, 2, 3], s: [2, 1], pad: 'same' },
   { x: [2, 6, 7, 3], f: [3, 3, 3, 2], s: 1, pad: [[0, 0], [2, 0], [1, 1], [0, 0]] },
   { x: [4, 5, 5, 1], f: [3, 3, 1, 6], s: 2, pad: 'same' },
+  // padding wider than the filter reaches: strided backprop-input phases crop dy
+  { x: [2, 7, 6, 2], f: [3, 3, 2, 3], s: 2, pad: [[0, 0], [3, 2], [3, 3], [0, 0]] },
+  { x: [1, 9, 8, 2], f: [2, 3, 2, 2], s: [3, 2], pad: [[0, 0], [1, 0], [1, 1], [0, 0]] },
 ];
 
 const POOL_CASES = [
