@@ -4,6 +4,7 @@ import { credsAuthenticator, nkeyAuthenticator, type Authenticator, type Connect
 import { ConnectionError, PermissionError, RequestTimeoutError, TransportError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { DEFAULT_PREFIX, subjects, type Subjects } from '../subjects.js';
+import type { ParamsBroadcastOptions } from './nats-params.js';
 
 export interface NatsTlsOptions {
   /** CA certificate file (PEM) to verify the server. */
@@ -14,7 +15,8 @@ export interface NatsTlsOptions {
   readonly key?: string;
 }
 
-export interface NatsTransportOptions {
+/** Parameter broadcast options (paramsBroadcast, paramsChunkBytes, paramsGraceMs): nats-params.ts. */
+export interface NatsTransportOptions extends ParamsBroadcastOptions {
   /** Server URL(s). Default `nats://127.0.0.1:4222`. */
   readonly servers?: string | readonly string[];
   /** Subject prefix. Default `metaloop`. */

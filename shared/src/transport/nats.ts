@@ -2,9 +2,11 @@
  * NatsTransport: the Transport interface on NATS + JetStream (see DESIGN.md "Subjects").
  * Work: WorkQueue stream + one shared durable pull consumer (AckWait = lease, MaxDeliver).
  * Results: limits stream + the coordinator's durable consumer. Runs: KV. Params, checkpoints:
- * Object Store. Payloads above ~768 KiB go through a blobs object store (never > 1 MiB per message).
+ * Object Store, with parameter versions also broadcast in chunks over core NATS (nats-params.ts).
+ * Payloads above ~768 KiB go through a blobs object store (never > 1 MiB per message).
  */
 import { jetstream, jetstreamManager, type Consumer, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
+import { setSha256Backend } from '@nats-io/obj';
 import { connect, headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
 import { NotFoundError, PermissionError, TransportError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -20,6 +22,7 @@ import {
   type NatsTransportOptions,
 } from './nats-options.js';
 import { handleResult, purgeSubject, toWorkMessage, type MessageContext } from './nats-messages.js';
+import { compileParamsBroadcastOptions, ParamsBroadcast, PendingPuts, type CompiledParamsBroadcastOptions } from './nats-params.js';
 import { BlobChannel, CHUNK_BYTES, ensureResources, type NatsResources } from './nats-resources.js';
 
 const ERROR_HEADER = 'Metaloop-Error';
@@ -42,6 +45,9 @@ export class NatsTransport implements Transport {
   private readonly closers = new Set<Closer>();
   private readonly blobsChannel: BlobChannel | null;
   private readonly ctx: MessageContext | null;
+  /** Parameter versions over core NATS, and their durable copies being stored in the background. */
+  readonly paramsBroadcast: ParamsBroadcast;
+  private readonly pendingPuts: PendingPuts;
   private workConsumer: Promise<Consumer> | null = null;
   private leaseCache: { at: number; value: { leaseMs: number; maxDeliver: number } } | null = null;
   private reensuring: Promise<unknown> | null = null;
@@ -52,12 +58,15 @@ export class NatsTransport implements Transport {
     private readonly nc: NatsConnection,
     private readonly jsParts: { jsm: JetStreamManager; js: JetStreamClient; res: NatsResources } | null,
     o: CompiledNatsTransportOptions,
+    bc: CompiledParamsBroadcastOptions,
   ) {
     this.options = o;
     this.address = o.servers.join(',');
     this.log = o.logger.child('nats');
     this.blobsChannel = jsParts ? new BlobChannel(jsParts.js, o) : null;
     this.ctx = this.blobsChannel ? { blobs: this.blobsChannel, log: this.log, address: this.address, prefix: o.prefix } : null;
+    this.paramsBroadcast = new ParamsBroadcast(nc, o.prefix, bc, this.log);
+    this.pendingPuts = new PendingPuts((runId, version, data) => this.storeParams(runId, version, data), this.log);
     void this.watchStatus();
   }
 
@@ -67,18 +76,21 @@ export class NatsTransport implements Transport {
    */
   static async create(options: NatsTransportOptions = {}): Promise<NatsTransport> {
     const o = compileNatsTransportOptions(options);
+    const bc = compileParamsBroadcastOptions(options);
+    // Object Store chunks are hashed on put and get: node:crypto, not the pure-JS default (~30× faster).
+    setSha256Backend('native');
     let nc: NatsConnection;
     try {
       nc = await connect(connectionOptions(o));
     } catch (err) {
       throw connectError(err, o);
     }
-    if (!o.jetstream) return new NatsTransport(nc, null, o);
+    if (!o.jetstream) return new NatsTransport(nc, null, o, bc);
     try {
       const jsm = await jetstreamManager(nc);
       const js = jetstream(nc);
       const res = await ensureResources(jsm, js, o);
-      return new NatsTransport(nc, { jsm, js, res }, o);
+      return new NatsTransport(nc, { jsm, js, res }, o, bc);
     } catch (err) {
       await nc.close().catch(() => undefined);
       const url = o.servers.join(',');
@@ -342,24 +354,58 @@ export class NatsTransport implements Transport {
 
   // ---- params / checkpoints (object stores) ----
 
-  async putParams(runId: string, version: number, data: Uint8Array): Promise<void> {
-    this.assertOpen();
-    assertRunId(runId);
-    assertIndex('params version', version);
+  private async storeParams(runId: string, version: number, data: Uint8Array): Promise<void> {
     const name = `${runId}/${version}`;
     await this.retry(`put params ${name}`, () => this.res.params.putBlob({ name, options: { max_chunk_size: CHUNK_BYTES } }, data));
   }
 
+  /**
+   * Broadcast the version over core NATS and store the durable copy in the background (settled
+   * before the next version goes out, before deleteParams / putCheckpoint of the run, at close).
+   * Without broadcasting (`paramsBroadcast: false`): the store put, awaited.
+   */
+  async putParams(runId: string, version: number, data: Uint8Array): Promise<void> {
+    this.assertOpen();
+    assertRunId(runId);
+    assertIndex('params version', version);
+    this.jetstreamParts(); // a light client refuses here
+    // The previous version's durable copy first: a receiver that sees version t+1 can rely on t being stored.
+    await this.pendingPuts.settle(runId);
+    if (!this.paramsBroadcast.options.enabled) return this.storeParams(runId, version, data);
+    // Callers may reuse `data` once this returns; the chunks (until the client flushes them) and
+    // the background put need it longer: one copy.
+    const owned: Uint8Array = Buffer.allocUnsafeSlow(data.byteLength);
+    owned.set(data);
+    this.paramsBroadcast.publish(runId, version, owned);
+    this.pendingPuts.start(runId, version, owned);
+  }
+
+  /** The broadcast copy when this process has it, else the Object Store (see nats-params.ts). */
   async getParams(runId: string, version: number): Promise<Uint8Array> {
     this.assertOpen();
+    const bc = this.paramsBroadcast;
+    if (bc.isPublisher(runId)) await this.pendingPuts.settle(runId, version);
+    else {
+      const hit = await bc.get(runId, version);
+      if (hit) return hit;
+    }
     const name = `${runId}/${version}`;
-    const data = await this.retry(`get params ${name}`, () => this.res.params.getBlob(name));
-    if (!data) throw new NotFoundError('params', name);
-    return data;
+    // A version no newer one has been seen after may still be on its way into the store (its put
+    // runs beside the broadcast): poll for it, bounded, before calling it absent.
+    const deadline = Date.now() + Math.min(this.options.retryMs, 5000);
+    for (let wait = 5; ; wait = Math.min(250, wait * 2)) {
+      const data = await this.retry(`get params ${name}`, () => this.res.params.getBlob(name));
+      if (data) return data;
+      if (bc.isPublisher(runId) || bc.highestSeen(runId) > version || Date.now() + wait > deadline) break;
+      await sleep(wait);
+      this.assertOpen();
+    }
+    throw new NotFoundError('params', name);
   }
 
   async deleteParams(runId: string, version: number): Promise<void> {
     this.assertOpen();
+    await this.pendingPuts.settle(runId);
     const name = `${runId}/${version}`;
     await this.retry(`delete params ${name}`, async () => {
       await this.res.params.delete(name).catch((err: unknown) => {
@@ -372,6 +418,8 @@ export class NatsTransport implements Transport {
     this.assertOpen();
     assertRunId(runId);
     assertIndex('checkpoint step', step);
+    // The run's parameter versions are durable before a checkpoint that follows them.
+    await this.pendingPuts.settle(runId);
     const name = `${runId}/${step}`;
     await this.retry(`put checkpoint ${name}`, () => this.res.checkpoints.putBlob({ name, options: { max_chunk_size: CHUNK_BYTES } }, data));
   }
@@ -539,6 +587,9 @@ export class NatsTransport implements Transport {
       this.closePromise = (async () => {
         // In-flight pulls end within one poll (≤ a few s even while disconnected): wait, bounded.
         const bounded = (ps: Promise<unknown>[]) => Promise.race([Promise.allSettled(ps), sleepUnref(5000)]);
+        // Durable copies of broadcast parameter versions: in-flight puts finish on the open connection.
+        await Promise.race([this.pendingPuts.settleAll(), sleepUnref(this.options.retryMs)]);
+        this.paramsBroadcast.close();
         await bounded([...this.closers].map((c) => c.close()));
         await bounded([...this.pulls]);
         if (!this.nc.isClosed()) {

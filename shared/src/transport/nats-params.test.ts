@@ -1,0 +1,119 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { after, before, describe, test } from 'node:test';
+import { decodeTensorBundle, encodeTensorBundle } from '../codec.js';
+import { startNatsServer, type NatsServer } from '../nats-server.js';
+import { NatsTransport } from './nats.js';
+
+let server: NatsServer | undefined;
+let raw: NatsConnection | undefined;
+let cases = 0;
+const opened: NatsTransport[] = [];
+
+before(async () => {
+  server = await startNatsServer();
+  raw = await connect({ servers: server.url });
+});
+after(async () => {
+  await Promise.allSettled(opened.map((t) => t.close()));
+  await raw?.close();
+  await server?.stop();
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function open(prefix: string, extra: Parameters<typeof NatsTransport.create>[0] = {}): Promise<NatsTransport> {
+  assert.ok(server, 'nats-server did not start');
+  const t = await NatsTransport.create({ servers: server.url, prefix, ...extra });
+  opened.push(t);
+  return t;
+}
+
+/** A coordinator and a worker on their own prefix; the worker has subscribed to `run` (late join of v0). */
+async function pair(chunkBytes = 4096): Promise<{ prefix: string; coordinator: NatsTransport; worker: NatsTransport }> {
+  const prefix = `p${++cases}`;
+  const coordinator = await open(prefix, { paramsChunkBytes: chunkBytes });
+  const worker = await open(prefix, { paramsChunkBytes: chunkBytes });
+  return { prefix, coordinator, worker };
+}
+
+const blob = (n: number) => new Uint8Array(randomBytes(n));
+const same = (a: Uint8Array, b: Uint8Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+
+describe('NatsTransport parameter broadcast', { concurrency: true }, () => {
+  test('a subscribed worker is served from the broadcast: one aligned buffer, floats decode as a view', async () => {
+    const { coordinator, worker } = await pair();
+    const layout = [{ name: 'w', shape: [5000] }, { name: 'b', shape: [3] }];
+    const v0 = encodeTensorBundle({ layout, data: Float32Array.from({ length: 5003 }, (_, i) => i * 0.5) });
+    await coordinator.putParams('run-a', 0, v0);
+    // First fetch of the run: the worker subscribes now; v0 went out just before (from the store,
+    // or from the broadcast when the subscription beat the chunks to the server).
+    assert.ok(same(await worker.getParams('run-a', 0), v0));
+    const s0 = { ...worker.paramsBroadcast.stats };
+    assert.equal(s0.served + s0.fallbacks, 1);
+    await sleep(100); // the subscription reaches the server
+    const data = Float32Array.from({ length: 5003 }, (_, i) => -i);
+    const v1 = encodeTensorBundle({ layout, data });
+    await coordinator.putParams('run-a', 1, v1); // 20 KB in 4 KiB chunks
+    const got = await worker.getParams('run-a', 1);
+    assert.ok(same(got, v1));
+    assert.equal(worker.paramsBroadcast.stats.served, s0.served + 1, 'v1 came from the broadcast');
+    assert.equal(got.byteOffset, 0);
+    const decoded = decodeTensorBundle(got, layout);
+    assert.equal(decoded.data.buffer, got.buffer, 'zero-copy decode');
+    assert.equal(decoded.data[5002], -5002);
+    // The durable copy exists too (another late joiner reads it), and deleting settles the puts.
+    const late = await open(worker.options.prefix);
+    assert.ok(same(await late.getParams('run-a', 1), v1));
+    assert.equal(late.paramsBroadcast.stats.served, 0);
+    await coordinator.deleteParams('run-a', 0);
+  });
+
+  test('a late-joining worker falls back to the Object Store, even while the put is still running', async () => {
+    const { prefix, coordinator } = await pair();
+    const v = blob(3 * 1024 * 1024 + 5);
+    await coordinator.putParams('run-b', 4, v); // returns after the broadcast; the put runs on
+    const late = await open(prefix);
+    const got = await late.getParams('run-b', 4);
+    assert.ok(same(got, v));
+    assert.deepEqual({ ...late.paramsBroadcast.stats }, { served: 0, fallbacks: 1, lost: 0 });
+  });
+
+  test('a lost chunk (or a version that stops arriving) falls back to the Object Store', async () => {
+    const { prefix, worker } = await pair();
+    // The true versions are stored without broadcasting; a damaged broadcast is sent by hand.
+    const storeOnly = await open(prefix, { paramsBroadcast: false });
+    const v2 = blob(10_000);
+    const v3 = blob(10_000);
+    await storeOnly.putParams('run-c', 2, v2);
+    await storeOnly.putParams('run-c', 3, v3);
+    assert.ok(same(await worker.getParams('run-c', 2), v2)); // subscribes to the run (a late join: the store)
+    await sleep(100);
+    const subject = (v: number, i: number, count: number, total: number) => `${prefix}.params.run-c.${v}.${i}.${count}.${total}`;
+    // Version 2 in 3 chunks of 3334 bytes, chunk 1 lost.
+    raw!.publish(subject(2, 0, 3, 10_000), blob(3334));
+    raw!.publish(subject(2, 2, 3, 10_000), blob(3332));
+    await raw!.flush();
+    await sleep(50);
+    assert.ok(same(await worker.getParams('run-c', 2), v2), 'gap: the store copy, not the damaged broadcast');
+    assert.equal(worker.paramsBroadcast.stats.lost, 1);
+    // Version 3: the first chunk arrives, the rest never does: bounded wait, then the store.
+    raw!.publish(subject(3, 0, 2, 10_000), blob(5000));
+    await raw!.flush();
+    await sleep(50);
+    const t0 = Date.now();
+    assert.ok(same(await worker.getParams('run-c', 3), v3));
+    assert.ok(Date.now() - t0 < 3000, `fallback took ${Date.now() - t0} ms`);
+    assert.equal(worker.paramsBroadcast.stats.served, 0);
+  });
+
+  test('close() waits for the background put: the version is durable afterwards', async () => {
+    const { prefix, coordinator } = await pair(64 * 1024);
+    const v = blob(2 * 1024 * 1024);
+    await coordinator.putParams('run-d', 1, v);
+    await coordinator.close();
+    const reader = await open(prefix);
+    assert.ok(same(await reader.getParams('run-d', 1), v));
+  });
+});
