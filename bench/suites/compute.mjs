@@ -41,7 +41,7 @@ const conv4 = (kind) => ({
 function makePlan(quick) {
   const n = quick ? 20 : 80;
   return {
-    reps: quick ? 2 : 5,
+    reps: quick ? 2 : 7,
     ownDivisor: quick ? 5 : 10,
     kernels: [
       { name: `conv4 block 2 (${n} images)`, x: [n, 14, 14, 64], filters: 64, stride: 1 },
@@ -172,7 +172,7 @@ function notesFor(ok, targets) {
   const list = (ts) => ts.map((t) => `${t.what.replace(/ vs forward,/, '')} ${t.value}`).join('; ');
   const notes = [
     'What the worker replaces (worker/src/kernels): on cpu, Conv2D/Conv2DBackpropFilter/Conv2DBackpropInput run on one register-blocked JS GEMM (im2col/col2im), MaxPoolGrad/AvgPoolGrad, Add/Sub/Multiply/RealDiv with broadcasting, Sum/Mean, Slice, PadV2 and large BatchMatMuls are flat typed-array loops; on wasm, Conv2DBackpropFilter (missing upstream) is an XNNPACK Conv2D over transposed operands with dilation = stride, Conv2DBackpropInput a flipped-filter XNNPACK Conv2D (stride 1) or BatchMatMul + col2im (stride 2), BatchMatMul transposes large transposed operands first and splits large batches, pool gradients and leading-axis Sum/Mean are JS loops on the wasm heap. The "own" rows show what they replace.',
-    'Vectorised Conv4 (models/conv4-batched.ts: nine per-tap batched matMuls on im2col slices, exactly twice differentiable) is the engine default only on tensorflow/webgl/webgpu: on cpu and wasm a Conv4 step is compute-bound, and per-task conv kernels (XNNPACK, the JS GEMM) beat nine products plus the slice/pad copies; the "batched" rows force it (batchTasks: true) to show the difference. The MLP is batched everywhere.',
+    'Vectorised Conv4 (models/conv4-batched.ts: nine per-tap batched matMuls on im2col slices, exactly twice differentiable) is the engine default only on a GPU (webgl, webgpu, tfjs-node-gpu on a GPU), where launch overhead dominates: on cpu, wasm and libtensorflow on a CPU a Conv4 step is compute-bound, and per-task conv kernels (XNNPACK, the JS GEMM, libtensorflow) beat nine products plus the slice/pad copies; the "batched" rows force it (batchTasks: true) to show the difference. No GPU here, so its GPU gain is not measured. The MLP is batched everywhere.',
   ];
   const wasmPool = missed(/^(MaxPoolGrad|AvgPoolGrad).*wasm/);
   if (wasmPool.length) {
@@ -183,7 +183,7 @@ function notesFor(ok, targets) {
   const wasmConv = missed(/^Conv2DBackprop.*wasm/);
   if (wasmConv.length) {
     notes.push(
-      `Missed — wasm conv backprop vs forward (${list(wasmConv)}): the kernel is XNNPACK's own conv, but around it two transposes (x to [C, H, W, N], dy to [OH, OW, N, F]) and one of the result cost memory passes the forward does not make, and XNNPACK's convolution with a 14×14 (dilated) "filter" and N images as channels packs that filter on every call. Fix: a direct im2colᵀ·dy GEMM inside the wasm module (XNNPACK's GEMM microkernels) with no transposes.`,
+      `Missed — wasm conv backprop vs forward (${list(wasmConv)}): XNNPACK does the arithmetic, but around it: Conv2DBackpropFilter transposes x to [C, H, W, N] and dy to [OH, OW, N, F] (memory passes the forward does not make) and XNNPACK packs dy as the "filter" of a dilated convolution on every call; a strided Conv2DBackpropInput runs as s² = 4 stride-1 convolutions with 2×2, 2×1, 1×2 and 1×1 sub-filters (each less efficient than one 3×3 conv, and 4 operator creations) plus a JS scatter into dx. Stride-1 backprops are within the target. These ratios move by ±30% between runs on this shared machine. Fix: dedicated kernels inside a wasm module (XNNPACK's GEMM microkernels on im2colᵀ·dy and dy·Wᵀ + col2im, no transposes), which tfjs-backend-wasm does not export.`,
     );
   }
   const nativePool = missed(/tensorflow/);

@@ -63,7 +63,7 @@ export interface ComputeShardOptions {
   readonly yieldEveryMs?: number;
   /**
    * Batch tasks when the model allows it; false forces one task at a time. Default: batch, except
-   * for a model's batched variant on a backend it is not the default for (Conv4 on cpu/wasm).
+   * where a model's batched variant is not the default (Conv4 off a GPU).
    */
   readonly batchTasks?: boolean;
 }
@@ -81,8 +81,8 @@ export interface CompiledRun {
   readonly batchedInner: InnerLoop | undefined;
   /** Most tasks in one batched pass (MAX_TASK_BATCH or the batched model's own, smaller limit). */
   readonly maxTaskBatch: number;
-  /** Backends where batching is the default; undefined: all. */
-  readonly batchByDefaultOn: readonly string[] | undefined;
+  /** Whether tasks are batched by default on the active backend (always, except a model's batched variant says otherwise). */
+  readonly batchByDefault: () => boolean;
 }
 
 const compiled = new WeakMap<RunSpec, CompiledRun>();
@@ -105,8 +105,8 @@ export function compileRun(spec: RunSpec): CompiledRun {
   const variant = model.taskBatched ? undefined : taskBatchedVariant(spec);
   const batchedInner = model.taskBatched ? { ...inner, batched: true } : variant ? { ...inner, model: variant, batched: true } : undefined;
   const maxTaskBatch = Math.min(MAX_TASK_BATCH, variant?.maxTaskBatch ?? MAX_TASK_BATCH);
-  const batchByDefaultOn = variant?.defaultOn;
-  c = { spec, layout, size: layoutSize(layout), family, algorithm, inner, batchedInner, maxTaskBatch, batchByDefaultOn };
+  const batchByDefault = variant?.batchByDefault ?? (() => true);
+  c = { spec, layout, size: layoutSize(layout), family, algorithm, inner, batchedInner, maxTaskBatch, batchByDefault };
   compiled.set(spec, c);
   return c;
 }
@@ -226,8 +226,7 @@ export async function computeShard(
   const classify = run.inner.loss.accuracy !== undefined;
   const width = shard.kind === 'train' ? run.size + 2 : (steps + 1) * (classify ? 2 : 1);
   const acc = new Float64Array(width);
-  const batchByDefault = run.batchByDefaultOn === undefined || run.batchByDefaultOn.includes(tf.getBackend());
-  const canBatch = (options.batchTasks ?? batchByDefault) && run.batchedInner !== undefined;
+  const canBatch = (options.batchTasks ?? run.batchByDefault()) && run.batchedInner !== undefined;
   const single = canBatch ? undefined : paramTensors(run, params);
   const tiled = new Map<number, tf.Tensor[]>();
   try {

@@ -21,16 +21,21 @@ export interface TaskBatchedModel extends Model {
   readonly taskBatched: true;
   readonly maxTaskBatch: number;
   /**
-   * Backends on which the batched pass is the default (elsewhere the engine loops unless asked):
-   * where per-kernel launch overhead dominates (GPU, libtensorflow). On cpu and wasm a Conv4 step
-   * is compute-bound and the per-task conv kernels (XNNPACK, the GEMM of ../kernels) beat nine
-   * batched products plus the im2col copies (measured 2–3× slower per task; bench/RESULTS.md).
+   * Whether the engine batches by default on the active backend (elsewhere it loops unless asked).
+   * Conv4: only on a GPU, where per-kernel launch overhead dominates. On cpu, wasm and libtensorflow
+   * on a CPU a Conv4 step is compute-bound, and the per-task conv kernels (XNNPACK, the GEMM of
+   * ../kernels, libtensorflow's) beat nine batched products plus the im2col copies (measured 1.5–3×
+   * slower per task; bench/RESULTS.md, compute section).
    */
-  readonly defaultOn: readonly string[];
+  readonly batchByDefault: () => boolean;
 }
 
-/** Backends where the vectorised Conv4 is the engine's default. */
-export const CONV4_BATCHED_BACKENDS: readonly string[] = ['tensorflow', 'webgl', 'webgpu'];
+/** True on a GPU backend: webgl, webgpu, or tfjs-node-gpu with libtensorflow on a GPU. */
+export function onGpu(): boolean {
+  const name = tf.getBackend();
+  if (name === 'webgl' || name === 'webgpu') return true;
+  return name === 'tensorflow' && (tf.backend() as unknown as { isUsingGpuDevice?: boolean }).isUsingGpuDevice === true;
+}
 
 /** Largest first-layer activation (elements) of one batched pass: 8 Mi floats = 32 MiB. */
 export const CONV4_BATCH_ELEMENTS = 1 << 23;
@@ -116,7 +121,7 @@ export function createConv4Batched(spec: RunSpec): TaskBatchedModel {
     layout: modelLayout(spec),
     taskBatched: true,
     maxTaskBatch: Math.max(1, Math.floor(CONV4_BATCH_ELEMENTS / perTask)),
-    defaultOn: CONV4_BATCHED_BACKENDS,
+    batchByDefault: onGpu,
     forward: (params, x) => conv4BatchedForward(config, params, x),
   };
 }
