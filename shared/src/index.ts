@@ -40,6 +40,7 @@ export { createLogger, silentLogger, type Logger, type LoggerOptions, type LogLe
 export { hashWords, Rng, SeedDomain, taskSeed, type SeedDomainName } from './seeds.js';
 export {
   applyOverrides,
+  defaultEvalTasks,
   loadSpec,
   parseSpec,
   RunSpecSchema,

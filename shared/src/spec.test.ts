@@ -82,4 +82,20 @@ describe('run spec', () => {
     assert.throws(() => applyOverrides({}, ['novalue']), /path\.to\.field=value/);
     assert.throws(() => applyOverrides({ seed: 1 }, ['seed.x=2']), /cannot set a field inside seed/);
   });
+
+  it('evaluates on held-out classes: 600 tasks by default for classification, 100 for sinusoid, an explicit count kept', () => {
+    const glyphs = BASE.replace('{ family: sinusoid, shots: 10, queries: 10 }', '{ family: synthetic-glyphs, ways: 5 }');
+    const g = parseSpec(glyphs);
+    assert.equal(g.eval.tasks, 600);
+    assert.equal(g.eval.split, 'test');
+    assert.equal(parseSpec(BASE).eval.tasks, 100);
+    assert.equal(loadSpec(glyphs, 'x', ['eval.tasks=50']).eval.tasks, 50);
+    assert.equal(loadSpec(glyphs, 'x', ['eval.split=val']).eval.split, 'val');
+    // A validated spec round-trips through JSON (how runs travel) unchanged.
+    assert.deepEqual(parseSpec(JSON.stringify(g)), g);
+    const err = specError(() => loadSpec(glyphs, 'x', ['task.classes.test=0']));
+    assert.equal(err.field, 'eval.split');
+    assert.match(err.message, /task\.classes\.test is 0/);
+    assert.equal(specError(() => loadSpec(glyphs, 'x', ['eval.split=train'])).field, 'eval.split');
+  });
 });

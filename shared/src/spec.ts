@@ -118,11 +118,23 @@ export const OuterSchema = z.strictObject({
   shardSize: int(1, 100_000).default(5),
 });
 
+/**
+ * Held-out evaluation (the papers' protocol): `tasks` tasks (default 600 for classification
+ * families, 100 for sinusoid) drawn from the meta-test classes (`split: test`, or the meta-val
+ * classes with `split: val`; sinusoid tasks come from a held-out seed domain), mean ± 95% CI of
+ * the query loss (and accuracy) after 1 and `innerSteps` inner steps.
+ */
 export const EvalSchema = z.strictObject({
   every: int(0, 100_000_000).default(500),
-  tasks: int(1, 1_000_000).default(100),
+  tasks: int(1, 1_000_000).optional(),
   innerSteps: int(1, 1000).default(10),
+  split: z.enum(['test', 'val']).default('test'),
 });
+
+/** Default number of evaluation tasks: 600 for classification families (as papers report), else 100. */
+export function defaultEvalTasks(family: string): number {
+  return family === 'sinusoid' ? 100 : 600;
+}
 
 export const CheckpointSchema = z.strictObject({
   every: int(0, 100_000_000).default(1000),
@@ -139,6 +151,7 @@ type SpecDraft = {
   task: z.output<typeof TaskSchema>;
   model: z.output<typeof ModelSchema>;
   algorithm: z.output<typeof AlgorithmSchema>;
+  eval: z.output<typeof EvalSchema>;
 };
 
 function checkModelFitsTask(spec: SpecDraft, ctx: z.core.$RefinementCtx): void {
@@ -191,6 +204,14 @@ function checkTaskSplits(spec: SpecDraft, ctx: z.core.$RefinementCtx): void {
       });
     }
   }
+  const held = spec.eval.split;
+  if (t.classes[held] === 0) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['eval', 'split'],
+      message: `evaluation uses the ${held} classes but task.classes.${held} is 0: give that split classes or evaluate on the other one`,
+    });
+  }
 }
 
 export const RunSpecSchema = z
@@ -218,7 +239,8 @@ export const RunSpecSchema = z
         message: `shardSize (${spec.outer.shardSize}) must be <= metaBatch (${spec.outer.metaBatch})`,
       });
     }
-  });
+  })
+  .transform((spec) => ({ ...spec, eval: { ...spec.eval, tasks: spec.eval.tasks ?? defaultEvalTasks(spec.task.family) } }));
 
 export type RunSpec = z.output<typeof RunSpecSchema>;
 export type RunSpecInput = z.input<typeof RunSpecSchema>;
