@@ -4,7 +4,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initParams, Rng, validateSpec, type RunSpec, type RunSpecInput } from '@metaloop/shared';
 import { selectBackend } from './backend.js';
 import { LOSSES } from './algorithms/loss.js';
-import { computeShard, MAX_TASK_BATCH, type EvalShardResult, type TrainShardResult } from './engine.js';
+import { compileRun, computeShard, evalRows, MAX_TASK_BATCH, paramTensors, type EvalShardResult, type TrainShardResult } from './engine.js';
+import type { Split } from './tasks/types.js';
 import { sampleSinusoid } from './tasks/sinusoid.js';
 import {
   firstOrderGrad64,
@@ -172,15 +173,58 @@ describe('computeShard', () => {
     assert.equal(r.evalLossSums.length, 5);
     assert.equal(r.evalAccuracySums, undefined);
     for (let k = 0; k <= 4; k++) {
-      const expected = seeds.reduce((s, seed) => {
+      const perTask = seeds.map((seed) => {
         const t = task64(spec, seed);
-        return s + mseLoss(m, adapt64(m, theta, t, k, 0.05), t.xq, t.yq, t.q);
-      }, 0);
+        return mseLoss(m, adapt64(m, theta, t, k, 0.05), t.xq, t.yq, t.q);
+      });
+      const expected = perTask.reduce((a, b) => a + b, 0);
+      const expectedSq = perTask.reduce((a, b) => a + b * b, 0);
       assert.ok(Math.abs(r.evalLossSums[k]! - expected) <= 1e-4 * (1 + expected), `k=${k}: ${r.evalLossSums[k]} vs ${expected}`);
+      // Σ of squares over tasks (the coordinator's CI needs the spread, not only the mean).
+      assert.ok(Math.abs(r.evalLossSqSums[k]! - expectedSq) <= 2e-4 * (1 + expectedSq), `k=${k}: Σ² ${r.evalLossSqSums[k]} vs ${expectedSq}`);
     }
     // k = 0 is the pre-adaptation loss of the train path.
     const train = (await computeShard(spec, theta32, { kind: 'train', taskSeeds: seeds })) as TrainShardResult;
     assert.ok(Math.abs(train.preLossSum - r.evalLossSums[0]!) < 1e-6 * (1 + train.preLossSum));
+  });
+
+  test('eval: classification tasks come from the held-out classes (eval.split), with sums of squares', async () => {
+    const spec = validateSpec({
+      name: 'engine-split',
+      seed: 4,
+      task: { family: 'synthetic-glyphs', ways: 3, shots: 1, queries: 2, imageSize: 8, classes: { train: 20, val: 10, test: 10 } },
+      model: { kind: 'mlp', hidden: [8], activation: 'tanh' },
+      algorithm: { kind: 'maml', innerSteps: 1, innerLr: 0.3 },
+    });
+    assert.equal(spec.eval.split, 'test');
+    const run = compileRun(spec);
+    const theta = initParams(spec).data;
+    const seeds = [21, 22, 23, 24];
+    /** Per-task [loss_0..2, acc_0..2] rows of tasks drawn explicitly from `split`. */
+    const rowsOf = (split: Split): number[][] => {
+      const params = paramTensors(run, theta);
+      try {
+        return seeds.map((seed) => Array.from(evalRows(run, params, [run.family.sample(seed, split)], false, 2)));
+      } finally {
+        tf.dispose(params);
+      }
+    };
+    const sums = (rows: number[][], sq = false) => rows[0]!.map((_, j) => rows.reduce((a, r) => a + (sq ? r[j]! ** 2 : r[j]!), 0));
+    const close = (a: readonly number[], b: readonly number[], what: string) =>
+      a.forEach((v, j) => assert.ok(Math.abs(v - b[j]!) <= 1e-5 * (1 + Math.abs(b[j]!)), `${what}[${j}]: ${v} vs ${b[j]}`));
+    const held = (await computeShard(spec, theta, { kind: 'eval', taskSeeds: seeds, evalInnerSteps: 2 })) as EvalShardResult;
+    const test = rowsOf('test');
+    close([...held.evalLossSums, ...held.evalAccuracySums!], sums(test), 'test sums');
+    close([...held.evalLossSqSums, ...held.evalAccuracySqSums!], sums(test, true), 'test Σ²');
+    // Not the meta-train classes: the same seeds on the train split give other tasks.
+    const train = sums(rowsOf('train'));
+    assert.ok(held.evalLossSums.some((v, k) => Math.abs(v - train[k]!) > 1e-3), 'eval shard must not sample meta-train classes');
+    // eval.split: val (and a shard's own split) select the meta-val classes.
+    const valSpec = validateSpec({ ...spec, eval: { ...spec.eval, split: 'val' } });
+    const val = (await computeShard(valSpec, theta, { kind: 'eval', taskSeeds: seeds, evalInnerSteps: 2 })) as EvalShardResult;
+    close([...val.evalLossSums, ...val.evalAccuracySums!], sums(rowsOf('val')), 'val sums');
+    const viaShard = (await computeShard(spec, theta, { kind: 'eval', taskSeeds: seeds, evalInnerSteps: 2, split: 'val' })) as EvalShardResult;
+    assert.deepEqual(viaShard.evalLossSums, val.evalLossSums);
   });
 
   test('task-batched and one-task-at-a-time paths agree (incl. chunks beyond MAX_TASK_BATCH)', async () => {

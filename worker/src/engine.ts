@@ -11,6 +11,10 @@
  * Reproducibility: either way the engine gets one row per task ([grad..., pre, post]) and sums
  * the rows on the host in float64, in task order, then rounds once to float32. Chunking depends
  * only on the shard, so the same spec, θ and seeds give bitwise-identical results on one backend.
+ *
+ * Evaluation is held out: eval shards draw their tasks from the spec's `eval.split` classes
+ * (meta-test by default, meta-val on request), never from the meta-train classes; besides the sums
+ * they return sums of squares over tasks, from which the coordinator gets the 95% CI.
  */
 import './upstream.js';
 import * as tf from '@tensorflow/tfjs-core';
@@ -22,7 +26,7 @@ import { ShardAbortedError } from './errors.js';
 import { taskBatchedVariant } from './models/conv4-batched.js';
 import { createModel } from './models/index.js';
 import { createTaskFamily } from './tasks/index.js';
-import type { Examples, TaskData, TaskFamily } from './tasks/types.js';
+import type { Examples, Split, TaskData, TaskFamily } from './tasks/types.js';
 
 /** Most tasks computed in one batched pass (bounds memory; fixed so results never depend on load). */
 export const MAX_TASK_BATCH = 32;
@@ -32,6 +36,8 @@ export interface ShardWork {
   readonly taskSeeds: readonly number[];
   /** Eval shards: number of inner steps K; losses are reported after k = 0..K (default spec.eval.innerSteps). */
   readonly evalInnerSteps?: number;
+  /** Eval shards: the held-out classes tasks are drawn from (default spec.eval.split). */
+  readonly split?: Exclude<Split, 'train'>;
 }
 
 export interface TrainShardResult {
@@ -47,8 +53,12 @@ export interface EvalShardResult {
   readonly kind: 'eval';
   /** Query loss after k = 0..evalInnerSteps inner steps, summed over tasks. */
   readonly evalLossSums: number[];
+  /** Σ over tasks of the squared query loss after k steps (for the spread over tasks). */
+  readonly evalLossSqSums: number[];
   /** Classification families only: query accuracy after k steps, summed over tasks. */
   readonly evalAccuracySums?: number[];
+  /** Classification families only: Σ over tasks of the squared accuracy after k steps. */
+  readonly evalAccuracySqSums?: number[];
   readonly tasks: number;
 }
 
@@ -226,6 +236,9 @@ export async function computeShard(
   const classify = run.inner.loss.accuracy !== undefined;
   const width = shard.kind === 'train' ? run.size + 2 : (steps + 1) * (classify ? 2 : 1);
   const acc = new Float64Array(width);
+  // Eval: Σ of squares per column too (train rows need none).
+  const sq = new Float64Array(shard.kind === 'eval' ? width : 0);
+  const split: Split = shard.kind === 'eval' ? (shard.split ?? spec.eval.split) : 'train';
   const canBatch = (options.batchTasks ?? run.batchByDefault()) && run.batchedInner !== undefined;
   const single = canBatch ? undefined : paramTensors(run, params);
   const tiled = new Map<number, tf.Tensor[]>();
@@ -234,7 +247,7 @@ export async function computeShard(
     let done = 0;
     while (done < seeds.length) {
       if (options.signal?.aborted) throw new ShardAbortedError(done);
-      let tasks = seeds.slice(done, done + (canBatch ? run.maxTaskBatch : 1)).map((s) => run.family.sample(s));
+      let tasks = seeds.slice(done, done + (canBatch ? run.maxTaskBatch : 1)).map((s) => run.family.sample(s, split));
       const batched = canBatch && sameSizes(tasks);
       if (!batched) tasks = tasks.slice(0, 1);
       let theta: tf.Tensor[];
@@ -249,6 +262,7 @@ export async function computeShard(
       for (let t = 0; t < tasks.length; t++) {
         const off = t * width;
         for (let j = 0; j < width; j++) acc[j]! += rows[off + j]!;
+        for (let j = 0; j < sq.length; j++) sq[j]! += rows[off + j]! * rows[off + j]!;
       }
       done += tasks.length;
       options.onTask?.(done, seeds.length);
@@ -266,10 +280,10 @@ export async function computeShard(
         tasks: seeds.length,
       };
     }
-    const losses = Array.from(acc.subarray(0, steps + 1));
+    const losses = { evalLossSums: Array.from(acc.subarray(0, steps + 1)), evalLossSqSums: Array.from(sq.subarray(0, steps + 1)) };
     return classify
-      ? { kind: 'eval', evalLossSums: losses, evalAccuracySums: Array.from(acc.subarray(steps + 1)), tasks: seeds.length }
-      : { kind: 'eval', evalLossSums: losses, tasks: seeds.length };
+      ? { kind: 'eval', ...losses, evalAccuracySums: Array.from(acc.subarray(steps + 1)), evalAccuracySqSums: Array.from(sq.subarray(steps + 1)), tasks: seeds.length }
+      : { kind: 'eval', ...losses, tasks: seeds.length };
   } finally {
     if (single) tf.dispose(single);
     for (const t of tiled.values()) tf.dispose(t);

@@ -273,7 +273,14 @@ export class Worker {
       const result =
         r.kind === 'train'
           ? { ...base, tasks: r.tasks, grad: toBundle({ layout: paramLayout(spec), data: r.grad }), preLossSum: r.preLossSum, postLossSum: r.postLossSum }
-          : { ...base, tasks: r.tasks, evalLossSums: r.evalLossSums, evalAccuracySums: r.evalAccuracySums ?? [] };
+          : {
+              ...base,
+              tasks: r.tasks,
+              evalLossSums: r.evalLossSums,
+              evalAccuracySums: r.evalAccuracySums ?? [],
+              evalLossSqSums: r.evalLossSqSums,
+              evalAccuracySqSums: r.evalAccuracySqSums ?? [],
+            };
       await this.publish(shard.runId, msgId, { ...result, computeMs, fetchMs });
       await msg.ack();
       this.stats.shardsDone++;

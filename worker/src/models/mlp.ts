@@ -2,6 +2,8 @@
  * Fully connected network: x[N, in] → hidden layers (relu | tanh) → out[N, outputs], no final
  * activation. Task-batched: with weights [T, in, out], biases [T, out] and x [T, N, in] every
  * task runs through its own copy of the parameters in one batched matMul per layer.
+ * Inputs of any shape are flattened per example first (images [N, h, w, c] → [N, h·w·c], in
+ * row-major order), so the MLP runs on image families too.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { modelLayout, type RunSpec } from '@metaloop/shared';
@@ -18,7 +20,9 @@ export function createMlp(spec: RunSpec): Model {
     layout,
     taskBatched: true,
     forward(params: NamedTensors, x: tf.Tensor): tf.Tensor {
-      let h = x;
+      const batched = params[names[0]![0]]?.rank === 3;
+      const lead = batched ? 2 : 1;
+      let h = x.rank === lead + 1 ? x : tf.reshape(x, [...x.shape.slice(0, lead), -1]);
       for (let i = 0; i < layers; i++) {
         const [wn, bn] = names[i]!;
         const w = params[wn];

@@ -8,9 +8,9 @@
  * Pixels are in [0, 1], strokes bright on black, shape [imageSize, imageSize, 1].
  */
 import { hashWords, Rng, type RunSpec } from '@metaloop/shared';
-import type { Examples, TaskData, TaskFamily } from './types.js';
+import type { Examples, Split, TaskData, TaskFamily } from './types.js';
 
-export type Split = 'train' | 'val' | 'test';
+export type { Split } from './types.js';
 
 export interface GlyphsConfig {
   readonly ways: number;

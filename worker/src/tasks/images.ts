@@ -14,8 +14,7 @@ import { join, resolve } from 'node:path';
 import { hashWords, Rng, type RunSpec } from '@metaloop/shared';
 import { PNG } from 'pngjs';
 import { DatasetError } from '../errors.js';
-import type { Split } from './glyphs.js';
-import type { Examples, TaskData, TaskFamily } from './types.js';
+import type { Examples, Split, TaskData, TaskFamily } from './types.js';
 
 export interface ImagesConfig {
   readonly path: string;

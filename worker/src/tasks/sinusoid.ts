@@ -47,6 +47,7 @@ export function createSinusoid(spec: RunSpec): TaskFamily {
     loss: 'mse',
     inputShape: [1],
     outputs: 1,
+    // No classes: held-out tasks differ by seed (the coordinator's 'eval' seed domain), not by split.
     sample: (seed) => sampleSinusoid(config, seed),
   };
 }

@@ -12,6 +12,12 @@ export interface Examples {
   readonly n: number;
 }
 
+/**
+ * Which classes a task is drawn from: meta-train (training tasks), meta-val or meta-test (held-out
+ * evaluation). Families without classes (sinusoid) ignore it; their held-out tasks come from seeds.
+ */
+export type Split = 'train' | 'val' | 'test';
+
 /** One task: K support examples to adapt on, Q query examples to score the adapted model. */
 export interface TaskData {
   readonly support: Examples;
@@ -19,8 +25,9 @@ export interface TaskData {
 }
 
 /**
- * A family of tasks. `sample(seed)` must be a pure function of the seed (shared's `Rng`, never
- * `Math.random` nor unseeded `tf.random*`): workers rebuild a shard's tasks from seeds alone.
+ * A family of tasks. `sample(seed, split)` must be a pure function of its arguments (shared's `Rng`,
+ * never `Math.random` nor unseeded `tf.random*`): workers rebuild a shard's tasks from seeds alone.
+ * `split` defaults to 'train'; evaluation passes the held-out split ('test' or 'val').
  */
 export interface TaskFamily {
   readonly family: string;
@@ -28,7 +35,7 @@ export interface TaskFamily {
   /** Shape of one input example (without the batch dimension), e.g. [1] or [28, 28, 1]. */
   readonly inputShape: readonly number[];
   readonly outputs: number;
-  sample(seed: number): TaskData;
+  sample(seed: number, split?: Split): TaskData;
 }
 
 export type TaskFamilyFactory = (spec: RunSpec) => TaskFamily;
