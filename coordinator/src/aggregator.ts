@@ -75,7 +75,24 @@ interface Accepted {
   readonly preLossSum: number;
   readonly postLossSum: number;
   readonly evalLossSums: readonly number[];
+  /** Eval extras: each empty (the worker did not send it) or one value per k = 0..K. */
+  readonly evalLossSqSums: readonly number[];
+  readonly evalAccuracySums: readonly number[];
+  readonly evalAccuracySqSums: readonly number[];
   readonly workerId: string;
+}
+
+/**
+ * An evaluation's sums over all its tasks, in shard order, per k = 0..K: Σ loss, Σ loss², and for
+ * classification Σ accuracy, Σ accuracy². A field is null when some shard lacked it (a worker
+ * without sums of squares, or a regression family without accuracies).
+ */
+export interface EvalSums {
+  readonly tasks: number;
+  readonly loss: Float64Array;
+  readonly lossSq: Float64Array | null;
+  readonly accuracy: Float64Array | null;
+  readonly accuracySq: Float64Array | null;
 }
 
 /** Collects the results of one step (train) or one evaluation (eval). */
@@ -133,6 +150,11 @@ export class StepCollector {
     }
     let grad: Float32Array | null = null;
     const evalLossSums: number[] = [];
+    const extras: Record<'evalLossSqSums' | 'evalAccuracySums' | 'evalAccuracySqSums', number[]> = {
+      evalLossSqSums: [],
+      evalAccuracySums: [],
+      evalAccuracySqSums: [],
+    };
     if (o.kind === metaloop.ShardKind.SHARD_KIND_TRAIN) {
       try {
         grad = fromBundle(r.grad, o.layout).data;
@@ -162,12 +184,23 @@ export class StepCollector {
         return { accepted: false, reason: 'non_finite', detail: `eval losses of shard ${shard} are not finite`, shard };
       }
       evalLossSums.push(...sums);
+      for (const field of ['evalLossSqSums', 'evalAccuracySums', 'evalAccuracySqSums'] as const) {
+        const values = r[field] ?? [];
+        if (values.length !== 0 && values.length !== sums.length) {
+          return { accepted: false, reason: 'wrong_shape', detail: `eval shard ${shard} has ${values.length} ${field}, expected 0 or ${sums.length}`, shard };
+        }
+        if (!values.every((x) => Number.isFinite(x))) {
+          return { accepted: false, reason: 'non_finite', detail: `${field} of eval shard ${shard} are not finite`, shard };
+        }
+        extras[field].push(...values);
+      }
     }
     this.accepted[shard] = {
       grad,
       preLossSum: r.preLossSum,
       postLossSum: r.postLossSum,
       evalLossSums,
+      ...extras,
       workerId: r.workerId,
     };
     this.acceptedCount++;
@@ -205,6 +238,25 @@ export class StepCollector {
     const out = new Float64Array(this.options.evalInnerSteps + 1);
     for (const a of this.all()) a.evalLossSums.forEach((x, k) => (out[k] = out[k]! + x));
     return out;
+  }
+
+  /** Every per-k sum of an evaluation (see EvalSums), each added in shard order in float64. */
+  evalSums(): EvalSums {
+    const all = this.all();
+    const K1 = this.options.evalInnerSteps + 1;
+    const sum = (pick: (a: Accepted) => readonly number[]): Float64Array | null => {
+      if (!all.every((a) => pick(a).length === K1)) return null;
+      const out = new Float64Array(K1);
+      for (const a of all) pick(a).forEach((x, k) => (out[k] = out[k]! + x));
+      return out;
+    };
+    return {
+      tasks: this.options.shardTasks.reduce((a, b) => a + b, 0),
+      loss: this.evalLossSums(),
+      lossSq: sum((a) => a.evalLossSqSums),
+      accuracy: sum((a) => a.evalAccuracySums),
+      accuracySq: sum((a) => a.evalAccuracySqSums),
+    };
   }
 
   /** Which worker computed each shard (for logs). */

@@ -11,16 +11,29 @@ export interface EvalJson {
   innerSteps: number[];
   preLoss: number;
   postLoss: number[];
+  /** Classification: mean held-out query accuracy after innerSteps[i]. */
+  accuracy?: number[];
+  /** 95% CI half-width (1.96·s/√n over tasks) of accuracy (classification) or postLoss (regression). */
+  ci95?: number[];
+  /** 95% CI half-width of postLoss. */
+  lossCi95?: number[];
 }
 
 function evalJson(e: metaloop.IEvalSummary | null | undefined): EvalJson | null {
   if (!e || !e.tasks) return null;
+  const list = (xs: readonly number[] | null | undefined) => (xs && xs.length ? { value: [...xs] } : null);
+  const accuracy = list(e.accuracy);
+  const ci95 = list(e.ci95);
+  const lossCi95 = list(e.lossCi95);
   return {
     step: e.step ?? 0,
     tasks: e.tasks,
     innerSteps: [...(e.innerSteps ?? [])],
     preLoss: e.preLoss ?? 0,
     postLoss: [...(e.postLoss ?? [])],
+    ...(accuracy ? { accuracy: accuracy.value } : {}),
+    ...(ci95 ? { ci95: ci95.value } : {}),
+    ...(lossCi95 ? { lossCi95: lossCi95.value } : {}),
   };
 }
 
@@ -85,7 +98,16 @@ export function summaryJson(r: metaloop.IRunRecord): Record<string, unknown> {
     seconds: Number((r.seconds ?? 0).toFixed(3)),
     metaStepsPerSec: Number((r.stepsPerSec ?? 0).toFixed(3)),
     tasksPerSec: Number((r.tasksPerSec ?? 0).toFixed(3)),
-    eval: e && { tasks: e.tasks, innerSteps: e.innerSteps, preLoss: e.preLoss, postLoss: e.postLoss },
+    // accuracy: [a1, aK] (classification); ci95: [c1, cK] of accuracy, or of postLoss for regression.
+    eval: e && {
+      tasks: e.tasks,
+      innerSteps: e.innerSteps,
+      preLoss: e.preLoss,
+      postLoss: e.postLoss,
+      ...(e.accuracy ? { accuracy: e.accuracy } : {}),
+      ...(e.ci95 ? { ci95: e.ci95 } : {}),
+      ...(e.lossCi95 ? { lossCi95: e.lossCi95 } : {}),
+    },
     ...(r.error ? { error: r.error } : {}),
   };
 }
@@ -100,8 +122,14 @@ export function summaryLines(r: metaloop.IRunRecord): string[] {
   const e = r.lastEval;
   if (e && e.tasks) {
     const steps = e.innerSteps ?? [];
-    const post = (e.postLoss ?? []).map((l, i) => `${num(l, 4)} after ${steps[i]} step${steps[i] === 1 ? '' : 's'}`);
-    lines.push(`held-out MSE on ${e.tasks} tasks at step ${e.step}: ${num(e.preLoss, 4)} before adaptation, ${post.join(', ')}`);
+    const after = (i: number) => `after ${steps[i]} step${steps[i] === 1 ? '' : 's'}`;
+    const pm = (ci: readonly number[] | null | undefined, i: number) => (ci?.length ? ` ± ${num(ci[i], 2)}` : '');
+    const acc = e.accuracy ?? [];
+    const post = (e.postLoss ?? []).map((l, i) => `${num(l, 4)}${pm(e.lossCi95, i)} ${after(i)}`);
+    lines.push(`held-out query loss on ${e.tasks} tasks at step ${e.step}: ${num(e.preLoss, 4)} before adaptation, ${post.join(', ')}`);
+    if (acc.length) {
+      lines.push(`held-out accuracy (mean ± 95% CI): ${acc.map((a, i) => `${num(a, 4)}${pm(e.ci95, i)} ${after(i)}`).join(', ')}`);
+    }
   }
   if (r.error) lines.push(`error: ${r.error}`);
   if (r.paramsSha256) lines.push(`params sha256: ${r.paramsSha256}`);

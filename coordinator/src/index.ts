@@ -13,11 +13,13 @@ export {
   shardSizes,
   StepCollector,
   type CollectorOptions,
+  type EvalSums,
   type RejectReason,
   type Verdict,
 } from './aggregator.js';
 export { Adam, createOptimizer, Sgd, type AdamOptions, type OptimizerState, type OuterOptimizer } from './optimizer.js';
 export {
+  ci95FromSums,
   decodeCheckpoint,
   encodeCheckpoint,
   evalSummary,

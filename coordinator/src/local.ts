@@ -56,6 +56,16 @@ export function workerBinPath(): string {
   return bin;
 }
 
+/**
+ * Arguments of the worker processes `metaloop local` starts: metrics on any free port (several
+ * workers on one host) and the spec's `workers.backend` as `--backend` ('any': the workers'
+ * default chain, METALOOP_BACKEND included).
+ */
+export function workerArgs(spec: RunSpec): string[] {
+  const backend = spec.workers.backend;
+  return ['--metrics-port', '0', ...(backend === 'any' ? [] : ['--backend', backend])];
+}
+
 function hasNatsServer(): boolean {
   try {
     findNatsServer();
@@ -125,6 +135,7 @@ export async function runLocal(o: LocalOptions): Promise<LocalResult> {
   };
   let stopping = false;
   const useNats = !o.embedded && (o.nats !== undefined || hasNatsServer());
+  const backend = o.spec.workers.backend;
   try {
     let transport: Transport;
     let address: string;
@@ -141,8 +152,8 @@ export async function runLocal(o: LocalOptions): Promise<LocalResult> {
       address = settings.url;
       const bin = workerBinPath();
       for (let i = 0; i < o.workers; i++) {
-        // Metrics on any free port (several workers on one host); quiet logs unless asked for.
-        const child = spawn(process.execPath, [bin, '--metrics-port', '0'], {
+        // Quiet logs unless asked for.
+        const child = spawn(process.execPath, [bin, ...workerArgs(o.spec)], {
           env: {
             ...process.env,
             ...natsEnv(settings, o.prefix),
@@ -156,7 +167,7 @@ export async function runLocal(o: LocalOptions): Promise<LocalResult> {
         });
         cleanups.push(() => stopChild(child));
       }
-      log.info('started worker processes', { count: o.workers });
+      log.info('started worker processes', { count: o.workers, backend });
       await waitForWorkers(transport, o.prefix, o.workers, 60_000, log, o.signal);
     } else {
       const inproc = await InProcTransport.create({ logger: log.child('transport') });
@@ -167,14 +178,20 @@ export async function runLocal(o: LocalOptions): Promise<LocalResult> {
       for (let i = 0; i < o.workers; i++) {
         const wt = inproc.connect();
         cleanups.push(() => wt.close());
-        const worker = await Worker.create({ transport: wt, id: `local-${i + 1}`, prefix: o.prefix, logger: log.child(`worker-${i + 1}`) });
+        const worker = await Worker.create({
+          transport: wt,
+          id: `local-${i + 1}`,
+          prefix: o.prefix,
+          logger: log.child(`worker-${i + 1}`),
+          ...(backend === 'any' ? {} : { backend }),
+        });
         const running = worker.run().catch((err: unknown) => log.error('worker stopped', { worker: i + 1, error: String(err) }));
         cleanups.push(async () => {
           await worker.close();
           await running;
         });
       }
-      log.info('started in-process workers', { count: o.workers });
+      log.info('started in-process workers', { count: o.workers, backend });
     }
 
     const coordinator = await Coordinator.create({ transport, logger: log.child('coordinator'), prefix: o.prefix, resume: false });

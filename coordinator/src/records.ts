@@ -1,6 +1,7 @@
 /** Run states, run records, eval summaries and checkpoints: encoding helpers of the coordinator. */
 import { createHash } from 'node:crypto';
 import { fromBundle, metaloop, toBundle, type TensorSpec } from '@metaloop/shared';
+import type { EvalSums } from './aggregator.js';
 import type { OptimizerState } from './optimizer.js';
 
 export const RUN_STATES = ['pending', 'running', 'paused', 'succeeded', 'failed', 'cancelled'] as const;
@@ -36,19 +37,43 @@ export function paramsSha256(params: Float32Array): string {
 }
 
 /**
- * EvalSummary from the summed held-out losses after k = 0..K inner steps: pre_loss (k = 0) and
- * post_loss after 1 and after K steps (only [1] when K = 1).
+ * Half-width of the 95% confidence interval of a mean over n values from their sum and sum of
+ * squares: 1.96·s/√n with s the sample standard deviation (0 when n < 2).
  */
-export function evalSummary(step: number, tasks: number, lossSums: Float64Array): metaloop.IEvalSummary {
+export function ci95FromSums(sum: number, sumSq: number, n: number): number {
+  if (n < 2) return 0;
+  const variance = Math.max(0, (sumSq - (sum * sum) / n) / (n - 1));
+  return (1.96 * Math.sqrt(variance)) / Math.sqrt(n);
+}
+
+/**
+ * EvalSummary from the summed held-out losses after k = 0..K inner steps: pre_loss (k = 0) and
+ * post_loss after 1 and after K steps (only [1] when K = 1). Given an evaluation's EvalSums
+ * (StepCollector.evalSums) it also reports, at the same inner steps, the mean accuracy
+ * (classification) and 95% CIs: `ci95` of the headline metric (accuracy for classification,
+ * post_loss for regression), `lossCi95` of post_loss, `preLossCi95`.
+ */
+export function evalSummary(step: number, tasks: number, sums: Float64Array | EvalSums): metaloop.IEvalSummary {
+  const lossSums = sums instanceof Float64Array ? sums : sums.loss;
   const k = lossSums.length - 1;
   const innerSteps = k > 1 ? [1, k] : [1];
-  return {
+  const summary: metaloop.IEvalSummary = {
     step,
     tasks,
     innerSteps,
     preLoss: lossSums[0]! / tasks,
     postLoss: innerSteps.map((s) => lossSums[s]! / tasks),
   };
+  if (sums instanceof Float64Array) return summary;
+  const { lossSq, accuracy, accuracySq } = sums;
+  if (accuracy) summary.accuracy = innerSteps.map((s) => accuracy[s]! / tasks);
+  if (lossSq) {
+    summary.lossCi95 = innerSteps.map((s) => ci95FromSums(lossSums[s]!, lossSq[s]!, tasks));
+    summary.preLossCi95 = ci95FromSums(lossSums[0]!, lossSq[0]!, tasks);
+  }
+  if (accuracy && accuracySq) summary.ci95 = innerSteps.map((s) => ci95FromSums(accuracy[s]!, accuracySq[s]!, tasks));
+  else if (!accuracy && summary.lossCi95) summary.ci95 = [...summary.lossCi95];
+  return summary;
 }
 
 // ---- checkpoints ----

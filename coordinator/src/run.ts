@@ -352,13 +352,15 @@ export class RunLoop {
       evalInnerSteps: innerSteps,
       metaBatch: tasks,
     }));
-    this.lastEval = evalSummary(t, tasks, collector.evalLossSums());
+    this.lastEval = evalSummary(t, tasks, collector.evalSums());
     this.evaluatedAt = t;
     this.ctx.logger.info('evaluation', {
       run: this.runId,
       step: t,
       preLoss: this.lastEval.preLoss,
       postLoss: this.lastEval.postLoss,
+      ...(this.lastEval.accuracy?.length ? { accuracy: this.lastEval.accuracy } : {}),
+      ci95: this.lastEval.ci95,
       ms: Date.now() - started,
     });
     this.ctx.observer?.evaluated(this.runId, this.lastEval);
