@@ -7,7 +7,9 @@ import { ConflictError, UnknownRunError } from './errors.js';
 
 /** What the API needs from the coordinator. */
 export interface ApiHandlers {
-  submit(specYaml: string, source: string): Promise<metaloop.IRunRecord>;
+  submit(specYaml: string, source: string, priority: number): Promise<metaloop.IRunRecord>;
+  /** The live-worker view (id, backend, device, shards/s, last seen). */
+  workers(): Promise<metaloop.IHeartbeat[]>;
   list(all: boolean): Promise<metaloop.IRunRecord[]>;
   status(runId: string): Promise<metaloop.IRunRecord>;
   cancel(runId: string): Promise<metaloop.IRunRecord>;
@@ -57,12 +59,19 @@ export function serveApi(transport: Transport, subjects: Subjects, handlers: Api
   return [
     runReply('submit', async (data) => {
       const req = decode('SubmitRequest', () => metaloop.SubmitRequest.decode(data));
-      return handlers.submit(req.specYaml, req.source || 'run spec');
+      return handlers.submit(req.specYaml, req.source || 'run spec', req.priority);
     }),
     runReply('status', (data) => handlers.status(runId(data))),
     runReply('cancel', (data) => handlers.cancel(runId(data))),
     runReply('pause', (data) => handlers.pause(runId(data))),
     runReply('resume', (data) => handlers.resume(runId(data))),
+    transport.serve(subjects.api('workers'), async () => {
+      try {
+        return metaloop.WorkersReply.encode({ workers: await handlers.workers() }).finish();
+      } catch (err) {
+        return metaloop.WorkersReply.encode({ error: toApiError(err) }).finish();
+      }
+    }),
     transport.serve(subjects.api('list'), async (data) => {
       try {
         const req = decode('ListRequest', () => metaloop.ListRequest.decode(data));

@@ -87,13 +87,37 @@ function logger(component: string, fallback: LogLevel): Logger {
   return createLogger(component, { level: globals().debug ? 'debug' : (env ?? fallback) });
 }
 
+/** Flags of `metaloop coordinator`. */
+interface CoordinatorFlags {
+  resultTimeoutMs?: number;
+  leaseMs: number;
+  maxDeliver: number;
+  speculativeFactor: number;
+  speculativeMinMs: number;
+  maxInFlight: number;
+  maxParams?: number;
+  maxMetaBatch?: number;
+  maxSteps?: number;
+  metricsPort: number;
+  metricsHost: string;
+}
+
 const err = (line: string) => process.stderr.write(line + '\n');
+
 
 program
   .command('coordinator')
   .description('run the coordinator (long-running; SIGINT/SIGTERM stop it)')
   .addHelpText('after', '\nExample:\n  $ metaloop --nats nats://127.0.0.1:4222 coordinator --metrics-port 9400\n')
-  .addOption(new Option('--result-timeout-ms <ms>', 're-publish a shard after this long without a result').argParser(Number))
+  .addOption(new Option('--result-timeout-ms <ms>', 're-publish a shard after this long without a result (default lease × (max-deliver + 1))').argParser(Number))
+  .addOption(new Option('--lease-ms <ms>', 'work lease (JetStream AckWait); workers send in-progress acks within it').env('METALOOP_LEASE_MS').argParser(Number).default(30_000))
+  .addOption(new Option('--max-deliver <n>', 'deliveries of a shard before it fails its run (JetStream MaxDeliver)').env('METALOOP_MAX_DELIVER').argParser(Number).default(5))
+  .addOption(new Option('--speculative-factor <x>', 'speculative copy of a straggling shard after x × the median shard time (0 = off)').argParser(Number).default(3))
+  .addOption(new Option('--speculative-min-ms <ms>', 'never speculate on a shard younger than this').argParser(Number).default(2000))
+  .addOption(new Option('--max-in-flight <n>', 'shards in flight over all runs, shared fairly by priority (0 = 2 per live worker)').argParser(Number).default(0))
+  .addOption(new Option('--max-params <n>', 'refuse run specs whose model has more parameters').argParser(Number))
+  .addOption(new Option('--max-meta-batch <n>', 'refuse run specs with a larger outer.metaBatch').argParser(Number))
+  .addOption(new Option('--max-steps <n>', 'refuse run specs with more outer.steps').argParser(Number))
   .addOption(
     new Option('--metrics-port <port>', '/metrics, /healthz, /readyz port (0 = any free port, -1 = off)')
       .default(DEFAULT_COORDINATOR_METRICS_PORT)
@@ -107,10 +131,10 @@ program
       }),
   )
   .addOption(new Option('--metrics-host <host>', 'interface for the metrics endpoint').default('0.0.0.0'))
-  .action(async (opts: { resultTimeoutMs?: number; metricsPort: number; metricsHost: string }, cmd: Command) => {
+  .action(async (opts: CoordinatorFlags, cmd: Command) => {
     const g = globals();
     const log = logger('coordinator', 'info');
-    const transport = await connectNats(natsSettings(g), g.prefix, log, 'metaloop-coordinator');
+    const transport = await connectNats(natsSettings(g), g.prefix, log, 'metaloop-coordinator', { leaseMs: opts.leaseMs, maxDeliver: opts.maxDeliver });
     const metrics = new CoordinatorObservability({ logger: log.child('metrics') });
     let serving = false;
     let metricsServer: ObservabilityServer | undefined;
@@ -138,6 +162,16 @@ program
       metrics,
       prefix: g.prefix,
       ...(opts.resultTimeoutMs ? { resultTimeoutMs: opts.resultTimeoutMs } : {}),
+      leaseMs: opts.leaseMs,
+      maxDeliver: opts.maxDeliver,
+      speculativeFactor: opts.speculativeFactor,
+      speculativeMinMs: opts.speculativeMinMs,
+      maxInFlightShards: opts.maxInFlight,
+      limits: {
+        ...(opts.maxParams ? { maxParams: opts.maxParams } : {}),
+        ...(opts.maxMetaBatch ? { maxMetaBatch: opts.maxMetaBatch } : {}),
+        ...(opts.maxSteps ? { maxSteps: opts.maxSteps } : {}),
+      },
     });
     const stop = () => {
       log.info('stopping');

@@ -54,9 +54,19 @@ export class ApiClient {
     return metaloop.RunRecord.create(reply.run);
   }
 
-  /** Submit a run spec (YAML text); returns the new run's record. */
-  submit(specYaml: string, source = 'run spec'): Promise<metaloop.RunRecord> {
-    return this.runCall('submit', metaloop.SubmitRequest.encode({ specYaml, source }).finish());
+  /**
+   * Submit a run spec (YAML text); returns the new run's record. `priority` (1..1000) overrides the
+   * spec's workers.priority: the run's share of the workers relative to other runs.
+   */
+  submit(specYaml: string, source = 'run spec', options: { priority?: number } = {}): Promise<metaloop.RunRecord> {
+    return this.runCall('submit', metaloop.SubmitRequest.encode({ specYaml, source, priority: options.priority ?? 0 }).finish());
+  }
+
+  /** The coordinator's live workers: id, backend, device, shards/s (shardsPerSec), last seen (lastSeenMs). */
+  async workers(): Promise<metaloop.Heartbeat[]> {
+    const reply = metaloop.WorkersReply.decode(await this.transport.request(this.subjects.api('workers'), new Uint8Array(0), this.timeoutMs));
+    check(reply.error);
+    return reply.workers.map((w) => metaloop.Heartbeat.create(w));
   }
 
   status(runId: string): Promise<metaloop.RunRecord> {

@@ -33,9 +33,18 @@ export function natsEnv(s: NatsSettings, prefix: string): Record<string, string>
 /**
  * Open a NatsTransport (streams, consumers and buckets are created when missing). A server that
  * cannot be reached is a ConnectionError naming the URL; refused credentials a PermissionError.
+ * `extra`: more transport options, e.g. `{ jetstream: false }` for the CLI's light client (its
+ * NATS role may only call the API) or the coordinator's `leaseMs` / `maxDeliver`.
  */
-export async function connectNats(s: NatsSettings, prefix: string, logger: Logger, name: string): Promise<Transport> {
+export async function connectNats(
+  s: NatsSettings,
+  prefix: string,
+  logger: Logger,
+  name: string,
+  extra: Partial<NatsTransportOptions> = {},
+): Promise<Transport> {
   const options: NatsTransportOptions = {
+    ...extra,
     servers: s.url,
     prefix,
     name,

@@ -10,6 +10,7 @@ import {
   paramLayout,
   parseSpec,
   silentLogger,
+  SpecError,
   subjects,
   validateSpec,
   type Closer,
@@ -27,6 +28,8 @@ import { ConflictError, CoordinatorError, LifecycleError, UnknownRunError } from
 import { decodeCheckpoint, isTerminal, stateFromProto, type CheckpointData } from './records.js';
 import type { CoordinatorObservability } from './observe.js';
 import { RunLoop, type RunContext } from './run.js';
+import { FairShare } from './scheduler.js';
+import { WorkerView } from './workers.js';
 
 export interface CoordinatorOptions {
   readonly transport: Transport;
@@ -37,12 +40,37 @@ export interface CoordinatorOptions {
   readonly resultTimeoutMs?: number;
   /** Longest time between two writes of an active run's record. Default 1000. */
   readonly recordIntervalMs?: number;
-  /** Fail a run after this many rejected results (error, NaN, wrong shape) of one shard. Default 3. */
+  /**
+   * Fail a run after this many failures of one shard (error, NaN or wrong-shape results, or no
+   * result within resultTimeoutMs while workers are alive). Default: maxDeliver.
+   */
   readonly maxShardFailures?: number;
+  /** The work queue's lease (AckWait) the transport was opened with; sets resultTimeoutMs' default. Default 30000. */
+  readonly leaseMs?: number;
+  /** The work queue's MaxDeliver the transport was opened with. Default 5. */
+  readonly maxDeliver?: number;
+  /** Speculative copy of a straggling shard after this multiple of its run's median shard time; 0 = off. Default 3. */
+  readonly speculativeFactor?: number;
+  /** …but never before this many ms. Default 2000. */
+  readonly speculativeMinMs?: number;
+  /** Shards in flight over all runs (the fair-share budget); 0 = 2 per live worker, at least 4. Default 0. */
+  readonly maxInFlightShards?: number;
+  /** Run-spec limits checked at submit. */
+  readonly limits?: RunLimits;
   /** Resume the active runs found in KV at `run()`. Default true. */
   readonly resume?: boolean;
   /** Prometheus metrics to update (served by the caller, e.g. the CLI's --metrics-port). */
   readonly metrics?: CoordinatorObservability;
+}
+
+/** What a submitted spec may ask for (a shared cluster's guard rails). */
+export interface RunLimits {
+  /** Parameters of the model (θ). Default 50 000 000 (200 MB of float32). */
+  readonly maxParams?: number;
+  /** outer.metaBatch. Default 100 000. */
+  readonly maxMetaBatch?: number;
+  /** outer.steps. Default 100 000 000. */
+  readonly maxSteps?: number;
 }
 
 export interface CompiledCoordinatorOptions {
@@ -52,6 +80,12 @@ export interface CompiledCoordinatorOptions {
   readonly resultTimeoutMs: number;
   readonly recordIntervalMs: number;
   readonly maxShardFailures: number;
+  readonly leaseMs: number;
+  readonly maxDeliver: number;
+  readonly speculativeFactor: number;
+  readonly speculativeMinMs: number;
+  readonly maxInFlightShards: number;
+  readonly limits: Required<RunLimits>;
   readonly resume: boolean;
   readonly metrics: CoordinatorObservability | undefined;
 }
@@ -66,13 +100,32 @@ function positive(name: string, value: number | undefined, fallback: number, int
 
 export function compileCoordinatorOptions(options: CoordinatorOptions): CompiledCoordinatorOptions {
   if (!options.transport) throw new CoordinatorError('a transport is required');
+  const leaseMs = positive('leaseMs', options.leaseMs, 30_000);
+  const maxDeliver = positive('maxDeliver', options.maxDeliver, 5, true);
+  const nonNegative = (name: string, v: number | undefined, fallback: number) => {
+    const x = v ?? fallback;
+    if (!Number.isFinite(x) || x < 0) throw new CoordinatorError(`${name} must be a number >= 0, got ${String(v)}`);
+    return x;
+  };
+  const l = options.limits ?? {};
   return {
     transport: options.transport,
     logger: options.logger ?? silentLogger,
     subjects: subjects(options.prefix ?? DEFAULT_PREFIX),
-    resultTimeoutMs: positive('resultTimeoutMs', options.resultTimeoutMs, 30_000),
+    // The queue redelivers a shard maxDeliver times, one lease each: re-publish only after that.
+    resultTimeoutMs: positive('resultTimeoutMs', options.resultTimeoutMs, leaseMs * (maxDeliver + 1)),
     recordIntervalMs: positive('recordIntervalMs', options.recordIntervalMs, 1000),
-    maxShardFailures: positive('maxShardFailures', options.maxShardFailures, 3, true),
+    maxShardFailures: positive('maxShardFailures', options.maxShardFailures, maxDeliver, true),
+    leaseMs,
+    maxDeliver,
+    speculativeFactor: nonNegative('speculativeFactor', options.speculativeFactor, 3),
+    speculativeMinMs: nonNegative('speculativeMinMs', options.speculativeMinMs, 2000),
+    maxInFlightShards: Math.floor(nonNegative('maxInFlightShards', options.maxInFlightShards, 0)),
+    limits: {
+      maxParams: positive('limits.maxParams', l.maxParams, 50_000_000, true),
+      maxMetaBatch: positive('limits.maxMetaBatch', l.maxMetaBatch, 100_000, true),
+      maxSteps: positive('limits.maxSteps', l.maxSteps, 100_000_000, true),
+    },
     resume: options.resume ?? true,
     metrics: options.metrics,
   };
@@ -94,6 +147,8 @@ export class Coordinator {
   private closePromise: Promise<void> | null = null;
   private readonly readyState: { promise: Promise<void>; resolve: () => void; reject: (err: unknown) => void };
   private readonly ctx: RunContext;
+  /** Live workers from their heartbeats (the `workers` API verb). */
+  readonly workers: WorkerView;
 
   private constructor(options: CompiledCoordinatorOptions) {
     this.options = options;
@@ -108,6 +163,9 @@ export class Coordinator {
     });
     ready.catch(() => {});
     this.readyState = { promise: ready, resolve: ok, reject: fail };
+    this.workers = new WorkerView(15_000, options.logger.child('workers'));
+    const fixed = options.maxInFlightShards;
+    const fairShare = new FairShare(() => (fixed > 0 ? fixed : Math.max(4, 2 * this.workers.count())));
     this.ctx = {
       transport: options.transport,
       subjects: options.subjects,
@@ -117,6 +175,10 @@ export class Coordinator {
       maxShardFailures: options.maxShardFailures,
       rejects: this.rejects,
       observer: options.metrics,
+      fairShare,
+      speculativeFactor: options.speculativeFactor,
+      speculativeMinMs: options.speculativeMinMs,
+      liveWorkers: () => this.workers.count(),
     };
   }
 
@@ -143,13 +205,15 @@ export class Coordinator {
     const { transport, subjects: subj, logger } = this.options;
     try {
       if (this.options.metrics) this.closers.push(this.options.metrics.watchHeartbeats(transport, subj));
+      this.closers.push(this.workers.watch(transport, subj));
       this.closers.push(await transport.consumeResults((msg) => this.onResult(msg)));
       this.closers.push(
         ...serveApi(
           transport,
           subj,
           {
-            submit: (yaml, source) => this.submit(yaml, source),
+            submit: (yaml, source, priority) => this.submit(yaml, source, priority),
+            workers: async () => this.workers.list(),
             list: (all) => this.list(all),
             status: (id) => this.status(id),
             cancel: (id) => this.cancel(id),
@@ -204,14 +268,18 @@ export class Coordinator {
   // ---- API operations (also usable as a library) ----
 
   /** Validate and start a run; returns its first record. */
-  async submit(specYaml: string, source = 'run spec'): Promise<metaloop.IRunRecord> {
+  async submit(specYaml: string, source = 'run spec', priority = 0): Promise<metaloop.IRunRecord> {
     this.assertRunning('submit a run');
     const spec = parseSpec(specYaml, source);
+    this.checkLimits(spec, source);
+    if (!Number.isInteger(priority) || priority < 0 || priority > 1000) {
+      throw new SpecError([{ path: 'priority', message: `expected a whole number 1..1000 (0 = the spec's workers.priority), got ${priority}` }], source);
+    }
     const known = new Set(await this.options.transport.listRuns());
     let runId = '';
     do runId = `${spec.name}-${randomBytes(3).toString('hex')}`;
     while (known.has(runId) || this.active.has(runId));
-    const loop = this.startLoop(runId, spec, Date.now());
+    const loop = this.startLoop(runId, spec, Date.now(), undefined, undefined, undefined, priority);
     await loop.flush();
     this.options.logger.info('run submitted', { run: runId, source, steps: spec.outer.steps });
     return loop.record();
@@ -297,6 +365,23 @@ export class Coordinator {
 
   // ---- internals ----
 
+  /** The deployment's run-spec limits, as a SpecError naming the field. */
+  private checkLimits(spec: RunSpec, source: string): void {
+    const l = this.options.limits;
+    const issues: { path: string; message: string }[] = [];
+    const params = paramLayout(spec).reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
+    if (params > l.maxParams) {
+      issues.push({ path: 'model', message: `the model has ${params} parameters, above this coordinator's limit of ${l.maxParams}: make it smaller (or raise --max-params)` });
+    }
+    if (spec.outer.metaBatch > l.maxMetaBatch) {
+      issues.push({ path: 'outer.metaBatch', message: `${spec.outer.metaBatch} is above this coordinator's limit of ${l.maxMetaBatch} (--max-meta-batch)` });
+    }
+    if (spec.outer.steps > l.maxSteps) {
+      issues.push({ path: 'outer.steps', message: `${spec.outer.steps} is above this coordinator's limit of ${l.maxSteps} (--max-steps)` });
+    }
+    if (issues.length > 0) throw new SpecError(issues, source);
+  }
+
   private assertRunning(what: string): void {
     if (this.stateName !== 'running') throw new LifecycleError(what, this.stateName);
   }
@@ -328,8 +413,9 @@ export class Coordinator {
     checkpoint?: CheckpointData,
     previous?: metaloop.RunRecord,
     history?: RunHistory,
+    priority?: number,
   ): RunLoop {
-    const loop = new RunLoop(this.ctx, { runId, spec, createdMs, checkpoint, previous, history });
+    const loop = new RunLoop(this.ctx, { runId, spec, createdMs, checkpoint, previous, history, priority });
     this.active.set(runId, loop);
     if (previous && stateFromProto(previous.state) === 'paused') loop.pause();
     void loop.start().finally(() => {
@@ -379,6 +465,7 @@ export class Coordinator {
   }
 
   private onResult(msg: ResultMessage): void {
+    if (msg.data.byteLength === 0) return this.reject('malformed', 'empty result message', msg.runId);
     const decoded = decodeResult(msg.data, msg.runId);
     if (!decoded.ok) return this.reject('malformed', decoded.detail, msg.runId);
     const runId = decoded.result.runId;
@@ -391,9 +478,8 @@ export class Coordinator {
     const verdict = loop.offer(decoded.result);
     if (!verdict.accepted) this.reject(verdict.reason, verdict.detail, runId);
     else {
-      // Synchronous mode: a result is only accepted for the current version, so staleness is 0.
       const train = decoded.result.kind !== metaloop.ShardKind.SHARD_KIND_EVAL;
-      this.options.metrics?.resultAccepted(runId, { tasks: decoded.result.tasks, staleness: 0, train });
+      this.options.metrics?.resultAccepted(runId, { tasks: decoded.result.tasks, staleness: verdict.staleness ?? 0, train });
     }
   }
 

@@ -27,6 +27,10 @@ export interface RunObserver {
   runState(runId: string, state: RunStateName): void;
   /** A shard went to the work queue; attempt 0 is its first issue, >0 a re-issue. */
   shardPublished(runId: string, attempt: number): void;
+  /** A speculative copy of a straggling shard went out (the first result wins). */
+  shardSpeculative?(runId: string): void;
+  /** An accepted result came from a redelivered work item (a lease expired, e.g. its worker died). */
+  resultRedelivered?(runId: string): void;
   /** An accepted result; `train` results add their tasks to metaloop_tasks_total. */
   resultAccepted(runId: string, r: { tasks: number; staleness: number; train: boolean }): void;
   /** `runId` is undefined when the result named no active or known run (keeps labels bounded). */
@@ -128,6 +132,14 @@ export class CoordinatorObservability implements RunObserver {
 
   shardPublished(runId: string, attempt: number): void {
     this.guard(() => (attempt === 0 ? this.metrics.shardsDispatched : this.metrics.shardsRedelivered).inc({ run: runId }));
+  }
+
+  shardSpeculative(runId: string): void {
+    this.guard(() => this.metrics.shardsSpeculative.inc({ run: runId }));
+  }
+
+  resultRedelivered(runId: string): void {
+    this.guard(() => this.metrics.shardsRedelivered.inc({ run: runId }));
   }
 
   resultAccepted(runId: string, r: { tasks: number; staleness: number; train: boolean }): void {

@@ -107,6 +107,8 @@ export interface CheckpointData {
   readonly params: Float32Array;
   readonly optimizer: OptimizerState;
   readonly createdMs: number;
+  /** Task sampler state (JSON), see RunLoop.samplerState(). */
+  readonly sampler?: string;
 }
 
 export function encodeCheckpoint(c: CheckpointData, layout: readonly TensorSpec[]): Uint8Array {
@@ -119,6 +121,7 @@ export function encodeCheckpoint(c: CheckpointData, layout: readonly TensorSpec[
     adamV: float64Bundle(c.optimizer.v),
     adamT: c.optimizer.t,
     createdMs: c.createdMs,
+    samplerJson: c.sampler ?? '',
   }).finish();
 }
 
@@ -142,5 +145,6 @@ export function decodeCheckpoint(
       v: fromFloat64Bundle(c.adamV, n),
     },
     createdMs: c.createdMs,
+    sampler: c.samplerJson,
   };
 }

@@ -1,11 +1,22 @@
 /**
- * One round of shards (the shards of a meta-step, or of an evaluation): publish them, wait until
- * every shard has an accepted result, re-publish shards whose result is late or was rejected.
+ * One round of shards (the shards of a meta-step, or of an evaluation): publish them (each holding
+ * a fair-share slot until its result is accepted), wait until every shard has an accepted result,
+ * re-publish shards whose result is lost or was rejected, and send a speculative copy of a
+ * straggler once it takes a multiple of the run's median shard time (the first result wins).
  */
 import { metaloop, shardMsgId, type Logger, type Transport } from '@metaloop/shared';
 import type { StepCollector, Verdict } from './aggregator.js';
 import type { RunObserver } from './observe.js';
 import { RunFailedError } from './errors.js';
+import type { Release, ShardTimes } from './scheduler.js';
+
+/** What a round adds to its run's counters. */
+export interface RoundCounters {
+  /** Shards re-published after a lost or rejected result. */
+  reissued: number;
+  /** Speculative copies of stragglers. */
+  speculative: number;
+}
 
 export interface RoundOptions {
   readonly transport: Transport;
@@ -13,17 +24,31 @@ export interface RoundOptions {
   readonly collector: StepCollector;
   /** The Shard message of shard i (without attempt information). */
   readonly shard: (i: number) => metaloop.IShard;
-  /** Re-publish a shard when its result has not come within this time. */
+  /** Re-publish a shard when its result has not come within this time (the queue gave up on it). */
   readonly resultTimeoutMs: number;
-  /** Fail after this many rejected (worker error, non-finite, wrong shape) results of one shard. */
+  /**
+   * Fail the run after this many failures of one shard: error results (worker error, NaN, wrong
+   * shape) and results that never came (every delivery's lease expired).
+   */
   readonly maxShardFailures: number;
+  /** Whether a result that never came counts as a failure (false while no worker is alive). */
+  readonly timeoutsCount?: () => boolean;
   /**
    * Appended to every work msgId: empty in a run's first coordinator session, a fresh tag after a
    * resume, so re-computed steps pass the work queue's msg-id de-duplication window.
    */
   readonly session: string;
   readonly signal: AbortSignal;
-  /** Metrics: each publish (attempt 0 = first issue, >0 = re-issue). */
+  /** A fair-share slot for one shard (none: publish at once). */
+  readonly acquire?: (signal: AbortSignal) => Promise<Release>;
+  /** The run's recent shard durations (recorded here; their median paces speculation). */
+  readonly times?: ShardTimes;
+  /** Speculative copy after this multiple of the median shard time; 0 = never. */
+  readonly speculativeFactor?: number;
+  /** …and never before this many ms. */
+  readonly speculativeMinMs?: number;
+  readonly counters?: RoundCounters;
+  /** Metrics: each publish (attempt 0 = first issue, >0 = re-issue) and speculative copy. */
   readonly observer?: RunObserver | undefined;
 }
 
@@ -31,9 +56,15 @@ export interface RoundOptions {
 const RETRY_REASONS = new Set(['worker_error', 'non_finite', 'wrong_shape']);
 
 export class ShardRound {
+  /** When the shard was last (re-)published; 0 = not yet / publish failed. */
   private readonly publishedAt: number[];
+  /** When the shard was first published (its duration is measured from here). */
+  private readonly firstAt: number[];
   private readonly attempts: number[];
   private readonly failures: number[];
+  private readonly lastError: string[];
+  private readonly speculated: boolean[];
+  private readonly releases: (Release | undefined)[];
   private settle: { resolve: () => void; reject: (err: unknown) => void } | null = null;
   private finished = false;
   /** A failure found before the wait began. */
@@ -42,8 +73,17 @@ export class ShardRound {
   constructor(private readonly o: RoundOptions) {
     const n = o.collector.shardCount;
     this.publishedAt = new Array<number>(n).fill(0);
+    this.firstAt = new Array<number>(n).fill(0);
     this.attempts = new Array<number>(n).fill(0);
     this.failures = new Array<number>(n).fill(0);
+    this.lastError = new Array<string>(n).fill('');
+    this.speculated = new Array<boolean>(n).fill(false);
+    this.releases = new Array<Release | undefined>(n).fill(undefined);
+  }
+
+  private get label(): string {
+    const c = this.o.collector.options;
+    return `${c.kind === metaloop.ShardKind.SHARD_KIND_EVAL ? 'eval shard' : 'shard'}`;
   }
 
   private msgId(i: number): string {
@@ -58,86 +98,146 @@ export class ShardRound {
     const c = this.o.collector.options;
     const data = metaloop.Shard.encode(this.o.shard(i)).finish();
     this.publishedAt[i] = Date.now();
+    if (this.firstAt[i] === 0) this.firstAt[i] = this.publishedAt[i]!;
     await this.o.transport.publishWork(c.runId, this.msgId(i), data);
-    this.o.observer?.shardPublished(c.runId, this.attempts[i]!);
   }
 
-  private republish(i: number, why: string): void {
+  private republish(i: number, why: string, speculative = false): void {
     this.attempts[i] = this.attempts[i]! + 1;
     const c = this.o.collector.options;
-    this.o.logger.warn('re-publishing shard', { run: c.runId, step: c.step, shard: i, attempt: this.attempts[i], why });
+    if (speculative) {
+      this.speculated[i] = true;
+      if (this.o.counters) this.o.counters.speculative++;
+      this.o.observer?.shardSpeculative?.(c.runId);
+      this.o.logger.info('speculative copy of a straggling shard', { run: c.runId, step: c.step, shard: i, why });
+    } else {
+      if (this.o.counters) this.o.counters.reissued++;
+      this.o.observer?.shardPublished(c.runId, this.attempts[i]!);
+      this.o.logger.warn('re-publishing shard', { run: c.runId, step: c.step, shard: i, attempt: this.attempts[i], why });
+    }
     this.publish(i).catch((err: unknown) => {
       this.o.logger.warn('re-publish failed; will retry', { run: c.runId, shard: i, error: String(err) });
       this.publishedAt[i] = 0;
     });
   }
 
+  /** Count one failure of shard i; fails the round once it reached the limit, else re-publishes. */
+  private failed(i: number, reason: string, detail: string): void {
+    this.failures[i] = this.failures[i]! + 1;
+    this.lastError[i] = `${reason}: ${detail}`;
+    const c = this.o.collector.options;
+    if (this.failures[i]! >= this.o.maxShardFailures) {
+      const err = new RunFailedError(
+        c.runId,
+        `${this.label} ${i} of step ${c.step} failed ${this.failures[i]} times; last error: ${this.lastError[i]}`,
+      );
+      if (this.settle) this.settle.reject(err);
+      else this.failure = err;
+    } else {
+      this.republish(i, this.lastError[i]!);
+    }
+  }
+
+  private tick(): void {
+    const { collector, resultTimeoutMs, times } = this.o;
+    const now = Date.now();
+    const factor = this.o.speculativeFactor ?? 0;
+    const median = factor > 0 ? times?.median() : undefined;
+    const straggler = median === undefined ? Infinity : Math.max(this.o.speculativeMinMs ?? 0, factor * median);
+    for (const i of collector.missing()) {
+      if (this.publishedAt[i] === 0) {
+        if (this.firstAt[i] !== 0) this.republish(i, 'previous publish failed');
+        continue;
+      }
+      const waited = now - this.publishedAt[i]!;
+      if (waited >= resultTimeoutMs) {
+        const why = `no result within ${resultTimeoutMs} ms (every delivery's lease expired, or no worker took it)`;
+        if (this.o.timeoutsCount?.() ?? true) this.failed(i, 'lost', why);
+        else this.republish(i, why);
+      } else if (!this.speculated[i] && now - this.firstAt[i]! >= straggler) {
+        this.republish(i, `running ${now - this.firstAt[i]!} ms, ${factor}× the median shard time ${median!.toFixed(0)} ms`, true);
+      }
+    }
+  }
+
   /** Publish every shard in shard order and resolve once each has an accepted result. */
   async run(): Promise<void> {
     const { signal, collector, resultTimeoutMs } = this.o;
     signal.throwIfAborted();
-    for (let i = 0; i < collector.shardCount; i++) await this.publish(i);
-    if (this.failure !== null) {
-      this.finish();
-      throw this.failure;
-    }
-    if (collector.complete) return this.finish();
-    await new Promise<void>((resolve, reject) => {
-      const tick = Math.max(10, Math.min(1000, Math.floor(resultTimeoutMs / 4)));
-      const timer = setInterval(() => {
-        const now = Date.now();
-        for (const i of collector.missing()) {
-          if (now - this.publishedAt[i]! >= resultTimeoutMs) this.republish(i, `no result within ${resultTimeoutMs} ms`);
+    try {
+      for (let i = 0; i < collector.shardCount; i++) {
+        if (this.o.acquire) this.releases[i] = await this.o.acquire(signal);
+        if (collector.has(i)) {
+          this.releaseSlot(i);
+          continue;
         }
-      }, tick);
-      const done = () => {
-        clearInterval(timer);
-        signal.removeEventListener('abort', onAbort);
-      };
-      this.settle = {
-        resolve: () => {
-          done();
-          resolve();
-        },
-        reject: (err) => {
-          done();
-          reject(err);
-        },
-      };
-      const onAbort = () => this.settle?.reject(signal.reason);
-      signal.addEventListener('abort', onAbort, { once: true });
-      if (signal.aborted) onAbort();
-      else if (collector.complete) this.settle.resolve();
-    }).finally(() => this.finish());
+        await this.publish(i);
+        this.o.observer?.shardPublished(collector.options.runId, 0);
+        if (this.failure !== null) throw this.failure;
+      }
+      if (this.failure !== null) throw this.failure;
+      if (collector.complete) return;
+      await new Promise<void>((resolve, reject) => {
+        const tick = Math.max(10, Math.min(250, Math.floor(resultTimeoutMs / 4)));
+        const timer = setInterval(() => this.tick(), tick);
+        const done = () => {
+          clearInterval(timer);
+          signal.removeEventListener('abort', onAbort);
+        };
+        this.settle = {
+          resolve: () => {
+            done();
+            resolve();
+          },
+          reject: (err) => {
+            done();
+            reject(err);
+          },
+        };
+        const onAbort = () => this.settle?.reject(signal.reason);
+        signal.addEventListener('abort', onAbort, { once: true });
+        if (signal.aborted) onAbort();
+        else if (this.failure !== null) this.settle.reject(this.failure);
+        else if (collector.complete) this.settle.resolve();
+      });
+    } finally {
+      this.finish();
+    }
+  }
+
+  private releaseSlot(i: number): void {
+    const r = this.releases[i];
+    this.releases[i] = undefined;
+    r?.();
   }
 
   private finish(): void {
     this.finished = true;
     this.settle = null;
+    for (let i = 0; i < this.releases.length; i++) this.releaseSlot(i);
   }
 
-  /** Offer a decoded result of this run. */
+  /** A result for shard i of this round failed validation (NaN, wrong shape): count it, re-issue. */
+  rejected(i: number, reason: string, detail: string): void {
+    if (this.finished || !RETRY_REASONS.has(reason) || !Number.isInteger(i) || i < 0 || i >= this.o.collector.shardCount) return;
+    if (this.o.collector.has(i)) return;
+    this.failed(i, reason, detail);
+  }
+
+  /** Offer a decoded (and validated) result of this round. */
   offer(result: metaloop.ShardResult): Verdict {
     const verdict = this.o.collector.offer(result);
     if (this.finished) return verdict;
     if (verdict.accepted) {
+      const i = verdict.shard;
+      if (this.firstAt[i]! > 0) this.o.times?.record(Date.now() - this.firstAt[i]!);
+      this.releaseSlot(i);
       if (this.o.collector.complete) this.settle?.resolve();
       return verdict;
     }
     const i = verdict.shard;
     if (i !== undefined && RETRY_REASONS.has(verdict.reason) && !this.o.collector.has(i)) {
-      this.failures[i] = this.failures[i]! + 1;
-      const c = this.o.collector.options;
-      if (this.failures[i]! >= this.o.maxShardFailures) {
-        const err = new RunFailedError(
-          c.runId,
-          `shard ${i} of step ${c.step} failed ${this.failures[i]} times (${verdict.reason}): ${verdict.detail}`,
-        );
-        if (this.settle) this.settle.reject(err);
-        else this.failure = err;
-      } else {
-        this.republish(i, `${verdict.reason}: ${verdict.detail}`);
-      }
+      this.failed(i, verdict.reason, verdict.detail);
     }
     return verdict;
   }

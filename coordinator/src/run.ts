@@ -6,18 +6,18 @@
  */
 import { randomBytes } from 'node:crypto';
 import {
+  encodeTensorBundle,
   initParams,
   metaloop,
   paramLayout,
   taskSeed,
-  toBundle,
   type Logger,
   type RunSpec,
   type Subjects,
   type TensorSpec,
   type Transport,
 } from '@metaloop/shared';
-import { RejectCounter, shardSizes, StepCollector, type Verdict } from './aggregator.js';
+import { RejectCounter, shardSizes, StepCollector, type RejectReason, type Verdict } from './aggregator.js';
 import { RunCancelledError } from './errors.js';
 import { createOptimizer, type OuterOptimizer } from './optimizer.js';
 import {
@@ -30,7 +30,9 @@ import {
 } from './records.js';
 import { RunHistory } from './history.js';
 import type { RunObserver } from './observe.js';
-import { ShardRound } from './rounds.js';
+import { ShardRound, type RoundCounters } from './rounds.js';
+import { ShardTimes, type FairShare } from './scheduler.js';
+import { ResultValidator } from './validate.js';
 
 export interface RunContext {
   readonly transport: Transport;
@@ -42,6 +44,25 @@ export interface RunContext {
   readonly rejects: RejectCounter;
   /** Prometheus metrics (CoordinatorObservability), when served. */
   readonly observer?: RunObserver | undefined;
+  /** The workers' in-flight budget shared by all runs (none: no limit). */
+  readonly fairShare?: FairShare | undefined;
+  /** Speculative copy of a straggler after this multiple of the median shard time (0 = off). */
+  readonly speculativeFactor?: number;
+  readonly speculativeMinMs?: number;
+  /** Live workers (from heartbeats); lost results count as shard failures only while some are alive. */
+  readonly liveWorkers?: () => number;
+}
+
+/** What offer() says about a result. */
+export type Offered = Verdict & { readonly staleness?: number };
+
+/** One issued round (a train step or an evaluation) and its collection. */
+interface Pending {
+  readonly step: number;
+  readonly version: number;
+  readonly collector: StepCollector;
+  readonly round: ShardRound;
+  readonly done: Promise<void>;
 }
 
 export interface RunInit {
@@ -54,6 +75,8 @@ export interface RunInit {
   readonly previous?: metaloop.RunRecord | undefined;
   /** The stored history of a resumed run (truncated to the checkpoint's step). */
   readonly history?: RunHistory | undefined;
+  /** Share of the workers relative to other runs (default: the spec's workers.priority). */
+  readonly priority?: number | undefined;
 }
 
 /** Longest time between two writes of a running run's history. */
@@ -98,8 +121,21 @@ export class RunLoop {
   private runningSince: number | null = null;
   private stepsThisSession = 0;
   private sessionSeconds = 0;
-  private round: ShardRound | null = null;
+  /** Rounds waiting for results, by `<kind>:<step>`. */
+  private readonly rounds = new Map<string, Pending>();
+  /** Train rounds issued and not yet applied, in step order (async mode keeps up to staleness+1). */
+  private readonly pipeline: Pending[] = [];
+  private issuedUpTo: number;
+  private readonly validator: ResultValidator;
+  private readonly times = new ShardTimes();
+  readonly priority: number;
+  private readonly counters: RoundCounters = { reissued: 0, speculative: 0 };
+  private redeliveries = 0;
+  private readonly rejected = new Map<RejectReason, number>();
+  private staleness = { sum: 0, count: 0, max: 0 };
   private readonly stopper = new AbortController();
+  /** Ends the rounds still in flight when the loop ends. */
+  private readonly roundsAbort = new AbortController();
   private resumeGate: { promise: Promise<void>; release: () => void } | null = null;
   private recordChain: Promise<void> = Promise.resolve();
   private lastRecordMs = 0;
@@ -124,6 +160,9 @@ export class RunLoop {
     this.params = cp ? Float32Array.from(cp.params) : initParams(init.spec).data;
     this.optimizer = createOptimizer(init.spec, this.params.length, cp?.optimizer);
     this.step = cp?.step ?? 0;
+    this.issuedUpTo = this.step;
+    this.validator = new ResultValidator(this.runId, this.spec, this.layout);
+    this.priority = init.priority || init.previous?.priority || init.spec.workers.priority;
     this.session = init.previous ? `.s${randomBytes(3).toString('hex')}` : '';
     this.checkpointStep = cp?.step ?? 0;
     this.history = init.history ?? new RunHistory(this.runId);
@@ -149,12 +188,51 @@ export class RunLoop {
     return this.done;
   }
 
-  /** Route one decoded result of this run. */
-  offer(result: metaloop.ShardResult): Verdict {
-    if (!this.round) {
-      return { accepted: false, reason: 'stale', detail: `run ${this.runId} is not waiting for results (${this.stateName})` };
+  /**
+   * Judge one decoded result of this run: validated first (shape, finiteness), then routed to the
+   * round of its (kind, step); results of applied steps are duplicates, others stale.
+   */
+  offer(result: metaloop.ShardResult): Offered {
+    const invalid = this.validator.check(result);
+    const evalKind = result.kind === metaloop.ShardKind.SHARD_KIND_EVAL;
+    const pending = this.rounds.get(`${evalKind ? 'eval' : 'train'}:${result.step}`);
+    if (invalid) {
+      // A bad result for a shard being collected counts as one failure of that shard (re-issued).
+      if (pending && pending.version === result.paramVersion) pending.round.rejected(result.shard, invalid.reason, invalid.detail);
+      return this.rejectedAs({ accepted: false, ...invalid, shard: result.shard });
     }
-    return this.round.offer(result);
+    if (!pending) {
+      const s = this.spec.workers.staleness;
+      const done = evalKind ? result.step <= this.evaluatedAt : result.step < this.step;
+      const plausible = evalKind ? result.paramVersion === result.step : result.step - result.paramVersion <= s;
+      if (done && plausible && !result.error) {
+        return this.rejectedAs({ accepted: false, reason: 'duplicate', detail: `${evalKind ? 'evaluation' : 'step'} ${result.step} already has every shard`, shard: result.shard });
+      }
+      return this.rejectedAs({
+        accepted: false,
+        reason: 'stale',
+        detail: `result for ${evalKind ? 'eval' : 'train'} step ${result.step} (version ${result.paramVersion}); run ${this.runId} is at step ${this.step} (${this.stateName})`,
+        shard: result.shard,
+      });
+    }
+    const verdict = pending.round.offer(result);
+    if (!verdict.accepted) return this.rejectedAs(verdict);
+    if (result.delivery > 1) {
+      this.redeliveries++;
+      this.ctx.observer?.resultRedelivered?.(this.runId);
+    }
+    const staleness = evalKind ? 0 : result.step - result.paramVersion;
+    if (!evalKind) {
+      this.staleness.sum += staleness;
+      this.staleness.count += 1;
+      this.staleness.max = Math.max(this.staleness.max, staleness);
+    }
+    return { ...verdict, staleness };
+  }
+
+  private rejectedAs(v: Verdict & { accepted: false }): Offered {
+    this.rejected.set(v.reason, (this.rejected.get(v.reason) ?? 0) + 1);
+    return v;
   }
 
   pause(): void {
@@ -204,6 +282,7 @@ export class RunLoop {
       await retry('storing parameters', logger, signal, () => transport.putParams(this.runId, this.step, this.encodeParams()));
       while (this.step < T) {
         await this.gate();
+        this.issueAhead();
         await this.trainStep();
         if (this.evalDue()) await this.evaluate();
         if (this.checkpointDue()) await this.checkpoint();
@@ -233,7 +312,9 @@ export class RunLoop {
         logger.error('run failed', { run: this.runId, step: this.step, error: this.error });
       }
     } finally {
-      this.round = null;
+      this.roundsAbort.abort(new Stopped('run loop ended'));
+      this.rounds.clear();
+      this.pipeline.length = 0;
       this.writeHistory();
       await this.recordChain;
       await this.historyChain;
@@ -256,7 +337,12 @@ export class RunLoop {
     return every > 0 && this.step % every === 0;
   }
 
-  private async collect(collector: StepCollector, shard: (i: number) => metaloop.IShard): Promise<void> {
+  /** Start collecting the shards of a round (published in shard order, fair-share slots permitting). */
+  private startRound(collector: StepCollector, shard: (i: number) => metaloop.IShard): Pending {
+    const c = collector.options;
+    const signal = AbortSignal.any([this.stopper.signal, this.roundsAbort.signal]);
+    const fair = this.ctx.fairShare;
+    const live = this.ctx.liveWorkers;
     const round = new ShardRound({
       transport: this.ctx.transport,
       logger: this.ctx.logger,
@@ -264,42 +350,86 @@ export class RunLoop {
       shard,
       resultTimeoutMs: this.ctx.resultTimeoutMs,
       maxShardFailures: this.ctx.maxShardFailures,
+      ...(live ? { timeoutsCount: () => live() > 0 } : {}),
       session: this.session,
-      signal: this.stopper.signal,
+      signal,
+      ...(fair ? { acquire: (sig: AbortSignal) => fair.acquire(this.runId, this.priority, sig) } : {}),
+      times: this.times,
+      speculativeFactor: this.ctx.speculativeFactor ?? 0,
+      speculativeMinMs: this.ctx.speculativeMinMs ?? 0,
+      counters: this.counters,
       observer: this.ctx.observer,
     });
-    this.round = round;
-    try {
-      await round.run();
-    } finally {
-      this.round = null;
+    const key = `${c.kind === metaloop.ShardKind.SHARD_KIND_EVAL ? 'eval' : 'train'}:${c.step}`;
+    const done = round.run();
+    done.catch(() => {});
+    const pending: Pending = { step: c.step, version: c.paramVersion, collector, round, done };
+    this.rounds.set(key, pending);
+    return pending;
+  }
+
+  /** The next step at which the loop must stop issuing (an evaluation, a checkpoint or the end). */
+  private nextBoundary(): number {
+    const T = this.spec.outer.steps;
+    const e = this.spec.eval.every;
+    const c = this.spec.checkpoint.every;
+    let b = T;
+    if (e > 0) b = Math.min(b, (Math.floor(this.step / e) + 1) * e);
+    if (c > 0) b = Math.min(b, (Math.floor(this.step / c) + 1) * c);
+    return b;
+  }
+
+  /**
+   * Issue train rounds ahead: synchronous mode (staleness 0) issues only the current step; with
+   * `workers.staleness: s` up to s more steps go out on the current θ, so their results are
+   * computed on θ_{u−k}, k ≤ s, when step u is applied.
+   */
+  private issueAhead(): void {
+    const s = this.spec.workers.staleness;
+    const limit = this.nextBoundary();
+    if (this.issuedUpTo < this.step) this.issuedUpTo = this.step;
+    while (this.issuedUpTo < limit && this.issuedUpTo - this.step <= s) {
+      this.pipeline.push(this.issueTrain(this.issuedUpTo, this.step));
+      this.issuedUpTo++;
     }
+  }
+
+  private issueTrain(u: number, version: number): Pending {
+    const { metaBatch, shardSize } = this.spec.outer;
+    const sizes = shardSizes(metaBatch, shardSize);
+    const collector = new StepCollector({
+      runId: this.runId,
+      step: u,
+      paramVersion: version,
+      kind: metaloop.ShardKind.SHARD_KIND_TRAIN,
+      shardTasks: sizes,
+      layout: this.layout,
+      evalInnerSteps: 0,
+    });
+    return this.startRound(collector, (i) => ({
+      runId: this.runId,
+      step: u,
+      shard: i,
+      paramVersion: version,
+      kind: metaloop.ShardKind.SHARD_KIND_TRAIN,
+      taskSeeds: Array.from({ length: sizes[i]! }, (_, k) => taskSeed(this.spec.seed, 'train', u, i * shardSize + k)),
+      metaBatch,
+    }));
   }
 
   private async trainStep(): Promise<void> {
     const { transport, logger } = this.ctx;
     const t = this.step;
     const t0 = performance.now();
-    const { metaBatch, shardSize } = this.spec.outer;
-    const sizes = shardSizes(metaBatch, shardSize);
-    const collector = new StepCollector({
-      runId: this.runId,
-      step: t,
-      paramVersion: t,
-      kind: metaloop.ShardKind.SHARD_KIND_TRAIN,
-      shardTasks: sizes,
-      layout: this.layout,
-      evalInnerSteps: 0,
-    });
-    await this.collect(collector, (i) => ({
-      runId: this.runId,
-      step: t,
-      shard: i,
-      paramVersion: t,
-      kind: metaloop.ShardKind.SHARD_KIND_TRAIN,
-      taskSeeds: Array.from({ length: sizes[i]! }, (_, k) => taskSeed(this.spec.seed, 'train', t, i * shardSize + k)),
-      metaBatch,
-    }));
+    const { metaBatch } = this.spec.outer;
+    const pending = this.pipeline.shift();
+    if (!pending || pending.step !== t) throw new Error(`internal: no round issued for step ${t}`);
+    try {
+      await pending.done;
+    } finally {
+      this.rounds.delete(`train:${t}`);
+    }
+    const collector = pending.collector;
     const a0 = performance.now();
     const grad = collector.gradientSum();
     for (let i = 0; i < grad.length; i++) grad[i] = grad[i]! / metaBatch;
@@ -313,7 +443,9 @@ export class RunLoop {
     this.stepsThisSession++;
     const signal = this.stopper.signal;
     await retry('storing parameters', logger, signal, () => transport.putParams(this.runId, this.step, this.encodeParams()));
-    if (t >= 1) transport.deleteParams(this.runId, t - 1).catch(() => {});
+    // Keep the versions rounds in flight may still need (async mode: `staleness` more).
+    const old = t - 1 - this.spec.workers.staleness;
+    if (old >= 0) transport.deleteParams(this.runId, old).catch(() => {});
     this.ctx.observer?.stepDone(this.runId, {
       step: this.step,
       seconds: (performance.now() - t0) / 1000,
@@ -341,7 +473,7 @@ export class RunLoop {
       evalInnerSteps: innerSteps,
     });
     const started = Date.now();
-    await this.collect(collector, (i) => ({
+    const pending = this.startRound(collector, (i) => ({
       runId: this.runId,
       step: t,
       shard: i,
@@ -352,6 +484,11 @@ export class RunLoop {
       evalInnerSteps: innerSteps,
       metaBatch: tasks,
     }));
+    try {
+      await pending.done;
+    } finally {
+      this.rounds.delete(`eval:${t}`);
+    }
     this.lastEval = evalSummary(t, tasks, collector.evalSums());
     this.evaluatedAt = t;
     this.ctx.logger.info('evaluation', {
@@ -381,6 +518,7 @@ export class RunLoop {
         params: this.params,
         optimizer: this.optimizer.state(),
         createdMs: Date.now(),
+        sampler: this.samplerState(),
       },
       this.layout,
     );
@@ -395,6 +533,14 @@ export class RunLoop {
     }
     this.emit({ kind: metaloop.Event.Kind.KIND_CHECKPOINT, message: `checkpoint at step ${this.step}` });
     this.writeRecord();
+  }
+
+  /**
+   * The task sampler's state: tasks come from seed = hash(run seed, domain, step, index), so the
+   * seed and the next step are all it has (held-out tasks are fixed: domain 'eval', step 0).
+   */
+  private samplerState(): string {
+    return JSON.stringify({ kind: 'seed-hash', seed: this.spec.seed, step: this.step, evalStep: 0 });
   }
 
   // ---- state, record, events ----
@@ -428,7 +574,8 @@ export class RunLoop {
   }
 
   private encodeParams(): Uint8Array {
-    return metaloop.TensorBundle.encode(toBundle({ layout: this.layout, data: this.params })).finish();
+    // One copy of θ, floats 4-byte aligned: workers decode them as a view of what they received.
+    return encodeTensorBundle({ layout: this.layout, data: this.params });
   }
 
   /** The run record as of now. */
@@ -455,6 +602,13 @@ export class RunLoop {
       tasksPerSec,
       paramsSha256: paramsSha256(this.params),
       seconds: this.seconds(),
+      priority: this.priority,
+      redeliveries: this.redeliveries,
+      speculative: this.counters.speculative,
+      reissued: this.counters.reissued,
+      rejected: Object.fromEntries(this.rejected),
+      stalenessMean: this.staleness.count > 0 ? this.staleness.sum / this.staleness.count : 0,
+      stalenessMax: this.staleness.max,
     });
   }
 

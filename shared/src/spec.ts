@@ -144,6 +144,8 @@ export const CheckpointSchema = z.strictObject({
 export const WorkersSchema = z.strictObject({
   count: int(1, 10_000).default(1),
   staleness: int(0, 1000).default(0),
+  /** Share of the workers relative to other runs (weighted fair share by run). */
+  priority: int(1, 1000).default(1),
   backend: z.enum(['any', 'tensorflow', 'wasm', 'cpu']).default('any'),
 });
 

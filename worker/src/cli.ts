@@ -99,6 +99,8 @@ function natsOptions(o: CliOptions, id: string | undefined): NatsTransportOption
     ...(o.natsCreds ? { credsFile: o.natsCreds } : {}),
     ...(Object.keys(tls).length > 0 ? { tls } : {}),
     name: `metaloop-worker${id ? `-${id}` : ''}`,
+    // The coordinator owns the work consumer's lease and MaxDeliver; a worker never changes them.
+    manageConsumers: false,
   };
 }
 

@@ -3,6 +3,7 @@
  * meta-gradient (or held-out losses) and publishes a ShardResult, then acks. Heartbeats go out
  * every heartbeatMs. Lifecycle: `await Worker.create(options)`, `run()` (once), `close()` (idempotent).
  */
+import { randomBytes } from 'node:crypto';
 import {
   fromBundle,
   metaloop,
@@ -79,6 +80,13 @@ export class Worker {
   private readonly params = new Map<string, CachedParams>();
   private stats = { shardsDone: 0, tasksDone: 0, shardsFailed: 0, shardsRetried: 0 };
   private rateMark = { at: now(), tasks: 0 };
+  /**
+   * Result msg ids are unique per computation (`<run>.<step>.<shard>.<worker>.<session>.<n>`): the
+   * results stream de-duplicates msg ids, and a recomputed shard (after an error result, a lost
+   * lease or a coordinator restart) must reach the coordinator, which keeps one per shard itself.
+   */
+  private readonly session = randomBytes(3).toString('hex');
+  private published = 0;
 
   private constructor(o: CompiledWorkerOptions, backend: BackendInfo) {
     this.o = o;
@@ -224,6 +232,9 @@ export class Worker {
     }
     const kind = shard.kind === metaloop.ShardKind.SHARD_KIND_EVAL ? 'eval' : 'train';
     const msgId = shardMsgId(shard.runId, shard.step, shard.shard, kind);
+    const resultId = () => `${msgId}.${this.id}.${this.session}.${++this.published}`;
+    // In-progress acks well inside the lease the work consumer really has (its owner sets it).
+    const workingMs = Math.max(10, Math.min(this.o.workingMs, msg.leaseMs ? Math.floor(msg.leaseMs / 3) : Infinity));
     const t0 = now();
     let fetchMs = 0;
     const base = {
@@ -234,13 +245,14 @@ export class Worker {
       workerId: this.id,
       kind: shard.kind,
       backend: this.backend.name,
+      delivery: msg.deliveryCount,
     };
     let working: ReturnType<typeof setInterval> | undefined;
     try {
       const spec = await this.specFor(shard, msgId);
       const theta = await this.paramsFor(shard, spec, msgId);
       fetchMs = now() - t0;
-      working = setInterval(() => msg.working(), this.o.workingMs);
+      working = setInterval(() => msg.working(), workingMs);
       if (this.calibrator) {
         // First shard of a spec: time it on wasm and cpu, keep the faster (then: switch to that run's backend).
         const before = this.calibrator.current;
@@ -260,7 +272,7 @@ export class Worker {
           onTask: (done) => {
             this.stats.tasksDone += done - counted;
             counted = done;
-            if (now() - lastWorking >= this.o.workingMs) {
+            if (now() - lastWorking >= workingMs) {
               msg.working();
               lastWorking = now();
             }
@@ -281,7 +293,7 @@ export class Worker {
               evalLossSqSums: r.evalLossSqSums,
               evalAccuracySqSums: r.evalAccuracySqSums ?? [],
             };
-      await this.publish(shard.runId, msgId, { ...result, computeMs, fetchMs });
+      await this.publish(shard.runId, resultId(), { ...result, computeMs, fetchMs });
       await msg.ack();
       this.stats.shardsDone++;
       // Train compute = inner loop + backprop through it (inseparable in second-order MAML);
@@ -294,7 +306,7 @@ export class Worker {
       this.log.debug('shard done', { msgId, tasks: r.tasks, computeMs: Math.round(computeMs), fetchMs: Math.round(fetchMs) });
     } catch (err) {
       if (working) clearInterval(working);
-      await this.fail(msg, msgId, base, err, fetchMs, now() - t0);
+      await this.fail(msg, msgId, resultId, base, err, fetchMs, now() - t0);
     }
   }
 
@@ -310,6 +322,7 @@ export class Worker {
   private async fail(
     msg: WorkMessage,
     msgId: string,
+    resultId: () => string,
     base: metaloop.ShardResult.$Properties,
     err: unknown,
     fetchMs: number,
@@ -320,7 +333,10 @@ export class Worker {
       msg.nak(0);
       return;
     }
-    if (err instanceof ShardError && err.transient) {
+    // A transient failure is retried by redelivery, except on the last delivery: then it is
+    // reported, so the coordinator can fail the run naming the shard and this error.
+    const lastDelivery = msg.maxDeliver !== undefined && msg.deliveryCount >= msg.maxDeliver;
+    if (err instanceof ShardError && err.transient && !lastDelivery) {
       this.stats.shardsRetried++;
       this.log.warn('shard failed, will be retried', { msgId, delivery: msg.deliveryCount, error: err.message });
       msg.nak(this.o.retryDelayMs);
@@ -331,7 +347,7 @@ export class Worker {
     const text = errorText(err);
     this.log.error('shard failed', { msgId, error: text });
     try {
-      await this.publish(base.runId ?? msg.runId, msgId, { ...base, error: text, fetchMs, computeMs: elapsedMs - fetchMs });
+      await this.publish(base.runId ?? msg.runId, resultId(), { ...base, error: text, fetchMs, computeMs: elapsedMs - fetchMs });
       await msg.ack();
     } catch (pubErr) {
       this.log.warn('could not report the failure, will be retried', { msgId, error: errorText(pubErr) });

@@ -132,6 +132,8 @@ export class InProcWorkQueue {
       data: entry.data.slice(),
       runId: entry.runId,
       deliveryCount: entry.deliveries,
+      leaseMs: this.settings.leaseMs,
+      maxDeliver: this.settings.maxDeliver,
       ack: async () => {
         // Like JetStream, a late ack from an earlier delivery still completes the message.
         if (this.entries.get(entry.seq) === entry) this.remove(entry);

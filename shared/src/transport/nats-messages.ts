@@ -23,7 +23,11 @@ function runIdOf(ctx: MessageContext, subject: string, kind: 'work' | 'results')
 }
 
 /** The WorkMessage of a pulled message; null (after nak/term) when its blob is unreadable/gone. */
-export async function toWorkMessage(m: JsMsg, ctx: MessageContext): Promise<WorkMessage | null> {
+export async function toWorkMessage(
+  m: JsMsg,
+  ctx: MessageContext,
+  lease?: { leaseMs: number; maxDeliver: number },
+): Promise<WorkMessage | null> {
   let data: Uint8Array | null;
   try {
     data = await ctx.blobs.unwrap(m.data, m.headers);
@@ -42,6 +46,7 @@ export async function toWorkMessage(m: JsMsg, ctx: MessageContext): Promise<Work
     data,
     runId: runIdOf(ctx, m.subject, 'work'),
     deliveryCount: m.info.deliveryCount,
+    ...(lease ? { leaseMs: lease.leaseMs, maxDeliver: lease.maxDeliver } : {}),
     ack: async () => {
       // Double ack: when this resolves the server has the ack (or the item was purged).
       const ok = await m.ackAck().catch((err: unknown) => {

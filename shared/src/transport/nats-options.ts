@@ -47,6 +47,17 @@ export interface NatsTransportOptions extends ParamsBroadcastOptions {
   readonly credsFile?: string;
   readonly tls?: NatsTlsOptions;
   readonly logger?: Logger;
+  /**
+   * false: a light client without JetStream (request/reply, publish, subscribe only), e.g. the
+   * CLI, whose NATS role has no JetStream rights. Default true.
+   */
+  readonly jetstream?: boolean;
+  /**
+   * Whether this process owns the consumers' configuration (lease, MaxDeliver): an owner updates
+   * an existing consumer to its options; a user (workers) creates a missing one but never changes
+   * an existing one. Default true (the coordinator); workers pass false.
+   */
+  readonly manageConsumers?: boolean;
 }
 
 export interface CompiledNatsTransportOptions {
@@ -69,6 +80,8 @@ export interface CompiledNatsTransportOptions {
   readonly credsFile: string | undefined;
   readonly tls: NatsTlsOptions | undefined;
   readonly logger: Logger;
+  readonly jetstream: boolean;
+  readonly manageConsumers: boolean;
 }
 
 function positiveInt(name: string, value: number | undefined, fallback: number): number {
@@ -114,6 +127,8 @@ export function compileNatsTransportOptions(options: NatsTransportOptions = {}):
     credsFile: options.credsFile,
     tls: options.tls,
     logger: options.logger ?? silentLogger,
+    jetstream: options.jetstream ?? true,
+    manageConsumers: options.manageConsumers ?? true,
   };
 }
 

@@ -50,14 +50,24 @@ async function ensureStream(jsm: JetStreamManager, cfg: Partial<StreamConfig> & 
   }
 }
 
-async function ensureConsumer(jsm: JetStreamManager, stream: string, cfg: Partial<ConsumerConfig> & { durable_name: string }): Promise<void> {
+async function ensureConsumer(
+  jsm: JetStreamManager,
+  stream: string,
+  cfg: Partial<ConsumerConfig> & { durable_name: string },
+  manage: boolean,
+): Promise<void> {
+  if (!manage) {
+    // A user of the consumer (a worker): keep the owner's lease and MaxDeliver; create only when missing.
+    const info = await jsm.consumers.info(stream, cfg.durable_name).catch(() => null);
+    if (info) return;
+  }
   try {
     await jsm.consumers.add(stream, cfg);
   } catch (err) {
     // Exists with another lease or max_deliver (newer servers refuse create-over): update it.
     const info = await jsm.consumers.info(stream, cfg.durable_name).catch(() => null);
     if (!info) throw err;
-    if (info.config.ack_wait !== cfg.ack_wait || info.config.max_deliver !== cfg.max_deliver) {
+    if (manage && (info.config.ack_wait !== cfg.ack_wait || info.config.max_deliver !== cfg.max_deliver)) {
       await jsm.consumers.update(stream, cfg.durable_name, { ack_wait: cfg.ack_wait, max_deliver: cfg.max_deliver });
     }
   }
@@ -86,7 +96,7 @@ export async function ensureResources(jsm: JetStreamManager, js: JetStreamClient
     max_deliver: o.maxDeliver,
     deliver_policy: DeliverPolicy.All,
     max_ack_pending: 10_000,
-  });
+  }, o.manageConsumers);
   await ensureStream(jsm, {
     name: s.resultsStream,
     subjects: [s.resultsAll()],
@@ -102,7 +112,7 @@ export async function ensureResources(jsm: JetStreamManager, js: JetStreamClient
     max_deliver: -1,
     deliver_policy: DeliverPolicy.All,
     max_ack_pending: 10_000,
-  });
+  }, o.manageConsumers);
   const kvm = new Kvm(js);
   const objm = new Objm(js);
   const retryOpen = async <T>(create: () => Promise<T>, open: () => Promise<T>): Promise<T> => {
