@@ -12,6 +12,7 @@
  *
  *   const m = await loadExportedModel('out/sinusoid');
  *   const y = m.forward(tf.tensor2d([[0.5]]));   // [N, inputs] -> [N, outputs]
+ *   const ys = m.predict([0.5, 1.5], 2);         // the same without tfjs: Float32Array
  *   m.dispose();
  */
 import { createHash } from 'node:crypto';
@@ -53,6 +54,8 @@ export interface ExportedModel {
   readonly weights: NamedTensors;
   /** The model's output for inputs x [N, ...inputShape] -> [N, outputs]. */
   forward(x: tf.Tensor): tf.Tensor;
+  /** The same on plain numbers: `count` inputs flattened row-major -> count × outputs values. */
+  predict(inputs: ArrayLike<number>, count: number): Float32Array;
   dispose(): void;
 }
 
@@ -132,6 +135,7 @@ export async function loadExportedModel(dir: string): Promise<ExportedModel> {
     off += size;
   }
   const model = createModel(spec);
+  const shape = inputShape(spec);
   let disposed = false;
   return {
     spec,
@@ -142,6 +146,15 @@ export async function loadExportedModel(dir: string): Promise<ExportedModel> {
     forward: (x) => {
       if (disposed) throw new Error('this exported model was disposed');
       return tf.tidy(() => model.forward(weights, x));
+    },
+    predict(inputs, count) {
+      if (disposed) throw new Error('this exported model was disposed');
+      const y = tf.tidy(() => model.forward(weights, tf.tensor(Float32Array.from(inputs), [count, ...shape])));
+      try {
+        return y.dataSync() as Float32Array;
+      } finally {
+        y.dispose();
+      }
     },
     dispose: () => {
       if (disposed) return;
