@@ -48,12 +48,16 @@ export async function toWorkMessage(
     deliveryCount: m.info.deliveryCount,
     ...(lease ? { leaseMs: lease.leaseMs, maxDeliver: lease.maxDeliver } : {}),
     ack: async () => {
-      // Double ack: when this resolves the server has the ack (or the item was purged).
-      const ok = await m.ackAck().catch((err: unknown) => {
+      // Not waiting for the server's confirmation (a round trip per shard): the result is already
+      // stored, and a lost ack only redelivers the item after its lease; the coordinator keeps one
+      // result per shard.
+      try {
+        m.ack();
+      } catch (err) {
         if (isClosedError(err)) throw new TransportError('ack after the transport closed', ctx.address, { cause: err });
         throw new TransportError(`ack failed on ${ctx.address}: ${errMessage(err)}`, ctx.address, { cause: err });
-      });
-      if (ok) await ctx.blobs.release(headers);
+      }
+      await ctx.blobs.release(headers);
     },
     nak: (delayMs?: number) => m.nak(delayMs && delayMs > 0 ? delayMs : undefined),
     working: () => m.working(),
@@ -93,7 +97,8 @@ export async function handleResult(
     ctx.log.warn('result blob missing; result dropped', { msgId });
   }
   try {
-    await m.ackAck();
+    // Fire and forget: a lost ack redelivers the result after AckWait, and duplicates are rejected.
+    m.ack();
     await ctx.blobs.release(m.headers);
   } catch (err) {
     ctx.log.warn('result ack failed (it will be redelivered)', { msgId, error: errMessage(err) });

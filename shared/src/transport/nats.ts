@@ -22,10 +22,12 @@ import {
   type NatsTransportOptions,
 } from './nats-options.js';
 import { handleResult, purgeSubject, toWorkMessage, type MessageContext } from './nats-messages.js';
-import { compileParamsBroadcastOptions, ParamsBroadcast, PendingPuts, type CompiledParamsBroadcastOptions } from './nats-params.js';
+import { compileParamsBroadcastOptions, ParamsBroadcast, PendingPuts, storeDelayMs, type CompiledParamsBroadcastOptions } from './nats-params.js';
 import { BlobChannel, CHUNK_BYTES, ensureResources, type NatsResources } from './nats-resources.js';
 
 const ERROR_HEADER = 'Metaloop-Error';
+/** Results pulled per request (handled one at a time as they arrive). */
+const RESULTS_BATCH = 64;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 /** A wait that does not keep the process alive. */
 const sleepUnref = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
@@ -187,16 +189,16 @@ export class NatsTransport implements Transport {
   }
 
   /** Run `fn`, retrying transient failures (NATS restarting) for up to retryMs. */
-  private async retry<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  private async retry<T>(what: string, fn: () => Promise<T>, whileClosing = false): Promise<T> {
     const deadline = Date.now() + this.options.retryMs;
     for (let attempt = 0; ; attempt++) {
-      this.assertOpen();
+      if (!whileClosing) this.assertOpen();
       await this.whenConnected(deadline);
       try {
         return await fn();
       } catch (err) {
         if (err instanceof TransportError || err instanceof NotFoundError) throw err;
-        if (!isTransient(err) || Date.now() > deadline || this.closed) {
+        if (!isTransient(err) || Date.now() > deadline || (this.closed && !whileClosing)) {
           if (/permission|authoriz/i.test(errMessage(err))) {
             throw new PermissionError(`${what}: permission denied on ${this.address}: ${errMessage(err)}`, this.address, { cause: err });
           }
@@ -326,9 +328,19 @@ export class NatsTransport implements Transport {
     const loop = (async () => {
       let failures = 0;
       while (!stopped()) {
-        let m: JsMsg | null;
+        // One pull request for up to RESULTS_BATCH results (the results of a step arrive together),
+        // handled as they arrive; it ends after 1 s or when full, then the next one goes out.
+        let batch: Promise<void> | null = null;
         try {
-          m = await this.pullOne(getConsumer, 1000);
+          const messages = await getConsumer().then((c) => c.fetch({ max_messages: RESULTS_BATCH, expires: 1000 }));
+          batch = (async () => {
+            for await (const m of messages) {
+              if (stopped()) m.nak();
+              else await handleResult(m, handler, this.msgContext);
+            }
+          })();
+          this.pulls.add(batch);
+          await batch;
           failures = 0;
         } catch (err) {
           if (stopped()) return;
@@ -336,14 +348,9 @@ export class NatsTransport implements Transport {
           this.log.debug('results pull failed; retrying', { error: errMessage(err) });
           await this.recover(err);
           await sleep(Math.min(2000, 100 * 2 ** Math.min(failures, 5)));
-          continue;
+        } finally {
+          if (batch) this.pulls.delete(batch);
         }
-        if (!m) continue;
-        if (stopped()) {
-          m.nak();
-          return;
-        }
-        await handleResult(m, handler, this.msgContext);
       }
     })();
     return this.track(async () => {
@@ -356,7 +363,8 @@ export class NatsTransport implements Transport {
 
   private async storeParams(runId: string, version: number, data: Uint8Array): Promise<void> {
     const name = `${runId}/${version}`;
-    await this.retry(`put params ${name}`, () => this.res.params.putBlob({ name, options: { max_chunk_size: CHUNK_BYTES } }, data));
+    // Also while closing: close() settles the background puts before the connection drains.
+    await this.retry(`put params ${name}`, () => this.res.params.putBlob({ name, options: { max_chunk_size: CHUNK_BYTES } }, data), true);
   }
 
   /**
@@ -377,7 +385,7 @@ export class NatsTransport implements Transport {
     const owned: Uint8Array = Buffer.allocUnsafeSlow(data.byteLength);
     owned.set(data);
     this.paramsBroadcast.publish(runId, version, owned);
-    this.pendingPuts.start(runId, version, owned);
+    this.pendingPuts.start(runId, version, owned, storeDelayMs(owned.byteLength));
   }
 
   /** The broadcast copy when this process has it, else the Object Store (see nats-params.ts). */
