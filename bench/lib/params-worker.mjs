@@ -1,8 +1,9 @@
 /**
  * A benchmark worker process for the params suite: one NatsTransport plus one plain NATS
  * connection. Controlled over core NATS (request/reply on bench.ctl.<id>):
- *   {op:'fetch', mode:'transport'|'raw', run, version, bytes, sha} → fetch the version, check it,
- *     reply {ok, getMs};
+ *   {op:'fetch', mode:'transport'|'store'|'raw', run, version, bytes, sha} → fetch the version
+ *     (NatsTransport as shipped: broadcast cache, else the store; a NatsTransport with
+ *     paramsBroadcast off: the Object Store only; the raw Object Store), check it, reply {ok, getMs, served};
  *   {op:'broadcast', on:bool} → (un)subscribe to chunked core-NATS broadcasts (bench.pv.>): each
  *     chunk's subject is bench.pv.<version>.<index>.<count>.<totalBytes>.<chunkBytes>; the payload is copied
  *     once into a reused, preallocated buffer; when all chunks are in, publish bench.done.
@@ -26,6 +27,7 @@ const parentWatch = setInterval(() => {
 parentWatch.unref();
 
 const transport = await NatsTransport.create({ servers: url, name: `bench-worker-${id}` });
+const storeTransport = await NatsTransport.create({ servers: url, name: `bench-worker-${id}-store`, paramsBroadcast: false });
 const nc = await connect({ servers: url, name: `bench-worker-${id}-raw` });
 const rawStore = await new Objm(jetstream(nc)).open('bench-raw');
 const enc = (o) => new TextEncoder().encode(JSON.stringify(o));
@@ -73,11 +75,15 @@ nc.subscribe(`bench.ctl.${id}`, {
           msg.respond(enc({ ok: true }));
         } else if (req.op === 'fetch') {
           setSha256Backend(req.sha ?? 'js');
+          const served = transport.paramsBroadcast.stats.served;
           const t = performance.now();
-          const data = req.mode === 'raw' ? await rawStore.getBlob(`${req.run}/${req.version}`) : await transport.getParams(req.run, req.version);
+          const data =
+            req.mode === 'raw'
+              ? await rawStore.getBlob(`${req.run}/${req.version}`)
+              : await (req.mode === 'store' ? storeTransport : transport).getParams(req.run, req.version);
           const getMs = performance.now() - t;
           const ok = !!data && data.byteLength === req.bytes && checkPattern(data, req.version);
-          msg.respond(enc({ ok, getMs }));
+          msg.respond(enc({ ok, getMs, fromBroadcast: transport.paramsBroadcast.stats.served > served }));
         } else if (req.op === 'ping') {
           msg.respond(enc({ ok: true }));
         }
@@ -92,6 +98,7 @@ console.log(`ready ${id}`);
 
 const shutdown = async () => {
   await transport.close().catch(() => undefined);
+  await storeTransport.close().catch(() => undefined);
   await nc.close().catch(() => undefined);
   process.exit(0);
 };

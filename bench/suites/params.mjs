@@ -1,7 +1,9 @@
 /**
  * params: time for a new parameter version to reach every one of N worker processes, through
- * NatsTransport (putParams → getParams in each worker) on a real nats-server on loopback, next to
- * the raw Object Store, a native-SHA-256 variant, and a prototype chunked core-NATS broadcast.
+ * NatsTransport as shipped (putParams: chunked core-NATS broadcast + durable Object Store put in
+ * the background → getParams in each worker) on a real nats-server on loopback, next to the
+ * Object-Store-only path (paramsBroadcast: false) with js-sha256 (the previous shipped path) and
+ * with node:crypto SHA-256, and the bare broadcast prototype (no transport) as a floor.
  */
 import { createHash } from 'node:crypto';
 import net from 'node:net';
@@ -56,15 +58,17 @@ export async function run({ quick, log, signal }) {
         { label: '64 MiB', bytes: 64 * MiB, reps: 3 },
       ];
   const workerCounts = quick ? [1, 2] : [1, 2, 4];
-  const modes = ['transport', 'transport-native-sha', 'raw-objstore', 'broadcast', 'broadcast+store'];
+  const modes = ['store-js', 'store-native', 'transport', 'broadcast'];
 
   const server = await startNatsServer();
   const children = [];
   let transport = null;
+  let storeTransport = null;
   let nc = null;
   try {
     log(`nats-server ${server.url} (pid ${server.pid})`);
     transport = await NatsTransport.create({ servers: server.url, name: 'bench-publisher' });
+    storeTransport = await NatsTransport.create({ servers: server.url, name: 'bench-publisher-store', paramsBroadcast: false });
     nc = await connect({ servers: server.url, name: 'bench-publisher-raw' });
     const objm = new Objm(jetstream(nc));
     const raw = await objm.create('bench-raw', { storage: 'file' });
@@ -165,12 +169,14 @@ export async function run({ quick, log, signal }) {
         for (let i = 0; i < maxN; i++) await ctl(i, { op: 'broadcast', on: false });
         for (const mode of modes) {
           if (signal.aborted) throw new Error('aborted');
-          const bcast = mode.startsWith('broadcast');
+          const bcast = mode === 'broadcast';
           for (let i = 0; i < maxN; i++) await ctl(i, { op: 'broadcast', on: bcast && i < n });
-          // The recommended configuration (broadcast + durable put) hashes with node:crypto.
-          const sha = mode === 'transport-native-sha' || mode === 'broadcast+store' ? 'native' : 'js';
+          // NatsTransport.create selects node:crypto; 'store-js' measures the previous default.
+          const sha = mode === 'store-js' ? 'js' : 'native';
           setSha256Backend(sha);
           const s = { totalMs: [], putMs: [], getMs: [], getMaxMs: [], firstMs: [] };
+          let fromBroadcast = 0;
+          let fetches = 0;
           let failures = 0;
           for (let r = 0; r < size.reps + 1; r++) {
             version += 1;
@@ -180,12 +186,15 @@ export async function run({ quick, log, signal }) {
             let putMs = NaN;
             let replies = [];
             let put = null;
-            if (mode === 'transport' || mode === 'transport-native-sha' || mode === 'raw-objstore') {
-              if (mode === 'raw-objstore') await raw.putBlob({ name }, data);
-              else await transport.putParams(RUN, version, data);
+            if (mode !== 'broadcast') {
+              await (mode === 'transport' ? transport : storeTransport).putParams(RUN, version, data);
               putMs = performance.now() - t0;
-              const req = { op: 'fetch', mode: mode === 'raw-objstore' ? 'raw' : 'transport', run: RUN, version, bytes: size.bytes, sha };
+              const req = { op: 'fetch', mode: mode === 'transport' ? 'transport' : 'store', run: RUN, version, bytes: size.bytes, sha };
               replies = await Promise.all(Array.from({ length: n }, (_, i) => ctl(i, req)));
+              if (r > 0) {
+                fetches += replies.length;
+                fromBroadcast += replies.filter((x) => x.fromBroadcast).length;
+              }
             } else {
               const waiting = allDone(version, n);
               const t0Abs = performance.timeOrigin + t0;
@@ -199,9 +208,8 @@ export async function run({ quick, log, signal }) {
             const totalMs = performance.now() - t0;
             // The durable copy is not on the critical path: awaited (and timed) after the broadcast.
             if (put) putMs = await withTimeout(put, OP_TIMEOUT_MS, 'durable put');
-            // Housekeeping, outside the timing: keep the store small.
-            if (mode === 'raw-objstore') await raw.delete(name).catch(() => undefined);
-            else if (mode !== 'broadcast') await transport.deleteParams(RUN, version);
+            // Housekeeping, outside the timing: keep the store small (settles the background put).
+            if (mode !== 'broadcast') await (mode === 'transport' ? transport : storeTransport).deleteParams(RUN, version);
             if (replies.some((x) => !x.ok)) failures += 1;
             if (r === 0) continue; // warm-up
             s.totalMs.push(totalMs);
@@ -221,6 +229,7 @@ export async function run({ quick, log, signal }) {
             failures,
             total,
             put: s.putMs.length ? summary(s.putMs) : null,
+            fromBroadcast: fetches ? fromBroadcast / fetches : null,
             get: summary(s.getMs),
             first: s.firstMs.length ? summary(s.firstMs) : null,
             effectiveGBps: size.bytes / (total.median * 1e-3) / 1e9,
@@ -236,24 +245,23 @@ export async function run({ quick, log, signal }) {
   } finally {
     await stopAll(children, 3000);
     await transport?.close().catch(() => undefined);
+    await storeTransport?.close().catch(() => undefined);
     await nc?.close().catch(() => undefined);
     await server.stop();
   }
 }
 
 const MODE_TEXT = {
-  transport: 'NatsTransport putParams → getParams (as shipped)',
-  'transport-native-sha': 'same, Object Store SHA-256 on node:crypto',
-  'raw-objstore': 'raw Object Store putBlob → getBlob (128 KiB chunks)',
-  broadcast: 'prototype: chunked core-NATS broadcast (512 KiB chunks)',
-  'broadcast+store': 'prototype broadcast, then durable putParams (native SHA-256) started at once, not awaited',
+  'store-js': 'before: NatsTransport putParams → getParams via the Object Store only, js-sha256 (the previous shipped path)',
+  'store-native': 'Object Store only (paramsBroadcast: false), SHA-256 on node:crypto',
+  transport: 'NatsTransport as shipped: chunked core-NATS broadcast + durable put in the background → getParams',
+  broadcast: 'floor: bare chunked core-NATS broadcast (no transport, no store)',
 };
 const SHORT = {
-  transport: 'NatsTransport (shipped)',
-  'transport-native-sha': 'NatsTransport, native SHA-256',
-  'raw-objstore': 'raw Object Store',
-  broadcast: 'core-NATS broadcast',
-  'broadcast+store': 'broadcast + concurrent put',
+  'store-js': 'before: Object Store, js SHA',
+  'store-native': 'Object Store, native SHA',
+  transport: 'NatsTransport (shipped: broadcast + store)',
+  broadcast: 'bare broadcast (floor)',
 };
 
 function report({ rows, tcpFloor, rtts, jsShaMs, nativeShaMs, maxPayload, conv4, sizes, workerCounts, modes }) {
@@ -265,6 +273,7 @@ function report({ rows, tcpFloor, rtts, jsShaMs, nativeShaMs, maxPayload, conv4,
     figures.push({ id: `${key}_effective`, unit: 'GB/s', value: r.effectiveGBps, ...base });
     figures.push({ id: `${key}_budget`, unit: 'fraction of a 26 ms meta-step', value: r.budgetShare, ...base });
     if (r.put) figures.push({ id: `${key}_put`, unit: 'ms', value: r.put.median, ...base, ...r.put });
+    if (r.fromBroadcast !== null) figures.push({ id: `${key}_from_broadcast`, unit: 'fraction of fetches', value: r.fromBroadcast, ...base });
     figures.push({ id: `${key}_get`, unit: 'ms', value: r.get.median, ...base, ...r.get });
     if (r.first) figures.push({ id: `${key}_first_chunk`, unit: 'ms', value: r.first.median, ...base, ...r.first });
   }
@@ -310,25 +319,27 @@ function report({ rows, tcpFloor, rtts, jsShaMs, nativeShaMs, maxPayload, conv4,
     '| size | N | path | ms | effective GB/s | per 26 ms step | target |',
     '|---|---|---|---|---|---|---|',
   );
-  for (const r of rows.filter((x) => x.mode === 'transport' || x.mode === 'broadcast' || x.mode === 'broadcast+store')) {
+  for (const r of rows.filter((x) => x.mode === 'store-js' || x.mode === 'transport')) {
     out.push(`| ${r.size} | ${r.workers} | ${MODE_TEXT[r.mode]} | ${fmt(r.total.median)} | ${fmt(r.effectiveGBps)} | ${fmt(r.budgetShare * 100, 2)} % | ${verdict(r)} |`);
   }
   out.push(
     '',
-    'Where the time goes (N = 1): publisher put, worker get (Object Store paths) or worker receive from first to last chunk and the delay until the first chunk arrives (broadcast paths), ms, median.',
+    'Where the time goes (N = 1): publisher putParams (shipped: until the chunks are handed to the client; the durable put runs on in the background), worker getParams from the control request (transport paths) or receive from first to last chunk and the delay until the first chunk arrives (bare broadcast), ms, median; and the share of fetches served from the broadcast.',
     '',
-    '| size | path | total | put | get / receive | first chunk after |',
-    '|---|---|---|---|---|---|',
+    '| size | path | total | put | get / receive | first chunk after | served from the broadcast |',
+    '|---|---|---|---|---|---|---|',
   );
   for (const r of rows.filter((x) => x.workers === 1)) {
-    out.push(`| ${r.size} | ${SHORT[r.mode]} | ${fmt(r.total.median)} | ${r.put ? fmt(r.put.median) : '—'} | ${fmt(r.get.median)} | ${r.first ? fmt(r.first.median) : '—'} |`);
+    const share = r.fromBroadcast === null ? '—' : `${fmt(r.fromBroadcast * 100, 3)} %`;
+    out.push(`| ${r.size} | ${SHORT[r.mode]} | ${fmt(r.total.median)} | ${r.put ? fmt(r.put.median) : '—'} | ${fmt(r.get.median)} | ${r.first ? fmt(r.first.median) : '—'} | ${share} |`);
   }
   const notes = [
     `Floors measured in the same run: an empty control request/reply to a worker process takes ${fmt(rtts.median)} ms (median; min ${fmt(rtts.min)}); hashing 8 MiB takes ${fmt(jsShaMs)} ms with js-sha256 (the Object Store's default backend) and ${fmt(nativeShaMs)} ms with node:crypto. ` +
-      'In "broadcast + concurrent put" the durable putParams (Object Store SHA-256 on node:crypto) starts right after the chunks are handed to the client and runs while they travel; it is not waited for (its own time is the put column).',
+      'Shipped path: putParams copies θ once (callers may reuse their buffer), publishes it in ≤ 512 KiB chunks on `<prefix>.params.<run>.<version>.<index>.<count>.<bytes>` and starts the Object Store put, which is settled before the next version, deleteParams, a checkpoint and close (here: by the housekeeping deleteParams after each repetition, outside the timing). Each worker process subscribed on its first getParams of the run; it assembles the chunks into one buffer per version and answers getParams from it. ' +
+      'Its "total" also holds the control request that asks each worker to fetch (a separate connection, so the request can overtake the chunks: getParams then waits for the version in flight); the bare broadcast has no such request — workers report when the last chunk is in.',
   ];
   const targets = rows
-    .filter((r) => r.mode === 'transport' || r.mode === 'broadcast')
+    .filter((r) => r.mode === 'transport')
     .map((r) => ({ what: `${SHORT[r.mode]}: ${r.size} to ${r.workers} workers`, value: Number(r.total.median.toFixed(3)), unit: 'ms', effectiveGBps: Number(r.effectiveGBps.toFixed(4)), met: verdict(r) === 'met' }));
   return { figures, table: out.join('\n'), notes, targets, config: { sizes, workerCounts, modes, broadcastChunkBytes: BROADCAST_CHUNK, budgetMs: BUDGET_MS } };
 }
