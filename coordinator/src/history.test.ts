@@ -1,0 +1,140 @@
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { ApiCallError, InProcTransport } from '@metaloop/shared';
+import { ApiClient } from './client.js';
+import { Coordinator } from './coordinator.js';
+import { meanCi } from './eval.js';
+import { evalScore, RunHistory, type HistoryJson } from './history.js';
+import { stateFromProto } from './records.js';
+import { escapeHtml, renderReport, svgPlot } from './report.js';
+import { QuadraticWorker } from './testing/quadratic-worker.js';
+
+const SPEC = (steps: number) => `
+name: hist
+seed: 3
+task: { family: sinusoid }
+model: { kind: mlp, hidden: [4] }
+algorithm: { kind: maml }
+outer: { optimizer: adam, lr: 0.05, metaBatch: 6, shardSize: 3, steps: ${steps} }
+eval: { every: 4, tasks: 3, innerSteps: 2 }
+checkpoint: { every: 4, keep: 5 }
+`;
+
+const closers: (() => Promise<void>)[] = [];
+after(async () => {
+  for (const c of closers.splice(0).reverse()) await c();
+});
+
+async function start(bus: InProcTransport, delayMs = 0) {
+  const ct = bus.connect();
+  const coordinator = await Coordinator.create({ transport: ct, recordIntervalMs: 50 });
+  const running = coordinator.run();
+  await coordinator.ready();
+  const worker = new QuadraticWorker({ transport: bus.connect(), id: 'w0', ...(delayMs ? { delayMs: () => delayMs } : {}) });
+  worker.start();
+  const close = async () => {
+    await coordinator.close();
+    await running;
+    await worker.close();
+    await ct.close();
+  };
+  closers.push(close);
+  return { coordinator, client: new ApiClient({ transport: bus.connect(), timeoutMs: 2000 }), close };
+}
+
+const historyOf = async (client: ApiClient, runId: string) => JSON.parse(Buffer.from((await client.history(runId)).data).toString('utf8')) as HistoryJson;
+
+describe('run history', () => {
+  it('records every step, evaluation and checkpoint, durably, and serves it (and θ) through the API', async () => {
+    const bus = await InProcTransport.create({ leaseMs: 2000 });
+    const { client } = await start(bus);
+    const { runId } = await client.submit(SPEC(10), 'h.yaml');
+    const rec = await client.waitFor(runId, { pollMs: 20 });
+    assert.equal(stateFromProto(rec.state), 'succeeded');
+    const h = await historyOf(client, runId);
+    assert.deepEqual(h.steps, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    assert.equal(h.preLoss.length, 10);
+    assert.deepEqual(h.evals.map((e) => e.step), [4, 8, 10]);
+    assert.deepEqual(h.checkpoints.map((c) => c.step), [4, 8, 10]);
+    assert.equal(h.evals[2]!.postLoss[1], Number(rec.lastEval!.postLoss![1]!.toPrecision(7)));
+    const stored = RunHistory.decode((await bus.getHistory(runId))!).toJson();
+    assert.deepEqual(stored.steps, h.steps);
+    // export: latest = the final checkpoint; a step; best = a kept checkpoint with an evaluation
+    const latest = await client.exportParams(runId, 'latest');
+    assert.equal(latest.step, 10);
+    assert.equal(latest.source, 'checkpoint');
+    assert.equal((await client.exportParams(runId, '4')).step, 4);
+    assert.ok([4, 8, 10].includes((await client.exportParams(runId, 'best')).step));
+    assert.equal((await client.exportParams(runId, 'current')).source, 'params');
+    await assert.rejects(client.exportParams(runId, '5'), (e: unknown) => e instanceof ApiCallError && /no checkpoint at step 5/.test(e.message));
+    await assert.rejects(client.history('nope-1'), (e: unknown) => e instanceof ApiCallError && e.code === 'UNKNOWN_RUN');
+  });
+
+  it('a resumed run continues its history from the checkpoint, without duplicates', async () => {
+    const bus = await InProcTransport.create({ leaseMs: 2000 });
+    const first = await start(bus, 15);
+    const { runId } = await first.client.submit(SPEC(12), 'h.yaml');
+    while ((await first.client.status(runId)).step < 6) await new Promise((r) => setTimeout(r, 10));
+    await first.close();
+    const second = await start(bus);
+    const rec = await second.client.waitFor(runId, { pollMs: 20 });
+    assert.equal(stateFromProto(rec.state), 'succeeded');
+    const h = await historyOf(second.client, runId);
+    assert.deepEqual(h.steps, Array.from({ length: 12 }, (_, i) => i + 1));
+    assert.deepEqual(h.evals.map((e) => e.step), [4, 8, 12]);
+    assert.deepEqual(h.checkpoints.map((c) => c.step), [4, 8, 12]);
+  });
+
+  it('truncate, encode/decode and the eval score', () => {
+    const h = new RunHistory('r-1');
+    for (let s = 1; s <= 5; s++) h.addStep(s, 1 / s, 0.5 / s, 1000 * s);
+    h.addEval({ step: 2, tasks: 3, innerSteps: [1, 5], preLoss: 1, postLoss: [0.5, 0.25] });
+    h.addEval({ step: 4, tasks: 3, innerSteps: [1, 5], preLoss: 1, postLoss: [0.5, 0.2] });
+    h.addCheckpoint(4);
+    h.truncate(3);
+    const j = RunHistory.decode(h.encode()).toJson();
+    assert.deepEqual(j.steps, [1, 2, 3]);
+    assert.deepEqual(j.evals.map((e) => e.step), [2]);
+    assert.deepEqual(j.checkpoints, []);
+    assert.ok(evalScore({ postLoss: [0.5, 0.2], accuracy: [] }) > evalScore({ postLoss: [0.5, 0.25], accuracy: [] }));
+    assert.ok(evalScore({ postLoss: [9], accuracy: [0.9] }) > evalScore({ postLoss: [0.1], accuracy: [0.5] }));
+  });
+});
+
+describe('report and meta-test helpers', () => {
+  it('svgPlot: one polyline point per value, escaped names, log axis over a wide range', () => {
+    const svg = svgPlot({ id: 'p', title: 'a<b', xLabel: 'x', yLabel: 'y' }, [
+      { name: 'one & two', color: '#000', xs: [1, 2, 3, 4], ys: [100, 10, 1, 0.1], markers: true },
+    ]);
+    const pts = /points="([^"]*)"/.exec(svg)![1]!.split(' ');
+    assert.equal(pts.length, 4);
+    assert.equal((svg.match(/<circle /g) ?? []).length, 4);
+    assert.match(svg, /data-series="one &amp; two"/);
+    assert.match(svg, /a&lt;b/);
+    assert.match(svg, /\(log\)/);
+    // equal steps on a log axis: equal pixel gaps
+    const ys = pts.map((p) => Number(p.split(',')[1]));
+    assert.ok(Math.abs(ys[1]! - ys[0]! - (ys[3]! - ys[2]!)) < 0.2);
+    assert.equal(escapeHtml(`"'<>&`), '&quot;&#39;&lt;&gt;&amp;');
+  });
+
+  it('renderReport: the spec, the timings, an empty history says so', () => {
+    const html = renderReport({
+      record: { runId: 'r-1', name: 'n', state: 'running', step: 0, steps: 5, spec: { name: '<x>' } },
+      history: { version: 1, runId: 'r-1', steps: [], preLoss: [], postLoss: [], timeMs: [], evals: [], checkpoints: [] },
+    });
+    assert.match(html, /no data recorded/);
+    assert.match(html, /&quot;name&quot;: &quot;&lt;x&gt;&quot;/);
+    assert.doesNotMatch(html, /<x>/);
+  });
+
+  it('meanCi: mean, sample std and 1.96·s/√n', () => {
+    const m = meanCi([1, 2, 3, 4]);
+    assert.equal(m.mean, 2.5);
+    assert.ok(Math.abs(m.std - Math.sqrt(5 / 3)) < 1e-12);
+    assert.ok(Math.abs(m.ci95 - (1.96 * Math.sqrt(5 / 3)) / 2) < 1e-12);
+    assert.equal(meanCi([7]).ci95, 0);
+    assert.ok(Number.isNaN(meanCi([]).mean));
+  });
+});
+
