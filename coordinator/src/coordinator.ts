@@ -485,6 +485,7 @@ export class Coordinator {
 
   private reject(reason: RejectReason, detail: string, runId: string): void {
     this.rejects.add(reason);
+    this.active.get(runId)?.countRejected(reason);
     // Label only runs this coordinator knows: result messages must not create arbitrary series.
     this.options.metrics?.resultRejected(this.active.has(runId) || this.ended.has(runId) ? runId : undefined, reason);
     const log = reason === 'duplicate' || reason === 'stale' ? this.options.logger.debug : this.options.logger.warn;

@@ -64,6 +64,14 @@ export function recordJson(r: metaloop.IRunRecord): Record<string, unknown> {
     startedMs: r.startedMs ?? 0,
     updatedMs: r.updatedMs ?? 0,
     finishedMs: r.finishedMs ?? 0,
+    priority: r.priority ?? 0,
+    // Reliability counters of the run (issue 5): redelivered results, re-published and speculative
+    // shards, rejected results by reason, staleness of accepted results (async mode).
+    redeliveries: r.redeliveries ?? 0,
+    reissued: r.reissued ?? 0,
+    speculative: r.speculative ?? 0,
+    rejected: { ...(r.rejected ?? {}) },
+    staleness: { mean: r.stalenessMean ?? 0, max: r.stalenessMax ?? 0 },
     spec,
   };
 }

@@ -231,8 +231,12 @@ export class RunLoop {
   }
 
   private rejectedAs(v: Verdict & { accepted: false }): Offered {
-    this.rejected.set(v.reason, (this.rejected.get(v.reason) ?? 0) + 1);
     return v;
+  }
+
+  /** Count one rejected result of this run (the coordinator calls it for every reason). */
+  countRejected(reason: RejectReason): void {
+    this.rejected.set(reason, (this.rejected.get(reason) ?? 0) + 1);
   }
 
   pause(): void {

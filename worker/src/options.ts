@@ -27,6 +27,11 @@ export interface WorkerOptions {
   readonly pollMs?: number;
   /** Prometheus metrics to update (createWorkerObservability); default none. */
   readonly metrics?: WorkerMetrics;
+  /**
+   * Testing: wait this long inside every shard (leased, sending in-progress acks) before computing
+   * it, to simulate a slow device (chaos tests kill workers mid-shard). Default 0.
+   */
+  readonly slowShardMs?: number;
 }
 
 export interface CompiledWorkerOptions {
@@ -44,6 +49,7 @@ export interface CompiledWorkerOptions {
   readonly hostname: string;
   readonly pid: number;
   readonly metrics: WorkerMetrics | undefined;
+  readonly slowShardMs: number;
 }
 
 const require = createRequire(import.meta.url);
@@ -95,5 +101,6 @@ export function compileWorkerOptions(options: WorkerOptions): CompiledWorkerOpti
     hostname: host,
     pid: process.pid,
     metrics: options.metrics,
+    slowShardMs: ms('slowShardMs', options.slowShardMs ?? Number(process.env.METALOOP_WORKER_SLOW_SHARD_MS || 0), 0, 0),
   };
 }

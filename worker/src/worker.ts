@@ -253,6 +253,8 @@ export class Worker {
       const theta = await this.paramsFor(shard, spec, msgId);
       fetchMs = now() - t0;
       working = setInterval(() => msg.working(), workingMs);
+      this.log.debug('shard started', { msgId, delivery: msg.deliveryCount });
+      if (this.o.slowShardMs > 0) await new Promise((r) => setTimeout(r, this.o.slowShardMs));
       if (this.calibrator) {
         // First shard of a spec: time it on wasm and cpu, keep the faster (then: switch to that run's backend).
         const before = this.calibrator.current;

@@ -60,6 +60,22 @@ export class Proc {
     return this.exited ? `${this.name} exited (code ${this.exited.code}, signal ${this.exited.signal})` : undefined;
   }
 
+  /** The kept output lines (the last 200), oldest first. */
+  output(): readonly string[] {
+    return this.lines;
+  }
+
+  /** SIGKILL by pid (kill -9, no clean-up); resolves when the process is gone. */
+  async kill(): Promise<void> {
+    if (this.exited || this.child.pid === undefined) return;
+    try {
+      process.kill(this.child.pid, 'SIGKILL');
+    } catch {
+      return;
+    }
+    await this.exitPromise;
+  }
+
   get pid(): number {
     return this.child.pid ?? -1;
   }

@@ -1,0 +1,179 @@
+/**
+ * Issue 5 acceptance 1-4 on real processes: a nats-server with JetStream on disk, a coordinator
+ * process (2 s leases) and worker processes (each shard held ≥ 200 ms, so a kill lands mid-shard).
+ * Every run trains the same small sinusoid spec; the undisturbed run's θ (paramsSha256) is the
+ * reference each disturbed run must reproduce bit for bit.
+ *   1. kill -9 a worker mid-shard       → succeeds, same θ, redeliveries > 0
+ *   2. kill -9 the coordinator mid-run  → a new one resumes from the checkpoint, same θ
+ *   3. restart nats-server mid-run      → succeeds, same θ
+ *   4. garbage, NaN, duplicate, stale, wrong-shape and unknown-run results → each rejected and
+ *      counted by reason (run record and /metrics), same θ
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { metaloop, startNatsServer, subjects, type NatsServer } from '@metaloop/shared';
+import type { ApiClient } from '@metaloop/coordinator';
+import {
+  apiClient,
+  metricValue,
+  Proc,
+  scrape,
+  sinusoidSets,
+  startCoordinator,
+  startWorker,
+  submitRun,
+  waitFor,
+  waitNewLine,
+  waitRunEnd,
+  waitStep,
+  waitWorkers,
+} from '../support/cluster.js';
+
+const STEPS = 24;
+const SETS = sinusoidSets(STEPS);
+const SLOW_MS = 200;
+// Leases of 2 s; no speculative copies before 6 s, so a dead worker's shard comes back by redelivery.
+const COORDINATOR_ARGS = ['--speculative-min-ms', '6000'];
+
+describe('chaos: worker, coordinator and NATS failures, junk results', { timeout: 420_000 }, () => {
+  let nats: NatsServer;
+  let coordinator: Proc;
+  let metricsPort = 0;
+  const procs: Proc[] = [];
+  const workers: Proc[] = [];
+  let api: { client: ApiClient; close: () => Promise<void> };
+  let client: ApiClient;
+  let reference = '';
+  let workerSeq = 0;
+
+  const describeProcs = () => procs.filter((p) => !p.exited || p === coordinator).map((p) => p.tail(12)).join('\n') + `\n--- nats ---\n${nats?.logTail() ?? ''}`;
+  const coordinatorDead = () => coordinator.exitReason();
+
+  async function newCoordinator(): Promise<void> {
+    const c = await startCoordinator(`coordinator-${procs.length}`, nats.url, { args: COORDINATOR_ARGS });
+    coordinator = c.proc;
+    metricsPort = c.metricsPort;
+    procs.push(coordinator);
+    await waitFor('coordinator API', 30_000, async () => (await client.list()).length >= 0, describeProcs, coordinatorDead);
+  }
+
+  function newWorker(): Proc {
+    const w = startWorker(`w${++workerSeq}`, nats.url, { slowShardMs: SLOW_MS });
+    procs.push(w);
+    workers.push(w);
+    return w;
+  }
+
+  const liveWorkers = () => workers.filter((w) => !w.exited);
+
+  async function train(onRunning?: (runId: string) => Promise<void>): Promise<metaloop.RunRecord> {
+    await waitWorkers(client, 2, 60_000, describeProcs);
+    const runId = await submitRun(client, SETS);
+    if (onRunning) await onRunning(runId);
+    const rec = await waitRunEnd(client, runId, 180_000, describeProcs);
+    assert.equal(rec.state, metaloop.RunState.RUN_STATE_SUCCEEDED, `run ${runId} ended ${rec.state}: ${rec.error}\n${describeProcs()}`);
+    assert.equal(rec.step, STEPS);
+    return rec;
+  }
+
+  before(async () => {
+    nats = await startNatsServer();
+    api = await apiClient(nats.url);
+    client = api.client;
+    await newCoordinator();
+    newWorker();
+    newWorker();
+  });
+
+  after(async () => {
+    await api?.close().catch(() => {});
+    await Promise.allSettled(procs.map((p) => p.stop(3000)));
+    await nats?.stop();
+  });
+
+  it('trains the undisturbed reference run', async () => {
+    const rec = await train();
+    reference = rec.paramsSha256;
+    assert.match(reference, /^[0-9a-f]{64}$/);
+    assert.equal(rec.redeliveries, 0, 'no redeliveries without faults');
+  });
+
+  it('1. kill -9 of a worker mid-shard: the shard is redelivered, same θ', async () => {
+    assert.ok(reference);
+    const victim = liveWorkers()[0]!;
+    const rec = await train(async (runId) => {
+      await waitStep(client, runId, 4, 60_000, describeProcs);
+      await waitNewLine(victim, /shard started/, 30_000);
+      await victim.kill();
+      newWorker(); // elastic: a new worker joins
+    });
+    assert.equal(victim.exited?.signal, 'SIGKILL');
+    assert.equal(rec.paramsSha256, reference, 'θ must equal the undisturbed run');
+    assert.ok(rec.redeliveries > 0, `redeliveries should be reported, record says ${rec.redeliveries}`);
+    const metrics = await scrape(metricsPort);
+    assert.ok(metricValue(metrics, 'metaloop_shards_redelivered_total', { run: rec.runId }) > 0, 'metaloop_shards_redelivered_total > 0');
+  });
+
+  it('2. kill -9 of the coordinator mid-run: a new one resumes from the checkpoint, same θ', async () => {
+    const rec = await train(async (runId) => {
+      await waitStep(client, runId, 8, 60_000, describeProcs);
+      const old = coordinator;
+      await old.kill();
+      assert.equal(old.exited?.signal, 'SIGKILL');
+      await newCoordinator();
+      const line = await waitNewLine(coordinator, /resuming run/, 30_000);
+      assert.match(line, new RegExp(runId));
+      assert.match(line, /fromStep"?[:=]\s*(5|10)\b/, `resumes from a checkpoint (every 5 steps): ${line}`);
+    });
+    assert.equal(rec.paramsSha256, reference, 'θ must equal the undisturbed run');
+  });
+
+  it('3. restart of nats-server mid-run (JetStream on disk): the run succeeds, same θ', async () => {
+    const rec = await train(async (runId) => {
+      await waitStep(client, runId, 6, 60_000, describeProcs);
+      await nats.restart({ downMs: 1000 });
+    });
+    assert.equal(rec.paramsSha256, reference, 'θ must equal the undisturbed run');
+  });
+
+  it('4. garbage, NaN, duplicate, stale, wrong-shape and unknown-run results are rejected by reason, same θ', async () => {
+    const subj = subjects();
+    let nc: NatsConnection | undefined;
+    try {
+      const rec = await train(async (runId) => {
+        await waitStep(client, runId, 3, 60_000, describeProcs);
+        nc = await connect({ servers: nats.url });
+        const jsm = await jetstreamManager(nc);
+        // A real accepted result of this run (a step >= 1), the base of the forgeries.
+        const stored = await jsm.streams.getMessage(subj.resultsStream, { last_by_subj: subj.results(runId) });
+        assert.ok(stored, 'a stored result');
+        const real = metaloop.ShardResult.decode(stored.data);
+        assert.ok(real.step >= 1 && !real.error && real.grad, `a usable real result: step ${real.step}`);
+        const publish = (_what: string, data: Uint8Array, run = runId) => nc!.publish(subj.results(run), data);
+        const enc = (r: metaloop.IShardResult) => metaloop.ShardResult.encode(r).finish();
+        const nanGrad = new Float32Array(real.grad!.data!.byteLength / 4).fill(Number.NaN);
+        publish('garbage', new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]));
+        publish('nan', enc({ ...real, grad: { tensors: real.grad!.tensors, data: new Uint8Array(nanGrad.buffer) }, workerId: 'forger' }));
+        publish('duplicate', enc({ ...real, workerId: 'forger' }));
+        publish('stale', enc({ ...real, paramVersion: real.step - 1, workerId: 'forger' }));
+        publish('wrong-shape', enc({ ...real, grad: { tensors: [{ name: 'w', shape: [3] }], data: new Uint8Array(12) }, workerId: 'forger' }));
+        publish('unknown-run', enc({ ...real, runId: 'nobody-000000', workerId: 'forger' }), 'nobody-000000');
+        await nc.flush();
+      });
+      assert.equal(rec.paramsSha256, reference, 'θ must equal the clean run');
+      const by = rec.rejected;
+      for (const reason of ['malformed', 'non_finite', 'duplicate', 'stale', 'wrong_shape']) {
+        assert.ok((by[reason] ?? 0) >= 1, `reason ${reason} counted in the run record: ${JSON.stringify(by)}`);
+      }
+      const metrics = await scrape(metricsPort);
+      for (const reason of ['malformed', 'non_finite', 'duplicate', 'stale', 'wrong_shape']) {
+        assert.ok(metricValue(metrics, 'metaloop_results_rejected_total', { run: rec.runId, reason }) >= 1, `/metrics counts ${reason}`);
+      }
+      assert.ok(metricValue(metrics, 'metaloop_results_rejected_total', { reason: 'unknown_run' }) >= 1, '/metrics counts unknown_run');
+    } finally {
+      await nc?.close();
+    }
+  });
+});

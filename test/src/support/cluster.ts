@@ -1,0 +1,176 @@
+/**
+ * A Metaloop cluster of real processes for cross-process tests: coordinator and worker CLI
+ * processes (each a Proc, reaped by pid), the `metaloop` CLI, the control API through a light
+ * NATS client, and the coordinator's /metrics.
+ */
+import { execFile } from 'node:child_process';
+import { createServer } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { ApiClient } from '@metaloop/coordinator';
+import { metaloop, NatsTransport, type NatsTransportOptions } from '@metaloop/shared';
+import { Proc, sleep, waitFor } from '../observability/harness.js';
+
+export { Proc, sleep, waitFor };
+
+const execFileP = promisify(execFile);
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+export const METALOOP = join(ROOT, 'coordinator/dist/cli.js');
+export const WORKER = join(ROOT, 'worker/dist/cli.js');
+export const SINUSOID = join(ROOT, 'examples/sinusoid.yaml');
+
+/** A small sinusoid run: meta-batch 10 in 2 shards, checkpoints every 5 steps, one final eval. */
+export function sinusoidSets(steps: number, extra: readonly string[] = []): string[] {
+  return [
+    `outer.steps=${steps}`,
+    'outer.metaBatch=10',
+    'outer.shardSize=5',
+    'eval.every=0',
+    'eval.tasks=10',
+    'eval.innerSteps=2',
+    'checkpoint.every=5',
+    'checkpoint.keep=2',
+    ...extra,
+  ];
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.once('error', rej);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === 'object' && addr ? res(addr.port) : rej(new Error('no port'))));
+    });
+  });
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run `metaloop <args>` (no --nats added); never throws on a non-zero exit. */
+export async function metaloopCli(args: readonly string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 120_000): Promise<CliResult> {
+  try {
+    const { stdout, stderr } = await execFileP(process.execPath, [METALOOP, ...args], {
+      timeout: timeoutMs,
+      killSignal: 'SIGKILL',
+      maxBuffer: 16 << 20,
+      env: { ...process.env, ...env },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+export interface CoordinatorProcOptions {
+  readonly leaseMs?: number;
+  readonly maxDeliver?: number;
+  readonly args?: readonly string[];
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/** A coordinator process with its /metrics on a free loopback port. */
+export async function startCoordinator(name: string, url: string, o: CoordinatorProcOptions = {}): Promise<{ proc: Proc; metricsPort: number }> {
+  const metricsPort = await freePort();
+  const args = [
+    METALOOP, '--nats', url, 'coordinator',
+    '--metrics-port', String(metricsPort), '--metrics-host', '127.0.0.1',
+    '--lease-ms', String(o.leaseMs ?? 2000), '--max-deliver', String(o.maxDeliver ?? 5),
+    ...(o.args ?? []),
+  ];
+  const proc = new Proc(name, process.execPath, args, { METALOOP_LOG_LEVEL: 'info', ...o.env });
+  return { proc, metricsPort };
+}
+
+export interface WorkerProcOptions {
+  readonly slowShardMs?: number;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly metricsPort?: number;
+}
+
+export function startWorker(id: string, url: string, o: WorkerProcOptions = {}): Proc {
+  const args = [WORKER, '--nats', url, '--id', id, '--metrics-port', String(o.metricsPort ?? -1), '--metrics-host', '127.0.0.1', '--heartbeat-ms', '500'];
+  return new Proc(id, process.execPath, args, {
+    METALOOP_LOG_LEVEL: 'debug',
+    METALOOP_BACKEND: 'cpu',
+    ...(o.slowShardMs ? { METALOOP_WORKER_SLOW_SHARD_MS: String(o.slowShardMs) } : {}),
+    ...o.env,
+  });
+}
+
+/** An API client over a light NATS connection (what the CLI role may do). */
+export async function apiClient(url: string, extra: Partial<NatsTransportOptions> = {}): Promise<{ client: ApiClient; close: () => Promise<void> }> {
+  const transport = await NatsTransport.create({ servers: url, jetstream: false, maxReconnectAttempts: -1, ...extra });
+  return { client: new ApiClient({ transport, timeoutMs: 5000 }), close: () => transport.close() };
+}
+
+export async function submitRun(client: ApiClient, sets: readonly string[], priority?: number): Promise<string> {
+  const { loadSpec } = await import('@metaloop/shared');
+  const { readFileSync } = await import('node:fs');
+  const spec = loadSpec(readFileSync(SINUSOID, 'utf8'), SINUSOID, sets);
+  const rec = await client.submit(JSON.stringify(spec), 'chaos.yaml', priority !== undefined ? { priority } : {});
+  return rec.runId;
+}
+
+/** Polls the run until it ended; the API may be briefly unreachable (restarts), so errors retry. */
+export async function waitRunEnd(
+  client: ApiClient,
+  runId: string,
+  timeoutMs: number,
+  describe: () => string,
+  dead: () => string | undefined = () => undefined,
+): Promise<metaloop.RunRecord> {
+  return waitFor(
+    `run ${runId} to end`,
+    timeoutMs,
+    async () => {
+      const r = await client.status(runId);
+      const s = r.state;
+      return s === metaloop.RunState.RUN_STATE_SUCCEEDED || s === metaloop.RunState.RUN_STATE_FAILED || s === metaloop.RunState.RUN_STATE_CANCELLED ? r : null;
+    },
+    describe,
+    dead,
+  );
+}
+
+export async function waitStep(client: ApiClient, runId: string, step: number, timeoutMs: number, describe: () => string): Promise<metaloop.RunRecord> {
+  return waitFor(`run ${runId} at step ${step}`, timeoutMs, async () => {
+    const r = await client.status(runId);
+    return r.step >= step ? r : null;
+  }, describe);
+}
+
+export async function waitWorkers(client: ApiClient, n: number, timeoutMs: number, describe: () => string): Promise<void> {
+  await waitFor(`${n} live workers`, timeoutMs, async () => (await client.workers()).length >= n, describe);
+}
+
+/** The Prometheus text of an endpoint. */
+export async function scrape(port: number, path = '/metrics'): Promise<string> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(3000) });
+  return res.text();
+}
+
+/** Sum of the samples of `name` whose labels include every `labels` pair. */
+export function metricValue(text: string, name: string, labels: Record<string, string> = {}): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([^}]*)\})?\s+(\S+)/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const have = Object.fromEntries([...(m[3] ?? '').matchAll(/([a-zA-Z_]+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
+    if (Object.entries(labels).every(([k, v]) => have[k] === v)) sum += Number(m[4]);
+  }
+  return sum;
+}
+
+/** Waits until `proc` prints a new line (not among those it printed before) matching `pattern`. */
+export async function waitNewLine(proc: Proc, pattern: RegExp, timeoutMs: number): Promise<string> {
+  const before = new Set(proc.output());
+  return waitFor(`${proc.name} to log ${pattern}`, timeoutMs, async () => proc.output().find((l) => !before.has(l) && pattern.test(l)), () => proc.tail(20), () => proc.exitReason());
+}
