@@ -165,16 +165,28 @@ export class ShardRound {
     const { signal, collector, resultTimeoutMs } = this.o;
     signal.throwIfAborted();
     try {
+      // Shards go out concurrently (no JetStream ack round trip each; one connection keeps them in
+      // order, msg ids de-duplicate); a failed publish fails the round as before, once all settled.
+      const publishing: Promise<void>[] = [];
+      let publishError: unknown = null;
       for (let i = 0; i < collector.shardCount; i++) {
         if (this.o.acquire) this.releases[i] = await this.o.acquire(signal);
         if (collector.has(i)) {
           this.releaseSlot(i);
           continue;
         }
-        await this.publish(i);
-        this.o.observer?.shardPublished(collector.options.runId, 0);
+        publishing.push(
+          this.publish(i).then(
+            () => this.o.observer?.shardPublished(collector.options.runId, 0),
+            (err: unknown) => {
+              publishError ??= err;
+            },
+          ),
+        );
         if (this.failure !== null) throw this.failure;
       }
+      await Promise.all(publishing);
+      if (publishError !== null) throw publishError;
       if (this.failure !== null) throw this.failure;
       if (collector.complete) return;
       await new Promise<void>((resolve, reject) => {
