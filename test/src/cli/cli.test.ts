@@ -264,6 +264,17 @@ describe('metaloop CLI against nats-server + coordinator + worker', { timeout: 9
     assert.match(again.stderr, /already ended/);
   });
 
+  it('submit --watch --output json: progress on stderr, the JSON summary on stdout, exit 0', async () => {
+    const r = await cli(['submit', SPEC, ...set(['outer.steps=8', 'eval.every=0', 'eval.tasks=5', 'checkpoint.every=0']), '--watch', '-o', 'json']);
+    assert.equal(r.code, 0, r.stderr);
+    const summary = JSON.parse(r.stdout) as { status: string; steps: number; eval: { tasks: number } };
+    assert.equal(summary.status, 'succeeded');
+    assert.equal(summary.steps, 8);
+    assert.equal(summary.eval.tasks, 5);
+    assert.match(r.stderr, /^submitted sinusoid-maml-[0-9a-f]{6}$/m);
+    assert.match(r.stderr, /succeeded {2}step 8\/8/);
+  });
+
   it('unknown run: one line, exit 4, for every command that takes a run', async () => {
     for (const args of [['status', 'nope-000000'], ['watch', 'nope-000000'], ['events', 'nope-000000'], ['report', 'nope-000000', '--out', join(dir, 'n.html')], ['export', 'nope-000000', '--out', join(dir, 'n')], ['eval', 'nope-000000'], ['pause', 'nope-000000']]) {
       const r = await cli(args);
