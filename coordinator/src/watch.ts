@@ -107,7 +107,8 @@ export function barLine(r: metaloop.IRunRecord, width = 100): string {
   const tail =
     ` ${String(Math.floor(frac * 100)).padStart(3)}% ${step}/${steps}  ${num(r.tasksPerSec)} tasks/s` +
     `  loss ${num(r.preLoss)}→${num(r.postLoss)}${evalText}  ETA ${etaText(r)}  ${stateFromProto(r.state)}`;
-  const barWidth = Math.max(10, Math.min(40, width - tail.length - 2));
+  // Room for an eval figure is kept from the start, so the bar does not shrink when one arrives.
+  const barWidth = Math.max(10, Math.min(40, width - tail.length - (evalText ? 0 : 18) - 2));
   const full = Math.round(frac * barWidth);
   return `[${'█'.repeat(full)}${'░'.repeat(barWidth - full)}]${tail}`.slice(0, Math.max(20, width));
 }
