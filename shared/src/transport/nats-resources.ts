@@ -80,6 +80,31 @@ export function blobsBucket(o: CompiledNatsTransportOptions): string {
 
 /** Streams, consumers, the KV bucket and object stores; safe to call from many processes at once. */
 export async function ensureResources(jsm: JetStreamManager, js: JetStreamClient, o: CompiledNatsTransportOptions): Promise<NatsResources> {
+  if (o.manageConsumers) return createResources(jsm, js, o);
+  // A worker may start before the coordinator, and its NATS role may not create streams: wait
+  // (bounded) until the owner has created them instead of exiting.
+  const deadline = Date.now() + OWNER_WAIT_MS;
+  let lastLog = 0;
+  for (;;) {
+    try {
+      return await createResources(jsm, js, o);
+    } catch (err) {
+      const text = err instanceof Error ? err.message : String(err);
+      const waitable = /permission|authoriz|not found/i.test(text);
+      if (!waitable || Date.now() > deadline) throw err;
+      if (Date.now() - lastLog > 10_000) {
+        lastLog = Date.now();
+        o.logger.warn('waiting for the coordinator to create the JetStream resources', { error: text });
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
+/** How long a non-owner (worker) waits for the coordinator to create the JetStream resources. */
+const OWNER_WAIT_MS = 5 * 60_000;
+
+async function createResources(jsm: JetStreamManager, js: JetStreamClient, o: CompiledNatsTransportOptions): Promise<NatsResources> {
   const s = o.subjects;
   const dup = nanos(o.dedupeWindowMs);
   await ensureStream(jsm, {
