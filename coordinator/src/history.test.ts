@@ -128,6 +128,17 @@ describe('report and meta-test helpers', () => {
     assert.doesNotMatch(html, /<x>/);
   });
 
+  it('renderReport: evaluations with accuracy get an accuracy plot; CIs become error bars and ± in the table', () => {
+    const ev = (step: number) => ({ step, tasks: 10, innerSteps: [1, 5], preLoss: 1.5, postLoss: [1, 0.5], accuracy: [0.4, 0.6], ci95: [0.05, 0.04], lossCi95: [0.1, 0.08], preLossCi95: 0.2, timeMs: step });
+    const html = renderReport({
+      record: { runId: 'r-2', state: 'succeeded' },
+      history: { version: 1, runId: 'r-2', steps: [1, 2], preLoss: [2, 1.8], postLoss: [1.9, 1.7], timeMs: [1, 2], evals: [ev(1), ev(2)], checkpoints: [] },
+    });
+    assert.match(html, /id="eval-accuracy"/);
+    assert.equal((html.match(/<line class="ci"/g) ?? []).length, 2 * 3 + 2 * 2);
+    assert.match(html, /0\.5 ± 0\.08 \(acc 0\.6 ± 0\.04\)/);
+  });
+
   it('meanCi: mean, sample std and 1.96·s/√n', () => {
     const m = meanCi([1, 2, 3, 4]);
     assert.equal(m.mean, 2.5);

@@ -15,7 +15,11 @@ export interface HistoryEval {
   readonly preLoss: number;
   readonly postLoss: number[];
   readonly accuracy: number[];
+  /** 95% CI half-widths of the reported metric (accuracy for classification, else post-adaptation loss). */
   readonly ci95: number[];
+  /** 95% CI half-widths of postLoss and preLoss (absent from older histories). */
+  readonly lossCi95?: number[];
+  readonly preLossCi95?: number;
   /** Unix ms. */
   readonly timeMs: number;
 }
@@ -98,6 +102,8 @@ export class RunHistory {
       postLoss: (e.postLoss ?? []).map(round),
       accuracy: (e.accuracy ?? []).map(round),
       ci95: (e.ci95 ?? []).map(round),
+      lossCi95: (e.lossCi95 ?? []).map(round),
+      ...(e.preLossCi95 ? { preLossCi95: round(e.preLossCi95) } : {}),
       timeMs: Math.round(timeMs),
     });
     this.dirty = true;

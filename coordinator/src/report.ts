@@ -15,6 +15,8 @@ export interface Series {
   readonly ys: readonly number[];
   /** Draw a circle at every point. */
   readonly markers?: boolean;
+  /** Error bars: half-widths per point (e.g. 95% CIs). */
+  readonly errors?: readonly (number | undefined)[];
 }
 
 export interface PlotOptions {
@@ -86,6 +88,11 @@ export function svgPlot(o: PlotOptions, series: readonly Series[]): string {
       const y = s.ys[i]!;
       if (!Number.isFinite(y) || (log && y <= 0)) return;
       pts.push(`${px(x)},${py(y)}`);
+      const e = s.errors?.[i];
+      if (e !== undefined && e > 0 && Number.isFinite(e)) {
+        const lo = log ? Math.max(y - e, yMinRaw / 2) : y - e;
+        circles.push(`<line class="ci" x1="${px(x)}" x2="${px(x)}" y1="${py(lo)}" y2="${py(y + e)}" stroke="${s.color}" stroke-opacity="0.5"/>`);
+      }
       if (s.markers) circles.push(`<circle cx="${px(x)}" cy="${py(y)}" r="3" fill="${s.color}"><title>${escapeHtml(s.name)} @ ${x}: ${y}</title></circle>`);
     });
     parts.push(`<polyline data-series="${escapeHtml(s.name)}" points="${pts.join(' ')}" fill="none" stroke="${s.color}" stroke-width="1.5"/>`);
@@ -120,16 +127,32 @@ export function renderReport(input: ReportInput): string {
   ]);
   const evalSteps = h.evals.map((e) => e.step);
   const inner = h.evals[0]?.innerSteps ?? [];
-  const evalSeries: Series[] = [{ name: 'held-out, 0 steps', color: COLORS[0]!, xs: evalSteps, ys: h.evals.map((e) => e.preLoss), markers: true }];
+  const evalSeries: Series[] = [
+    { name: 'held-out, 0 steps', color: COLORS[0]!, xs: evalSteps, ys: h.evals.map((e) => e.preLoss), errors: h.evals.map((e) => e.preLossCi95), markers: true },
+  ];
   inner.forEach((k, j) => {
-    evalSeries.push({ name: `held-out, ${k} step${k === 1 ? '' : 's'}`, color: COLORS[(j + 1) % COLORS.length]!, xs: evalSteps, ys: h.evals.map((e) => e.postLoss[j] ?? Number.NaN), markers: true });
+    evalSeries.push({
+      name: `held-out, ${k} step${k === 1 ? '' : 's'}`,
+      color: COLORS[(j + 1) % COLORS.length]!,
+      xs: evalSteps,
+      ys: h.evals.map((e) => e.postLoss[j] ?? Number.NaN),
+      errors: h.evals.map((e) => e.lossCi95?.[j]),
+      markers: true,
+    });
   });
   const evalPlot = svgPlot({ id: 'eval-loss', title: 'Held-out evaluation: query loss after k inner steps', xLabel: 'meta-step', yLabel: 'loss' }, evalSeries);
   const hasAcc = h.evals.some((e) => e.accuracy.length > 0);
   const accPlot = hasAcc
     ? svgPlot(
         { id: 'eval-accuracy', title: 'Held-out evaluation: accuracy', xLabel: 'meta-step', yLabel: 'accuracy' },
-        inner.map((k, j) => ({ name: `${k} step${k === 1 ? '' : 's'}`, color: COLORS[(j + 1) % COLORS.length]!, xs: evalSteps, ys: h.evals.map((e) => e.accuracy[j] ?? Number.NaN), markers: true })),
+        inner.map((k, j) => ({
+          name: `${k} step${k === 1 ? '' : 's'}`,
+          color: COLORS[(j + 1) % COLORS.length]!,
+          xs: evalSteps,
+          ys: h.evals.map((e) => e.accuracy[j] ?? Number.NaN),
+          errors: h.evals.map((e) => e.ci95[j]),
+          markers: true,
+        })),
       )
     : '';
   // Throughput: meta-steps per second over windows of ~1/50 of the run.
@@ -144,8 +167,15 @@ export function renderReport(input: ReportInput): string {
     }
   }
   const ratePlot = svgPlot({ id: 'throughput', title: 'Throughput', xLabel: 'meta-step', yLabel: 'meta-steps / s' }, [{ name: `steps/s (window ${win})`, color: COLORS[2]!, xs: rateX, ys: rateY }]);
+  const pm = (v: number | undefined) => (v !== undefined && v > 0 ? ` ± ${fmt(v)}` : '');
   const evalRows = h.evals
-    .map((e) => `<tr><td>${e.step}</td><td>${e.tasks}</td><td>${fmt(e.preLoss)}</td>${e.innerSteps.map((k, j) => `<td>${k}: ${fmt(e.postLoss[j] ?? Number.NaN)}${e.accuracy[j] !== undefined ? ` (acc ${fmt(e.accuracy[j]!)})` : ''}</td>`).join('')}<td>${iso(e.timeMs)}</td></tr>`)
+    .map((e) => {
+      const cells = e.innerSteps.map((k, j) => {
+        const acc = e.accuracy[j] !== undefined ? ` (acc ${fmt(e.accuracy[j]!)}${pm(e.ci95[j])})` : '';
+        return `<td>${k}: ${fmt(e.postLoss[j] ?? Number.NaN)}${pm(e.lossCi95?.[j])}${acc}</td>`;
+      });
+      return `<tr><td>${e.step}</td><td>${e.tasks}</td><td>${fmt(e.preLoss)}${pm(e.preLossCi95)}</td>${cells.join('')}<td>${iso(e.timeMs)}</td></tr>`;
+    })
     .join('\n');
   const timing: [string, string][] = [
     ['state', String(r.state ?? '')],
@@ -176,6 +206,7 @@ svg text.title{font-size:13px;font-weight:600}svg .frame{fill:none;stroke:#999}s
 <h2>Meta-training</h2>
 ${trainPlot}
 <h2>Evaluation</h2>
+<p>Mean over the same held-out tasks at every evaluation; bars: 95% confidence intervals (1.96·s/√n).</p>
 ${evalPlot}
 ${accPlot}
 <table id="evals"><tr><th>step</th><th>tasks</th><th>loss, 0 steps</th>${inner.map(() => '<th>loss after k steps</th>').join('')}<th>time</th></tr>

@@ -103,7 +103,8 @@ export function barLine(r: metaloop.IRunRecord, width = 100): string {
   const step = r.step ?? 0;
   const frac = steps > 0 ? Math.min(1, step / steps) : 0;
   const e = r.lastEval;
-  const evalText = e && e.tasks ? `  eval@${e.step} ${num(e.postLoss?.[e.postLoss.length - 1])}` : '';
+  const acc = e?.accuracy?.length ? e.accuracy[e.accuracy.length - 1] : undefined;
+  const evalText = e && e.tasks ? `  eval@${e.step} ${acc !== undefined ? `acc ${num(acc)}` : num(e.postLoss?.[e.postLoss.length - 1])}` : '';
   const tail =
     ` ${String(Math.floor(frac * 100)).padStart(3)}% ${step}/${steps}  ${num(r.tasksPerSec)} tasks/s` +
     `  loss ${num(r.preLoss)}→${num(r.postLoss)}${evalText}  ETA ${etaText(r)}  ${stateFromProto(r.state)}`;
@@ -183,7 +184,8 @@ export function eventLine(ev: metaloop.IEvent): string {
     case metaloop.Event.Kind.KIND_EVAL: {
       const e = ev.eval;
       const post = (e?.postLoss ?? []).map((l, i) => `${num(l)}@${e?.innerSteps?.[i] ?? '?'}`).join(' ');
-      return `${head} EVAL ${e?.tasks ?? 0} tasks: ${num(e?.preLoss)} -> ${post}`;
+      const acc = (e?.accuracy ?? []).map((a, i) => `${num(a)}@${e?.innerSteps?.[i] ?? '?'}`).join(' ');
+      return `${head} EVAL ${e?.tasks ?? 0} tasks: ${num(e?.preLoss)} -> ${post}${acc ? `  accuracy ${acc}` : ''}`;
     }
     case metaloop.Event.Kind.KIND_STATE:
       return `${head} STATE ${stateFromProto(ev.state)}`;
@@ -199,7 +201,10 @@ export function eventJson(ev: metaloop.IEvent): Record<string, unknown> {
   const kind = ({ 1: 'step', 2: 'eval', 3: 'state', 4: 'checkpoint' } as Record<number, string>)[ev.kind ?? 0] ?? 'unspecified';
   const out: Record<string, unknown> = { runId: ev.runId, kind, step: ev.step ?? 0, timestampMs: ev.timestampMs ?? 0 };
   if (kind === 'step') Object.assign(out, { preLoss: ev.preLoss, postLoss: ev.postLoss, stepsPerSec: ev.stepsPerSec, tasksPerSec: ev.tasksPerSec });
-  if (kind === 'eval' && ev.eval) Object.assign(out, { eval: { tasks: ev.eval.tasks, innerSteps: ev.eval.innerSteps, preLoss: ev.eval.preLoss, postLoss: ev.eval.postLoss } });
+  if (kind === 'eval' && ev.eval) {
+    const e = ev.eval;
+    out.eval = { tasks: e.tasks, innerSteps: e.innerSteps, preLoss: e.preLoss, postLoss: e.postLoss, accuracy: e.accuracy ?? [], ci95: e.ci95 ?? [], lossCi95: e.lossCi95 ?? [] };
+  }
   if (kind === 'state') out.state = stateFromProto(ev.state);
   if (ev.message) out.message = ev.message;
   return out;

@@ -21,7 +21,17 @@ export function historyEvents(h: HistoryJson): metaloop.IEvent[] {
       kind: metaloop.Event.Kind.KIND_EVAL,
       step: e.step,
       timestampMs: e.timeMs,
-      eval: { step: e.step, tasks: e.tasks, innerSteps: e.innerSteps, preLoss: e.preLoss, postLoss: e.postLoss, accuracy: e.accuracy, ci95: e.ci95 },
+      eval: {
+        step: e.step,
+        tasks: e.tasks,
+        innerSteps: e.innerSteps,
+        preLoss: e.preLoss,
+        postLoss: e.postLoss,
+        accuracy: e.accuracy,
+        ci95: e.ci95,
+        lossCi95: e.lossCi95 ?? [],
+        ...(e.preLossCi95 ? { preLossCi95: e.preLossCi95 } : {}),
+      },
     });
   }
   for (const c of h.checkpoints) out.push({ runId: h.runId, kind: metaloop.Event.Kind.KIND_CHECKPOINT, step: c.step, timestampMs: c.timeMs, message: `checkpoint at step ${c.step}` });

@@ -199,6 +199,8 @@ describe('metaloop CLI against nats-server + coordinator + worker', { timeout: 9
     const evals = polylinePoints(html, 'eval-loss');
     assert.deepEqual(Object.keys(evals).sort(), ['held-out, 0 steps', 'held-out, 1 step', `held-out, ${INNER} steps`].sort());
     for (const pts of Object.values(evals)) assert.equal(pts.length, STEPS / EVAL_EVERY);
+    // one 95% CI bar per evaluation point (0, 1 and K steps)
+    assert.equal((html.match(/<line class="ci"/g) ?? []).length, (STEPS / EVAL_EVERY) * 3);
     // x grows with the step; all points inside the plot
     const before = train['before adaptation']!;
     for (let i = 1; i < before.length; i++) assert.ok(before[i]![0] > before[i - 1]![0]);
