@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { ApiCallError, InProcTransport } from '@metaloop/shared';
+import { ApiCallError, fromBundle, InProcTransport, metaloop, paramLayout, validateSpec } from '@metaloop/shared';
 import { ApiClient } from './client.js';
 import { Coordinator } from './coordinator.js';
 import { meanCi } from './eval.js';
 import { evalScore, RunHistory, type HistoryJson } from './history.js';
-import { stateFromProto } from './records.js';
+import { decodeCheckpoint, stateFromProto } from './records.js';
 import { escapeHtml, renderReport, svgPlot } from './report.js';
 import { QuadraticWorker } from './testing/quadratic-worker.js';
 
@@ -68,6 +68,34 @@ describe('run history', () => {
     assert.equal((await client.exportParams(runId, 'current')).source, 'params');
     await assert.rejects(client.exportParams(runId, '5'), (e: unknown) => e instanceof ApiCallError && /no checkpoint at step 5/.test(e.message));
     await assert.rejects(client.history('nope-1'), (e: unknown) => e instanceof ApiCallError && e.code === 'UNKNOWN_RUN');
+  });
+
+  it('θ larger than one NATS message comes in chunks of at most 512 KiB and equals the checkpoint', async () => {
+    const bus = await InProcTransport.create({ leaseMs: 2000 });
+    const { client } = await start(bus);
+    const big = SPEC(2).replace('hidden: [4]', 'hidden: [600, 600]');
+    const { runId } = await client.submit(big, 'big.yaml');
+    assert.equal(stateFromProto((await client.waitFor(runId, { pollMs: 20 })).state), 'succeeded');
+    const base = bus.connect();
+    const sizes: number[] = [];
+    const counting = Object.create(base, {
+      request: {
+        value: async (subject: string, data: Uint8Array, timeoutMs: number) => {
+          const reply = await base.request(subject, data, timeoutMs);
+          sizes.push(reply.byteLength);
+          return reply;
+        },
+      },
+    }) as typeof base;
+    const blob = await new ApiClient({ transport: counting, timeoutMs: 2000 }).exportParams(runId, 'latest');
+    assert.ok(sizes.length >= 3, `${sizes.length} replies`);
+    assert.ok(sizes.every((n) => n < 600 * 1024), sizes.join(','));
+    const spec = validateSpec(JSON.parse(blob.specJson), 'spec');
+    const cp = decodeCheckpoint(await bus.getCheckpoint(runId, 2), paramLayout(spec), 'adam');
+    const got = fromBundle(metaloop.TensorBundle.decode(blob.data), paramLayout(spec)).data;
+    assert.equal(got.length, cp.params.length);
+    assert.ok(got.length > 360_000);
+    assert.ok(got.every((v, i) => v === cp.params[i]));
   });
 
   it('a resumed run continues its history from the checkpoint, without duplicates', async () => {
