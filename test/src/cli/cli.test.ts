@@ -253,6 +253,8 @@ describe('metaloop CLI against nats-server + coordinator + worker', { timeout: 9
   it('pause, resume, cancel a second run; watch of a cancelled run exits 1', async () => {
     const long = (await cli(['submit', SPEC, ...set(['outer.steps=100000', 'eval.every=0', 'checkpoint.every=0']), '-o', 'json'])).stdout;
     const id = (JSON.parse(long) as { runId: string }).runId;
+    // Follows live events until the run ends (the cancel below).
+    const follow = cli(['events', id, '--follow', '--kind', 'state', '-o', 'json'], 120_000);
     const paused = await cli(['pause', id]);
     assert.equal(paused.code, 0, paused.stderr);
     assert.equal(paused.stdout.trim(), `${id}: paused`);
@@ -260,6 +262,11 @@ describe('metaloop CLI against nats-server + coordinator + worker', { timeout: 9
     assert.equal(json(await cli(['resume', id, '-o', 'json'])).state, 'running');
     const cancelled = await cli(['cancel', id]);
     assert.equal(cancelled.stdout.trim(), `${id}: cancelled`);
+    const followed = await follow;
+    assert.equal(followed.code, 0, followed.stderr);
+    const states = followed.stdout.trim().split('\n').map((l) => JSON.parse(l) as { kind: string; state: string });
+    assert.ok(states.every((e) => e.kind === 'state'));
+    assert.equal(states[states.length - 1]!.state, 'cancelled');
     const w = await cli(['watch', id]);
     assert.equal(w.code, 1, w.stderr);
     assert.match(w.stdout, /cancelled/);
