@@ -7,6 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jetstream } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -101,6 +103,17 @@ describe('chaos: authentication and per-role permissions', { timeout: 300_000 },
     const r = await metaloopCli([...cliArgs, 'submit', SINUSOID, ...sets, '--watch', '--json'], {}, 180_000);
     assert.equal(r.code, 0, `submit --watch under auth:\n${r.stdout}\n${r.stderr}\n${describeProcs()}`);
     assert.equal(lastJson(r.stdout).status, 'succeeded');
+    // Every read command of the CLI works with the CLI role alone (API verbs + events).
+    const runId = String(lastJson(r.stdout).runId);
+    const dir = mkdtempSync(join(tmpdir(), 'metaloop-auth-cli-'));
+    try {
+      for (const args of [['status', runId], ['events', runId], ['workers'], ['report', runId, '--out', join(dir, 'r.html')], ['export', runId, '--out', join(dir, 'm')]]) {
+        const x = await metaloopCli([...cliArgs, ...args]);
+        assert.equal(x.code, 0, `${args[0]} under the CLI role:\n${x.stderr}`);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
