@@ -283,11 +283,12 @@ export class ParamsBroadcast {
 }
 
 /**
- * When the durable put of a broadcast version starts: after about the time the broadcast takes to
- * reach the workers (1 ms + the bytes at 250 MB/s), so that the put (hashing, a JetStream publish
- * and ack per chunk) does not compete with the broadcast for the server and this process. Measured
- * on a loaded 2-core box: a put started at once made a Conv4 version reach a worker in ~10 ms
- * instead of ~2.6 ms. A late joiner that needs the store copy sooner polls for it (getParams).
+ * When the durable put of a broadcast version starts: once the server has the chunks (a flush),
+ * then after about the time the workers take to read them (1 ms + the bytes at 250 MB/s), so that
+ * the put (hashing, a JetStream publish and ack per chunk) does not compete with the broadcast
+ * for the server and this process. Measured on a loaded 2-core box: a put started at once made a
+ * Conv4 version reach a worker in ~10 ms instead of ~2.6 ms. A late joiner that needs the store
+ * copy sooner polls for it (getParams); whoever settles the put starts it at once.
  */
 export function storeDelayMs(bytes: number): number {
   return Math.ceil(1 + bytes / 250e3);
@@ -314,18 +315,15 @@ export class PendingPuts {
     private readonly log: Logger,
   ) {}
 
-  /** Store in the background, starting after `delayMs` (see storeDelayMs). */
-  start(runId: string, version: number, data: Uint8Array, delayMs = 0): void {
+  /** Store in the background once `after` settles (see storeDelayMs), or at once when settled. */
+  start(runId: string, version: number, data: Uint8Array, after: Promise<unknown> = Promise.resolve()): void {
     let m = this.byRun.get(runId);
     if (!m) this.byRun.set(runId, (m = new Map()));
     let go!: () => void;
     const started = new Promise<void>((r) => (go = r));
-    const timer = setTimeout(go, delayMs);
+    after.then(go, go);
     const done = started
-      .then(() => {
-        clearTimeout(timer);
-        return this.store(runId, version, data);
-      })
+      .then(() => this.store(runId, version, data))
       .then(
       () => null,
       (err: unknown) => {

@@ -380,12 +380,17 @@ export class NatsTransport implements Transport {
     // The previous version's durable copy first: a receiver that sees version t+1 can rely on t being stored.
     await this.pendingPuts.settle(runId);
     if (!this.paramsBroadcast.options.enabled) return this.storeParams(runId, version, data);
-    // Callers may reuse `data` once this returns; the chunks (until the client flushes them) and
-    // the background put need it longer: one copy.
+    // Callers may reuse `data` once this returns; the chunks (until the client flushes them, which
+    // it does not while disconnected) and the background put need it longer: one copy.
     const owned: Uint8Array = Buffer.allocUnsafeSlow(data.byteLength);
     owned.set(data);
     this.paramsBroadcast.publish(runId, version, owned);
-    this.pendingPuts.start(runId, version, owned, storeDelayMs(owned.byteLength));
+    const delayMs = storeDelayMs(owned.byteLength);
+    const after = this.nc.flush().then(
+      () => sleep(delayMs),
+      () => undefined,
+    );
+    this.pendingPuts.start(runId, version, owned, after);
   }
 
   /** The broadcast copy when this process has it, else the Object Store (see nats-params.ts). */
