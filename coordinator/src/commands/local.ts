@@ -5,7 +5,7 @@ import { EXIT } from '../exit-codes.js';
 import { summaryJson, summaryLines } from '../format.js';
 import { runLocal } from '../local.js';
 import { stateFromProto } from '../records.js';
-import { lineRenderer } from '../watch.js';
+import { lineRenderer, ttyRenderer } from '../watch.js';
 import { collect, examples, jsonOption, outputOption, readSpec, wantsJson, type CliContext } from './context.js';
 
 export function registerLocalCommand(program: Command, ctx: CliContext): void {
@@ -25,7 +25,9 @@ export function registerLocalCommand(program: Command, ctx: CliContext): void {
         const g = ctx.globals();
         const json = wantsJson(opts);
         const externalNats = program.getOptionValueSource('nats') !== 'default';
-        const renderer = lineRenderer(json ? err : out);
+        // A live bar on a terminal (stderr when stdout carries the JSON summary), else plain lines.
+        const stream = json ? process.stderr : process.stdout;
+        const renderer = stream.isTTY ? ttyRenderer(stream) : lineRenderer(json ? err : out);
         const aborter = new AbortController();
         const onSignal = () => {
           err('interrupted: stopping the run, the workers and the server');
@@ -50,6 +52,7 @@ export function registerLocalCommand(program: Command, ctx: CliContext): void {
           }
           throw e;
         });
+        renderer.end();
         if (!result) return;
         const rec = result.record;
         if (json) {
