@@ -61,7 +61,15 @@ export class QuadraticWorker {
       const rec = metaloop.RunRecord.decode((await t.getRun(shard.runId))!);
       const spec = validateSpec(JSON.parse(rec.specJson));
       const layout: TensorSpec[] = paramLayout(spec);
-      const theta = fromBundle(metaloop.TensorBundle.decode(await t.getParams(shard.runId, shard.paramVersion)), layout).data;
+      let bytes: Uint8Array;
+      try {
+        bytes = await t.getParams(shard.runId, shard.paramVersion);
+      } catch {
+        // θ of a version the coordinator has moved past (a late, speculative or stale copy): drop it.
+        await msg.ack();
+        continue;
+      }
+      const theta = fromBundle(metaloop.TensorBundle.decode(bytes), layout).data;
       const n = theta.length;
       const kind = shard.kind === metaloop.ShardKind.SHARD_KIND_EVAL ? 'eval' : 'train';
       const base: metaloop.IShardResult = {
