@@ -58,6 +58,20 @@ function errorText(err: unknown): string {
   return String(err);
 }
 
+/** A shard is checked before any work: no tasks, or absurd amounts of work, are refused (an error result). */
+function checkShard(shard: metaloop.Shard, spec: RunSpec, msgId: string): void {
+  const n = shard.taskSeeds.length;
+  // The spec schema's largest meta-batch; shards of tests and benchmarks may exceed the spec's own.
+  const most = Math.max(100_000, spec.outer.metaBatch);
+  const problem =
+    n === 0 || n > most
+      ? `${n} task seeds (at most ${most} for this run)`
+      : shard.evalInnerSteps > 1000
+        ? `${shard.evalInnerSteps} eval inner steps (at most 1000)`
+        : '';
+  if (problem) throw new ShardError(`invalid shard ${msgId}: ${problem}`, msgId, false);
+}
+
 export class Worker {
   readonly id: string;
   /** The backend the chain selected at create(). */
@@ -250,6 +264,7 @@ export class Worker {
     let working: ReturnType<typeof setInterval> | undefined;
     try {
       const spec = await this.specFor(shard, msgId);
+      checkShard(shard, spec, msgId);
       const theta = await this.paramsFor(shard, spec, msgId);
       fetchMs = now() - t0;
       working = setInterval(() => msg.working(), workingMs);
