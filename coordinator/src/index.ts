@@ -4,7 +4,11 @@ export {
   type CompiledCoordinatorOptions,
   type CoordinatorOptions,
   type CoordinatorState,
+  type RunLimits,
 } from './coordinator.js';
+export { FairShare, ShardTimes, type Release } from './scheduler.js';
+export { WorkerView } from './workers.js';
+export { ResultValidator, type Invalid } from './validate.js';
 export { ApiClient, type ApiClientOptions, type WaitOptions } from './client.js';
 export {
   decodeResult,
