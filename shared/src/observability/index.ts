@@ -23,6 +23,7 @@ export {
   type RunInfoLabels,
   type RunStateLabel,
 } from './coordinator-metrics.js';
+export { createScalerMetrics, SCALER_ERROR_REASONS, type ScalerErrorReason, type ScalerMetrics } from './scaler-metrics.js';
 export { createWorkerMetrics, type TensorMemory, type WorkerMetrics, type WorkerMetricsOptions } from './worker-metrics.js';
 export { Registry as MetricsRegistry } from 'prom-client';
 export { READINESS_PROBE_RUN_ID, transportReadiness } from './readiness.js';
