@@ -3,6 +3,7 @@ import { before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { initParams, Rng, validateSpec, type RunSpec, type RunSpecInput } from '@metaloop/shared';
 import { selectBackend } from './backend.js';
+import { testBackendName } from './testing/backend.js';
 import { LOSSES } from './algorithms/loss.js';
 import { compileRun, computeShard, evalRows, MAX_TASK_BATCH, paramTensors, type EvalShardResult, type TrainShardResult } from './engine.js';
 import type { Split } from './tasks/types.js';
@@ -60,7 +61,8 @@ async function metaGrad(spec: RunSpec, theta: Float32Array, seed: number): Promi
 }
 
 before(async () => {
-  await selectBackend({ require: 'cpu' });
+  // The worker's own chain, restricted to METALOOP_TEST_BACKEND (cpu by default).
+  await selectBackend({ require: testBackendName() });
 });
 
 describe('float64 reference', () => {

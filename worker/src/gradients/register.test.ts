@@ -123,8 +123,10 @@ const CASES: Case[] = [
   },
   { name: 'pow (exponent)', kernels: ['Pow'], make: () => ({ f: (b: tf.Tensor) => cube(tf.pow(tf.scalar(1.7), b)), x: randomTensor(rng, [4]) }) },
   { name: 'pow (base)', kernels: ['Pow'], make: unary((a) => tf.pow(tf.add(a, 2), 2.5)) },
-  { name: 'max', kernels: ['Equal'], make: unary((x) => tf.max(x, 1)) },
-  { name: 'min', kernels: ['Equal'], make: unary((x) => tf.min(x, 1)) },
+  // h 1e-3: two entries of a row within 2·1e-2 of each other put the max/min switch inside a
+  // 1e-2 stencil (seen with other draws of the same cases: numeric 87 vs analytic 4.3, on cpu too).
+  { name: 'max', kernels: ['Equal'], make: unary((x) => tf.max(x, 1)), h: 1e-3 },
+  { name: 'min', kernels: ['Equal'], make: unary((x) => tf.min(x, 1)), h: 1e-3 },
   { name: 'logSumExp', kernels: ['Equal', 'Exp'], make: unary((x) => tf.logSumExp(x, 1)) },
   { name: 'leakyRelu', kernels: ['Greater'], make: unary((x) => tf.leakyRelu(x, 0.1)), h: 1e-3 },
   { name: 'prelu', kernels: ['Greater'], make: unary((x) => tf.prelu(x, tf.scalar(0.2))), h: 1e-3 },
@@ -196,8 +198,20 @@ describe('second-order gradients', () => {
   });
 
   for (const c of CASES) {
-    test(`${c.name}: second derivative matches finite differences`, () => {
+    test(`${c.name}: second derivative matches finite differences`, (t) => {
       registerSecondOrderGradients();
+      // The wasm backend has no depthwise backprop kernels upstream (and the worker's models use no
+      // depthwise conv), so the first-order gradient itself cannot run there: say so, don't fail.
+      const absent = c.kernels.filter((k) => k.startsWith('DepthwiseConv2dNative') && tf.getKernel(k, tf.getBackend()) === undefined);
+      if (absent.length > 0) {
+        // Draw what make() and the two checks would, so later cases see the same data as on cpu.
+        tf.tidy(() => {
+          const { x } = c.make();
+          for (let k = 0; k < 4; k++) randomTensor(rng, x.shape);
+        });
+        t.skip(`${tf.getBackend()} has no ${absent.join('/')} kernel (no first-order gradient to differentiate)`);
+        return;
+      }
       const before = tf.memory().numTensors;
       tf.tidy(() => {
         const { f, x } = c.make();

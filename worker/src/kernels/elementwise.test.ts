@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { wasmDirectory } from '../backend.js';
 import { randomTensor } from '../testing/finite-diff.js';
+import { initTestBackend, sideBySideBackends } from '../testing/backend.js';
 import { relativeError } from './reference.js';
 import { registerTrainingKernels } from './register.js';
 
@@ -64,6 +65,7 @@ describe('elementwise and reduction kernels', () => {
     registerTrainingKernels();
     setWasmPaths(wasmDirectory());
     await tf.setBackend('wasm');
+    if (sideBySideBackends().includes('tensorflow')) await initTestBackend('tensorflow');
     await tf.setBackend('cpu');
   });
 
@@ -96,7 +98,7 @@ describe('elementwise and reduction kernels', () => {
     assert.deepEqual(Array.from(tf.sum(tf.tensor2d([[1, 2], [3, 4]], [2, 2], 'int32'), 0).dataSync()), [4, 6]);
   });
 
-  for (const backend of ['cpu', 'wasm'] as const) {
+  for (const backend of sideBySideBackends()) {
     for (const [shape, axes] of REDUCE) {
       test(`${backend}: sum/mean of [${shape}] over [${axes}] (keepDims both ways) vs float64`, async () => {
         await tf.setBackend(backend);
@@ -151,7 +153,7 @@ describe('elementwise and reduction kernels', () => {
     return out;
   }
 
-  for (const backend of ['cpu', 'wasm'] as const) {
+  for (const backend of sideBySideBackends()) {
     test(`${backend}: batched matMul, all transposes, batch broadcast, large enough for the replacement path`, async () => {
       await tf.setBackend(backend);
       const rng = new Rng(77);

@@ -74,10 +74,12 @@ export function maxPoolGradRef(x: ArrayLike<number>, dy: ArrayLike<number>, p: P
 }
 
 /** dx: dy / (fH·fW) spread over each window's in-bounds pixels. */
-export function avgPoolGradRef(xSize: number, dy: ArrayLike<number>, p: PoolInfo): Float64Array {
+export function avgPoolGradRef(xSize: number, dy: ArrayLike<number>, p: PoolInfo, divisor: 'full-window' | 'in-bounds' = 'full-window'): Float64Array {
   const dx = new Float64Array(xSize);
   poolLoop(p, (n, i, j, c, taps) => {
-    const g = dy[((n * p.outHeight + i) * p.outWidth + j) * p.inChannels + c]! / (p.filterHeight * p.filterWidth);
+    // full-window: tfjs cpu/wasm/webgl AvgPoolGrad (and ours); in-bounds: TensorFlow's (tfjs-node)
+    const count = divisor === 'full-window' ? p.filterHeight * p.filterWidth : taps.length;
+    const g = dy[((n * p.outHeight + i) * p.outWidth + j) * p.inChannels + c]! / count;
     for (const t of taps) dx[t]! += g;
   });
   return dx;

@@ -1,7 +1,8 @@
 /**
  * Task-batched Conv4: the forward pass equals ./conv4.ts per task, and whole shards computed in one
  * batched pass equal the per-task loop (meta-gradients, losses, eval curves) within float32
- * rounding, for MAML (second order) and FOMAML, max-pool and stride 2, on cpu and wasm.
+ * rounding, for MAML (second order) and FOMAML, max-pool and stride 2, on cpu and wasm (and on
+ * METALOOP_TEST_BACKEND=tensorflow when set).
  */
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
@@ -11,6 +12,7 @@ import { selectBackend } from '../backend.js';
 import { compileRun, computeShard, type EvalShardResult, type TrainShardResult } from '../engine.js';
 import { relativeError } from '../kernels/reference.js';
 import { randomTensor } from '../testing/finite-diff.js';
+import { sideBySideBackends } from '../testing/backend.js';
 import { conv4Config, conv4Forward } from './conv4.js';
 import { conv4BatchedForward, createConv4Batched, CONV4_BATCH_ELEMENTS } from './conv4-batched.js';
 
@@ -74,7 +76,7 @@ describe('task-batched conv4', () => {
     assert.equal(compileRun(s).batchByDefault(), false, 'the cpu backend loops Conv4 tasks by default');
   });
 
-  for (const backend of ['cpu', 'wasm'] as const) {
+  for (const backend of sideBySideBackends()) {
     for (const [pool, kind] of [['max', 'maml'], ['stride', 'maml'], ['max', 'fomaml']] as const) {
       test(`${backend}: a batched shard equals the per-task loop (${kind}, ${pool}, 2 inner steps)`, async () => {
         await selectBackend({ require: backend });

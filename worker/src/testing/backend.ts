@@ -4,14 +4,40 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-export async function useTestBackend(): Promise<string> {
-  const name = process.env.METALOOP_TEST_BACKEND ?? 'cpu';
+export type TestBackend = 'cpu' | 'wasm' | 'tensorflow';
+
+/** METALOOP_TEST_BACKEND, checked (cpu when unset or empty). */
+export function testBackendName(): TestBackend {
+  const name = process.env.METALOOP_TEST_BACKEND || 'cpu';
+  if (name !== 'cpu' && name !== 'wasm' && name !== 'tensorflow') throw new Error(`METALOOP_TEST_BACKEND=${name}: expected cpu, wasm or tensorflow`);
+  return name;
+}
+
+/**
+ * Backends of the files that test cpu and wasm side by side (the project's own kernels exist for
+ * those two): cpu and wasm always (the normal run), plus METALOOP_TEST_BACKEND when it is another
+ * backend (tensorflow: then the same checks run on tfjs-node's kernels).
+ */
+export function sideBySideBackends(): TestBackend[] {
+  const name = testBackendName();
+  return name === 'cpu' || name === 'wasm' ? ['cpu', 'wasm'] : ['cpu', 'wasm', name];
+}
+
+/** Load (if needed) and initialise a backend for a test; fails loudly when it cannot start. */
+export async function initTestBackend(name: TestBackend): Promise<void> {
   if (name === 'tensorflow') await import('@tensorflow/tfjs-node' as string);
-  if (name === 'wasm') {
+  if (name === 'wasm' && tf.findBackend('wasm') === null) {
     const wasm = await import('@tensorflow/tfjs-backend-wasm');
     const { wasmDirectory } = await import('../backend.js');
     wasm.setWasmPaths(wasmDirectory());
   }
-  if (!(await tf.setBackend(name))) throw new Error(`METALOOP_TEST_BACKEND=${name}: backend failed to initialise`);
+  if (!(await tf.setBackend(name))) throw new Error(`backend ${name} failed to initialise`);
+}
+
+export async function useTestBackend(): Promise<string> {
+  const name = testBackendName();
+  await initTestBackend(name).catch((err: unknown) => {
+    throw new Error(`METALOOP_TEST_BACKEND=${name}: ${err instanceof Error ? err.message : String(err)}`);
+  });
   return name;
 }
