@@ -21,6 +21,7 @@ import { createContext } from './commands/context.js';
 import { registerFollowCommands } from './commands/follow.js';
 import { registerLocalCommand } from './commands/local.js';
 import { registerRunCommands } from './commands/runs.js';
+import { addScalerOptions, startScaler, type ScalerFlags } from './commands/scaler.js';
 import { connectNats, DEFAULT_NATS_URL, type NatsSettings } from './connect.js';
 import { Coordinator } from './coordinator.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
@@ -88,7 +89,7 @@ function logger(component: string, fallback: LogLevel): Logger {
 }
 
 /** Flags of `metaloop coordinator`. */
-interface CoordinatorFlags {
+interface CoordinatorFlags extends ScalerFlags {
   resultTimeoutMs?: number;
   leaseMs: number;
   maxDeliver: number;
@@ -173,6 +174,15 @@ program
         ...(opts.maxSteps ? { maxSteps: opts.maxSteps } : {}),
       },
     });
+    let scaler: Awaited<ReturnType<typeof startScaler>>;
+    try {
+      scaler = await startScaler(opts, coordinator, metrics, log.child('scaler'));
+    } catch (e) {
+      await coordinator.close();
+      await metricsServer?.close();
+      await transport.close().catch(() => {});
+      throw e;
+    }
     const stop = () => {
       log.info('stopping');
       void coordinator.close();
@@ -187,11 +197,14 @@ program
       await coordinator.run();
     } finally {
       serving = false;
+      await scaler?.close();
       await coordinator.close();
       await metricsServer?.close();
       await transport.close().catch(() => {});
     }
   });
+
+addScalerOptions(program.commands.find((c) => c.name() === 'coordinator')!);
 
 const ctx = createContext(program);
 registerRunCommands(program, ctx);

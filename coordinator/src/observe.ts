@@ -58,6 +58,7 @@ export class CoordinatorObservability implements RunObserver {
   private readonly lastSeen = new Map<string, number>();
   private readonly states = new Map<string, RunStateLabel>();
   private heartbeats: Closer | null = null;
+  private readonly stateListeners = new Set<(runId: string, state: RunStateName) => void>();
   private sweepTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(options: CoordinatorObservabilityOptions = {}) {
@@ -128,6 +129,13 @@ export class CoordinatorObservability implements RunObserver {
       for (const s of this.states.values()) counts[s] = (counts[s] ?? 0) + 1;
       this.metrics.setRunCounts(counts);
     });
+    for (const listener of this.stateListeners) this.guard(() => listener(runId, state));
+  }
+
+  /** Calls `listener` after every run state change (the Kubernetes scaler re-checks the demand); returns the unsubscribe. */
+  onRunState(listener: (runId: string, state: RunStateName) => void): () => void {
+    this.stateListeners.add(listener);
+    return () => this.stateListeners.delete(listener);
   }
 
   shardPublished(runId: string, attempt: number): void {
