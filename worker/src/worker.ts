@@ -7,7 +7,6 @@ import { randomBytes } from 'node:crypto';
 import {
   fromBundle,
   metaloop,
-  NotFoundError,
   paramLayout,
   shardMsgId,
   subjects,
@@ -226,8 +225,10 @@ export class Worker {
       bytes = await this.o.transport.getParams(shard.runId, shard.paramVersion);
       this.o.metrics?.recordParamFetch(false, (now() - f0) / 1000);
     } catch (err) {
-      const gone = err instanceof NotFoundError;
-      throw new ShardError(`fetching θ v${shard.paramVersion} of ${shard.runId} failed: ${errorText(err)}`, msgId, !gone, { cause: err });
+      // Not found is retried too: the version may not be stored yet (a store write still in
+      // flight, a resumed coordinator). A version that is really gone (a stale copy) is reported
+      // on its last delivery (see fail()), so the retries stay bounded by MaxDeliver.
+      throw new ShardError(`fetching θ v${shard.paramVersion} of ${shard.runId} failed: ${errorText(err)}`, msgId, true, { cause: err });
     }
     const { data } = fromBundle(metaloop.TensorBundle.decode(bytes), paramLayout(spec));
     if (!cached || shard.paramVersion > cached.version) touch(this.params, shard.runId, { version: shard.paramVersion, data });

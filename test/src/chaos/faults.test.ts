@@ -123,7 +123,8 @@ describe('chaos: worker, coordinator and NATS failures, junk results', { timeout
       await old.kill();
       assert.equal(old.exited?.signal, 'SIGKILL');
       await newCoordinator();
-      const line = await waitNewLine(coordinator, /resuming run/, 30_000);
+      const fresh = coordinator;
+      const line = await waitFor('the new coordinator to resume the run', 30_000, async () => fresh.output().find((l) => /resuming run/.test(l)), describeProcs, coordinatorDead);
       assert.match(line, new RegExp(runId));
       assert.match(line, /fromStep"?[:=]\s*(5|10)\b/, `resumes from a checkpoint (every 5 steps): ${line}`);
     });
@@ -136,6 +137,20 @@ describe('chaos: worker, coordinator and NATS failures, junk results', { timeout
       await nats.restart({ downMs: 1000 });
     });
     assert.equal(rec.paramsSha256, reference, 'θ must equal the undisturbed run');
+  });
+
+  it('a shard failing on every delivery fails its run after MaxDeliver, naming the shard and the last error', async () => {
+    const { loadSpec } = await import('@metaloop/shared');
+    const { readFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { ROOT } = await import('../support/cluster.js');
+    const file = join(ROOT, 'examples/omniglot-5w1s.yaml');
+    // A data set path no worker has: every delivery of shard 0 ends in an error result.
+    const spec = loadSpec(readFileSync(file, 'utf8'), file, ['task.path=/nonexistent/omniglot', 'outer.steps=2', 'eval.every=0']);
+    const { runId } = await client.submit(JSON.stringify(spec), 'missing-data.yaml');
+    const rec = await waitRunEnd(client, runId, 120_000, describeProcs);
+    assert.equal(rec.state, metaloop.RunState.RUN_STATE_FAILED, `expected failed, got ${rec.state}`);
+    assert.match(rec.error, /shard \d+ of step 0 failed 5 times; last error: worker_error: .*nonexistent/, rec.error);
   });
 
   it('4. garbage, NaN, duplicate, stale, wrong-shape and unknown-run results are rejected by reason, same θ', async () => {
