@@ -4,12 +4,11 @@
  * idle → min, and the error paths (500, 403, a closed port, no answer) with their growing back-off.
  */
 import assert from 'node:assert/strict';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { metaloop, type Logger } from '@metaloop/shared';
 import { LifecycleError } from './errors.js';
 import { stateToProto, type RunStateName } from './records.js';
+import { FakeKubeApi, SCALE_PATH, type Recorded } from './testing/fake-kube-api.js';
 import {
   backoffDelay,
   compileScalerOptions,
@@ -20,70 +19,6 @@ import {
   type ScalerCycle,
   type ScalerOptions,
 } from './scaler.js';
-
-interface Recorded {
-  method: string;
-  url: string;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
-const SCALE_PATH = '/apis/apps/v1/namespaces/ml/deployments/workers/scale';
-
-/** API server stand-in holding one Deployment's scale; `fail` answers the next requests with errors. */
-class FakeApiServer {
-  readonly requests: Recorded[] = [];
-  replicas: number | undefined = 1;
-  /** Status codes for the next requests (then normal service again). */
-  fail: number[] = [];
-  /** Status codes for the next PATCH requests. */
-  failPatch: number[] = [];
-  /** Never answer (to test the request timeout). */
-  hang = false;
-  private server!: Server;
-  url = '';
-
-  async start(): Promise<void> {
-    this.server = createServer((req, res) => {
-      let body = '';
-      req.on('data', (c: Buffer) => (body += c.toString()));
-      req.on('end', () => {
-        this.requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
-        if (this.hang) return;
-        const json = (code: number, obj: unknown) => {
-          res.writeHead(code, { 'content-type': 'application/json' });
-          res.end(JSON.stringify(obj));
-        };
-        const code = this.fail.shift() ?? (req.method === 'PATCH' ? this.failPatch.shift() : undefined);
-        if (code !== undefined) return json(code, { kind: 'Status', apiVersion: 'v1', status: 'Failure', code, message: `stand-in says ${code}` });
-        if (req.url !== SCALE_PATH) return json(404, { kind: 'Status', code: 404, message: 'deployments.apps "x" not found' });
-        if (req.method === 'PATCH') {
-          const patch = JSON.parse(body) as { spec?: { replicas?: number } };
-          if (patch.spec?.replicas !== undefined) this.replicas = patch.spec.replicas;
-        } else if (req.method !== 'GET') return json(405, { kind: 'Status', code: 405 });
-        // autoscaling/v1 Scale; spec.replicas is omitted when 0 (omitempty), as the real API does.
-        json(200, {
-          kind: 'Scale',
-          apiVersion: 'autoscaling/v1',
-          metadata: { name: 'workers', namespace: 'ml' },
-          spec: this.replicas ? { replicas: this.replicas } : {},
-          status: { replicas: this.replicas ?? 0, selector: 'app=w' },
-        });
-      });
-    });
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
-  patches(): Recorded[] {
-    return this.requests.filter((r) => r.method === 'PATCH');
-  }
-
-  async close(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-}
 
 interface LogLine {
   level: string;
@@ -97,7 +32,7 @@ function recordingLogger(lines: LogLine[]): Logger {
 }
 
 /** Starts a scaler and collects its cycles; `waitFor` resolves once `pred(cycles)` holds. */
-async function startScaler(api: FakeApiServer, opts: Partial<ScalerOptions> & Pick<ScalerOptions, 'demand'>) {
+async function startScaler(api: FakeKubeApi, opts: Partial<ScalerOptions> & Pick<ScalerOptions, 'demand'>) {
   const cycles: ScalerCycle[] = [];
   const waiters: (() => void)[] = [];
   const logs: LogLine[] = [];
@@ -172,14 +107,14 @@ describe('scaler: pure parts', () => {
 });
 
 describe('scaler against an API server stand-in', () => {
-  const servers: FakeApiServer[] = [];
+  const servers: FakeKubeApi[] = [];
   const scalers: KubernetesScaler[] = [];
   after(async () => {
     for (const s of scalers) await s.close();
     for (const s of servers) await s.close();
   });
-  async function api(): Promise<FakeApiServer> {
-    const s = new FakeApiServer();
+  async function api(): Promise<FakeKubeApi> {
+    const s = new FakeKubeApi();
     await s.start();
     servers.push(s);
     return s;
@@ -305,7 +240,7 @@ describe('scaler against an API server stand-in', () => {
     const url = probe.url;
     servers.splice(servers.indexOf(probe), 1);
     await probe.close();
-    const fake = { url } as FakeApiServer;
+    const fake = { url } as FakeKubeApi;
     const t = await startScaler(fake, { demand: () => 3, backoffBaseMs: 10, backoffMaxMs: 40 });
     scalers.push(t.scaler);
     await t.waitFor((c) => c.length >= 5);
