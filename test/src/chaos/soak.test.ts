@@ -39,7 +39,9 @@ interface Sample {
   readonly atSteps: number;
   readonly tensors: number[];
   readonly workerRss: number[];
+  readonly workerHeap: number[];
   readonly coordinatorRss: number;
+  readonly coordinatorHeap: number;
 }
 
 const mb = (b: number) => (b / 2 ** 20).toFixed(1);
@@ -104,7 +106,9 @@ describe('chaos: soak — 3 concurrent runs on 2 workers', { timeout: 900_000 },
         atSteps: steps,
         tensors: w.map((t) => metricValue(t, 'metaloop_worker_tfjs_tensors')),
         workerRss: w.map((t) => metricValue(t, 'process_resident_memory_bytes')),
+        workerHeap: w.map((t) => metricValue(t, 'nodejs_heap_size_used_bytes')),
         coordinatorRss: metricValue(c, 'process_resident_memory_bytes'),
+        coordinatorHeap: metricValue(c, 'nodejs_heap_size_used_bytes'),
       };
     };
     // Sample every 2 s until every run ended.
@@ -148,13 +152,16 @@ describe('chaos: soak — 3 concurrent runs on 2 workers', { timeout: 900_000 },
       `nats-server 2.9 (JetStream on disk), coordinator and 2 worker processes (cpu backend), ${seconds.toFixed(0)} s wall time,`,
       `${(TOTAL / seconds).toFixed(1)} meta-steps/s in all. Samples every 2 s; warm-up = first sample past 10% of the steps.`,
       '',
-      '| process | RSS after warm-up (MiB) | RSS at the end (MiB) | tfjs tensors while training (min–max) | tensors idle at the end |',
-      '|---|---|---|---|---|',
-      `| coordinator | ${mb(warm.coordinatorRss)} | ${mb(end.coordinatorRss)} | – | – |`,
+      '| process | RSS after warm-up (MiB) | RSS at the end (MiB) | JS heap used after warm-up → end (MiB) | tfjs tensors while training (min–max) | tensors idle at the end |',
+      '|---|---|---|---|---|---|',
+      `| coordinator | ${mb(warm.coordinatorRss)} | ${mb(end.coordinatorRss)} | ${mb(warm.coordinatorHeap)} → ${mb(end.coordinatorHeap)} | – | – |`,
       ...workerPorts.map(
         (_, w) =>
-          `| worker ${w + 1} | ${mb(warm.workerRss[w]!)} | ${mb(end.workerRss[w]!)} | ${spread(training.map((s) => s.tensors[w]!))} | ${end.tensors[w]} |`,
+          `| worker ${w + 1} | ${mb(warm.workerRss[w]!)} | ${mb(end.workerRss[w]!)} | ${mb(warm.workerHeap[w]!)} → ${mb(end.workerHeap[w]!)} | ${spread(training.map((s) => s.tensors[w]!))} | ${end.tensors[w]} |`,
       ),
+      '',
+      'Tensors are sampled between shards (a shard computes synchronously), so 0 means nothing outlives a shard. Scrapes come',
+      'from prom-client default metrics (process_resident_memory_bytes, nodejs_heap_size_used_bytes).',
       '',
       `Runs: ${records.map((r) => `${r.runId} ${r.step} steps in ${r.seconds.toFixed(0)} s (priority ${r.priority})`).join('; ')}.`,
     ];
