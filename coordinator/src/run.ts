@@ -241,6 +241,7 @@ export class RunLoop {
 
   pause(): void {
     if (this.stateName !== 'running' && this.stateName !== 'pending') return;
+    this.ctx.fairShare?.leave(this.runId);
     let release = () => {};
     const promise = new Promise<void>((r) => (release = r));
     this.resumeGate = { promise, release };
@@ -251,6 +252,7 @@ export class RunLoop {
     if (this.stateName !== 'paused') return;
     const gate = this.resumeGate;
     this.resumeGate = null;
+    this.ctx.fairShare?.join(this.runId, this.priority);
     this.setState('running');
     gate?.release();
   }
@@ -278,6 +280,7 @@ export class RunLoop {
     const signal = this.stopper.signal;
     try {
       this.ctx.observer?.runStarted(this.runId, this.spec, this.step, this.params.length);
+      if (!this.resumeGate) this.ctx.fairShare?.join(this.runId, this.priority);
       if (this.startedMs === 0) this.startedMs = Date.now();
       // Workers read the spec from the record: write it before the first shard goes out.
       if (this.stateName === 'pending') this.setState('running');
@@ -316,6 +319,7 @@ export class RunLoop {
         logger.error('run failed', { run: this.runId, step: this.step, error: this.error });
       }
     } finally {
+      this.ctx.fairShare?.leave(this.runId);
       this.roundsAbort.abort(new Stopped('run loop ended'));
       this.rounds.clear();
       this.pipeline.length = 0;
