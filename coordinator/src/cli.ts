@@ -115,7 +115,7 @@ program
   .addOption(new Option('--max-deliver <n>', 'deliveries of a shard before it fails its run (JetStream MaxDeliver)').env('METALOOP_MAX_DELIVER').argParser(Number).default(5))
   .addOption(new Option('--speculative-factor <x>', 'speculative copy of a straggling shard after x × the median shard time (0 = off)').argParser(Number).default(3))
   .addOption(new Option('--speculative-min-ms <ms>', 'never speculate on a shard younger than this').argParser(Number).default(2000))
-  .addOption(new Option('--max-in-flight <n>', 'shards in flight over all runs, shared fairly by priority (0 = 2 per live worker)').argParser(Number).default(0))
+  .addOption(new Option('--max-in-flight <n>', 'shards in flight over all runs, shared fairly by priority (0 = 2 per live worker, at least 8)').argParser(Number).default(0))
   .addOption(new Option('--max-params <n>', 'refuse run specs whose model has more parameters').argParser(Number))
   .addOption(new Option('--max-meta-batch <n>', 'refuse run specs with a larger outer.metaBatch').argParser(Number))
   .addOption(new Option('--max-steps <n>', 'refuse run specs with more outer.steps').argParser(Number))

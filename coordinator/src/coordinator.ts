@@ -53,7 +53,7 @@ export interface CoordinatorOptions {
   readonly speculativeFactor?: number;
   /** …but never before this many ms. Default 2000. */
   readonly speculativeMinMs?: number;
-  /** Shards in flight over all runs (the fair-share budget); 0 = 2 per live worker, at least 4. Default 0. */
+  /** Shards in flight over all runs (the fair-share budget); 0 = 2 per live worker, at least 8. Default 0. */
   readonly maxInFlightShards?: number;
   /** Run-spec limits checked at submit. */
   readonly limits?: RunLimits;
@@ -165,7 +165,7 @@ export class Coordinator {
     this.readyState = { promise: ready, resolve: ok, reject: fail };
     this.workers = new WorkerView(15_000, options.logger.child('workers'));
     const fixed = options.maxInFlightShards;
-    const fairShare = new FairShare(() => (fixed > 0 ? fixed : Math.max(4, 2 * this.workers.count())));
+    const fairShare = new FairShare(() => (fixed > 0 ? fixed : Math.max(8, 2 * this.workers.count())));
     this.ctx = {
       transport: options.transport,
       subjects: options.subjects,
