@@ -29,7 +29,7 @@ const COMMON = [
   'learning.test.js',
   'backend-e2e.test.js',
 ];
-/** Files that test cpu and wasm side by side in the main run; they add the test backend when it is another one. */
+/** Files that test cpu and wasm side by side in the main run; with METALOOP_TEST_BACKEND set they test only that backend. */
 const SIDE_BY_SIDE = ['kernels/kernels.test.js', 'kernels/elementwise.test.js', 'models/conv4-batched.test.js'];
 const FILES = { wasm: COMMON, tensorflow: [...COMMON, ...SIDE_BY_SIDE] };
 

@@ -1,8 +1,8 @@
 /**
  * Task-batched Conv4: the forward pass equals ./conv4.ts per task, and whole shards computed in one
  * batched pass equal the per-task loop (meta-gradients, losses, eval curves) within float32
- * rounding, for MAML (second order) and FOMAML, max-pool and stride 2, on cpu and wasm (and on
- * METALOOP_TEST_BACKEND=tensorflow when set).
+ * rounding, for MAML (second order) and FOMAML, max-pool and stride 2, on cpu and wasm (only on
+ * METALOOP_TEST_BACKEND when it is set).
  */
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';

@@ -15,12 +15,11 @@ export function testBackendName(): TestBackend {
 
 /**
  * Backends of the files that test cpu and wasm side by side (the project's own kernels exist for
- * those two): cpu and wasm always (the normal run), plus METALOOP_TEST_BACKEND when it is another
- * backend (tensorflow: then the same checks run on tfjs-node's kernels).
+ * those two): both when METALOOP_TEST_BACKEND is unset (the main run), else only that one
+ * (tensorflow: the same checks on tfjs-node's kernels; scripts/test-backends.mjs).
  */
 export function sideBySideBackends(): TestBackend[] {
-  const name = testBackendName();
-  return name === 'cpu' || name === 'wasm' ? ['cpu', 'wasm'] : ['cpu', 'wasm', name];
+  return process.env.METALOOP_TEST_BACKEND ? [testBackendName()] : ['cpu', 'wasm'];
 }
 
 /** Load (if needed) and initialise a backend for a test; fails loudly when it cannot start. */
