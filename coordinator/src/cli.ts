@@ -17,7 +17,7 @@ import {
   type LogLevel,
 } from '@metaloop/shared';
 import { registerArtifactCommands } from './commands/artifacts.js';
-import { createContext } from './commands/context.js';
+import { createContext, type GlobalOptions } from './commands/context.js';
 import { registerFollowCommands } from './commands/follow.js';
 import { registerLocalCommand } from './commands/local.js';
 import { registerRunCommands } from './commands/runs.js';
@@ -27,18 +27,6 @@ import { Coordinator } from './coordinator.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { CoordinatorObservability } from './observe.js';
 
-interface GlobalOptions {
-  nats: string;
-  prefix: string;
-  natsUser?: string;
-  natsPassword?: string;
-  natsToken?: string;
-  natsCreds?: string;
-  natsTlsCa?: string;
-  natsTlsCert?: string;
-  natsTlsKey?: string;
-  debug?: boolean;
-}
 
 const program = new Command('metaloop')
   .description('Distributed MAML meta-training over NATS: run a coordinator, submit and watch runs')
