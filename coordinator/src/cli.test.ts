@@ -7,15 +7,9 @@ import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { freePort, startNatsServer, type NatsServer } from '@metaloop/shared';
 import { EXIT } from './exit-codes.js';
+import { CLI, runMetaloop, type Ran } from './testing/run-cli.js';
 
-const CLI = fileURLToPath(new URL('./cli.js', import.meta.url));
 const EXAMPLE = fileURLToPath(new URL('../../examples/sinusoid.yaml', import.meta.url));
-
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 const children = new Set<number>();
 after(() => {
@@ -29,26 +23,7 @@ after(() => {
 });
 
 function metaloop(args: string[], env: Record<string, string> = {}, timeoutMs = 120_000): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      env: { ...process.env, METALOOP_NATS_URL: '', METALOOP_LOG_LEVEL: 'warn', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.add(child.pid!);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`metaloop ${args.join(' ')} timed out; stderr:\n${stderr}`));
-    }, timeoutMs);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      children.delete(child.pid!);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runMetaloop(children, args, { METALOOP_NATS_URL: '', ...env }, timeoutMs);
 }
 
 const SHORT = ['--set', 'outer.steps=6', '--set', 'eval.every=3', '--set', 'eval.tasks=5', '--set', 'eval.innerSteps=2'];

@@ -10,8 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { startNatsServer, type NatsServer } from '@metaloop/shared';
 import { FakeKubeApi } from './testing/fake-kube-api.js';
+import { CLI, runMetaloop, type Ran } from './testing/run-cli.js';
 
-const CLI = fileURLToPath(new URL('./cli.js', import.meta.url));
 const EXAMPLE = fileURLToPath(new URL('../../examples/sinusoid.yaml', import.meta.url));
 
 const children = new Set<number>();
@@ -25,24 +25,8 @@ after(() => {
   }
 });
 
-function metaloop(args: string[], env: Record<string, string>, timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, METALOOP_LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(child.pid!);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`metaloop ${args.join(' ')} timed out; stderr:\n${stderr}`));
-    }, timeoutMs);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      children.delete(child.pid!);
-      resolve({ code, stdout, stderr });
-    });
-  });
+function metaloop(args: string[], env: Record<string, string>, timeoutMs = 60_000): Promise<Ran> {
+  return runMetaloop(children, args, env, timeoutMs);
 }
 
 async function until(what: string, pred: () => boolean, timeoutMs = 15_000): Promise<void> {
