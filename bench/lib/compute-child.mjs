@@ -125,7 +125,8 @@ async function main() {
     const params = shared.initParams(spec).data;
     for (const mode of t.modes) {
       const seeds = (n, base) => Array.from({ length: n }, (_, i) => base + i);
-      const opts = { batchTasks: mode === 'batched', yieldEveryMs: 1e9 };
+      // fused: the MLP host path (worker/src/fused); batched / looped: the tfjs path, forced.
+      const opts = { batchTasks: mode === 'batched', fused: mode === 'fused', yieldEveryMs: 1e9 };
       await engine.computeShard(spec, params, { kind: 'train', taskSeeds: seeds(t.warmupTasks ?? 1, 1000) }, opts);
       let tasks = 0;
       let wall = 0;

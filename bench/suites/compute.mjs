@@ -4,7 +4,8 @@
  * tensorflow (tfjs-node) when it loads. Kernels: ms and GFLOP/s of each backprop kernel next to the
  * forward conv2d of the same FLOPs (pool gradients next to the forward pool of the same input), in
  * the same process and repetition loop. Tasks: sinusoid MAML and Conv4 5-way 1-shot MAML/FOMAML,
- * vectorised (one batched pass per chunk) and looped (one task at a time), wall and CPU time.
+ * on the fused host path (MLP only: worker/src/fused), vectorised (one batched tfjs pass per chunk)
+ * and looped (one task at a time), wall and CPU time.
  */
 import { join } from 'node:path';
 import { ROOT } from '../lib/machine.mjs';
@@ -49,7 +50,7 @@ function makePlan(quick) {
       { name: `stride-2 conv4 block 2 (${n} images)`, x: [n, 14, 14, 64], filters: 64, stride: 2 },
     ],
     tasks: [
-      { id: 'sinusoid MAML (10+10 points, 1-40-40-1, 1 step)', spec: sinusoid, modes: ['batched', 'looped'], shards: quick ? 4 : 20, shardTasks: 25, warmupTasks: quick ? 100 : 400, budgetMs: 3000 },
+      { id: 'sinusoid MAML (10+10 points, 1-40-40-1, 1 step)', spec: sinusoid, modes: ['fused', 'batched', 'looped'], shards: quick ? 4 : 20, shardTasks: 25, warmupTasks: quick ? 100 : 400, budgetMs: 3000 },
       ...['fomaml', 'maml'].map((kind) => ({
         id: `Conv4 5w1s ${kind.toUpperCase()} (5+75 images, 28×28, 64 filters, 1 step)`,
         spec: conv4(kind),
@@ -147,7 +148,7 @@ export async function run({ quick, log, signal }) {
     '',
     '### Tasks (computeShard on shards of the real spec, after a warm-up shard: 400 tasks for sinusoid, so the JIT is warm)',
     '',
-    '"batched" = the vectorised path (a chunk of tasks in one computation, chunk = tasks per pass), "looped" = one task at a time. CPU s/task = process CPU time (user + system) per task: the one-core cost, robust to other load on the shared cores; wall s/task also counts waiting for a core. Targets (one core): sinusoid MAML ≥ 3,000 tasks/s; Conv4 5w1s FOMAML ≤ 2 s/task, MAML (second order) ≤ 5 s/task.',
+    '"fused" = the MLP host path (worker/src/fused: forward, gradient and the exact second-order meta-gradient by a hand-derived Hessian-vector product, float64 loops, no tfjs; the engine default for MLPs, identical on every backend), "batched" = the vectorised tfjs path (a chunk of tasks in one computation, chunk = tasks per pass), "looped" = one task at a time. CPU s/task = process CPU time (user + system) per task: the one-core cost, robust to other load on the shared cores; wall s/task also counts waiting for a core. Targets (one core): sinusoid MAML ≥ 3,000 tasks/s; Conv4 5w1s FOMAML ≤ 2 s/task, MAML (second order) ≤ 5 s/task.',
     '',
     '| workload | backend | mode | chunk | tasks | wall s/task | CPU s/task | tasks/s (wall) | tasks per CPU second |',
     '|---|---|---|---|---|---|---|---|---|',
@@ -172,7 +173,7 @@ function notesFor(ok, targets) {
   const list = (ts) => ts.map((t) => `${t.what.replace(/ vs forward,/, '')} ${t.value}`).join('; ');
   const notes = [
     'What the worker replaces (worker/src/kernels): on cpu, Conv2D/Conv2DBackpropFilter/Conv2DBackpropInput run on one register-blocked JS GEMM (im2col/col2im), MaxPoolGrad/AvgPoolGrad, Add/Sub/Multiply/RealDiv with broadcasting, Sum/Mean, Slice, PadV2 and large BatchMatMuls are flat typed-array loops; on wasm, Conv2DBackpropFilter (missing upstream) is an XNNPACK Conv2D over transposed operands with dilation = stride, Conv2DBackpropInput a flipped-filter XNNPACK Conv2D (stride 1) or BatchMatMul + col2im (stride 2), BatchMatMul transposes large transposed operands first and splits large batches, pool gradients and leading-axis Sum/Mean are JS loops on the wasm heap. The "own" rows show what they replace.',
-    'Vectorised Conv4 (models/conv4-batched.ts: nine per-tap batched matMuls on im2col slices, exactly twice differentiable) is the engine default only on a GPU (webgl, webgpu, tfjs-node-gpu on a GPU), where launch overhead dominates: on cpu, wasm and libtensorflow on a CPU a Conv4 step is compute-bound, and per-task conv kernels (XNNPACK, the JS GEMM, libtensorflow) beat nine products plus the slice/pad copies; the "batched" rows force it (batchTasks: true) to show the difference. No GPU here, so its GPU gain is not measured. The MLP is batched everywhere.',
+    'Vectorised Conv4 (models/conv4-batched.ts: nine per-tap batched matMuls on im2col slices, exactly twice differentiable) is the engine default only on a GPU (webgl, webgpu, tfjs-node-gpu on a GPU), where launch overhead dominates: on cpu, wasm and libtensorflow on a CPU a Conv4 step is compute-bound, and per-task conv kernels (XNNPACK, the JS GEMM, libtensorflow) beat nine products plus the slice/pad copies; the "batched" rows force it (batchTasks: true) to show the difference. No GPU here, so its GPU gain is not measured. An MLP takes the fused host path by default; its "batched" and "looped" rows force the tfjs path (fused: false) for comparison.',
   ];
   const wasmPool = missed(/^(MaxPoolGrad|AvgPoolGrad).*wasm/);
   if (wasmPool.length) {
@@ -195,7 +196,7 @@ function notesFor(ok, targets) {
   const sin = missed(/^sinusoid/);
   if (sin.length) {
     notes.push(
-      `Missed — sinusoid MAML (${list(sin)}): per-kernel overhead, not arithmetic. A batched pass of 25 tasks is ~340 tfjs kernel launches (second-order MAML through a 3-layer MLP: forward, inner gradient, gradient of the gradient) doing ~3 MFLOP; tfjs' engine bookkeeping (tape records, tidy scopes, dataId maps, shape checks) costs tens of µs per launch (tf.profile on wasm: 12 ms of kernel time for 337 launches), so a pass takes ~10 ms whatever the backend, and tasks/s scales with tasks per pass (MAX_TASK_BATCH 32 needs shardSize ≥ 32; the example's shardSize 5 gets a fifth of this). Looping one task at a time is 2–7× slower still. Fix: a fused kernel for the whole MLP inner loop and its exact second-order meta-gradient (hand-derived reverse-over-reverse for dense + ReLU + MSE, ~30 lines of typed-array code per layer) registered as one op, or larger shards.`,
+      `Missed — sinusoid MAML (${list(sin)}): the fused host path (worker/src/fused) is scalar float64 JavaScript: ~110k multiply-adds per second-order task (forward, gradient and Hessian-vector product through the 40×40 layer dominate) at ~1–2 ns each, so a loaded or slower core falls under 3,000 tasks/s. The tfjs rows are bound by per-kernel overhead (~340 launches per second-order pass). Fix: batch the θ_0 passes of all tasks of a shard (they share θ), or a SIMD wasm build of the same loops.`,
     );
   }
   const conv = missed(/^Conv4/);

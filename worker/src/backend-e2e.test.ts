@@ -2,7 +2,8 @@
  * A short end-to-end training run on METALOOP_TEST_BACKEND (cpu by default; the backend runner
  * scripts/test-backends.mjs repeats it on wasm and tensorflow): the backend picked by the worker's
  * own chain from the spec's `workers.backend`, meta-batches split into shards and computed by
- * computeShard (task-batched and per-task paths), summed and applied by Adam as the coordinator
+ * computeShard (tfjs task-batched and per-task paths: `fused: false`, the MLP fast path is
+ * checked in engine.test.ts and fused/*.test.ts), summed and applied by Adam as the coordinator
  * does. The held-out loss after adaptation must fall, and tfjs must hold no more tensors at the
  * end than after the first step.
  */
@@ -31,7 +32,7 @@ function spec(over: Pick<RunSpecInput, 'task' | 'model' | 'algorithm'> & { lr: n
 /** Mean post-adaptation query loss over fixed held-out tasks. */
 async function evalLoss(s: RunSpec, theta: Float32Array, steps: number): Promise<number> {
   const seeds = Array.from({ length: 16 }, (_, i) => 900_000 + i);
-  const r = (await computeShard(s, theta, { kind: 'eval', taskSeeds: seeds, evalInnerSteps: steps })) as EvalShardResult;
+  const r = (await computeShard(s, theta, { kind: 'eval', taskSeeds: seeds, evalInnerSteps: steps }, { fused: false })) as EvalShardResult;
   return r.evalLossSums[steps]! / r.tasks;
 }
 
@@ -48,7 +49,7 @@ async function train(s: RunSpec, metaSteps: number): Promise<{ before: number; a
     let tasks = 0;
     for (let shard = 0; shard < s.outer.metaBatch / s.outer.shardSize; shard++) {
       const taskSeeds = Array.from({ length: s.outer.shardSize }, (_, i) => step * 1000 + shard * 100 + i);
-      const r = (await computeShard(s, theta, { kind: 'train', taskSeeds }, { batchTasks: shard % 2 === 0 })) as TrainShardResult;
+      const r = (await computeShard(s, theta, { kind: 'train', taskSeeds }, { batchTasks: shard % 2 === 0, fused: false })) as TrainShardResult;
       assert.ok(r.grad.every(Number.isFinite), `step ${step}: non-finite meta-gradient`);
       for (let i = 0; i < g.length; i++) g[i]! += r.grad[i]!;
       tasks += r.tasks;

@@ -66,20 +66,20 @@ describe('selectBackend', () => {
     const shard = { kind: 'train' as const, taskSeeds: [3, 4] };
     const cpu = await selectBackend({ require: 'cpu' });
     assert.equal(cpu.name, 'cpu');
-    const a = (await computeShard(spec, theta, shard)) as TrainShardResult;
+    const a = (await computeShard(spec, theta, shard, { fused: false })) as TrainShardResult;
     const wasm = await selectBackend({ require: 'wasm' });
     assert.equal(wasm.name, 'wasm');
     assert.equal(tf.getBackend(), 'wasm');
-    const b = (await computeShard(spec, theta, shard)) as TrainShardResult;
+    const b = (await computeShard(spec, theta, shard, { fused: false })) as TrainShardResult;
     const norm = Math.hypot(...a.grad);
     const diff = Math.hypot(...a.grad.map((v, i) => v - b.grad[i]!));
     assert.ok(diff / norm < 1e-4, `relative difference ${diff / norm}`);
     // Deterministic on one backend.
-    const c = (await computeShard(spec, theta, shard)) as TrainShardResult;
+    const c = (await computeShard(spec, theta, shard, { fused: false })) as TrainShardResult;
     assert.deepEqual(c.grad, b.grad);
     if ((await Promise.all(NATIVE.map(installed))).some(Boolean)) {
       await selectBackend({ require: 'tensorflow' });
-      const d = (await computeShard(spec, theta, shard)) as TrainShardResult;
+      const d = (await computeShard(spec, theta, shard, { fused: false })) as TrainShardResult;
       const gap = Math.hypot(...a.grad.map((v, i) => v - d.grad[i]!)) / norm;
       assert.ok(gap < 1e-4, `tensorflow vs cpu: relative difference ${gap}`);
       await selectBackend({ require: 'cpu' });

@@ -54,8 +54,14 @@ const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   return s;
 };
 
-async function metaGrad(spec: RunSpec, theta: Float32Array, seed: number): Promise<TrainShardResult> {
-  const r = await computeShard(spec, theta, { kind: 'train', taskSeeds: [seed] });
+/** Both paths an MLP run can take: the fused host path (default) and tfjs. */
+const PATHS = [
+  { name: 'fused host path', fused: true },
+  { name: 'tfjs', fused: false },
+] as const;
+
+async function metaGrad(spec: RunSpec, theta: Float32Array, seed: number, fused = true): Promise<TrainShardResult> {
+  const r = await computeShard(spec, theta, { kind: 'train', taskSeeds: [seed] }, { fused });
   assert.equal(r.kind, 'train');
   return r as TrainShardResult;
 }
@@ -91,14 +97,14 @@ describe('MAML meta-gradient (second order) vs finite differences of the full ob
     { name: 'relu 40-40 (paper net), 2 inner steps', model: { kind: 'mlp', hidden: [40, 40], activation: 'relu' }, innerSteps: 2, innerLr: 0.01 },
   ];
   for (const c of cases) {
-    test(c.name, async () => {
+    for (const path of PATHS) test(`${c.name} (${path.name})`, async () => {
       const spec = makeSpec({ model: c.model, algorithm: { kind: 'maml', innerSteps: c.innerSteps, innerLr: c.innerLr } });
       const m = ref(spec);
       const theta32 = initParams(spec).data;
       const theta = Float64Array.from(theta32);
       for (const seed of [11, 12]) {
         const t = task64(spec, seed);
-        const r = await metaGrad(spec, theta32, seed);
+        const r = await metaGrad(spec, theta32, seed, path.fused);
         assert.ok(Math.abs(r.preLossSum - mseLoss(m, theta, t.xq, t.yq, t.q)) <= 1e-4 * (1 + r.preLossSum));
         assert.ok(Math.abs(r.postLossSum - metaLoss64(m, theta, t, c.innerSteps, c.innerLr)) <= 1e-4 * (1 + r.postLossSum));
         // Directions: 4 random ones plus the gradient itself (largest signal).
@@ -117,7 +123,7 @@ describe('MAML meta-gradient (second order) vs finite differences of the full ob
 });
 
 describe('FOMAML', () => {
-  test('matches the first-order formula and differs from MAML', async () => {
+  for (const path of PATHS) test(`matches the first-order formula and differs from MAML (${path.name})`, async () => {
     const base = { model: { kind: 'mlp' as const, hidden: [8, 8], activation: 'tanh' as const } };
     const maml = makeSpec({ ...base, algorithm: { kind: 'maml', innerSteps: 2, innerLr: 0.1 } });
     const fomaml = makeSpec({ ...base, algorithm: { kind: 'fomaml', innerSteps: 2, innerLr: 0.1 } });
@@ -126,8 +132,8 @@ describe('FOMAML', () => {
     const theta = Float64Array.from(theta32);
     const seed = 21;
     const t = task64(maml, seed);
-    const fo = await metaGrad(fomaml, theta32, seed);
-    const so = await metaGrad(maml, theta32, seed);
+    const fo = await metaGrad(fomaml, theta32, seed, path.fused);
+    const so = await metaGrad(maml, theta32, seed, path.fused);
     const expected = firstOrderGrad64(m, theta, t, 2, 0.1);
     const enorm = Math.hypot(...expected);
     const diff = Math.hypot(...expected.map((v, i) => v - fo.grad[i]!));
@@ -237,16 +243,20 @@ describe('computeShard', () => {
       const spec = makeSpec({ model: { kind: 'mlp', hidden: [8, 8], activation: 'tanh' }, algorithm });
       const theta = initParams(spec).data;
       const seeds = Array.from({ length: MAX_TASK_BATCH + 5 }, (_, i) => 300 + i);
-      const batched = (await computeShard(spec, theta, { kind: 'train', taskSeeds: seeds })) as TrainShardResult;
-      const single = (await computeShard(spec, theta, { kind: 'train', taskSeeds: seeds }, { batchTasks: false })) as TrainShardResult;
-      const norm = Math.hypot(...single.grad);
-      const diff = Math.hypot(...single.grad.map((v, i) => v - batched.grad[i]!));
-      assert.ok(diff / norm < 1e-5, `${algorithm.kind}: relative gap ${diff / norm}`);
-      assert.ok(Math.abs(batched.preLossSum - single.preLossSum) < 1e-5 * single.preLossSum);
-      assert.ok(Math.abs(batched.postLossSum - single.postLossSum) < 1e-5 * single.postLossSum);
-      const evB = (await computeShard(spec, theta, { kind: 'eval', taskSeeds: seeds, evalInnerSteps: 2 })) as EvalShardResult;
-      const evS = (await computeShard(spec, theta, { kind: 'eval', taskSeeds: seeds, evalInnerSteps: 2 }, { batchTasks: false })) as EvalShardResult;
-      evB.evalLossSums.forEach((v, k) => assert.ok(Math.abs(v - evS.evalLossSums[k]!) < 1e-5 * v));
+      const single = (await computeShard(spec, theta, { kind: 'train', taskSeeds: seeds }, { batchTasks: false, fused: false })) as TrainShardResult;
+      const evS = (await computeShard(spec, theta, { kind: 'eval', taskSeeds: seeds, evalInnerSteps: 2 }, { batchTasks: false, fused: false })) as EvalShardResult;
+      // The tfjs batched pass and the fused host path against one task at a time through tfjs.
+      for (const fused of [false, true]) {
+        const what = `${algorithm.kind} ${fused ? 'fused' : 'batched'}`;
+        const batched = (await computeShard(spec, theta, { kind: 'train', taskSeeds: seeds }, { fused })) as TrainShardResult;
+        const norm = Math.hypot(...single.grad);
+        const diff = Math.hypot(...single.grad.map((v, i) => v - batched.grad[i]!));
+        assert.ok(diff / norm < 1e-5, `${what}: relative gap ${diff / norm}`);
+        assert.ok(Math.abs(batched.preLossSum - single.preLossSum) < 1e-5 * single.preLossSum, what);
+        assert.ok(Math.abs(batched.postLossSum - single.postLossSum) < 1e-5 * single.postLossSum, what);
+        const evB = (await computeShard(spec, theta, { kind: 'eval', taskSeeds: seeds, evalInnerSteps: 2 }, { fused })) as EvalShardResult;
+        evB.evalLossSums.forEach((v, k) => assert.ok(Math.abs(v - evS.evalLossSums[k]!) < 1e-5 * v, what));
+      }
     }
   });
 
@@ -284,7 +294,7 @@ describe('computeShard', () => {
     let at10 = -1;
     for (let i = 1; i <= 200; i++) {
       const kind = i % 10 === 0 ? 'eval' : 'train';
-      await computeShard(spec, theta, { kind, taskSeeds: [i, i + 1000], evalInnerSteps: 3 }, { batchTasks: i % 3 !== 0 });
+      await computeShard(spec, theta, { kind, taskSeeds: [i, i + 1000], evalInnerSteps: 3 }, { batchTasks: i % 3 !== 0, fused: false });
       if (i === 10) at10 = tf.memory().numTensors;
     }
     assert.equal(tf.memory().numTensors, at10);
@@ -295,6 +305,7 @@ describe('computeShard', () => {
     const ac = new AbortController();
     const p = computeShard(spec, initParams(spec).data, { kind: 'train', taskSeeds: [1, 2, 3] }, {
       batchTasks: false,
+      fused: false,
       signal: ac.signal,
       onTask: (done) => {
         if (done === 1) ac.abort();

@@ -2,7 +2,9 @@
  * computeShard: rebuild a shard's tasks from their seeds, run the algorithm on them, and return
  * the summed meta-gradient and losses (train) or the held-out loss curve (eval).
  *
- * Speed: when the model is task-batched (the MLP; Conv4 through its batched variant,
+ * Speed: an MLP trained with maml, fomaml, metasgd or reptile takes the fused host path
+ * (fused/maml.ts: the whole inner loop and its exact meta-gradient in float64 loops, no tfjs;
+ * `fused: false` turns it off). Otherwise, when the model is task-batched (the MLP; Conv4 through its batched variant,
  * models/conv4-batched.ts) and the tasks have equal sizes, up to MAX_TASK_BATCH tasks (fewer where
  * the model says so, to bound memory) go through one batched computation (θ copied per task), so
  * the per-kernel overhead of tfjs is paid once per chunk instead of once per task. Otherwise tasks
@@ -23,6 +25,7 @@ import { createAlgorithm } from './algorithms/index.js';
 import { lossOf } from './algorithms/loss.js';
 import type { Algorithm, InnerLoop, TaskTensors } from './algorithms/types.js';
 import { ShardAbortedError } from './errors.js';
+import { FusedMlp, fusedMlpPlan, type FusedMlpPlan } from './fused/maml.js';
 import { taskBatchedVariant } from './models/conv4-batched.js';
 import { createModel } from './models/index.js';
 import { createTaskFamily } from './tasks/index.js';
@@ -76,6 +79,11 @@ export interface ComputeShardOptions {
    * where a model's batched variant is not the default (Conv4 off a GPU).
    */
   readonly batchTasks?: boolean;
+  /**
+   * Use the fused host path (fused/maml.ts: float64 loops, no tfjs) when the run allows it (MLP with
+   * maml, fomaml, metasgd or reptile); default true. False forces the tfjs path.
+   */
+  readonly fused?: boolean;
 }
 
 /** Everything a spec determines, built once per spec object. */
@@ -93,6 +101,8 @@ export interface CompiledRun {
   readonly maxTaskBatch: number;
   /** Whether tasks are batched by default on the active backend (always, except a model's batched variant says otherwise). */
   readonly batchByDefault: () => boolean;
+  /** The fused host path's plan, or why this run cannot take it. */
+  readonly fused: FusedMlpPlan | string;
 }
 
 const compiled = new WeakMap<RunSpec, CompiledRun>();
@@ -116,7 +126,8 @@ export function compileRun(spec: RunSpec): CompiledRun {
   const batchedInner = model.taskBatched ? { ...inner, batched: true } : variant ? { ...inner, model: variant, batched: true } : undefined;
   const maxTaskBatch = Math.min(MAX_TASK_BATCH, variant?.maxTaskBatch ?? MAX_TASK_BATCH);
   const batchByDefault = variant?.batchByDefault ?? (() => true);
-  c = { spec, layout, size: layoutSize(layout), family, algorithm, inner, batchedInner, maxTaskBatch, batchByDefault };
+  const fused = fusedMlpPlan(spec, family);
+  c = { spec, layout, size: layoutSize(layout), family, algorithm, inner, batchedInner, maxTaskBatch, batchByDefault, fused };
   compiled.set(spec, c);
   return c;
 }
@@ -218,6 +229,16 @@ export function evalRows(run: CompiledRun, theta: readonly tf.Tensor[], tasks: r
   );
 }
 
+/**
+ * Rows of the fused host path, the same layout as trainRows/evalRows: computed in float64, rounded
+ * to float32 per task like the tfjs rows, so the shard sum is formed the same way on both paths.
+ */
+function hostRows(host: FusedMlp, tasks: readonly TaskData[], kind: ShardWork['kind'], width: number, steps: number): Float32Array {
+  const rows = new Float64Array(width * tasks.length);
+  tasks.forEach((t, i) => (kind === 'train' ? host.trainRow(t, rows, i * width) : host.evalRow(t, steps, rows, i * width)));
+  return Float32Array.from(rows);
+}
+
 const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export async function computeShard(
@@ -239,8 +260,9 @@ export async function computeShard(
   // Eval: Σ of squares per column too (train rows need none).
   const sq = new Float64Array(shard.kind === 'eval' ? width : 0);
   const split: Split = shard.kind === 'eval' ? (shard.split ?? spec.eval.split) : 'train';
-  const canBatch = (options.batchTasks ?? run.batchByDefault()) && run.batchedInner !== undefined;
-  const single = canBatch ? undefined : paramTensors(run, params);
+  const host = options.fused !== false && typeof run.fused !== 'string' ? new FusedMlp(run.fused, params) : undefined;
+  const canBatch = host !== undefined || ((options.batchTasks ?? run.batchByDefault()) && run.batchedInner !== undefined);
+  const single = canBatch || host ? undefined : paramTensors(run, params);
   const tiled = new Map<number, tf.Tensor[]>();
   try {
     let lastYield = performance.now();
@@ -248,17 +270,22 @@ export async function computeShard(
     while (done < seeds.length) {
       if (options.signal?.aborted) throw new ShardAbortedError(done);
       let tasks = seeds.slice(done, done + (canBatch ? run.maxTaskBatch : 1)).map((s) => run.family.sample(s, split));
-      const batched = canBatch && sameSizes(tasks);
-      if (!batched) tasks = tasks.slice(0, 1);
-      let theta: tf.Tensor[];
-      if (batched) {
-        let t = tiled.get(tasks.length);
-        if (!t) tiled.set(tasks.length, (t = paramTensors(run, params, tasks.length)));
-        theta = t;
+      let rows: Float32Array;
+      if (host) {
+        rows = hostRows(host, tasks, shard.kind, width, steps);
       } else {
-        theta = single ?? (tiled.get(0) ?? (tiled.set(0, paramTensors(run, params)), tiled.get(0)!));
+        const batched = canBatch && sameSizes(tasks);
+        if (!batched) tasks = tasks.slice(0, 1);
+        let theta: tf.Tensor[];
+        if (batched) {
+          let t = tiled.get(tasks.length);
+          if (!t) tiled.set(tasks.length, (t = paramTensors(run, params, tasks.length)));
+          theta = t;
+        } else {
+          theta = single ?? (tiled.get(0) ?? (tiled.set(0, paramTensors(run, params)), tiled.get(0)!));
+        }
+        rows = shard.kind === 'train' ? trainRows(run, theta, tasks, batched) : evalRows(run, theta, tasks, batched, steps);
       }
-      const rows = shard.kind === 'train' ? trainRows(run, theta, tasks, batched) : evalRows(run, theta, tasks, batched, steps);
       for (let t = 0; t < tasks.length; t++) {
         const off = t * width;
         for (let j = 0; j < width; j++) acc[j]! += rows[off + j]!;
