@@ -207,7 +207,13 @@ export class Worker {
     if (!bytes) throw new ShardError(`run ${shard.runId} has no run record`, msgId, false);
     const record = metaloop.RunRecord.decode(bytes);
     const spec = validateSpec(JSON.parse(record.specJson) as unknown, `run spec of ${shard.runId}`);
-    compileRun(spec); // unsupported model/task/algorithm fails here, once per run
+    const run = compileRun(spec); // unsupported model/task/algorithm fails here, once per run
+    // Which code computes this run's shards: the fused host path (MLPs) or tfjs on the backend.
+    this.log.info('run compute path', {
+      runId: shard.runId,
+      path: typeof run.fused === 'string' ? 'tfjs' : 'fused-mlp',
+      ...(typeof run.fused === 'string' ? { backend: this.backend.name, notFused: run.fused } : {}),
+    });
     touch(this.specs, shard.runId, { revision: shard.specRevision, spec });
     this.o.metrics?.initRun(shard.runId);
     return spec;
