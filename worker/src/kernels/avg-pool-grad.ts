@@ -1,10 +1,12 @@
 /**
  * AvgPoolGrad: dx = dy spread over each window's in-bounds pixels, each share divided by the full
  * window size fH·fW (exactly what the tfjs cpu and wasm kernels compute, also with 'same' padding;
- * ../gradients/avg-pool.ts rescales dy for that). Flat Float32Array loops, channel axis innermost.
+ * ../gradients/avg-pool.ts rescales dy for that). Flat Float32Array loops, channel axis innermost;
+ * on wasm with channels a multiple of 4, SIMD wasm on the backend's heap (pool-grad-simd.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { ioFor, type TensorInfo, type TrainingBackend } from './io.js';
+import { simdPoolShape, wasmPoolGrad } from './pool-grad-simd.js';
 
 interface Args {
   inputs: tf.NamedTensorInfoMap;
@@ -24,6 +26,11 @@ function avgPoolGrad(backendName: TrainingBackend, args: Args): TensorInfo {
   const left = p.padInfo.left;
   const scale = 1 / (FH * FW);
   const out = io.alloc(xInfo.shape);
+  const simd = backendName === 'wasm' && simdPoolShape(p) ? wasmPoolGrad(args.backend) : undefined;
+  if (simd && dyInfo.dtype === 'float32') {
+    simd.avgPoolGrad(dyInfo, out, io.view(out), p);
+    return out;
+  }
   const dy = io.view(dyInfo);
   const dx = io.view(out);
   dx.fill(0);

@@ -14,6 +14,7 @@ import { registerSecondOrderGradients } from '../gradients/register.js';
 import { randomTensor } from '../testing/finite-diff.js';
 import { initTestBackend, sideBySideBackends } from '../testing/backend.js';
 import { convInfo } from './conv-util.js';
+import { wasmPoolGradStatus } from './pool-grad-simd.js';
 import {
   avgPoolGradRef,
   conv2dBackpropFilterRef,
@@ -46,12 +47,33 @@ const CONV_CASES: ConvCase[] = [
   { x: [1, 9, 8, 2], f: [2, 3, 2, 2], s: [3, 2], pad: [[0, 0], [1, 0], [1, 1], [0, 0]] },
 ];
 
-const POOL_CASES = [
+type PoolPad = 'same' | 'valid' | [[number, number], [number, number], [number, number], [number, number]];
+interface PoolCase {
+  x: [number, number, number, number];
+  size: number | [number, number];
+  s: number | [number, number];
+  pad: PoolPad;
+  /** x = relu(round(2·r)) / 2: small integers, so windows tie between equal positive values too. */
+  quantised?: boolean;
+}
+
+const POOL_CASES: PoolCase[] = [
   { x: [2, 7, 9, 3], size: 2, s: 2, pad: 'valid' },
   { x: [2, 8, 6, 4], size: 2, s: 2, pad: 'valid' },
   { x: [3, 7, 7, 2], size: 3, s: 2, pad: 'same' },
   { x: [2, 6, 5, 3], size: 3, s: 1, pad: 'same' },
-] as const;
+  // channels a multiple of 4: the SIMD path on wasm (2×2 fast path, generic windows, overlap)
+  { x: [2, 7, 9, 4], size: 2, s: 2, pad: 'valid', quantised: true }, // last row and column in no window
+  { x: [2, 7, 9, 8], size: 2, s: 2, pad: 'same', quantised: true }, // partial windows at the far edge
+  { x: [3, 7, 7, 4], size: 3, s: 2, pad: 'same' }, // overlapping: zero, then add
+  { x: [2, 6, 5, 8], size: 3, s: 1, pad: 'same', quantised: true },
+  { x: [2, 8, 7, 4], size: 2, s: 1, pad: 'valid', quantised: true }, // overlapping whole 2×2 windows
+  { x: [1, 9, 10, 4], size: 3, s: 3, pad: 'valid' }, // 3×3 windows stored once, column 9 uncovered
+  { x: [2, 9, 9, 4], size: 2, s: 3, pad: 'valid', quantised: true }, // stride > filter: gaps between windows
+  { x: [2, 7, 6, 12], size: [2, 3], s: [2, 3], pad: [[0, 0], [1, 0], [0, 1], [0, 0]] }, // explicit padding before and after
+];
+
+const poolLabel = (p: PoolCase) => `x [${p.x}] ${p.size}/${p.s} ${typeof p.pad === 'string' ? p.pad : 'explicit'}${p.quantised ? ', quantised' : ''}`;
 
 /** cpu and wasm (the project's kernels); only tensorflow under METALOOP_TEST_BACKEND=tensorflow (tfjs-node's own). */
 const BACKENDS = sideBySideBackends();
@@ -120,11 +142,19 @@ describe('training kernels', () => {
     }
 
     for (const p of POOL_CASES) {
-      test(`${backend}: MaxPoolGrad, AvgPoolGrad vs float64 and tfjs-backend-cpu (x [${p.x}] ${p.size}/${p.s} ${p.pad}, ties after relu)`, async () => {
+      test(`${backend}: MaxPoolGrad, AvgPoolGrad vs float64 and tfjs-backend-cpu (${poolLabel(p)}, ties after relu)`, async (t) => {
+        if (backend === 'tensorflow' && typeof p.pad !== 'string') {
+          t.skip("tfjs-node supports only 'same'/'valid' pool padding");
+          return;
+        }
         await tf.setBackend(backend);
-        const rng = new Rng((p.x as readonly number[]).reduce((a, b) => a * 5 + b, 2));
-        const x = tf.tidy(() => tf.relu(randomTensor(rng, [...p.x])) as tf.Tensor4D); // many exact zeros: ties
-        const info = tf.backend_util.computePool2DInfo([...p.x] as [number, number, number, number], p.size, p.s, 1, p.pad);
+        const rng = new Rng(p.x.reduce((a, b) => a * 5 + b, 2));
+        // many exact zeros (and, quantised, equal positive values): ties
+        const x = tf.tidy(() => {
+          const r = randomTensor(rng, [...p.x]);
+          return (p.quantised ? tf.div(tf.relu(tf.round(tf.mul(r, 2))), 2) : tf.relu(r)) as tf.Tensor4D;
+        });
+        const info = tf.backend_util.computePool2DInfo([...p.x], p.size, p.s, 1, p.pad);
         const y = tf.maxPool(x, p.size, p.s, p.pad);
         const dy = randomTensor(rng, y.shape);
         const attrs = { filterSize: p.size, strides: p.s, pad: p.pad };
@@ -150,6 +180,51 @@ describe('training kernels', () => {
         tf.dispose([x, y, dy, mine, avg, xc, yc, dyc, ownMax, ownAvg]);
       });
     }
+  }
+
+  if (BACKENDS.includes('wasm')) {
+    test('wasm: pool gradients run as SIMD wasm on the backend heap', async () => {
+      await tf.setBackend('wasm');
+      assert.equal(wasmPoolGradStatus(tf.backend()), 'simd');
+    });
+
+    test('wasm: SIMD pool gradients with NaN, -Infinity and all -Infinity windows, on a reused dirty heap block', async () => {
+      await tf.setBackend('wasm');
+      const rng = new Rng(77);
+      for (const p of [
+        { x: [2, 6, 7, 8], size: 2, s: 2, pad: 'valid' }, // 2×2 fast path, column 6 uncovered
+        { x: [2, 5, 5, 4], size: 2, s: 2, pad: 'same' }, // partial windows
+        { x: [1, 6, 6, 4], size: 3, s: 2, pad: 'same' }, // overlapping
+        { x: [1, 7, 7, 4], size: 2, s: 3, pad: 'valid' }, // gaps
+      ] as const) {
+        const [N, H, W, C] = p.x;
+        const v = randomTensor(rng, [...p.x]).dataSync() as Float32Array;
+        for (let i = 0; i < v.length; i++) if (i % 11 === 0) v[i] = Number.NaN;
+        // image 0, pixels (0..1, 0..1): every channel -inf or NaN, so that window has no maximum
+        for (const [h, w] of [[0, 0], [0, 1], [1, 0], [1, 1]] as const)
+          for (let c = 0; c < C; c++) v[(h * W + w) * C + c] = c % 2 ? Number.NEGATIVE_INFINITY : Number.NaN;
+        if (N > 1) v[((1 * H + 2) * W + 2) * C] = Number.NEGATIVE_INFINITY;
+        const info = tf.backend_util.computePool2DInfo([...p.x], p.size, p.s, 1, p.pad);
+        const x = tf.tensor4d(v, [...p.x]);
+        const y = tf.maxPool(x, p.size, p.s, p.pad);
+        const dy = randomTensor(rng, y.shape);
+        const attrs = { filterSize: p.size, strides: p.s, pad: p.pad };
+        const run = (name: string, inputs: tf.NamedTensorMap) => {
+          tf.dispose(tf.fill(x.shape, 7)); // dx is allocated where this was: stale values must not show
+          return tf.engine().runKernel(name, inputs, attrs) as tf.Tensor;
+        };
+        const mine = run('MaxPoolGrad', { dy, input: x, output: y });
+        const avg = run('AvgPoolGrad', { dy, input: x });
+        const got = data(mine);
+        assert.ok(got.every(Number.isFinite), `${p.x} ${p.size}/${p.s}: MaxPoolGrad finite`);
+        const e = relativeError(got, maxPoolGradRef(v, data(dy), info));
+        assert.ok(e < TOL, `${p.x} ${p.size}/${p.s} ${p.pad}: MaxPoolGrad rel err ${e}`);
+        for (let c = 0; c < C; c++) assert.equal(got[c], 0, 'a window without a maximum drops its dy');
+        const ea = relativeError(data(avg), avgPoolGradRef(v.length, data(dy), info));
+        assert.ok(ea < TOL, `${p.x} ${p.size}/${p.s} ${p.pad}: AvgPoolGrad rel err ${ea}`);
+        tf.dispose([x, y, dy, mine, avg]);
+      }
+    });
   }
 
   test('cpu: the kernels agree with tfjs-backend-cpu\'s own on a Conv4-like layer (stride 1 and 2)', async () => {

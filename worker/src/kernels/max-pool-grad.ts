@@ -3,10 +3,12 @@
  * padding never wins), the tap tfjs-backend-cpu picks. One pass over the windows with flat
  * Float32Array indexing and the channel axis innermost (contiguous): memory-bound, for cpu
  * (whose own kernel goes through TensorBuffer.get) and wasm (whose own C++ kernel was measured
- * ~25× slower than its forward MaxPool).
+ * ~25× slower than its forward MaxPool). On wasm with channels a multiple of 4 the same pass runs
+ * as SIMD wasm on the backend's heap instead (pool-grad-simd.ts, pool-grad.wat).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { ioFor, type TensorInfo, type TrainingBackend } from './io.js';
+import { simdPoolShape, wasmPoolGrad } from './pool-grad-simd.js';
 
 interface Args {
   inputs: tf.NamedTensorInfoMap;
@@ -28,6 +30,11 @@ function maxPoolGrad(backendName: TrainingBackend, args: Args): TensorInfo {
   const top = p.padInfo.top;
   const left = p.padInfo.left;
   const out = io.alloc(xInfo.shape);
+  const simd = backendName === 'wasm' && simdPoolShape(p) ? wasmPoolGrad(args.backend) : undefined;
+  if (simd && xInfo.dtype === 'float32' && dyInfo.dtype === 'float32') {
+    simd.maxPoolGrad(xInfo, dyInfo, out, io.view(out), p);
+    return out;
+  }
   const x = io.view(xInfo);
   const dy = io.view(dyInfo);
   const dx = io.view(out);
