@@ -71,6 +71,7 @@ const POOL_CASES: PoolCase[] = [
   { x: [1, 9, 10, 4], size: 3, s: 3, pad: 'valid' }, // 3×3 windows stored once, column 9 uncovered
   { x: [2, 9, 9, 4], size: 2, s: 3, pad: 'valid', quantised: true }, // stride > filter: gaps between windows
   { x: [2, 7, 6, 12], size: [2, 3], s: [2, 3], pad: [[0, 0], [1, 0], [0, 1], [0, 0]] }, // explicit padding before and after
+  { x: [2, 8, 8, 4], size: 2, s: 3, pad: [[0, 0], [1, 1], [2, 0], [0, 0]], quantised: true }, // padding and gaps: rows 1, 4, 7 and columns 0, 3, 6, 7 uncovered
 ];
 
 const poolLabel = (p: PoolCase) => `x [${p.x}] ${p.size}/${p.s} ${typeof p.pad === 'string' ? p.pad : 'explicit'}${p.quantised ? ', quantised' : ''}`;

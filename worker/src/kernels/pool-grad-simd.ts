@@ -34,6 +34,7 @@ interface WasmBackendLike {
 interface Exports {
   max_pool_grad(x: number, dy: number, dx: number, ...dims: number[]): void;
   avg_pool_grad(dy: number, dx: number, ...dimsScaleAcc: number[]): void;
+  zero_uncovered(dx: number, ...dimsCols: number[]): void;
 }
 
 export interface WasmPoolGrad {
@@ -72,38 +73,10 @@ function memoryOf(b: WasmBackendLike): WasmMemory | string {
   return 'the backend does not expose its WebAssembly.Memory (asm.memory, wasmExports.memory, wasmMemory)';
 }
 
-/** Pixels of a 1-D axis of `size` that some window covers (padding taps excluded). */
-function covered(size: number, out: number, filter: number, stride: number, before: number): Uint8Array {
-  const c = new Uint8Array(size);
-  for (let i = 0; i < out; i++) {
-    for (let k = 0; k < filter; k++) {
-      const h = i * stride - before + k;
-      if (h >= 0 && h < size) c[h] = 1;
-    }
-  }
-  return c;
-}
-
-/** With non-overlapping windows the kernels store each covered pixel once: zero the rest. */
-function zeroUncovered(dx: Float32Array, p: PoolInfo): void {
-  const { batchSize: N, inHeight: H, inWidth: W, inChannels: C } = p;
-  const rows = covered(H, p.outHeight, p.filterHeight, p.strideHeight, p.padInfo.top);
-  const cols = covered(W, p.outWidth, p.filterWidth, p.strideWidth, p.padInfo.left);
-  const gaps: [number, number][] = [];
-  for (let w = 0; w < W; w++) {
-    if (cols[w]) continue;
-    const last = gaps[gaps.length - 1];
-    if (last && last[1] === w) last[1] = w + 1;
-    else gaps.push([w, w + 1]);
-  }
-  if (gaps.length === 0 && rows.every((r) => r === 1)) return;
-  for (let n = 0; n < N; n++) {
-    for (let h = 0; h < H; h++) {
-      const base = (n * H + h) * W * C;
-      if (!rows[h]) dx.fill(0, base, base + W * C);
-      else for (const [a, b] of gaps) dx.fill(0, base + a * C, base + b * C);
-    }
-  }
+/** Does some window cover every pixel of this axis (non-overlapping windows, before >= 0)? */
+function allCovered(size: number, out: number, filter: number, stride: number, before: number): boolean {
+  for (let t = before; t < before + size; t++) if (t >= out * stride || t % stride >= filter) return false;
+  return true;
 }
 
 function bind(b: WasmBackendLike): WasmPoolGrad | string {
@@ -125,19 +98,23 @@ function bind(b: WasmBackendLike): WasmPoolGrad | string {
     p.filterHeight, p.filterWidth, p.strideHeight, p.strideWidth, p.padInfo.top, p.padInfo.left,
   ];
   /** Store once (and zero what no window covers) when windows do not overlap, else zero and add. */
-  const prepare = (dxView: Float32Array, p: PoolInfo) => {
-    const overlap = p.strideHeight < p.filterHeight || p.strideWidth < p.filterWidth;
-    if (overlap) dxView.fill(0);
-    else zeroUncovered(dxView, p);
-    return overlap ? 1 : 0;
+  const prepare = (dx: tf.TensorInfo, dxView: Float32Array, p: PoolInfo) => {
+    if (p.strideHeight < p.filterHeight || p.strideWidth < p.filterWidth) {
+      dxView.fill(0);
+      return 1;
+    }
+    const rows = allCovered(p.inHeight, p.outHeight, p.filterHeight, p.strideHeight, p.padInfo.top);
+    const cols = allCovered(p.inWidth, p.outWidth, p.filterWidth, p.strideWidth, p.padInfo.left);
+    if (!rows || !cols) ex.zero_uncovered(at(dx), ...dims(p), cols ? 0 : 1);
+    return 0;
   };
   return {
     maxPoolGrad(x, dy, dx, dxView, p) {
-      const acc = prepare(dxView, p);
+      const acc = prepare(dx, dxView, p);
       ex.max_pool_grad(at(x), at(dy), at(dx), ...dims(p), acc);
     },
     avgPoolGrad(dy, dx, dxView, p) {
-      const acc = prepare(dxView, p);
+      const acc = prepare(dx, dxView, p);
       ex.avg_pool_grad(at(dy), at(dx), ...dims(p), 1 / (p.filterHeight * p.filterWidth), acc);
     },
   };

@@ -8,7 +8,7 @@
 ;; j·SW − left … + FW − 1; taps outside the image (padding) are skipped.
 ;;
 ;; acc = 0: windows do not overlap (SH >= FH, SW >= FW): each in-bounds tap is stored exactly once,
-;;          and pixels no window covers are the caller's to zero.
+;;          and zero_uncovered zeroes the pixels no window covers.
 ;; acc = 1: dx is zero on entry and every window adds into it.
 (module
   (import "env" "memory" (memory 0))
@@ -213,6 +213,46 @@
           (br $jLoop)))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $iLoop)))
+      (local.set $n (i32.add (local.get $n) (i32.const 1)))
+      (br $nLoop)))
+  )
+  ;; With non-overlapping windows (FH <= SH, FW <= SW): zero the pixels of dx that no window covers.
+  ;; Row h is covered when t = h + top lies in a window: t < OH·SH and t mod SH < FH (top >= 0);
+  ;; columns likewise. $cols = 0: every column is covered, only whole rows are zeroed.
+  (func (export "zero_uncovered")
+    (param $dx i32) (param $N i32) (param $H i32) (param $W i32) (param $C i32) (param $OH i32) (param $OW i32)
+    (param $FH i32) (param $FW i32) (param $SH i32) (param $SW i32) (param $top i32) (param $left i32)
+    (param $cols i32)
+    (local $pix i32) (local $row i32) (local $p i32) (local $n i32) (local $h i32) (local $w i32) (local $t i32)
+    (local.set $pix (i32.shl (local.get $C) (i32.const 2)))
+    (local.set $row (i32.mul (local.get $W) (local.get $pix)))
+    (local.set $p (local.get $dx))
+    (local.set $n (i32.const 0))
+    (block $nEnd (loop $nLoop
+      (br_if $nEnd (i32.ge_s (local.get $n) (local.get $N)))
+      (local.set $h (i32.const 0))
+      (block $hEnd (loop $hLoop
+        (br_if $hEnd (i32.ge_s (local.get $h) (local.get $H)))
+        (local.set $t (i32.add (local.get $h) (local.get $top)))
+        (if (i32.and (i32.lt_s (local.get $t) (i32.mul (local.get $OH) (local.get $SH)))
+                     (i32.lt_s (i32.rem_s (local.get $t) (local.get $SH)) (local.get $FH)))
+          (then
+            (if (local.get $cols)
+              (then
+                (local.set $w (i32.const 0))
+                (block $wEnd (loop $wLoop
+                  (br_if $wEnd (i32.ge_s (local.get $w) (local.get $W)))
+                  (local.set $t (i32.add (local.get $w) (local.get $left)))
+                  (if (i32.eqz (i32.and (i32.lt_s (local.get $t) (i32.mul (local.get $OW) (local.get $SW)))
+                                        (i32.lt_s (i32.rem_s (local.get $t) (local.get $SW)) (local.get $FW))))
+                    (then (memory.fill (i32.add (local.get $p) (i32.mul (local.get $w) (local.get $pix)))
+                                       (i32.const 0) (local.get $pix))))
+                  (local.set $w (i32.add (local.get $w) (i32.const 1)))
+                  (br $wLoop))))))
+          (else (memory.fill (local.get $p) (i32.const 0) (local.get $row))))
+        (local.set $p (i32.add (local.get $p) (local.get $row)))
+        (local.set $h (i32.add (local.get $h) (i32.const 1)))
+        (br $hLoop)))
       (local.set $n (i32.add (local.get $n) (i32.const 1)))
       (br $nLoop)))
   )
