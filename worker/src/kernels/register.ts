@@ -21,6 +21,8 @@ import { addCpuConfig, multiplyCpuConfig, realDivCpuConfig, subCpuConfig } from 
 import { recordReplaced, replacedKernel, wasReplaced } from './previous.js';
 import { meanConfigs, sumConfigs } from './reduce.js';
 import { maxPoolGradCpuConfig, maxPoolGradWasmConfig } from './max-pool-grad.js';
+import { maxPoolCpuConfig } from './max-pool.js';
+import { reluCpuConfig, squareCpuConfig, stepCpuConfig } from './unary.js';
 
 /** Every config, in registration order. */
 export const TRAINING_KERNELS: readonly tf.KernelConfig[] = [
@@ -42,6 +44,12 @@ export const TRAINING_KERNELS: readonly tf.KernelConfig[] = [
   realDivCpuConfig,
   ...sumConfigs,
   ...meanConfigs,
+  // Unary ops and the forward max pool of a Conv4 block (upstream: a megamorphic per-element
+  // closure call; a channel-outermost pool loop).
+  reluCpuConfig,
+  stepCpuConfig,
+  squareCpuConfig,
+  maxPoolCpuConfig,
   // What the vectorised Conv4 (im2col from slices + batched matMul) runs on.
   batchMatMulCpuConfig,
   batchMatMulWasmConfig,

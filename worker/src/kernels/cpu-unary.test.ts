@@ -1,0 +1,98 @@
+/**
+ * The cpu Relu, Step, Square and MaxPool kernels against tfjs-backend-cpu's own (run directly on
+ * the same tensors): random inputs of odd sizes plus NaN, ±Infinity and ±0, which must come out
+ * exactly as upstream's (bit for bit); pools after ReLU (the fast path), of mixed signs and with
+ * NaNs (the generic path); other dtypes fall back to the backend's own kernels.
+ */
+import assert from 'node:assert/strict';
+import { before, describe, test } from 'node:test';
+import { Rng } from '@metaloop/shared';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { randomTensor } from '../testing/finite-diff.js';
+import { registerTrainingKernels, upstreamKernel } from './register.js';
+
+const SPECIAL = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 0, -0, 1e-40, -1e-40, 3.4e38, -3.4e38];
+
+function withSpecials(rng: Rng, shape: number[]): tf.Tensor {
+  const x = randomTensor(rng, shape).dataSync() as Float32Array;
+  const v = Float32Array.from(x);
+  SPECIAL.forEach((s, i) => {
+    v[(i * 7919) % v.length] = s;
+  });
+  return tf.tensor(v, shape);
+}
+
+/** Run the backend's own kernel `name` on the cpu backend. */
+function own(name: string, inputs: tf.NamedTensorInfoMap, attrs: object = {}): tf.Tensor {
+  const cpu = tf.findBackend('cpu')!;
+  const out = upstreamKernel(name, 'cpu')!.kernelFunc({ inputs, backend: cpu, attrs: attrs as tf.NamedAttrMap }) as tf.TensorInfo;
+  return tf.engine().makeTensorFromTensorInfo(out, cpu);
+}
+
+function assertSameBits(got: tf.Tensor, want: tf.Tensor, what: string): void {
+  assert.deepEqual(got.shape, want.shape, `${what}: shape`);
+  const a = got.dataSync();
+  const b = want.dataSync();
+  for (let i = 0; i < a.length; i++) {
+    if (!Object.is(a[i], b[i])) assert.fail(`${what}: element ${i} is ${a[i]}, upstream ${b[i]}`);
+  }
+}
+
+describe('cpu unary and max-pool kernels', () => {
+  before(async () => {
+    registerTrainingKernels();
+    await tf.setBackend('cpu');
+  });
+
+  for (const shape of [[7], [3, 5, 7, 4], [2, 9, 11, 3], [1, 1]]) {
+    test(`Relu, Step (alpha 0 and 0.3), Square of [${shape}] with NaN/±Infinity/±0 equal upstream bit for bit`, () => {
+      const rng = new Rng(shape.length * 13 + shape[0]!);
+      tf.tidy(() => {
+        const x = withSpecials(rng, shape);
+        assertSameBits(tf.relu(x), own('Relu', { x }), 'Relu');
+        assertSameBits(tf.step(x), own('Step', { x }, { alpha: 0 }), 'Step');
+        assertSameBits(tf.step(x, 0.3), own('Step', { x }, { alpha: 0.3 }), 'Step alpha 0.3');
+        assertSameBits(tf.square(x), own('Square', { x }), 'Square');
+      });
+    });
+  }
+
+  const POOLS = [
+    { x: [3, 8, 10, 5], size: 2, s: 2, pad: 'valid' },
+    { x: [2, 7, 9, 3], size: 2, s: 2, pad: 'valid' }, // odd sizes: last row/column dropped
+    { x: [2, 7, 9, 3], size: 2, s: 2, pad: 'same' }, // partial windows at the edge
+    { x: [3, 7, 7, 2], size: 3, s: 2, pad: 'same' },
+    { x: [2, 6, 5, 3], size: 3, s: 1, pad: 'same' },
+    { x: [2, 6, 5, 3], size: 1, s: 1, pad: 'valid' }, // identity upstream
+  ] as const;
+  for (const p of POOLS) {
+    test(`MaxPool x [${p.x}] ${p.size}/${p.s} ${p.pad}: after ReLU (ties at 0), mixed signs, NaNs — equal upstream bit for bit`, () => {
+      const rng = new Rng((p.x as readonly number[]).reduce((a, b) => a * 3 + b, p.size));
+      const attrs = { filterSize: p.size, strides: p.s, pad: p.pad };
+      tf.tidy(() => {
+        const mixed = randomTensor(rng, [...p.x]);
+        const cases: [string, tf.Tensor][] = [
+          ['after relu', tf.relu(mixed)],
+          ['mixed signs', mixed],
+          ['with NaN, ±Infinity, ±0', withSpecials(rng, [...p.x])],
+          ['relu with NaN', tf.relu(withSpecials(rng, [...p.x]))],
+        ];
+        for (const [what, x] of cases) {
+          assertSameBits(tf.maxPool(x as tf.Tensor4D, p.size, p.s, p.pad), own('MaxPool', { x }, attrs), `MaxPool ${what}`);
+        }
+      });
+    });
+  }
+
+  test('int32 inputs go to the backend\'s own kernels', () => {
+    tf.tidy(() => {
+      const x = tf.tensor1d([-2, 0, 3], 'int32');
+      assert.deepEqual(Array.from(tf.relu(x).dataSync()), [0, 0, 3]);
+      assert.deepEqual(Array.from(tf.square(x).dataSync()), [4, 0, 9]);
+      assert.equal(tf.relu(x).dtype, 'int32');
+      const p = tf.maxPool(tf.tensor4d([1, 5, 2, 4], [1, 2, 2, 1], 'int32'), 2, 2, 'valid');
+      assert.deepEqual(Array.from(p.dataSync()), [5]);
+    });
+  });
+});
