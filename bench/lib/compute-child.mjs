@@ -5,8 +5,11 @@
  * `result <json>` (or `error <message>`). Uses the worker's build (kernels registered at import).
  *
  * Kernels: each training kernel and the forward op of the same FLOPs (conv2d) or the same input
- * (pools), interleaved per repetition, median wall ms. Where the worker replaced a backend kernel,
- * the backend's own one is timed too (on a smaller batch when it is very slow; GFLOP/s compare).
+ * (pools), interleaved per repetition, median wall ms (op + dataSync). Pools are timed a second
+ * time without the dataSync (msKernel): cpu, wasm and tensorflow run a kernel synchronously, so
+ * that is the kernel alone, without copying its result off the backend (a pool gradient's result
+ * is 4× the forward's). Where the worker replaced a backend kernel, the backend's own one is
+ * timed too (on a smaller batch when it is very slow; GFLOP/s compare).
  * Tasks: computeShard on shards of the real spec, batched (one pass per chunk) and looped (one task
  * at a time); wall time and process CPU time (user + system) per task.
  */
@@ -47,13 +50,13 @@ async function main() {
     // Replaced before the backend was initialised: their setup never ran.
     for (const k of ['Conv2DBackpropInput', 'MaxPoolGrad', 'AvgPoolGrad']) own(k)?.setupFunc?.(tf.backend());
   }
-  const timeOps = (ops, reps) => {
+  const timeOps = (ops, reps, readback = true) => {
     const samples = ops.map(() => []);
     for (let r = 0; r <= reps; r++) {
       ops.forEach((op, i) => {
         const t0 = performance.now();
         const y = op.f();
-        y.dataSync();
+        if (readback) y.dataSync();
         const ms = performance.now() - t0;
         y.dispose();
         if (r > 0) samples[i].push(ms); // r = 0: warm-up
@@ -87,12 +90,13 @@ async function main() {
       { id: 'AvgPoolGrad', f: () => run('AvgPoolGrad', { dy: pdy, input: pooled }, pattrs), elements: pooled.size },
     ];
     const ms = timeOps([...ops, ...pools], plan.reps ?? 5);
+    const pk = timeOps(pools, plan.reps ?? 5, false);
     const fwd = ms[0];
     ops.forEach((op, i) => out.kernels.push({ layer: k.name, shape: k, kernel: op.id, impl: 'metaloop', ms: ms[i], gflops: op.flops / ms[i] / 1e6, vsForward: ms[i] / fwd }));
     pools.forEach((op, i) => {
       const m = ms[ops.length + i];
       const ref = ms[ops.length + (i & ~1)];
-      out.kernels.push({ layer: k.name, shape: k, kernel: op.id, impl: 'metaloop', ms: m, gelems: op.elements / m / 1e6, vsForward: m / ref });
+      out.kernels.push({ layer: k.name, shape: k, kernel: op.id, impl: 'metaloop', ms: m, gelems: op.elements / m / 1e6, vsForward: m / ref, msKernel: pk[i], vsForwardKernel: pk[i] / pk[i & ~1] });
     });
     // The backends' own kernels that the worker replaces (cpu's are far slower: a smaller batch).
     if (backendName !== 'tensorflow') {
