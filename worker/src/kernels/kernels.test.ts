@@ -45,6 +45,13 @@ const CONV_CASES: ConvCase[] = [
   // padding wider than the filter reaches: strided backprop-input phases crop dy
   { x: [2, 7, 6, 2], f: [3, 3, 2, 3], s: 2, pad: [[0, 0], [3, 2], [3, 3], [0, 0]] },
   { x: [1, 9, 8, 2], f: [2, 3, 2, 2], s: [3, 2], pad: [[0, 0], [1, 0], [1, 1], [0, 0]] },
+  // wasm Conv2DBackpropFilter: fewer filter taps × channels than filters (dyᵀ·cols)
+  { x: [3, 9, 7, 1], f: [3, 3, 1, 12], s: 1, pad: 'same' },
+  { x: [2, 9, 8, 1], f: [3, 3, 1, 10], s: 2, pad: 'valid' },
+  // … and several image chunks (> 2048 output pixels), x larger than OH·s × OW·s ('valid')
+  { x: [5, 24, 24, 2], f: [3, 3, 2, 4], s: 1, pad: 'same' },
+  { x: [9, 27, 26, 2], f: [3, 3, 2, 3], s: 1, pad: 'valid' },
+  { x: [7, 37, 35, 2], f: [3, 3, 2, 3], s: 2, pad: 'valid' },
 ];
 
 type PoolPad = 'same' | 'valid' | [[number, number], [number, number], [number, number], [number, number]];
