@@ -5,11 +5,13 @@
  * `result <json>` (or `error <message>`). Uses the worker's build (kernels registered at import).
  *
  * Kernels: each training kernel and the forward op of the same FLOPs (conv2d) or the same input
- * (pools), interleaved per repetition, median wall ms (op + dataSync). Pools are timed a second
- * time without the dataSync (msKernel): cpu, wasm and tensorflow run a kernel synchronously, so
- * that is the kernel alone, without copying its result off the backend (a pool gradient's result
- * is 4× the forward's). Where the worker replaced a backend kernel, the backend's own one is
- * timed too (on a smaller batch when it is very slow; GFLOP/s compare).
+ * (pools), interleaved per repetition, median wall ms of the kernel alone (ms): cpu, wasm and
+ * tensorflow run a kernel synchronously, so the call's time is the kernel's, as training runs it.
+ * Each is timed a second time with a dataSync of its result (msWithReadback), which adds a copy
+ * of the output off the backend: a pool gradient's result is 4× the forward's, a filter gradient's
+ * far smaller than the forward conv's, so the readback skews ratios both ways. Where the worker
+ * replaced a backend kernel, the backend's own one is timed too (on a smaller batch when it is very
+ * slow; GFLOP/s compare).
  * Tasks: computeShard on shards of the real spec, batched (one pass per chunk) and looped (one task
  * at a time); wall time and process CPU time (user + system) per task.
  */
@@ -89,14 +91,14 @@ async function main() {
       { id: 'AvgPool (forward)', f: () => tf.avgPool(pooled, 2, 2, 'valid'), elements: pooled.size },
       { id: 'AvgPoolGrad', f: () => run('AvgPoolGrad', { dy: pdy, input: pooled }, pattrs), elements: pooled.size },
     ];
-    const ms = timeOps([...ops, ...pools], plan.reps ?? 5);
-    const pk = timeOps(pools, plan.reps ?? 5, false);
-    const fwd = ms[0];
-    ops.forEach((op, i) => out.kernels.push({ layer: k.name, shape: k, kernel: op.id, impl: 'metaloop', ms: ms[i], gflops: op.flops / ms[i] / 1e6, vsForward: ms[i] / fwd }));
-    pools.forEach((op, i) => {
-      const m = ms[ops.length + i];
-      const ref = ms[ops.length + (i & ~1)];
-      out.kernels.push({ layer: k.name, shape: k, kernel: op.id, impl: 'metaloop', ms: m, gelems: op.elements / m / 1e6, vsForward: m / ref, msKernel: pk[i], vsForwardKernel: pk[i] / pk[i & ~1] });
+    const all = [...ops, ...pools];
+    const ms = timeOps(all, plan.reps ?? 5, false);
+    const rb = timeOps(all, plan.reps ?? 5, true);
+    // The forward op each kernel is compared with: the conv for conv rows, the pool before it for pool rows.
+    const ref = (i) => (i < ops.length ? 0 : ops.length + ((i - ops.length) & ~1));
+    all.forEach((op, i) => {
+      const rate = op.flops !== undefined ? { gflops: op.flops / ms[i] / 1e6 } : { gelems: op.elements / ms[i] / 1e6 };
+      out.kernels.push({ layer: k.name, shape: k, kernel: op.id, impl: 'metaloop', ms: ms[i], ...rate, vsForward: ms[i] / ms[ref(i)], msWithReadback: rb[i], vsForwardWithReadback: rb[i] / rb[ref(i)] });
     });
     // The backends' own kernels that the worker replaces (cpu's are far slower: a smaller batch).
     if (backendName !== 'tensorflow') {
@@ -110,13 +112,13 @@ async function main() {
         ['Conv2DBackpropFilter', { x: xs, dy: dys }],
         ['Conv2DBackpropInput', { dy: dys, filter: w }],
       ].filter(([name]) => own(name));
-      const oms = timeOps(owned.map(([name, inputs]) => ({ f: () => runOwn(own(name), inputs, sattrs) })), Math.min(3, plan.reps ?? 3));
+      const oms = timeOps(owned.map(([name, inputs]) => ({ f: () => runOwn(own(name), inputs, sattrs) })), Math.min(3, plan.reps ?? 3), false);
       owned.forEach(([name], i) => out.kernels.push({ layer: k.name, shape: { ...k, x: [small, H, W, C] }, kernel: name, impl: `${backendName} own`, ms: oms[i], gflops: fl / oms[i] / 1e6 }));
       const ownPools = [
         ['MaxPoolGrad', { dy: pdy, input: pooled, output: py }],
         ['AvgPoolGrad', { dy: pdy, input: pooled }],
       ].filter(([name]) => own(name));
-      const pms = timeOps(ownPools.map(([name, inputs]) => ({ f: () => runOwn(own(name), inputs, pattrs) })), Math.min(3, plan.reps ?? 3));
+      const pms = timeOps(ownPools.map(([name, inputs]) => ({ f: () => runOwn(own(name), inputs, pattrs) })), Math.min(3, plan.reps ?? 3), false);
       ownPools.forEach(([name], i) => out.kernels.push({ layer: k.name, shape: k, kernel: name, impl: `${backendName} own`, ms: pms[i], gelems: pooled.size / pms[i] / 1e6 }));
       tf.dispose([xs, dys]);
     }

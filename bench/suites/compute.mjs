@@ -100,7 +100,7 @@ export async function run({ quick, log, signal }) {
       const id = `${r.backend}/${k.layer}/${k.kernel}/${k.impl}`;
       figures.push({ id: `${id}/ms`, unit: 'ms', value: k.ms });
       figures.push(conv ? { id: `${id}/gflops`, unit: 'GFLOP/s', value: k.gflops } : { id: `${id}/gelems`, unit: 'G elements/s', value: k.gelems });
-      if (k.msKernel !== undefined) figures.push({ id: `${id}/ms_no_readback`, unit: 'ms', value: k.msKernel });
+      if (k.msWithReadback !== undefined) figures.push({ id: `${id}/ms_with_readback`, unit: 'ms', value: k.msWithReadback });
       let verdict = '';
       if (BACKPROP.includes(k.kernel) && k.vsForward !== undefined) {
         const met = k.vsForward <= KERNEL_RATIO;
@@ -109,7 +109,7 @@ export async function run({ quick, log, signal }) {
       }
       const shape = `x [${k.shape.x}]${conv ? `, ${k.shape.filters} filters, stride ${k.shape.stride}` : ', 2×2/2 pool of relu(conv)'}`;
       kernelRows.push(
-        `| ${k.layer} | ${r.backend} | ${k.kernel} | ${k.impl === 'metaloop' ? (r.backend === 'tensorflow' ? 'libtensorflow' : 'metaloop') : k.impl} | ${shape} | ${fmt(k.ms)} | ${conv ? fmt(k.gflops) : `${fmt(k.gelems * 1000)} M el/s`} | ${k.vsForward !== undefined ? `${fmt(k.vsForward, 3)}×${BACKPROP.includes(k.kernel) && k.vsForwardKernel !== undefined ? ` (${fmt(k.vsForwardKernel, 3)}× without readback)` : ''}` : '—'} | ${verdict || '—'} |`,
+        `| ${k.layer} | ${r.backend} | ${k.kernel} | ${k.impl === 'metaloop' ? (r.backend === 'tensorflow' ? 'libtensorflow' : 'metaloop') : k.impl} | ${shape} | ${fmt(k.ms)} | ${conv ? fmt(k.gflops) : `${fmt(k.gelems * 1000)} M el/s`} | ${k.vsForward !== undefined ? `${fmt(k.vsForward, 3)}×${BACKPROP.includes(k.kernel) && k.vsForwardWithReadback !== undefined ? ` (${fmt(k.vsForwardWithReadback, 3)}× with readback)` : ''}` : '—'} | ${verdict || '—'} |`,
       );
     }
   }
@@ -141,7 +141,7 @@ export async function run({ quick, log, signal }) {
     '',
     `### Kernels (median of ${plan.reps} repetitions after a warm-up; each kernel interleaved with the forward op it is compared with)`,
     '',
-    '"× forward": time over the forward conv2d of the same FLOPs in the same run (pool gradients: over the forward pool of the same input); every op is timed with a dataSync of its result, pools also without it (in parentheses: the kernels alone, as training runs them). "metaloop" = the worker\'s kernel (worker/src/kernels); "<backend> own" = the kernel the backend ships, which the worker replaces (cpu\'s on a smaller batch: compare GFLOP/s). Target: each backprop kernel ≤ 1.5× forward.',
+    '"× forward": time over the forward conv2d of the same FLOPs in the same run (pool gradients: over the forward pool of the same input); ms = the kernel alone, as training runs it (cpu, wasm and tfjs-node run kernels synchronously: the call time is the kernel time); each op is also timed with a dataSync of its result, in parentheses: that adds a copy of the output off the backend, which skews the ratio both ways (a pool gradient\'s output is 4× the forward pool\'s, a filter gradient\'s far smaller than the forward conv\'s). "metaloop" = the worker\'s kernel (worker/src/kernels); "<backend> own" = the kernel the backend ships, which the worker replaces (cpu\'s on a smaller batch: compare GFLOP/s). Target: each backprop kernel ≤ 1.5× forward.',
     '',
     '| layer | backend | kernel | implementation | shape | ms | GFLOP/s | × forward | target |',
     '|---|---|---|---|---|---|---|---|---|',
@@ -178,20 +178,14 @@ function notesFor(ok, targets) {
   ];
   const wasmPool = missed(/^(MaxPoolGrad|AvgPoolGrad).*wasm/);
   if (wasmPool.length) {
-    const grads = ok
-      .filter((r) => r.backend === 'wasm')
-      .flatMap((r) => r.kernels.filter((k) => /PoolGrad$/.test(k.kernel) && k.impl === 'metaloop' && k.vsForwardKernel !== undefined));
-    const alone = grads.map((k) => `${k.kernel} ${k.layer} ${fmt(k.msKernel, 3)} ms = ${fmt(k.vsForwardKernel, 3)}×, readback +${fmt(k.ms - k.msKernel, 3)} ms`).join('; ');
-    const over = grads.filter((k) => k.vsForwardKernel > KERNEL_RATIO);
-    const cause = over.length === 0 ? 'the readback the table adds, not the kernels' : `mostly the readback the table adds; even alone over ${KERNEL_RATIO}×: ${over.map((k) => `${k.kernel} ${k.layer}`).join(', ')}`;
     notes.push(
-      `Missed — wasm pool gradients vs the forward pool (${list(wasmPool)}): ${cause}. The gradients are SIMD wasm (worker/src/kernels/pool-grad.wat: f32x4 over the channel axis, in place on tfjs-backend-wasm's heap through its exported WebAssembly.Memory, each dx element written once when windows do not overlap); timed alone, as training runs them, and next to the forward pool timed alone: ${alone || 'not measured'}. Each table row also includes a dataSync, which copies the result off the wasm heap into a freshly allocated ArrayBuffer, and a pool gradient's result (dx, the pool input's size) is 4× the forward's; training never reads it back. Fix: judge the kernels without the readback (cpu, wasm and tfjs-node run kernels synchronously) — for every row, since the readback also flatters Conv2DBackpropFilter, whose result is small.`,
+      `Missed — wasm pool gradients vs the forward pool (${list(wasmPool)}): the gradients are SIMD wasm (worker/src/kernels/pool-grad.wat: f32x4 over the channel axis, in place on tfjs-backend-wasm's heap through its exported WebAssembly.Memory, each dx element written once when windows do not overlap) against XNNPACK's forward pools; both are memory-bound, and the gradient reads x and dy and writes dx (4× the forward's output). Fix: fuse the pool gradient into the ReLU gradient that follows it in the backward pass (one pass instead of two).`,
     );
   }
   const wasmConv = missed(/^Conv2DBackprop.*wasm/);
   if (wasmConv.length) {
     notes.push(
-      `Missed — wasm conv backprop vs forward (${list(wasmConv)}): XNNPACK does the arithmetic, but around it: Conv2DBackpropFilter builds im2colᵀ in JS (one copy per filter tap and channel from x's stride-phase planes: 9× x for a 3×3 filter, a memory pass the forward does not make) and XNNPACK's fully-connected GEMM packs its second operand on every call (dy, in chunks that stay in L2; with one input channel, dy transposed instead); a strided Conv2DBackpropInput runs as s² = 4 stride-1 convolutions with 2×2, 2×1, 1×2 and 1×1 sub-filters (each less efficient than one 3×3 conv, and 4 operator creations) plus a JS scatter into dx (dy·Wᵀ on BatchMatMul and a JS col2im measured slower: ~1.7× against ~1.3×). Each row includes its result's readback, which costs the forward (its whole output) more than Conv2DBackpropFilter (the filter). These ratios move by ±30% between runs on this shared machine. Fix: dedicated kernels inside a wasm module (XNNPACK's GEMM microkernels on unpacked operands, col2im in wasm), which tfjs-backend-wasm does not export.`,
+      `Missed — wasm conv backprop vs forward (${list(wasmConv)}): XNNPACK does the arithmetic, but around it: Conv2DBackpropFilter builds im2colᵀ in JS (one copy per filter tap and channel from x's stride-phase planes: 9× x for a 3×3 filter, a memory pass the forward does not make) and XNNPACK's fully-connected GEMM packs its second operand on every call (dy, in chunks that stay in L2; with one input channel, dy transposed instead); a strided Conv2DBackpropInput runs as s² = 4 stride-1 convolutions with 2×2, 2×1, 1×2 and 1×1 sub-filters (each less efficient than one 3×3 conv, and 4 operator creations) plus a JS scatter into dx (dy·Wᵀ on BatchMatMul and a JS col2im measured slower: ~1.7× against ~1.3×). With one input channel (Conv4's first layer) the forward conv is cheap (9 multiply-adds per output) and the filter gradient pays a transpose of dy, 64× x's size. These ratios move by ±30% between runs on this shared machine. Fix: dedicated kernels inside a wasm module (XNNPACK's GEMM microkernels on unpacked operands, col2im in wasm), which tfjs-backend-wasm does not export.`,
     );
   }
   const nativePool = missed(/tensorflow/);
