@@ -86,6 +86,10 @@ export function col2im(cols: Float32Array, c: ConvInfo, dx: Float32Array): void 
   const top = c.padInfo.top;
   const left = c.padInfo.left;
   const K = FH * FW * C;
+  if (C === 1 && SH === 1 && SW === 1 && DH === 1 && DW === 1) {
+    col2imGather1(cols, c, dx);
+    return;
+  }
   dx.fill(0, 0, N * H * W * C);
   let m = 0;
   for (let n = 0; n < N; n++) {
@@ -106,6 +110,36 @@ export function col2im(cols: Float32Array, c: ConvInfo, dx: Float32Array): void 
             }
           }
         }
+      }
+    }
+  }
+}
+
+/**
+ * col2im for one channel, stride 1, no dilation (a first layer's input gradient), as a gather:
+ * each dx pixel sums the taps that reach it, dx[n, h, w] = Σ cols[(n, h + top − kh, w + left − kw), (kh, kw)],
+ * written once (no zero fill, no read-modify-write per tap).
+ */
+function col2imGather1(cols: Float32Array, c: ConvInfo, dx: Float32Array): void {
+  const { batchSize: N, inHeight: H, inWidth: W, outHeight: OH, outWidth: OW, filterHeight: FH, filterWidth: FW } = c;
+  const top = c.padInfo.top;
+  const left = c.padInfo.left;
+  const K = FH * FW;
+  let d = 0;
+  for (let n = 0; n < N; n++) {
+    const base = n * OH * OW;
+    for (let h = 0; h < H; h++) {
+      const khLo = Math.max(0, h + top - OH + 1);
+      const khHi = Math.min(FH - 1, h + top);
+      for (let w = 0; w < W; w++, d++) {
+        const kwLo = Math.max(0, w + left - OW + 1);
+        const kwHi = Math.min(FW - 1, w + left);
+        let acc = 0;
+        for (let kh = khLo; kh <= khHi; kh++) {
+          const row = (base + (h + top - kh) * OW) * K + kh * FW;
+          for (let kw = kwLo; kw <= kwHi; kw++) acc += cols[row + (w + left - kw) * K + kw]!;
+        }
+        dx[d] = acc;
       }
     }
   }
