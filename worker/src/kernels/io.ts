@@ -7,6 +7,7 @@
  * kernel allocates every output it needs first and takes views afterwards.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { takeCpuOutput } from './cpu-buffers.js';
 
 export type TrainingBackend = 'cpu' | 'wasm';
 export type TensorInfo = tf.TensorInfo;
@@ -51,7 +52,7 @@ export function ioFor(backendName: TrainingBackend, backend: unknown): KernelIo 
     const b = backend as CpuBackendLike;
     return {
       backendName,
-      alloc: (shape) => b.makeTensorInfo([...shape], 'float32', new Float32Array(size(shape))),
+      alloc: (shape) => takeCpuOutput(backend, shape, size(shape)),
       view: (t) => {
         if (t.dtype !== 'float32') throw new Error(`training kernel: expected float32, got ${t.dtype}`);
         const v = b.data.get(t.dataId)?.values ?? b.readSync(t.dataId);
