@@ -1,35 +1,16 @@
 /**
  * The wasm backend's MaxPoolGrad/AvgPoolGrad as SIMD wasm (pool-grad.wat, built into
  * dist/kernels/pool-grad.wasm): a small module instantiated against tfjs-backend-wasm's own
- * WebAssembly.Memory (its emscripten Module exports it as `asm.memory`), so it reads x and dy and
+ * WebAssembly.Memory (its emscripten Module exports it as `asm.memory`; binding in ./wasm-heap.ts,
+ * shared with the other heap kernels), so it reads x and dy and
  * writes dx where they already live on the backend's heap — no copies, one pass, f32x4 over the
  * channel axis. Needs C % 4 == 0; the callers keep their JS loops for other C and for a backend
  * whose memory cannot be reached (then wasmPoolGradStatus() says why).
  */
-import { readFileSync } from 'node:fs';
 import type * as tf from '@tensorflow/tfjs-core';
+import { heapKernels, type HeapModule } from './wasm-heap.js';
 
 type PoolInfo = tf.backend_util.Conv2DInfo;
-
-/** The part of the WebAssembly JS API used here (the project's lib has no WebAssembly types). */
-interface WasmMemory {
-  readonly buffer: ArrayBufferLike;
-}
-interface WasmModule {
-  readonly __wasmModule?: never;
-}
-const WASM = (globalThis as unknown as {
-  WebAssembly: {
-    Module: new (bytes: Uint8Array) => WasmModule;
-    Instance: new (module: WasmModule, imports: object) => { readonly exports: object };
-    Memory: new (descriptor: { initial: number }) => WasmMemory;
-  };
-}).WebAssembly;
-
-interface WasmBackendLike {
-  wasm?: { HEAPU8?: Uint8Array; asm?: { memory?: unknown }; wasmExports?: { memory?: unknown }; wasmMemory?: unknown };
-  dataIdMap?: { get(dataId: object): { memoryOffset: number } | undefined };
-}
 
 interface Exports {
   max_pool_grad(x: number, dy: number, dx: number, ...dims: number[]): void;
@@ -44,34 +25,8 @@ export interface WasmPoolGrad {
   avgPoolGrad(dy: tf.TensorInfo, dx: tf.TensorInfo, dxView: Float32Array, p: PoolInfo): void;
 }
 
-let compiled: WasmModule | Error | undefined;
-const bound = new WeakMap<object, WasmPoolGrad | string>();
-
-function module(): WasmModule {
-  if (compiled === undefined) {
-    try {
-      compiled = new WASM.Module(readFileSync(new URL('./pool-grad.wasm', import.meta.url)));
-    } catch (err) {
-      compiled = err instanceof Error ? err : new Error(String(err));
-    }
-  }
-  if (compiled instanceof Error) throw compiled;
-  return compiled;
-}
-
-/** The backend's WebAssembly.Memory: the one whose buffer is its HEAPU8's. */
-function memoryOf(b: WasmBackendLike): WasmMemory | string {
-  const m = b.wasm;
-  if (!m?.HEAPU8 || !b.dataIdMap) return 'not a tfjs-backend-wasm backend (no wasm.HEAPU8 / dataIdMap)';
-  for (const c of [m.asm?.memory, m.wasmExports?.memory, m.wasmMemory]) {
-    if (c instanceof WASM.Memory && c.buffer === m.HEAPU8.buffer) {
-      // The threaded build's memory is shared; pool-grad.wat imports an unshared one.
-      if (typeof SharedArrayBuffer !== 'undefined' && c.buffer instanceof SharedArrayBuffer) return 'the backend memory is shared (threaded build)';
-      return c;
-    }
-  }
-  return 'the backend does not expose its WebAssembly.Memory (asm.memory, wasmExports.memory, wasmMemory)';
-}
+const kernels = heapKernels<Exports>('pool-grad.wasm');
+const wrapped = new WeakMap<HeapModule<Exports>, WasmPoolGrad>();
 
 /** Does some window cover every pixel of this axis (non-overlapping windows, before >= 0)? */
 function allCovered(size: number, out: number, filter: number, stride: number, before: number): boolean {
@@ -79,20 +34,7 @@ function allCovered(size: number, out: number, filter: number, stride: number, b
   return true;
 }
 
-function bind(b: WasmBackendLike): WasmPoolGrad | string {
-  const memory = memoryOf(b);
-  if (typeof memory === 'string') return memory;
-  let ex: Exports;
-  try {
-    ex = new WASM.Instance(module(), { env: { memory } }).exports as unknown as Exports;
-  } catch (err) {
-    return `pool-grad.wasm does not load: ${err instanceof Error ? err.message : String(err)}`;
-  }
-  const at = (t: tf.TensorInfo) => {
-    const d = b.dataIdMap!.get(t.dataId);
-    if (d === undefined) throw new Error('training kernel: tensor not on the wasm heap');
-    return d.memoryOffset;
-  };
+function wrap({ exports: ex, at }: HeapModule<Exports>): WasmPoolGrad {
   const dims = (p: PoolInfo) => [
     p.batchSize, p.inHeight, p.inWidth, p.inChannels, p.outHeight, p.outWidth,
     p.filterHeight, p.filterWidth, p.strideHeight, p.strideWidth, p.padInfo.top, p.padInfo.left,
@@ -120,26 +62,21 @@ function bind(b: WasmBackendLike): WasmPoolGrad | string {
   };
 }
 
-function boundTo(backend: unknown): WasmPoolGrad | string {
-  if (typeof backend !== 'object' || backend === null) return 'no backend';
-  let r = bound.get(backend);
+/** The SIMD kernels bound to this wasm backend's heap, or undefined (wasmPoolGradStatus says why). */
+export function wasmPoolGrad(backend: unknown): WasmPoolGrad | undefined {
+  const m = kernels.get(backend);
+  if (m === undefined) return undefined;
+  let r = wrapped.get(m);
   if (r === undefined) {
-    r = bind(backend as WasmBackendLike);
-    bound.set(backend, r);
+    r = wrap(m);
+    wrapped.set(m, r);
   }
   return r;
 }
 
-/** The SIMD kernels bound to this wasm backend's heap, or undefined (wasmPoolGradStatus says why). */
-export function wasmPoolGrad(backend: unknown): WasmPoolGrad | undefined {
-  const r = boundTo(backend);
-  return typeof r === 'string' ? undefined : r;
-}
-
 /** 'simd' when the SIMD kernels run on this backend, else why the JS loops do. */
 export function wasmPoolGradStatus(backend: unknown): string {
-  const r = boundTo(backend);
-  return typeof r === 'string' ? r : 'simd';
+  return kernels.status(backend);
 }
 
 /** Does this pool take the SIMD path (channels a positive multiple of 4)? */
