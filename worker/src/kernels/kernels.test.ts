@@ -14,6 +14,9 @@ import { registerSecondOrderGradients } from '../gradients/register.js';
 import { randomTensor } from '../testing/finite-diff.js';
 import { initTestBackend, sideBySideBackends } from '../testing/backend.js';
 import { convInfo } from './conv-util.js';
+import { conv2dBackpropFilterSimd, simdFilterGradShape, wasmFilterGradStatus } from './conv-filter-grad-simd.js';
+import { conv2dBackpropFilterViaGemm } from './conv2d-backprop-filter.js';
+import { ioFor } from './io.js';
 import { wasmPoolGradStatus } from './pool-grad-simd.js';
 import {
   avgPoolGradRef,
@@ -45,8 +48,18 @@ const CONV_CASES: ConvCase[] = [
   // padding wider than the filter reaches: strided backprop-input phases crop dy
   { x: [2, 7, 6, 2], f: [3, 3, 2, 3], s: 2, pad: [[0, 0], [3, 2], [3, 3], [0, 0]] },
   { x: [1, 9, 8, 2], f: [2, 3, 2, 2], s: [3, 2], pad: [[0, 0], [1, 0], [1, 1], [0, 0]] },
-  // wasm Conv2DBackpropFilter: fewer filter taps × channels than filters (dyᵀ·cols)
+  // wasm Conv2DBackpropFilter: fewer filter taps × channels than filters, F % 4 = 0: the SIMD
+  // kernel (conv-filter-grad.wat) — 8-filter blocks and a last 4, C = 1 and 3, padded and not
+  // ('valid' with rows and columns no tap reads), FW·C not a multiple of 3 (a dummy third tap),
+  // several bands of rows (> 256 KB of dy per image)
   { x: [3, 9, 7, 1], f: [3, 3, 1, 12], s: 1, pad: 'same' },
+  { x: [3, 9, 7, 1], f: [3, 3, 1, 16], s: 2, pad: 'same' },
+  { x: [2, 11, 9, 3], f: [3, 3, 3, 28], s: 1, pad: 'same' },
+  { x: [2, 10, 13, 3], f: [3, 3, 3, 32], s: 2, pad: 'valid' },
+  { x: [2, 7, 8, 1], f: [2, 2, 1, 8], s: 1, pad: 'same' },
+  { x: [2, 7, 6, 1], f: [3, 2, 1, 12], s: [2, 1], pad: [[0, 0], [2, 0], [1, 1], [0, 0]] },
+  { x: [2, 65, 63, 1], f: [3, 3, 1, 36], s: 1, pad: 'same' },
+  // … F % 4 ≠ 0: dyᵀ·cols on the GEMM
   { x: [2, 9, 8, 1], f: [3, 3, 1, 10], s: 2, pad: 'valid' },
   // … and several image chunks (> 2048 output pixels), x larger than OH·s × OW·s ('valid')
   { x: [5, 24, 24, 2], f: [3, 3, 2, 4], s: 1, pad: 'same' },
@@ -231,6 +244,55 @@ describe('training kernels', () => {
         const ea = relativeError(data(avg), avgPoolGradRef(v.length, data(dy), info));
         assert.ok(ea < TOL, `${p.x} ${p.size}/${p.s} ${p.pad}: AvgPoolGrad rel err ${ea}`);
         tf.dispose([x, y, dy, mine, avg]);
+      }
+    });
+  }
+
+  if (BACKENDS.includes('wasm')) {
+    test('wasm: Conv2DBackpropFilter of a first layer runs as SIMD wasm on the backend heap (Conv4 block 1 geometry)', async () => {
+      await tf.setBackend('wasm');
+      const backend = tf.backend();
+      assert.equal(wasmFilterGradStatus(backend), 'simd');
+      const geometry = (x: number[], f: number[], s: number) => convInfo('t', x, f, { strides: s, pad: 'same' });
+      assert.ok(simdFilterGradShape(geometry([80, 28, 28, 1], [3, 3, 1, 64], 1)), 'Conv4 block 1');
+      assert.ok(!simdFilterGradShape(geometry([80, 14, 14, 64], [3, 3, 64, 64], 1)), 'Conv4 block 2 stays on the GEMM');
+      assert.ok(!simdFilterGradShape(geometry([4, 9, 9, 1], [3, 3, 1, 10], 1)), 'F % 4 != 0 stays on the GEMM');
+      const rng = new Rng(31);
+      const c = geometry([6, 28, 28, 1], [3, 3, 1, 64], 1);
+      const x = randomTensor(rng, [6, 28, 28, 1]);
+      const dy = randomTensor(rng, c.outShape);
+      tf.dispose(tf.fill([3, 3, 1, 64], 7)); // dW is allocated where this was: the kernel overwrites it
+      const dw = tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 1, 64] }) as tf.Tensor;
+      const io = ioFor('wasm', backend);
+      const simd = conv2dBackpropFilterSimd(io, backend, x, dy, c);
+      const gemm = conv2dBackpropFilterViaGemm(io, x, dy, c, 'dyT·cols');
+      assert.ok(simd !== undefined);
+      const [got, bySimd, byGemm] = [data(dw), io.view(simd).slice(), io.view(gemm).slice()];
+      assert.ok(relativeError(got, conv2dBackpropFilterRef(data(x), data(dy), c)) < TOL);
+      assert.deepEqual(got, bySimd, 'the registered kernel returned what the SIMD kernel computes, bit for bit');
+      assert.notDeepEqual(got, byGemm, '… which the GEMM path does not (other rounding), so the check above tells them apart');
+      io.dispose(simd);
+      io.dispose(gemm);
+      tf.dispose([x, dy, dw]);
+    });
+
+    test('wasm: SIMD Conv2DBackpropFilter with dilations (2, 2) and (2, 1), stride 2, vs float64', async () => {
+      await tf.setBackend('wasm');
+      const rng = new Rng(32);
+      const cases: [number[], number[], number, number | [number, number], 'same' | 'valid'][] = [
+        [[2, 13, 11, 1], [3, 3, 1, 20], 1, 2, 'same'],
+        [[3, 12, 13, 3], [3, 3, 3, 32], 1, [2, 1], 'valid'],
+        [[2, 15, 14, 2], [2, 3, 2, 24], 2, 1, 'same'],
+      ];
+      for (const [xs, fs, s, d, pad] of cases) {
+        const c = convInfo('t', xs, fs, { strides: s, pad, dilations: d });
+        assert.ok(simdFilterGradShape(c));
+        const x = randomTensor(rng, xs);
+        const dy = randomTensor(rng, c.outShape);
+        const dw = tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { strides: s, pad, dataFormat: 'NHWC', filterShape: fs, dilations: d }) as tf.Tensor;
+        const e = relativeError(data(dw), conv2dBackpropFilterRef(data(x), data(dy), c));
+        assert.ok(e < TOL, `x [${xs}] f [${fs}] s ${s} d ${d} ${pad}: rel err ${e}`);
+        tf.dispose([x, dy, dw]);
       }
     });
   }
