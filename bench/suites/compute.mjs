@@ -191,7 +191,7 @@ function notesFor(ok, targets) {
   const nativePool = missed(/tensorflow/);
   if (nativePool.filter((t) => /PoolGrad|Backprop/.test(t.what)).length) {
     notes.push(
-      `Missed — tensorflow (${list(nativePool.filter((t) => /PoolGrad|Backprop/.test(t.what)))}): these are libtensorflow's own kernels, which the worker uses as they are (it replaces kernels only on cpu and wasm). Fix: upstream, or a worker kernel for the tensorflow backend too.`,
+      `Missed — tensorflow (${list(nativePool.filter((t) => /PoolGrad|Backprop/.test(t.what)))}): these are libtensorflow's own kernels, which the worker uses as they are: issue 4's kernels are for the backends without a native library (cpu and wasm), and a worker kernel on tfjs-node would have to copy x, dy and dx between TensorFlow and JavaScript (the readback column shows one such copy costs as much as these kernels). TensorFlow's CPU MaxPoolGrad recomputes each window's arg-max with a scalar loop while its forward MaxPool is vectorised Eigen; its first-layer (one input channel) conv backprops are likewise slow paths. Fix: upstream (TensorFlow), or run on a GPU build, where these are cuDNN kernels.`,
     );
   }
   const sin = missed(/^sinusoid/);
