@@ -1,8 +1,9 @@
 /**
- * The cpu Relu, Step, Square and MaxPool kernels against tfjs-backend-cpu's own (run directly on
- * the same tensors): random inputs of odd sizes plus NaN, ±Infinity and ±0, which must come out
- * exactly as upstream's (bit for bit); pools after ReLU (the fast path), of mixed signs and with
- * NaNs (the generic path); other dtypes fall back to the backend's own kernels.
+ * The cpu Relu, Step, Square, MaxPool and StridedSlice kernels against tfjs-backend-cpu's own (run
+ * directly on the same tensors): random inputs of odd sizes plus NaN, ±Infinity and ±0, which must
+ * come out exactly as upstream's (bit for bit); pools after ReLU (the fast path), of mixed signs and
+ * with NaNs (the generic path); strided slices with negative strides and every mask; other dtypes
+ * fall back to the backend's own kernels.
  */
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
@@ -39,7 +40,7 @@ function assertSameBits(got: tf.Tensor, want: tf.Tensor, what: string): void {
   }
 }
 
-describe('cpu unary and max-pool kernels', () => {
+describe('cpu unary, max-pool and strided-slice kernels', () => {
   before(async () => {
     registerTrainingKernels();
     await tf.setBackend('cpu');
@@ -85,6 +86,29 @@ describe('cpu unary and max-pool kernels', () => {
     });
   }
 
+  const SLICES: [number[], number[], number[], number[], Partial<tf.StridedSliceAttrs>][] = [
+    [[2, 9, 9, 3], [0, 1, 0, 0], [2, 9, 9, 3], [1, 2, 2, 1], {}], // a pool window tap
+    [[3, 7, 8, 2], [0, 0, 1, 0], [3, 7, 8, 2], [1, 3, 2, 1], {}],
+    [[2, 6, 5, 4], [1, 5, 4, 3], [0, 0, 0, 0], [-1, -2, -1, -2], { beginMask: 0, endMask: 0b1111 }],
+    [[5, 7], [1, 0], [5, 7], [2, 3], { shrinkAxisMask: 0 }],
+    [[4, 6, 3], [1, 0, 1], [3, 6, 3], [1, 2, 1], { shrinkAxisMask: 0b001 }],
+    [[4, 6, 3], [0, 1, 0], [4, 6, 3], [2, 2, 1], { newAxisMask: 0b010 }],
+    [[3, 4, 5, 6], [0, 1], [0, 4], [1, 3], { ellipsisMask: 0b01 }],
+    [[6, 5], [0, 0], [6, 5], [1, 1], {}], // identity: upstream's path
+    [[6, 5], [2, 0], [4, 5], [1, 1], {}], // contiguous: upstream's path
+  ];
+  for (const [shape, begin, end, strides, masks] of SLICES) {
+    test(`StridedSlice of [${shape}] begin [${begin}] end [${end}] strides [${strides}] ${JSON.stringify(masks)} equals upstream`, () => {
+      const rng = new Rng(shape.reduce((a, b) => a * 5 + b, 3));
+      tf.tidy(() => {
+        const x = withSpecials(rng, shape);
+        const attrs = { begin, end, strides, beginMask: 0, endMask: 0, ellipsisMask: 0, newAxisMask: 0, shrinkAxisMask: 0, ...masks };
+        const mine = tf.engine().runKernel('StridedSlice', { x }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+        assertSameBits(mine, own('StridedSlice', { x }, attrs), 'StridedSlice');
+      });
+    });
+  }
+
   test('int32 inputs go to the backend\'s own kernels', () => {
     tf.tidy(() => {
       const x = tf.tensor1d([-2, 0, 3], 'int32');
@@ -93,6 +117,7 @@ describe('cpu unary and max-pool kernels', () => {
       assert.equal(tf.relu(x).dtype, 'int32');
       const p = tf.maxPool(tf.tensor4d([1, 5, 2, 4], [1, 2, 2, 1], 'int32'), 2, 2, 'valid');
       assert.deepEqual(Array.from(p.dataSync()), [5]);
+      assert.deepEqual(Array.from(tf.stridedSlice(tf.tensor1d([1, 2, 3, 4, 5], 'int32'), [0], [5], [2]).dataSync()), [1, 3, 5]);
     });
   });
 });

@@ -23,6 +23,7 @@ import { meanConfigs, sumConfigs } from './reduce.js';
 import { maxPoolGradCpuConfig, maxPoolGradWasmConfig } from './max-pool-grad.js';
 import { maxPoolCpuConfig } from './max-pool.js';
 import { reluCpuConfig, squareCpuConfig, stepCpuConfig } from './unary.js';
+import { stridedSliceCpuConfig } from './strided-slice.js';
 
 /** Every config, in registration order. */
 export const TRAINING_KERNELS: readonly tf.KernelConfig[] = [
@@ -50,6 +51,8 @@ export const TRAINING_KERNELS: readonly tf.KernelConfig[] = [
   stepCpuConfig,
   squareCpuConfig,
   maxPoolCpuConfig,
+  // The window taps of the second-order MaxPoolGrad gradient (upstream: TensorBuffer per element).
+  stridedSliceCpuConfig,
   // What the vectorised Conv4 (im2col from slices + batched matMul) runs on.
   batchMatMulCpuConfig,
   batchMatMulWasmConfig,
