@@ -9,13 +9,16 @@ import * as tf from '@tensorflow/tfjs-core';
 import { BackendCalibrator, calibrateBackend, calibrationKey } from './calibrate.js';
 import { selectBackend } from './backend.js';
 
+// ANIL: an MLP run that stays on tfjs (maml/fomaml/metasgd/reptile MLPs take the fused host path).
 const sinusoid = validateSpec({
   name: 'calibrate-mlp',
   task: { family: 'sinusoid', shots: 5, queries: 5 },
   model: { kind: 'mlp', hidden: [16, 16] },
-  algorithm: { kind: 'maml', innerSteps: 1, innerLr: 0.01 },
+  algorithm: { kind: 'anil', innerSteps: 1, innerLr: 0.01 },
   outer: { shardSize: 4 },
 });
+
+const fusedMlp = validateSpec({ ...sinusoid, name: 'calibrate-fused', algorithm: { kind: 'maml', innerSteps: 1, innerLr: 0.01 } });
 
 const conv = validateSpec({
   name: 'calibrate-conv4',
@@ -69,6 +72,17 @@ describe('backend calibration', () => {
     await tf.setBackend(first.name === 'cpu' ? 'wasm' : 'cpu');
     assert.equal(await cal.use(same, params), first);
     assert.equal(tf.getBackend(), first.name);
+    assert.equal(cal.calibrations.size, 1);
+  });
+
+  test('a run on the fused host path is not calibrated: the current backend stays', async () => {
+    const initial = await selectBackend({ require: 'wasm' });
+    const cal = new BackendCalibrator(initial, { shards: 1, measureMs: 100 });
+    assert.equal(await cal.use(fusedMlp, initParams(fusedMlp).data), initial);
+    assert.equal(cal.calibrations.size, 0);
+    assert.equal(tf.getBackend(), 'wasm');
+    // The same model with ANIL runs on tfjs: calibrated.
+    await cal.use(sinusoid, initParams(sinusoid).data);
     assert.equal(cal.calibrations.size, 1);
   });
 });

@@ -3,7 +3,8 @@
  * which is faster depends on the model: wasm (XNNPACK) wins on convolutions, the pure-JS cpu
  * backend can win on tiny MLPs where per-kernel overhead dominates. So, for each run spec, the
  * worker times shards of that very spec (its model, task sizes, algorithm, shard size and θ) on
- * each candidate and keeps the faster one for every shard of that run.
+ * each candidate and keeps the faster one for every shard of that run. Runs on the fused host path
+ * (MLPs, ./fused) do not use tfjs and are not calibrated.
  *
  * Per candidate: one warm-up task (JIT, XNNPACK operator creation, first allocations), then timed
  * shards of the spec's shard size (capped) until `measureMs` or `shards` is reached. A candidate
@@ -14,7 +15,7 @@ import './upstream.js';
 import * as tf from '@tensorflow/tfjs-core';
 import { silentLogger, type Logger, type RunSpec } from '@metaloop/shared';
 import { selectBackend, type BackendInfo } from './backend.js';
-import { computeShard } from './engine.js';
+import { compileRun, computeShard } from './engine.js';
 import type { BackendName } from './errors.js';
 
 export interface CalibrationOptions {
@@ -138,6 +139,8 @@ export class BackendCalibrator {
 
   /** Make `spec`'s backend the active one (calibrating first if this spec's cost is new). */
   async use(spec: RunSpec, params: Float32Array): Promise<BackendInfo> {
+    // A run on the fused host path (MLPs: fused/) computes without tfjs: nothing to choose.
+    if (typeof compileRun(spec).fused !== 'string') return this.currentInfo;
     const key = calibrationKey(spec);
     let c = this.results.get(key);
     if (!c) {
