@@ -81,7 +81,9 @@ describe('metaloop CLI against nats-server + coordinator + worker', { timeout: 9
     cli = (args, timeoutMs) => exec(process.execPath, [METALOOP, '--nats', nats.url, ...args], {}, timeoutMs);
     const env = { METALOOP_LOG_LEVEL: 'warn' };
     procs.push(new Proc('coordinator', process.execPath, [METALOOP, '--nats', nats.url, 'coordinator', '--metrics-port=-1'], env));
-    procs.push(new Proc('worker', process.execPath, [WORKER, '--nats', nats.url, '--id', 'cli-w1', '--metrics-port=-1'], env));
+    // 10 ms per shard (5 per step): the 120-step run lasts seconds, so both watchers start while it
+    // is running however fast the compute is (MLP shards take the fused host path, ~1 ms each).
+    procs.push(new Proc('worker', process.execPath, [WORKER, '--nats', nats.url, '--id', 'cli-w1', '--metrics-port=-1'], { ...env, METALOOP_WORKER_SLOW_SHARD_MS: '10' }));
     const dead = () => procs.find((p) => p.exited)?.exitReason();
     await waitFor(
       'the worker in `metaloop workers`',
