@@ -2,7 +2,8 @@
  * Conv2DBackpropInput: dx[n, h, w, ci] = Σ dy[n, i, j, co] · W[kh, kw, ci, co] over h = i·s + kh − top,
  * w = j·s + kw − left.
  *
- * cpu: dcols = dy · Wᵀ with the GEMM of ./gemm.ts, then col2im.
+ * cpu: 3×3 stride 1 with ≥ 2 output channels: Winograd F(2×2, 3×3) on dy with the flipped filter
+ *   (./winograd.ts, as the forward conv); otherwise dcols = dy · Wᵀ with the GEMM of ./gemm.ts, then col2im.
  * wasm (whose own kernel is a scalar C++ loop, ~12× slower than its forward conv): with stride 1
  *   it is a forward convolution of dy with W flipped in space and with ci/co swapped, padded by
  *   fH − 1 − top (XNNPACK). With stride s > 1 the rows h of dx with (h + top) mod s = ph only meet
@@ -14,7 +15,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { col2im, colsShape, convInfo, scratchBuffer, type ConvAttrs, type ConvInfo } from './conv-util.js';
 import { gemm, rowMajor } from './gemm.js';
+import { usesWinograd } from './conv2d.js';
 import { ioFor, type KernelIo, type TensorInfo } from './io.js';
+import { winogradConv, winogradFilter } from './winograd.js';
 
 interface Args {
   inputs: tf.NamedTensorInfoMap;
@@ -39,6 +42,18 @@ export function conv2dBackpropInputCpu(args: Args): TensorInfo {
   const { M, K } = colsShape(c);
   const CO = c.outChannels;
   const out = io.alloc(c.inShape);
+  // 3×3, stride 1: dx is the forward convolution of dy with W flipped in space, ci/co swapped,
+  // padded by 2 − top / 2 − left — through Winograd like the forward conv (./conv2d.ts).
+  if (usesWinograd({ ...c, inChannels: CO })) {
+    const CI = c.inChannels;
+    const geo = {
+      batch: c.batchSize, inHeight: c.outHeight, inWidth: c.outWidth, inChannels: CO, outChannels: CI,
+      outHeight: c.inHeight, outWidth: c.inWidth, top: 2 - c.padInfo.top, left: 2 - c.padInfo.left,
+    };
+    const v = winogradFilter(io.view(filter), CO, CI, (kh, kw, co, ci) => (((2 - kh) * 3 + (2 - kw)) * CI + ci) * CO + co);
+    winogradConv(io.view(dy), geo, v, io.view(out));
+    return out;
+  }
   const dcols = scratchBuffer(M * K);
   // dcols[M, K] = dy[M, CO] · Wᵀ[CO, K]
   gemm(M, K, CO, rowMajor(io.view(dy), M, CO), rowMajor(io.view(filter), K, CO, true), dcols);
