@@ -108,15 +108,19 @@ function release(values: unknown): void {
   freeBytes += values.byteLength;
 }
 
-/** A zero-filled float32 tensor of `shape` on the cpu backend `backend`, its memory recycled when possible. */
-export function takeCpuOutput(backend: unknown, shape: readonly number[], size: number): { dataId: object; shape: number[]; dtype: 'float32' } {
+/**
+ * A zero-filled float32 tensor of `shape` on the cpu backend `backend`, its memory recycled when
+ * possible. `zero` false: a recycled array keeps its old contents (for a kernel that overwrites
+ * every element).
+ */
+export function takeCpuOutput(backend: unknown, shape: readonly number[], size: number, zero = true): { dataId: object; shape: number[]; dtype: 'float32' } {
   const b = backend as CpuBackendHooks;
   hook(b);
   const list = free.get(size);
   let a = list?.pop();
   if (a) {
     freeBytes -= a.byteLength;
-    a.fill(0);
+    if (zero) a.fill(0);
   } else {
     a = new Float32Array(size);
     owned.set(a.buffer as ArrayBuffer, a);

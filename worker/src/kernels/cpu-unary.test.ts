@@ -3,7 +3,8 @@
  * directly on the same tensors): random inputs of odd sizes plus NaN, ±Infinity and ±0, which must
  * come out exactly as upstream's (bit for bit); pools after ReLU (the fast path), of mixed signs and
  * with NaNs (the generic path); strided slices with negative strides and every mask; other dtypes
- * fall back to the backend's own kernels.
+ * fall back to the backend's own kernels. MaxPoolGrad's branch-free path for non-overlapping
+ * windows against its generic loop (bit for bit) and a float64 reference.
  */
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
@@ -11,6 +12,8 @@ import { Rng } from '@metaloop/shared';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { randomTensor } from '../testing/finite-diff.js';
+import { maxPoolGradDisjoint, maxPoolGradGeneric } from './max-pool-grad.js';
+import { maxPoolGradRef, relativeError } from './reference.js';
 import { registerTrainingKernels, upstreamKernel } from './register.js';
 
 const SPECIAL = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 0, -0, 1e-40, -1e-40, 3.4e38, -3.4e38];
@@ -83,6 +86,67 @@ describe('cpu unary, max-pool and strided-slice kernels', () => {
           assertSameBits(tf.maxPool(x as tf.Tensor4D, p.size, p.s, p.pad), own('MaxPool', { x }, attrs), `MaxPool ${what}`);
         }
       });
+    });
+  }
+
+  // MaxPoolGrad, non-overlapping windows (stride ≥ filter): the integer path (inputs ≥ 0, no NaN)
+  // or, on any other input, the generic loop; either way bit for bit what the generic loop gives.
+  const GRAD_POOLS: { x: number[]; size: number | [number, number]; s: number | [number, number]; pad: 'valid' | 'same' | [[number, number], [number, number], [number, number], [number, number]] }[] = [
+    { x: [3, 8, 10, 5], size: 2, s: 2, pad: 'valid' }, // every window a full 2×2
+    { x: [2, 7, 9, 3], size: 2, s: 2, pad: 'valid' }, // last row and column in no window
+    { x: [2, 7, 9, 3], size: 2, s: 2, pad: 'same' }, // partial windows at the far edge
+    { x: [2, 9, 10, 4], size: 3, s: 3, pad: 'valid' }, // 3×3 windows, column 9 uncovered
+    { x: [2, 7, 7, 2], size: 3, s: 3, pad: 'same' }, // padding before: partial windows at both edges
+    { x: [2, 9, 9, 3], size: 2, s: 3, pad: 'valid' }, // gaps between windows
+    { x: [2, 7, 6, 5], size: [2, 3], s: [2, 3], pad: [[0, 0], [1, 0], [0, 1], [0, 0]] }, // explicit padding
+    { x: [1, 6, 8, 3], size: 2, s: 2, pad: [[0, 0], [3, 3], [1, 1], [0, 0]] }, // windows all padding
+    { x: [2, 5, 6, 1], size: 2, s: 2, pad: 'same' }, // one channel
+  ];
+  for (const p of GRAD_POOLS) {
+    test(`MaxPoolGrad x [${p.x}] ${p.size}/${p.s} ${typeof p.pad === 'string' ? p.pad : 'explicit'}: after ReLU, ties, mixed signs, NaN/±Infinity/±0 — equal the generic loop bit for bit`, () => {
+      const rng = new Rng(p.x.reduce((a, b) => a * 11 + b, 5));
+      const info = tf.backend_util.computePool2DInfo(p.x as [number, number, number, number], p.size, p.s, 1, p.pad);
+      const attrs = { filterSize: p.size, strides: p.s, pad: p.pad };
+      const n = p.x.reduce((a, b) => a * b, 1);
+      const raw = () => randomTensor(rng, p.x).dataSync() as Float32Array;
+      const specials = () => {
+        const v = Float32Array.from(raw());
+        SPECIAL.forEach((s, i) => (v[(i * 31) % n] = s));
+        return v;
+      };
+      const relu = (v: Float32Array) => v.map((a) => (a > 0 ? a : 0));
+      const quantised = () => relu(raw().map((a) => Math.round(a * 2) / 2)); // many equal values: ties
+      const cases: [string, Float32Array, boolean][] = [
+        ['after relu', relu(raw()), true],
+        ['quantised, after relu', quantised(), true],
+        ['all zero', new Float32Array(n), true],
+        ['with +Infinity', relu(raw()).map((a, i) => (i % 13 === 0 ? Infinity : a)), true],
+        ['mixed signs', raw(), false],
+        ['with NaN, ±Infinity, ±0', specials(), false],
+        ['relu with NaN', relu(raw()).map((a, i) => (i % 17 === 3 ? Number.NaN : a)), false],
+        ['relu with −0', relu(raw()).map((a, i) => (i % 7 === 1 ? -0 : a)), false],
+      ];
+      for (const [what, xs, fast] of cases) {
+        const ys = tf.tidy(() => tf.maxPool(tf.tensor4d(xs, p.x as [number, number, number, number]), p.size, p.s, p.pad).dataSync() as Float32Array);
+        const dys = Float32Array.from(tf.tidy(() => randomTensor(rng, info.outShape).dataSync()));
+        for (let i = 0; i < dys.length; i += 5) dys[i] = -0; // dy = −0 comes out as +0, as 0 + dy
+        const want = new Float32Array(n);
+        maxPoolGradGeneric(xs, dys, want, info);
+        const scratch = new Float32Array(n).fill(7); // stale contents: every element must be written
+        assert.equal(maxPoolGradDisjoint(xs, dys, scratch, info), fast, `${what}: the integer path ${fast ? 'holds' : 'bails out'}`);
+        if (fast) tf.tidy(() => assertSameBits(tf.tensor(scratch), tf.tensor(want), `MaxPoolGrad (integer path) ${what}`));
+        // dx may be a recycled output of the same length holding stale values: none may show
+        tf.dispose(tf.relu(tf.fill(p.x, 7)));
+        const got = tf.tidy(() => {
+          const x = tf.tensor4d(xs, p.x as [number, number, number, number]);
+          const y = tf.tensor(ys, info.outShape);
+          const dy = tf.tensor(dys, info.outShape);
+          return tf.engine().runKernel('MaxPoolGrad', { dy, input: x, output: y }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+        });
+        tf.tidy(() => assertSameBits(got, tf.tensor(want, p.x), `MaxPoolGrad ${what}`));
+        if (xs.every(Number.isFinite)) assert.ok(relativeError(got.dataSync(), maxPoolGradRef(xs, dys, info)) < 1e-6, `MaxPoolGrad ${what} vs float64`);
+        got.dispose();
+      }
     });
   }
 

@@ -14,8 +14,11 @@ export type TensorInfo = tf.TensorInfo;
 
 export interface KernelIo {
   readonly backendName: TrainingBackend;
-  /** A new float32 tensor of `shape` (zero-filled on cpu; uninitialised on wasm). */
-  alloc(shape: readonly number[]): TensorInfo;
+  /**
+   * A new float32 tensor of `shape` (zero-filled on cpu unless `zero` is false, for a kernel that
+   * writes every element; uninitialised on wasm).
+   */
+  alloc(shape: readonly number[], zero?: boolean): TensorInfo;
   /** The float32 contents of a tensor, not copied (wasm: valid until the next alloc or run). */
   view(t: TensorInfo): Float32Array;
   /** Release an intermediate made by alloc() or run(). */
@@ -52,7 +55,7 @@ export function ioFor(backendName: TrainingBackend, backend: unknown): KernelIo 
     const b = backend as CpuBackendLike;
     return {
       backendName,
-      alloc: (shape) => takeCpuOutput(backend, shape, size(shape)),
+      alloc: (shape, zero = true) => takeCpuOutput(backend, shape, size(shape), zero),
       view: (t) => {
         if (t.dtype !== 'float32') throw new Error(`training kernel: expected float32, got ${t.dtype}`);
         const v = b.data.get(t.dataId)?.values ?? b.readSync(t.dataId);
