@@ -1,8 +1,10 @@
 /**
  * Conv2DBackpropFilter: dW[kh, kw, ci, co] = Σ_{n,i,j} x[n, i·s + kh − top, j·s + kw − left, ci] · dy[n, i, j, co].
  *
- * cpu: im2col(x)ᵀ · dy with the GEMM of ./gemm.ts (tfjs-backend-cpu's own is a 7-deep loop calling
- *   TensorBuffer.get per multiply-add, ~55× slower than its forward conv of the same FLOPs).
+ * cpu: 3×3 stride 1 with ≥ 2 input channels (as the forward conv, ./conv2d.ts): Winograd F(3×3, 2×2),
+ *   the transpose of the forward's F(2×2, 3×3) (./winograd-filter.ts); otherwise im2col(x)ᵀ · dy with the
+ *   GEMM of ./gemm.ts (tfjs-backend-cpu's own is a 7-deep loop calling TensorBuffer.get per multiply-add,
+ *   ~55× slower than its forward conv of the same FLOPs).
  * wasm (which has no such kernel, tfjs issue #8474): im2colᵀ built in JS on the wasm heap, products on
  *   the backend's BatchMatMul (XNNPACK's fully-connected GEMM, plain [1, r, k]·[1, k, c]):
  *   - x is split into its stride phases on the output grid, xp[ph, pw, ci, n, a, b] =
@@ -31,8 +33,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { conv2dBackpropFilterSimd } from './conv-filter-grad-simd.js';
 import { colsShape, convInfo, im2col, scratchBuffer, type ConvAttrs, type ConvInfo } from './conv-util.js';
+import { usesWinograd } from './conv2d.js';
 import { gemm, rowMajor } from './gemm.js';
 import { ioFor, type KernelIo, type TensorInfo } from './io.js';
+import { winogradFilterGrad } from './winograd-filter.js';
 
 interface Args {
   inputs: tf.NamedTensorInfoMap;
@@ -57,6 +61,14 @@ export function conv2dBackpropFilterCpu(args: Args): TensorInfo {
   const { M, K } = colsShape(c);
   const CO = c.outChannels;
   const out = io.alloc([c.filterHeight, c.filterWidth, c.inChannels, CO]);
+  if (usesWinograd(c)) {
+    const geo = {
+      batch: c.batchSize, inHeight: c.inHeight, inWidth: c.inWidth, inChannels: c.inChannels, outChannels: CO,
+      outHeight: c.outHeight, outWidth: c.outWidth, top: c.padInfo.top, left: c.padInfo.left,
+    };
+    winogradFilterGrad(io.view(x), io.view(dy), geo, io.view(out));
+    return out;
+  }
   const cols = scratchBuffer(M * K);
   im2col(io.view(x), c, cols);
   // dW[K, CO] = colsᵀ[K, M] · dy[M, CO]

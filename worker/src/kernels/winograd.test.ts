@@ -3,6 +3,8 @@
  * reference and tfjs-backend-cpu's own Conv2D: odd and even sizes (partial output tiles), 'same',
  * 'valid' and explicit padding (including padding wider than the filter reaches), chunks of tiles
  * that do not fill a register block, several filters; plus which convolutions take the path.
+ * The same cases for Conv2DBackpropFilter by Winograd F(3×3, 2×2) (./winograd-filter.ts), against a
+ * float64 reference (channel and filter counts not multiples of 4, several chunks of tiles).
  */
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
@@ -12,7 +14,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { randomTensor } from '../testing/finite-diff.js';
 import { convInfo } from './conv-util.js';
 import { usesWinograd } from './conv2d.js';
-import { conv2dRef, relativeError } from './reference.js';
+import { conv2dBackpropFilterRef, conv2dRef, relativeError } from './reference.js';
 import { registerTrainingKernels, upstreamKernel } from './register.js';
 
 type Pad = 'same' | 'valid' | [[number, number], [number, number], [number, number], [number, number]];
@@ -66,6 +68,22 @@ describe('cpu Conv2D by Winograd F(2×2, 3×3)', () => {
         const own = tf.engine().makeTensorFromTensorInfo(upstreamKernel('Conv2D', 'cpu')!.kernelFunc({ inputs: { x, filter: w }, backend: cpu, attrs: attrs as unknown as tf.NamedAttrMap }) as tf.TensorInfo, cpu);
         const e2 = relativeError(y.dataSync(), own.dataSync());
         assert.ok(e2 < 1e-5, `vs tfjs-backend-cpu: rel err ${e2}`);
+      });
+    });
+  }
+
+  for (const c of CASES) {
+    test(`Conv2DBackpropFilter ${label(c)}: vs float64 (rel err < 1e-6)`, () => {
+      const rng = new Rng(c.x.reduce((a, b) => a * 13 + b, c.f));
+      const info = convInfo('t', c.x, [3, 3, c.x[3], c.f], { strides: 1, pad: c.pad });
+      assert.ok(usesWinograd(info));
+      tf.tidy(() => {
+        const x = randomTensor(rng, c.x) as tf.Tensor4D;
+        const dy = randomTensor(rng, info.outShape) as tf.Tensor4D;
+        const dw = tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { strides: 1, pad: c.pad, dataFormat: 'NHWC', filterShape: [3, 3, c.x[3], c.f] }) as tf.Tensor;
+        assert.deepEqual(dw.shape, [3, 3, c.x[3], c.f]);
+        const e = relativeError(dw.dataSync(), conv2dBackpropFilterRef(x.dataSync(), dy.dataSync(), info));
+        assert.ok(e < 1e-6, `vs float64: rel err ${e}`);
       });
     });
   }

@@ -78,18 +78,23 @@ export function winogradForwardFilter(w: Float32Array, C: number, F: number): Fl
   return winogradFilter(w, C, F, (kh, kw, c, f) => ((kh * 3 + kw) * C + c) * F + f);
 }
 
-/**
- * out[n, i, j, f] (NHWC, overwritten) = Σ_{kh, kw, c} x[n, i + kh − top, j + kw − left, c] · g_{c,f}[kh, kw]
- * (x zero outside), with V from winogradFilter.
- */
-export function winogradConv(x: Float32Array, geo: WinogradGeometry, v: Float64Array, out: Float32Array): void {
-  const { batch: N, inHeight: H, inWidth: W, inChannels: C, outChannels: F, outHeight: OH, outWidth: OW, top, left } = geo;
-  const P = (F + 3) >> 2;
-  const FP = P * 4;
+/** x zero-padded to the 4×4 windows of every output tile (./winograd-filter.ts reads it too). */
+export interface PaddedInput {
+  /** Scratch shared by every call: valid until the next padInput. */
+  readonly xp: Float32Array;
+  /** Tile rows and columns: ⌈OH/2⌉, ⌈OW/2⌉. */
+  readonly TH: number;
+  readonly TW: number;
+  /** Padded rows and columns, 2·TH + 2 and 2·TW + 2: tile (i, j) reads rows 2i..2i+3, columns 2j..2j+3. */
+  readonly PH: number;
+  readonly PW: number;
+}
+
+/** xp[n, r, s, c] = x[n, r − top, s − left, c], 0 outside x (rows/columns of x past the windows are dropped). */
+export function padInput(x: Float32Array, geo: WinogradGeometry): PaddedInput {
+  const { batch: N, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, top, left } = geo;
   const TH = (OH + 1) >> 1;
   const TW = (OW + 1) >> 1;
-  const T = N * TH * TW;
-  // Zero-padded copy of x covering every tile's 4×4 window.
   const PH = 2 * TH + 2;
   const PW = 2 * TW + 2;
   const padSize = N * PH * PW * C;
@@ -107,6 +112,46 @@ export function winogradConv(x: Float32Array, geo: WinogradGeometry, v: Float64A
       xp.set(x.subarray(src, src + (w1 - w0) * C), ((n * PH + pr) * PW + w0 + left) * C);
     }
   }
+  return { xp, TH, TW, PH, PW };
+}
+
+/**
+ * U = Bᵀ d B of the 4×4 window of xp starting at p0 (rows rowStride apart, pixels C apart), for the
+ * channels c < count from p0 on: u[o + c·cStride + ξ·xiStride] = U_c[ξ] (ξ = 4a + b, float64, exact).
+ */
+export function inputTransform(xp: Float32Array, p0: number, rowStride: number, C: number, count: number, u: Float64Array, o: number, cStride: number, xiStride: number): void {
+  const p1 = p0 + rowStride;
+  const p2 = p1 + rowStride;
+  const p3 = p2 + rowStride;
+  const uXi = xiStride;
+  for (let c = 0; c < count; c++, o += cStride) {
+    const d00 = xp[p0 + c]!, d01 = xp[p0 + C + c]!, d02 = xp[p0 + 2 * C + c]!, d03 = xp[p0 + 3 * C + c]!;
+    const d10 = xp[p1 + c]!, d11 = xp[p1 + C + c]!, d12 = xp[p1 + 2 * C + c]!, d13 = xp[p1 + 3 * C + c]!;
+    const d20 = xp[p2 + c]!, d21 = xp[p2 + C + c]!, d22 = xp[p2 + 2 * C + c]!, d23 = xp[p2 + 3 * C + c]!;
+    const d30 = xp[p3 + c]!, d31 = xp[p3 + C + c]!, d32 = xp[p3 + 2 * C + c]!, d33 = xp[p3 + 3 * C + c]!;
+    // e = Bᵀ d (rows)
+    const e00 = d00 - d20, e01 = d01 - d21, e02 = d02 - d22, e03 = d03 - d23;
+    const e10 = d10 + d20, e11 = d11 + d21, e12 = d12 + d22, e13 = d13 + d23;
+    const e20 = d20 - d10, e21 = d21 - d11, e22 = d22 - d12, e23 = d23 - d13;
+    const e30 = d10 - d30, e31 = d11 - d31, e32 = d12 - d32, e33 = d13 - d33;
+    // e B (columns)
+    u[o] = e00 - e02; u[o + uXi] = e01 + e02; u[o + 2 * uXi] = e02 - e01; u[o + 3 * uXi] = e01 - e03;
+    u[o + 4 * uXi] = e10 - e12; u[o + 5 * uXi] = e11 + e12; u[o + 6 * uXi] = e12 - e11; u[o + 7 * uXi] = e11 - e13;
+    u[o + 8 * uXi] = e20 - e22; u[o + 9 * uXi] = e21 + e22; u[o + 10 * uXi] = e22 - e21; u[o + 11 * uXi] = e21 - e23;
+    u[o + 12 * uXi] = e30 - e32; u[o + 13 * uXi] = e31 + e32; u[o + 14 * uXi] = e32 - e31; u[o + 15 * uXi] = e31 - e33;
+  }
+}
+
+/**
+ * out[n, i, j, f] (NHWC, overwritten) = Σ_{kh, kw, c} x[n, i + kh − top, j + kw − left, c] · g_{c,f}[kh, kw]
+ * (x zero outside), with V from winogradFilter.
+ */
+export function winogradConv(x: Float32Array, geo: WinogradGeometry, v: Float64Array, out: Float32Array): void {
+  const { batch: N, inChannels: C, outChannels: F, outHeight: OH, outWidth: OW } = geo;
+  const P = (F + 3) >> 2;
+  const FP = P * 4;
+  const { xp, TH, TW, PH, PW } = padInput(x, geo);
+  const T = N * TH * TW;
   const G = TILES >> 2;
   const uSize = 16 * G * C * 4;
   const mSize = TILES * 16 * FP;
@@ -131,26 +176,7 @@ export function winogradConv(x: Float32Array, geo: WinogradGeometry, v: Float64A
       const rem = gt - n * TH * TW;
       const ti = Math.floor(rem / TW);
       const tj = rem - ti * TW;
-      const p0 = ((n * PH + 2 * ti) * PW + 2 * tj) * C;
-      const p1 = p0 + rowStride;
-      const p2 = p1 + rowStride;
-      const p3 = p2 + rowStride;
-      for (let c = 0, o = base; c < C; c++, o += 4) {
-        const d00 = xp[p0 + c]!, d01 = xp[p0 + C + c]!, d02 = xp[p0 + 2 * C + c]!, d03 = xp[p0 + 3 * C + c]!;
-        const d10 = xp[p1 + c]!, d11 = xp[p1 + C + c]!, d12 = xp[p1 + 2 * C + c]!, d13 = xp[p1 + 3 * C + c]!;
-        const d20 = xp[p2 + c]!, d21 = xp[p2 + C + c]!, d22 = xp[p2 + 2 * C + c]!, d23 = xp[p2 + 3 * C + c]!;
-        const d30 = xp[p3 + c]!, d31 = xp[p3 + C + c]!, d32 = xp[p3 + 2 * C + c]!, d33 = xp[p3 + 3 * C + c]!;
-        // e = Bᵀ d (rows)
-        const e00 = d00 - d20, e01 = d01 - d21, e02 = d02 - d22, e03 = d03 - d23;
-        const e10 = d10 + d20, e11 = d11 + d21, e12 = d12 + d22, e13 = d13 + d23;
-        const e20 = d20 - d10, e21 = d21 - d11, e22 = d22 - d12, e23 = d23 - d13;
-        const e30 = d10 - d30, e31 = d11 - d31, e32 = d12 - d32, e33 = d13 - d33;
-        // e B (columns)
-        u[o] = e00 - e02; u[o + uXi] = e01 + e02; u[o + 2 * uXi] = e02 - e01; u[o + 3 * uXi] = e01 - e03;
-        u[o + 4 * uXi] = e10 - e12; u[o + 5 * uXi] = e11 + e12; u[o + 6 * uXi] = e12 - e11; u[o + 7 * uXi] = e11 - e13;
-        u[o + 8 * uXi] = e20 - e22; u[o + 9 * uXi] = e21 + e22; u[o + 10 * uXi] = e22 - e21; u[o + 11 * uXi] = e21 - e23;
-        u[o + 12 * uXi] = e30 - e32; u[o + 13 * uXi] = e31 + e32; u[o + 14 * uXi] = e32 - e31; u[o + 15 * uXi] = e31 - e33;
-      }
+      inputTransform(xp, ((n * PH + 2 * ti) * PW + 2 * tj) * C, rowStride, C, C, u, base, 4, uXi);
     }
     // ---- 16 products: m[tile][ξ][f] = Σ_c u[ξ][tile][c] · v[ξ][c][f], 4 tiles × 4 f per register block
     for (let xi = 0; xi < 16; xi++) {
