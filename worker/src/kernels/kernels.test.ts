@@ -65,6 +65,10 @@ const CONV_CASES: ConvCase[] = [
   { x: [5, 24, 24, 2], f: [3, 3, 2, 4], s: 1, pad: 'same' },
   { x: [9, 27, 26, 2], f: [3, 3, 2, 3], s: 1, pad: 'valid' },
   { x: [7, 37, 35, 2], f: [3, 3, 2, 3], s: 2, pad: 'valid' },
+  // cpu Conv2DBackpropInput with K = fH·fW·C < filters (dyTimesWt): the cases above with K < F,
+  // and a last panel of 2 columns (K = 5, 8), rows M mod 4 ≠ 0
+  { x: [3, 7, 9, 1], f: [1, 5, 1, 8], s: 1, pad: 'same' },
+  { x: [2, 6, 7, 2], f: [2, 2, 2, 12], s: 2, pad: 'valid' },
 ];
 
 type PoolPad = 'same' | 'valid' | [[number, number], [number, number], [number, number], [number, number]];
