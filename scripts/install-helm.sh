@@ -40,7 +40,7 @@ mkdir -p "$TOOLS_DIR"
 # `go install` would report "v3.22" and pretend to be Kubernetes v1.20. Do the same here.
 gomod="$(cd "$TOOLS_DIR" && GO111MODULE=on "$GO" mod download -json "helm.sh/helm/v3@${HELM_VERSION}" \
   | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p')"
-k8s_minor="$(sed -n 's/^[[:space:]]*k8s.io\/client-go v0\.\([0-9]*\)\..*/\1/p' "$gomod" | head -n1)"
+k8s_minor="$(sed -n 's/^[[:space:]]*k8s.io\/client-go v0\.\([0-9]*\)\..*/\1/p' "$gomod" | sed -n 1p)"
 if [[ -z "$k8s_minor" ]]; then
   log "FAILED: could not read k8s.io/client-go's version from helm's go.mod ($gomod)"
   exit 1

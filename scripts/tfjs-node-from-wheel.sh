@@ -141,7 +141,7 @@ MISSING=$(comm -23 "$BASE/needed-symbols.txt" "$BASE/exported-symbols.txt" | tr 
 log "C API: binding calls $(wc -l < "$BASE/needed-symbols.txt") TF_/TFE_ functions; the wheel's libraries export $(wc -l < "$BASE/exported-symbols.txt") TF_/TFE_ symbols; missing: ${MISSING:-none}"
 readelf -V "$CC_LIB" "$FW_LIB" | grep -oE '(GLIBC|GLIBCXX|CXXABI)_[0-9][0-9.]*' | sort -uV > "$BASE/needed-versions.txt"
 max_ver() { grep -E "^$1_" "$BASE/needed-versions.txt" | tail -1; }
-host_glibc=$(ldd --version | head -1 | grep -oE '[0-9]+\.[0-9]+$')
+host_glibc=$(ldd --version 2>&1 | sed -n 1p | grep -oE '[0-9]+\.[0-9]+$')
 log "ABI: wheel needs up to $(max_ver GLIBC), $(max_ver GLIBCXX), $(max_ver CXXABI); host glibc $host_glibc"
 LDD_PROBLEMS=$(ldd "$LAYOUT/lib/libtensorflow_cc.so.2" 2>&1 | grep -E 'not found' || true)
 [ -z "$LDD_PROBLEMS" ] || log "ABI problems (ldd):"$'\n'"$LDD_PROBLEMS"
