@@ -133,7 +133,10 @@ async function main() {
       const seeds = (n, base) => Array.from({ length: n }, (_, i) => base + i);
       // fused: the MLP host path (worker/src/fused); batched / looped: the tfjs path, forced.
       const opts = { batchTasks: mode === 'batched', fused: mode === 'fused', yieldEveryMs: 1e9 };
-      await engine.computeShard(spec, params, { kind: 'train', taskSeeds: seeds(t.warmupTasks ?? 1, 1000) }, opts);
+      // warmupTasks: a number, or one per mode ({ fused: 2000, … }): the fused path's loops need
+      // thousands of tasks before V8 has optimised all of them.
+      const warmup = typeof t.warmupTasks === 'object' ? (t.warmupTasks[mode] ?? 1) : (t.warmupTasks ?? 1);
+      await engine.computeShard(spec, params, { kind: 'train', taskSeeds: seeds(warmup, 1000) }, opts);
       let tasks = 0;
       let wall = 0;
       let cpu = 0;
