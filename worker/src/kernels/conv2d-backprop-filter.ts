@@ -31,6 +31,7 @@
  *   on 'valid' padding, where x's pixels beyond the planes are read from x transposed to [C, N, H, W]).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { firstLayerFilterGrad, fitsFirstLayerFilterGrad } from './conv-filter-grad-1ch.js';
 import { conv2dBackpropFilterSimd } from './conv-filter-grad-simd.js';
 import { colsShape, convInfo, im2col, scratchBuffer, type ConvAttrs, type ConvInfo } from './conv-util.js';
 import { usesWinograd } from './conv2d.js';
@@ -67,6 +68,10 @@ export function conv2dBackpropFilterCpu(args: Args): TensorInfo {
       outHeight: c.outHeight, outWidth: c.outWidth, top: c.padInfo.top, left: c.padInfo.left,
     };
     winogradFilterGrad(io.view(x), io.view(dy), geo, io.view(out));
+    return out;
+  }
+  if (fitsFirstLayerFilterGrad(c)) {
+    firstLayerFilterGrad(io.view(x), io.view(dy), c, io.view(out));
     return out;
   }
   const cols = scratchBuffer(M * K);

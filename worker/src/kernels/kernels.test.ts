@@ -54,6 +54,10 @@ const CONV_CASES: ConvCase[] = [
   // several bands of rows (> 256 KB of dy per image)
   { x: [3, 9, 7, 1], f: [3, 3, 1, 12], s: 1, pad: 'same' },
   { x: [3, 9, 7, 1], f: [3, 3, 1, 16], s: 2, pad: 'same' },
+  // cpu Conv2DBackpropFilter of a first layer (conv-filter-grad-1ch.ts: one channel, stride 1, FW = 3,
+  // F % 4 = 0): 'valid', 2 filter rows, explicit uneven padding
+  { x: [2, 8, 9, 1], f: [2, 3, 1, 8], s: 1, pad: 'valid' },
+  { x: [3, 7, 6, 1], f: [3, 3, 1, 4], s: 1, pad: [[0, 0], [2, 0], [0, 2], [0, 0]] },
   { x: [2, 11, 9, 3], f: [3, 3, 3, 28], s: 1, pad: 'same' },
   { x: [2, 10, 13, 3], f: [3, 3, 3, 32], s: 2, pad: 'valid' },
   { x: [2, 7, 8, 1], f: [2, 2, 1, 8], s: 1, pad: 'same' },
