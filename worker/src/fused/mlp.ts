@@ -213,6 +213,15 @@ function outerAcc(inp: Float64Array, d: Float64Array, n: number, a: number, b: n
   }
 }
 
+/** log Σ_c exp(v[o + c]) over one row of C values, shifted by the row's max. */
+function logSumExpRow(v: Float64Array, o: number, C: number): number {
+  let m = -Infinity;
+  for (let c = 0; c < C; c++) m = Math.max(m, v[o + c]!);
+  let z = 0;
+  for (let c = 0; c < C; c++) z += Math.exp(v[o + c]! - m);
+  return m + Math.log(z);
+}
+
 /** Load n rows of x (float32, flattened per example) into the workspace and run the forward pass. */
 export function forward(ws: MlpWorkspace, theta: Float64Array, x: Float32Array, n: number): void {
   ws.reserve(n);
@@ -268,11 +277,7 @@ export function loss(ws: MlpWorkspace, y: Float32Array): number {
   let sum = 0;
   for (let r = 0; r < n; r++) {
     const o = r * C;
-    let m = -Infinity;
-    for (let c = 0; c < C; c++) m = Math.max(m, out[o + c]!);
-    let z = 0;
-    for (let c = 0; c < C; c++) z += Math.exp(out[o + c]! - m);
-    const lse = m + Math.log(z);
+    const lse = logSumExpRow(out, o, C);
     let ysum = 0;
     for (let c = 0; c < C; c++) {
       ysum += y64[o + c]!;
@@ -370,18 +375,15 @@ export function hessianVector(ws: MlpWorkspace, theta: Float64Array, v: Float64A
     const y = ws.y;
     for (let r = 0; r < n; r++) {
       const o = r * C;
-      let m = -Infinity;
-      for (let c = 0; c < C; c++) m = Math.max(m, out[o + c]!);
-      let zs = 0;
-      for (let c = 0; c < C; c++) zs += Math.exp(out[o + c]! - m);
+      const lse = logSumExpRow(out, o, C);
       let ysum = 0;
       let pr = 0;
       for (let c = 0; c < C; c++) {
         ysum += y[o + c]!;
-        pr += (Math.exp(out[o + c]! - m) / zs) * ry[o + c]!;
+        pr += Math.exp(out[o + c]! - lse) * ry[o + c]!;
       }
       for (let c = 0; c < C; c++) {
-        const p = Math.exp(out[o + c]! - m) / zs;
+        const p = Math.exp(out[o + c]! - lse);
         re[o + c] = (ysum * p * (ry[o + c]! - pr)) / n;
       }
     }
