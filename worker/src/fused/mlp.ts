@@ -283,7 +283,7 @@ export function loss(ws: MlpWorkspace, y: Float32Array): number {
       ysum += y64[o + c]!;
       sum -= y64[o + c]! * (out[o + c]! - lse);
     }
-    // Store p = softmax in e for now; e = (Σy·p − y)/n.
+    // e = (Σy·p − y)/n with p = softmax.
     for (let c = 0; c < C; c++) e[o + c] = (ysum * Math.exp(out[o + c]! - lse) - y64[o + c]!) / n;
   }
   return sum / n;
