@@ -262,7 +262,7 @@ export async function computeShard(
   const split: Split = shard.kind === 'eval' ? (shard.split ?? spec.eval.split) : 'train';
   const host = options.fused !== false && typeof run.fused !== 'string' ? new FusedMlp(run.fused, params) : undefined;
   const canBatch = host !== undefined || ((options.batchTasks ?? run.batchByDefault()) && run.batchedInner !== undefined);
-  const single = canBatch || host ? undefined : paramTensors(run, params);
+  const single = canBatch ? undefined : paramTensors(run, params);
   const tiled = new Map<number, tf.Tensor[]>();
   try {
     let lastYield = performance.now();

@@ -13,9 +13,9 @@
  * [loss_0..loss_K, acc_0..acc_K] per evaluation task; equal to it within float32 rounding (this
  * path computes in float64), and the same on every backend.
  */
-import { layoutSize, paramLayout, type RunSpec } from '@metaloop/shared';
+import type { RunSpec } from '@metaloop/shared';
 import type { TaskData, TaskFamily } from '../tasks/types.js';
-import { MlpWorkspace, accuracy, backward, forward, hessianVector, loss, type Activation, type FusedLoss } from './mlp.js';
+import { MlpWorkspace, accuracy, backward, forward, hessianVector, loss, parameterOffsets, type Activation, type FusedLoss } from './mlp.js';
 
 type FusedKind = 'maml' | 'fomaml' | 'metasgd' | 'reptile';
 
@@ -43,7 +43,6 @@ export function fusedMlpPlan(spec: RunSpec, family: TaskFamily): FusedMlpPlan | 
   if (a.multiStepLoss || a.learnedLayerLr) return 'MAML++ options (multiStepLoss, learnedLayerLr)';
   const inputs = family.inputShape.reduce((p, q) => p * q, 1);
   const sizes = [inputs, ...m.hidden, family.outputs];
-  const modelSize = layoutSize(paramLayout({ ...spec, algorithm: { ...a, kind: 'maml' } } as RunSpec));
   return {
     kind: a.kind as FusedKind,
     sizes,
@@ -51,7 +50,7 @@ export function fusedMlpPlan(spec: RunSpec, family: TaskFamily): FusedMlpPlan | 
     loss: family.loss,
     innerSteps: a.innerSteps,
     innerLr: a.innerLr,
-    modelSize,
+    modelSize: parameterOffsets(sizes).size,
   };
 }
 
