@@ -5,17 +5,11 @@
  */
 import { ApiCallError, DEFAULT_PREFIX, metaloop, subjects, type Subjects, type Transport } from '@metaloop/shared';
 import { createHash } from 'node:crypto';
+import type { RunBlob } from './artifacts.js';
 import { isTerminal, stateFromProto } from './records.js';
 
 /** A blob read through the `export` or `history` verb (all chunks joined, sha256 checked). */
-export interface FetchedBlob {
-  readonly runId: string;
-  readonly step: number;
-  readonly source: string;
-  readonly specJson: string;
-  readonly data: Uint8Array;
-  readonly sha256: string;
-}
+export type FetchedBlob = RunBlob;
 
 export interface ApiClientOptions {
   readonly transport: Transport;
