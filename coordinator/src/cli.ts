@@ -17,12 +17,12 @@ import {
   type LogLevel,
 } from '@metaloop/shared';
 import { registerArtifactCommands } from './commands/artifacts.js';
-import { createContext, type GlobalOptions } from './commands/context.js';
+import { createContext, natsSettingsOf, type GlobalOptions } from './commands/context.js';
 import { registerFollowCommands } from './commands/follow.js';
 import { registerLocalCommand } from './commands/local.js';
 import { registerRunCommands } from './commands/runs.js';
 import { addScalerOptions, startScaler, type ScalerFlags } from './commands/scaler.js';
-import { connectNats, DEFAULT_NATS_URL, type NatsSettings } from './connect.js';
+import { connectNats, DEFAULT_NATS_URL } from './connect.js';
 import { Coordinator } from './coordinator.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { CoordinatorObservability } from './observe.js';
@@ -58,18 +58,6 @@ function globals(): GlobalOptions {
   return program.opts<GlobalOptions>();
 }
 
-function natsSettings(g: GlobalOptions): NatsSettings {
-  return {
-    url: g.nats,
-    user: g.natsUser,
-    password: g.natsPassword,
-    token: g.natsToken,
-    creds: g.natsCreds,
-    tlsCa: g.natsTlsCa,
-    tlsCert: g.natsTlsCert,
-    tlsKey: g.natsTlsKey,
-  };
-}
 
 function logger(component: string, fallback: LogLevel): Logger {
   const env = process.env.METALOOP_LOG_LEVEL as LogLevel | undefined;
@@ -123,7 +111,7 @@ program
   .action(async (opts: CoordinatorFlags, cmd: Command) => {
     const g = globals();
     const log = logger('coordinator', 'info');
-    const transport = await connectNats(natsSettings(g), g.prefix, log, 'metaloop-coordinator', { leaseMs: opts.leaseMs, maxDeliver: opts.maxDeliver });
+    const transport = await connectNats(natsSettingsOf(g), g.prefix, log, 'metaloop-coordinator', { leaseMs: opts.leaseMs, maxDeliver: opts.maxDeliver });
     const metrics = new CoordinatorObservability({ logger: log.child('metrics') });
     let serving = false;
     let metricsServer: ObservabilityServer | undefined;

@@ -29,21 +29,23 @@ export interface CliContext {
   err(line: string): void;
 }
 
+/** The NATS connection settings of the global --nats* flags. */
+export function natsSettingsOf(g: GlobalOptions): NatsSettings {
+  return {
+    url: g.nats,
+    user: g.natsUser,
+    password: g.natsPassword,
+    token: g.natsToken,
+    creds: g.natsCreds,
+    tlsCa: g.natsTlsCa,
+    tlsCert: g.natsTlsCert,
+    tlsKey: g.natsTlsKey,
+  };
+}
+
 export function createContext(program: Command): CliContext {
   const globals = () => program.opts<GlobalOptions>();
-  const natsSettings = (): NatsSettings => {
-    const g = globals();
-    return {
-      url: g.nats,
-      user: g.natsUser,
-      password: g.natsPassword,
-      token: g.natsToken,
-      creds: g.natsCreds,
-      tlsCa: g.natsTlsCa,
-      tlsCert: g.natsTlsCert,
-      tlsKey: g.natsTlsKey,
-    };
-  };
+  const natsSettings = (): NatsSettings => natsSettingsOf(globals());
   const logger = (component: string, fallback: LogLevel): Logger => {
     const env = process.env.METALOOP_LOG_LEVEL as LogLevel | undefined;
     return createLogger(component, { level: globals().debug ? 'debug' : (env ?? fallback) });
