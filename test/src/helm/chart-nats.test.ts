@@ -51,6 +51,7 @@ function one(objs: K8sObject[], kind: string, pred: (o: K8sObject) => boolean = 
 
 interface Rendered {
   readonly chart: VendoredChart;
+  readonly release: string;
   readonly objs: K8sObject[];
   readonly conf: RenderedNatsConf;
 }
@@ -74,16 +75,16 @@ async function dependencyStatus(nats: VendoredChart): Promise<string> {
 }
 
 /** lint --strict + template with the default values; every object validated against its schema. */
-async function render(nats: VendoredChart): Promise<Rendered> {
+async function render(nats: VendoredChart, release = RELEASE): Promise<Rendered> {
   const copy = await makeTestChart({ nats });
   chartCopies.push(copy);
   const lint = await helm(helmBin, ['lint', copy.dir, '--strict', '--namespace', NAMESPACE]);
   assert.equal(lint.code, 0, `helm lint --strict with NATS chart ${nats.version} and the default values:\n${lint.stdout}\n${lint.stderr}`);
-  const tpl = await helm(helmBin, ['template', RELEASE, copy.dir, '--namespace', NAMESPACE]);
+  const tpl = await helm(helmBin, ['template', release, copy.dir, '--namespace', NAMESPACE]);
   assert.equal(tpl.code, 0, `helm template with NATS chart ${nats.version} and the default values:\n${tpl.stderr}`);
   const objs = parseManifests(tpl.stdout);
   for (const o of objs) await validateObject(o);
-  return { chart: nats, objs, conf: natsConfOf(objs) };
+  return { chart: nats, release, objs, conf: natsConfOf(objs) };
 }
 
 // ---------------------------------------------------------------- the server the chart configures
@@ -174,7 +175,10 @@ function roleCreds(r: Rendered): Record<Role, RoleCreds> {
     const env = resolveEnv(containerOf(d).env ?? [], r.objs, { name: `${d.metadata.name}-0`, namespace: NAMESPACE });
     return { user: env['METALOOP_NATS_USER'] ?? '', password: env['METALOOP_NATS_PASSWORD'] ?? '' };
   };
-  const secret = one(r.objs, 'Secret', (o) => o.metadata.name === `${RELEASE}-nats-auth`);
+  // NOTES.txt reads the CLI password from the Secret the coordinator reads its own from.
+  const coordinator = one(r.objs, 'Deployment', (o) => o.metadata.labels?.['app.kubernetes.io/component'] === 'coordinator');
+  const secretName = (containerOf(coordinator).env?.find((e) => e.name === 'METALOOP_NATS_PASSWORD')?.valueFrom?.['secretKeyRef'] as { name?: string } | undefined)?.name;
+  const secret = one(r.objs, 'Secret', (o) => o.metadata.name === secretName);
   const cliPassword = Buffer.from((secret['data'] as Record<string, string>)[values.auth.keys.cliPassword] ?? '', 'base64').toString('utf8');
   return { coordinator: processEnv('coordinator'), worker: processEnv('worker'), cli: { user: values.auth.cliUser, password: cliPassword } };
 }
@@ -246,6 +250,24 @@ async function probe(url: string, creds: RoleCreds, pubs: string[], subs: string
   };
 }
 
+/**
+ * Each role's password as the server reads it (a `$VAR` of nats.conf, set in the NATS container's
+ * env from a Secret) equals the one the chart gives that role's processes (and NOTES.txt's CLI).
+ */
+function assertPasswordWiring(r: Rendered): void {
+  const sts = natsStatefulSet(r.objs);
+  const creds = roleCreds(r);
+  const serverEnv = resolveEnv(containerOf(sts, 'nats').env ?? [], r.objs, { name: `${sts.metadata.name}-0`, namespace: NAMESPACE });
+  for (const role of ROLES) {
+    const u = userOf(r, creds[role].user);
+    const raw = (u.password as RawValue).raw;
+    assert.match(raw ?? '', /^\$[A-Z_]+$/, `user ${u.user}: the password should be a variable the server reads from its env, got ${JSON.stringify(u.password)}`);
+    const fromServer = serverEnv[raw.slice(1)];
+    assert.ok(fromServer && fromServer.length >= 16, `release ${r.release}, user ${u.user}: ${raw} is not set (or short) in the NATS container's env`);
+    assert.equal(fromServer, creds[role].password, `release ${r.release}, user ${u.user}: the server's password (${raw}) is not the one the ${role} gets`);
+  }
+}
+
 // ---------------------------------------------------------------- tests
 
 before(async () => {
@@ -300,18 +322,11 @@ describe('helm/metaloop with the official NATS chart, default values', { timeout
     assert.ok(js?.store_dir, `the rendered nats.conf has no JetStream file store:\n${conf.text}`);
     assert.ok(((sts['spec'] as { volumeClaimTemplates?: unknown[] }).volumeClaimTemplates ?? []).length > 0, 'no JetStream PVC');
 
-    // Each role's password: the server reads it from its env, which reads our Secret; the
-    // process reads the same Secret key.
-    const creds = roleCreds(chosen);
-    const serverEnv = resolveEnv(containerOf(sts, 'nats').env ?? [], objs, { name: `${sts.metadata.name}-0`, namespace: NAMESPACE });
-    for (const role of ROLES) {
-      const u = userOf(chosen, creds[role].user);
-      const raw = (u.password as RawValue).raw;
-      assert.match(raw ?? '', /^\$[A-Z_]+$/, `user ${u.user}: the password should be a variable the server reads from its env, got ${JSON.stringify(u.password)}`);
-      const fromServer = serverEnv[raw.slice(1)];
-      assert.ok(fromServer && fromServer.length >= 16, `user ${u.user}: ${raw} is not set (or short) in the NATS container's env`);
-      assert.equal(fromServer, creds[role].password, `user ${u.user}: the server's password (${raw}) is not the one the ${role} gets`);
-    }
+    assertPasswordWiring(chosen);
+  });
+
+  it('wires the NATS server to this chart\'s Secret under another release name too', async () => {
+    for (const release of ['ml', 'team-metaloop']) assertPasswordWiring(await render(chosen.chart, release));
   });
 
   it('renders the same nats.conf with every unpacked NATS chart release (the dependency can move between them)', (t) => {

@@ -93,7 +93,7 @@ export function applyRewrites(text: string, rewrites: readonly Rewrite[]): strin
 /** What the kubelet would give a container: values, $(VAR) expansion, Secret keys, pod fields. */
 export function resolveEnv(
   env: ReadonlyArray<{ name: string; value?: string; valueFrom?: Record<string, unknown> }>,
-  secrets: K8sObject[],
+  objs: K8sObject[],
   pod: { name: string; namespace: string },
 ): Record<string, string> {
   const out: Record<string, string> = {};
@@ -105,8 +105,8 @@ export function resolveEnv(
     const ref = e.valueFrom?.['secretKeyRef'] as { name: string; key: string } | undefined;
     const field = (e.valueFrom?.['fieldRef'] as { fieldPath: string } | undefined)?.fieldPath;
     if (ref) {
-      const secret = secrets.find((s) => s.kind === 'Secret' && s.metadata.name === ref.name);
-      assert.ok(secret, `env ${e.name} reads Secret ${ref.name}, which the chart does not render (rendered: ${secrets.map((s) => s.metadata.name).join(', ') || 'none'})`);
+      const secret = objs.find((s) => s.kind === 'Secret' && s.metadata.name === ref.name);
+      assert.ok(secret, `env ${e.name} reads Secret ${ref.name}, which the chart does not render (rendered Secrets: ${objs.filter((s) => s.kind === 'Secret').map((s) => s.metadata.name).join(', ') || 'none'})`);
       const data = (secret['data'] ?? {}) as Record<string, string>;
       const b64 = data[ref.key];
       assert.ok(b64 !== undefined, `env ${e.name} reads key ${ref.key} of Secret ${ref.name}, which has only ${Object.keys(data).join(', ')}`);
