@@ -74,12 +74,14 @@ async function dependencyStatus(nats: VendoredChart): Promise<string> {
   return row.trim().split(/\s{2,}|\t+/).pop()?.trim() ?? '';
 }
 
-/** lint --strict + template with the default values; every object validated against its schema. */
-async function render(nats: VendoredChart, release = RELEASE): Promise<Rendered> {
+/** (lint --strict +) template with the default values; every object validated against its schema. */
+async function render(nats: VendoredChart, release = RELEASE, lint = true): Promise<Rendered> {
   const copy = await makeTestChart({ nats });
   chartCopies.push(copy);
-  const lint = await helm(helmBin, ['lint', copy.dir, '--strict', '--namespace', NAMESPACE]);
-  assert.equal(lint.code, 0, `helm lint --strict with NATS chart ${nats.version} and the default values:\n${lint.stdout}\n${lint.stderr}`);
+  if (lint) {
+    const l = await helm(helmBin, ['lint', copy.dir, '--strict', '--namespace', NAMESPACE]);
+    assert.equal(l.code, 0, `helm lint --strict with NATS chart ${nats.version} and the default values:\n${l.stdout}\n${l.stderr}`);
+  }
   const tpl = await helm(helmBin, ['template', release, copy.dir, '--namespace', NAMESPACE]);
   assert.equal(tpl.code, 0, `helm template with NATS chart ${nats.version} and the default values:\n${tpl.stderr}`);
   const objs = parseManifests(tpl.stdout);
@@ -201,17 +203,30 @@ function productSubjects(prefix: string): string[] {
   return [...new Set(out)];
 }
 
-/** JetStream API and storage subjects of the product's streams and buckets. */
+/**
+ * JetStream API and storage subjects of the product's streams (`*Stream` names of subjects.ts),
+ * KV bucket `runsBucket` and object stores (the other `*Bucket` names).
+ */
 function jetStreamSubjects(prefix: string): string[] {
-  const s = subjects(prefix);
-  const streams = [s.workStream, s.resultsStream, `KV_${s.runsBucket}`, `OBJ_${s.paramsBucket}`, `OBJ_${s.checkpointsBucket}`];
+  const names = Object.entries(subjects(prefix)).filter((e): e is [string, string] => typeof e[1] === 'string');
+  const kv = names.filter(([k]) => k === 'runsBucket').map(([, v]) => v);
+  const obj = names.filter(([k]) => k.endsWith('Bucket') && k !== 'runsBucket').map(([, v]) => v);
+  const streams = [...names.filter(([k]) => k.endsWith('Stream')).map(([, v]) => v), ...kv.map((b) => `KV_${b}`), ...obj.map((b) => `OBJ_${b}`)];
   return [
     '$JS.API.INFO',
     ...streams.flatMap((x) => [`$JS.API.STREAM.INFO.${x}`, `$JS.API.STREAM.DELETE.${x}`, `$JS.API.STREAM.PURGE.${x}`, `$JS.API.STREAM.MSG.GET.${x}`, `$JS.API.CONSUMER.CREATE.${x}`]),
-    `$KV.${s.runsBucket}.${RUN}`,
-    `$O.${s.paramsBucket}.M.probe`,
-    `$O.${s.checkpointsBucket}.M.probe`,
+    ...kv.map((b) => `$KV.${b}.${RUN}`),
+    ...obj.map((b) => `$O.${b}.M.probe`),
   ];
+}
+
+/**
+ * `subjects(prefix)[name](...args)` as a list: empty when subjects.ts has no such subject (the
+ * expectations below then skip it, so that subject families can come and go).
+ */
+function subjectOf(prefix: string, name: string, ...args: string[]): string[] {
+  const fn = (subjects(prefix) as unknown as Record<string, unknown>)[name];
+  return typeof fn === 'function' ? [(fn as (...a: string[]) => string)(...args)] : [];
 }
 
 interface Decisions {
@@ -326,7 +341,7 @@ describe('helm/metaloop with the official NATS chart, default values', { timeout
   });
 
   it('wires the NATS server to this chart\'s Secret under another release name too', async () => {
-    for (const release of ['ml', 'team-metaloop']) assertPasswordWiring(await render(chosen.chart, release));
+    for (const release of ['ml', 'team-metaloop']) assertPasswordWiring(await render(chosen.chart, release, false));
   });
 
   it('renders the same nats.conf with every unpacked NATS chart release (the dependency can move between them)', (t) => {
@@ -387,6 +402,7 @@ describe('helm/metaloop with the official NATS chart, default values', { timeout
     const server = await startRenderedServer(chosen);
     const creds = roleCreds(chosen);
     const s = subjects();
+    const sub = (name: string, ...args: string[]) => subjectOf(s.prefix, name, ...args);
     const apis = API_VERBS.map((v) => s.api(v));
     const js = jetStreamSubjects(s.prefix);
     const writes = js.filter((x) => /^\$JS\.API\.STREAM\.(DELETE|PURGE)\.|^\$KV\.|^\$O\.(?!blobs\.)/.test(x));
@@ -394,29 +410,30 @@ describe('helm/metaloop with the official NATS chart, default values', { timeout
       // The CLI: the control API and progress events, no JetStream at all.
       cli: {
         pub: apis,
-        sub: [s.eventsAll(), s.events(RUN)],
-        noPub: [s.work(RUN), s.results(RUN), s.events(RUN), s.heartbeat(), s.params(RUN), ...js],
-        noSub: [...apis, s.workAll(), s.resultsAll(), s.heartbeat(), s.paramsAll()],
+        sub: [...sub('eventsAll'), ...sub('events', RUN)],
+        noPub: [...sub('work', RUN), ...sub('results', RUN), ...sub('events', RUN), ...sub('heartbeat'), ...sub('params', RUN), ...js],
+        noSub: [...apis, ...sub('workAll'), ...sub('resultsAll'), ...sub('heartbeat'), ...sub('paramsAll')],
       },
       // Workers: results, heartbeats and parameters; they neither serve nor call the API, nor
       // hand out work, nor change run records, checkpoints, parameters or streams.
       worker: {
-        pub: [s.results(RUN), s.heartbeat()],
-        sub: [s.params(RUN) + '.>'],
-        noPub: [...apis, s.work(RUN), s.events(RUN), s.params(RUN), ...writes],
-        noSub: [...apis, s.resultsAll(), s.heartbeat(), s.eventsAll()],
+        pub: [...sub('results', RUN), ...sub('heartbeat')],
+        sub: sub('params', RUN).map((x) => `${x}.>`),
+        noPub: [...apis, ...sub('work', RUN), ...sub('events', RUN), ...sub('params', RUN), ...writes],
+        noSub: [...apis, ...sub('resultsAll'), ...sub('heartbeat'), ...sub('eventsAll')],
       },
       // The coordinator: serves the API, sees heartbeats, publishes events and parameters; it
       // cannot forge a worker's results or heartbeats.
       coordinator: {
-        pub: [s.events(RUN), s.params(RUN), '$JS.API.INFO'],
-        sub: [...apis, s.heartbeat()],
-        noPub: [s.results(RUN), s.heartbeat()],
+        pub: [...sub('events', RUN), ...sub('params', RUN), '$JS.API.INFO'],
+        sub: [...apis, ...sub('heartbeat')],
+        noPub: [...sub('results', RUN), ...sub('heartbeat')],
         noSub: [],
       },
     };
     for (const role of ROLES) {
       const e = expect[role];
+      assert.ok(e.pub.length > 0 && e.sub.length > 0 && e.noPub.length > 0, `${role}: the expectations lost their subjects (renamed in subjects.ts?)`);
       const live = await probe(server.url, creds[role], [...e.pub, ...e.noPub], [...e.sub, ...e.noSub]);
       for (const x of e.pub) assert.equal(live.publish.get(x), true, `${role} must be allowed to publish ${x}`);
       for (const x of e.sub) assert.equal(live.subscribe.get(x), true, `${role} must be allowed to subscribe to ${x}`);
