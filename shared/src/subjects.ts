@@ -34,6 +34,9 @@ export interface Subjects {
   events(runId: string): string;
   eventsAll(): string;
   heartbeat(): string;
+  /** Stem of a run's θ broadcast (core NATS): chunks go to `<stem>.<version>.<i>.<n>.<bytes>`. */
+  params(runId: string): string;
+  paramsAll(): string;
   /** JetStream resources (names cannot contain dots). */
   readonly workStream: string;
   readonly resultsStream: string;
@@ -60,6 +63,8 @@ export function subjects(prefix = DEFAULT_PREFIX): Subjects {
     events: (runId) => `${prefix}.events.${runId}`,
     eventsAll: () => `${prefix}.events.>`,
     heartbeat: () => `${prefix}.workers.heartbeat`,
+    params: (runId) => `${prefix}.params.${runId}`,
+    paramsAll: () => `${prefix}.params.>`,
     workStream: `${upper}_WORK`,
     resultsStream: `${upper}_RESULTS`,
     workConsumer: `${tag}-workers`,

@@ -10,6 +10,7 @@
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { TransportError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { subjects } from '../subjects.js';
 
 export interface ParamsBroadcastOptions {
   /** Broadcast parameter versions over core NATS (the store copy is kept either way). Default true. */
@@ -87,7 +88,7 @@ export class ParamsBroadcast {
   ) {}
 
   private subject(runId: string): string {
-    return `${this.prefix}.params.${runId}`;
+    return subjects(this.prefix).params(runId);
   }
 
   /** Publish one version in chunks (views of `data`; the client copies them when it flushes). */

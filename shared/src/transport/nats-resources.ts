@@ -29,7 +29,13 @@ export interface NatsResources {
   readonly checkpoints: ObjectStore;
 }
 
-async function ensureStream(jsm: JetStreamManager, cfg: Partial<StreamConfig> & { name: string }): Promise<void> {
+async function ensureStream(jsm: JetStreamManager, cfg: Partial<StreamConfig> & { name: string }, manage: boolean): Promise<void> {
+  if (!manage) {
+    // A user of the stream (a worker, whose NATS role may not create streams): look before asking
+    // to create, so that a running deployment logs no permission violation per worker start.
+    const info = await jsm.streams.info(cfg.name).catch(() => null);
+    if (info) return checkCompatible(info.config, cfg);
+  }
   try {
     await jsm.streams.add(cfg);
   } catch (err) {
@@ -37,16 +43,20 @@ async function ensureStream(jsm: JetStreamManager, cfg: Partial<StreamConfig> & 
     // when it is compatible (same retention, same subjects); fail clearly when it is not.
     const info = await jsm.streams.info(cfg.name).catch(() => null);
     if (!info) throw err;
-    const same =
-      info.config.retention === cfg.retention &&
-      JSON.stringify([...(info.config.subjects ?? [])].sort()) === JSON.stringify([...(cfg.subjects ?? [])].sort());
-    if (!same) {
-      throw new TransportError(
-        `JetStream stream ${cfg.name} exists with an incompatible configuration (retention ${info.config.retention}, subjects ${info.config.subjects?.join(',')}): delete it or use another --prefix`,
-        undefined,
-        { cause: err },
-      );
-    }
+    checkCompatible(info.config, cfg, err);
+  }
+}
+
+function checkCompatible(have: StreamConfig, want: Partial<StreamConfig> & { name: string }, cause?: unknown): void {
+  const same =
+    have.retention === want.retention &&
+    JSON.stringify([...(have.subjects ?? [])].sort()) === JSON.stringify([...(want.subjects ?? [])].sort());
+  if (!same) {
+    throw new TransportError(
+      `JetStream stream ${want.name} exists with an incompatible configuration (retention ${have.retention}, subjects ${have.subjects?.join(',')}): delete it or use another --prefix`,
+      undefined,
+      cause === undefined ? undefined : { cause },
+    );
   }
 }
 
@@ -113,7 +123,7 @@ async function createResources(jsm: JetStreamManager, js: JetStreamClient, o: Co
     retention: RetentionPolicy.Workqueue,
     storage: StorageType.File,
     duplicate_window: dup,
-  });
+  }, o.manageConsumers);
   await ensureConsumer(jsm, s.workStream, {
     durable_name: s.workConsumer,
     ack_policy: AckPolicy.Explicit,
@@ -129,7 +139,7 @@ async function createResources(jsm: JetStreamManager, js: JetStreamClient, o: Co
     storage: StorageType.File,
     duplicate_window: Math.min(dup, nanos(o.resultsMaxAgeMs)),
     max_age: nanos(o.resultsMaxAgeMs),
-  });
+  }, o.manageConsumers);
   await ensureConsumer(jsm, s.resultsStream, {
     durable_name: s.resultsConsumer,
     ack_policy: AckPolicy.Explicit,

@@ -26,7 +26,7 @@ import {
 
 const RELEASE = 'ml';
 const NAMESPACE = 'metaloop-test';
-/** Without the NATS subchart (its repository is unreachable): an external NATS URL. */
+/** Without the NATS subchart: an external NATS URL (chart-nats.test.ts renders the default values with the subchart). */
 const EXTERNAL_NATS = ['--set', 'nats.enabled=false', '--set', 'externalNats.url=nats://nats.messaging:4222'];
 
 const ALL_FEATURES = {

@@ -1,10 +1,11 @@
 /**
- * Helpers of the chart tests: a real helm (scripts/install-helm.sh), a temporary copy of the chart
- * without its NATS dependency (the chart repository is unreachable here), and validation of every
- * rendered object against the Kubernetes schemas of kubernetes-models.
+ * Helpers of the chart tests: a real helm (scripts/install-helm.sh), a temporary copy of the chart,
+ * either without its NATS dependency or with the official NATS chart unpacked into its `charts/`
+ * (the chart repository is unreachable here; ../shared/vendor/helm-charts holds the releases), and
+ * validation of every rendered object against the Kubernetes schemas of kubernetes-models.
  */
 import { execFile } from 'node:child_process';
-import { cp, mkdtemp, readFile, rm, writeFile, access } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, readdir, rm, writeFile, access } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -83,18 +84,68 @@ const FIXTURE_RULES = {
 };
 const FIXTURE_DASHBOARD = { title: 'Metaloop (fixture)', uid: 'metaloop', panels: [], schemaVersion: 39 };
 
+/** One release of the official NATS chart, unpacked. */
+export interface VendoredChart {
+  readonly version: string;
+  readonly dir: string;
+}
+
 /**
- * Copies the chart to a temp dir and removes its `dependencies:` (the NATS chart repository cannot
- * be reached from our machines); the copy is rendered with nats.enabled=false + externalNats.url.
+ * The unpacked NATS chart releases: `shared/vendor/helm-charts/nats-<version>/` in the team folder
+ * beside the clone (`../shared` in CI; the nearest such folder up from the repo root, for
+ * worktrees one level deeper), or $METALOOP_HELM_CHARTS_DIR. Throws saying where it looked.
  */
-export async function makeTestChart(): Promise<TestChart> {
+export async function vendoredNatsCharts(): Promise<VendoredChart[]> {
+  const candidates: string[] = [];
+  if (process.env['METALOOP_HELM_CHARTS_DIR']) candidates.push(process.env['METALOOP_HELM_CHARTS_DIR']);
+  for (let dir = path.dirname(REPO_ROOT); ; dir = path.dirname(dir)) {
+    candidates.push(path.join(dir, 'shared', 'vendor', 'helm-charts'));
+    if (path.dirname(dir) === dir) break;
+  }
+  for (const root of candidates) {
+    const entries = await readdir(root).catch(() => null);
+    if (!entries) continue;
+    const charts: VendoredChart[] = [];
+    for (const e of entries.filter((n) => /^nats-\d+\.\d+\.\d+$/.test(n))) {
+      const meta = parseYaml(await readFile(path.join(root, e, 'Chart.yaml'), 'utf8')) as { name?: string; version?: string };
+      if (meta.name !== 'nats' || `nats-${meta.version}` !== e) throw new Error(`${path.join(root, e)}/Chart.yaml says ${meta.name} ${meta.version}: not the NATS chart its folder names`);
+      charts.push({ version: meta.version ?? e.slice(5), dir: path.join(root, e) });
+    }
+    if (charts.length > 0) return charts.sort((a, b) => compareVersions(a.version, b.version));
+  }
+  throw new Error(
+    `the official NATS chart is not unpacked beside the repository: looked for nats-<version>/ in ${candidates.join(', ')}. ` +
+      'Unpack nats-io/k8s helm/charts/nats releases into ../shared/vendor/helm-charts/ (or set METALOOP_HELM_CHARTS_DIR).',
+  );
+}
+
+function compareVersions(a: string, b: string): number {
+  const pa = a.split('.').map(Number);
+  const pb = b.split('.').map(Number);
+  for (let i = 0; i < 3; i++) if ((pa[i] ?? 0) !== (pb[i] ?? 0)) return (pa[i] ?? 0) - (pb[i] ?? 0);
+  return 0;
+}
+
+/**
+ * Copies the chart to a temp dir. Without `nats`, removes its `dependencies:` (rendered with
+ * nats.enabled=false + externalNats.url); with `nats`, keeps them and unpacks that NATS chart
+ * release into the copy's `charts/nats/`, as `helm dependency update` would. Never writes into
+ * the tracked tree.
+ */
+export async function makeTestChart(options: { nats?: VendoredChart } = {}): Promise<TestChart> {
   const root = await mkdtemp(path.join(tmpdir(), 'metaloop-chart-'));
   const dir = path.join(root, 'metaloop');
   await cp(CHART_DIR, dir, { recursive: true, dereference: true });
-  const chartYamlPath = path.join(dir, 'Chart.yaml');
-  const chartYaml = parseYaml(await readFile(chartYamlPath, 'utf8')) as Record<string, unknown>;
-  delete chartYaml['dependencies'];
-  await writeFile(chartYamlPath, stringifyYaml(chartYaml));
+  if (options.nats) {
+    await rm(path.join(dir, 'charts'), { recursive: true, force: true });
+    await mkdir(path.join(dir, 'charts'));
+    await cp(options.nats.dir, path.join(dir, 'charts', 'nats'), { recursive: true, dereference: true });
+  } else {
+    const chartYamlPath = path.join(dir, 'Chart.yaml');
+    const chartYaml = parseYaml(await readFile(chartYamlPath, 'utf8')) as Record<string, unknown>;
+    delete chartYaml['dependencies'];
+    await writeFile(chartYamlPath, stringifyYaml(chartYaml));
+  }
   const fixtures: string[] = [];
   const rules = path.join(dir, 'files', 'metaloop-rules.yaml');
   if (!(await exists(rules))) {
