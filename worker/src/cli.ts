@@ -75,7 +75,9 @@ function program(): Command {
       new Option(
         '--metrics-host <host>',
         'interface of the metrics endpoint: 0.0.0.0 = every interface, so Prometheus can scrape the container or pod; 127.0.0.1 = this host only (what `metaloop local` gives its workers)',
-      ).default('0.0.0.0'),
+      )
+        .env('METALOOP_METRICS_HOST')
+        .default('0.0.0.0'),
     );
 }
 
