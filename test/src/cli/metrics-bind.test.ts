@@ -33,10 +33,11 @@ function listeningAddress(port: number): string | undefined {
 }
 
 /** Start a worker with `args`; resolve with the host and port its metrics endpoint logs. */
-async function startWorker(nats: NatsServer, args: readonly string[], procs: Proc[]): Promise<{ host: string; port: number }> {
+async function startWorker(nats: NatsServer, args: readonly string[], procs: Proc[], env: NodeJS.ProcessEnv = {}): Promise<{ host: string; port: number }> {
   const w = new Proc(`worker ${args.join(' ')}`, process.execPath, [WORKER, '--nats', nats.url, '--backend', 'cpu', ...args], {
     METALOOP_LOG_FORMAT: 'json',
     METALOOP_LOG_LEVEL: 'info',
+    ...env,
   });
   procs.push(w);
   return waitFor(
@@ -76,9 +77,14 @@ describe('metrics endpoint address: loopback for metaloop local, every interface
   });
 
   it('a worker started by hand (no --metrics-host) listens on 0.0.0.0', async () => {
-    const m = await startWorker(nats, ['--metrics-port', '0'], procs);
+    const m = await startWorker(nats, ['--metrics-port', '0'], procs, { METALOOP_METRICS_HOST: undefined });
     assert.equal(m.host, '0.0.0.0');
     assert.equal(listeningAddress(m.port), '0.0.0.0', `port ${m.port} in /proc/net/tcp`);
+  });
+
+  it('METALOOP_METRICS_HOST=127.0.0.1 does what --metrics-host 127.0.0.1 does', async () => {
+    const m = await startWorker(nats, ['--metrics-port', '0'], procs, { METALOOP_METRICS_HOST: '127.0.0.1' });
+    assert.equal(listeningAddress(m.port), '127.0.0.1', `port ${m.port} in /proc/net/tcp`);
   });
 
   for (const [name, command] of [
@@ -89,7 +95,7 @@ describe('metrics endpoint address: loopback for metaloop local, every interface
       const r = spawnSync(process.execPath, command, { encoding: 'utf8', timeout: 60_000 });
       assert.equal(r.status, 0, r.stderr);
       const help = r.stdout.replace(/\s+/g, ' ');
-      assert.match(help, /--metrics-host <host> [^-]*0\.0\.0\.0 = every interface[^-]*container[^-]*127\.0\.0\.1 = this host only.*\(default: "0\.0\.0\.0"\)/, help);
+      assert.match(help, /--metrics-host <host> [^-]*0\.0\.0\.0 = every interface[^-]*container[^-]*127\.0\.0\.1 = this host only.*\(default: "0\.0\.0\.0"/, help);
     });
   }
 });
