@@ -107,7 +107,11 @@ program
         }
       }),
   )
-  .addOption(new Option('--metrics-host <host>', 'interface for the metrics endpoint').default('0.0.0.0'))
+  .addOption(
+    new Option('--metrics-host <host>', 'interface of the metrics endpoint: 0.0.0.0 = every interface, so Prometheus can scrape the container or pod; 127.0.0.1 = this host only')
+      .env('METALOOP_METRICS_HOST')
+      .default('0.0.0.0'),
+  )
   .action(async (opts: CoordinatorFlags, cmd: Command) => {
     const g = globals();
     const log = logger('coordinator', 'info');

@@ -45,7 +45,7 @@ export {
   UnknownRunError,
 } from './errors.js';
 export { EXIT, exitCodeFor, type ExitCode } from './exit-codes.js';
-export { runLocal, workerBinPath, type LocalOptions, type LocalResult } from './local.js';
+export { runLocal, workerArgs, workerBinPath, type LocalOptions, type LocalResult } from './local.js';
 export { connectNats, DEFAULT_NATS_URL, natsEnv, type NatsSettings } from './connect.js';
 export { listTable, progressLine, recordJson, statusLines, summaryJson, summaryLines } from './format.js';
 export { CoordinatorObservability, UNKNOWN_RUN_LABEL, type CoordinatorObservabilityOptions, type RunObserver } from './observe.js';

@@ -31,9 +31,10 @@ async function run(s: ReturnType<typeof validateSpec>) {
 }
 
 describe('metaloop local', () => {
-  it('passes workers.backend to worker processes as --backend (none for any)', () => {
-    assert.deepEqual(workerArgs(spec({ workers: { backend: 'cpu' } })), ['--metrics-port', '0', '--backend', 'cpu']);
-    assert.deepEqual(workerArgs(spec({})), ['--metrics-port', '0']);
+  it('passes workers.backend to worker processes as --backend (none for any); metrics on loopback', () => {
+    const metrics = ['--metrics-port', '0', '--metrics-host', '127.0.0.1'];
+    assert.deepEqual(workerArgs(spec({ workers: { backend: 'cpu' } })), [...metrics, '--backend', 'cpu']);
+    assert.deepEqual(workerArgs(spec({})), metrics);
   });
 
   it('in-process workers honour workers.backend; classification eval: accuracy ± CI after 1 and K steps', async () => {

@@ -58,12 +58,13 @@ export function workerBinPath(): string {
 
 /**
  * Arguments of the worker processes `metaloop local` starts: metrics on any free port (several
- * workers on one host) and the spec's `workers.backend` as `--backend` ('any': the workers'
- * default chain, METALOOP_BACKEND included).
+ * workers on one host) of the loopback interface only (a local run is not scraped from other
+ * hosts; the long-running `metaloop-worker` keeps 0.0.0.0 for containers), and the spec's
+ * `workers.backend` as `--backend` ('any': the workers' default chain, METALOOP_BACKEND included).
  */
 export function workerArgs(spec: RunSpec): string[] {
   const backend = spec.workers.backend;
-  return ['--metrics-port', '0', ...(backend === 'any' ? [] : ['--backend', backend])];
+  return ['--metrics-port', '0', '--metrics-host', '127.0.0.1', ...(backend === 'any' ? [] : ['--backend', backend])];
 }
 
 function hasNatsServer(): boolean {

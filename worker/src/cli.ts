@@ -71,7 +71,14 @@ function program(): Command {
         .default(DEFAULT_WORKER_METRICS_PORT)
         .argParser(metricsPort),
     )
-    .addOption(new Option('--metrics-host <host>', 'interface for the metrics endpoint').default('0.0.0.0'));
+    .addOption(
+      new Option(
+        '--metrics-host <host>',
+        'interface of the metrics endpoint: 0.0.0.0 = every interface, so Prometheus can scrape the container or pod; 127.0.0.1 = this host only (what `metaloop local` gives its workers)',
+      )
+        .env('METALOOP_METRICS_HOST')
+        .default('0.0.0.0'),
+    );
 }
 
 /** -1 = no endpoint (commander turns a parser's `null` into '', so -1 is the "off" value). */
