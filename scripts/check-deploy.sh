@@ -3,7 +3,9 @@
 #
 #   scripts/check-deploy.sh                     # everything that can run on this machine
 #   scripts/check-deploy.sh --sync-chart-files  # copy deploy/'s rules + dashboard into helm/metaloop/files/
-#   CHECK_DEPLOY_GPU_VARIANTS=1 scripts/check-deploy.sh   # also build the CUDA 11.8 worker image
+#   CHECK_DEPLOY_GPU_VARIANTS=1 scripts/check-deploy.sh   # also build the legacy CUDA 11 GPU worker image
+#   CHECK_DEPLOY_GPU_RUNTIME=1 scripts/check-deploy.sh    # also assemble + check the GPU image's runtime
+#                                                         # tree without Docker (scripts/assemble-gpu-runtime.sh)
 #
 # Where a Docker engine runs, it builds every image and runs `docker compose config`. Where none
 # runs (our CI and dev machines) it says so and still checks what it can: the compose file's
@@ -50,15 +52,15 @@ else
     fi
   done
   if [[ "${CHECK_DEPLOY_GPU_VARIANTS:-0}" == 1 ]]; then
-    if docker build -f deploy/docker/worker-gpu.Dockerfile \
+    if docker build -f deploy/docker/worker-gpu.Dockerfile --build-arg TF_RUNTIME=legacy-cuda11 \
         --build-arg CUDA_IMAGE=nvidia/cuda:11.8.0-cudnn8-runtime-ubuntu20.04 \
-        -t metaloop/worker-gpu:check-cu118 . >"$LOG/cu118" 2>&1; then
-      ok "docker build worker-gpu (CUDA 11.8 variant)"
+        -t metaloop/worker-gpu:check-legacy-cu118 . >"$LOG/cu118" 2>&1; then
+      ok "docker build worker-gpu (legacy tfjs-node-gpu variant, CUDA 11.8)"
     else
-      fail "docker build worker-gpu (CUDA 11.8 variant)"; tail -n 20 "$LOG/cu118"
+      fail "docker build worker-gpu (legacy tfjs-node-gpu variant, CUDA 11.8)"; tail -n 20 "$LOG/cu118"
     fi
   else
-    skipped "worker-gpu CUDA 11.8 variant (set CHECK_DEPLOY_GPU_VARIANTS=1)"
+    skipped "worker-gpu legacy CUDA 11 variant (set CHECK_DEPLOY_GPU_VARIANTS=1)"
   fi
 fi
 # `compose config` needs the compose plugin (or docker-compose), not an engine.
@@ -133,8 +135,17 @@ for (const name of ['coordinator', 'worker-cpu', 'worker-gpu']) {
   const lines = readFileSync(df, 'utf8').replace(/\\\n/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
   const froms = lines.filter((l) => /^FROM\s/i.test(l));
   if (froms.length < 2) problems.push(`${df}: not multi-stage`);
-  const lastFrom = lines.lastIndexOf(froms[froms.length - 1]);
-  const final = lines.slice(lastFrom);
+  let lastFrom = lines.lastIndexOf(froms[froms.length - 1]);
+  // `FROM final-${ARG}` (worker-gpu: TF_RUNTIME picks a variant): check the stage the ARG's default names.
+  const pick = /^FROM\s+final-\$\{(\w+)\}\s*$/i.exec(lines[lastFrom]);
+  if (pick) {
+    const def = lines.map((l) => new RegExp(`^ARG\\s+${pick[1]}=(\\S+)`).exec(l)).find(Boolean)?.[1];
+    const at = lines.findIndex((l) => new RegExp(`^FROM\\s.*\\sAS\\s+final-${def}\\s*$`, 'i').test(l));
+    if (at < 0) problems.push(`${df}: no stage final-${def} for ${lines[lastFrom]}`);
+    else lastFrom = at;
+  }
+  const nextFrom = lines.findIndex((l, i) => i > lastFrom && /^FROM\s/i.test(l));
+  const final = lines.slice(lastFrom, nextFrom < 0 ? undefined : nextFrom);
   const user = final.filter((l) => /^USER\s/i.test(l)).pop();
   if (!user || /^USER\s+(root|0)(:|\s|$)/i.test(user)) problems.push(`${df}: final stage does not switch to a non-root USER`);
   const hc = final.find((l) => /^HEALTHCHECK\s/i.test(l));
@@ -148,7 +159,14 @@ for (const name of ['coordinator', 'worker-cpu', 'worker-gpu']) {
   }
   if (!ignoreOf(df)) problems.push(`${df}: no ${df}.dockerignore`);
   if (name === 'worker-gpu') {
-    for (const must of ['nvidia/cuda:11.2.2-cudnn8-runtime-ubuntu20.04', 'TF_FORCE_GPU_ALLOW_GROWTH=true', 'CUDA_CACHE_MAXSIZE', 'CUDA_CACHE_PATH', 'npm rebuild @tensorflow/tfjs-node-gpu']) {
+    for (const must of [
+      // default variant: the wheel's libtensorflow + CUDA 12 wheels, by the scripts the assembly check runs
+      'bash /build/gpu-runtime/install.sh /opt/tensorflow', 'bash /build/gpu-runtime/check-libs.sh /opt/tensorflow',
+      'METALOOP_TF_SITE=/opt/tensorflow', 'LD_LIBRARY_PATH=${CUDA_LIBS}', 'ARG TF_RUNTIME=wheel',
+      // legacy variant (--build-arg TF_RUNTIME=legacy-cuda11)
+      'nvidia/cuda:11.2.2-cudnn8-runtime-ubuntu20.04', 'npm rebuild @tensorflow/tfjs-node-gpu',
+      'TF_FORCE_GPU_ALLOW_GROWTH=true', 'CUDA_CACHE_MAXSIZE', 'CUDA_CACHE_PATH',
+    ]) {
       if (!readFileSync(df, 'utf8').includes(must)) problems.push(`${df}: lacks ${must}`);
     }
   }
@@ -168,6 +186,21 @@ if command -v hadolint >/dev/null 2>&1; then
   done
 else
   skipped "hadolint: not installed (not packaged for Debian; the static checks above cover structure)"
+fi
+
+# ---------------------------------------------------------------- GPU runtime tree
+section "GPU worker runtime tree (scripts/assemble-gpu-runtime.sh)"
+# Opt-in: the first run downloads ~3.9 GB of TensorFlow + CUDA wheels (measured 10.5 min on our
+# machines, under load), too long for every CI run; later runs reuse ~/.cache/metaloop/gpu-runtime.
+if [[ "${CHECK_DEPLOY_GPU_RUNTIME:-0}" == 1 ]]; then
+  if bash scripts/assemble-gpu-runtime.sh >"$LOG/gpu-runtime" 2>&1; then
+    ok "GPU runtime tree: libraries resolve, libtensorflow opens CUDA 12 / cuDNN 9, worker on tensorflow with 'no GPU' trains Conv4"
+    sed -n '/^assemble-gpu-runtime: OK/,$p' "$LOG/gpu-runtime" | sed 's/^/           /'
+  else
+    fail "scripts/assemble-gpu-runtime.sh (last lines below)"; tail -n 30 "$LOG/gpu-runtime"
+  fi
+else
+  skipped "GPU runtime tree: set CHECK_DEPLOY_GPU_RUNTIME=1 (first run downloads ~3.9 GB of wheels, ~10 min; cached after)"
 fi
 
 # ---------------------------------------------------------------- NATS

@@ -13,16 +13,20 @@
 #   --diagnose  install the wheel and report C API symbols and ABI needs; build nothing
 #
 # Run it AFTER `npm ci` (npm ci deletes node_modules, and with it the addon).
-# Environment: METALOOP_CACHE (default ~/.cache/metaloop), METALOOP_TF_VERSION (default
-# 2.21.0), PYTHON (default python3), TF_CPP_MIN_LOG_LEVEL (check default 2).
+# Environment: METALOOP_CACHE (default ~/.cache/metaloop), METALOOP_TF_VERSION (default: the
+# tensorflow pin of scripts/gpu-runtime/requirements.txt, the GPU image's), PYTHON (default python3),
+# TF_CPP_MIN_LOG_LEVEL (check default 2), METALOOP_TF_SITE (build against the tensorflow wheel
+# already installed in that pip --target prefix, e.g. by scripts/gpu-runtime/install.sh, instead
+# of installing one into the cache: the GPU image and scripts/assemble-gpu-runtime.sh use it).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 HERE="$ROOT/scripts/tfjs-node"
-TF_VERSION=${METALOOP_TF_VERSION:-2.21.0}
+TF_VERSION=${METALOOP_TF_VERSION:-$(sed -n 's/^tensorflow==//p' "$ROOT/scripts/gpu-runtime/requirements.txt")}
+[ -n "$TF_VERSION" ] || { echo "[tfjs-node-from-wheel] ERROR: no tensorflow==<version> line in scripts/gpu-runtime/requirements.txt (or set METALOOP_TF_VERSION)" >&2; exit 1; }
 CACHE=${METALOOP_CACHE:-$HOME/.cache/metaloop}
 BASE="$CACHE/tf-wheel/$TF_VERSION"
-SITE="$BASE/site"                  # pip install --target (the wheel, no Python deps)
+SITE=${METALOOP_TF_SITE:-$BASE/site}   # pip install --target (the wheel, no Python deps)
 LAYOUT="$BASE/libtensorflow"       # lib/ + include/ the way libtensorflow tarballs are
 TARBALL="$BASE/libtensorflow-wheel-$TF_VERSION-linux-x86_64.tar.gz"
 LOGS="$CACHE/tf-wheel/logs"
@@ -38,7 +42,7 @@ for a in "$@"; do
     --ops) OPS=(--ops) ;;
     --check) MODE=check ;;
     --diagnose) MODE=diagnose ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "unknown argument: $a (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -65,13 +69,16 @@ if [ "$MODE" = build ]; then
 fi
 
 # Fast path: already built from this wheel and it works.
-if [ "$MODE" = build ] && [ "$FORCE" = 0 ] && [ -f "$STAMP" ] && grep -qx "tf=$TF_VERSION" "$STAMP"; then
+if [ "$MODE" = build ] && [ "$FORCE" = 0 ] && [ -f "$STAMP" ] && grep -qx "tf=$TF_VERSION" "$STAMP" && grep -qx "site=$SITE" "$STAMP"; then
   if run_check "${OPS[@]}"; then log "already built against tensorflow $TF_VERSION; nothing to do"; exit 0; fi
   log "existing build fails the check; rebuilding"
 fi
 
 # ---------------------------------------------------------------- 1. the wheel
-if [ -f "$SITE/.metaloop-complete" ]; then
+if [ -n "${METALOOP_TF_SITE:-}" ]; then
+  [ -d "$SITE"/tensorflow-"$TF_VERSION".dist-info ] || die "METALOOP_TF_SITE=$SITE holds no tensorflow $TF_VERSION (found: $(cd "$SITE" 2>/dev/null && ls -d tensorflow-*.dist-info 2>/dev/null || echo nothing)); install it with scripts/gpu-runtime/install.sh $SITE"
+  log "using the tensorflow $TF_VERSION wheel installed in $SITE (METALOOP_TF_SITE)"
+elif [ -f "$SITE/.metaloop-complete" ]; then
   log "reusing tensorflow $TF_VERSION wheel in $SITE"
 else
   log "pip install tensorflow==$TF_VERSION (no deps; ~570 MB download, ~2 GB unpacked) into $SITE"

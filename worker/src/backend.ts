@@ -25,6 +25,8 @@ export interface BackendInfo {
   readonly device: string;
   /** Candidates tried before the one selected, with the reason each failed. */
   readonly tried: readonly BackendAttempt[];
+  /** True when the kernels run on a GPU (libtensorflow found a CUDA device); see gpu.ts for which. */
+  readonly gpu?: boolean;
 }
 
 export interface SelectBackendOptions {
@@ -36,7 +38,7 @@ export interface SelectBackendOptions {
 interface Candidate {
   readonly label: string;
   readonly backend: BackendName;
-  init(): Promise<string>;
+  init(): Promise<{ device: string; gpu?: boolean }>;
 }
 
 const require = createRequire(import.meta.url);
@@ -73,8 +75,8 @@ function native(pkg: '@tensorflow/tfjs-node-gpu' | '@tensorflow/tfjs-node'): Can
       await import(pkg as string); // registers 'tensorflow' on the tfjs-core of @tensorflow/tfjs (the same copy)
       await activate('tensorflow');
       // tfjs-node's backend says whether libtensorflow found a GPU (a GPU build on a box without CUDA runs on CPU).
-      const b = tf.backend() as unknown as { isUsingGpuDevice?: boolean };
-      return `${b.isUsingGpuDevice ? 'gpu' : 'cpu'} (libtensorflow, ${pkg.slice('@tensorflow/'.length)})`;
+      const gpu = (tf.backend() as unknown as { isUsingGpuDevice?: boolean }).isUsingGpuDevice === true;
+      return { device: `${gpu ? 'gpu' : 'cpu'} (libtensorflow, ${pkg.slice('@tensorflow/'.length)})`, gpu };
     },
   };
 }
@@ -92,7 +94,7 @@ const wasmCandidate: Candidate = {
     if (tf.findBackend('wasm') === null) wasm.setWasmPaths(wasmDirectory());
     await activate('wasm');
     const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
-    return `wasm${simd ? ' simd' : ''}, ${wasm.getThreadsCount()} thread(s)`;
+    return { device: `wasm${simd ? ' simd' : ''}, ${wasm.getThreadsCount()} thread(s)` };
   },
 };
 
@@ -102,7 +104,7 @@ const cpuCandidate: Candidate = {
   async init() {
     await import('@tensorflow/tfjs-backend-cpu');
     await activate('cpu');
-    return 'cpu (js)';
+    return { device: 'cpu (js)' };
   },
 };
 
@@ -137,8 +139,8 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
   const tried: BackendAttempt[] = [];
   for (const c of candidates(pref)) {
     try {
-      const device = await c.init();
-      const info: BackendInfo = { name: c.backend, device, tried };
+      const { device, gpu } = await c.init();
+      const info: BackendInfo = { name: c.backend, device, tried, ...(gpu ? { gpu } : {}) };
       for (const t of tried) logger.info('backend unavailable', { backend: t.name, reason: t.error });
       logger.info('backend selected', { backend: c.backend, package: c.label, device, required: pref });
       return info;

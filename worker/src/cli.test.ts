@@ -91,6 +91,7 @@ describe('metaloop-worker CLI', () => {
       assert.equal(r.workerId, 'cli-w');
       assert.equal(r.tasks, 2);
       assert.ok(beats.some((b) => b.workerId === 'cli-w' && b.backend === 'cpu'));
+      assert.ok(beats.every((b) => b.gpuName === 'no GPU' && b.gpuMemoryBytes === 0), 'heartbeats say no GPU');
       assert.match(stderr, /backend selected backend=cpu/);
 
       child.kill('SIGTERM');
@@ -99,5 +100,33 @@ describe('metaloop-worker CLI', () => {
       for (const c of closers) await c.close();
       await coord.close();
     }
+  });
+
+  test('--self-test: backend, device, GPU, a timed Conv4 MAML shard, tasks/s, exit 0 (no NATS)', async () => {
+    const child = spawn(process.execPath, [CLI, '--self-test', '--self-test-shards', '1', '--self-test-tasks', '1', '--backend', 'wasm'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, METALOOP_NATS_URL: 'nats://127.0.0.1:1' }, // never used
+    });
+    children.push(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    assert.equal(await exitOf(child, 300_000), 0, `${stdout}\n${stderr}`);
+    assert.match(stdout, /^backend: {2}wasm, device wasm/m);
+    assert.match(stdout, /^gpu: {6}no GPU$/m);
+    assert.match(stdout, /^workload: Conv4 \(64 filters, max-pool\) MAML, 1 inner step\(s\), synthetic-glyphs, 5-way 1-shot 28×28 \(5\+75 images\/task\), 1 tasks\/shard$/m);
+    assert.match(stdout, /^shard 1: {2}1 tasks in \d+\.\d+ s/m);
+    assert.match(stdout, /^result: {3}\d+\.\d\d tasks\/s/m);
+    assert.match(stdout, /^self-test: ok$/m);
+  });
+
+  test('--require-gpu without --self-test: exit 1 and says why', async () => {
+    const child = spawn(process.execPath, [CLI, '--require-gpu'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    assert.equal(await exitOf(child, 30_000), 1);
+    assert.match(stderr, /--require-gpu only applies to --self-test/);
   });
 });

@@ -21,8 +21,10 @@ import {
   type Transport,
 } from '@metaloop/shared';
 import { BACKEND_PREFERENCES, type BackendPreference } from './backend.js';
+import { describeGpuLine } from './gpu.js';
 import { createWorkerObservability } from './observe.js';
 import { WORKER_VERSION } from './options.js';
+import { runSelfTest } from './self-test.js';
 import { Worker } from './worker.js';
 
 interface CliOptions {
@@ -41,6 +43,10 @@ interface CliOptions {
   logLevel?: LogLevel;
   metricsPort: number;
   metricsHost: string;
+  selfTest?: boolean;
+  selfTestShards?: number;
+  selfTestTasks?: number;
+  requireGpu?: boolean;
 }
 
 function positiveInt(value: string): number {
@@ -78,7 +84,11 @@ function program(): Command {
       )
         .env('METALOOP_METRICS_HOST')
         .default('0.0.0.0'),
-    );
+    )
+    .addOption(new Option('--self-test', 'check this node and exit (no NATS): backend, device, GPU, a timed Conv4 MAML shard, tasks/s; exit 0 when it works (docs/gpu.md)'))
+    .addOption(new Option('--self-test-shards <n>', 'timed shards of the self-test (after one warm-up shard)').default(3).argParser(positiveInt))
+    .addOption(new Option('--self-test-tasks <n>', 'tasks per self-test shard').default(4).argParser(positiveInt))
+    .addOption(new Option('--require-gpu', 'with --self-test: fail unless the backend computes on a GPU'));
 }
 
 /** -1 = no endpoint (commander turns a parser's `null` into '', so -1 is the "off" value). */
@@ -120,6 +130,21 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
   cmd.parse([...argv]);
   const o = cmd.opts<CliOptions>();
   const logger = createLogger('worker', o.logLevel ? { level: o.logLevel } : {});
+  if (o.requireGpu && !o.selfTest) {
+    process.stderr.write('metaloop-worker: --require-gpu only applies to --self-test\n');
+    return 1;
+  }
+  if (o.selfTest) {
+    const report = await runSelfTest({
+      ...(o.backend ? { backend: o.backend } : {}),
+      shards: o.selfTestShards ?? 3,
+      tasksPerShard: o.selfTestTasks ?? 4,
+      requireGpu: o.requireGpu === true,
+      // Warnings (e.g. GPUs present but unused) go to stderr; the report itself to stdout.
+      logger: createLogger('worker', { level: o.logLevel ?? 'warn' }),
+    });
+    return report.ok ? 0 : 1;
+  }
   let transport: Transport;
   try {
     transport = await NatsTransport.create({ ...natsOptions(o, o.id), logger: logger.child('nats') });
@@ -167,7 +192,7 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
   }
   const running = worker;
   observability.registry.setDefaultLabels({ worker: running.id });
-  logger.info('worker ready', { id: worker.id, backend: worker.backend.name, device: worker.backend.device, nats: transport.address });
+  logger.info('worker ready', { id: worker.id, backend: worker.backend.name, device: worker.backend.device, gpu: describeGpuLine(worker.gpu), nats: transport.address });
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {
     signals++;

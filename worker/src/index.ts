@@ -52,4 +52,6 @@ export {
 } from './algorithms/index.js';
 export { compileWorkerOptions, WORKER_VERSION, type CompiledWorkerOptions, type WorkerOptions } from './options.js';
 export { Worker, type WorkerState, type WorkerStats } from './worker.js';
+export { describeGpu, describeGpuLine, NO_GPU, parseNvidiaSmi, visibleGpus, type GpuInfo, type GpuReport } from './gpu.js';
+export { runSelfTest, SELF_TEST_SPEC, type SelfTestOptions, type SelfTestReport } from './self-test.js';
 export { EXPORT_FORMAT, EXPORT_WEIGHTS_FILE, loadExportedModel, saveExportedModel, type ExportedModel, type ExportedModelJson, type ExportMetadata } from './export.js';

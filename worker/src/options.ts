@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { DEFAULT_PREFIX, silentLogger, subjects, type Logger, type Transport, type WorkerMetrics } from '@metaloop/shared';
 import { resolveBackendPreference, type BackendPreference } from './backend.js';
 import { WorkerOptionsError } from './errors.js';
+import type { GpuInfo } from './gpu.js';
 
 export interface WorkerOptions {
   readonly transport: Transport;
@@ -32,6 +33,8 @@ export interface WorkerOptions {
    * it, to simulate a slow device (chaos tests kill workers mid-shard). Default 0.
    */
   readonly slowShardMs?: number;
+  /** The GPU to report instead of asking nvidia-smi (gpu.ts); null = none. Default: detected. */
+  readonly gpu?: GpuInfo | null;
 }
 
 export interface CompiledWorkerOptions {
@@ -50,6 +53,7 @@ export interface CompiledWorkerOptions {
   readonly pid: number;
   readonly metrics: WorkerMetrics | undefined;
   readonly slowShardMs: number;
+  readonly gpu: GpuInfo | null | undefined;
 }
 
 const require = createRequire(import.meta.url);
@@ -102,5 +106,6 @@ export function compileWorkerOptions(options: WorkerOptions): CompiledWorkerOpti
     pid: process.pid,
     metrics: options.metrics,
     slowShardMs: ms('slowShardMs', options.slowShardMs ?? Number(process.env.METALOOP_WORKER_SLOW_SHARD_MS || 0), 0, 0),
+    gpu: options.gpu,
   };
 }

@@ -20,6 +20,7 @@ import { selectBackend, type BackendInfo } from './backend.js';
 import { BackendCalibrator } from './calibrate.js';
 import { compileRun, computeShard } from './engine.js';
 import { ShardAbortedError, ShardError, WorkerStateError } from './errors.js';
+import { gpuOrNone, heartbeatGpuFields, resolveGpu, type GpuInfo } from './gpu.js';
 import { compileWorkerOptions, type CompiledWorkerOptions, type WorkerOptions } from './options.js';
 
 export type WorkerState = 'created' | 'running' | 'closing' | 'closed';
@@ -101,7 +102,12 @@ export class Worker {
   private readonly session = randomBytes(3).toString('hex');
   private published = 0;
 
-  private constructor(o: CompiledWorkerOptions, backend: BackendInfo) {
+  private constructor(
+    o: CompiledWorkerOptions,
+    backend: BackendInfo,
+    /** The GPU the worker computes on (gpu.ts); undefined on a CPU. */
+    readonly gpu: GpuInfo | undefined,
+  ) {
     this.o = o;
     this.id = o.id;
     this.selected = backend;
@@ -114,7 +120,9 @@ export class Worker {
     const backend = await selectBackend({ require: o.backend, logger: o.logger });
     o.logger.info('worker created', { id: o.id, backend: backend.name, device: backend.device, transport: o.transport.address });
     o.metrics?.setBackend(backend.name, backend.device);
-    return new Worker(o, backend);
+    const gpu = await resolveGpu(backend, o.gpu, o.logger);
+    o.metrics?.setGpu(gpuOrNone(gpu));
+    return new Worker(o, backend, gpu);
   }
 
   /** The backend computing shards now (after calibration: the one chosen for the last shard's run). */
@@ -397,6 +405,7 @@ export class Worker {
       pid: this.o.pid,
       hostname: this.o.hostname,
       state,
+      ...heartbeatGpuFields(this.gpu),
     }).finish();
   }
 

@@ -23,11 +23,26 @@ function ago(ms: number): string {
   return s < 60 ? `${s.toFixed(1)}s ago` : `${Math.floor(s / 60)}m${String(Math.floor(s % 60)).padStart(2, '0')}s ago`;
 }
 
+/**
+ * A worker's GPU for the table: 'NVIDIA H100 80GB HBM3 (79.6 GiB)', 'no GPU' (it computes on a CPU),
+ * or '-' (a worker older than the heartbeat's GPU fields).
+ */
+export function gpuCell(w: metaloop.IHeartbeat): string {
+  const name = w.gpuName ?? '';
+  if (name === '') return '-';
+  const gib = (w.gpuMemoryBytes ?? 0) / 2 ** 30;
+  return gib > 0 ? `${name} (${Number(gib.toFixed(gib >= 100 ? 0 : 1))} GiB)` : name;
+}
+
 export function workersJson(w: metaloop.IHeartbeat): Record<string, unknown> {
   return {
     id: w.workerId,
     backend: w.backend,
     device: w.device,
+    gpu: w.gpuName || null,
+    gpuMemoryBytes: w.gpuMemoryBytes ?? 0,
+    gpuDriver: w.gpuDriver ?? '',
+    gpuComputeCapability: w.gpuComputeCapability ?? '',
     state: w.state,
     version: w.version,
     hostname: w.hostname,
@@ -42,12 +57,13 @@ export function workersJson(w: metaloop.IHeartbeat): Record<string, unknown> {
 }
 
 export function workersTable(workers: readonly metaloop.IHeartbeat[]): string[] {
-  const rows = [['WORKER', 'BACKEND', 'DEVICE', 'STATE', 'SHARDS/S', 'TASKS/S', 'DONE', 'LAST SEEN']];
+  const rows = [['WORKER', 'BACKEND', 'DEVICE', 'GPU', 'STATE', 'SHARDS/S', 'TASKS/S', 'DONE', 'LAST SEEN']];
   for (const w of workers) {
     rows.push([
       w.workerId ?? '',
       w.backend ?? '',
       w.device ?? '',
+      gpuCell(w),
       w.state ?? '',
       (w.shardsPerSec ?? 0).toFixed(2),
       (w.tasksPerSec ?? 0).toFixed(1),
@@ -153,7 +169,7 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
   examples(
     program
       .command('workers')
-      .description('list the live workers: id, backend, device, state, shards/s, last seen')
+      .description('list the live workers: id, backend, device, GPU (name and memory, or "no GPU"), state, shards/s, last seen')
       .addOption(jsonOption())
       .addOption(outputOption())
       .action(async (opts: { json?: boolean; output?: string }) => {

@@ -144,6 +144,8 @@ describe('worker metrics', () => {
     const m = createWorkerMetrics(registry, { workerId: 'w-1', tensorMemory: () => ({ numTensors: tensors, numBytes: tensors * 4 }) });
     m.setBackend('cpu', 'cpu');
     m.setBackend('wasm', 'simd'); // replaces, never two backends at once
+    m.setGpu({ name: 'NVIDIA A100-SXM4-80GB', memoryBytes: 85899345920, driver: '550.54.15', computeCapability: '8.0' });
+    m.setGpu({ name: 'no GPU', memoryBytes: 0, driver: '', computeCapability: '' }); // replaces too
     m.initRun('r1');
     m.recordShard('r1', { tasks: 5, seconds: 0.2, innerLoopSeconds: 0.1, backpropSeconds: 0.08 });
     m.recordParamFetch(false, 0.002);
@@ -158,6 +160,8 @@ describe('worker metrics', () => {
     assert.match(text, /^metaloop_worker_tfjs_bytes\{worker="w-1"\} 48$/m);
     assert.match(text, /^metaloop_worker_backend_info\{backend="wasm",device="simd",worker="w-1"\} 1$/m);
     assert.doesNotMatch(text, /backend="cpu"/);
+    assert.match(text, /^metaloop_worker_gpu_info\{gpu="no GPU",memory_bytes="0",driver="",compute_capability="",worker="w-1"\} 1$/m);
+    assert.doesNotMatch(text, /A100/);
     assert.match(text, /^metaloop_worker_tasks_total\{run="r1",worker="w-1"\} 5$/m);
     assert.match(text, /^metaloop_worker_shard_failures_total\{run="r1",worker="w-1"\} 0$/m);
     assert.match(text, /^metaloop_worker_param_cache_hits_total\{worker="w-1"\} 1$/m);

@@ -34,8 +34,11 @@ export interface WorkerMetrics {
   readonly tfjsTensors: Gauge;
   readonly tfjsBytes: Gauge;
   readonly backendInfo: Gauge<'backend' | 'device'>;
+  readonly gpuInfo: Gauge<'gpu' | 'memory_bytes' | 'driver' | 'compute_capability'>;
   /** Sets the info metric for the backend in use (replaces a previous one). */
   setBackend(backend: string, device: string): void;
+  /** Sets the info metric for the GPU in use (replaces a previous one); name 'no GPU' on a CPU. */
+  setGpu(gpu: { name: string; memoryBytes: number; driver: string; computeCapability: string }): void;
   /** Pre-creates a run's counters at 0 so their rates exist before the first shard completes. */
   initRun(run: string): void;
   /** Records one completed shard. */
@@ -105,15 +108,25 @@ export function createWorkerMetrics(registry: Registry, options: WorkerMetricsOp
     labelNames: ['backend', 'device'] as const,
     registers,
   });
+  const gpuInfo = new Gauge({
+    name: 'metaloop_worker_gpu_info',
+    help: "Always 1; labels name the GPU the worker computes on ('no GPU' on a CPU), its memory in bytes, driver and compute capability.",
+    labelNames: ['gpu', 'memory_bytes', 'driver', 'compute_capability'] as const,
+    registers,
+  });
   paramCacheHits.inc(0);
   paramCacheMisses.inc(0);
 
   return {
     registry, shards, tasks, shardFailures, innerLoopDuration, backpropDuration, shardDuration, paramFetchDuration,
-    paramCacheHits, paramCacheMisses, tfjsTensors, tfjsBytes, backendInfo,
+    paramCacheHits, paramCacheMisses, tfjsTensors, tfjsBytes, backendInfo, gpuInfo,
     setBackend(backend, device) {
       backendInfo.reset();
       backendInfo.set({ backend, device }, 1);
+    },
+    setGpu({ name, memoryBytes, driver, computeCapability }) {
+      gpuInfo.reset();
+      gpuInfo.set({ gpu: name, memory_bytes: String(memoryBytes), driver, compute_capability: computeCapability }, 1);
     },
     initRun(r) {
       for (const c of [shards, tasks, shardFailures]) c.inc({ run: r }, 0);

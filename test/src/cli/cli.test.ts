@@ -164,13 +164,19 @@ describe('metaloop CLI against nats-server + coordinator + worker', { timeout: 9
     const table = await cli(['list']);
     assert.match(table.stdout, /^RUN\s+STATE\s+STEP/);
     assert.ok(table.stdout.includes(runId));
-    const workers = json<{ id: string; backend: string; device: string; shardsPerSec: number; lastSeenMs: number }[]>(await cli(['workers', '-o', 'json']));
+    const workers = json<{ id: string; backend: string; device: string; gpu: string | null; gpuMemoryBytes: number; shardsPerSec: number; lastSeenMs: number }[]>(
+      await cli(['workers', '-o', 'json']),
+    );
     assert.equal(workers.length, 1);
     assert.equal(workers[0]!.id, 'cli-w1');
     assert.ok(workers[0]!.backend && workers[0]!.device);
+    // No GPU on our machines: the worker's heartbeat says so (issue 18).
+    assert.equal(workers[0]!.gpu, 'no GPU');
+    assert.equal(workers[0]!.gpuMemoryBytes, 0);
     assert.ok(Date.now() - workers[0]!.lastSeenMs < 30_000);
     const wtext = await cli(['workers']);
-    assert.match(wtext.stdout, /^WORKER\s+BACKEND\s+DEVICE\s+STATE\s+SHARDS\/S/);
+    assert.match(wtext.stdout, /^WORKER\s+BACKEND\s+DEVICE\s+GPU\s+STATE\s+SHARDS\/S/);
+    assert.match(wtext.stdout, /^cli-w1\s+\S+\s+.*\s{2}no GPU\s{2}/m);
   });
 
   it('events: the recorded history (one STEP line per step), NDJSON, --follow on an ended run', async () => {

@@ -172,6 +172,12 @@ describe('Prometheus scrapes a live run; every dashboard and alert expression ev
     const backends = await prom.vector('metaloop_worker_backend_info == 1');
     assert.equal(backends.length, 2);
     for (const b of backends) assert.ok(b.metric.backend, 'backend label');
+    // Issue 18: each worker names its GPU; ours compute on CPUs.
+    const gpus = await prom.vector('metaloop_worker_gpu_info == 1');
+    assert.deepEqual(gpus.map((g) => [g.metric.worker, g.metric.gpu, g.metric.memory_bytes]).sort(), [
+      ['obs-worker-1', 'no GPU', '0'],
+      ['obs-worker-2', 'no GPU', '0'],
+    ]);
     // The coordinator accepted one result per shard: tasks accepted = 10 per meta-step.
     const steps = await prom.scalar(`max(metaloop_meta_steps_total{run=${r}})`);
     const tasks = await prom.scalar(`max(metaloop_tasks_total{run=${r}})`);
