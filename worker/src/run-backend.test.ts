@@ -8,7 +8,7 @@ import { describe, test } from 'node:test';
 import { initParams, validateSpec } from '@metaloop/shared';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from './backend.js';
-import { computeShard } from './engine.js';
+import { compileRun, computeShard } from './engine.js';
 import { ShardError } from './errors.js';
 import { RunBackends } from './run-backend.js';
 
@@ -69,5 +69,9 @@ describe('RunBackends', () => {
     const b = new RunBackends(selected, 'wasm');
     assert.equal(await b.use(fusedCpu, 'm'), selected);
     assert.equal(tf.getBackend(), 'wasm');
+    // model.fused: false puts the same MLP on tfjs: then the spec's backend applies.
+    const unfused = validateSpec({ ...fusedCpu, model: { kind: 'mlp', hidden: [8], fused: false } });
+    assert.equal(compileRun(unfused).fused, 'model.fused: false in the spec');
+    await assert.rejects(b.use(unfused, 'm'), /requires backend 'cpu'/);
   });
 });
