@@ -70,9 +70,9 @@ export function startTfWorker(id: string, url: string, o: WorkerProcOptions = {}
   return startWorker(id, url, { ...o, env: { METALOOP_BACKEND: 'tensorflow', ...o.env } });
 }
 
-export async function submitTfjs(client: ApiClient, run: TfjsRun): Promise<string> {
+export async function submitTfjs(client: ApiClient, run: TfjsRun, priority?: number): Promise<string> {
   const spec = loadSpec(readFileSync(run.file, 'utf8'), run.file, run.sets);
-  const rec = await client.submit(JSON.stringify(spec), `${run.label}.yaml`);
+  const rec = await client.submit(JSON.stringify(spec), `${run.label}.yaml`, priority !== undefined ? { priority } : {});
   return rec.runId;
 }
 
