@@ -22,7 +22,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { RunSpec } from '@metaloop/shared';
 import { selectBackend, type BackendInfo, type BackendPreference } from './backend.js';
 import { compileRun } from './engine.js';
-import { ShardError } from './errors.js';
+import { ShardError, type BackendName } from './errors.js';
 
 export class RunBackends {
   private readonly selected: BackendInfo;
@@ -44,10 +44,15 @@ export class RunBackends {
     return this.currentInfo;
   }
 
+  /** The backend `spec`'s tfjs shards are computed on (the rule above; whether this worker can is use()'s question). */
+  backendFor(spec: RunSpec): BackendName {
+    return spec.workers.backend === 'any' ? this.selected.name : spec.workers.backend;
+  }
+
   /** Make the backend `spec` requires the active one (see the rule above); `msgId` names the shard in errors. */
   async use(spec: RunSpec, msgId: string): Promise<BackendInfo> {
     if (typeof compileRun(spec).fused !== 'string') return this.currentInfo;
-    const wanted = spec.workers.backend === 'any' ? this.selected.name : spec.workers.backend;
+    const wanted = this.backendFor(spec);
     let info = this.infos.get(wanted);
     if (!info) {
       if (this.allowed !== 'any' || wanted === 'tensorflow') {

@@ -209,7 +209,7 @@ export class Worker {
     this.log.info('run compute path', {
       runId: shard.runId,
       path: typeof run.fused === 'string' ? 'tfjs' : 'fused-mlp',
-      ...(typeof run.fused === 'string' ? { backend: this.backend.name, notFused: run.fused } : {}),
+      ...(typeof run.fused === 'string' ? { backend: this.backends.backendFor(spec), notFused: run.fused } : {}),
     });
     touch(this.specs, shard.runId, { revision: shard.specRevision, spec });
     this.o.metrics?.initRun(shard.runId);
