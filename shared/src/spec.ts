@@ -77,6 +77,8 @@ export const MlpModelSchema = z.strictObject({
   kind: z.literal('mlp'),
   hidden: z.array(int(1, 65_536)).max(64).default([40, 40]),
   activation: z.enum(['relu', 'tanh']).default('relu'),
+  /** false: compute on tfjs (the run's backend) instead of the fused float64 host path. */
+  fused: z.boolean().optional(),
 });
 
 /**

@@ -1,10 +1,11 @@
 /**
- * Backend choice by measurement. Without a native backend a worker has two JS-hosted ones, and
+ * Backend timing on a run spec (a measurement tool: the worker does NOT choose its backend by it;
+ * a choice by timing differs between workers under load and broke bitwise determinism, see
+ * run-backend.ts). Without a native backend a worker has two JS-hosted ones, and
  * which is faster depends on the model: wasm (XNNPACK) wins on convolutions, the pure-JS cpu
- * backend can win on tiny MLPs where per-kernel overhead dominates. So, for each run spec, the
- * worker times shards of that very spec (its model, task sizes, algorithm, shard size and θ) on
- * each candidate and keeps the faster one for every shard of that run. Runs on the fused host path
- * (MLPs, ./fused) do not use tfjs and are not calibrated.
+ * backend can win on tiny MLPs where per-kernel overhead dominates. calibrateBackend times shards
+ * of one spec (its model, task sizes, algorithm, shard size and θ) on each candidate and leaves the
+ * faster active: what to pin in a spec's `workers.backend` for a cluster of such workers.
  *
  * Per candidate: one warm-up task (JIT, XNNPACK operator creation, first allocations), then timed
  * shards of the spec's shard size (capped) until `measureMs` or `shards` is reached. A candidate
@@ -12,10 +13,9 @@
  * measured further (a Conv4 shard on cpu would otherwise cost seconds to lose).
  */
 import './upstream.js';
-import * as tf from '@tensorflow/tfjs-core';
 import { silentLogger, type Logger, type RunSpec } from '@metaloop/shared';
 import { selectBackend, type BackendInfo } from './backend.js';
-import { compileRun, computeShard } from './engine.js';
+import { computeShard } from './engine.js';
 import type { BackendName } from './errors.js';
 
 export interface CalibrationOptions {
@@ -50,11 +50,6 @@ export interface Calibration {
 
 /** Seeds for calibration tasks: fixed, far from the small seeds tests and runs use. */
 const SEED_BASE = 0x5eed_0000;
-
-/** What makes two specs cost the same per shard (not the seed, name or outer loop). */
-export function calibrationKey(spec: RunSpec): string {
-  return JSON.stringify([spec.task, spec.model, spec.algorithm, spec.outer.shardSize]);
-}
 
 async function time(spec: RunSpec, params: Float32Array, tasks: number, offset: number): Promise<number> {
   const seeds = Array.from({ length: tasks }, (_, i) => SEED_BASE + offset + i);
@@ -111,45 +106,4 @@ export async function calibrateBackend(spec: RunSpec, params: Float32Array, opti
     ...Object.fromEntries(timings.map((t) => [`${t.backend}MsPerTask`, Number.isFinite(t.msPerTask) ? Number(t.msPerTask.toFixed(2)) : t.error])),
   });
   return { chosen, timings, elapsedMs };
-}
-
-/**
- * Calibrates once per distinct spec cost (calibrationKey) and switches tfjs to that spec's backend
- * before each shard. Used by the Worker when it selected 'any' and got no native backend.
- */
-export class BackendCalibrator {
-  private readonly results = new Map<string, Calibration>();
-  private readonly options: CalibrationOptions;
-  private currentInfo: BackendInfo;
-
-  constructor(initial: BackendInfo, options: CalibrationOptions = {}) {
-    this.currentInfo = initial;
-    this.options = options;
-  }
-
-  /** The backend of the last shard (what heartbeats report). */
-  get current(): BackendInfo {
-    return this.currentInfo;
-  }
-
-  /** Calibrations done so far, by spec key. */
-  get calibrations(): ReadonlyMap<string, Calibration> {
-    return this.results;
-  }
-
-  /** Make `spec`'s backend the active one (calibrating first if this spec's cost is new). */
-  async use(spec: RunSpec, params: Float32Array): Promise<BackendInfo> {
-    // A run on the fused host path (MLPs: fused/) computes without tfjs: nothing to choose.
-    if (typeof compileRun(spec).fused !== 'string') return this.currentInfo;
-    const key = calibrationKey(spec);
-    let c = this.results.get(key);
-    if (!c) {
-      c = await calibrateBackend(spec, params, this.options);
-      this.results.set(key, c);
-    } else if (tf.getBackend() !== c.chosen.name) {
-      await tf.setBackend(c.chosen.name);
-    }
-    this.currentInfo = c.chosen;
-    return c.chosen;
-  }
 }

@@ -17,11 +17,11 @@ import {
   type WorkMessage,
 } from '@metaloop/shared';
 import { selectBackend, type BackendInfo } from './backend.js';
-import { BackendCalibrator } from './calibrate.js';
 import { compileRun, computeShard } from './engine.js';
 import { ShardAbortedError, ShardError, WorkerStateError } from './errors.js';
 import { gpuOrNone, heartbeatGpuFields, resolveGpu, type GpuInfo } from './gpu.js';
 import { compileWorkerOptions, type CompiledWorkerOptions, type WorkerOptions } from './options.js';
+import { RunBackends } from './run-backend.js';
 
 export type WorkerState = 'created' | 'running' | 'closing' | 'closed';
 
@@ -74,10 +74,8 @@ function checkShard(shard: metaloop.Shard, spec: RunSpec, msgId: string): void {
 
 export class Worker {
   readonly id: string;
-  /** The backend the chain selected at create(). */
-  private readonly selected: BackendInfo;
-  /** Set when the chain ('any') found no native backend: picks wasm or cpu per run spec by measurement. */
-  private readonly calibrator: BackendCalibrator | undefined;
+  /** The backend each run's tfjs shards are computed on: from its spec, never from timing (run-backend.ts). */
+  private readonly backends: RunBackends;
   private readonly o: CompiledWorkerOptions;
   private readonly log: Logger;
   private stateValue: WorkerState = 'created';
@@ -110,8 +108,7 @@ export class Worker {
   ) {
     this.o = o;
     this.id = o.id;
-    this.selected = backend;
-    this.calibrator = o.backend === 'any' && backend.name !== 'tensorflow' ? new BackendCalibrator(backend, { logger: o.logger }) : undefined;
+    this.backends = new RunBackends(backend, o.backend);
     this.log = o.logger;
   }
 
@@ -125,9 +122,9 @@ export class Worker {
     return new Worker(o, backend, gpu);
   }
 
-  /** The backend computing shards now (after calibration: the one chosen for the last shard's run). */
+  /** The backend computing shards now (the one the last tfjs shard's run required). */
   get backend(): BackendInfo {
-    return this.calibrator?.current ?? this.selected;
+    return this.backends.current;
   }
 
   get state(): WorkerState {
@@ -220,7 +217,7 @@ export class Worker {
     this.log.info('run compute path', {
       runId: shard.runId,
       path: typeof run.fused === 'string' ? 'tfjs' : 'fused-mlp',
-      ...(typeof run.fused === 'string' ? { backend: this.backend.name, notFused: run.fused } : {}),
+      ...(typeof run.fused === 'string' ? { backend: this.backends.backendFor(spec), notFused: run.fused } : {}),
     });
     touch(this.specs, shard.runId, { revision: shard.specRevision, spec });
     this.o.metrics?.initRun(shard.runId);
@@ -285,10 +282,10 @@ export class Worker {
       working = setInterval(() => msg.working(), workingMs);
       this.log.debug('shard started', { msgId, delivery: msg.deliveryCount });
       if (this.o.slowShardMs > 0) await new Promise((r) => setTimeout(r, this.o.slowShardMs));
-      if (this.calibrator) {
-        // First shard of a spec: time it on wasm and cpu, keep the faster (then: switch to that run's backend).
-        const before = this.calibrator.current;
-        const info = await this.calibrator.use(spec, theta);
+      {
+        // The run's backend (its spec's workers.backend, else the one selected at start), switched to if needed.
+        const before = this.backends.current;
+        const info = await this.backends.use(spec, msgId);
         base.backend = info.name;
         if (info !== before) this.o.metrics?.setBackend(info.name, info.device);
       }

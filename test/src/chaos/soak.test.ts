@@ -1,11 +1,14 @@
 /**
- * Issue 5 acceptance 6 (soak): 3 concurrent sinusoid runs share 2 worker processes (priorities
- * 1, 1, 2), ≥ 1000 meta-steps in all. Every run succeeds; the workers' live tfjs tensors
- * (metaloop_worker_tfjs_tensors) stay flat; coordinator and worker RSS after warm-up and at the
- * end go into bench/RESULTS.md between the `chaos:soak` markers (other sections untouched).
+ * Issue 5 acceptance 6 / issue 15 item 2 (soak): 3 concurrent runs on tfjs share 2 worker
+ * processes on the `tensorflow` backend (priorities 1, 1, 2): two sinusoid runs with
+ * `model.fused: false` and a small Conv4 on glyphs (the fused host path allocates no tensors, so a
+ * soak there could not see a leak). Every run succeeds; the workers' live tfjs tensors
+ * (metaloop_worker_tfjs_tensors) stay bounded and none are left when idle; worker and coordinator
+ * RSS stay bounded. The table goes to stdout and to test/results/soak.md (untracked): `npm test`
+ * never writes tracked files.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { metaloop, startNatsServer, type NatsServer } from '@metaloop/shared';
@@ -17,23 +20,21 @@ import {
   Proc,
   ROOT,
   scrape,
-  sinusoidSets,
   sleep,
   startCoordinator,
-  startWorker,
-  submitRun,
   waitRunEnd,
   waitWorkers,
 } from '../support/cluster.js';
+import { conv4Run, requireTensorflow, sinusoidTfjsRun, startTfWorker, submitTfjs, type TfjsRun } from '../support/tfjs.js';
 
-const RUNS = [
-  { steps: 340, priority: 1 },
-  { steps: 340, priority: 1 },
-  { steps: 340, priority: 2 },
+const RUNS: { run: TfjsRun; priority: number }[] = [
+  { run: sinusoidTfjsRun(60), priority: 1 },
+  { run: sinusoidTfjsRun(60), priority: 1 },
+  { run: conv4Run(20), priority: 2 },
 ];
-const TOTAL = RUNS.reduce((n, r) => n + r.steps, 0);
-const MARK_START = '<!-- chaos:soak:start -->';
-const MARK_END = '<!-- chaos:soak:end -->';
+const TOTAL = RUNS.reduce((n, r) => n + r.run.steps, 0);
+/** Most a process's RSS may grow from the first third of training to the last (a leak of one Conv4 activation set per shard would pass it in seconds). */
+const RSS_GROWTH_BYTES = 64 * 2 ** 20;
 
 interface Sample {
   readonly atSteps: number;
@@ -46,23 +47,15 @@ interface Sample {
 
 const mb = (b: number) => (b / 2 ** 20).toFixed(1);
 
-/** Replace (or append) the soak section of bench/RESULTS.md, leaving every other section alone. */
+/** The table, untracked: test/results/soak.md (a tracked file must not change during `npm test`). */
 function recordResults(section: string): void {
-  const path = join(ROOT, 'bench', 'RESULTS.md');
-  let text = '';
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch {
-    text = '# Benchmark results\n';
-  }
-  const block = `${MARK_START}\n${section.trim()}\n${MARK_END}`;
-  const a = text.indexOf(MARK_START);
-  const b = text.indexOf(MARK_END);
-  text = a >= 0 && b > a ? text.slice(0, a) + block + text.slice(b + MARK_END.length) : `${text.trimEnd()}\n\n${block}\n`;
-  writeFileSync(path, text);
+  const dir = join(ROOT, 'test', 'results');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'soak.md'), `${section.trim()}\n`);
+  console.log(section.split('\n').map((l) => `# ${l}`).join('\n'));
 }
 
-describe('chaos: soak — 3 concurrent runs on 2 workers', { timeout: 900_000 }, () => {
+describe('chaos: soak — 3 concurrent tfjs runs on 2 workers (tensorflow backend)', { timeout: 900_000 }, () => {
   let nats: NatsServer;
   const procs: Proc[] = [];
   let coordinatorPort = 0;
@@ -73,6 +66,7 @@ describe('chaos: soak — 3 concurrent runs on 2 workers', { timeout: 900_000 },
   const dead = () => procs.find((p) => p.exited)?.exitReason();
 
   before(async () => {
+    requireTensorflow();
     nats = await startNatsServer();
     api = await apiClient(nats.url);
     const c = await startCoordinator('coordinator', nats.url, { leaseMs: 5000, env: { METALOOP_LOG_LEVEL: 'warn' } });
@@ -81,7 +75,7 @@ describe('chaos: soak — 3 concurrent runs on 2 workers', { timeout: 900_000 },
     for (const id of ['s1', 's2']) {
       const port = await freePort();
       workerPorts.push(port);
-      procs.push(startWorker(id, nats.url, { metricsPort: port, env: { METALOOP_LOG_LEVEL: 'warn' } }));
+      procs.push(startTfWorker(id, nats.url, { metricsPort: port, env: { METALOOP_LOG_LEVEL: 'warn' } }));
     }
   });
 
@@ -91,12 +85,12 @@ describe('chaos: soak — 3 concurrent runs on 2 workers', { timeout: 900_000 },
     await nats?.stop();
   });
 
-  it(`trains ${TOTAL} meta-steps in 3 runs; tensors flat; RSS recorded`, async () => {
+  it(`trains ${TOTAL} meta-steps in 3 tfjs runs; tensors and RSS bounded`, async () => {
     const client = api.client;
     await waitWorkers(client, 2, 60_000, describeProcs);
     const started = Date.now();
     const ids: string[] = [];
-    for (const r of RUNS) ids.push(await submitRun(client, sinusoidSets(r.steps, ['checkpoint.every=100']), r.priority));
+    for (const r of RUNS) ids.push(await submitTfjs(client, { ...r.run, sets: [...r.run.sets, 'checkpoint.every=20'] }, r.priority));
     const samples: Sample[] = [];
     const sample = async (): Promise<Sample> => {
       const steps = (await Promise.all(ids.map((id) => client.status(id)))).reduce((n, r) => n + r.step, 0);
@@ -137,19 +131,27 @@ describe('chaos: soak — 3 concurrent runs on 2 workers', { timeout: 900_000 },
     const third = Math.max(1, Math.floor(training.length / 3));
     const early = training.slice(0, third);
     const late = training.slice(-third);
+    const maxOf = (xs: readonly Sample[], pick: (s: Sample) => number) => Math.max(...xs.map(pick));
     for (let w = 0; w < workerPorts.length; w++) {
-      const earlyMax = Math.max(...early.map((s) => s.tensors[w]!));
-      const lateMax = Math.max(...late.map((s) => s.tensors[w]!));
+      const earlyMax = maxOf(early, (s) => s.tensors[w]!);
+      const lateMax = maxOf(late, (s) => s.tensors[w]!);
       assert.ok(lateMax <= earlyMax + 20, `worker ${w + 1}: tfjs tensors grew from ${earlyMax} to ${lateMax}`);
-      assert.ok(end.tensors[w]! <= earlyMax, `worker ${w + 1}: ${end.tensors[w]} tensors left idle after the runs (training max ${earlyMax})`);
+      assert.equal(end.tensors[w], 0, `worker ${w + 1}: ${end.tensors[w]} tfjs tensors left when idle after the runs`);
+      const rssEarly = maxOf(early, (s) => s.workerRss[w]!);
+      const rssLate = maxOf(late, (s) => s.workerRss[w]!);
+      assert.ok(rssEarly > 0, `worker ${w + 1}: no RSS scraped`);
+      assert.ok(rssLate - rssEarly <= RSS_GROWTH_BYTES, `worker ${w + 1}: RSS grew from ${mb(rssEarly)} to ${mb(rssLate)} MiB while training`);
     }
+    const cEarly = maxOf(early, (s) => s.coordinatorRss);
+    const cLate = maxOf(late, (s) => s.coordinatorRss);
+    assert.ok(cLate - cEarly <= RSS_GROWTH_BYTES, `coordinator: RSS grew from ${mb(cEarly)} to ${mb(cLate)} MiB while training`);
     const spread = (xs: number[]) => `${Math.min(...xs)}–${Math.max(...xs)}`;
     const lines = [
-      '## Soak: 3 concurrent runs on 2 workers (chaos suite)',
+      '## Soak: 3 concurrent tfjs runs on 2 workers (chaos suite)',
       '',
-      `Measured by \`test/src/chaos/soak.test.ts\` on ${new Date().toISOString().slice(0, 10)} (2 shared cores, other sessions busy): sinusoid MAML`,
-      `(MLP 40-40, meta-batch 10 in 2 shards), runs of ${RUNS.map((r) => r.steps).join(' + ')} = ${TOTAL} meta-steps with priorities ${RUNS.map((r) => r.priority).join(', ')},`,
-      `nats-server 2.9 (JetStream on disk), coordinator and 2 worker processes (cpu backend), ${seconds.toFixed(0)} s wall time,`,
+      `Measured by \`test/src/chaos/soak.test.ts\` on ${new Date().toISOString().slice(0, 10)}: ${RUNS.map((r) => `${r.run.label} ${r.run.steps} steps (priority ${r.priority})`).join(', ')}`,
+      `= ${TOTAL} meta-steps, all on tfjs (no fused path),`,
+      `nats-server (JetStream on disk), coordinator and 2 worker processes (tensorflow backend), ${seconds.toFixed(0)} s wall time,`,
       `${(TOTAL / seconds).toFixed(1)} meta-steps/s in all. Samples every 2 s; warm-up = first sample past 10% of the steps.`,
       '',
       '| process | RSS after warm-up (MiB) | RSS at the end (MiB) | JS heap used after warm-up → end (MiB) | tfjs tensors while training (min–max) | tensors idle at the end |',
@@ -160,8 +162,10 @@ describe('chaos: soak — 3 concurrent runs on 2 workers', { timeout: 900_000 },
           `| worker ${w + 1} | ${mb(warm.workerRss[w]!)} | ${mb(end.workerRss[w]!)} | ${mb(warm.workerHeap[w]!)} → ${mb(end.workerHeap[w]!)} | ${spread(training.map((s) => s.tensors[w]!))} | ${end.tensors[w]} |`,
       ),
       '',
-      'Tensors are sampled between shards (a shard computes synchronously), so 0 means nothing outlives a shard. Scrapes come',
-      'from prom-client default metrics (process_resident_memory_bytes, nodejs_heap_size_used_bytes).',
+      'A scrape can land inside a shard (it yields to the event loop every 25 ms), so the training range is a shard\'s working set;',
+      `0 idle at the end means nothing outlives a shard. Asserted: tensors in the last third of training ≤ first third + 20, 0 idle,`,
+      `RSS growth from the first third to the last ≤ ${mb(RSS_GROWTH_BYTES)} MiB per process. Scrapes come from prom-client default metrics`,
+      '(process_resident_memory_bytes, nodejs_heap_size_used_bytes).',
       '',
       `Runs: ${records.map((r) => `${r.runId} ${r.step} steps in ${r.seconds.toFixed(0)} s (priority ${r.priority})`).join('; ')}.`,
     ];

@@ -37,6 +37,7 @@ export interface FusedMlpPlan {
 export function fusedMlpPlan(spec: RunSpec, family: TaskFamily): FusedMlpPlan | string {
   const m = spec.model;
   if (m.kind !== 'mlp') return `model ${m.kind} (fused path: mlp only)`;
+  if (m.fused === false) return 'model.fused: false in the spec';
   const a = spec.algorithm;
   const kinds: readonly string[] = ['maml', 'fomaml', 'metasgd', 'reptile'];
   if (!kinds.includes(a.kind)) return `algorithm ${a.kind} (fused path: ${kinds.join(', ')})`;

@@ -1,0 +1,106 @@
+/**
+ * Runs on tfjs for cross-process tests (issue 15): the two specs every tfjs scenario trains — a
+ * small Conv4 on synthetic glyphs and the sinusoid MLP with `model.fused: false` — both requiring
+ * the `tensorflow` backend (tfjs-node, which CI builds with scripts/tfjs-node-from-wheel.sh).
+ * A missing backend fails loudly: requireTensorflow() throws, and a worker started with
+ * `--backend tensorflow` exits naming why.
+ */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import assert from 'node:assert/strict';
+import { loadSpec, metaloop } from '@metaloop/shared';
+import type { ApiClient } from '@metaloop/coordinator';
+import { ROOT, sinusoidSets, startWorker, waitRunEnd, type Proc, type WorkerProcOptions } from './cluster.js';
+
+export interface TfjsRun {
+  readonly label: string;
+  readonly file: string;
+  readonly sets: readonly string[];
+  readonly steps: number;
+}
+
+/** Conv4 (4 filters, stride pools) on 12×12 glyphs, 5-way 1-shot, 4 shards of 1 task per step, a final eval. */
+export function conv4Run(steps: number): TfjsRun {
+  return {
+    label: 'conv4-glyphs',
+    file: join(ROOT, 'examples/glyphs-5w1s.yaml'),
+    steps,
+    sets: [
+      `outer.steps=${steps}`,
+      'outer.metaBatch=4',
+      'outer.shardSize=1',
+      'task.imageSize=12',
+      'task.queries=2',
+      'model.filters=4',
+      'eval.every=0',
+      'eval.tasks=8',
+      'eval.innerSteps=2',
+      'checkpoint.every=2',
+      'checkpoint.keep=2',
+      'workers.backend=tensorflow',
+    ],
+  };
+}
+
+/** The sinusoid MLP off the fused path: meta-batch 10 in 2 shards, on tfjs. */
+export function sinusoidTfjsRun(steps: number): TfjsRun {
+  return {
+    label: 'sinusoid-unfused',
+    file: join(ROOT, 'examples/sinusoid.yaml'),
+    steps,
+    sets: sinusoidSets(steps, ['model.fused=false', 'workers.backend=tensorflow']),
+  };
+}
+
+/** Throws, saying how to fix it, when @tensorflow/tfjs-node is not installed for the worker. */
+export function requireTensorflow(): void {
+  try {
+    createRequire(join(ROOT, 'worker/package.json')).resolve('@tensorflow/tfjs-node');
+  } catch {
+    throw new Error(
+      'the tensorflow tfjs backend (@tensorflow/tfjs-node) is not installed, and the tfjs determinism tests need it: ' +
+        'run `bash scripts/tfjs-node-from-wheel.sh` (CI does, in .ci/before-test.d)',
+    );
+  }
+}
+
+/** A worker process on the tensorflow backend (it exits with the reason when tfjs-node cannot load). */
+export function startTfWorker(id: string, url: string, o: WorkerProcOptions = {}): Proc {
+  return startWorker(id, url, { ...o, env: { METALOOP_BACKEND: 'tensorflow', ...o.env } });
+}
+
+export async function submitTfjs(client: ApiClient, run: TfjsRun, priority?: number): Promise<string> {
+  const spec = loadSpec(readFileSync(run.file, 'utf8'), run.file, run.sets);
+  const rec = await client.submit(JSON.stringify(spec), `${run.label}.yaml`, priority !== undefined ? { priority } : {});
+  return rec.runId;
+}
+
+/** What two runs must agree on bit for bit: θ's sha256 and the final evaluation (every double). */
+export interface Outcome {
+  readonly runId: string;
+  readonly sha: string;
+  readonly eval: string;
+}
+
+/** Waits for the run, asserts it succeeded at `run.steps` with an evaluation, returns its outcome. */
+export async function finish(client: ApiClient, run: TfjsRun, runId: string, timeoutMs: number, describe: () => string): Promise<Outcome> {
+  const rec = await waitRunEnd(client, runId, timeoutMs, describe);
+  assert.equal(rec.state, metaloop.RunState.RUN_STATE_SUCCEEDED, `run ${runId} ended ${rec.state}: ${rec.error}\n${describe()}`);
+  assert.equal(rec.step, run.steps);
+  assert.match(rec.paramsSha256, /^[0-9a-f]{64}$/);
+  assert.ok(rec.lastEval && rec.lastEval.step === run.steps && (rec.lastEval.postLoss?.length ?? 0) > 0, `run ${runId} has no final evaluation`);
+  const e = rec.lastEval;
+  // Every number of the evaluation, as the exact bits of the double.
+  const bits = (xs: readonly number[]) => xs.map((x) => Buffer.from(new Float64Array([x]).buffer).toString('hex')).join(',');
+  const evalBits = [e.preLoss ?? 0, ...(e.postLoss ?? []), ...(e.accuracy ?? []), ...(e.ci95 ?? []), ...(e.lossCi95 ?? [])];
+  return { runId, sha: rec.paramsSha256, eval: `${e.tasks}:${bits(evalBits)}` };
+}
+
+export async function train(client: ApiClient, run: TfjsRun, timeoutMs: number, describe: () => string, onRunning?: (runId: string) => Promise<void>): Promise<Outcome> {
+  const runId = await submitTfjs(client, run);
+  if (onRunning) await onRunning(runId);
+  const out = await finish(client, run, runId, timeoutMs, describe);
+  console.log(`# ${run.label} ${out.runId}: θ sha256 ${out.sha}`);
+  return out;
+}
