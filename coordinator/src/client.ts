@@ -1,9 +1,9 @@
 /**
- * ApiClient: the control API over any Transport (what the CLI uses). Errors answered by the
+ * ApiClient: the control API over the request/reply Bus (what the CLI uses). Errors answered by the
  * coordinator become ApiCallError (with its code and field); no answer at all is the transport's
  * RequestTimeoutError ("is a coordinator running?").
  */
-import { ApiCallError, DEFAULT_PREFIX, metaloop, subjects, type Subjects, type Transport } from '@metaloop/shared';
+import { ApiCallError, DEFAULT_PREFIX, metaloop, subjects, type Bus, type Subjects } from '@metaloop/shared';
 import { createHash } from 'node:crypto';
 import type { RunBlob } from './artifacts.js';
 import { isTerminal, stateFromProto } from './records.js';
@@ -12,7 +12,8 @@ import { isTerminal, stateFromProto } from './records.js';
 export type FetchedBlob = RunBlob;
 
 export interface ApiClientOptions {
-  readonly transport: Transport;
+  /** The request/reply bus: all the client uses (a light NATS client, jetstream: false). */
+  readonly transport: Bus;
   readonly prefix?: string;
   /** Per-request timeout. Default 5000. */
   readonly timeoutMs?: number;
@@ -31,7 +32,7 @@ function check(error: metaloop.IApiError | null | undefined): void {
 }
 
 export class ApiClient {
-  private readonly transport: Transport;
+  private readonly transport: Bus;
   private readonly subjects: Subjects;
   private readonly timeoutMs: number;
 

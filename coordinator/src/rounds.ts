@@ -4,7 +4,7 @@
  * re-publish shards whose result is lost or was rejected, and send a speculative copy of a
  * straggler once it takes a multiple of the run's median shard time (the first result wins).
  */
-import { metaloop, shardMsgId, type Logger, type Transport } from '@metaloop/shared';
+import { metaloop, shardMsgId, type Logger, type WorkQueue } from '@metaloop/shared';
 import type { StepCollector, Verdict } from './aggregator.js';
 import type { RunObserver } from './observe.js';
 import { RunFailedError } from './errors.js';
@@ -19,7 +19,8 @@ export interface RoundCounters {
 }
 
 export interface RoundOptions {
-  readonly transport: Transport;
+  /** Only publishes shards. */
+  readonly transport: Pick<WorkQueue, 'publishWork'>;
   readonly logger: Logger;
   readonly collector: StepCollector;
   /** The Shard message of shard i (without attempt information). */

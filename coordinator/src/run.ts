@@ -2,7 +2,8 @@
  * One active run: the synchronous outer loop of DESIGN.md. θ_t is stored once per version, the
  * meta-batch goes out as fixed-size shards of task seeds, accepted results are summed in shard
  * order, the outer optimizer makes θ_{t+1}; held-out evaluation, checkpoints, the run record in
- * KV and progress events along the way.
+ * KV and progress events along the way. Rounds in flight: run-rounds.ts (their shards:
+ * run-shards.ts); record, history, events and clock: run-report.ts.
  */
 import { randomBytes } from 'node:crypto';
 import {
@@ -10,14 +11,13 @@ import {
   initParams,
   metaloop,
   paramLayout,
-  taskSeed,
   type Logger,
   type RunSpec,
   type Subjects,
   type TensorSpec,
   type Transport,
 } from '@metaloop/shared';
-import { RejectCounter, shardSizes, StepCollector, type RejectReason, type Verdict } from './aggregator.js';
+import type { RejectCounter, RejectReason, Verdict } from './aggregator.js';
 import { RunCancelledError } from './errors.js';
 import { createOptimizer, type OuterOptimizer } from './optimizer.js';
 import {
@@ -30,8 +30,10 @@ import {
 } from './records.js';
 import { RunHistory } from './history.js';
 import type { RunObserver } from './observe.js';
-import { ShardRound, type RoundCounters } from './rounds.js';
-import { ShardTimes, type FairShare } from './scheduler.js';
+import { RunClock, RunReporter } from './run-report.js';
+import { RoundBook } from './run-rounds.js';
+import { evalRound } from './run-shards.js';
+import type { FairShare } from './scheduler.js';
 import { ResultValidator } from './validate.js';
 
 export interface RunContext {
@@ -55,15 +57,6 @@ export interface RunContext {
 
 /** What offer() says about a result. */
 export type Offered = Verdict & { readonly staleness?: number };
-
-/** One issued round (a train step or an evaluation) and its collection. */
-interface Pending {
-  readonly step: number;
-  readonly version: number;
-  readonly collector: StepCollector;
-  readonly round: ShardRound;
-  readonly done: Promise<void>;
-}
 
 export interface RunInit {
   readonly runId: string;
@@ -117,35 +110,22 @@ export class RunLoop {
   private readonly createdMs: number;
   private startedMs = 0;
   private finishedMs = 0;
-  private secondsBefore = 0;
-  private runningSince: number | null = null;
-  private stepsThisSession = 0;
-  private sessionSeconds = 0;
-  /** Rounds waiting for results, by `<kind>:<step>`. */
-  private readonly rounds = new Map<string, Pending>();
-  /** Train rounds issued and not yet applied, in step order (async mode keeps up to staleness+1). */
-  private readonly pipeline: Pending[] = [];
-  private issuedUpTo: number;
+  private readonly clock: RunClock;
+  private readonly reporter: RunReporter;
+  /** The rounds in flight (run-rounds.ts). */
+  private readonly rounds: RoundBook;
   private readonly validator: ResultValidator;
-  private readonly times = new ShardTimes();
   readonly priority: number;
-  private readonly counters: RoundCounters = { reissued: 0, speculative: 0 };
   private redeliveries = 0;
   private readonly rejected = new Map<RejectReason, number>();
   private staleness = { sum: 0, count: 0, max: 0 };
   private readonly stopper = new AbortController();
-  /** Ends the rounds still in flight when the loop ends. */
-  private readonly roundsAbort = new AbortController();
   private resumeGate: { promise: Promise<void>; release: () => void } | null = null;
-  private recordChain: Promise<void> = Promise.resolve();
-  private lastRecordMs = 0;
   private done: Promise<void> | null = null;
   /** Work msgId tag of this session: '' for a fresh run, `.s<random>` for a resumed one. */
   private readonly session: string;
   /** Losses of every step, evaluations and checkpoints (stored beside the checkpoints). */
   readonly history: RunHistory;
-  private historyChain: Promise<void> = Promise.resolve();
-  private lastHistoryMs = 0;
 
   constructor(
     private readonly ctx: RunContext,
@@ -160,7 +140,6 @@ export class RunLoop {
     this.params = cp ? Float32Array.from(cp.params) : initParams(init.spec).data;
     this.optimizer = createOptimizer(init.spec, this.params.length, cp?.optimizer);
     this.step = cp?.step ?? 0;
-    this.issuedUpTo = this.step;
     this.validator = new ResultValidator(this.runId, this.spec, this.layout);
     this.priority = init.priority || init.previous?.priority || init.spec.workers.priority;
     this.session = init.previous ? `.s${randomBytes(3).toString('hex')}` : '';
@@ -174,8 +153,13 @@ export class RunLoop {
       this.lastEval = prev.lastEval ?? null;
       this.evaluatedAt = prev.lastEval?.step ?? -1;
       this.startedMs = prev.startedMs;
-      this.secondsBefore = prev.seconds;
     }
+    this.clock = new RunClock(prev && cp ? prev.seconds : 0);
+    this.rounds = new RoundBook(
+      { ctx, runId: this.runId, spec: this.spec, layout: this.layout, session: this.session, priority: this.priority, signal: this.stopper.signal },
+      this.step,
+    );
+    this.reporter = new RunReporter(ctx, this.runId, this.history, () => this.record(), () => this.rates());
   }
 
   get state(): RunStateName {
@@ -195,7 +179,7 @@ export class RunLoop {
   offer(result: metaloop.ShardResult): Offered {
     const invalid = this.validator.check(result);
     const evalKind = result.kind === metaloop.ShardKind.SHARD_KIND_EVAL;
-    const pending = this.rounds.get(`${evalKind ? 'eval' : 'train'}:${result.step}`);
+    const pending = this.rounds.find(evalKind, result.step);
     if (invalid) {
       // A bad result for a shard being collected counts as one failure of that shard (re-issued).
       if (pending && pending.version === result.paramVersion) pending.round.rejected(result.shard, invalid.reason, invalid.detail);
@@ -269,7 +253,7 @@ export class RunLoop {
     if (!this.stopper.signal.aborted) this.stopper.abort(new Stopped('coordinator closing'));
     this.resumeGate?.release();
     if (this.done) await this.done;
-    await this.recordChain;
+    await this.reporter.flush();
   }
 
   // ---- the loop ----
@@ -285,16 +269,16 @@ export class RunLoop {
       // Workers read the spec from the record: write it before the first shard goes out.
       if (this.stateName === 'pending') this.setState('running');
       else this.writeRecord();
-      await this.recordChain;
+      await this.reporter.flush();
       await retry('storing parameters', logger, signal, () => transport.putParams(this.runId, this.step, this.encodeParams()));
       while (this.step < T) {
         await this.gate();
-        this.issueAhead();
+        this.rounds.issueAhead(this.step);
         await this.trainStep();
         if (this.evalDue()) await this.evaluate();
         if (this.checkpointDue()) await this.checkpoint();
-        if (Date.now() - this.lastRecordMs >= this.ctx.recordIntervalMs) this.writeRecord();
-        if (Date.now() - this.lastHistoryMs >= HISTORY_INTERVAL_MS) this.writeHistory();
+        if (this.reporter.recordDue()) this.writeRecord();
+        if (Date.now() - this.reporter.lastHistoryMs >= HISTORY_INTERVAL_MS) this.writeHistory();
       }
       if (this.evaluatedAt !== this.step) await this.evaluate();
       if (this.checkpointStep !== this.step && this.spec.checkpoint.every > 0) await this.checkpoint();
@@ -304,7 +288,7 @@ export class RunLoop {
     } catch (err) {
       const reason: unknown = signal.aborted ? signal.reason : err;
       if (reason instanceof Stopped) {
-        this.pauseClock();
+        this.clock.pause();
         logger.info('run left active for a restart', { run: this.runId, step: this.step });
       } else if (reason instanceof RunCancelledError) {
         this.finishedMs = Date.now();
@@ -320,12 +304,9 @@ export class RunLoop {
       }
     } finally {
       this.ctx.fairShare?.leave(this.runId);
-      this.roundsAbort.abort(new Stopped('run loop ended'));
-      this.rounds.clear();
-      this.pipeline.length = 0;
+      this.rounds.end(new Stopped('run loop ended'));
       this.writeHistory();
-      await this.recordChain;
-      await this.historyChain;
+      await this.reporter.flushAll();
     }
   }
 
@@ -345,98 +326,13 @@ export class RunLoop {
     return every > 0 && this.step % every === 0;
   }
 
-  /** Start collecting the shards of a round (published in shard order, fair-share slots permitting). */
-  private startRound(collector: StepCollector, shard: (i: number) => metaloop.IShard): Pending {
-    const c = collector.options;
-    const signal = AbortSignal.any([this.stopper.signal, this.roundsAbort.signal]);
-    const fair = this.ctx.fairShare;
-    const live = this.ctx.liveWorkers;
-    const round = new ShardRound({
-      transport: this.ctx.transport,
-      logger: this.ctx.logger,
-      collector,
-      shard,
-      resultTimeoutMs: this.ctx.resultTimeoutMs,
-      maxShardFailures: this.ctx.maxShardFailures,
-      ...(live ? { timeoutsCount: () => live() > 0 } : {}),
-      session: this.session,
-      signal,
-      ...(fair ? { acquire: (sig: AbortSignal) => fair.acquire(this.runId, this.priority, sig) } : {}),
-      times: this.times,
-      speculativeFactor: this.ctx.speculativeFactor ?? 0,
-      speculativeMinMs: this.ctx.speculativeMinMs ?? 0,
-      counters: this.counters,
-      observer: this.ctx.observer,
-    });
-    const key = `${c.kind === metaloop.ShardKind.SHARD_KIND_EVAL ? 'eval' : 'train'}:${c.step}`;
-    const done = round.run();
-    done.catch(() => {});
-    const pending: Pending = { step: c.step, version: c.paramVersion, collector, round, done };
-    this.rounds.set(key, pending);
-    return pending;
-  }
-
-  /** The next step at which the loop must stop issuing (an evaluation, a checkpoint or the end). */
-  private nextBoundary(): number {
-    const T = this.spec.outer.steps;
-    const e = this.spec.eval.every;
-    const c = this.spec.checkpoint.every;
-    let b = T;
-    if (e > 0) b = Math.min(b, (Math.floor(this.step / e) + 1) * e);
-    if (c > 0) b = Math.min(b, (Math.floor(this.step / c) + 1) * c);
-    return b;
-  }
-
-  /**
-   * Issue train rounds ahead: synchronous mode (staleness 0) issues only the current step; with
-   * `workers.staleness: s` up to s more steps go out on the current θ, so their results are
-   * computed on θ_{u−k}, k ≤ s, when step u is applied.
-   */
-  private issueAhead(): void {
-    const s = this.spec.workers.staleness;
-    const limit = this.nextBoundary();
-    if (this.issuedUpTo < this.step) this.issuedUpTo = this.step;
-    while (this.issuedUpTo < limit && this.issuedUpTo - this.step <= s) {
-      this.pipeline.push(this.issueTrain(this.issuedUpTo, this.step));
-      this.issuedUpTo++;
-    }
-  }
-
-  private issueTrain(u: number, version: number): Pending {
-    const { metaBatch, shardSize } = this.spec.outer;
-    const sizes = shardSizes(metaBatch, shardSize);
-    const collector = new StepCollector({
-      runId: this.runId,
-      step: u,
-      paramVersion: version,
-      kind: metaloop.ShardKind.SHARD_KIND_TRAIN,
-      shardTasks: sizes,
-      layout: this.layout,
-      evalInnerSteps: 0,
-    });
-    return this.startRound(collector, (i) => ({
-      runId: this.runId,
-      step: u,
-      shard: i,
-      paramVersion: version,
-      kind: metaloop.ShardKind.SHARD_KIND_TRAIN,
-      taskSeeds: Array.from({ length: sizes[i]! }, (_, k) => taskSeed(this.spec.seed, 'train', u, i * shardSize + k)),
-      metaBatch,
-    }));
-  }
-
   private async trainStep(): Promise<void> {
     const { transport, logger } = this.ctx;
     const t = this.step;
     const t0 = performance.now();
     const { metaBatch } = this.spec.outer;
-    const pending = this.pipeline.shift();
-    if (!pending || pending.step !== t) throw new Error(`internal: no round issued for step ${t}`);
-    try {
-      await pending.done;
-    } finally {
-      this.rounds.delete(`train:${t}`);
-    }
+    const pending = this.rounds.takeTrain(t);
+    await this.rounds.complete(pending);
     const collector = pending.collector;
     const a0 = performance.now();
     const grad = collector.gradientSum();
@@ -448,7 +344,7 @@ export class RunLoop {
     this.preLoss = losses.pre / metaBatch;
     this.postLoss = losses.post / metaBatch;
     this.step = t + 1;
-    this.stepsThisSession++;
+    this.clock.stepsThisSession++;
     const signal = this.stopper.signal;
     await retry('storing parameters', logger, signal, () => transport.putParams(this.runId, this.step, this.encodeParams()));
     // Keep the versions rounds in flight may still need (async mode: `staleness` more).
@@ -468,35 +364,11 @@ export class RunLoop {
 
   private async evaluate(): Promise<void> {
     const t = this.step;
-    const { tasks, innerSteps } = this.spec.eval;
-    const shardSize = this.spec.outer.shardSize;
-    const sizes = shardSizes(tasks, shardSize);
-    const collector = new StepCollector({
-      runId: this.runId,
-      step: t,
-      paramVersion: t,
-      kind: metaloop.ShardKind.SHARD_KIND_EVAL,
-      shardTasks: sizes,
-      layout: this.layout,
-      evalInnerSteps: innerSteps,
-    });
+    const { tasks } = this.spec.eval;
     const started = Date.now();
-    const pending = this.startRound(collector, (i) => ({
-      runId: this.runId,
-      step: t,
-      shard: i,
-      paramVersion: t,
-      kind: metaloop.ShardKind.SHARD_KIND_EVAL,
-      // The same held-out tasks at every evaluation: seeds of the 'eval' domain, step 0.
-      taskSeeds: Array.from({ length: sizes[i]! }, (_, k) => taskSeed(this.spec.seed, 'eval', 0, i * shardSize + k)),
-      evalInnerSteps: innerSteps,
-      metaBatch: tasks,
-    }));
-    try {
-      await pending.done;
-    } finally {
-      this.rounds.delete(`eval:${t}`);
-    }
+    const pending = this.rounds.start(evalRound(this.runId, this.spec, this.layout, t));
+    const collector = pending.collector;
+    await this.rounds.complete(pending);
     this.lastEval = evalSummary(t, tasks, collector.evalSums());
     this.evaluatedAt = t;
     this.ctx.logger.info('evaluation', {
@@ -553,16 +425,9 @@ export class RunLoop {
 
   // ---- state, record, events ----
 
-  private pauseClock(): void {
-    if (this.runningSince !== null) {
-      this.sessionSeconds += (Date.now() - this.runningSince) / 1000;
-      this.runningSince = null;
-    }
-  }
-
   private setState(state: RunStateName): void {
-    if (state === 'running' && this.runningSince === null) this.runningSince = Date.now();
-    if (state !== 'running') this.pauseClock();
+    if (state === 'running') this.clock.start();
+    else this.clock.pause();
     this.stateName = state;
     this.ctx.observer?.runState(this.runId, state);
     this.emit({ kind: metaloop.Event.Kind.KIND_STATE, state: stateToProto(state) });
@@ -571,14 +436,11 @@ export class RunLoop {
 
   /** Wall time spent running (all sessions). */
   seconds(): number {
-    const live = this.runningSince === null ? 0 : (Date.now() - this.runningSince) / 1000;
-    return this.secondsBefore + this.sessionSeconds + live;
+    return this.clock.seconds();
   }
 
   private rates(): { stepsPerSec: number; tasksPerSec: number } {
-    const s = this.sessionSeconds + (this.runningSince === null ? 0 : (Date.now() - this.runningSince) / 1000);
-    const stepsPerSec = s > 0 ? this.stepsThisSession / s : 0;
-    return { stepsPerSec, tasksPerSec: stepsPerSec * this.spec.outer.metaBatch };
+    return this.clock.rates(this.spec.outer.metaBatch);
   }
 
   private encodeParams(): Uint8Array {
@@ -612,8 +474,8 @@ export class RunLoop {
       seconds: this.seconds(),
       priority: this.priority,
       redeliveries: this.redeliveries,
-      speculative: this.counters.speculative,
-      reissued: this.counters.reissued,
+      speculative: this.rounds.counters.speculative,
+      reissued: this.rounds.counters.reissued,
       rejected: Object.fromEntries(this.rejected),
       stalenessMean: this.staleness.count > 0 ? this.staleness.sum / this.staleness.count : 0,
       stalenessMax: this.staleness.max,
@@ -622,56 +484,25 @@ export class RunLoop {
 
   /** Queue a write of the current record (writes stay in order; the latest content wins). */
   writeRecord(): void {
-    this.lastRecordMs = Date.now();
-    this.recordChain = this.recordChain.then(async () => {
-      try {
-        await this.ctx.transport.putRun(this.runId, metaloop.RunRecord.encode(this.record()).finish());
-      } catch (err) {
-        this.ctx.logger.warn('writing the run record failed', { run: this.runId, error: String(err) });
-      }
-    });
+    this.reporter.writeRecord();
   }
 
   /** Write the record if none was written for `recordIntervalMs` (called by a coordinator timer). */
   refreshRecord(): void {
-    if (this.stateName === 'running' && Date.now() - this.lastRecordMs >= this.ctx.recordIntervalMs) this.writeRecord();
+    if (this.stateName === 'running' && this.reporter.recordDue()) this.writeRecord();
   }
 
   /** Queue a write of the history when it changed (in order; failures are logged, never fatal). */
   writeHistory(): void {
-    this.lastHistoryMs = Date.now();
-    if (!this.history.changed) return;
-    const bytes = this.history.encode();
-    this.historyChain = this.historyChain.then(async () => {
-      try {
-        await this.ctx.transport.putHistory(this.runId, bytes);
-      } catch (err) {
-        this.ctx.logger.warn('writing the run history failed', { run: this.runId, error: String(err) });
-      }
-    });
+    this.reporter.writeHistory();
   }
 
   /** Waits until queued record writes are done. */
   flush(): Promise<void> {
-    return this.recordChain;
+    return this.reporter.flush();
   }
 
   private emit(event: metaloop.IEvent): void {
-    const { stepsPerSec, tasksPerSec } = this.rates();
-    try {
-      this.ctx.transport.publish(
-        this.ctx.subjects.events(this.runId),
-        metaloop.Event.encode({
-          runId: this.runId,
-          step: this.step,
-          timestampMs: Date.now(),
-          stepsPerSec,
-          tasksPerSec,
-          ...event,
-        }).finish(),
-      );
-    } catch (err) {
-      this.ctx.logger.debug('publishing an event failed', { run: this.runId, error: String(err) });
-    }
+    this.reporter.emit(this.step, event);
   }
 }

@@ -54,17 +54,25 @@ export {
 } from './spec.js';
 export { API_VERBS, assertRunId, DEFAULT_PREFIX, shardMsgId, subjects, type ApiVerb, type Subjects } from './subjects.js';
 export type {
+  Bus,
   Closer,
+  Connection,
   ConsumeOptions,
+  ParamStore,
   ResultMessage,
+  ResultStream,
+  RunStore,
   Transport,
+  WorkerTransport,
   WorkMessage,
+  WorkQueue,
   WorkQueueOptions,
 } from './transport.js';
 export * from './observability/index.js';
 export {
   compileInProcTransportOptions,
   InProcBus,
+  createInProc,
   InProcTransport,
   type CompiledInProcTransportOptions,
   type InProcTransportOptions,
@@ -77,7 +85,7 @@ export {
   type NatsServer,
   type NatsServerOptions,
 } from './nats-server.js';
-export { NatsTransport } from './transport/nats.js';
+export { connectNats, NatsTransport } from './transport/nats.js';
 export {
   compileNatsTransportOptions,
   natsOptionsFromEnv,

@@ -1,7 +1,12 @@
 /**
- * The one Transport interface coordinator and worker logic talk through. `NatsTransport`
- * (JetStream) and `InProcTransport` (the embedded default of `metaloop local`) both implement it;
- * one contract test suite runs against both. Nothing outside a transport imports a NATS client.
+ * The transport, split by role (DESIGN.md "The transport is split by role"): the work channel
+ * (`WorkQueue`), the `ResultStream`, the `ParamStore` (θ versions), the `RunStore` (run records,
+ * checkpoints, history) and the `Bus` (core pub/sub and request/reply). Each process depends on
+ * the roles it uses: the worker on `WorkerTransport`, the CLI client on the `Bus` alone, the
+ * coordinator on all of them (`Transport`). `connectNats()` (transport/nats.ts) and
+ * `createInProc()` (transport/inproc.ts, the embedded default of `metaloop local`) make a
+ * connection that plays every role; one contract suite (transport/contract.ts) runs against both.
+ * Nothing outside a transport imports a NATS client.
  */
 
 export interface Closer {
@@ -48,55 +53,74 @@ export interface ConsumeOptions {
   readonly pollMs?: number;
 }
 
-export interface Transport {
+/** Human-readable address and lifecycle of a connection (every role carries it in errors and logs). */
+export interface Connection {
   readonly kind: 'nats' | 'inproc';
   /** Human-readable address (URL or "in-process"). */
   readonly address: string;
+  /** Flush and close. Idempotent. */
+  close(): Promise<void>;
+}
 
-  // ---- work queue (JetStream WorkQueue stream, one shared durable pull consumer) ----
+/** The work channel: shards to workers (NATS: JetStream WorkQueue stream, one shared durable pull consumer). */
+export interface WorkQueue {
   /** Publish one work item; a second publish with the same msgId is dropped (de-duplication). */
   publishWork(runId: string, msgId: string, data: Uint8Array): Promise<void>;
   /** Yield work items one at a time until `signal` aborts or the transport closes. */
   consumeWork(options?: ConsumeOptions): AsyncIterable<WorkMessage>;
   /** Drop every queued work item of a run (cancel). */
   purgeWork(runId: string): Promise<void>;
+}
 
-  // ---- results ----
+/** Shard results from workers to the coordinator. */
+export interface ResultStream {
   publishResult(runId: string, msgId: string, data: Uint8Array): Promise<void>;
   /** Deliver results to `handler` one at a time, in arrival order. */
   consumeResults(handler: (msg: ResultMessage) => Promise<void> | void): Promise<Closer>;
+}
 
-  // ---- parameter versions (Object Store `params`) ----
+/** Parameter versions θ_t: broadcast to workers, with a durable copy (NATS: Object Store `params`). */
+export interface ParamStore {
   putParams(runId: string, version: number, data: Uint8Array): Promise<void>;
   /** Throws NotFoundError when absent. */
   getParams(runId: string, version: number): Promise<Uint8Array>;
   deleteParams(runId: string, version: number): Promise<void>;
+}
 
-  // ---- run records (KV `runs`) ----
+/** What must survive a restart: run records (KV `runs`), checkpoints and per-step history (Object Store `checkpoints`). */
+export interface RunStore {
   putRun(runId: string, data: Uint8Array): Promise<void>;
   getRun(runId: string): Promise<Uint8Array | null>;
   listRuns(): Promise<string[]>;
-
-  // ---- checkpoints (Object Store `checkpoints`) ----
   putCheckpoint(runId: string, step: number, data: Uint8Array): Promise<void>;
   getCheckpoint(runId: string, step: number): Promise<Uint8Array>;
   listCheckpoints(runId: string): Promise<number[]>;
   deleteCheckpoint(runId: string, step: number): Promise<void>;
-
-  // ---- per-step history of a run (beside its checkpoints; never listed as one) ----
+  /** The per-step history of a run (beside its checkpoints; never listed as one). */
   putHistory(runId: string, data: Uint8Array): Promise<void>;
   /** null when the run has no stored history. */
   getHistory(runId: string): Promise<Uint8Array | null>;
+}
 
-  // ---- core pub/sub: events and heartbeats ----
+/** Core NATS: events and heartbeats (pub/sub), the control API (request/reply). What the CLI uses. */
+export interface Bus {
   publish(subject: string, data: Uint8Array): void;
   subscribe(subject: string, handler: (data: Uint8Array, subject: string) => void): Closer;
-
-  // ---- request/reply: the control API ----
   serve(subject: string, handler: (data: Uint8Array) => Promise<Uint8Array>): Closer;
   /** Throws RequestTimeoutError when nobody answers in time. */
   request(subject: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array>;
-
-  /** Flush and close. Idempotent. */
-  close(): Promise<void>;
 }
+
+/**
+ * What a worker uses: take work, send results, read θ and the run's spec, publish heartbeats.
+ * (A worker needs no run listing, checkpoints, history, params writes nor the request/reply API.)
+ */
+export type WorkerTransport = Connection &
+  Pick<WorkQueue, 'consumeWork'> &
+  Pick<ResultStream, 'publishResult'> &
+  Pick<ParamStore, 'getParams'> &
+  Pick<RunStore, 'getRun'> &
+  Pick<Bus, 'publish'>;
+
+/** A connection playing every role: what the coordinator uses (and what the factories make). */
+export interface Transport extends Connection, WorkQueue, ResultStream, ParamStore, RunStore, Bus {}

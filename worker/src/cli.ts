@@ -10,7 +10,7 @@ import {
   createLogger,
   DEFAULT_WORKER_METRICS_PORT,
   natsOptionsFromEnv,
-  NatsTransport,
+  connectNats,
   parseMetricsPort,
   startObservabilityServer,
   transportReadiness,
@@ -18,7 +18,7 @@ import {
   PermissionError,
   type LogLevel,
   type NatsTransportOptions,
-  type Transport,
+  type WorkerTransport,
 } from '@metaloop/shared';
 import { BACKEND_PREFERENCES, type BackendPreference } from './backend.js';
 import { describeGpuLine } from './gpu.js';
@@ -145,9 +145,9 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
     });
     return report.ok ? 0 : 1;
   }
-  let transport: Transport;
+  let transport: WorkerTransport;
   try {
-    transport = await NatsTransport.create({ ...natsOptions(o, o.id), logger: logger.child('nats') });
+    transport = await connectNats({ ...natsOptions(o, o.id), logger: logger.child('nats') });
   } catch (err) {
     process.stderr.write(`metaloop-worker: ${oneLine(err)}\n`);
     return err instanceof ConnectionError || err instanceof PermissionError ? 2 : 1;

@@ -2,13 +2,13 @@
 import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { DEFAULT_PREFIX, silentLogger, subjects, type Logger, type Transport, type WorkerMetrics } from '@metaloop/shared';
+import { DEFAULT_PREFIX, silentLogger, subjects, type Logger, type WorkerMetrics, type WorkerTransport } from '@metaloop/shared';
 import { resolveBackendPreference, type BackendPreference } from './backend.js';
 import { WorkerOptionsError } from './errors.js';
 import type { GpuInfo } from './gpu.js';
 
 export interface WorkerOptions {
-  readonly transport: Transport;
+  readonly transport: WorkerTransport;
   /** Worker id in heartbeats and results; default METALOOP_WORKER_ID or `<host>-<pid>-<random>`. */
   readonly id?: string;
   readonly logger?: Logger;
@@ -38,7 +38,7 @@ export interface WorkerOptions {
 }
 
 export interface CompiledWorkerOptions {
-  readonly transport: Transport;
+  readonly transport: WorkerTransport;
   readonly id: string;
   readonly logger: Logger;
   readonly backend: BackendPreference;
@@ -71,7 +71,7 @@ function ms(name: string, value: number | undefined, fallback: number, min = 1):
 
 export function compileWorkerOptions(options: WorkerOptions): CompiledWorkerOptions {
   if (!options || typeof options.transport !== 'object' || options.transport === null) {
-    throw new WorkerOptionsError('transport', 'required (a Transport from @metaloop/shared)');
+    throw new WorkerOptionsError('transport', 'required (a WorkerTransport from @metaloop/shared: connectNats() or createInProc())');
   }
   const host = hostname();
   const id = options.id ?? process.env.METALOOP_WORKER_ID ?? `${host}-${process.pid}-${randomBytes(3).toString('hex')}`;

@@ -367,6 +367,7 @@ export class Worker {
     const lastDelivery = msg.maxDeliver !== undefined && msg.deliveryCount >= msg.maxDeliver;
     if (err instanceof ShardError && err.transient && !lastDelivery) {
       this.stats.shardsRetried++;
+      this.o.metrics?.shardRetries.inc({ run: base.runId ?? msg.runId });
       this.log.warn('shard failed, will be retried', { msgId, delivery: msg.deliveryCount, error: err.message });
       msg.nak(this.o.retryDelayMs);
       return;

@@ -164,6 +164,7 @@ describe('worker metrics', () => {
     assert.doesNotMatch(text, /A100/);
     assert.match(text, /^metaloop_worker_tasks_total\{run="r1",worker="w-1"\} 5$/m);
     assert.match(text, /^metaloop_worker_shard_failures_total\{run="r1",worker="w-1"\} 0$/m);
+    assert.match(text, /^metaloop_worker_shard_retries_total\{run="r1",worker="w-1"\} 0$/m);
     assert.match(text, /^metaloop_worker_param_cache_hits_total\{worker="w-1"\} 1$/m);
     assert.match(text, /^metaloop_worker_param_cache_misses_total\{worker="w-1"\} 1$/m);
     assert.match(text, /^metaloop_worker_shard_duration_seconds_count\{worker="w-1"\} 1$/m);

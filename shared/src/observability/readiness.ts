@@ -1,5 +1,5 @@
 /** Readiness checks shared by the coordinator and worker CLIs. */
-import type { Transport } from '../transport.js';
+import type { RunStore } from '../transport.js';
 import type { Readiness, ReadinessCheck } from './server.js';
 
 /** Run id read by the NATS round-trip probe (never written). */
@@ -10,7 +10,7 @@ export const READINESS_PROBE_RUN_ID = 'readyz-probe';
  * transport answers a JetStream KV read (a real round trip to NATS; the server's timeout turns a
  * hanging read into 503).
  */
-export function transportReadiness(transport: Transport, conditions: readonly (readonly [reason: string, ok: () => boolean])[] = []): ReadinessCheck {
+export function transportReadiness(transport: Pick<RunStore, 'getRun'>, conditions: readonly (readonly [reason: string, ok: () => boolean])[] = []): ReadinessCheck {
   return async (): Promise<Readiness> => {
     for (const [reason, ok] of conditions) if (!ok()) return { ready: false, reason };
     try {

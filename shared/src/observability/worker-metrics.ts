@@ -25,6 +25,8 @@ export interface WorkerMetrics {
   readonly shards: Counter<'run'>;
   readonly tasks: Counter<'run'>;
   readonly shardFailures: Counter<'run'>;
+  /** Shards handed back for a retry after a transient failure (e.g. parameters not found yet). */
+  readonly shardRetries: Counter<'run'>;
   readonly innerLoopDuration: Histogram;
   readonly backpropDuration: Histogram;
   readonly shardDuration: Histogram;
@@ -56,6 +58,12 @@ export function createWorkerMetrics(registry: Registry, options: WorkerMetricsOp
   const shardFailures = new Counter({
     name: 'metaloop_worker_shard_failures_total',
     help: 'Shards this worker failed to compute (nak-ed for another worker).',
+    labelNames: run,
+    registers,
+  });
+  const shardRetries = new Counter({
+    name: 'metaloop_worker_shard_retries_total',
+    help: 'Shards this worker handed back to be retried after a transient failure (parameters or run record not found yet, a publish failed).',
     labelNames: run,
     registers,
   });
@@ -118,7 +126,7 @@ export function createWorkerMetrics(registry: Registry, options: WorkerMetricsOp
   paramCacheMisses.inc(0);
 
   return {
-    registry, shards, tasks, shardFailures, innerLoopDuration, backpropDuration, shardDuration, paramFetchDuration,
+    registry, shards, tasks, shardFailures, shardRetries, innerLoopDuration, backpropDuration, shardDuration, paramFetchDuration,
     paramCacheHits, paramCacheMisses, tfjsTensors, tfjsBytes, backendInfo, gpuInfo,
     setBackend(backend, device) {
       backendInfo.reset();
@@ -129,7 +137,7 @@ export function createWorkerMetrics(registry: Registry, options: WorkerMetricsOp
       gpuInfo.set({ gpu: name, memory_bytes: String(memoryBytes), driver, compute_capability: computeCapability }, 1);
     },
     initRun(r) {
-      for (const c of [shards, tasks, shardFailures]) c.inc({ run: r }, 0);
+      for (const c of [shards, tasks, shardFailures, shardRetries]) c.inc({ run: r }, 0);
     },
     recordShard(r, { tasks: n, seconds, innerLoopSeconds, backpropSeconds }) {
       shards.inc({ run: r });

@@ -89,6 +89,11 @@ function assertVersion(what: string, n: number): void {
   if (!Number.isSafeInteger(n) || n < 0) throw new TransportError(`${what} must be a non-negative integer, got ${n}`);
 }
 
+/** A new in-process bus and a connection to it playing every role (more: `connect()` on it). */
+export function createInProc(options: InProcTransportOptions = {}): Promise<InProcTransport> {
+  return InProcTransport.create(options);
+}
+
 export class InProcTransport implements Transport {
   readonly kind = 'inproc' as const;
   readonly address = 'in-process';

@@ -77,7 +77,7 @@ describe('NatsTransport parameter broadcast', { concurrency: true }, () => {
     const late = await open(prefix);
     const got = await late.getParams('run-b', 4);
     assert.ok(same(got, v));
-    assert.deepEqual({ ...late.paramsBroadcast.stats }, { served: 0, fallbacks: 1, lost: 0 });
+    assert.deepEqual({ ...late.paramsBroadcast.stats }, { served: 0, fallbacks: 1, lost: 0, restarts: 0 });
   });
 
   test('a lost chunk (or a version that stops arriving) falls back to the Object Store', async () => {
@@ -106,6 +106,35 @@ describe('NatsTransport parameter broadcast', { concurrency: true }, () => {
     assert.ok(same(await worker.getParams('run-c', 3), v3));
     assert.ok(Date.now() - t0 < 3000, `fallback took ${Date.now() - t0} ms`);
     assert.equal(worker.paramsBroadcast.stats.served, 0);
+  });
+
+  test('a restarted publisher resuming at an older version is served from the broadcast again', async () => {
+    // Issue 14 item 3: a coordinator killed at v6 and resumed from its checkpoint at v3 broadcasts
+    // v3, v4, … again; a worker that saw v6 must take them (not drop them as older than the newest
+    // and then miss the store copy, whose put is still delayed).
+    const { prefix, coordinator } = await pair();
+    // A long grace: getParams here runs right after putParams returns, before the new publisher
+    // flushed its chunks (a worker gets the shard after them); on a loaded box 25 ms is too short.
+    const worker = await open(prefix, { paramsChunkBytes: 4096, paramsGraceMs: 2000 });
+    await coordinator.putParams('run-e', 4, blob(10_000));
+    await worker.getParams('run-e', 4); // subscribes
+    await sleep(100);
+    for (const v of [5, 6]) {
+      const b = blob(10_000);
+      await coordinator.putParams('run-e', v, b);
+      assert.ok(same(await worker.getParams('run-e', v), b));
+    }
+    const served = worker.paramsBroadcast.stats.served;
+    const fallbacks = worker.paramsBroadcast.stats.fallbacks;
+    const resumed = await open(prefix, { paramsChunkBytes: 4096 });
+    for (const v of [3, 4, 5]) {
+      const b = blob(10_000);
+      await resumed.putParams('run-e', v, b);
+      assert.ok(same(await worker.getParams('run-e', v), b), `v${v} of the new session`);
+    }
+    assert.equal(worker.paramsBroadcast.stats.restarts, 1, 'one publisher restart seen');
+    assert.equal(worker.paramsBroadcast.stats.fallbacks, fallbacks, 'no resumed version read from the store');
+    assert.equal(worker.paramsBroadcast.stats.served, served + 3);
   });
 
   test('close() waits for the background put: the version is durable afterwards', async () => {

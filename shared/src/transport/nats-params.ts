@@ -77,8 +77,8 @@ export class ParamsBroadcast {
   private readonly runs = new Map<string, RunCache>();
   /** Runs this process publishes: it reads its own versions from the store, never subscribes. */
   private readonly publishing = new Set<string>();
-  /** Counters (tests, metrics): versions served from the broadcast, fallbacks to the store. */
-  readonly stats = { served: 0, fallbacks: 0, lost: 0 };
+  /** Counters (tests, metrics): versions served from the broadcast, fallbacks to the store, publisher restarts. */
+  readonly stats = { served: 0, fallbacks: 0, lost: 0, restarts: 0 };
 
   constructor(
     private readonly nc: NatsConnection,
@@ -156,6 +156,13 @@ export class ParamsBroadcast {
     const [version, index, count, total] = parts.map(Number) as [number, number, number, number];
     if (total > MAX_TOTAL_BYTES || count < 1 || index >= count || count > Math.max(1, total)) throw new Error('bad chunk header');
     const c = this.cache(runId);
+    if (version < c.highest && index === 0 && !c.assembling.has(version)) {
+      // One publisher sends versions in increasing order: a lower version starting means a new
+      // publisher session (a coordinator restarted and resumed from a checkpoint). What was cached
+      // belongs to the previous session: start over, else every resumed version would be dropped
+      // as "older than the newest" and read from a store copy not yet written (issue 14, item 3).
+      this.restart(c, version);
+    }
     if (c.complete.has(version)) return;
     if (version > c.highest) {
       c.highest = version;
@@ -201,6 +208,21 @@ export class ParamsBroadcast {
     for (const w of a.waiters) w(a.buf);
   }
 
+  /** A new publisher session starts at `version`: forget the previous session's versions. */
+  private restart(c: RunCache, version: number): void {
+    this.log.info('parameter versions restarted (new publisher session)', { from: c.highest, to: version });
+    this.stats.restarts += 1;
+    for (const a of [...c.assembling.values()]) this.fail(c, a, 'the publisher restarted');
+    c.complete.clear();
+    for (const [v, ws] of c.expecting) {
+      if (v !== version) {
+        c.expecting.delete(v);
+        for (const w of ws) w(null);
+      }
+    }
+    c.highest = version;
+  }
+
   private fail(c: RunCache, a: Assembly, why: string): void {
     c.assembling.delete(a.version);
     this.stats.lost += 1;
@@ -217,8 +239,8 @@ export class ParamsBroadcast {
 
   /**
    * The broadcast copy of a version, or null (read the Object Store): waits for a version that is
-   * assembling (bounded by its size) or, when no chunk of it has arrived and nothing newer did,
-   * for `graceMs` in case it is still on its way.
+   * assembling (bounded by its size) or, when no chunk of it has arrived, for `graceMs` in case
+   * it is still on its way.
    */
   async get(runId: string, version: number): Promise<Uint8Array | null> {
     if (!this.ensureSubscribed(runId)) return null;
@@ -236,7 +258,9 @@ export class ParamsBroadcast {
       if (a) {
         waitMs = ASSEMBLY_BASE_MS + a.total / 50e3;
         list = a.waiters;
-      } else if (version > c.highest && !graceUsed && this.options.graceMs > 0) {
+      } else if (!graceUsed && this.options.graceMs > 0) {
+        // Not seen yet: newer than any (on its way), or older (a restarted publisher resuming
+        // from a checkpoint; see restart()). A version that is really gone costs graceMs once.
         graceUsed = true;
         waitMs = this.options.graceMs;
         list = c.expecting.get(version) ?? [];

@@ -1,5 +1,6 @@
 /**
- * NatsTransport: the Transport interface on NATS + JetStream (see DESIGN.md "Subjects").
+ * NatsTransport: every transport role on NATS + JetStream (see DESIGN.md "Subjects"); the RunStore
+ * role lives in nats-stores.ts, the Bus in nats-bus.ts, θ broadcast in nats-params.ts.
  * Work: WorkQueue stream + one shared durable pull consumer (AckWait = lease, MaxDeliver).
  * Results: limits stream + the coordinator's durable consumer. Runs: KV. Params, checkpoints:
  * Object Store, with parameter versions also broadcast in chunks over core NATS (nats-params.ts).
@@ -7,7 +8,7 @@
  */
 import { jetstream, jetstreamManager, type Consumer, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { setSha256Backend } from '@nats-io/obj';
-import { connect, headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { NotFoundError, PermissionError, TransportError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { assertRunId } from '../subjects.js';
@@ -17,15 +18,16 @@ import {
   connectError,
   connectionOptions,
   isTransient,
-  requestError,
   type CompiledNatsTransportOptions,
   type NatsTransportOptions,
 } from './nats-options.js';
 import { handleResult, purgeSubject, toWorkMessage, type MessageContext } from './nats-messages.js';
-import { compileParamsBroadcastOptions, ParamsBroadcast, PendingPuts, storeDelayMs, type CompiledParamsBroadcastOptions } from './nats-params.js';
-import { BlobChannel, CHUNK_BYTES, ensureResources, type NatsResources } from './nats-resources.js';
+import { compileParamsBroadcastOptions, type CompiledParamsBroadcastOptions, type ParamsBroadcast } from './nats-params.js';
+import { NatsParamStore } from './nats-param-store.js';
+import { BlobChannel, ensureResources, type NatsResources } from './nats-resources.js';
+import { NatsBus } from './nats-bus.js';
+import { NatsRunStore } from './nats-stores.js';
 
-const ERROR_HEADER = 'Metaloop-Error';
 /** Results pulled per request (handled one at a time as they arrive). */
 const RESULTS_BATCH = 64;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -33,8 +35,13 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const sleepUnref = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
 const errMessage = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
-function assertIndex(what: string, n: number): void {
-  if (!Number.isSafeInteger(n) || n < 0) throw new TransportError(`${what} must be a non-negative integer, got ${n}`);
+
+/**
+ * Connect to NATS and set up Metaloop's JetStream resources: a connection playing every role
+ * (`jetstream: false`: a light client, the Bus role only, what the CLI uses).
+ */
+export function connectNats(options: NatsTransportOptions = {}): Promise<NatsTransport> {
+  return NatsTransport.create(options);
 }
 
 export class NatsTransport implements Transport {
@@ -47,9 +54,10 @@ export class NatsTransport implements Transport {
   private readonly closers = new Set<Closer>();
   private readonly blobsChannel: BlobChannel | null;
   private readonly ctx: MessageContext | null;
-  /** Parameter versions over core NATS, and their durable copies being stored in the background. */
-  readonly paramsBroadcast: ParamsBroadcast;
-  private readonly pendingPuts: PendingPuts;
+  /** θ versions: core-NATS broadcast + durable copies (nats-param-store.ts). */
+  private readonly params: NatsParamStore;
+  private readonly stores: NatsRunStore;
+  private readonly bus: NatsBus;
   private workConsumer: Promise<Consumer> | null = null;
   private leaseCache: { at: number; value: { leaseMs: number; maxDeliver: number } } | null = null;
   private reensuring: Promise<unknown> | null = null;
@@ -67,8 +75,31 @@ export class NatsTransport implements Transport {
     this.log = o.logger.child('nats');
     this.blobsChannel = jsParts ? new BlobChannel(jsParts.js, o) : null;
     this.ctx = this.blobsChannel ? { blobs: this.blobsChannel, log: this.log, address: this.address, prefix: o.prefix } : null;
-    this.paramsBroadcast = new ParamsBroadcast(nc, o.prefix, bc, this.log);
-    this.pendingPuts = new PendingPuts((runId, version, data) => this.storeParams(runId, version, data), this.log);
+    this.params = new NatsParamStore(
+      nc,
+      {
+        log: this.log,
+        prefix: o.prefix,
+        retryMs: o.retryMs,
+        assertOpen: () => this.assertOpen(),
+        retry: (what, fn, whileClosing) => this.retry(what, fn, whileClosing),
+        res: () => this.res,
+      },
+      bc,
+    );
+    this.stores = new NatsRunStore({
+      assertOpen: () => this.assertOpen(),
+      retry: (what, fn) => this.retry(what, fn),
+      res: () => this.res,
+      settleParams: (runId) => this.params.settle(runId),
+    });
+    this.bus = new NatsBus(nc, {
+      log: this.log,
+      address: this.address,
+      prefix: o.prefix,
+      assertOpen: () => this.assertOpen(),
+      track: (stop) => this.track(stop),
+    });
     void this.watchStatus();
   }
 
@@ -359,221 +390,65 @@ export class NatsTransport implements Transport {
     });
   }
 
-  // ---- params / checkpoints (object stores) ----
+  // ---- parameter versions (nats-param-store.ts) ----
 
-  private async storeParams(runId: string, version: number, data: Uint8Array): Promise<void> {
-    const name = `${runId}/${version}`;
-    // Also while closing: close() settles the background puts before the connection drains.
-    await this.retry(`put params ${name}`, () => this.res.params.putBlob({ name, options: { max_chunk_size: CHUNK_BYTES } }, data), true);
+  /** The θ broadcast of this connection (its stats: served, fallbacks, lost, restarts). */
+  get paramsBroadcast(): ParamsBroadcast {
+    return this.params.broadcast;
+  }
+  putParams(runId: string, version: number, data: Uint8Array): Promise<void> {
+    return this.params.putParams(runId, version, data);
+  }
+  getParams(runId: string, version: number): Promise<Uint8Array> {
+    return this.params.getParams(runId, version);
+  }
+  deleteParams(runId: string, version: number): Promise<void> {
+    return this.params.deleteParams(runId, version);
   }
 
-  /**
-   * Broadcast the version over core NATS and store the durable copy in the background (settled
-   * before the next version goes out, before deleteParams / putCheckpoint of the run, at close).
-   * Without broadcasting (`paramsBroadcast: false`): the store put, awaited.
-   */
-  async putParams(runId: string, version: number, data: Uint8Array): Promise<void> {
-    this.assertOpen();
-    assertRunId(runId);
-    assertIndex('params version', version);
-    this.jetstreamParts(); // a light client refuses here
-    // The previous version's durable copy first: a receiver that sees version t+1 can rely on t being stored.
-    await this.pendingPuts.settle(runId);
-    if (!this.paramsBroadcast.options.enabled) return this.storeParams(runId, version, data);
-    // Callers may reuse `data` once this returns; the chunks (until the client flushes them, which
-    // it does not while disconnected) and the background put need it longer: one copy.
-    const owned: Uint8Array = Buffer.allocUnsafeSlow(data.byteLength);
-    owned.set(data);
-    this.paramsBroadcast.publish(runId, version, owned);
-    const delayMs = storeDelayMs(owned.byteLength);
-    const after = this.nc.flush().then(
-      () => sleep(delayMs),
-      () => undefined,
-    );
-    this.pendingPuts.start(runId, version, owned, after);
+  // ---- run records, checkpoints, history (nats-stores.ts) ----
+
+  putCheckpoint(runId: string, step: number, data: Uint8Array): Promise<void> {
+    return this.stores.putCheckpoint(runId, step, data);
+  }
+  getCheckpoint(runId: string, step: number): Promise<Uint8Array> {
+    return this.stores.getCheckpoint(runId, step);
+  }
+  listCheckpoints(runId: string): Promise<number[]> {
+    return this.stores.listCheckpoints(runId);
+  }
+  deleteCheckpoint(runId: string, step: number): Promise<void> {
+    return this.stores.deleteCheckpoint(runId, step);
+  }
+  putHistory(runId: string, data: Uint8Array): Promise<void> {
+    return this.stores.putHistory(runId, data);
+  }
+  getHistory(runId: string): Promise<Uint8Array | null> {
+    return this.stores.getHistory(runId);
+  }
+  putRun(runId: string, data: Uint8Array): Promise<void> {
+    return this.stores.putRun(runId, data);
+  }
+  getRun(runId: string): Promise<Uint8Array | null> {
+    return this.stores.getRun(runId);
+  }
+  listRuns(): Promise<string[]> {
+    return this.stores.listRuns();
   }
 
-  /** The broadcast copy when this process has it, else the Object Store (see nats-params.ts). */
-  async getParams(runId: string, version: number): Promise<Uint8Array> {
-    this.assertOpen();
-    const bc = this.paramsBroadcast;
-    if (bc.isPublisher(runId)) await this.pendingPuts.settle(runId, version);
-    else {
-      const hit = await bc.get(runId, version);
-      if (hit) return hit;
-    }
-    const name = `${runId}/${version}`;
-    // A version no newer one has been seen after may still be on its way into the store (its put
-    // runs beside the broadcast): poll for it, bounded, before calling it absent.
-    const deadline = Date.now() + Math.min(this.options.retryMs, 5000);
-    for (let wait = 5; ; wait = Math.min(250, wait * 2)) {
-      const data = await this.retry(`get params ${name}`, () => this.res.params.getBlob(name));
-      if (data) return data;
-      if (bc.isPublisher(runId) || bc.highestSeen(runId) > version || Date.now() + wait > deadline) break;
-      await sleep(wait);
-      this.assertOpen();
-    }
-    throw new NotFoundError('params', name);
-  }
-
-  async deleteParams(runId: string, version: number): Promise<void> {
-    this.assertOpen();
-    await this.pendingPuts.settle(runId);
-    const name = `${runId}/${version}`;
-    await this.retry(`delete params ${name}`, async () => {
-      await this.res.params.delete(name).catch((err: unknown) => {
-        if (!/not found/i.test(errMessage(err))) throw err;
-      });
-    });
-  }
-
-  async putCheckpoint(runId: string, step: number, data: Uint8Array): Promise<void> {
-    this.assertOpen();
-    assertRunId(runId);
-    assertIndex('checkpoint step', step);
-    // The run's parameter versions are durable before a checkpoint that follows them.
-    await this.pendingPuts.settle(runId);
-    const name = `${runId}/${step}`;
-    await this.retry(`put checkpoint ${name}`, () => this.res.checkpoints.putBlob({ name, options: { max_chunk_size: CHUNK_BYTES } }, data));
-  }
-
-  async getCheckpoint(runId: string, step: number): Promise<Uint8Array> {
-    this.assertOpen();
-    const name = `${runId}/${step}`;
-    const data = await this.retry(`get checkpoint ${name}`, () => this.res.checkpoints.getBlob(name));
-    if (!data) throw new NotFoundError('checkpoint', name);
-    return data;
-  }
-
-  async listCheckpoints(runId: string): Promise<number[]> {
-    this.assertOpen();
-    const head = `${runId}/`;
-    const infos = await this.retry(`list checkpoints of ${runId}`, () => this.res.checkpoints.list());
-    return infos
-      .filter((i) => !i.deleted && i.name.startsWith(head) && /^\d+$/.test(i.name.slice(head.length)))
-      .map((i) => Number(i.name.slice(head.length)))
-      .sort((a, b) => a - b);
-  }
-
-  async deleteCheckpoint(runId: string, step: number): Promise<void> {
-    this.assertOpen();
-    const name = `${runId}/${step}`;
-    await this.retry(`delete checkpoint ${name}`, async () => {
-      await this.res.checkpoints.delete(name).catch((err: unknown) => {
-        if (!/not found/i.test(errMessage(err))) throw err;
-      });
-    });
-  }
-
-  // Stored as `<run>/history` in the checkpoints object store: listCheckpoints only lists digits.
-  async putHistory(runId: string, data: Uint8Array): Promise<void> {
-    this.assertOpen();
-    assertRunId(runId);
-    const name = `${runId}/history`;
-    await this.retry(`put history ${name}`, () => this.res.checkpoints.putBlob({ name, options: { max_chunk_size: CHUNK_BYTES } }, data));
-  }
-
-  async getHistory(runId: string): Promise<Uint8Array | null> {
-    this.assertOpen();
-    const name = `${runId}/history`;
-    return this.retry(`get history ${name}`, () => this.res.checkpoints.getBlob(name));
-  }
-
-  // ---- run records (KV) ----
-
-  async putRun(runId: string, data: Uint8Array): Promise<void> {
-    this.assertOpen();
-    assertRunId(runId);
-    await this.retry(`put run ${runId}`, () => this.res.runs.put(runId, data));
-  }
-
-  async getRun(runId: string): Promise<Uint8Array | null> {
-    this.assertOpen();
-    const e = await this.retry(`get run ${runId}`, () => this.res.runs.get(runId));
-    return e && e.operation === 'PUT' ? e.value : null;
-  }
-
-  async listRuns(): Promise<string[]> {
-    this.assertOpen();
-    return this.retry('list runs', async () => {
-      const out: string[] = [];
-      for await (const k of await this.res.runs.keys()) out.push(k);
-      return out.sort();
-    });
-  }
-
-  // ---- core pub/sub ----
+  // ---- core pub/sub and request/reply (nats-bus.ts) ----
 
   publish(subject: string, data: Uint8Array): void {
-    this.assertOpen();
-    if (data.byteLength > this.nc.info!.max_payload) {
-      throw new TransportError(`message on ${subject} is ${data.byteLength} bytes, above the server's max_payload ${this.nc.info!.max_payload}`);
-    }
-    this.nc.publish(subject, data);
+    this.bus.publish(subject, data);
   }
-
   subscribe(subject: string, handler: (data: Uint8Array, subject: string) => void): Closer {
-    this.assertOpen();
-    const sub = this.nc.subscribe(subject, {
-      callback: (err, msg) => {
-        if (err) {
-          this.log.warn('subscription error', { subject, error: errMessage(err) });
-          return;
-        }
-        try {
-          handler(msg.data, msg.subject);
-        } catch (e) {
-          this.log.warn('subscriber threw', { subject, error: errMessage(e) });
-        }
-      },
-    });
-    return this.track(async () => {
-      if (!this.nc.isClosed()) sub.unsubscribe();
-    });
+    return this.bus.subscribe(subject, handler);
   }
-
-  // ---- request/reply ----
-
   serve(subject: string, handler: (data: Uint8Array) => Promise<Uint8Array>): Closer {
-    this.assertOpen();
-    const sub = this.nc.subscribe(subject, {
-      queue: `${this.options.prefix}-api`,
-      callback: (err, msg) => {
-        if (err) {
-          this.log.warn('service subscription error', { subject, error: errMessage(err) });
-          return;
-        }
-        void (async () => {
-          try {
-            msg.respond(await handler(msg.data));
-          } catch (e) {
-            const h = natsHeaders();
-            h.set(ERROR_HEADER, errMessage(e).replace(/[\r\n]+/g, ' ').slice(0, 2000));
-            try {
-              msg.respond(new Uint8Array(0), { headers: h });
-            } catch (e2) {
-              this.log.warn('cannot reply', { subject, error: errMessage(e2) });
-            }
-          }
-        })();
-      },
-    });
-    return this.track(async () => {
-      if (!this.nc.isClosed()) sub.unsubscribe();
-    });
+    return this.bus.serve(subject, handler);
   }
-
-  async request(subject: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
-    this.assertOpen();
-    let reply;
-    try {
-      reply = await this.nc.request(subject, data, { timeout: timeoutMs });
-    } catch (err) {
-      throw requestError(err, subject, timeoutMs, this.address);
-    }
-    const remote = reply.headers?.get(ERROR_HEADER);
-    if (remote) throw new TransportError(`request on ${subject} failed in the responder: ${remote}`, this.address);
-    return reply.data;
+  request(subject: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
+    return this.bus.request(subject, data, timeoutMs);
   }
 
   // ---- lifecycle ----
@@ -601,8 +476,7 @@ export class NatsTransport implements Transport {
         // In-flight pulls end within one poll (≤ a few s even while disconnected): wait, bounded.
         const bounded = (ps: Promise<unknown>[]) => Promise.race([Promise.allSettled(ps), sleepUnref(5000)]);
         // Durable copies of broadcast parameter versions: in-flight puts finish on the open connection.
-        await Promise.race([this.pendingPuts.settleAll(), sleepUnref(this.options.retryMs)]);
-        this.paramsBroadcast.close();
+        await this.params.close(this.options.retryMs);
         await bounded([...this.closers].map((c) => c.close()));
         await bounded([...this.pulls]);
         if (!this.nc.isClosed()) {

@@ -23,12 +23,11 @@ import {
   sinusoidSets,
   startCoordinator,
   startWorker,
-  submitRun,
+  trainToEnd,
   waitFor,
   waitNewLine,
   waitRunEnd,
   waitStep,
-  waitWorkers,
 } from '../support/cluster.js';
 
 const STEPS = 24;
@@ -68,15 +67,7 @@ describe('chaos: worker, coordinator and NATS failures, junk results', { timeout
 
   const liveWorkers = () => workers.filter((w) => !w.exited);
 
-  async function train(onRunning?: (runId: string) => Promise<void>): Promise<metaloop.RunRecord> {
-    await waitWorkers(client, 2, 60_000, describeProcs);
-    const runId = await submitRun(client, SETS);
-    if (onRunning) await onRunning(runId);
-    const rec = await waitRunEnd(client, runId, 180_000, describeProcs);
-    assert.equal(rec.state, metaloop.RunState.RUN_STATE_SUCCEEDED, `run ${runId} ended ${rec.state}: ${rec.error}\n${describeProcs()}`);
-    assert.equal(rec.step, STEPS);
-    return rec;
-  }
+  const train = (onRunning?: (runId: string) => Promise<void>) => trainToEnd(client, SETS, STEPS, describeProcs, onRunning, 180_000);
 
   before(async () => {
     nats = await startNatsServer();

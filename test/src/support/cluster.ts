@@ -3,6 +3,7 @@
  * processes (each a Proc, reaped by pid), the `metaloop` CLI, the control API through a light
  * NATS client, and the coordinator's /metrics.
  */
+import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
@@ -173,4 +174,25 @@ export function metricValue(text: string, name: string, labels: Record<string, s
 export async function waitNewLine(proc: Proc, pattern: RegExp, timeoutMs: number): Promise<string> {
   const before = new Set(proc.output());
   return waitFor(`${proc.name} to log ${pattern}`, timeoutMs, async () => proc.output().find((l) => !before.has(l) && pattern.test(l)), () => proc.tail(20), () => proc.exitReason());
+}
+
+/**
+ * Submit a sinusoid run with `sets` once 2 workers are live, call `onRunning` (the disturbance),
+ * wait for the end and assert it succeeded with `steps` steps.
+ */
+export async function trainToEnd(
+  client: ApiClient,
+  sets: readonly string[],
+  steps: number,
+  describe: () => string,
+  onRunning?: (runId: string) => Promise<void>,
+  timeoutMs = 180_000,
+): Promise<metaloop.RunRecord> {
+  await waitWorkers(client, 2, 60_000, describe);
+  const runId = await submitRun(client, sets);
+  if (onRunning) await onRunning(runId);
+  const rec = await waitRunEnd(client, runId, timeoutMs, describe);
+  assert.equal(rec.state, metaloop.RunState.RUN_STATE_SUCCEEDED, `run ${runId} ended ${rec.state}: ${rec.error}\n${describe()}`);
+  assert.equal(rec.step, steps);
+  return rec;
 }

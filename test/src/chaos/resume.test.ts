@@ -1,0 +1,112 @@
+/**
+ * Issue 14 item 3 on real processes: after a coordinator kill -9 and restart, the resumed run goes
+ * at full speed from its first step. The cause of the old crawl: the resumed coordinator broadcasts
+ * θ versions lower than the newest the workers had seen (it restarts from the checkpoint); workers
+ * dropped them as old and read the Object Store, whose copy was not written yet ("params not found",
+ * a 1 s retry per shard). Asserted on the workers' own counters, not on timings: no shard of the
+ * resumed run is retried or failed, and θ is bitwise the undisturbed run's.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { metaloop, startNatsServer, type NatsServer } from '@metaloop/shared';
+import type { ApiClient } from '@metaloop/coordinator';
+import {
+  apiClient,
+  freePort,
+  metricValue,
+  Proc,
+  scrape,
+  sinusoidSets,
+  startCoordinator,
+  startWorker,
+  trainToEnd,
+  waitFor,
+  waitStep,
+} from '../support/cluster.js';
+
+const STEPS = 60;
+// Checkpoints every 10 steps; the kill lands at step ≥ 25, so the resume replays steps 20..25+.
+const SETS = sinusoidSets(STEPS, ['checkpoint.every=10', 'checkpoint.keep=2']);
+// Each shard held ≥ 60 ms: the kill lands mid-run, well past a checkpoint.
+const SLOW_MS = 60;
+const KILL_AT = 25;
+
+describe('chaos: coordinator kill -9 + restart, the resumed run at full speed', { timeout: 300_000 }, () => {
+  let nats: NatsServer;
+  let coordinator: Proc;
+  const procs: Proc[] = [];
+  const workerPorts: number[] = [];
+  let api: { client: ApiClient; close: () => Promise<void> };
+  let client: ApiClient;
+
+  const describeProcs = () => procs.map((p) => p.tail(12)).join('\n') + `\n--- nats ---\n${nats?.logTail() ?? ''}`;
+
+  async function newCoordinator(): Promise<void> {
+    coordinator = (await startCoordinator(`coordinator-${procs.length}`, nats.url, { args: ['--speculative-min-ms', '6000'] })).proc;
+    procs.push(coordinator);
+    await waitFor('coordinator API', 30_000, async () => (await client.list()).length >= 0, describeProcs, () => coordinator.exitReason());
+  }
+
+  /** Retries and failures each worker counted so far (all runs), read from its /metrics. */
+  async function workerTroubles(): Promise<{ retries: number; failures: number }> {
+    let retries = 0;
+    let failures = 0;
+    for (const port of workerPorts) {
+      const text = await scrape(port);
+      assert.match(text, /^metaloop_worker_shard_retries_total\{/m, `worker on :${port} exports its retry counter`);
+      retries += metricValue(text, 'metaloop_worker_shard_retries_total');
+      failures += metricValue(text, 'metaloop_worker_shard_failures_total');
+    }
+    return { retries, failures };
+  }
+
+  const train = (onRunning?: (runId: string) => Promise<void>) => trainToEnd(client, SETS, STEPS, describeProcs, onRunning, 200_000);
+
+  before(async () => {
+    nats = await startNatsServer();
+    api = await apiClient(nats.url);
+    client = api.client;
+    await newCoordinator();
+    for (const id of ['r1', 'r2']) {
+      const port = await freePort();
+      workerPorts.push(port);
+      procs.push(startWorker(id, nats.url, { slowShardMs: SLOW_MS, metricsPort: port }));
+    }
+  });
+
+  after(async () => {
+    await api?.close().catch(() => {});
+    await Promise.allSettled(procs.map((p) => p.stop(3000)));
+    await nats?.stop();
+  });
+
+  it('after a kill -9 and restart no shard is retried or fails, and θ equals the undisturbed run', async () => {
+    const reference = (await train()).paramsSha256;
+    assert.match(reference, /^[0-9a-f]{64}$/);
+    const undisturbed = await workerTroubles();
+    assert.deepEqual(undisturbed, { retries: 0, failures: 0 }, 'the undisturbed run needs no retries');
+
+    let atKill = { retries: 0, failures: 0 };
+    const rec = await train(async (runId) => {
+      await waitStep(client, runId, KILL_AT, 60_000, describeProcs);
+      const old = coordinator;
+      await old.kill();
+      assert.equal(old.exited?.signal, 'SIGKILL');
+      atKill = await workerTroubles();
+      await newCoordinator();
+      const fresh = coordinator;
+      const line = await waitFor('the new coordinator to resume the run', 30_000, async () => fresh.output().find((l) => /resuming run/.test(l)), describeProcs);
+      assert.match(line, new RegExp(runId));
+      assert.match(line, /fromStep"?[:=]\s*(20|30|40)\b/, `resumes from a checkpoint (every 10 steps): ${line}`);
+    });
+    assert.equal(rec.paramsSha256, reference, 'θ must equal the undisturbed run');
+    const end = await workerTroubles();
+    const retriedLines = procs.filter((p) => /^r\d/.test(p.name)).flatMap((p) => p.output().filter((l) => /will be retried/.test(l)));
+    assert.equal(
+      end.retries - atKill.retries,
+      0,
+      `shards retried after the resume (e.g. waiting for missing parameters):\n${retriedLines.slice(0, 5).join('\n')}`,
+    );
+    assert.equal(end.failures - atKill.failures, 0, 'shards failed after the resume');
+  });
+});
