@@ -7,6 +7,8 @@
  * coordinator runs against a real nats-server on a loopback port; once its /readyz answers 200 it
  * is sent SIGUSR2, which dumps the list; `--help` and `status` dump it at exit.
  * A control proves the recorder sees @tensorflow when it is loaded (importing @metaloop/worker).
+ * `status` stands for the light client commands (submit, list, watch, events, workers, pause,
+ * resume, cancel): they share cli.ts's static module graph and their actions import nothing more.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
