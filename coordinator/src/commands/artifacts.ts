@@ -1,12 +1,14 @@
-/** `export`, `eval` and `report`. */
+/**
+ * `export`, `eval` and `report`. `export` and `eval` load @metaloop/worker (and with it tfjs) and
+ * ../eval.js in their action, by dynamic import: the rest of the CLI (`metaloop coordinator`,
+ * `--help`, the light client commands) never loads TensorFlow.js.
+ */
 import { existsSync, statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { fromBundle, metaloop, paramLayout, validateSpec, type RunSpec } from '@metaloop/shared';
-import { loadExportedModel, saveExportedModel } from '@metaloop/worker';
 import type { ApiClient } from '../client.js';
-import { ensureBackend, metaTest, metaTestLines } from '../eval.js';
 import { recordJson } from '../format.js';
 import type { HistoryJson } from '../history.js';
 import { renderReport } from '../report.js';
@@ -40,6 +42,7 @@ export function registerArtifactCommands(program: Command, ctx: CliContext): voi
       .action(async (runId: string, opts: { checkpoint: string; out: string; json?: boolean; output?: string }) => {
         await ctx.withClient(async (client) => {
           const p = await fetchParams(client, runId, opts.checkpoint);
+          const { saveExportedModel } = await import('@metaloop/worker');
           const files = await saveExportedModel(opts.out, p.spec, p.params, { runId, step: p.step, source: p.source });
           if (wantsJson(opts)) out(JSON.stringify({ runId, step: p.step, source: p.source, dir: resolve(opts.out), files, parameters: p.params.length }));
           else out(`exported run ${runId} at step ${p.step} (${p.source}, ${p.params.length} parameters) to ${opts.out}: ${files.map((f) => f.split('/').pop()).join(', ')}`);
@@ -63,11 +66,13 @@ export function registerArtifactCommands(program: Command, ctx: CliContext): voi
       .addOption(outputOption())
       .action(async (target: string, opts: { tasks?: number; innerSteps?: number; split: 'eval' | 'test'; checkpoint: string; json?: boolean; output?: string }) => {
         const isDir = existsSync(target) && statSync(target).isDirectory();
+        const { ensureBackend, metaTest, metaTestLines } = await import('../eval.js');
         let spec: RunSpec;
         let params: Float32Array;
         let what: string;
         if (isDir) {
           await ensureBackend();
+          const { loadExportedModel } = await import('@metaloop/worker');
           const m = await loadExportedModel(target);
           spec = m.spec;
           params = m.params;

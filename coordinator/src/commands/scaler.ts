@@ -7,7 +7,7 @@ import type { Logger } from '@metaloop/shared';
 import type { Coordinator } from '../coordinator.js';
 import { CoordinatorError } from '../errors.js';
 import type { CoordinatorObservability } from '../observe.js';
-import { demandFromRecords, KubernetesScaler } from '../scaler.js';
+import type { KubernetesScaler } from '../scaler.js';
 
 export interface ScalerFlags {
   k8sScaler?: boolean;
@@ -57,6 +57,8 @@ export async function startScaler(
   log: Logger,
 ): Promise<{ scaler: KubernetesScaler; close: () => Promise<void> } | undefined> {
   if (!(flags.k8sScaler === true || parseScalerEnv(process.env.METALOOP_K8S_SCALER))) return undefined;
+  // Loaded only now: ../scaler.js brings @kubernetes/client-node, which a coordinator without the scaler never needs.
+  const { demandFromRecords, KubernetesScaler } = await import('../scaler.js');
   const scaler = await KubernetesScaler.create({
     deployment: flags.workerDeployment ?? '',
     namespace: flags.workerNamespace,
