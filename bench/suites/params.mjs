@@ -79,8 +79,8 @@ export async function run({ quick, log, signal }) {
       ]
     : [
         { label: 'Conv4', bytes: conv4, versions: 30, warmup: 3, target: 2 },
-        { label: '8 MiB', bytes: 8 * MiB, versions: 8, warmup: 1, target: 2 },
-        { label: '64 MiB', bytes: 64 * MiB, versions: 3, warmup: 1, target: 3 },
+        { label: '8 MiB', bytes: 8 * MiB, versions: 5, warmup: 1, target: 2 },
+        { label: '64 MiB', bytes: 64 * MiB, versions: 2, warmup: 1, target: 3 },
       ];
   const workerCounts = quick ? [1, 2] : [1, 2, 4];
   const maxN = Math.max(...workerCounts);

@@ -29,7 +29,7 @@ function workerCounts() {
 export async function run({ quick, log, signal }) {
   const counts = workerCounts();
   const maxN = Math.max(...counts);
-  const reps = quick ? 1 : 2;
+  const reps = 1;
   // Two one-task shards per worker of the largest count (every count that divides it splits evenly).
   const spec = conv4Spec(3, { metaBatch: 2 * maxN, shardSize: 1 });
   const warmup = 1;
@@ -64,7 +64,7 @@ export async function run({ quick, log, signal }) {
   const targets = two && counts[0] === 1 ? [{ what: 'conv4: 2 single-threaded workers / 1', target: `>= ${TARGET}`, value: Number(two.ratio.toFixed(3)), met: two.ratio >= TARGET }] : [];
   const range = (xs) => (xs.length > 1 ? ` (${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))})` : '');
   const lines = [
-    `Conv4 5w1s MAML (2nd order), ${spec.outer.metaBatch} tasks per step in ${spec.outer.metaBatch} one-task shards, ${spec.outer.steps} steps (−${warmup} warm-up). Each run: \`runLocal\` (what \`metaloop local\` runs) in a fresh child process, the coordinator on a real nats-server on loopback, N \`metaloop-worker\` processes started by it with ${Object.entries(ONE_THREAD_ENV).map(([k, v]) => `${k}=${v}`).join(', ')}. Tasks/s over the steps after the warm-up (step events), median of ${reps} runs per worker count${reps > 1 ? ' (min–max)' : ''}, counts alternating in order. Worker counts: BENCH_WORKERS=${counts.join(',')} on ${os.cpus().length} cores. "Max cores per worker" = the largest CPU s / wall s of any worker process over the measured steps (/proc): ≤ ~1 shows the one-thread limit held.`,
+    `Conv4 5w1s MAML (2nd order), ${spec.outer.metaBatch} tasks per step in ${spec.outer.metaBatch} one-task shards, ${spec.outer.steps} steps (−${warmup} warm-up). Each run: \`runLocal\` (what \`metaloop local\` runs) in a fresh child process, the coordinator on a real nats-server on loopback, N \`metaloop-worker\` processes started by it with ${Object.entries(ONE_THREAD_ENV).map(([k, v]) => `${k}=${v}`).join(', ')}. Tasks/s over the steps after the warm-up (step events), median of ${reps} run${reps > 1 ? 's' : ''} per worker count${reps > 1 ? ' (min–max), counts alternating in order' : ''}. Worker counts: BENCH_WORKERS=${counts.join(',')} on ${os.cpus().length} cores. "Max cores per worker" = the largest CPU s / wall s of any worker process over the measured steps (/proc): ≤ ~1 shows the one-thread limit held.`,
     '',
     '| workers | compute path | backend | tasks/s | ratio to 1 worker | max cores per worker | coordinator cores | target |',
     '|---|---|---|---|---|---|---|---|',
