@@ -31,6 +31,8 @@ const median = (xs) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 
+const spread = (xs) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs) });
+
 async function main() {
   const { selectBackend } = await import(dist('backend.js'));
   const engine = await import(dist('engine.js'));
@@ -140,14 +142,20 @@ async function main() {
       let tasks = 0;
       let wall = 0;
       let cpu = 0;
+      const shardWall = [];
+      const shardCpu = [];
       for (let r = 0; r < t.shards && (r === 0 || wall < (t.budgetMs ?? Infinity)); r++) {
         const c0 = process.cpuUsage();
         const t0 = performance.now();
         await engine.computeShard(spec, params, { kind: 'train', taskSeeds: seeds(t.shardTasks, 2000 + tasks) }, opts);
-        wall += performance.now() - t0;
+        const w = performance.now() - t0;
         const c = process.cpuUsage(c0);
-        cpu += (c.user + c.system) / 1000;
+        const cm = (c.user + c.system) / 1000;
+        wall += w;
+        cpu += cm;
         tasks += t.shardTasks;
+        shardWall.push(w / t.shardTasks);
+        shardCpu.push(cm / t.shardTasks);
       }
       out.tasks.push({
         id: t.id,
@@ -159,6 +167,10 @@ async function main() {
         cpuMsPerTask: cpu / tasks,
         tasksPerSecWall: (1000 * tasks) / wall,
         tasksPerSecCpu: (1000 * tasks) / cpu,
+        shards: shardWall.length,
+        // Per shard, ms per task: the spread over shards (median, min, max).
+        shardWallMsPerTask: spread(shardWall),
+        shardCpuMsPerTask: spread(shardCpu),
       });
     }
   }

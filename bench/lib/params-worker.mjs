@@ -1,18 +1,18 @@
 /**
- * A benchmark worker process for the params suite: one NatsTransport plus one plain NATS
- * connection. Controlled over core NATS (request/reply on bench.ctl.<id>):
- *   {op:'fetch', mode:'transport'|'store'|'raw', run, version, bytes, sha} → fetch the version
- *     (NatsTransport as shipped: broadcast cache, else the store; a NatsTransport with
- *     paramsBroadcast off: the Object Store only; the raw Object Store), check it, reply {ok, getMs, served};
- *   {op:'broadcast', on:bool} → (un)subscribe to chunked core-NATS broadcasts (bench.pv.>): each
- *     chunk's subject is bench.pv.<version>.<index>.<count>.<totalBytes>.<chunkBytes>; the payload is copied
- *     once into a reused, preallocated buffer; when all chunks are in, publish bench.done.
+ * A benchmark worker process for the params suite: the product's parameter API on its own NATS
+ * connection (bench/lib/params-api.mjs) plus one plain NATS connection for control and for the
+ * bare broadcast. Controlled over core NATS (request/reply on bench.ctl.<id>):
+ *   {op:'fetch', run, version, bytes, tag} → getParams(run, version) as a worker does for a shard,
+ *     check length and pattern, reply {ok, getMs, fromBroadcast};
+ *   {op:'broadcast', on:bool} → (un)subscribe to the bare chunked core-NATS broadcast (bench.pv.>):
+ *     each chunk's subject is bench.pv.<version>.<index>.<count>.<totalBytes>.<chunkBytes>.<tag>; the
+ *     payload is copied once into a reused, preallocated buffer; when all chunks are in, publish
+ *     bench.done;
+ *   {op:'ping'} → {ok:true}.
  * Usage: node params-worker.mjs <natsUrl> <id>
  */
-import { NatsTransport } from '@metaloop/shared';
-import { jetstream } from '@nats-io/jetstream';
-import { Objm, setSha256Backend } from '@nats-io/obj';
 import { connect } from '@nats-io/transport-node';
+import { openParams } from './params-api.mjs';
 import { checkPattern } from './pattern.mjs';
 
 const [url, id] = process.argv.slice(2);
@@ -21,42 +21,31 @@ if (!url || !id) {
   process.exit(2);
 }
 // Never outlive the bench (it also SIGKILLs us by pid on exit).
-const parentWatch = setInterval(() => {
-  if (process.ppid === 1) process.exit(3);
-}, 1000);
-parentWatch.unref();
+setInterval(() => process.ppid === 1 && process.exit(3), 1000).unref();
 
-const transport = await NatsTransport.create({ servers: url, name: `bench-worker-${id}` });
-const storeTransport = await NatsTransport.create({ servers: url, name: `bench-worker-${id}-store`, paramsBroadcast: false });
+const params = await openParams(url, `bench-worker-${id}`);
 const nc = await connect({ servers: url, name: `bench-worker-${id}-raw` });
-const rawStore = await new Objm(jetstream(nc)).open('bench-raw');
 const enc = (o) => new TextEncoder().encode(JSON.stringify(o));
 const dec = (d) => JSON.parse(new TextDecoder().decode(d));
 
 let buf = new Uint8Array(0);
-let bc = null; // { version, count, got, total, firstMs, seen: Uint8Array }
+let bc = null; // { version, count, got, total, chunkBytes, tag, seen: Uint8Array }
 let bcSub = null;
 
 function onChunk(msg) {
-  const [, , v, i, n, total, chunk] = msg.subject.split('.');
+  const [, , v, i, n, total, chunk, tag] = msg.subject.split('.');
   const version = Number(v);
   const index = Number(i);
-  const count = Number(n);
-  const totalBytes = Number(total);
   if (!bc || bc.version !== version) {
+    const totalBytes = Number(total);
     if (buf.byteLength < totalBytes) buf = new Uint8Array(totalBytes);
-    bc = { version, count, got: 0, total: totalBytes, firstMs: performance.now(), firstAt: performance.timeOrigin + performance.now(), chunkBytes: Number(chunk), seen: new Uint8Array(count) };
+    bc = { version, count: Number(n), got: 0, total: totalBytes, chunkBytes: Number(chunk), tag: Number(tag), seen: new Uint8Array(Number(n)) };
   }
   if (bc.seen[index]) return;
   bc.seen[index] = 1;
   buf.set(msg.data, index * bc.chunkBytes);
   bc.got += 1;
-  if (bc.got === bc.count) {
-    const view = buf.subarray(0, bc.total);
-    const ok = checkPattern(view, version);
-    const lastAt = performance.timeOrigin + performance.now();
-    nc.publish('bench.done', enc({ id, version, ok, recvMs: performance.now() - bc.firstMs, firstAt: bc.firstAt, lastAt }));
-  }
+  if (bc.got === bc.count) nc.publish('bench.done', enc({ id, version, ok: checkPattern(buf.subarray(0, bc.total), bc.tag) }));
 }
 
 nc.subscribe(`bench.ctl.${id}`, {
@@ -74,16 +63,12 @@ nc.subscribe(`bench.ctl.${id}`, {
           await nc.flush();
           msg.respond(enc({ ok: true }));
         } else if (req.op === 'fetch') {
-          setSha256Backend(req.sha ?? 'js');
-          const served = transport.paramsBroadcast.stats.served;
+          const served = params.servedFromBroadcast();
           const t = performance.now();
-          const data =
-            req.mode === 'raw'
-              ? await rawStore.getBlob(`${req.run}/${req.version}`)
-              : await (req.mode === 'store' ? storeTransport : transport).getParams(req.run, req.version);
+          const data = await params.get(req.run, req.version);
           const getMs = performance.now() - t;
-          const ok = !!data && data.byteLength === req.bytes && checkPattern(data, req.version);
-          msg.respond(enc({ ok, getMs, fromBroadcast: transport.paramsBroadcast.stats.served > served }));
+          const ok = !!data && data.byteLength === req.bytes && checkPattern(data, req.tag);
+          msg.respond(enc({ ok, getMs, fromBroadcast: params.servedFromBroadcast() > served }));
         } else if (req.op === 'ping') {
           msg.respond(enc({ ok: true }));
         }
@@ -97,8 +82,7 @@ await nc.flush();
 console.log(`ready ${id}`);
 
 const shutdown = async () => {
-  await transport.close().catch(() => undefined);
-  await storeTransport.close().catch(() => undefined);
+  await params.close().catch(() => undefined);
   await nc.close().catch(() => undefined);
   process.exit(0);
 };

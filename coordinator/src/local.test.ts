@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createLogger, validateSpec, type RunSpecInput } from '@metaloop/shared';
+import { createLogger, metaloop, validateSpec, type RunSpecInput } from '@metaloop/shared';
 import { stateFromProto } from './records.js';
 import { runLocal, workerArgs } from './local.js';
 
@@ -71,5 +71,28 @@ describe('metaloop local', () => {
     assert.equal(ci95.length, 2);
     assert.deepEqual(ci95, e.lossCi95);
     assert.ok(ci95.every((c) => Number.isFinite(c) && c > 0));
+  });
+
+  it('onEvent sees every step event in order; onHeartbeat sees every worker with its backend', async () => {
+    const steps: number[] = [];
+    const heartbeats = new Map<string, string>();
+    const s = spec({ workers: { backend: 'cpu' } });
+    const r = await runLocal({
+      spec: s,
+      source: 'local.test',
+      workers: 2,
+      embedded: true,
+      prefix: 'metaloop',
+      logger: createLogger('local-test', { level: 'warn', format: 'json', write: () => {} }),
+      pollMs: 50,
+      onEvent: (ev) => {
+        if (ev.kind === metaloop.Event.Kind.KIND_STEP) steps.push(ev.step);
+      },
+      onHeartbeat: (hb) => heartbeats.set(hb.workerId, hb.backend),
+    });
+    assert.equal(stateFromProto(r.record.state), 'succeeded', r.record.error);
+    assert.deepEqual(steps, [1, 2, 3]);
+    assert.deepEqual([...heartbeats.keys()].sort(), ['local-1', 'local-2']);
+    assert.ok([...heartbeats.values()].every((b) => b === 'cpu'), JSON.stringify([...heartbeats]));
   });
 });

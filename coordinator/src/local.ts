@@ -38,6 +38,10 @@ export interface LocalOptions {
   readonly pollMs?: number;
   /** Abort (Ctrl-C): stop waiting, cancel the run, clean up. */
   readonly signal?: AbortSignal;
+  /** Called with every event the coordinator publishes (benchmarks time the steps by them). */
+  readonly onEvent?: (event: metaloop.Event) => void;
+  /** Called with every worker heartbeat (which backend, device and pid each worker runs on). */
+  readonly onHeartbeat?: (heartbeat: metaloop.Heartbeat) => void;
 }
 
 export interface LocalResult {
@@ -125,6 +129,26 @@ function stopChild(child: ChildProcess): Promise<void> {
   });
 }
 
+/** Subscribe `onEvent` / `onHeartbeat` (when given) for the whole local run. */
+function observe(transport: Transport, o: LocalOptions, cleanups: (() => Promise<void>)[]): void {
+  const s = subjects(o.prefix);
+  const hooks: [string, ((data: Uint8Array) => void) | undefined][] = [
+    [s.eventsAll(), o.onEvent && ((d) => o.onEvent?.(metaloop.Event.decode(d)))],
+    [s.heartbeat(), o.onHeartbeat && ((d) => o.onHeartbeat?.(metaloop.Heartbeat.decode(d)))],
+  ];
+  for (const [subject, fn] of hooks) {
+    if (!fn) continue;
+    const sub = transport.subscribe(subject, (data) => {
+      try {
+        fn(data);
+      } catch (err) {
+        o.logger.warn('an observer callback failed', { subject, error: String(err) });
+      }
+    });
+    cleanups.push(() => sub.close());
+  }
+}
+
 export async function runLocal(o: LocalOptions): Promise<LocalResult> {
   const started = Date.now();
   const log = o.logger;
@@ -150,6 +174,7 @@ export async function runLocal(o: LocalOptions): Promise<LocalResult> {
       }
       transport = await connectNats(settings, o.prefix, log, 'metaloop-local');
       cleanups.push(() => transport.close());
+      observe(transport, o, cleanups);
       address = settings.url;
       const bin = workerBinPath();
       for (let i = 0; i < o.workers; i++) {
@@ -174,6 +199,7 @@ export async function runLocal(o: LocalOptions): Promise<LocalResult> {
       const inproc = await InProcTransport.create({ logger: log.child('transport') });
       transport = inproc;
       cleanups.push(() => inproc.close());
+      observe(inproc, o, cleanups);
       address = inproc.address;
       const { Worker } = await import('@metaloop/worker');
       for (let i = 0; i < o.workers; i++) {
