@@ -7,7 +7,7 @@
  * the backend's own kernel.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { ioFor, type TensorInfo } from './io.js';
+import { ioFor } from './io.js';
 import { runReplaced } from './previous.js';
 
 type Op = 'add' | 'sub' | 'mul' | 'div';
