@@ -14,7 +14,7 @@
 const KC = 256;
 
 /** Scratch panels reused across calls (grown on demand). */
-let packA = new Float64Array(4 * KC);
+const packA = new Float64Array(4 * KC);
 let packB = new Float64Array(0);
 
 export interface MatrixView {
