@@ -24,9 +24,10 @@ sync_chart_files() {
 if [[ "${1:-}" == "--sync-chart-files" ]]; then sync_chart_files; exit 0; fi
 
 failed=0
-ok()      { printf '  OK       %s\n' "$*"; }
-skipped() { printf '  SKIPPED  %s\n' "$*"; }
-fail()    { printf '  FAILED   %s\n' "$*"; failed=1; }
+n_ok=0; n_skipped=0; n_failed=0
+ok()      { printf '  OK       %s\n' "$*"; n_ok=$((n_ok + 1)); }
+skipped() { printf '  SKIPPED  %s\n' "$*"; n_skipped=$((n_skipped + 1)); }
+fail()    { printf '  FAILED   %s\n' "$*"; failed=1; n_failed=$((n_failed + 1)); }
 section() { printf '\n== %s\n' "$*"; }
 export PATH="$PATH:/usr/sbin:/usr/local/go/bin"
 LOG="$(mktemp -d)"
@@ -217,6 +218,7 @@ fi
 section "Prometheus config and rules"
 if command -v promtool >/dev/null 2>&1; then
   if promtool check config deploy/prometheus/prometheus.yml >"$LOG/promtool" 2>&1; then ok "promtool check config deploy/prometheus/prometheus.yml (+ its rule file)"; else fail "promtool check config"; cat "$LOG/promtool"; fi
+  if promtool test rules deploy/prometheus/metaloop-rules.test.yaml >"$LOG/promtool-test" 2>&1; then ok "promtool test rules deploy/prometheus/metaloop-rules.test.yaml"; else fail "promtool test rules"; cat "$LOG/promtool-test"; fi
 else
   skipped "promtool: not installed (apt-get install prometheus)"
 fi
@@ -274,5 +276,6 @@ else
 fi
 
 echo
-if [[ $failed != 0 ]]; then echo "check-deploy: FAILED"; exit 1; fi
-echo "check-deploy: all checks that can run here passed"
+# The last line is read by .ci/run (its closing line shows the counts and what was skipped).
+if [[ $failed != 0 ]]; then echo "check-deploy: FAILED: $n_ok ok, $n_failed failed, $n_skipped skipped"; exit 1; fi
+echo "check-deploy: all checks that can run here passed: $n_ok ok, $n_failed failed, $n_skipped skipped"

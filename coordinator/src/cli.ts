@@ -24,7 +24,7 @@ import { registerRunCommands } from './commands/runs.js';
 import { addScalerOptions, startScaler, type ScalerFlags } from './commands/scaler.js';
 import { connectNats, DEFAULT_NATS_URL } from './connect.js';
 import { Coordinator } from './coordinator.js';
-import { EXIT, exitCodeFor } from './exit-codes.js';
+import { exitCodeFor } from './exit-codes.js';
 import { CoordinatorObservability } from './observe.js';
 
 

@@ -82,7 +82,7 @@ describe('Coordinator', () => {
     assert.equal(rec.lastEval?.step, 12);
     assert.equal(rec.lastEval?.tasks, 4);
     assert.deepEqual(rec.lastEval?.innerSteps, [1, 2]);
-    const ev = rec.lastEval!;
+    const ev = rec.lastEval;
     const post = ev.postLoss ?? [];
     assert.ok(Math.abs(post[0]! - ev.preLoss! / 2) < 1e-9 && Math.abs(post[1]! - ev.preLoss! / 4) < 1e-9);
     assert.ok(rec.seconds > 0 && rec.stepsPerSec > 0 && rec.tasksPerSec > 0);

@@ -171,7 +171,7 @@ export function renderReport(input: ReportInput): string {
   const evalRows = h.evals
     .map((e) => {
       const cells = e.innerSteps.map((k, j) => {
-        const acc = e.accuracy[j] !== undefined ? ` (acc ${fmt(e.accuracy[j]!)}${pm(e.ci95[j])})` : '';
+        const acc = e.accuracy[j] !== undefined ? ` (acc ${fmt(e.accuracy[j])}${pm(e.ci95[j])})` : '';
         return `<td>${k}: ${fmt(e.postLoss[j] ?? Number.NaN)}${pm(e.lossCi95?.[j])}${acc}</td>`;
       });
       return `<tr><td>${e.step}</td><td>${e.tasks}</td><td>${fmt(e.preLoss)}${pm(e.preLossCi95)}</td>${cells.join('')}<td>${iso(e.timeMs)}</td></tr>`;

@@ -113,7 +113,7 @@ export class ShardRound {
       this.o.logger.info('speculative copy of a straggling shard', { run: c.runId, step: c.step, shard: i, why });
     } else {
       if (this.o.counters) this.o.counters.reissued++;
-      this.o.observer?.shardPublished(c.runId, this.attempts[i]!);
+      this.o.observer?.shardPublished(c.runId, this.attempts[i]);
       this.o.logger.warn('re-publishing shard', { run: c.runId, step: c.step, shard: i, attempt: this.attempts[i], why });
     }
     this.publish(i).catch((err: unknown) => {
@@ -127,7 +127,7 @@ export class ShardRound {
     this.failures[i] = this.failures[i]! + 1;
     this.lastError[i] = `${reason}: ${detail}`;
     const c = this.o.collector.options;
-    if (this.failures[i]! >= this.o.maxShardFailures) {
+    if (this.failures[i] >= this.o.maxShardFailures) {
       const err = new RunFailedError(
         c.runId,
         `${this.label} ${i} of step ${c.step} failed ${this.failures[i]} times; last error: ${this.lastError[i]}`,
@@ -135,7 +135,7 @@ export class ShardRound {
       if (this.settle) this.settle.reject(err);
       else this.failure = err;
     } else {
-      this.republish(i, this.lastError[i]!);
+      this.republish(i, this.lastError[i]);
     }
   }
 

@@ -17,6 +17,11 @@ async function installed(pkg: string): Promise<boolean> {
   }
 }
 
+/** Whether a native tfjs package loads here (CI builds @tensorflow/tfjs-node: .ci/before-test.d). */
+const nativePresent = (await Promise.all(NATIVE.map(installed))).some(Boolean);
+const NATIVE_PRESENT = 'a native tfjs package is installed here: the no-native path cannot be exercised';
+const NATIVE_ABSENT = 'no native tfjs package is installed here (bash scripts/tfjs-node-from-wheel.sh builds one)';
+
 const spec = validateSpec({
   name: 'backend-test',
   task: { family: 'sinusoid', shots: 5, queries: 5 },
@@ -34,8 +39,7 @@ describe('selectBackend', () => {
     const log = (m: string, f?: Record<string, unknown>) => logs.push(`${m} ${JSON.stringify(f)}`);
     const logger = { debug: log, info: log, warn: log, error: log, child: () => logger };
     const info = await selectBackend({ require: 'any', logger });
-    const present = await Promise.all(NATIVE.map(installed));
-    if (!present.some(Boolean)) {
+    if (!nativePresent) {
       assert.equal(info.name, 'wasm');
       assert.match(info.device, /^wasm/);
       assert.deepEqual(info.tried.map((t) => t.name), NATIVE);
@@ -48,17 +52,20 @@ describe('selectBackend', () => {
     assert.equal(tf.getBackend(), info.name);
   });
 
-  test("'tensorflow' without the native packages fails with every reason", async (t) => {
-    if ((await Promise.all(NATIVE.map(installed))).some(Boolean)) {
-      t.diagnostic('a native tfjs package is installed: nothing to check here');
-      return;
-    }
+  test("'tensorflow' without the native packages fails with every reason", { skip: nativePresent && NATIVE_PRESENT }, async () => {
     await assert.rejects(selectBackend({ require: 'tensorflow' }), (err: Error & { tried?: unknown[] }) => {
       assert.equal(err.name, 'BackendError');
       assert.equal(err.tried?.length, 2);
       assert.match(err.message, /tfjs-node-gpu.*tfjs-node/);
       return true;
     });
+  });
+
+  test("'tensorflow' with a native package installed is selected", { skip: !nativePresent && NATIVE_ABSENT }, async () => {
+    const info = await selectBackend({ require: 'tensorflow' });
+    assert.equal(info.name, 'tensorflow');
+    assert.equal(tf.getBackend(), 'tensorflow');
+    await selectBackend({ require: 'cpu' });
   });
 
   test('wasm, cpu (and tensorflow when installed) compute the same MAML meta-gradient (to float32 rounding)', async () => {
@@ -77,7 +84,7 @@ describe('selectBackend', () => {
     // Deterministic on one backend.
     const c = (await computeShard(spec, theta, shard, { fused: false })) as TrainShardResult;
     assert.deepEqual(c.grad, b.grad);
-    if ((await Promise.all(NATIVE.map(installed))).some(Boolean)) {
+    if (nativePresent) {
       await selectBackend({ require: 'tensorflow' });
       const d = (await computeShard(spec, theta, shard, { fused: false })) as TrainShardResult;
       const gap = Math.hypot(...a.grad.map((v, i) => v - d.grad[i]!)) / norm;

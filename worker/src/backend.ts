@@ -72,7 +72,7 @@ function native(pkg: '@tensorflow/tfjs-node-gpu' | '@tensorflow/tfjs-node'): Can
     label: pkg,
     backend: 'tensorflow',
     async init() {
-      await import(pkg as string); // registers 'tensorflow' on the tfjs-core of @tensorflow/tfjs (the same copy)
+      await import(pkg); // registers 'tensorflow' on the tfjs-core of @tensorflow/tfjs (the same copy)
       await activate('tensorflow');
       // tfjs-node's backend says whether libtensorflow found a GPU (a GPU build on a box without CUDA runs on CPU).
       const gpu = (tf.backend() as unknown as { isUsingGpuDevice?: boolean }).isUsingGpuDevice === true;

@@ -48,7 +48,7 @@ describe('metaloop-worker CLI', () => {
     const child = spawn(process.execPath, [CLI, '--nats', url], { stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(child);
     let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     assert.equal(await exitOf(child, 20_000), 2);
     const lines = stderr.trim().split('\n');
     assert.equal(lines.length, 1, stderr);
@@ -79,7 +79,7 @@ describe('metaloop-worker CLI', () => {
       });
       children.push(child);
       let stderr = '';
-      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
 
       const shard = metaloop.Shard.encode({ runId: 'cli-run', step: 0, shard: 0, paramVersion: 1, taskSeeds: [1, 2] }).finish();
       await coord.publishWork('cli-run', shardMsgId('cli-run', 0, 0), shard);

@@ -63,7 +63,7 @@ const PATHS = [
 async function metaGrad(spec: RunSpec, theta: Float32Array, seed: number, fused = true): Promise<TrainShardResult> {
   const r = await computeShard(spec, theta, { kind: 'train', taskSeeds: [seed] }, { fused });
   assert.equal(r.kind, 'train');
-  return r as TrainShardResult;
+  return r;
 }
 
 before(async () => {

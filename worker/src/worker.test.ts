@@ -117,7 +117,7 @@ describe('Worker over InProcTransport', () => {
     assert.equal(r0.error, '');
     assert.equal(r0.backend, 'cpu');
     assert.deepEqual(r0.grad?.tensors?.map((t) => t.name), theta.layout.map((t) => t.name));
-    const grad = new Float32Array(new Uint8Array(r0.grad!.data!).buffer);
+    const grad = new Float32Array(new Uint8Array(r0.grad.data!).buffer);
     assert.deepEqual(grad, expected0.grad);
     assert.equal(r0.preLossSum, expected0.preLossSum);
     assert.equal(r0.postLossSum, expected0.postLossSum);

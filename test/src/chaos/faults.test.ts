@@ -160,9 +160,9 @@ describe('chaos: worker, coordinator and NATS failures, junk results', { timeout
         assert.ok(real.step >= 1 && !real.error && real.grad, `a usable real result: step ${real.step}`);
         const publish = (_what: string, data: Uint8Array, run = runId) => nc!.publish(subj.results(run), data);
         const enc = (r: metaloop.IShardResult) => metaloop.ShardResult.encode(r).finish();
-        const nanGrad = new Float32Array(real.grad!.data!.byteLength / 4).fill(Number.NaN);
+        const nanGrad = new Float32Array(real.grad.data!.byteLength / 4).fill(Number.NaN);
         publish('garbage', new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]));
-        publish('nan', enc({ ...real, grad: { tensors: real.grad!.tensors, data: new Uint8Array(nanGrad.buffer) }, workerId: 'forger' }));
+        publish('nan', enc({ ...real, grad: { tensors: real.grad.tensors, data: new Uint8Array(nanGrad.buffer) }, workerId: 'forger' }));
         publish('duplicate', enc({ ...real, workerId: 'forger' }));
         publish('stale', enc({ ...real, paramVersion: real.step - 1, workerId: 'forger' }));
         publish('wrong-shape', enc({ ...real, grad: { tensors: [{ name: 'w', shape: [3] }], data: new Uint8Array(12) }, workerId: 'forger' }));

@@ -42,7 +42,7 @@ export function polylinePoints(html: string, svgId: string): Record<string, [num
   for (const m of svg[1]!.matchAll(/<polyline data-series="([^"]*)" points="([^"]*)"/g)) {
     const name = m[1]!.replace(/&amp;/g, '&');
     out[name] = m[2]!.trim() === '' ? [] : m[2]!.trim().split(/\s+/).map((p) => p.split(',').map(Number) as [number, number]);
-    for (const [x, y] of out[name]!) assert.ok(Number.isFinite(x) && Number.isFinite(y), `bad point in ${name}`);
+    for (const [x, y] of out[name]) assert.ok(Number.isFinite(x) && Number.isFinite(y), `bad point in ${name}`);
   }
   return out;
 }

@@ -56,7 +56,7 @@ function rateFor(rule: InnerRule, inner: InnerLoop, params: readonly tf.Tensor[]
   const steps = lslr.shape[lslr.rank - 1]!;
   const step = Math.min(k, steps - 1); // evaluation may run more steps than training: reuse the last rate
   if (!inner.batched) return tf.reshape(tf.slice(lslr, [step], [1]), []);
-  const t = lslr.shape[0]!;
+  const t = lslr.shape[0];
   const p = params[indexOf(inner, name)]!;
   return tf.reshape(tf.slice(lslr, [0, step], [t, 1]), [t, ...new Array<number>(p.rank - 1).fill(1)]);
 }

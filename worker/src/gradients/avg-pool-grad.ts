@@ -19,7 +19,7 @@ export const avgPoolGradGradConfig: tf.GradConfig = {
     return {
       dy: () => {
         const g = poolGeometry(x.shape, filterSize, strides, pad);
-        if (avgPoolGradDivisor() === 'in-bounds') return tf.avgPool(ddx, filterSize, strides, pad as 'same' | 'valid' | number);
+        if (avgPoolGradDivisor() === 'in-bounds') return tf.avgPool(ddx, filterSize, strides, pad);
         const padded = padForPool(ddx, g, 0);
         return tf.avgPool(padded, [g.fH, g.fW], [g.sH, g.sW], 'valid');
       },

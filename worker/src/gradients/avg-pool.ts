@@ -26,7 +26,7 @@ export const avgPoolGradConfig: tf.GradConfig = {
           const inBounds = tf.avgPool(padForPool(tf.ones(x.shape), g, 0), [g.fH, g.fW], [g.sH, g.sW], 'valid');
           scaled = tf.div(dy, inBounds);
         }
-        return runKernel(tf.AvgPoolGrad, { dy: scaled, input: x }, { filterSize, strides, pad } as unknown as tf.NamedAttrMap);
+        return runKernel(tf.AvgPoolGrad, { dy: scaled, input: x }, { filterSize, strides, pad });
       },
     };
   },

@@ -102,7 +102,7 @@ export function avgPoolGradDivisor(): 'full-window' | 'in-bounds' {
         filterSize: [2, 1],
         strides: [2, 1],
         pad: 'same',
-      } as unknown as tf.NamedAttrMap).dataSync()[0]!,
+      }).dataSync()[0]!,
     );
     // one pixel in bounds of a 2-pixel window: 1/2 when dividing by the window, 1 by the pixels
     style = Math.abs(dx - 1) < 1e-6 ? 'in-bounds' : 'full-window';

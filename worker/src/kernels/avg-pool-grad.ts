@@ -60,11 +60,11 @@ function avgPoolGrad(backendName: TrainingBackend, args: Args): TensorInfo {
 export const avgPoolGradCpuConfig: tf.KernelConfig = {
   kernelName: tf.AvgPoolGrad,
   backendName: 'cpu',
-  kernelFunc: ((args: Args) => avgPoolGrad('cpu', args)) as unknown as tf.KernelFunc,
+  kernelFunc: (args: Args) => avgPoolGrad('cpu', args),
 };
 
 export const avgPoolGradWasmConfig: tf.KernelConfig = {
   kernelName: tf.AvgPoolGrad,
   backendName: 'wasm',
-  kernelFunc: ((args: Args) => avgPoolGrad('wasm', args)) as unknown as tf.KernelFunc,
+  kernelFunc: (args: Args) => avgPoolGrad('wasm', args),
 };

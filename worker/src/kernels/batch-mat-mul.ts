@@ -43,7 +43,7 @@ function dims(a: TensorInfo, b: TensorInfo, transposeA: boolean, transposeB: boo
 export const batchMatMulCpuConfig: tf.KernelConfig = {
   kernelName: tf.BatchMatMul,
   backendName: 'cpu',
-  kernelFunc: ((args: Args) => {
+  kernelFunc: (args: Args) => {
     const a = args.inputs.a!;
     const b = args.inputs.b!;
     const { transposeA, transposeB } = args.attrs as unknown as tf.BatchMatMulAttrs;
@@ -67,7 +67,7 @@ export const batchMatMulCpuConfig: tf.KernelConfig = {
       gemm(M, N, K, A, B, ov.subarray(i * M * N, (i + 1) * M * N));
     }
     return out;
-  }) as unknown as tf.KernelFunc,
+  },
 };
 
 /** Matrix `i` of a [batch, r, c] tensor as a new [1, r, c] tensor (or the tensor itself when batch is 1). */
@@ -84,7 +84,7 @@ function matrixOf(io: KernelIo, t: TensorInfo, i: number, batch: number, temps: 
 export const batchMatMulWasmConfig: tf.KernelConfig = {
   kernelName: tf.BatchMatMul,
   backendName: 'wasm',
-  kernelFunc: ((args: Args) => {
+  kernelFunc: (args: Args) => {
     const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
     const { transposeA, transposeB } = args.attrs as unknown as tf.BatchMatMulAttrs;
     const d = dims(a, b, transposeA, transposeB);
@@ -126,5 +126,5 @@ export const batchMatMulWasmConfig: tf.KernelConfig = {
     } finally {
       for (const t of temps) io.dispose(t);
     }
-  }) as unknown as tf.KernelFunc,
+  },
 };

@@ -7,7 +7,7 @@
  * the backend's own kernel.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { ioFor, type TensorInfo } from './io.js';
+import { ioFor } from './io.js';
 import { runReplaced } from './previous.js';
 
 type Op = 'add' | 'sub' | 'mul' | 'div';
@@ -295,7 +295,7 @@ function binaryConfig(kernelName: string, op: Op): tf.KernelConfig {
   return {
     kernelName,
     backendName: 'cpu',
-    kernelFunc: ((args: Args) => {
+    kernelFunc: (args: Args) => {
       const a = args.inputs.a!;
       const b = args.inputs.b!;
       if (a.dtype !== 'float32' || b.dtype !== 'float32') {
@@ -306,7 +306,7 @@ function binaryConfig(kernelName: string, op: Op): tf.KernelConfig {
       const out = io.alloc(shape);
       broadcastBinary(op, io.view(a), a.shape, io.view(b), b.shape, io.view(out), shape);
       return out;
-    }) as unknown as tf.KernelFunc,
+    },
   };
 }
 

@@ -275,11 +275,11 @@ export function conv2dBackpropFilterWasm(args: Args): TensorInfo {
 export const conv2dBackpropFilterCpuConfig: tf.KernelConfig = {
   kernelName: tf.Conv2DBackpropFilter,
   backendName: 'cpu',
-  kernelFunc: conv2dBackpropFilterCpu as unknown as tf.KernelFunc,
+  kernelFunc: conv2dBackpropFilterCpu,
 };
 
 export const conv2dBackpropFilterWasmConfig: tf.KernelConfig = {
   kernelName: tf.Conv2DBackpropFilter,
   backendName: 'wasm',
-  kernelFunc: conv2dBackpropFilterWasm as unknown as tf.KernelFunc,
+  kernelFunc: conv2dBackpropFilterWasm,
 };

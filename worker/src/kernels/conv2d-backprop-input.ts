@@ -299,11 +299,11 @@ export function conv2dBackpropInputWasm(args: Args): TensorInfo {
 export const conv2dBackpropInputCpuConfig: tf.KernelConfig = {
   kernelName: tf.Conv2DBackpropInput,
   backendName: 'cpu',
-  kernelFunc: conv2dBackpropInputCpu as unknown as tf.KernelFunc,
+  kernelFunc: conv2dBackpropInputCpu,
 };
 
 export const conv2dBackpropInputWasmConfig: tf.KernelConfig = {
   kernelName: tf.Conv2DBackpropInput,
   backendName: 'wasm',
-  kernelFunc: conv2dBackpropInputWasm as unknown as tf.KernelFunc,
+  kernelFunc: conv2dBackpropInputWasm,
 };

@@ -55,5 +55,5 @@ export function conv2dCpu(args: { inputs: tf.NamedTensorInfoMap; backend: unknow
 export const conv2dCpuConfig: tf.KernelConfig = {
   kernelName: tf.Conv2D,
   backendName: 'cpu',
-  kernelFunc: conv2dCpu as unknown as tf.KernelFunc,
+  kernelFunc: conv2dCpu,
 };

@@ -165,7 +165,7 @@ describe('elementwise and reduction kernels', () => {
             const bs = [bb, ...(tb ? [N, K] : [K, N])];
             const a = randomTensor(rng, as);
             const b = randomTensor(rng, bs);
-            const out = tf.matMul(a as tf.Tensor3D, b as tf.Tensor3D, ta, tb);
+            const out = tf.matMul(a, b, ta, tb);
             assert.deepEqual(out.shape, [Math.max(ba, bb), M, N]);
             const e = relativeError(out.dataSync(), refMatMul(a.dataSync() as Float32Array, as, b.dataSync() as Float32Array, bs, ta, tb));
             assert.ok(e < 1e-5, `transposeA ${ta} transposeB ${tb} batches ${ba}/${bb}: rel err ${e}`);
@@ -185,7 +185,7 @@ describe('elementwise and reduction kernels', () => {
           const begin = shape.map((d) => Math.floor(d / 3));
           const size = shape.map((d, i) => Math.max(1, d - begin[i]! - (i % 2)));
           const got = tf.slice(x, begin, size).arraySync();
-          const sl = (v: unknown, d: number): unknown => (d === shape.length ? v : (v as unknown[]).slice(begin[d]!, begin[d]! + size[d]!).map((w) => sl(w, d + 1)));
+          const sl = (v: unknown, d: number): unknown => (d === shape.length ? v : (v as unknown[]).slice(begin[d], begin[d]! + size[d]!).map((w) => sl(w, d + 1)));
           assert.deepEqual(got, sl(xs, 0), `slice of [${shape}]`);
           const pads = shape.map((_, i) => [i % 2, (i + 1) % 3] as [number, number]);
           const padded = tf.pad(x, pads, 0.5);

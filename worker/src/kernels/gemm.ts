@@ -14,7 +14,7 @@
 const KC = 256;
 
 /** Scratch panels reused across calls (grown on demand). */
-let packA = new Float64Array(4 * KC);
+const packA = new Float64Array(4 * KC);
 let packB = new Float64Array(0);
 
 export interface MatrixView {
@@ -108,6 +108,6 @@ export function gemm(M: number, N: number, K: number, A: MatrixView, B: MatrixVi
 }
 
 /** Row-major M×K matrix view (optionally transposed: the view of its K×M transpose). */
-export function rowMajor(data: Float32Array, rows: number, cols: number, transposed = false, offset = 0): MatrixView {
+export function rowMajor(data: Float32Array, _rows: number, cols: number, transposed = false, offset = 0): MatrixView {
   return transposed ? { data, offset, rowStride: 1, colStride: cols } : { data, offset, rowStride: cols, colStride: 1 };
 }

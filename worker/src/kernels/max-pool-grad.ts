@@ -265,11 +265,11 @@ function windowGrad(xi: Int32Array, dyi: Int32Array, dxi: Int32Array, p: tf.back
 export const maxPoolGradCpuConfig: tf.KernelConfig = {
   kernelName: tf.MaxPoolGrad,
   backendName: 'cpu',
-  kernelFunc: ((args: Args) => maxPoolGrad('cpu', args)) as unknown as tf.KernelFunc,
+  kernelFunc: (args: Args) => maxPoolGrad('cpu', args),
 };
 
 export const maxPoolGradWasmConfig: tf.KernelConfig = {
   kernelName: tf.MaxPoolGrad,
   backendName: 'wasm',
-  kernelFunc: ((args: Args) => maxPoolGrad('wasm', args)) as unknown as tf.KernelFunc,
+  kernelFunc: (args: Args) => maxPoolGrad('wasm', args),
 };

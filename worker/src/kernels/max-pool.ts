@@ -141,7 +141,7 @@ export function maxPoolGeneric(x: Float32Array, p: tf.backend_util.Conv2DInfo, o
 export const maxPoolCpuConfig: tf.KernelConfig = {
   kernelName: tf.MaxPool,
   backendName: 'cpu',
-  kernelFunc: ((args: Args) => {
+  kernelFunc: (args: Args) => {
     const x = args.inputs.x!;
     if (x.dtype !== 'float32') return runReplaced(tf.MaxPool, 'cpu', args as unknown as Parameters<tf.KernelFunc>[0]);
     const { filterSize, strides, pad, dimRoundingMode } = args.attrs as unknown as tf.MaxPoolAttrs;
@@ -152,5 +152,5 @@ export const maxPoolCpuConfig: tf.KernelConfig = {
     if (p.filterHeight === 1 && p.filterWidth === 1 && p.outShape.join() === x.shape.join()) io.view(out).set(io.view(x));
     else maxPoolInto(io.view(x), p, io.view(out));
     return out;
-  }) as unknown as tf.KernelFunc,
+  },
 };

@@ -47,7 +47,7 @@ export function padCopy(x: Float32Array, shape: readonly number[], paddings: rea
 export const padV2CpuConfig: tf.KernelConfig = {
   kernelName: tf.PadV2,
   backendName: 'cpu',
-  kernelFunc: ((args: Args) => {
+  kernelFunc: (args: Args) => {
     const x = args.inputs.x!;
     if (x.dtype !== 'float32') return runReplaced(tf.PadV2, 'cpu', args as unknown as Parameters<tf.KernelFunc>[0]);
     const { paddings, constantValue } = args.attrs as unknown as tf.PadV2Attrs;
@@ -55,5 +55,5 @@ export const padV2CpuConfig: tf.KernelConfig = {
     const out = io.alloc(x.shape.map((d, i) => d + paddings[i]![0] + paddings[i]![1]));
     padCopy(io.view(x), x.shape, paddings, constantValue, io.view(out));
     return out;
-  }) as unknown as tf.KernelFunc,
+  },
 };

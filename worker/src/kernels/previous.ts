@@ -35,7 +35,7 @@ export function runReplaced(kernelName: string, backendName: string, args: Param
   if (k.setupFunc) {
     let done = setUp.get(k);
     if (!done) setUp.set(k, (done = new WeakSet()));
-    const backend = args.backend as object;
+    const backend = args.backend;
     if (!done.has(backend)) {
       k.setupFunc(args.backend);
       done.add(backend);

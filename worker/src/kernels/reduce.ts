@@ -94,7 +94,7 @@ function reduceConfig(kernelName: string, backendName: TrainingBackend, mean: bo
   return {
     kernelName,
     backendName,
-    kernelFunc: ((args: Args) => {
+    kernelFunc: (args: Args) => {
       const x = args.inputs.x!;
       if (x.dtype !== 'float32') return runReplaced(kernelName, backendName, args as unknown as Parameters<tf.KernelFunc>[0]);
       const { axis, keepDims } = args.attrs as unknown as { axis: number | number[]; keepDims: boolean };
@@ -109,7 +109,7 @@ function reduceConfig(kernelName: string, backendName: TrainingBackend, mean: bo
       const out: TensorInfo = io.alloc(shape);
       reduceSum(io.view(x), x.shape, axes, io.view(out), mean);
       return out;
-    }) as unknown as tf.KernelFunc,
+    },
   };
 }
 

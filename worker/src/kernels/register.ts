@@ -91,7 +91,7 @@ export function trainingKernelsRegistered(): boolean {
 export function upstreamKernel(kernelName: string, backendName: string): tf.KernelConfig | undefined {
   if (wasReplaced(kernelName, backendName)) return replacedKernel(kernelName, backendName);
   const current = tf.getKernel(kernelName, backendName);
-  return TRAINING_KERNELS.includes(current as tf.KernelConfig) ? undefined : current;
+  return TRAINING_KERNELS.includes(current) ? undefined : current;
 }
 
 /**

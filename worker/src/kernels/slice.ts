@@ -48,19 +48,19 @@ function sliceConfig(backendName: TrainingBackend): tf.KernelConfig {
   return {
     kernelName: tf.Slice,
     backendName,
-    kernelFunc: ((args: Args) => {
+    kernelFunc: (args: Args) => {
       const x = args.inputs.x!;
       const { begin, size } = args.attrs as unknown as tf.SliceAttrs;
       // wasm has fast paths up to rank 4; other dtypes: the backend's own kernel.
       if (x.dtype !== 'float32' || (backendName === 'wasm' && x.shape.length <= 4)) {
         return runReplaced(tf.Slice, backendName, args as unknown as Parameters<tf.KernelFunc>[0]);
       }
-      const [b, s] = tf.slice_util.parseSliceParams(x as tf.TensorInfo as unknown as tf.Tensor, begin, size) as [number[], number[]];
+      const [b, s] = tf.slice_util.parseSliceParams(x, begin, size) as [number[], number[]];
       const io = ioFor(backendName, args.backend);
       const out = io.alloc(s);
       sliceCopy(io.view(x), x.shape, b, s, io.view(out));
       return out;
-    }) as unknown as tf.KernelFunc,
+    },
   };
 }
 

@@ -52,7 +52,7 @@ export function stridedCopy(x: Float32Array, xShape: readonly number[], begin: r
 export const stridedSliceCpuConfig: tf.KernelConfig = {
   kernelName: tf.StridedSlice,
   backendName: 'cpu',
-  kernelFunc: ((args: Args) => {
+  kernelFunc: (args: Args) => {
     const x = args.inputs.x!;
     const a = args.attrs as unknown as tf.StridedSliceAttrs;
     if (x.dtype !== 'float32') return runReplaced(tf.StridedSlice, 'cpu', args as unknown as Parameters<tf.KernelFunc>[0]);
@@ -66,5 +66,5 @@ export const stridedSliceCpuConfig: tf.KernelConfig = {
     const out = io.alloc(info.finalShape);
     stridedCopy(io.view(x), x.shape, info.begin, info.strides, info.finalShapeSparse, io.view(out));
     return out;
-  }) as unknown as tf.KernelFunc,
+  },
 };

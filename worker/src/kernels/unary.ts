@@ -56,14 +56,14 @@ function unaryConfig(kernelName: string, fill: (x: Float32Array, out: Float32Arr
   return {
     kernelName,
     backendName: 'cpu',
-    kernelFunc: ((args: Args) => {
+    kernelFunc: (args: Args) => {
       const x = args.inputs.x!;
       if (x.dtype !== 'float32') return runReplaced(kernelName, 'cpu', args as unknown as Parameters<tf.KernelFunc>[0]);
       const io = ioFor('cpu', args.backend);
       const out = io.alloc(x.shape);
       fill(io.view(x), io.view(out), args.attrs);
       return out;
-    }) as unknown as tf.KernelFunc,
+    },
   };
 }
 

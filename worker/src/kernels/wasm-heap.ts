@@ -94,7 +94,7 @@ export function heapKernels<E>(file: string): HeapKernels<E> {
     if (typeof backend !== 'object' || backend === null) return 'no backend';
     let r = bound.get(backend);
     if (r === undefined) {
-      r = bind(backend as WasmBackendLike);
+      r = bind(backend);
       bound.set(backend, r);
     }
     return r;

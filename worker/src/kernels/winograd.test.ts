@@ -63,9 +63,9 @@ describe('cpu Conv2D by Winograd F(2×2, 3×3)', () => {
         assert.deepEqual(y.shape, info.outShape);
         const e = relativeError(y.dataSync(), conv2dRef(x.dataSync(), w.dataSync(), info));
         assert.ok(e < 1e-6, `vs float64: rel err ${e}`);
-        const cpu = tf.findBackend('cpu')!;
+        const cpu = tf.findBackend('cpu');
         const attrs = { strides: 1, pad: c.pad, dataFormat: 'NHWC', dilations: 1 };
-        const own = tf.engine().makeTensorFromTensorInfo(upstreamKernel('Conv2D', 'cpu')!.kernelFunc({ inputs: { x, filter: w }, backend: cpu, attrs: attrs as unknown as tf.NamedAttrMap }) as tf.TensorInfo, cpu);
+        const own = tf.engine().makeTensorFromTensorInfo(upstreamKernel('Conv2D', 'cpu')!.kernelFunc({ inputs: { x, filter: w }, backend: cpu, attrs: attrs }) as tf.TensorInfo, cpu);
         const e2 = relativeError(y.dataSync(), own.dataSync());
         assert.ok(e2 < 1e-5, `vs tfjs-backend-cpu: rel err ${e2}`);
       });

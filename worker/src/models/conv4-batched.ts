@@ -83,7 +83,7 @@ export function batchedConv3x3(x: tf.Tensor, w: tf.Tensor, stride: 1 | 2): tf.Te
 
 /** Batch norm of each task over its own [B, H, W], then that task's scale and offset [T, C]. */
 export function batchedBatchNorm(h: tf.Tensor, scale: tf.Tensor, offset: tf.Tensor): tf.Tensor {
-  const T = h.shape[0]!;
+  const T = h.shape[0];
   const C = h.shape[4]!;
   const { mean, variance } = tf.moments(h, [1, 2, 3], true);
   const normed = tf.div(tf.sub(h, mean), tf.sqrt(tf.add(variance, BN_EPSILON)));
@@ -92,7 +92,7 @@ export function batchedBatchNorm(h: tf.Tensor, scale: tf.Tensor, offset: tf.Tens
 
 /** Forward pass: x [T, B, ...image] → logits [T, B, outputs], θ with a leading task axis. */
 export function conv4BatchedForward(config: Conv4Config, params: NamedTensors, x: tf.Tensor): tf.Tensor {
-  const T = x.shape[0]!;
+  const T = x.shape[0];
   const B = x.shape[1]!;
   let h = tf.reshape(x, [T, B, config.imageSize, config.imageSize, config.channels]);
   const stride = config.pool === 'stride' ? 2 : 1;

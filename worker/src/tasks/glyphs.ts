@@ -8,7 +8,7 @@
  * Pixels are in [0, 1], strokes bright on black, shape [imageSize, imageSize, 1].
  */
 import { hashWords, Rng, type RunSpec } from '@metaloop/shared';
-import type { Examples, Split, TaskData, TaskFamily } from './types.js';
+import type { Split, TaskData, TaskFamily } from './types.js';
 
 export type { Split } from './types.js';
 
@@ -175,7 +175,7 @@ export function sampleGlyphTask(config: GlyphsConfig, seed: number, split: Split
       set.y[i * config.ways + label] = 1;
     }
   });
-  return { support: support as Examples, query: query as Examples, classes };
+  return { support: support, query: query, classes };
 }
 
 export function glyphsConfig(spec: RunSpec): GlyphsConfig {

@@ -14,7 +14,7 @@ import { join, resolve } from 'node:path';
 import { hashWords, Rng, type RunSpec } from '@metaloop/shared';
 import { PNG } from 'pngjs';
 import { DatasetError } from '../errors.js';
-import type { Examples, Split, TaskData, TaskFamily } from './types.js';
+import type { Split, TaskData, TaskFamily } from './types.js';
 
 export interface ImagesConfig {
   readonly path: string;
@@ -280,7 +280,7 @@ export function sampleImageTask(
       set.y[i * config.ways + label] = 1;
     });
   });
-  return { support: support as Examples, query: query as Examples, classes: names };
+  return { support: support, query: query, classes: names };
 }
 
 export function imagesConfig(spec: RunSpec): ImagesConfig {

@@ -24,7 +24,7 @@ export function sideBySideBackends(): TestBackend[] {
 
 /** Load (if needed) and initialise a backend for a test; fails loudly when it cannot start. */
 export async function initTestBackend(name: TestBackend): Promise<void> {
-  if (name === 'tensorflow') await import('@tensorflow/tfjs-node' as string);
+  if (name === 'tensorflow') await import('@tensorflow/tfjs-node');
   if (name === 'wasm' && tf.findBackend('wasm') === null) {
     const wasm = await import('@tensorflow/tfjs-backend-wasm');
     const { wasmDirectory } = await import('../backend.js');

@@ -1,0 +1,33 @@
+// ESLint (flat config) for every package's TypeScript sources: ESLint's recommended rules and
+// typescript-eslint's recommended-type-checked rules, type information from each package's
+// tsconfig.json (projectService). Each package's `npm run lint` runs `tsc --noEmit` (strict, with
+// noUnusedLocals/noUnusedParameters) and then `eslint src`.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  {
+    ignores: ['**/dist/**', '**/node_modules/**', '**/src/gen/**', 'bench/**', '**/*.mjs', '**/*.js'],
+  },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: {
+        projectService: true,
+        tsconfigRootDir: import.meta.dirname,
+      },
+    },
+    rules: {
+      // node:test's describe/it/test return promises that the runner itself awaits; awaiting them
+      // in a test file is wrong (it serialises registration), so they are known-safe calls.
+      '@typescript-eslint/no-floating-promises': [
+        'error',
+        { allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['describe', 'it', 'test', 'suite', 'before', 'after', 'beforeEach', 'afterEach'] }] },
+      ],
+      // `_`-prefixed names are deliberately unused (a callback's leading parameters, a destructured
+      // field left out of a copy); tsc's noUnusedParameters follows the same convention.
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none', ignoreRestSiblings: true }],
+    },
+  },
+);
