@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { metaloop, startNatsServer, type NatsServer } from '@metaloop/shared';
+import { startNatsServer, type NatsServer } from '@metaloop/shared';
 import type { ApiClient } from '@metaloop/coordinator';
 import {
   apiClient,
