@@ -43,6 +43,7 @@ export {
   RunCancelledError,
   RunFailedError,
   UnknownRunError,
+  UsageError,
 } from './errors.js';
 export { EXIT, exitCodeFor, type ExitCode } from './exit-codes.js';
 export { runLocal, workerBinPath, type LocalOptions, type LocalResult } from './local.js';

@@ -19,7 +19,7 @@ import {
 } from '@metaloop/shared';
 import { ApiClient } from './client.js';
 import { connectNats, natsEnv, type NatsSettings } from './connect.js';
-import { Coordinator } from './coordinator.js';
+import { Coordinator, type RunLimits } from './coordinator.js';
 import { CoordinatorError } from './errors.js';
 
 export interface LocalOptions {
@@ -38,6 +38,8 @@ export interface LocalOptions {
   readonly pollMs?: number;
   /** Abort (Ctrl-C): stop waiting, cancel the run, clean up. */
   readonly signal?: AbortSignal;
+  /** The coordinator's run-spec limits (e.g. a larger maxParams). */
+  readonly limits?: RunLimits | undefined;
 }
 
 export interface LocalResult {
@@ -194,7 +196,7 @@ export async function runLocal(o: LocalOptions): Promise<LocalResult> {
       log.info('started in-process workers', { count: o.workers, backend });
     }
 
-    const coordinator = await Coordinator.create({ transport, logger: log.child('coordinator'), prefix: o.prefix, resume: false });
+    const coordinator = await Coordinator.create({ transport, logger: log.child('coordinator'), prefix: o.prefix, resume: false, ...(o.limits ? { limits: o.limits } : {}) });
     const serving = coordinator.run();
     cleanups.push(async () => {
       await coordinator.close();

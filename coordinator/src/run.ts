@@ -167,6 +167,7 @@ export class RunLoop {
     this.checkpointStep = cp?.step ?? 0;
     this.history = init.history ?? new RunHistory(this.runId);
     this.history.truncate(this.step);
+    if (!init.previous) this.history.addState(null, 'pending', 0, init.createdMs);
     const prev = init.previous;
     if (prev && cp) {
       this.preLoss = prev.preLoss;
@@ -563,6 +564,7 @@ export class RunLoop {
   private setState(state: RunStateName): void {
     if (state === 'running' && this.runningSince === null) this.runningSince = Date.now();
     if (state !== 'running') this.pauseClock();
+    this.history.addState(this.stateName, state, this.step);
     this.stateName = state;
     this.ctx.observer?.runState(this.runId, state);
     this.emit({ kind: metaloop.Event.Kind.KIND_STATE, state: stateToProto(state) });

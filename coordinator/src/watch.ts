@@ -188,7 +188,7 @@ export function eventLine(ev: metaloop.IEvent): string {
       return `${head} EVAL ${e?.tasks ?? 0} tasks: ${num(e?.preLoss)} -> ${post}${acc ? `  accuracy ${acc}` : ''}`;
     }
     case metaloop.Event.Kind.KIND_STATE:
-      return `${head} STATE ${stateFromProto(ev.state)}`;
+      return `${head} STATE ${ev.message || stateFromProto(ev.state)}`;
     case metaloop.Event.Kind.KIND_CHECKPOINT:
       return `${head} CHECKPOINT ${ev.message ?? ''}`.trimEnd();
     default:
@@ -205,7 +205,8 @@ export function eventJson(ev: metaloop.IEvent): Record<string, unknown> {
     const e = ev.eval;
     out.eval = { tasks: e.tasks, innerSteps: e.innerSteps, preLoss: e.preLoss, postLoss: e.postLoss, accuracy: e.accuracy ?? [], ci95: e.ci95 ?? [], lossCi95: e.lossCi95 ?? [] };
   }
-  if (kind === 'state') out.state = stateFromProto(ev.state);
-  if (ev.message) out.message = ev.message;
+  // state: the run's state after the change; change: what happened (`resumed`, `submitted`, …).
+  if (kind === 'state') Object.assign(out, { state: stateFromProto(ev.state), change: ev.message || stateFromProto(ev.state) });
+  else if (ev.message) out.message = ev.message;
   return out;
 }

@@ -21,6 +21,7 @@ import {
   type Transport,
 } from '@metaloop/shared';
 import { BACKEND_PREFERENCES, type BackendPreference } from './backend.js';
+import { connectWithRetry } from './connect-retry.js';
 import { createWorkerObservability } from './observe.js';
 import { WORKER_VERSION } from './options.js';
 import { Worker } from './worker.js';
@@ -41,6 +42,7 @@ interface CliOptions {
   logLevel?: LogLevel;
   metricsPort: number;
   metricsHost: string;
+  natsWait: number;
 }
 
 function positiveInt(value: string): number {
@@ -53,11 +55,11 @@ function program(): Command {
   return new Command('metaloop-worker')
     .description('Metaloop worker: computes MAML shards from the work queue on the best available tfjs backend')
     .version(WORKER_VERSION)
-    .addOption(new Option('--nats <url>', 'NATS server URL(s), comma separated').env('METALOOP_NATS_URL'))
-    .addOption(new Option('--id <id>', 'worker id in heartbeats and results').env('METALOOP_WORKER_ID'))
-    .addOption(new Option('--prefix <prefix>', 'subject prefix').env('METALOOP_PREFIX'))
-    .addOption(new Option('--backend <name>', 'required tfjs backend').choices(BACKEND_PREFERENCES).env('METALOOP_BACKEND'))
-    .addOption(new Option('--heartbeat-ms <ms>', 'heartbeat period').argParser(positiveInt))
+    .addOption(new Option('--nats <url>', 'NATS server URL(s), comma separated (default: nats://127.0.0.1:4222)').env('METALOOP_NATS_URL'))
+    .addOption(new Option('--id <id>', 'worker id in heartbeats and results (default: <hostname>-<pid>-<random hex>)').env('METALOOP_WORKER_ID'))
+    .addOption(new Option('--prefix <prefix>', 'subject prefix (default: metaloop)').env('METALOOP_PREFIX'))
+    .addOption(new Option('--backend <name>', 'required tfjs backend (default: any = the first that loads of tensorflow-gpu, tensorflow, wasm, cpu)').choices(BACKEND_PREFERENCES).env('METALOOP_BACKEND'))
+    .addOption(new Option('--heartbeat-ms <ms>', 'heartbeat period (default: 2000)').argParser(positiveInt))
     .addOption(new Option('--nats-user <user>', 'NATS user').env('METALOOP_NATS_USER'))
     .addOption(new Option('--nats-password <password>', 'NATS password').env('METALOOP_NATS_PASSWORD'))
     .addOption(new Option('--nats-token <token>', 'NATS token').env('METALOOP_NATS_TOKEN'))
@@ -65,13 +67,36 @@ function program(): Command {
     .addOption(new Option('--nats-tls-ca <file>', 'CA certificate (PEM) to verify the server').env('METALOOP_NATS_TLS_CA'))
     .addOption(new Option('--nats-tls-cert <file>', 'client certificate (PEM)').env('METALOOP_NATS_TLS_CERT'))
     .addOption(new Option('--nats-tls-key <file>', 'client key (PEM)').env('METALOOP_NATS_TLS_KEY'))
-    .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).env('METALOOP_LOG_LEVEL'))
+    .addOption(new Option('--log-level <level>', 'log level (default: info)').choices(['debug', 'info', 'warn', 'error']).env('METALOOP_LOG_LEVEL'))
     .addOption(
       new Option('--metrics-port <port>', '/metrics, /healthz, /readyz port (0 = any free port, -1 = off)')
         .default(DEFAULT_WORKER_METRICS_PORT)
         .argParser(metricsPort),
     )
-    .addOption(new Option('--metrics-host <host>', 'interface for the metrics endpoint').default('0.0.0.0'));
+    .addOption(new Option('--metrics-host <host>', 'interface for the metrics endpoint').default('0.0.0.0'))
+    .addOption(
+      new Option('--nats-wait <seconds>', 'keep retrying an unreachable NATS at start-up this long, with back-off (0 = give up at once, exit 2)')
+        .env('METALOOP_NATS_WAIT')
+        .argParser(waitSeconds)
+        .default(Number.POSITIVE_INFINITY, 'forever'),
+    )
+    .addHelpText(
+      'after',
+      `
+Exit codes: 0 after SIGINT/SIGTERM, 1 startup error, 2 NATS refused the credentials (or stayed unreachable for --nats-wait).
+
+Examples:
+  $ metaloop-worker --nats nats://127.0.0.1:4222 --id gpu0
+  $ METALOOP_NATS_URL=nats://nats:4222 metaloop-worker --backend tensorflow --metrics-port 9401`,
+    );
+}
+
+/** Seconds >= 0, or `forever`. */
+function waitSeconds(value: string): number {
+  if (value === 'forever') return Number.POSITIVE_INFINITY;
+  const n = Number(value);
+  if (!(n >= 0)) throw new InvalidArgumentError('expected seconds >= 0, or "forever"');
+  return n;
 }
 
 /** -1 = no endpoint (commander turns a parser's `null` into '', so -1 is the "off" value). */
@@ -114,11 +139,26 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
   const o = cmd.opts<CliOptions>();
   const logger = createLogger('worker', o.logLevel ? { level: o.logLevel } : {});
   let transport: Transport;
+  const options = natsOptions(o, o.id);
+  // A signal while waiting for NATS ends the wait (exit 0, as after a graceful close).
+  const waiting = new AbortController();
+  const stopWaiting = () => waiting.abort(new Error('stopped while waiting for NATS'));
+  process.once('SIGINT', stopWaiting);
+  process.once('SIGTERM', stopWaiting);
   try {
-    transport = await NatsTransport.create({ ...natsOptions(o, o.id), logger: logger.child('nats') });
+    transport = await connectWithRetry(() => NatsTransport.create({ ...options, logger: logger.child('nats') }), {
+      logger,
+      waitMs: o.natsWait * 1000,
+      signal: waiting.signal,
+      target: String(options.servers ?? 'nats://127.0.0.1:4222'),
+    });
   } catch (err) {
+    if (waiting.signal.aborted) return 0;
     process.stderr.write(`metaloop-worker: ${oneLine(err)}\n`);
     return err instanceof ConnectionError || err instanceof PermissionError ? 2 : 1;
+  } finally {
+    process.removeListener('SIGINT', stopWaiting);
+    process.removeListener('SIGTERM', stopWaiting);
   }
   const observability = createWorkerObservability(o.id ?? process.env.METALOOP_WORKER_ID);
   let worker: Worker | undefined;

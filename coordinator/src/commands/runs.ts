@@ -67,7 +67,7 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
       .command('submit <spec>')
       .description('validate a run spec locally, submit it, print the run id')
       .option('--set <path=value>', 'override a spec field (repeatable), e.g. --set outer.lr=3e-4', collect, [])
-      .addOption(new Option('--priority <n>', "the run's share of the workers relative to other runs (1..1000)").argParser(positiveInt('--priority')))
+      .addOption(new Option('--priority <n>', "the run's share of the workers relative to other runs, 1..1000 (default: the spec's workers.priority)").argParser(positiveInt('--priority')))
       .option('--watch', 'follow the run until it ends (a live bar on a terminal); exit 0 iff it succeeded')
       .addOption(jsonOption())
       .addOption(outputOption())

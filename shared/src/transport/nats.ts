@@ -8,7 +8,7 @@
 import { jetstream, jetstreamManager, type Consumer, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { setSha256Backend } from '@nats-io/obj';
 import { connect, headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
-import { NotFoundError, PermissionError, TransportError } from '../errors.js';
+import { ConnectionError, NotFoundError, PermissionError, TransportError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { assertRunId } from '../subjects.js';
 import type { Closer, ConsumeOptions, ResultMessage, Transport, WorkMessage } from '../transport.js';
@@ -569,6 +569,8 @@ export class NatsTransport implements Transport {
     try {
       reply = await this.nc.request(subject, data, { timeout: timeoutMs });
     } catch (err) {
+      // Unanswered because the server went away, not because no responder runs: say so.
+      if (this.reconnected || this.nc.isClosed()) throw new ConnectionError(`lost the connection to NATS at ${this.address} (reconnecting)`, this.address, { cause: err });
       throw requestError(err, subject, timeoutMs, this.address);
     }
     const remote = reply.headers?.get(ERROR_HEADER);

@@ -110,13 +110,20 @@ describe('metaloop CLI against nats-server + coordinator + worker', { timeout: 9
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('every command has --help with an example', async () => {
-    for (const cmd of ['submit', 'list', 'status', 'watch', 'cancel', 'pause', 'resume', 'workers', 'events', 'export', 'eval', 'report', 'local', 'coordinator']) {
-      const r = await exec(process.execPath, [METALOOP, cmd, '--help']);
+  it('every command has --help with an example, and every option that takes a value shows its default', async () => {
+    // Options with nothing to default to: credentials and the required --out.
+    const none = /--nats-(user|password|token|creds|tls-ca|tls-cert|tls-key)|--out /;
+    const missing: string[] = [];
+    for (const cmd of ['', 'submit', 'list', 'status', 'watch', 'cancel', 'pause', 'resume', 'workers', 'events', 'export', 'eval', 'report', 'local', 'coordinator']) {
+      const r = await exec(process.execPath, [METALOOP, ...(cmd ? [cmd] : []), '--help']);
       assert.equal(r.code, 0, `${cmd} --help: ${r.stderr}`);
       assert.match(r.stdout, /Example/, `${cmd} --help has no example`);
       assert.match(r.stdout, new RegExp(`\\$ metaloop .*${cmd === 'coordinator' ? 'coordinator' : cmd}`), `${cmd} --help example`);
+      // One entry per option: its line and its wrapped continuation lines.
+      const entries = r.stdout.split(/\n(?= {2}-)/).filter((e) => /^ {2}-.*<[^>]+>/.test(e));
+      for (const e of entries) if (!none.test(e) && !/default/.test(e)) missing.push(`${cmd || 'metaloop'}: ${e.trim().split('\n')[0]}`);
     }
+    assert.deepEqual(missing, [], 'options whose --help does not show the default');
   });
 
   it('submit prints the run id; watch follows it in a pseudo-terminal (live bar) and through a pipe (plain lines)', async () => {
@@ -186,6 +193,35 @@ describe('metaloop CLI against nats-server + coordinator + worker', { timeout: 9
     const follow = await cli(['events', runId, '--follow', '--kind', 'state']);
     assert.equal(follow.code, 0, follow.stderr);
     assert.match(follow.stdout.trim(), /STATE succeeded$/);
+    // The history records the state changes (issue 16): submitted at 0, running, succeeded at the end.
+    const states = (await cli(['events', runId, '--kind', 'state', '-o', 'json'])).stdout.trim().split('\n').map((l) => JSON.parse(l) as { change: string; state: string; step: number });
+    assert.deepEqual(states.map((e) => [e.change, e.step]), [['submitted', 0], ['running', 0], ['succeeded', STEPS]]);
+    assert.equal(follow.stdout.trim().split('\n').length, 3, `--follow on an ended run prints its end once:\n${follow.stdout}`);
+    const bad = await cli(['events', runId, '--kind', 'evals']);
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, /step, eval, state, checkpoint/);
+  });
+
+  it('a reader that goes away (`| head`): exit 0 and nothing on stderr, no EPIPE stack', async () => {
+    for (const args of [['events', runId], ['status', runId], ['list']]) {
+      // The reading end is closed before the command writes anything: every write fails with EPIPE.
+      const child = spawn(process.execPath, [METALOOP, '--nats', nats.url, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      children.add(child.pid!);
+      child.stdout.destroy();
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+      children.delete(child.pid!);
+      assert.equal(code, 0, `${args.join(' ')} into a closed pipe: exit ${code}\n${stderr}`);
+      assert.equal(stderr, '', args.join(' '));
+    }
+    // The issue's own command lines, through a shell (pipefail: the pipeline fails if metaloop does).
+    for (const [args, n] of [[`events ${runId}`, 2], [`status ${runId}`, 1]] as const) {
+      const r = await exec('/bin/bash', ['-c', `set -o pipefail; ${shellQuote(process.execPath)} ${shellQuote(METALOOP)} --nats ${nats.url} ${args} | head -${n}`]);
+      assert.equal(r.code, 0, `${args} | head -${n}: exit ${r.code}\n${r.stderr}`);
+      assert.equal(r.stderr, '');
+      assert.equal(r.stdout.trim().split('\n').length, n);
+    }
   });
 
   it('report: one self-contained HTML page whose SVG has one point per recorded step and evaluation', async () => {
@@ -266,6 +302,8 @@ describe('metaloop CLI against nats-server + coordinator + worker', { timeout: 9
     assert.equal(cancelled.stdout.trim(), `${id}: cancelled`);
     const followed = await follow;
     assert.equal(followed.code, 0, followed.stderr);
+    const recorded = (await cli(['events', id, '--kind', 'state', '-o', 'json'])).stdout.trim().split('\n').map((l) => (JSON.parse(l) as { change: string }).change);
+    assert.deepEqual(recorded, ['submitted', 'running', 'paused', 'resumed', 'cancelled']);
     const states = followed.stdout.trim().split('\n').map((l) => JSON.parse(l) as { kind: string; state: string });
     assert.ok(states.every((e) => e.kind === 'state'));
     assert.equal(states[states.length - 1]!.state, 'cancelled');
@@ -295,5 +333,19 @@ describe('metaloop CLI against nats-server + coordinator + worker', { timeout: 9
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
       assert.match(r.stderr, /^error: unknown run "nope-000000"/);
     }
+  });
+
+  // Last: it stops the shared nats-server.
+  it('watch: NATS going away is "lost the connection" (exit 2), not "is a coordinator running?"', async () => {
+    const id = (JSON.parse((await cli(['submit', SPEC, ...set(['outer.steps=100000', 'eval.every=0', 'checkpoint.every=0']), '-o', 'json'])).stdout) as { runId: string }).runId;
+    await waitFor('the long run to be running', 60_000, async () => (json(await cli(['status', id, '-o', 'json'])).step as number) > 0);
+    const watching = cli(['watch', id], 120_000);
+    await new Promise((r) => setTimeout(r, 2000));
+    await nats.stop();
+    const r = await watching;
+    assert.equal(r.code, 2, `exit ${r.code}\n${r.stderr}`);
+    // The last line is the error (the transport may log its reconnect attempts before it).
+    assert.match(r.stderr.trim().split('\n').pop()!, /^error: lost the connection to NATS at nats:\/\/127\.0\.0\.1:\d+/, r.stderr);
+    assert.doesNotMatch(r.stderr, /coordinator running/);
   });
 });
