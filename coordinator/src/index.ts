@@ -50,3 +50,5 @@ export { runLocal, workerBinPath, type LocalOptions, type LocalResult } from './
 export { connectNats, DEFAULT_NATS_URL, natsEnv, type NatsSettings } from './connect.js';
 export { listTable, progressLine, recordJson, statusLines, summaryJson, summaryLines } from './format.js';
 export { CoordinatorObservability, UNKNOWN_RUN_LABEL, type CoordinatorObservabilityOptions, type RunObserver } from './observe.js';
+export { renderReport, type ReportInput } from './report.js';
+export { HISTORY_STATES, RunHistory, type HistoryEval, type HistoryJson, type HistoryState, type HistoryStateName } from './history.js';

@@ -120,6 +120,8 @@ export class RunLoop {
   private secondsBefore = 0;
   private runningSince: number | null = null;
   private stepsThisSession = 0;
+  /** Time this session spent evaluating: not in the steps/s (training speed). */
+  private evalSeconds = 0;
   private sessionSeconds = 0;
   /** Rounds waiting for results, by `<kind>:<step>`. */
   private readonly rounds = new Map<string, Pending>();
@@ -497,6 +499,7 @@ export class RunLoop {
       await pending.done;
     } finally {
       this.rounds.delete(`eval:${t}`);
+      this.evalSeconds += (Date.now() - started) / 1000;
     }
     this.lastEval = evalSummary(t, tasks, collector.evalSums());
     this.evaluatedAt = t;
@@ -578,7 +581,7 @@ export class RunLoop {
   }
 
   private rates(): { stepsPerSec: number; tasksPerSec: number } {
-    const s = this.sessionSeconds + (this.runningSince === null ? 0 : (Date.now() - this.runningSince) / 1000);
+    const s = this.sessionSeconds + (this.runningSince === null ? 0 : (Date.now() - this.runningSince) / 1000) - this.evalSeconds;
     const stepsPerSec = s > 0 ? this.stepsThisSession / s : 0;
     return { stepsPerSec, tasksPerSec: stepsPerSec * this.spec.outer.metaBatch };
   }

@@ -6,7 +6,7 @@
  */
 import { metaloop, subjects as makeSubjects, type Transport } from '@metaloop/shared';
 import type { ApiClient } from './client.js';
-import { progressLine } from './format.js';
+import { accuracyText, evaluatingText, progressLine } from './format.js';
 import { isTerminal, stateFromProto } from './records.js';
 
 export interface FollowOptions {
@@ -103,11 +103,15 @@ export function barLine(r: metaloop.IRunRecord, width = 100): string {
   const step = r.step ?? 0;
   const frac = steps > 0 ? Math.min(1, step / steps) : 0;
   const e = r.lastEval;
-  const acc = e?.accuracy?.length ? e.accuracy[e.accuracy.length - 1] : undefined;
-  const evalText = e && e.tasks ? `  eval@${e.step} ${acc !== undefined ? `acc ${num(acc)}` : num(e.postLoss?.[e.postLoss.length - 1])}` : '';
+  const k = (e?.innerSteps ?? []).length - 1;
+  const acc = e?.accuracy?.[k];
+  // Every figure named: `eval@500 acc 61.2%±1.1`, `eval@500 loss 0.31`.
+  const evalText =
+    e && e.tasks ? `  eval@${e.step} ${acc !== undefined ? `acc ${accuracyText(acc, e.ci95?.[k]).replace(' ± ', '±')}` : `loss ${num(e.postLoss?.[k])}`}` : '';
+  const state = stateFromProto(r.state);
   const tail =
     ` ${String(Math.floor(frac * 100)).padStart(3)}% ${step}/${steps}  ${num(r.tasksPerSec)} tasks/s` +
-    `  loss ${num(r.preLoss)}→${num(r.postLoss)}${evalText}  ETA ${etaText(r)}  ${stateFromProto(r.state)}`;
+    `  train loss ${step > 0 ? `${num(r.preLoss)}→${num(r.postLoss)}` : '-'}${evalText}${state === 'running' ? `  ETA ${etaText(r)}` : ''}  ${evaluatingText(r) || state}`;
   // Room for an eval figure is kept from the start, so the bar does not shrink when one arrives.
   const barWidth = Math.max(10, Math.min(40, width - tail.length - (evalText ? 0 : 18) - 2));
   const full = Math.round(frac * barWidth);
@@ -180,12 +184,13 @@ export function eventLine(ev: metaloop.IEvent): string {
   const head = `${t} ${ev.runId} step ${ev.step ?? 0}`;
   switch (ev.kind) {
     case metaloop.Event.Kind.KIND_STEP:
-      return `${head} STEP loss ${num(ev.preLoss)} -> ${num(ev.postLoss)}  ${num(ev.stepsPerSec)} steps/s`;
+      // Recorded steps (the history) carry no speed: nothing is printed for it rather than `- steps/s`.
+      return `${head} STEP loss ${num(ev.preLoss)} -> ${num(ev.postLoss)}${ev.stepsPerSec ? `  ${num(ev.stepsPerSec)} steps/s` : ''}`;
     case metaloop.Event.Kind.KIND_EVAL: {
       const e = ev.eval;
       const post = (e?.postLoss ?? []).map((l, i) => `${num(l)}@${e?.innerSteps?.[i] ?? '?'}`).join(' ');
       const acc = (e?.accuracy ?? []).map((a, i) => `${num(a)}@${e?.innerSteps?.[i] ?? '?'}`).join(' ');
-      return `${head} EVAL ${e?.tasks ?? 0} tasks: ${num(e?.preLoss)} -> ${post}${acc ? `  accuracy ${acc}` : ''}`;
+      return `${head} EVAL ${e?.tasks ?? 0} tasks: loss ${num(e?.preLoss)} -> ${post}${acc ? `  accuracy ${acc}` : ''}`;
     }
     case metaloop.Event.Kind.KIND_STATE:
       return `${head} STATE ${ev.message || stateFromProto(ev.state)}`;

@@ -4,7 +4,7 @@ import type { metaloop } from '@metaloop/shared';
 import type { ApiClient } from '../client.js';
 import { EXIT } from '../exit-codes.js';
 import { listTable, recordJson, statusLines, summaryJson, summaryLines } from '../format.js';
-import { stateFromProto } from '../records.js';
+import { isTerminal, stateFromProto } from '../records.js';
 import { etaText, followRun, lineRenderer, ttyRenderer } from '../watch.js';
 import { collect, examples, jsonOption, outputOption, positiveInt, readSpec, wantsJson, type CliContext } from './context.js';
 
@@ -103,11 +103,13 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
           const rec = await client.status(runId);
           const workers = await liveWorkers(client);
           if (wantsJson(opts)) {
-            out(JSON.stringify({ ...recordJson(rec), eta: etaText(rec), etaSeconds: etaSeconds(rec), workers: workers?.map(workersJson) ?? null }));
+            const moving = stateFromProto(rec.state) === 'running' || isTerminal(stateFromProto(rec.state));
+            out(JSON.stringify({ ...recordJson(rec), eta: moving ? etaText(rec) : null, etaSeconds: moving ? etaSeconds(rec) : null, workers: workers?.map(workersJson) ?? null }));
             return;
           }
           statusLines(rec).forEach((l) => out(l));
-          if (stateFromProto(rec.state) === 'running' || stateFromProto(rec.state) === 'paused') out(`eta:        ${etaText(rec)}`);
+          // A paused run has no ETA (it is not moving).
+          if (stateFromProto(rec.state) === 'running') out(`eta:        ${etaText(rec)}`);
           if (workers) out(`workers:    ${workers.length} live${workers.length ? ` (${workers.map((w) => `${w.workerId} ${w.backend}`).join(', ')})` : ''}`);
         });
       }),

@@ -156,7 +156,7 @@ describe('metaloop CLI against nats-server + coordinator + worker', { timeout: 9
   it('status, list and workers: text and --output json', async () => {
     const text = await cli(['status', runId]);
     assert.equal(text.code, 0, text.stderr);
-    for (const key of ['state:      succeeded', `step:       ${STEPS}/${STEPS}`, 'train loss:', 'speed:', 'last eval:  eval@', `checkpoint: step ${STEPS}`, 'workers:    1 live (cli-w1']) {
+    for (const key of ['state:      succeeded', `step:       ${STEPS}/${STEPS}`, 'train loss:', 'speed:', 'last eval:  at step ', `checkpoint: step ${STEPS}`, 'workers:    1 live (cli-w1']) {
       assert.ok(text.stdout.includes(key), `status lacks ${JSON.stringify(key)}:\n${text.stdout}`);
     }
     const status = json(await cli(['status', runId, '--output', 'json']));
@@ -242,7 +242,7 @@ describe('metaloop CLI against nats-server + coordinator + worker', { timeout: 9
     // x grows with the step; all points inside the plot
     const before = train['before adaptation']!;
     for (let i = 1; i < before.length; i++) assert.ok(before[i]![0] > before[i - 1]![0]);
-    assert.match(html, /<pre id="spec">[\s\S]*&quot;metaBatch&quot;: 25/);
+    assert.match(html, /<pre id="spec">name: sinusoid-maml\n[\s\S]*metaBatch: 25/);
     assert.match(html, /time running/);
     const j = json(await cli(['report', runId, '--out', file, '-o', 'json']));
     assert.equal(j.steps, STEPS);
@@ -339,10 +339,17 @@ describe('metaloop CLI against nats-server + coordinator + worker', { timeout: 9
   it('watch: NATS going away is "lost the connection" (exit 2), not "is a coordinator running?"', async () => {
     const id = (JSON.parse((await cli(['submit', SPEC, ...set(['outer.steps=100000', 'eval.every=0', 'checkpoint.every=0']), '-o', 'json'])).stdout) as { runId: string }).runId;
     await waitFor('the long run to be running', 60_000, async () => (json(await cli(['status', id, '-o', 'json'])).step as number) > 0);
-    const watching = cli(['watch', id], 120_000);
-    await new Promise((r) => setTimeout(r, 2000));
+    const child = spawn(process.execPath, [METALOOP, '--nats', nats.url, 'watch', id], { env: { ...process.env, METALOOP_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.add(child.pid!);
+    const r: Ran = { code: null, stdout: '', stderr: '' };
+    child.stdout.on('data', (d: Buffer) => (r.stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (r.stderr += d.toString()));
+    const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+    // Connected and following: its first progress line is out.
+    await waitFor('watch to print its first line', 60_000, async () => r.stdout.includes(`[${id}] running`));
     await nats.stop();
-    const r = await watching;
+    r.code = await Promise.race([exited, new Promise<null>((done) => setTimeout(() => done(null), 90_000).unref())]);
+    children.delete(child.pid!);
     assert.equal(r.code, 2, `exit ${r.code}\n${r.stderr}`);
     // The last line is the error (the transport may log its reconnect attempts before it).
     assert.match(r.stderr.trim().split('\n').pop()!, /^error: lost the connection to NATS at nats:\/\/127\.0\.0\.1:\d+/, r.stderr);
