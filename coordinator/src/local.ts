@@ -68,6 +68,19 @@ export function workerArgs(spec: RunSpec): string[] {
   return ['--metrics-port', '0', ...(backend === 'any' ? [] : ['--backend', backend])];
 }
 
+/**
+ * Worker processes die with this one even when it ends without its clean-up (process.exit, e.g.
+ * `metaloop local … | head` closing the pipe), as the nats-server it started does.
+ */
+const liveWorkerProcesses = new Set<ChildProcess>();
+let exitHook = false;
+function killOnExit(child: ChildProcess): void {
+  if (!exitHook) process.once('exit', () => liveWorkerProcesses.forEach((c) => c.kill('SIGKILL')));
+  exitHook = true;
+  liveWorkerProcesses.add(child);
+  child.once('exit', () => liveWorkerProcesses.delete(child));
+}
+
 function hasNatsServer(): boolean {
   try {
     findNatsServer();
@@ -164,6 +177,7 @@ export async function runLocal(o: LocalOptions): Promise<LocalResult> {
           },
           stdio: ['ignore', 'inherit', 'inherit'],
         });
+        killOnExit(child);
         child.on('exit', (code, sig) => {
           if (!stopping) log.warn('worker process exited', { worker: i + 1, pid: child.pid, code, signal: sig });
         });
