@@ -171,7 +171,7 @@ export function summaryJson(r: metaloop.IRunRecord): Record<string, unknown> {
 export function summaryLines(r: metaloop.IRunRecord): string[] {
   const lines = [
     `run ${r.runId} ${stateFromProto(r.state)}: ${r.step ?? 0}/${r.steps ?? 0} meta-steps in ${(r.seconds ?? 0).toFixed(1)} s ` +
-      `(${num(r.stepsPerSec)} steps/s, ${num(r.tasksPerSec)} tasks/s)`,
+      `(${num(r.stepsPerSec)} steps/s, ${num(r.tasksPerSec)} tasks/s while training; evaluations excluded)`,
     `meta-train loss (last step): ${num(r.preLoss)} before adaptation -> ${num(r.postLoss)} after`,
   ];
   const e = r.lastEval;
