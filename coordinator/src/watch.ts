@@ -4,7 +4,7 @@
  * durable: a poll fills any gap and notices the end), and the two renderings — a progress bar
  * redrawn in place on a TTY, plain lines otherwise.
  */
-import { metaloop, subjects as makeSubjects, type Transport } from '@metaloop/shared';
+import { ConnectionError, metaloop, RequestTimeoutError, subjects as makeSubjects, type Transport } from '@metaloop/shared';
 import type { ApiClient } from './client.js';
 import { accuracyText, evaluatingText, progressLine } from './format.js';
 import { isTerminal, stateFromProto } from './records.js';
@@ -20,6 +20,8 @@ export interface FollowOptions {
   readonly onUpdate?: (view: metaloop.RunRecord) => void;
   /** Status polling period. Default 1000. */
   readonly pollMs?: number;
+  /** How long to wait for a lost NATS connection to come back before giving up. Default 30 000. */
+  readonly reconnectMs?: number;
   readonly signal?: AbortSignal;
 }
 
@@ -55,10 +57,30 @@ export async function followRun(o: FollowOptions): Promise<metaloop.RunRecord> {
     view = next;
     o.onUpdate?.(view);
   });
+  let lostSince = 0;
   try {
     for (;;) {
       o.signal?.throwIfAborted();
-      const rec = await o.client.status(o.runId);
+      let rec: metaloop.RunRecord;
+      try {
+        rec = await o.client.status(o.runId);
+        lostSince = 0;
+      } catch (err) {
+        // NATS (or the coordinator) restarting: the transport reconnects, the coordinator resumes;
+        // keep following unless it stays away. The first poll fails at once (nothing followed yet).
+        const transient = err instanceof ConnectionError || (err instanceof RequestTimeoutError && view !== null);
+        if (!transient) throw err;
+        lostSince ||= Date.now();
+        const waitMs = o.reconnectMs ?? 30_000;
+        if (Date.now() - lostSince >= waitMs) {
+          if (err instanceof ConnectionError) {
+            throw new ConnectionError(`lost the connection to NATS at ${err.url ?? '?'}: it did not come back within ${Math.round(waitMs / 1000)} s`, err.url, { cause: err });
+          }
+          throw err;
+        }
+        await new Promise((r) => setTimeout(r, o.pollMs ?? 1000));
+        continue;
+      }
       // A poll never moves the view backwards (events may be ahead of the stored record).
       view = !view || (rec.step ?? 0) >= (view.step ?? 0) || isTerminal(stateFromProto(rec.state)) ? rec : metaloop.RunRecord.create({ ...rec, ...pick(view) });
       o.onUpdate?.(view);

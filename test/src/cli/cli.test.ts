@@ -335,8 +335,24 @@ describe('metaloop CLI against nats-server + coordinator + worker', { timeout: 9
     }
   });
 
+  it('watch: a short NATS restart is survived (the client reconnects), the run is followed to its end', async () => {
+    const id = (JSON.parse((await cli(['submit', SPEC, ...set(['outer.steps=400', 'eval.every=0', 'eval.tasks=5', 'checkpoint.every=100']), '-o', 'json'])).stdout) as { runId: string }).runId;
+    const child = spawn(process.execPath, [METALOOP, '--nats', nats.url, 'watch', id], { env: { ...process.env, METALOOP_LOG_LEVEL: 'error' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.add(child.pid!);
+    const r: Ran = { code: null, stdout: '', stderr: '' };
+    child.stdout.on('data', (d: Buffer) => (r.stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (r.stderr += d.toString()));
+    const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+    await waitFor('watch to print its first line', 60_000, async () => r.stdout.includes(`[${id}] running`));
+    await nats.restart({ downMs: 2000 });
+    r.code = await Promise.race([exited, new Promise<null>((done) => setTimeout(() => done(null), 300_000).unref())]);
+    children.delete(child.pid!);
+    assert.equal(r.code, 0, `exit ${r.code}\n${r.stderr}\n${r.stdout.slice(-1000)}`);
+    assert.match(r.stdout, new RegExp(`run ${id} succeeded: 400/400 meta-steps`));
+  });
+
   // Last: it stops the shared nats-server.
-  it('watch: NATS going away is "lost the connection" (exit 2), not "is a coordinator running?"', async () => {
+  it('watch: NATS going away for good is "lost the connection" (exit 2, after 30 s of reconnecting), not "is a coordinator running?"', async () => {
     const id = (JSON.parse((await cli(['submit', SPEC, ...set(['outer.steps=100000', 'eval.every=0', 'checkpoint.every=0']), '-o', 'json'])).stdout) as { runId: string }).runId;
     await waitFor('the long run to be running', 60_000, async () => (json(await cli(['status', id, '-o', 'json'])).step as number) > 0);
     const child = spawn(process.execPath, [METALOOP, '--nats', nats.url, 'watch', id], { env: { ...process.env, METALOOP_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
