@@ -335,37 +335,41 @@ describe('metaloop CLI against nats-server + coordinator + worker', { timeout: 9
     }
   });
 
-  it('watch: a short NATS restart is survived (the client reconnects), the run is followed to its end', async () => {
-    const id = (JSON.parse((await cli(['submit', SPEC, ...set(['outer.steps=400', 'eval.every=0', 'eval.tasks=5', 'checkpoint.every=100']), '-o', 'json'])).stdout) as { runId: string }).runId;
-    const child = spawn(process.execPath, [METALOOP, '--nats', nats.url, 'watch', id], { env: { ...process.env, METALOOP_LOG_LEVEL: 'error' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  /** `metaloop watch RUN` started and following (its first progress line out); `ended(ms)` its exit code (null after ms). */
+  async function watching(id: string): Promise<{ out: Ran; ended: (ms: number) => Promise<Ran> }> {
+    const child = spawn(process.execPath, [METALOOP, '--nats', nats.url, 'watch', id], { env: { ...process.env, METALOOP_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
     children.add(child.pid!);
-    const r: Ran = { code: null, stdout: '', stderr: '' };
-    child.stdout.on('data', (d: Buffer) => (r.stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (r.stderr += d.toString()));
+    const out: Ran = { code: null, stdout: '', stderr: '' };
+    child.stdout.on('data', (d: Buffer) => (out.stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out.stderr += d.toString()));
     const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
-    await waitFor('watch to print its first line', 60_000, async () => r.stdout.includes(`[${id}] running`));
+    await waitFor('watch to print its first line', 60_000, async () => out.stdout.includes(`[${id}] running`));
+    return {
+      out,
+      ended: async (ms) => {
+        out.code = await Promise.race([exited, new Promise<null>((done) => setTimeout(() => done(null), ms).unref())]);
+        children.delete(child.pid!);
+        return out;
+      },
+    };
+  }
+  const submitted = async (sets: string[]) => (JSON.parse((await cli(['submit', SPEC, ...set(sets), '-o', 'json'])).stdout) as { runId: string }).runId;
+
+  it('watch: a short NATS restart is survived (the client reconnects), the run is followed to its end', async () => {
+    const id = await submitted(['outer.steps=400', 'eval.every=0', 'eval.tasks=5', 'checkpoint.every=100']);
+    const w = await watching(id);
     await nats.restart({ downMs: 2000 });
-    r.code = await Promise.race([exited, new Promise<null>((done) => setTimeout(() => done(null), 300_000).unref())]);
-    children.delete(child.pid!);
+    const r = await w.ended(300_000);
     assert.equal(r.code, 0, `exit ${r.code}\n${r.stderr}\n${r.stdout.slice(-1000)}`);
     assert.match(r.stdout, new RegExp(`run ${id} succeeded: 400/400 meta-steps`));
   });
 
   // Last: it stops the shared nats-server.
   it('watch: NATS going away for good is "lost the connection" (exit 2, after 30 s of reconnecting), not "is a coordinator running?"', async () => {
-    const id = (JSON.parse((await cli(['submit', SPEC, ...set(['outer.steps=100000', 'eval.every=0', 'checkpoint.every=0']), '-o', 'json'])).stdout) as { runId: string }).runId;
-    await waitFor('the long run to be running', 60_000, async () => (json(await cli(['status', id, '-o', 'json'])).step as number) > 0);
-    const child = spawn(process.execPath, [METALOOP, '--nats', nats.url, 'watch', id], { env: { ...process.env, METALOOP_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(child.pid!);
-    const r: Ran = { code: null, stdout: '', stderr: '' };
-    child.stdout.on('data', (d: Buffer) => (r.stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (r.stderr += d.toString()));
-    const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
-    // Connected and following: its first progress line is out.
-    await waitFor('watch to print its first line', 60_000, async () => r.stdout.includes(`[${id}] running`));
+    const id = await submitted(['outer.steps=100000', 'eval.every=0', 'checkpoint.every=0']);
+    const w = await watching(id);
     await nats.stop();
-    r.code = await Promise.race([exited, new Promise<null>((done) => setTimeout(() => done(null), 90_000).unref())]);
-    children.delete(child.pid!);
+    const r = await w.ended(90_000);
     assert.equal(r.code, 2, `exit ${r.code}\n${r.stderr}`);
     // The last line is the error (the transport may log its reconnect attempts before it).
     assert.match(r.stderr.trim().split('\n').pop()!, /^error: lost the connection to NATS at nats:\/\/127\.0\.0\.1:\d+/, r.stderr);
