@@ -87,6 +87,65 @@ describe('metaloop CLI', () => {
     });
   });
 
+  describe('usage errors: one line naming what was wrong, exit 2, before any connection', () => {
+    const unreachable = () => ['--nats', 'nats://127.0.0.1:1'];
+    const oneLine = (r: Ran) => {
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.doesNotMatch(r.stderr, /\n\s+at |Usage:|Commands:/);
+      assert.equal(r.stdout, '');
+    };
+    it('a mistyped command names the nearest one', async () => {
+      const r = await metaloop(['stauts', 'x']);
+      assert.equal(r.code, EXIT.USAGE, r.stderr);
+      oneLine(r);
+      assert.match(r.stderr, /unknown command 'stauts' \(did you mean status\?\)/);
+    });
+    it('events --kind with an unknown kind names the valid kinds', async () => {
+      const r = await metaloop(['events', 'run-1', '--kind', 'evals', ...unreachable()]);
+      assert.equal(r.code, EXIT.USAGE, r.stderr);
+      oneLine(r);
+      assert.match(r.stderr, /"evals".*step, eval, state, checkpoint/);
+    });
+    it('a missing spec file says "no such file"', async () => {
+      for (const cmd of ['submit', 'local']) {
+        const r = await metaloop([cmd, 'examples/nope.yaml', ...unreachable()]);
+        assert.equal(r.code, EXIT.USAGE, r.stderr);
+        oneLine(r);
+        assert.match(r.stderr, /no such file: examples\/nope\.yaml/);
+        assert.doesNotMatch(r.stderr, /ENOENT/);
+      }
+    });
+    it('eval of a directory that does not exist says so (not "unknown run")', async () => {
+      const r = await metaloop(['eval', 'models/typo', ...unreachable()]);
+      assert.equal(r.code, EXIT.USAGE, r.stderr);
+      oneLine(r);
+      assert.match(r.stderr, /no such directory: models\/typo/);
+    });
+    it('report --out into a missing directory names the directory', async () => {
+      const r = await metaloop(['report', 'run-1', '--out', '/nonexistent/dir/r.html', ...unreachable()]);
+      assert.equal(r.code, EXIT.USAGE, r.stderr);
+      oneLine(r);
+      assert.match(r.stderr, /the directory \/nonexistent\/dir does not exist/);
+    });
+    it('--workers 1.5 is refused', async () => {
+      const r = await metaloop(['local', EXAMPLE, '--workers', '1.5', '--embedded']);
+      assert.equal(r.code, EXIT.USAGE, r.stderr);
+      oneLine(r);
+      assert.match(r.stderr, /--workers expects a whole number >= 1, got "1\.5"/);
+    });
+  });
+
+  it('local: the --max-params hint names a flag local has, and raising it lets the run start', async () => {
+    const r = await metaloop(['local', EXAMPLE, '--embedded', '--max-params', '100', ...SHORT]);
+    assert.equal(r.code, EXIT.INVALID_SPEC, r.stderr);
+    const flags = [...r.stderr.matchAll(/--[a-z][a-z-]+/g)].map((m) => m[0]);
+    assert.ok(flags.includes('--max-params'), r.stderr);
+    const help = await metaloop(['local', '--help']);
+    for (const f of flags) assert.ok(help.stdout.includes(f), `local's hint names ${f}, which \`local --help\` lacks:\n${help.stdout}`);
+    const ok = await metaloop(['local', EXAMPLE, '--embedded', '--max-params', '2000', ...SHORT]);
+    assert.equal(ok.code, EXIT.OK, ok.stderr);
+  });
+
   it('local --embedded --json: the last stdout line is the JSON summary', async () => {
     const r = await metaloop(['local', EXAMPLE, '--workers', '2', '--embedded', '--json', ...SHORT]);
     assert.equal(r.code, EXIT.OK, r.stderr);

@@ -17,14 +17,14 @@ import {
   type LogLevel,
 } from '@metaloop/shared';
 import { registerArtifactCommands } from './commands/artifacts.js';
-import { createContext, natsSettingsOf, type GlobalOptions } from './commands/context.js';
+import { createContext, exitQuietlyOnBrokenPipe, natsSettingsOf, oneLineUsageErrors, type GlobalOptions } from './commands/context.js';
 import { registerFollowCommands } from './commands/follow.js';
 import { registerLocalCommand } from './commands/local.js';
 import { registerRunCommands } from './commands/runs.js';
 import { addScalerOptions, startScaler, type ScalerFlags } from './commands/scaler.js';
 import { connectNats, DEFAULT_NATS_URL } from './connect.js';
-import { Coordinator } from './coordinator.js';
-import { exitCodeFor } from './exit-codes.js';
+import { Coordinator, DEFAULT_RUN_LIMITS } from './coordinator.js';
+import { EXIT, exitCodeFor } from './exit-codes.js';
 import { CoordinatorObservability } from './observe.js';
 
 
@@ -41,18 +41,21 @@ const program = new Command('metaloop')
   .addOption(new Option('--nats-tls-cert <file>', 'client certificate (PEM)').env('METALOOP_NATS_TLS_CERT'))
   .addOption(new Option('--nats-tls-key <file>', 'client key (PEM)').env('METALOOP_NATS_TLS_KEY'))
   .option('--debug', 'debug logs and stack traces on errors')
-  .showHelpAfterError()
   .addHelpText(
     'after',
     `
 Connection: --nats or METALOOP_NATS_URL (default ${DEFAULT_NATS_URL}); credentials by flag or METALOOP_NATS_USER,
 METALOOP_NATS_PASSWORD, METALOOP_NATS_TOKEN, METALOOP_NATS_CREDS, METALOOP_NATS_TLS_CA/CERT/KEY.
-Exit codes: 0 ok, 1 run failed/cancelled or other error, 2 NATS unreachable, 3 invalid spec, 4 unknown run,
+Exit codes: 0 ok, 1 run failed/cancelled or other error, 2 NATS unreachable or bad usage, 3 invalid spec, 4 unknown run,
 5 no coordinator answered, 6 permission denied, 130 interrupted.
 
 Example:
   $ metaloop --nats nats://127.0.0.1:4222 submit examples/sinusoid.yaml --watch`,
   );
+
+// Set before the commands are added: they inherit it.
+oneLineUsageErrors(program, EXIT.USAGE);
+exitQuietlyOnBrokenPipe(process.stdout, process.stderr);
 
 function globals(): GlobalOptions {
   return program.opts<GlobalOptions>();
@@ -72,9 +75,9 @@ interface CoordinatorFlags extends ScalerFlags {
   speculativeFactor: number;
   speculativeMinMs: number;
   maxInFlight: number;
-  maxParams?: number;
-  maxMetaBatch?: number;
-  maxSteps?: number;
+  maxParams: number;
+  maxMetaBatch: number;
+  maxSteps: number;
   metricsPort: number;
   metricsHost: string;
 }
@@ -92,9 +95,9 @@ program
   .addOption(new Option('--speculative-factor <x>', 'speculative copy of a straggling shard after x × the median shard time (0 = off)').argParser(Number).default(3))
   .addOption(new Option('--speculative-min-ms <ms>', 'never speculate on a shard younger than this').argParser(Number).default(2000))
   .addOption(new Option('--max-in-flight <n>', 'shards in flight over all runs, shared fairly by priority (0 = 2 per live worker, at least 8)').argParser(Number).default(0))
-  .addOption(new Option('--max-params <n>', 'refuse run specs whose model has more parameters').argParser(Number))
-  .addOption(new Option('--max-meta-batch <n>', 'refuse run specs with a larger outer.metaBatch').argParser(Number))
-  .addOption(new Option('--max-steps <n>', 'refuse run specs with more outer.steps').argParser(Number))
+  .addOption(new Option('--max-params <n>', 'refuse run specs whose model has more parameters').argParser(Number).default(DEFAULT_RUN_LIMITS.maxParams))
+  .addOption(new Option('--max-meta-batch <n>', 'refuse run specs with a larger outer.metaBatch').argParser(Number).default(DEFAULT_RUN_LIMITS.maxMetaBatch))
+  .addOption(new Option('--max-steps <n>', 'refuse run specs with more outer.steps').argParser(Number).default(DEFAULT_RUN_LIMITS.maxSteps))
   .addOption(
     new Option('--metrics-port <port>', '/metrics, /healthz, /readyz port (0 = any free port, -1 = off)')
       .default(DEFAULT_COORDINATOR_METRICS_PORT)
@@ -148,11 +151,7 @@ program
       speculativeFactor: opts.speculativeFactor,
       speculativeMinMs: opts.speculativeMinMs,
       maxInFlightShards: opts.maxInFlight,
-      limits: {
-        ...(opts.maxParams ? { maxParams: opts.maxParams } : {}),
-        ...(opts.maxMetaBatch ? { maxMetaBatch: opts.maxMetaBatch } : {}),
-        ...(opts.maxSteps ? { maxSteps: opts.maxSteps } : {}),
-      },
+      limits: { maxParams: opts.maxParams, maxMetaBatch: opts.maxMetaBatch, maxSteps: opts.maxSteps },
     });
     let scaler: Awaited<ReturnType<typeof startScaler>>;
     try {

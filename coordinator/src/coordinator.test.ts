@@ -91,6 +91,15 @@ describe('Coordinator', () => {
     reference = rec.paramsSha256;
   });
 
+  it('steps/s counts training only: time spent evaluating is left out', async () => {
+    // Every evaluation shard takes 600 ms more (two evaluations of 2 shards: >= 2.4 s in all).
+    const h = await harness([{ delayMs: (s) => (s.kind === metaloop.ShardKind.SHARD_KIND_EVAL ? 600 : 0) }]);
+    const rec = await train(h, 10);
+    assert.equal(stateFromProto(rec.state), 'succeeded', rec.error);
+    const trainingSeconds = rec.step / rec.stepsPerSec;
+    assert.ok(trainingSeconds <= rec.seconds - 2.4, `steps/s ${rec.stepsPerSec} implies ${trainingSeconds} s of training in a run of ${rec.seconds} s with >= 2.4 s of evaluation`);
+  });
+
   it('gives bitwise-identical parameters with 3 workers and random arrival order', async () => {
     const h = await harness([{ delayMs: jitter(1) }, { delayMs: jitter(2) }, { delayMs: jitter(3) }]);
     const rec = await train(h, 12);

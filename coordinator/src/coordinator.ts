@@ -63,6 +63,9 @@ export interface CoordinatorOptions {
   readonly metrics?: CoordinatorObservability;
 }
 
+/** The limits of a coordinator not told otherwise. */
+export const DEFAULT_RUN_LIMITS: Required<RunLimits> = { maxParams: 50_000_000, maxMetaBatch: 100_000, maxSteps: 100_000_000 };
+
 /** What a submitted spec may ask for (a shared cluster's guard rails). */
 export interface RunLimits {
   /** Parameters of the model (θ). Default 50 000 000 (200 MB of float32). */
@@ -122,9 +125,9 @@ export function compileCoordinatorOptions(options: CoordinatorOptions): Compiled
     speculativeMinMs: nonNegative('speculativeMinMs', options.speculativeMinMs, 2000),
     maxInFlightShards: Math.floor(nonNegative('maxInFlightShards', options.maxInFlightShards, 0)),
     limits: {
-      maxParams: positive('limits.maxParams', l.maxParams, 50_000_000, true),
-      maxMetaBatch: positive('limits.maxMetaBatch', l.maxMetaBatch, 100_000, true),
-      maxSteps: positive('limits.maxSteps', l.maxSteps, 100_000_000, true),
+      maxParams: positive('limits.maxParams', l.maxParams, DEFAULT_RUN_LIMITS.maxParams, true),
+      maxMetaBatch: positive('limits.maxMetaBatch', l.maxMetaBatch, DEFAULT_RUN_LIMITS.maxMetaBatch, true),
+      maxSteps: positive('limits.maxSteps', l.maxSteps, DEFAULT_RUN_LIMITS.maxSteps, true),
     },
     resume: options.resume ?? true,
     metrics: options.metrics,

@@ -55,3 +55,8 @@ export class ConflictError extends CoordinatorError {
     super(message);
   }
 }
+
+/** The command line asks for something that cannot be (an unknown value, a missing file or directory). */
+export class UsageError extends CoordinatorError {
+  override readonly name: string = 'UsageError';
+}

@@ -1,4 +1,5 @@
 /** Exit codes of the `metaloop` CLI, in one place. */
+import { UsageError } from './errors.js';
 import { ApiCallError, ConnectionError, PermissionError, RequestTimeoutError, SpecError } from '@metaloop/shared';
 
 export const EXIT = {
@@ -8,6 +9,8 @@ export const EXIT = {
   FAILURE: 1,
   /** NATS unreachable. */
   UNREACHABLE: 2,
+  /** Bad usage: unknown command, option or option value, a missing file or directory. */
+  USAGE: 2,
   /** Invalid run spec (nothing was started). */
   INVALID_SPEC: 3,
   /** Unknown run id. */
@@ -21,6 +24,7 @@ export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
 export function exitCodeFor(err: unknown): ExitCode {
   if (err instanceof SpecError) return EXIT.INVALID_SPEC;
+  if (err instanceof UsageError) return EXIT.USAGE;
   if (err instanceof ApiCallError) {
     if (err.code === 'INVALID_SPEC') return EXIT.INVALID_SPEC;
     if (err.code === 'UNKNOWN_RUN') return EXIT.UNKNOWN_RUN;

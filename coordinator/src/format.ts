@@ -76,11 +76,56 @@ export function recordJson(r: metaloop.IRunRecord): Record<string, unknown> {
   };
 }
 
+const stepsWord = (k: number | undefined) => `${k ?? '?'} step${k === 1 ? '' : 's'}`;
+
+/** `61.2% ± 1.1` (accuracy as a percentage, its 95% CI in points). */
+export function accuracyText(acc: number, ci: number | undefined): string {
+  return `${(acc * 100).toFixed(1)}%${ci !== undefined && ci > 0 ? ` ± ${(ci * 100).toFixed(1)}` : ''}`;
+}
+
+/** Train losses, or nothing before the first step (a `0 -> 0` there would be a lie). */
+function trainText(r: metaloop.IRunRecord): string {
+  return (r.step ?? 0) > 0 ? `${num(r.preLoss)} -> ${num(r.postLoss)}` : '- (no step yet)';
+}
+
+/** Every number labelled: `at step 500 on 100 tasks: loss 1.37 before adaptation, 0.52 after 1 step; accuracy 61.2% ± 1.1 after 1 step`. */
 function evalText(e: metaloop.IEvalSummary | null | undefined): string {
   if (!e || !e.tasks) return '';
   const steps = e.innerSteps ?? [];
-  const post = (e.postLoss ?? []).map((l, i) => `${num(l)} (${steps[i] ?? '?'} step${steps[i] === 1 ? '' : 's'})`).join(', ');
-  return `eval@${e.step ?? 0} on ${e.tasks} tasks: ${num(e.preLoss)} -> ${post}`;
+  const ci = e.lossCi95 ?? [];
+  const post = (e.postLoss ?? []).map((l, i) => `${num(l)}${ci[i] ? ` ± ${num(ci[i], 2)}` : ''} after ${stepsWord(steps[i])}`).join(', ');
+  const acc = (e.accuracy ?? []).map((a, i) => `${accuracyText(a, e.ci95?.[i])} after ${stepsWord(steps[i])}`).join(', ');
+  return `at step ${e.step ?? 0} on ${e.tasks} tasks: loss ${num(e.preLoss)} before adaptation, ${post}${acc ? `; accuracy ${acc}` : ''}`;
+}
+
+/** The last evaluation in a few labelled words: `eval at step 500: accuracy 61.2% ± 1.1 after 10 steps` (else the loss). */
+export function evalBrief(e: metaloop.IEvalSummary | null | undefined): string {
+  if (!e || !e.tasks) return '';
+  const k = (e.innerSteps ?? []).length - 1;
+  const K = stepsWord(e.innerSteps?.[k]);
+  const acc = e.accuracy?.[k];
+  if (acc !== undefined) return `eval at step ${e.step ?? 0}: accuracy ${accuracyText(acc, e.ci95?.[k])} after ${K}`;
+  const ci = e.lossCi95?.[k];
+  return `eval at step ${e.step ?? 0}: loss ${num(e.postLoss?.[k])}${ci ? ` ± ${num(ci, 2)}` : ''} after ${K}`;
+}
+
+/**
+ * `evaluating 600 held-out tasks…` while the run evaluates (its step is an evaluation step, the
+ * final one included, and that evaluation has not come yet), else ''.
+ */
+export function evaluatingText(r: metaloop.IRunRecord): string {
+  if (stateFromProto(r.state) !== 'running' || !r.specJson) return '';
+  let spec: { eval?: { every?: number; tasks?: number } };
+  try {
+    spec = JSON.parse(r.specJson) as typeof spec;
+  } catch {
+    return '';
+  }
+  const step = r.step ?? 0;
+  const every = spec.eval?.every ?? 0;
+  const due = step > 0 && (step === r.steps || (every > 0 && step % every === 0));
+  if (!due || (r.lastEval?.tasks && r.lastEval.step === step)) return '';
+  return `evaluating ${spec.eval?.tasks ?? '?'} held-out tasks…`;
 }
 
 /** One progress line: step, speed, meta-train loss pre -> post, last eval. */
@@ -89,10 +134,12 @@ export function progressLine(r: metaloop.IRunRecord): string {
     `[${r.runId}] ${stateFromProto(r.state)}`,
     `step ${r.step ?? 0}/${r.steps ?? 0}`,
     `${num(r.stepsPerSec)} steps/s`,
-    `train loss ${num(r.preLoss)} -> ${num(r.postLoss)}`,
+    `train loss ${trainText(r)}`,
   ];
-  const ev = evalText(r.lastEval);
+  const ev = evalBrief(r.lastEval);
   if (ev) parts.push(ev);
+  const evaluating = evaluatingText(r);
+  if (evaluating) parts.push(evaluating);
   return parts.join('  ');
 }
 
@@ -124,7 +171,7 @@ export function summaryJson(r: metaloop.IRunRecord): Record<string, unknown> {
 export function summaryLines(r: metaloop.IRunRecord): string[] {
   const lines = [
     `run ${r.runId} ${stateFromProto(r.state)}: ${r.step ?? 0}/${r.steps ?? 0} meta-steps in ${(r.seconds ?? 0).toFixed(1)} s ` +
-      `(${num(r.stepsPerSec)} steps/s, ${num(r.tasksPerSec)} tasks/s)`,
+      `(${num(r.stepsPerSec)} steps/s, ${num(r.tasksPerSec)} tasks/s while training; evaluations excluded)`,
     `meta-train loss (last step): ${num(r.preLoss)} before adaptation -> ${num(r.postLoss)} after`,
   ];
   const e = r.lastEval;
@@ -151,7 +198,7 @@ export function statusLines(r: metaloop.IRunRecord): string[] {
     `run:        ${j.runId}`,
     `state:      ${j.state}`,
     `step:       ${j.step}/${j.steps}`,
-    `train loss: ${num(r.preLoss)} -> ${num(r.postLoss)}`,
+    `train loss: ${trainText(r)} (query loss before -> after adaptation, last step)`,
     `speed:      ${num(r.stepsPerSec)} steps/s, ${num(r.tasksPerSec)} tasks/s, ${(r.seconds ?? 0).toFixed(1)} s running`,
   ];
   const ev = evalText(r.lastEval);
@@ -164,15 +211,18 @@ export function statusLines(r: metaloop.IRunRecord): string[] {
 
 /** Runs as an aligned table. */
 export function listTable(runs: readonly metaloop.IRunRecord[]): string[] {
-  const rows = [['RUN', 'STATE', 'STEP', 'TRAIN LOSS', 'EVAL (post)', 'CREATED']];
+  const rows = [['RUN', 'STATE', 'STEP', 'TRAIN LOSS', 'EVAL LOSS', 'EVAL ACCURACY', 'CREATED']];
   for (const r of runs) {
-    const post = r.lastEval?.postLoss ?? [];
+    const e = r.lastEval?.tasks ? r.lastEval : null;
+    const k = (e?.innerSteps ?? []).length - 1;
+    const acc = e?.accuracy?.[k];
     rows.push([
       r.runId ?? '',
       stateFromProto(r.state),
       `${r.step ?? 0}/${r.steps ?? 0}`,
-      num(r.postLoss),
-      post.length ? post.map((x) => num(x)).join(' / ') : '-',
+      (r.step ?? 0) > 0 ? num(r.postLoss) : '-',
+      e ? `${num(e.postLoss?.[k])} @${e.step} (${stepsWord(e.innerSteps?.[k])})` : '-',
+      e && acc !== undefined ? accuracyText(acc, e.ci95?.[k]) : '-',
       r.createdMs ? new Date(r.createdMs).toISOString().replace('T', ' ').slice(0, 19) : '-',
     ]);
   }

@@ -113,6 +113,18 @@ describe('run history', () => {
     assert.deepEqual(h.checkpoints.map((c) => c.step), [4, 8, 12]);
   });
 
+  it('state changes: pending is "submitted", running after paused is "resumed"; truncate keeps them', () => {
+    const h = new RunHistory('r-1');
+    h.addState(null, 'pending', 0, 1);
+    h.addState('pending', 'running', 0, 2);
+    h.addState('running', 'paused', 3, 3);
+    h.addState('paused', 'running', 3, 4);
+    h.addState('running', 'cancelled', 5, 5);
+    h.truncate(2);
+    const j = RunHistory.decode(h.encode()).toJson();
+    assert.deepEqual(j.states!.map((s) => [s.state, s.step]), [['submitted', 0], ['running', 0], ['paused', 3], ['resumed', 3], ['cancelled', 5]]);
+  });
+
   it('truncate, encode/decode and the eval score', () => {
     const h = new RunHistory('r-1');
     for (let s = 1; s <= 5; s++) h.addStep(s, 1 / s, 0.5 / s, 1000 * s);
@@ -152,7 +164,7 @@ describe('report and meta-test helpers', () => {
       history: { version: 1, runId: 'r-1', steps: [], preLoss: [], postLoss: [], timeMs: [], evals: [], checkpoints: [] },
     });
     assert.match(html, /no data recorded/);
-    assert.match(html, /&quot;name&quot;: &quot;&lt;x&gt;&quot;/);
+    assert.match(html, /<pre id="spec">name: &lt;x&gt;\n<\/pre>/);
     assert.doesNotMatch(html, /<x>/);
   });
 

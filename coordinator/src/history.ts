@@ -7,6 +7,19 @@
  * checkpoint's step; the re-computed steps are appended again (with the same values: determinism).
  */
 import type { metaloop } from '@metaloop/shared';
+import type { RunStateName } from './records.js';
+
+/** The state changes a history records (`metaloop events RUN --kind state`). */
+export const HISTORY_STATES = ['submitted', 'running', 'paused', 'resumed', 'cancelled', 'succeeded', 'failed'] as const;
+export type HistoryStateName = (typeof HISTORY_STATES)[number];
+
+export interface HistoryState {
+  /** The run's step when its state changed. */
+  readonly step: number;
+  readonly state: HistoryStateName;
+  /** Unix ms. */
+  readonly timeMs: number;
+}
 
 export interface HistoryEval {
   readonly step: number;
@@ -34,6 +47,8 @@ export interface HistoryJson {
   readonly timeMs: number[];
   readonly evals: HistoryEval[];
   readonly checkpoints: { step: number; timeMs: number }[];
+  /** State changes in the order they happened (absent from older histories). */
+  readonly states?: HistoryState[];
 }
 
 const round = (x: number) => (Number.isFinite(x) ? Number(x.toPrecision(7)) : x);
@@ -45,6 +60,7 @@ export class RunHistory {
   private times: number[] = [];
   private evals: HistoryEval[] = [];
   private checkpoints: { step: number; timeMs: number }[] = [];
+  private states: HistoryState[] = [];
   private dirty = false;
 
   constructor(readonly runId: string) {}
@@ -57,6 +73,7 @@ export class RunHistory {
     h.times = [...json.timeMs];
     h.evals = json.evals.map((e) => ({ ...e }));
     h.checkpoints = json.checkpoints.map((c) => ({ ...c }));
+    h.states = (json.states ?? []).map((c) => ({ ...c }));
     return h;
   }
 
@@ -73,6 +90,16 @@ export class RunHistory {
 
   get length(): number {
     return this.steps.length;
+  }
+
+  /**
+   * Record a change of the run's state from `from` to `to` at `step`: `pending` is `submitted`,
+   * `running` after `paused` is `resumed`. State changes are kept by `truncate` (they happened).
+   */
+  addState(from: RunStateName | null, to: RunStateName, step: number, timeMs = Date.now()): void {
+    const state: HistoryStateName = to === 'pending' ? 'submitted' : to === 'running' && from === 'paused' ? 'resumed' : to;
+    this.states.push({ step, state, timeMs: Math.round(timeMs) });
+    this.dirty = true;
   }
 
   /** Forget everything after `step` (a resume from the checkpoint at `step`). */
@@ -124,6 +151,7 @@ export class RunHistory {
       timeMs: [...this.times],
       evals: this.evals.map((e) => ({ ...e })),
       checkpoints: this.checkpoints.map((c) => ({ ...c })),
+      states: this.states.map((c) => ({ ...c })),
     };
   }
 

@@ -43,9 +43,12 @@ export {
   RunCancelledError,
   RunFailedError,
   UnknownRunError,
+  UsageError,
 } from './errors.js';
 export { EXIT, exitCodeFor, type ExitCode } from './exit-codes.js';
 export { runLocal, workerArgs, workerBinPath, type LocalOptions, type LocalResult } from './local.js';
 export { connectNats, DEFAULT_NATS_URL, natsEnv, type NatsSettings } from './connect.js';
 export { listTable, progressLine, recordJson, statusLines, summaryJson, summaryLines } from './format.js';
 export { CoordinatorObservability, UNKNOWN_RUN_LABEL, type CoordinatorObservabilityOptions, type RunObserver } from './observe.js';
+export { renderReport, type ReportInput } from './report.js';
+export { HISTORY_STATES, RunHistory, type HistoryEval, type HistoryJson, type HistoryState, type HistoryStateName } from './history.js';

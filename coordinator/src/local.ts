@@ -19,7 +19,7 @@ import {
 } from '@metaloop/shared';
 import { ApiClient } from './client.js';
 import { connectNats, natsEnv, type NatsSettings } from './connect.js';
-import { Coordinator } from './coordinator.js';
+import { Coordinator, type RunLimits } from './coordinator.js';
 import { CoordinatorError } from './errors.js';
 
 export interface LocalOptions {
@@ -42,6 +42,8 @@ export interface LocalOptions {
   readonly onEvent?: (event: metaloop.Event) => void;
   /** Called with every worker heartbeat (which backend, device and pid each worker runs on). */
   readonly onHeartbeat?: (heartbeat: metaloop.Heartbeat) => void;
+  /** The coordinator's run-spec limits (e.g. a larger maxParams). */
+  readonly limits?: RunLimits | undefined;
 }
 
 export interface LocalResult {
@@ -69,6 +71,19 @@ export function workerBinPath(): string {
 export function workerArgs(spec: RunSpec): string[] {
   const backend = spec.workers.backend;
   return ['--metrics-port', '0', '--metrics-host', '127.0.0.1', ...(backend === 'any' ? [] : ['--backend', backend])];
+}
+
+/**
+ * Worker processes die with this one even when it ends without its clean-up (process.exit, e.g.
+ * `metaloop local … | head` closing the pipe), as the nats-server it started does.
+ */
+const liveWorkerProcesses = new Set<ChildProcess>();
+let exitHook = false;
+function killOnExit(child: ChildProcess): void {
+  if (!exitHook) process.once('exit', () => liveWorkerProcesses.forEach((c) => c.kill('SIGKILL')));
+  exitHook = true;
+  liveWorkerProcesses.add(child);
+  child.once('exit', () => liveWorkerProcesses.delete(child));
 }
 
 function hasNatsServer(): boolean {
@@ -188,6 +203,7 @@ export async function runLocal(o: LocalOptions): Promise<LocalResult> {
           },
           stdio: ['ignore', 'inherit', 'inherit'],
         });
+        killOnExit(child);
         child.on('exit', (code, sig) => {
           if (!stopping) log.warn('worker process exited', { worker: i + 1, pid: child.pid, code, signal: sig });
         });
@@ -221,7 +237,7 @@ export async function runLocal(o: LocalOptions): Promise<LocalResult> {
       log.info('started in-process workers', { count: o.workers, backend });
     }
 
-    const coordinator = await Coordinator.create({ transport, logger: log.child('coordinator'), prefix: o.prefix, resume: false });
+    const coordinator = await Coordinator.create({ transport, logger: log.child('coordinator'), prefix: o.prefix, resume: false, ...(o.limits ? { limits: o.limits } : {}) });
     const serving = coordinator.run();
     cleanups.push(async () => {
       await coordinator.close();

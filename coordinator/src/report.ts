@@ -6,6 +6,7 @@
  * Every plotted series is one `<polyline data-series="…" points="x,y …">` with one point per
  * recorded step (or evaluation); evaluations also get one `<circle>` per point.
  */
+import { specToYaml } from '@metaloop/shared';
 import type { HistoryJson } from './history.js';
 
 export interface Series {
@@ -33,11 +34,13 @@ export const escapeHtml = (s: string) =>
 
 const fmt = (x: number) => (Math.abs(x) >= 1e4 || (Math.abs(x) < 1e-3 && x !== 0) ? x.toExponential(1) : Number(x.toPrecision(3)).toString());
 
-function niceTicks(lo: number, hi: number, count = 5): number[] {
+/** Round tick values in [lo, hi]; `integer`: whole numbers only (meta-steps), never 500.2. */
+export function niceTicks(lo: number, hi: number, count = 5, integer = false): number[] {
   if (!(hi > lo)) return [lo];
   const raw = (hi - lo) / count;
   const mag = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? raw;
+  const nice = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? raw;
+  const step = integer ? Math.max(1, Math.round(nice)) : nice;
   const out: number[] = [];
   for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
   return out;
@@ -49,6 +52,10 @@ export function svgPlot(o: PlotOptions, series: readonly Series[]): string {
   const H = o.height ?? 320;
   const m = { l: 64, r: 150, t: 30, b: 44 };
   const all = series.flatMap((s) => s.ys.map((y, i) => ({ x: s.xs[i]!, y }))).filter((p) => Number.isFinite(p.y) && Number.isFinite(p.x));
+  const errorAt = (s: Series, i: number) => {
+    const e = s.errors?.[i];
+    return e !== undefined && e > 0 && Number.isFinite(e) ? e : 0;
+  };
   const head = `<svg xmlns="http://www.w3.org/2000/svg" id="${o.id}" class="plot" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="${escapeHtml(o.title)}">`;
   const title = `<text x="${m.l}" y="18" class="title">${escapeHtml(o.title)}</text>`;
   if (all.length === 0) return `${head}${title}<text x="${W / 2}" y="${H / 2}" text-anchor="middle">no data recorded</text></svg>`;
@@ -57,22 +64,37 @@ export function svgPlot(o: PlotOptions, series: readonly Series[]): string {
   const yMinRaw = Math.min(...all.map((p) => p.y));
   const yMaxRaw = Math.max(...all.map((p) => p.y));
   const log = yMinRaw > 0 && yMaxRaw / yMinRaw > 20;
+  // The lower end of a CI bar (on a log axis, never at or below 0).
+  const low = (y: number, e: number) => (log && y - e <= 0 ? y / 2 : y - e);
+  // The y-range holds the CI bars too, so they stay inside the frame.
+  const ends = series.flatMap((s) =>
+    s.ys.flatMap((y, i) => (Number.isFinite(y) && Number.isFinite(s.xs[i]!) && (!log || y > 0) ? [low(y, errorAt(s, i)), y + errorAt(s, i)] : [])),
+  );
+  const yLo = Math.min(...ends);
+  const yHi = Math.max(...ends);
   const ty = (y: number) => (log ? Math.log10(y) : y);
-  let y0 = ty(yMinRaw);
-  let y1 = ty(yMaxRaw);
+  let y0 = ty(yLo);
+  let y1 = ty(yHi);
   if (y1 - y0 < 1e-12) [y0, y1] = [y0 - 0.5, y1 + 0.5];
   const pad = (y1 - y0) * 0.05;
   y0 -= pad;
   y1 += pad;
-  const x0 = xMin;
-  const x1 = xMax > xMin ? xMax : xMin + 1;
+  // Meta-steps are whole numbers: whole-number ticks. One x value: in the middle, one tick.
+  const integerX = all.every((p) => Number.isInteger(p.x));
+  const single = xMax === xMin;
+  // Markers and CI bars at the ends are kept off the frame.
+  const xPad = single ? Math.max(1, Math.abs(xMin) * 0.1) : series.some((s) => s.markers) ? (xMax - xMin) * 0.04 : 0;
+  const x0 = xMin - xPad;
+  const x1 = xMax + xPad;
   const pw = W - m.l - m.r;
   const ph = H - m.t - m.b;
   const px = (x: number) => (m.l + ((x - x0) / (x1 - x0)) * pw).toFixed(1);
   const py = (y: number) => (m.t + ph - ((ty(y) - y0) / (y1 - y0)) * ph).toFixed(1);
   const parts = [head, title];
   parts.push(`<rect x="${m.l}" y="${m.t}" width="${pw}" height="${ph}" class="frame"/>`);
-  for (const t of niceTicks(x0, x1)) {
+  // Up to 4 distinct x values (a few evaluations): a tick at each, so every point has its step.
+  const distinctX = [...new Set(all.map((p) => p.x))].sort((a, b) => a - b);
+  for (const t of distinctX.length <= 4 ? distinctX : niceTicks(x0, x1, 5, integerX)) {
     parts.push(`<line x1="${px(t)}" x2="${px(t)}" y1="${m.t}" y2="${m.t + ph}" class="grid"/><text x="${px(t)}" y="${m.t + ph + 16}" text-anchor="middle">${fmt(t)}</text>`);
   }
   const yTicks = log ? niceTicks(y0, y1).map((e) => 10 ** e) : niceTicks(y0, y1);
@@ -88,10 +110,9 @@ export function svgPlot(o: PlotOptions, series: readonly Series[]): string {
       const y = s.ys[i]!;
       if (!Number.isFinite(y) || (log && y <= 0)) return;
       pts.push(`${px(x)},${py(y)}`);
-      const e = s.errors?.[i];
-      if (e !== undefined && e > 0 && Number.isFinite(e)) {
-        const lo = log ? Math.max(y - e, yMinRaw / 2) : y - e;
-        circles.push(`<line class="ci" x1="${px(x)}" x2="${px(x)}" y1="${py(lo)}" y2="${py(y + e)}" stroke="${s.color}" stroke-opacity="0.5"/>`);
+      const e = errorAt(s, i);
+      if (e > 0) {
+        circles.push(`<line class="ci" x1="${px(x)}" x2="${px(x)}" y1="${py(low(y, e))}" y2="${py(y + e)}" stroke="${s.color}" stroke-opacity="0.5"/>`);
       }
       if (s.markers) circles.push(`<circle cx="${px(x)}" cy="${py(y)}" r="3" fill="${s.color}"><title>${escapeHtml(s.name)} @ ${x}: ${y}</title></circle>`);
     });
@@ -170,9 +191,9 @@ export function renderReport(input: ReportInput): string {
   const pm = (v: number | undefined) => (v !== undefined && v > 0 ? ` ± ${fmt(v)}` : '');
   const evalRows = h.evals
     .map((e) => {
-      const cells = e.innerSteps.map((k, j) => {
+      const cells = e.innerSteps.map((_k, j) => {
         const acc = e.accuracy[j] !== undefined ? ` (acc ${fmt(e.accuracy[j])}${pm(e.ci95[j])})` : '';
-        return `<td>${k}: ${fmt(e.postLoss[j] ?? Number.NaN)}${pm(e.lossCi95?.[j])}${acc}</td>`;
+        return `<td>${fmt(e.postLoss[j] ?? Number.NaN)}${pm(e.lossCi95?.[j])}${acc}</td>`;
       });
       return `<tr><td>${e.step}</td><td>${e.tasks}</td><td>${fmt(e.preLoss)}${pm(e.preLossCi95)}</td>${cells.join('')}<td>${iso(e.timeMs)}</td></tr>`;
     })
@@ -202,21 +223,21 @@ svg text.title{font-size:13px;font-weight:600}svg .frame{fill:none;stroke:#999}s
 </head>
 <body>
 <h1>Metaloop run <code>${escapeHtml(runId)}</code> (${escapeHtml(String(r.name ?? ''))})</h1>
-<p>${h.steps.length} recorded meta-steps, ${h.evals.length} evaluations. Generated ${iso(input.generatedMs ?? Date.now())}.</p>
+<p>${h.steps.length} recorded meta-step${h.steps.length === 1 ? '' : 's'}, ${h.evals.length} evaluation${h.evals.length === 1 ? '' : 's'}. Generated ${iso(input.generatedMs ?? Date.now())}.</p>
 <h2>Meta-training</h2>
 ${trainPlot}
 <h2>Evaluation</h2>
 <p>Mean over the same held-out tasks at every evaluation; bars: 95% confidence intervals (1.96·s/√n).</p>
 ${evalPlot}
 ${accPlot}
-<table id="evals"><tr><th>step</th><th>tasks</th><th>loss, 0 steps</th>${inner.map(() => '<th>loss after k steps</th>').join('')}<th>time</th></tr>
+<table id="evals"><tr><th>step</th><th>tasks</th><th>loss, 0 steps</th>${inner.map((k) => `<th>loss after ${k} step${k === 1 ? '' : 's'}${hasAcc ? ' (accuracy)' : ''}</th>`).join('')}<th>time</th></tr>
 ${evalRows}
 </table>
 <h2>Timings</h2>
 <table id="timings">${timing.map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(v)}</td></tr>`).join('')}</table>
 ${ratePlot}
 <h2>Spec</h2>
-<pre id="spec">${escapeHtml(JSON.stringify(r.spec ?? null, null, 2))}</pre>
+<pre id="spec">${escapeHtml(specToYaml(r.spec ?? null))}</pre>
 </body>
 </html>
 `;

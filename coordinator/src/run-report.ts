@@ -20,6 +20,8 @@ export class RunClock {
   private sessionSeconds = 0;
   /** Steps applied in this coordinator session (rates are of this session). */
   stepsThisSession = 0;
+  /** Time this session spent evaluating: not in the steps/s (training speed). */
+  private evalSeconds = 0;
 
   constructor(private readonly secondsBefore = 0) {}
 
@@ -43,8 +45,14 @@ export class RunClock {
     return this.secondsBefore + this.session();
   }
 
+  /** Count `seconds` of evaluation: left out of the training rates. */
+  addEvaluation(seconds: number): void {
+    this.evalSeconds += seconds;
+  }
+
+  /** Training speed of this session: running time less the time spent evaluating. */
   rates(metaBatch: number): { stepsPerSec: number; tasksPerSec: number } {
-    const s = this.session();
+    const s = this.session() - this.evalSeconds;
     const stepsPerSec = s > 0 ? this.stepsThisSession / s : 0;
     return { stepsPerSec, tasksPerSec: stepsPerSec * metaBatch };
   }

@@ -146,6 +146,7 @@ export class RunLoop {
     this.checkpointStep = cp?.step ?? 0;
     this.history = init.history ?? new RunHistory(this.runId);
     this.history.truncate(this.step);
+    if (!init.previous) this.history.addState(null, 'pending', 0, init.createdMs);
     const prev = init.previous;
     if (prev && cp) {
       this.preLoss = prev.preLoss;
@@ -368,7 +369,11 @@ export class RunLoop {
     const started = Date.now();
     const pending = this.rounds.start(evalRound(this.runId, this.spec, this.layout, t));
     const collector = pending.collector;
-    await this.rounds.complete(pending);
+    try {
+      await this.rounds.complete(pending);
+    } finally {
+      this.clock.addEvaluation((Date.now() - started) / 1000);
+    }
     this.lastEval = evalSummary(t, tasks, collector.evalSums());
     this.evaluatedAt = t;
     this.ctx.logger.info('evaluation', {
@@ -428,6 +433,7 @@ export class RunLoop {
   private setState(state: RunStateName): void {
     if (state === 'running') this.clock.start();
     else this.clock.pause();
+    this.history.addState(this.stateName, state, this.step);
     this.stateName = state;
     this.ctx.observer?.runState(this.runId, state);
     this.emit({ kind: metaloop.Event.Kind.KIND_STATE, state: stateToProto(state) });

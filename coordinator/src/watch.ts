@@ -4,9 +4,9 @@
  * durable: a poll fills any gap and notices the end), and the two renderings — a progress bar
  * redrawn in place on a TTY, plain lines otherwise.
  */
-import { metaloop, subjects as makeSubjects, type Transport } from '@metaloop/shared';
+import { ConnectionError, metaloop, RequestTimeoutError, subjects as makeSubjects, type Transport } from '@metaloop/shared';
 import type { ApiClient } from './client.js';
-import { progressLine } from './format.js';
+import { accuracyText, evaluatingText, progressLine } from './format.js';
 import { isTerminal, stateFromProto } from './records.js';
 
 export interface FollowOptions {
@@ -20,6 +20,8 @@ export interface FollowOptions {
   readonly onUpdate?: (view: metaloop.RunRecord) => void;
   /** Status polling period. Default 1000. */
   readonly pollMs?: number;
+  /** How long to wait for a lost NATS connection to come back before giving up. Default 30 000. */
+  readonly reconnectMs?: number;
   readonly signal?: AbortSignal;
 }
 
@@ -55,10 +57,30 @@ export async function followRun(o: FollowOptions): Promise<metaloop.RunRecord> {
     view = next;
     o.onUpdate?.(view);
   });
+  let lostSince = 0;
   try {
     for (;;) {
       o.signal?.throwIfAborted();
-      const rec = await o.client.status(o.runId);
+      let rec: metaloop.RunRecord;
+      try {
+        rec = await o.client.status(o.runId);
+        lostSince = 0;
+      } catch (err) {
+        // NATS (or the coordinator) restarting: the transport reconnects, the coordinator resumes;
+        // keep following unless it stays away. The first poll fails at once (nothing followed yet).
+        const transient = err instanceof ConnectionError || (err instanceof RequestTimeoutError && view !== null);
+        if (!transient) throw err;
+        lostSince ||= Date.now();
+        const waitMs = o.reconnectMs ?? 30_000;
+        if (Date.now() - lostSince >= waitMs) {
+          if (err instanceof ConnectionError) {
+            throw new ConnectionError(`lost the connection to NATS at ${err.url ?? '?'}: it did not come back within ${Math.round(waitMs / 1000)} s`, err.url, { cause: err });
+          }
+          throw err;
+        }
+        await new Promise((r) => setTimeout(r, o.pollMs ?? 1000));
+        continue;
+      }
       // A poll never moves the view backwards (events may be ahead of the stored record).
       view = !view || (rec.step ?? 0) >= (view.step ?? 0) || isTerminal(stateFromProto(rec.state)) ? rec : metaloop.RunRecord.create({ ...rec, ...pick(view) });
       o.onUpdate?.(view);
@@ -103,11 +125,15 @@ export function barLine(r: metaloop.IRunRecord, width = 100): string {
   const step = r.step ?? 0;
   const frac = steps > 0 ? Math.min(1, step / steps) : 0;
   const e = r.lastEval;
-  const acc = e?.accuracy?.length ? e.accuracy[e.accuracy.length - 1] : undefined;
-  const evalText = e && e.tasks ? `  eval@${e.step} ${acc !== undefined ? `acc ${num(acc)}` : num(e.postLoss?.[e.postLoss.length - 1])}` : '';
+  const k = (e?.innerSteps ?? []).length - 1;
+  const acc = e?.accuracy?.[k];
+  // Every figure named: `eval@500 acc 61.2%±1.1`, `eval@500 loss 0.31`.
+  const evalText =
+    e && e.tasks ? `  eval@${e.step} ${acc !== undefined ? `acc ${accuracyText(acc, e.ci95?.[k]).replace(' ± ', '±')}` : `loss ${num(e.postLoss?.[k])}`}` : '';
+  const state = stateFromProto(r.state);
   const tail =
     ` ${String(Math.floor(frac * 100)).padStart(3)}% ${step}/${steps}  ${num(r.tasksPerSec)} tasks/s` +
-    `  loss ${num(r.preLoss)}→${num(r.postLoss)}${evalText}  ETA ${etaText(r)}  ${stateFromProto(r.state)}`;
+    `  train loss ${step > 0 ? `${num(r.preLoss)}→${num(r.postLoss)}` : '-'}${evalText}${state === 'running' ? `  ETA ${etaText(r)}` : ''}  ${evaluatingText(r) || state}`;
   // Room for an eval figure is kept from the start, so the bar does not shrink when one arrives.
   const barWidth = Math.max(10, Math.min(40, width - tail.length - (evalText ? 0 : 18) - 2));
   const full = Math.round(frac * barWidth);
@@ -180,15 +206,16 @@ export function eventLine(ev: metaloop.IEvent): string {
   const head = `${t} ${ev.runId} step ${ev.step ?? 0}`;
   switch (ev.kind) {
     case metaloop.Event.Kind.KIND_STEP:
-      return `${head} STEP loss ${num(ev.preLoss)} -> ${num(ev.postLoss)}  ${num(ev.stepsPerSec)} steps/s`;
+      // Recorded steps (the history) carry no speed: nothing is printed for it rather than `- steps/s`.
+      return `${head} STEP loss ${num(ev.preLoss)} -> ${num(ev.postLoss)}${ev.stepsPerSec ? `  ${num(ev.stepsPerSec)} steps/s` : ''}`;
     case metaloop.Event.Kind.KIND_EVAL: {
       const e = ev.eval;
       const post = (e?.postLoss ?? []).map((l, i) => `${num(l)}@${e?.innerSteps?.[i] ?? '?'}`).join(' ');
       const acc = (e?.accuracy ?? []).map((a, i) => `${num(a)}@${e?.innerSteps?.[i] ?? '?'}`).join(' ');
-      return `${head} EVAL ${e?.tasks ?? 0} tasks: ${num(e?.preLoss)} -> ${post}${acc ? `  accuracy ${acc}` : ''}`;
+      return `${head} EVAL ${e?.tasks ?? 0} tasks: loss ${num(e?.preLoss)} -> ${post}${acc ? `  accuracy ${acc}` : ''}`;
     }
     case metaloop.Event.Kind.KIND_STATE:
-      return `${head} STATE ${stateFromProto(ev.state)}`;
+      return `${head} STATE ${ev.message || stateFromProto(ev.state)}`;
     case metaloop.Event.Kind.KIND_CHECKPOINT:
       return `${head} CHECKPOINT ${ev.message ?? ''}`.trimEnd();
     default:
@@ -205,7 +232,8 @@ export function eventJson(ev: metaloop.IEvent): Record<string, unknown> {
     const e = ev.eval;
     out.eval = { tasks: e.tasks, innerSteps: e.innerSteps, preLoss: e.preLoss, postLoss: e.postLoss, accuracy: e.accuracy ?? [], ci95: e.ci95 ?? [], lossCi95: e.lossCi95 ?? [] };
   }
-  if (kind === 'state') out.state = stateFromProto(ev.state);
-  if (ev.message) out.message = ev.message;
+  // state: the run's state after the change; change: what happened (`resumed`, `submitted`, …).
+  if (kind === 'state') Object.assign(out, { state: stateFromProto(ev.state), change: ev.message || stateFromProto(ev.state) });
+  else if (ev.message) out.message = ev.message;
   return out;
 }

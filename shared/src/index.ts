@@ -45,6 +45,7 @@ export {
   parseSpec,
   RunSpecSchema,
   shardCount,
+  specToYaml,
   validateSpec,
   type AlgorithmSpec,
   type ModelSpec,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SpecError } from './errors.js';
-import { applyOverrides, loadSpec, parseSpec, shardCount } from './spec.js';
+import { applyOverrides, loadSpec, parseSpec, shardCount, specToYaml } from './spec.js';
 
 const BASE = `
 name: sinusoid-maml
@@ -23,6 +23,16 @@ function specError(fn: () => unknown): SpecError {
 }
 
 describe('run spec', () => {
+  it('specToYaml: one short line per section, and it reads back to the same spec', () => {
+    const spec = parseSpec(BASE);
+    const text = specToYaml(spec);
+    assert.deepEqual(parseSpec(text), spec);
+    assert.match(text, /^task: \{ family: sinusoid, shots: 10, queries: 10\b/m);
+    assert.match(text, /^model: \{ kind: mlp, hidden: \[ 40, 40 \]/m);
+    // Every section of the spec on its own line (plus nested mappings such as workers' limits).
+    assert.ok(text.trim().split('\n').length <= Object.keys(spec).length + 6, text);
+  });
+
   it('accepts the DESIGN.md example and fills defaults', () => {
     const spec = parseSpec(BASE);
     assert.equal(spec.outer.metaBatch, 25);

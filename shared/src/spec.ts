@@ -2,7 +2,7 @@
  * The run spec: one zod schema, YAML in, a validated RunSpec out. Every error names the field path,
  * the value given and what is allowed.
  */
-import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { Document, isScalar, isSeq, parse as parseYaml, visit, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { SpecError, type SpecIssue } from './errors.js';
 
@@ -368,6 +368,24 @@ export function loadSpec(yamlText: string, source = 'run spec', sets: readonly s
   if (sets.length === 0) return parseSpec(yamlText, source);
   const doc = parseYaml(yamlText) as Record<string, unknown>;
   return validateSpec(applyOverrides(doc ?? {}, sets), source);
+}
+
+/**
+ * A spec (or any plain object) as YAML in the style of the examples: a mapping whose values are
+ * all scalars (or lists of scalars) on one line, `task: { family: sinusoid, shots: 10 }`.
+ */
+export function specToYaml(spec: unknown): string {
+  const doc = new Document(spec);
+  visit(doc, {
+    Map(_key, node, path) {
+      // The top level stays one key per line.
+      if (path.length > 1 && node.items.length > 0 && node.items.every((p) => isScalar(p.value) || (isSeq(p.value) && p.value.items.every(isScalar)))) node.flow = true;
+    },
+    Seq(_key, node) {
+      if (node.items.every(isScalar)) node.flow = true;
+    },
+  });
+  return doc.toString({ lineWidth: 0 });
 }
 
 /** Number of shards of one meta-step (the last may be smaller). */

@@ -42,10 +42,10 @@ describe('metaloop-worker CLI', () => {
     await server?.stop();
   });
 
-  test('NATS unreachable: one line naming the URL, exit code 2, no stack trace', async () => {
+  test('NATS unreachable with --nats-wait 0: one line naming the URL, exit code 2, no stack trace', async () => {
     const port = await freePort();
     const url = `nats://127.0.0.1:${port}`;
-    const child = spawn(process.execPath, [CLI, '--nats', url], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, '--nats', url, '--nats-wait', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(child);
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -54,6 +54,52 @@ describe('metaloop-worker CLI', () => {
     assert.equal(lines.length, 1, stderr);
     assert.ok(lines[0]!.includes(url), stderr);
     assert.doesNotMatch(stderr, /\n\s+at /);
+  });
+
+  test('started before nats-server: waits, retries with back-off (saying so), connects once the server is up', async () => {
+    const port = await freePort();
+    const url = `nats://127.0.0.1:${port}`;
+    const child = spawn(process.execPath, [CLI, '--nats', url, '--id', 'early', '--backend', 'cpu', '--metrics-port=-1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const until = async (what: string, ok: () => boolean, ms: number) => {
+      const end = Date.now() + ms;
+      while (!ok() && Date.now() < end) await sleep(50);
+      assert.ok(ok(), `${what}; worker log:\n${stderr}`);
+    };
+    // Two failed attempts, 0.5 s then 1 s apart: the worker is still alive and says it waits.
+    await until('two retries logged', () => (stderr.match(/NATS not reachable yet; retrying in/g) ?? []).length >= 2, 20_000);
+    assert.equal(child.exitCode, null, `the worker exited instead of waiting:\n${stderr}`);
+    assert.match(stderr, /retrying in 0\.5 s[\s\S]*retrying in 1\.0 s/);
+    assert.ok(stderr.includes(url), stderr);
+    const late = await startNatsServer({ port });
+    try {
+      const coord = await NatsTransport.create({ servers: url });
+      try {
+        const beats: metaloop.Heartbeat[] = [];
+        const sub = coord.subscribe(subjects().heartbeat(), (d) => beats.push(metaloop.Heartbeat.decode(d)));
+        await until('a heartbeat from the worker once nats-server is up', () => beats.some((b) => b.workerId === 'early'), 60_000);
+        await sub.close();
+      } finally {
+        await coord.close();
+      }
+      assert.match(stderr, /connected to NATS/);
+      child.kill('SIGTERM');
+      assert.equal(await exitOf(child, 20_000), 0, stderr);
+    } finally {
+      await late.stop();
+    }
+  });
+
+  test('--help shows an example and every default', async () => {
+    const child = spawn(process.execPath, [CLI, '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    let stdout = '';
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    assert.equal(await exitOf(child, 20_000), 0);
+    assert.match(stdout, /Examples?:\n\s+\$ metaloop-worker --nats nats:\/\//);
+    assert.match(stdout, /--nats-wait <seconds>[\s\S]*\(default: forever/);
   });
 
   test('computes a shard over NATS, heartbeats, exits 0 on SIGTERM', async () => {

@@ -22,6 +22,7 @@ import {
 } from '@metaloop/shared';
 import { BACKEND_PREFERENCES, type BackendPreference } from './backend.js';
 import { describeGpuLine } from './gpu.js';
+import { connectWithRetry } from './connect-retry.js';
 import { createWorkerObservability } from './observe.js';
 import { WORKER_VERSION } from './options.js';
 import { runSelfTest } from './self-test.js';
@@ -47,6 +48,7 @@ interface CliOptions {
   selfTestShards?: number;
   selfTestTasks?: number;
   requireGpu?: boolean;
+  natsWait: number;
 }
 
 function positiveInt(value: string): number {
@@ -59,11 +61,11 @@ function program(): Command {
   return new Command('metaloop-worker')
     .description('Metaloop worker: computes MAML shards from the work queue on the best available tfjs backend')
     .version(WORKER_VERSION)
-    .addOption(new Option('--nats <url>', 'NATS server URL(s), comma separated').env('METALOOP_NATS_URL'))
-    .addOption(new Option('--id <id>', 'worker id in heartbeats and results').env('METALOOP_WORKER_ID'))
-    .addOption(new Option('--prefix <prefix>', 'subject prefix').env('METALOOP_PREFIX'))
-    .addOption(new Option('--backend <name>', 'required tfjs backend').choices(BACKEND_PREFERENCES).env('METALOOP_BACKEND'))
-    .addOption(new Option('--heartbeat-ms <ms>', 'heartbeat period').argParser(positiveInt))
+    .addOption(new Option('--nats <url>', 'NATS server URL(s), comma separated (default: nats://127.0.0.1:4222)').env('METALOOP_NATS_URL'))
+    .addOption(new Option('--id <id>', 'worker id in heartbeats and results (default: <hostname>-<pid>-<random hex>)').env('METALOOP_WORKER_ID'))
+    .addOption(new Option('--prefix <prefix>', 'subject prefix (default: metaloop)').env('METALOOP_PREFIX'))
+    .addOption(new Option('--backend <name>', 'required tfjs backend (default: any = the first that loads of tensorflow-gpu, tensorflow, wasm, cpu)').choices(BACKEND_PREFERENCES).env('METALOOP_BACKEND'))
+    .addOption(new Option('--heartbeat-ms <ms>', 'heartbeat period (default: 2000)').argParser(positiveInt))
     .addOption(new Option('--nats-user <user>', 'NATS user').env('METALOOP_NATS_USER'))
     .addOption(new Option('--nats-password <password>', 'NATS password').env('METALOOP_NATS_PASSWORD'))
     .addOption(new Option('--nats-token <token>', 'NATS token').env('METALOOP_NATS_TOKEN'))
@@ -71,7 +73,7 @@ function program(): Command {
     .addOption(new Option('--nats-tls-ca <file>', 'CA certificate (PEM) to verify the server').env('METALOOP_NATS_TLS_CA'))
     .addOption(new Option('--nats-tls-cert <file>', 'client certificate (PEM)').env('METALOOP_NATS_TLS_CERT'))
     .addOption(new Option('--nats-tls-key <file>', 'client key (PEM)').env('METALOOP_NATS_TLS_KEY'))
-    .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).env('METALOOP_LOG_LEVEL'))
+    .addOption(new Option('--log-level <level>', 'log level (default: info)').choices(['debug', 'info', 'warn', 'error']).env('METALOOP_LOG_LEVEL'))
     .addOption(
       new Option('--metrics-port <port>', '/metrics, /healthz, /readyz port (0 = any free port, -1 = off)')
         .default(DEFAULT_WORKER_METRICS_PORT)
@@ -88,7 +90,31 @@ function program(): Command {
     .addOption(new Option('--self-test', 'check this node and exit (no NATS): backend, device, GPU, a timed Conv4 MAML shard, tasks/s; exit 0 when it works (docs/gpu.md)'))
     .addOption(new Option('--self-test-shards <n>', 'timed shards of the self-test (after one warm-up shard)').default(3).argParser(positiveInt))
     .addOption(new Option('--self-test-tasks <n>', 'tasks per self-test shard').default(4).argParser(positiveInt))
-    .addOption(new Option('--require-gpu', 'with --self-test: fail unless the backend computes on a GPU'));
+    .addOption(new Option('--require-gpu', 'with --self-test: fail unless the backend computes on a GPU'))
+    .addOption(
+      new Option('--nats-wait <seconds>', 'keep retrying an unreachable NATS at start-up this long, with back-off (0 = give up at once, exit 2)')
+        .env('METALOOP_NATS_WAIT')
+        .argParser(waitSeconds)
+        .default(Number.POSITIVE_INFINITY, 'forever'),
+    )
+    .addHelpText(
+      'after',
+      `
+Exit codes: 0 after SIGINT/SIGTERM, 1 startup error, 2 NATS refused the credentials (or stayed unreachable for --nats-wait).
+
+Examples:
+  $ metaloop-worker --nats nats://127.0.0.1:4222 --id gpu0
+  $ METALOOP_NATS_URL=nats://nats:4222 metaloop-worker --backend tensorflow --metrics-port 9401
+  $ metaloop-worker --self-test          # check this node: backend, device, GPU, a timed Conv4 shard`,
+    );
+}
+
+/** Seconds >= 0, or `forever`. */
+function waitSeconds(value: string): number {
+  if (value === 'forever') return Number.POSITIVE_INFINITY;
+  const n = Number(value);
+  if (!(n >= 0)) throw new InvalidArgumentError('expected seconds >= 0, or "forever"');
+  return n;
 }
 
 /** -1 = no endpoint (commander turns a parser's `null` into '', so -1 is the "off" value). */
@@ -146,11 +172,26 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
     return report.ok ? 0 : 1;
   }
   let transport: WorkerTransport;
+  const options = natsOptions(o, o.id);
+  // A signal while waiting for NATS ends the wait (exit 0, as after a graceful close).
+  const waiting = new AbortController();
+  const stopWaiting = () => waiting.abort(new Error('stopped while waiting for NATS'));
+  process.once('SIGINT', stopWaiting);
+  process.once('SIGTERM', stopWaiting);
   try {
-    transport = await connectNats({ ...natsOptions(o, o.id), logger: logger.child('nats') });
+    transport = await connectWithRetry(() => connectNats({ ...options, logger: logger.child('nats') }), {
+      logger,
+      waitMs: o.natsWait * 1000,
+      signal: waiting.signal,
+      target: String(options.servers ?? 'nats://127.0.0.1:4222'),
+    });
   } catch (err) {
+    if (waiting.signal.aborted) return 0;
     process.stderr.write(`metaloop-worker: ${oneLine(err)}\n`);
     return err instanceof ConnectionError || err instanceof PermissionError ? 2 : 1;
+  } finally {
+    process.removeListener('SIGINT', stopWaiting);
+    process.removeListener('SIGTERM', stopWaiting);
   }
   const observability = createWorkerObservability(o.id ?? process.env.METALOOP_WORKER_ID);
   let worker: Worker | undefined;

@@ -5,14 +5,15 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { fromBundle, metaloop, paramLayout, validateSpec, type RunSpec } from '@metaloop/shared';
 import type { ApiClient } from '../client.js';
+import { UsageError } from '../errors.js';
 import { recordJson } from '../format.js';
 import type { HistoryJson } from '../history.js';
 import { renderReport } from '../report.js';
-import { examples, jsonOption, outputOption, positiveInt, wantsJson, type CliContext } from './context.js';
+import { examples, fileProblem, jsonOption, outputOption, positiveInt, wantsJson, type CliContext } from './context.js';
 
 /** θ and spec of a run, read through the coordinator's `export` verb. */
 export async function fetchParams(client: ApiClient, runId: string, selector: string): Promise<{ spec: RunSpec; params: Float32Array; step: number; source: string }> {
@@ -20,6 +21,22 @@ export async function fetchParams(client: ApiClient, runId: string, selector: st
   const spec = validateSpec(JSON.parse(blob.specJson), `spec of run ${runId}`);
   const flat = fromBundle(metaloop.TensorBundle.decode(blob.data), paramLayout(spec));
   return { spec, params: Float32Array.from(flat.data), step: blob.step, source: blob.source };
+}
+
+/**
+ * True when `eval`'s target is an exported model directory; false for a run id. A target that
+ * looks like a path (a `/` or a leading `.`; run ids have neither) but is not a directory is a
+ * UsageError naming it, not an "unknown run".
+ */
+export function exportedModelDir(target: string): boolean {
+  if (existsSync(target)) {
+    if (statSync(target).isDirectory()) return true;
+    throw new UsageError(`${target} is not a directory: eval takes a model directory written by \`metaloop export --out DIR\`, or a run id`);
+  }
+  if (target.includes('/') || target.startsWith('.')) {
+    throw new UsageError(`no such directory: ${target} (eval takes a model directory written by \`metaloop export --out DIR\`, or a run id)`);
+  }
+  return false;
 }
 
 const checkpointOption = () =>
@@ -65,7 +82,7 @@ export function registerArtifactCommands(program: Command, ctx: CliContext): voi
       .addOption(jsonOption())
       .addOption(outputOption())
       .action(async (target: string, opts: { tasks?: number; innerSteps?: number; split: 'eval' | 'test'; checkpoint: string; json?: boolean; output?: string }) => {
-        const isDir = existsSync(target) && statSync(target).isDirectory();
+        const isDir = exportedModelDir(target);
         const { ensureBackend, metaTest, metaTestLines } = await import('../eval.js');
         let spec: RunSpec;
         let params: Float32Array;
@@ -102,12 +119,16 @@ export function registerArtifactCommands(program: Command, ctx: CliContext): voi
       .addOption(jsonOption())
       .addOption(outputOption())
       .action(async (runId: string, opts: { out: string; json?: boolean; output?: string }) => {
+        const dir = dirname(resolve(opts.out));
+        if (!existsSync(dir)) throw new UsageError(`cannot write ${opts.out}: the directory ${dir} does not exist (create it first: mkdir -p ${dir})`);
         await ctx.withClient(async (client) => {
           const record = await client.status(runId);
           const blob = await client.history(runId);
           const history = JSON.parse(Buffer.from(blob.data).toString('utf8')) as HistoryJson;
           const html = renderReport({ record: recordJson(record), history });
-          await writeFile(opts.out, html);
+          await writeFile(opts.out, html).catch((e: unknown) => {
+            throw new UsageError(`cannot write the report: ${fileProblem(opts.out, e)}`);
+          });
           const summary = { runId, file: resolve(opts.out), bytes: Buffer.byteLength(html), steps: history.steps.length, evals: history.evals.length };
           if (wantsJson(opts)) out(JSON.stringify(summary));
           else out(`wrote ${opts.out} (${summary.steps} steps, ${summary.evals} evaluations, ${(summary.bytes / 1024).toFixed(0)} KiB)`);

@@ -1,9 +1,10 @@
 /** What every `metaloop` command shares: global options, the connection, output helpers. */
 import { readFileSync } from 'node:fs';
-import { Option, type Command } from 'commander';
-import { createLogger, loadSpec, SpecError, type Logger, type LogLevel, type RunSpec, type Transport } from '@metaloop/shared';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { createLogger, loadSpec, type Logger, type LogLevel, type RunSpec, type Transport } from '@metaloop/shared';
 import { ApiClient } from '../client.js';
 import { connectNats, type NatsSettings } from '../connect.js';
+import { UsageError } from '../errors.js';
 
 export interface GlobalOptions {
   nats: string;
@@ -90,16 +91,48 @@ export function readSpec(file: string, sets: readonly string[]): { text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new SpecError([{ path: '', message: `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}` }], file);
+    throw new UsageError(`cannot read the run spec: ${fileProblem(file, err)}`);
   }
   return { text, spec: loadSpec(text, file, sets) };
 }
 
-/** A positive whole number option value. */
+/** A file system error as words: `no such file: x.yaml`, `x is a directory`, `permission denied: x`. */
+export function fileProblem(path: string, err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return `no such file: ${path}`;
+  if (code === 'EISDIR') return `${path} is a directory, not a file`;
+  if (code === 'EACCES' || code === 'EPERM') return `permission denied: ${path}`;
+  return `${path}: ${(err as Error).message ?? String(err)}`;
+}
+
+/** A positive whole number option value (a usage error otherwise: exit 2). */
 export function positiveInt(name: string) {
   return (v: string): number => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new SpecError([{ path: name, message: `expected a whole number >= 1, got ${JSON.stringify(v)}` }], 'command line');
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} expects a whole number >= 1, got ${JSON.stringify(v)}`);
     return n;
   };
+}
+
+/**
+ * `metaloop … | head`: when the reader goes away, stop quietly with exit 0 (as `git log | head`
+ * does) instead of an EPIPE stack trace.
+ */
+export function exitQuietlyOnBrokenPipe(...streams: NodeJS.WriteStream[]): void {
+  for (const stream of streams) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(0);
+      throw e;
+    });
+  }
+}
+
+/**
+ * Commander's usage errors (unknown command, option or value) as one line on stderr with exit 2
+ * (EXIT.USAGE): `unknown command 'stauts' (did you mean status?)`, not the whole help.
+ */
+export function oneLineUsageErrors(program: Command, usageExit: number): Command {
+  return program
+    .configureOutput({ outputError: (str, write) => write(`${str.replace(/\n\((Did you mean [^)]*)\)/, (_m, d: string) => ` (${d.charAt(0).toLowerCase()}${d.slice(1)})`).trimEnd()}\n`) })
+    .exitOverride((e) => process.exit(e.exitCode === 1 ? usageExit : e.exitCode));
 }

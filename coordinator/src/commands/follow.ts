@@ -1,15 +1,38 @@
 /** `watch` and `events`. */
-import type { Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { metaloop } from '@metaloop/shared';
 import { EXIT } from '../exit-codes.js';
 import { summaryJson, summaryLines } from '../format.js';
-import type { HistoryJson } from '../history.js';
-import { isTerminal, stateFromProto } from '../records.js';
+import type { HistoryJson, HistoryStateName } from '../history.js';
+import { isTerminal, stateFromProto, stateToProto, type RunStateName } from '../records.js';
 import { eventJson, eventLine, followRun } from '../watch.js';
 import { examples, jsonOption, outputOption, wantsJson, type CliContext } from './context.js';
 import { watchToEnd } from './runs.js';
 
-/** The durable history of a run as the events it recorded (steps, evaluations, checkpoints), in step order. */
+const STATE_AFTER: Record<HistoryStateName, RunStateName> = {
+  submitted: 'pending',
+  running: 'running',
+  paused: 'paused',
+  resumed: 'running',
+  cancelled: 'cancelled',
+  succeeded: 'succeeded',
+  failed: 'failed',
+};
+
+/** The kinds `events --kind` takes. */
+export const EVENT_KINDS = ['step', 'eval', 'state', 'checkpoint'] as const;
+
+/** `--kind step,eval`: a set of known kinds, else a usage error naming the valid ones. */
+export function parseKinds(value: string): Set<string> {
+  const kinds = value.split(',').map((k) => k.trim().toLowerCase()).filter((k) => k !== '');
+  const unknown = kinds.filter((k) => !(EVENT_KINDS as readonly string[]).includes(k));
+  if (unknown.length > 0 || kinds.length === 0) {
+    throw new InvalidArgumentError(`unknown event kind ${unknown.map((k) => JSON.stringify(k)).join(', ') || '""'}: the kinds are ${EVENT_KINDS.join(', ')} (comma-separated)`);
+  }
+  return new Set(kinds);
+}
+
+/** The durable history of a run as the events it recorded (steps, evaluations, checkpoints, state changes), in step order. */
 export function historyEvents(h: HistoryJson): metaloop.IEvent[] {
   const out: metaloop.IEvent[] = [];
   h.steps.forEach((step, i) =>
@@ -35,7 +58,9 @@ export function historyEvents(h: HistoryJson): metaloop.IEvent[] {
     });
   }
   for (const c of h.checkpoints) out.push({ runId: h.runId, kind: metaloop.Event.Kind.KIND_CHECKPOINT, step: c.step, timestampMs: c.timeMs, message: `checkpoint at step ${c.step}` });
-  const order = (k: metaloop.Event.Kind | null | undefined) => (k === metaloop.Event.Kind.KIND_STEP ? 0 : k === metaloop.Event.Kind.KIND_EVAL ? 1 : 2);
+  // The message names the change (`resumed`, `submitted`); the state is the run's state after it.
+  for (const c of h.states ?? []) out.push({ runId: h.runId, kind: metaloop.Event.Kind.KIND_STATE, step: c.step, timestampMs: c.timeMs, state: stateToProto(STATE_AFTER[c.state]), message: c.state });
+  const order = (k: metaloop.Event.Kind | null | undefined) => (k === metaloop.Event.Kind.KIND_STEP ? 0 : k === metaloop.Event.Kind.KIND_EVAL ? 1 : k === metaloop.Event.Kind.KIND_CHECKPOINT ? 2 : 3);
   return out.sort((a, b) => (a.step ?? 0) - (b.step ?? 0) || order(a.kind) - order(b.kind));
 }
 
@@ -72,12 +97,12 @@ export function registerFollowCommands(program: Command, ctx: CliContext): void 
           'with --follow, then the live events until the run ends',
       )
       .option('-f, --follow', 'keep printing live events until the run ends')
-      .option('--kind <kinds>', 'only these kinds, comma-separated: step,eval,state,checkpoint')
+      .addOption(new Option('--kind <kinds>', `only these kinds, comma-separated: ${EVENT_KINDS.join(',')} (default: all)`).argParser(parseKinds))
       .addOption(jsonOption())
       .addOption(outputOption())
-      .action(async (runId: string, opts: { follow?: boolean; kind?: string; json?: boolean; output?: string }) => {
+      .action(async (runId: string, opts: { follow?: boolean; kind?: Set<string>; json?: boolean; output?: string }) => {
         const json = wantsJson(opts);
-        const kinds = opts.kind ? new Set(opts.kind.split(',').map((k) => k.trim().toLowerCase())) : null;
+        const kinds = opts.kind ?? null;
         const print = (ev: metaloop.IEvent) => {
           const j = eventJson(ev);
           if (kinds && !kinds.has(String(j.kind))) return;
@@ -91,7 +116,8 @@ export function registerFollowCommands(program: Command, ctx: CliContext): void 
           if (!opts.follow) return;
           const status = await client.status(runId);
           if (isTerminal(stateFromProto(status.state))) {
-            print({ runId, kind: metaloop.Event.Kind.KIND_STATE, step: status.step, state: status.state, timestampMs: status.finishedMs || status.updatedMs });
+            // Histories record their end since issue 16; older ones get it from the record.
+            if (!history.states?.length) print({ runId, kind: metaloop.Event.Kind.KIND_STATE, step: status.step, state: status.state, timestampMs: status.finishedMs || status.updatedMs });
             return;
           }
           const lastStep = past.length ? (past[past.length - 1]!.step ?? 0) : 0;

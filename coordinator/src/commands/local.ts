@@ -1,12 +1,12 @@
 /** `local`: a coordinator and N workers with one command, trained to the end. */
-import type { Command } from 'commander';
-import { SpecError } from '@metaloop/shared';
+import { Option, type Command } from 'commander';
+import { DEFAULT_RUN_LIMITS } from '../coordinator.js';
 import { EXIT } from '../exit-codes.js';
 import { summaryJson, summaryLines } from '../format.js';
 import { runLocal } from '../local.js';
 import { stateFromProto } from '../records.js';
 import { lineRenderer, ttyRenderer } from '../watch.js';
-import { collect, examples, jsonOption, outputOption, readSpec, wantsJson, type CliContext } from './context.js';
+import { collect, examples, jsonOption, outputOption, positiveInt, readSpec, wantsJson, type CliContext } from './context.js';
 
 export function registerLocalCommand(program: Command, ctx: CliContext): void {
   const { out, err } = ctx;
@@ -14,13 +14,13 @@ export function registerLocalCommand(program: Command, ctx: CliContext): void {
     program
       .command('local <spec>')
       .description('run a coordinator and N workers with one command and train a spec to the end (nats-server when installed, else in-process)')
-      .option('-w, --workers <n>', 'number of workers', (v) => Number.parseInt(v, 10), 2)
+      .addOption(new Option('-w, --workers <n>', 'number of workers').argParser(positiveInt('--workers')).default(2))
+      .addOption(new Option('--max-params <n>', 'refuse specs whose model has more parameters').argParser(positiveInt('--max-params')).default(DEFAULT_RUN_LIMITS.maxParams))
       .option('--set <path=value>', 'override a spec field (repeatable)', collect, [])
       .option('--embedded', 'in-process transport and workers, even when nats-server is installed')
       .addOption(jsonOption())
       .addOption(outputOption())
-      .action(async (file: string, opts: { workers: number; set: string[]; embedded?: boolean; json?: boolean; output?: string }) => {
-        if (!Number.isInteger(opts.workers) || opts.workers < 1) throw new SpecError([{ path: '--workers', message: 'expected a whole number >= 1' }], 'command line');
+      .action(async (file: string, opts: { workers: number; maxParams: number; set: string[]; embedded?: boolean; json?: boolean; output?: string }) => {
         const { spec } = readSpec(file, opts.set);
         const g = ctx.globals();
         const json = wantsJson(opts);
@@ -39,6 +39,7 @@ export function registerLocalCommand(program: Command, ctx: CliContext): void {
           spec,
           source: file,
           workers: opts.workers,
+          limits: { maxParams: opts.maxParams },
           nats: externalNats ? ctx.natsSettings() : undefined,
           embedded: opts.embedded === true,
           prefix: g.prefix,

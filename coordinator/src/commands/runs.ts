@@ -4,7 +4,7 @@ import type { metaloop } from '@metaloop/shared';
 import type { ApiClient } from '../client.js';
 import { EXIT } from '../exit-codes.js';
 import { listTable, recordJson, statusLines, summaryJson, summaryLines } from '../format.js';
-import { stateFromProto } from '../records.js';
+import { isTerminal, stateFromProto } from '../records.js';
 import { etaText, followRun, lineRenderer, ttyRenderer } from '../watch.js';
 import { collect, examples, jsonOption, outputOption, positiveInt, readSpec, wantsJson, type CliContext } from './context.js';
 
@@ -83,7 +83,7 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
       .command('submit <spec>')
       .description('validate a run spec locally, submit it, print the run id')
       .option('--set <path=value>', 'override a spec field (repeatable), e.g. --set outer.lr=3e-4', collect, [])
-      .addOption(new Option('--priority <n>', "the run's share of the workers relative to other runs (1..1000)").argParser(positiveInt('--priority')))
+      .addOption(new Option('--priority <n>', "the run's share of the workers relative to other runs, 1..1000 (default: the spec's workers.priority)").argParser(positiveInt('--priority')))
       .option('--watch', 'follow the run until it ends (a live bar on a terminal); exit 0 iff it succeeded')
       .addOption(jsonOption())
       .addOption(outputOption())
@@ -119,11 +119,13 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
           const rec = await client.status(runId);
           const workers = await liveWorkers(client);
           if (wantsJson(opts)) {
-            out(JSON.stringify({ ...recordJson(rec), eta: etaText(rec), etaSeconds: etaSeconds(rec), workers: workers?.map(workersJson) ?? null }));
+            const moving = stateFromProto(rec.state) === 'running' || isTerminal(stateFromProto(rec.state));
+            out(JSON.stringify({ ...recordJson(rec), eta: moving ? etaText(rec) : null, etaSeconds: moving ? etaSeconds(rec) : null, workers: workers?.map(workersJson) ?? null }));
             return;
           }
           statusLines(rec).forEach((l) => out(l));
-          if (stateFromProto(rec.state) === 'running' || stateFromProto(rec.state) === 'paused') out(`eta:        ${etaText(rec)}`);
+          // A paused run has no ETA (it is not moving).
+          if (stateFromProto(rec.state) === 'running') out(`eta:        ${etaText(rec)}`);
           if (workers) out(`workers:    ${workers.length} live${workers.length ? ` (${workers.map((w) => `${w.workerId} ${w.backend}`).join(', ')})` : ''}`);
         });
       }),

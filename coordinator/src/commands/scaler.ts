@@ -37,13 +37,13 @@ export function parseScalerEnv(value: string | undefined): boolean {
 export function addScalerOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--k8s-scaler', 'scale the worker Deployment to what active runs ask for (env METALOOP_K8S_SCALER=true)'))
-    .addOption(new Option('--worker-deployment <name>', 'worker Deployment the scaler sets the replicas of').env('METALOOP_WORKER_DEPLOYMENT'))
+    .addOption(new Option('--worker-deployment <name>', 'worker Deployment the scaler sets the replicas of (default: none; required with --k8s-scaler)').env('METALOOP_WORKER_DEPLOYMENT'))
     .addOption(new Option('--worker-namespace <ns>', "its namespace (default: the pod's own)").env('METALOOP_WORKER_NAMESPACE'))
     .addOption(new Option('--worker-min-replicas <n>', 'workers kept when no run is active').env('METALOOP_WORKER_MIN_REPLICAS').argParser(wholeNumber).default(0))
     .addOption(new Option('--worker-max-replicas <n>', 'upper bound of worker replicas').env('METALOOP_WORKER_MAX_REPLICAS').argParser(wholeNumber).default(8))
     .addOption(new Option('--k8s-scaler-interval-ms <ms>', 'how often the scaler checks (also right after a run changes state)').argParser(wholeNumber).default(10_000))
-    .addOption(new Option('--kubeconfig <file>', 'Kubernetes API access from a kubeconfig file instead of the in-cluster service account'))
-    .addOption(new Option('--k8s-api <url>', 'Kubernetes API URL without credentials (e.g. `kubectl proxy` at http://127.0.0.1:8001)'));
+    .addOption(new Option('--kubeconfig <file>', 'Kubernetes API access from a kubeconfig file (default: the in-cluster service account)'))
+    .addOption(new Option('--k8s-api <url>', 'Kubernetes API URL without credentials, e.g. `kubectl proxy` at http://127.0.0.1:8001 (default: none)'));
 }
 
 /**

@@ -4,7 +4,7 @@
  * light client (`jetstream: false`, the CLI) uses. Part of NatsTransport (nats.ts).
  */
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
-import { TransportError } from '../errors.js';
+import { ConnectionError, TransportError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Bus, Closer } from '../transport.js';
 import { requestError } from './nats-options.js';
@@ -20,6 +20,8 @@ export interface BusHost {
   assertOpen(): void;
   /** Register a subscription's cleanup with the connection (closed with it). */
   track(stop: () => Promise<void>): Closer;
+  /** True while the connection is lost (reconnecting) or closed. */
+  reconnecting(): boolean;
 }
 
 export class NatsBus implements Bus {
@@ -95,6 +97,8 @@ export class NatsBus implements Bus {
     try {
       reply = await this.nc.request(subject, data, { timeout: timeoutMs });
     } catch (err) {
+      // Unanswered because the server went away, not because no responder runs: say so.
+      if (this.h.reconnecting()) throw new ConnectionError(`lost the connection to NATS at ${this.h.address} (reconnecting)`, this.h.address, { cause: err });
       throw requestError(err, subject, timeoutMs, this.h.address);
     }
     const remote = reply.headers?.get(ERROR_HEADER);

@@ -99,6 +99,7 @@ export class NatsTransport implements Transport {
       prefix: o.prefix,
       assertOpen: () => this.assertOpen(),
       track: (stop) => this.track(stop),
+      reconnecting: () => this.reconnected !== null || this.nc.isClosed(),
     });
     void this.watchStatus();
   }

@@ -110,13 +110,20 @@ describe('metaloop CLI against nats-server + coordinator + worker', { timeout: 9
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('every command has --help with an example', async () => {
-    for (const cmd of ['submit', 'list', 'status', 'watch', 'cancel', 'pause', 'resume', 'workers', 'events', 'export', 'eval', 'report', 'local', 'coordinator']) {
-      const r = await exec(process.execPath, [METALOOP, cmd, '--help']);
+  it('every command has --help with an example, and every option that takes a value shows its default', async () => {
+    // Options with nothing to default to: credentials and the required --out.
+    const none = /--nats-(user|password|token|creds|tls-ca|tls-cert|tls-key)|--out /;
+    const missing: string[] = [];
+    for (const cmd of ['', 'submit', 'list', 'status', 'watch', 'cancel', 'pause', 'resume', 'workers', 'events', 'export', 'eval', 'report', 'local', 'coordinator']) {
+      const r = await exec(process.execPath, [METALOOP, ...(cmd ? [cmd] : []), '--help']);
       assert.equal(r.code, 0, `${cmd} --help: ${r.stderr}`);
       assert.match(r.stdout, /Example/, `${cmd} --help has no example`);
       assert.match(r.stdout, new RegExp(`\\$ metaloop .*${cmd === 'coordinator' ? 'coordinator' : cmd}`), `${cmd} --help example`);
+      // One entry per option: its line and its wrapped continuation lines.
+      const entries = r.stdout.split(/\n(?= {2}-)/).filter((e) => /^ {2}-.*<[^>]+>/.test(e));
+      for (const e of entries) if (!none.test(e) && !/default/.test(e)) missing.push(`${cmd || 'metaloop'}: ${e.trim().split('\n')[0]}`);
     }
+    assert.deepEqual(missing, [], 'options whose --help does not show the default');
   });
 
   it('submit prints the run id; watch follows it in a pseudo-terminal (live bar) and through a pipe (plain lines)', async () => {
@@ -149,7 +156,7 @@ describe('metaloop CLI against nats-server + coordinator + worker', { timeout: 9
   it('status, list and workers: text and --output json', async () => {
     const text = await cli(['status', runId]);
     assert.equal(text.code, 0, text.stderr);
-    for (const key of ['state:      succeeded', `step:       ${STEPS}/${STEPS}`, 'train loss:', 'speed:', 'last eval:  eval@', `checkpoint: step ${STEPS}`, 'workers:    1 live (cli-w1']) {
+    for (const key of ['state:      succeeded', `step:       ${STEPS}/${STEPS}`, 'train loss:', 'speed:', 'last eval:  at step ', `checkpoint: step ${STEPS}`, 'workers:    1 live (cli-w1']) {
       assert.ok(text.stdout.includes(key), `status lacks ${JSON.stringify(key)}:\n${text.stdout}`);
     }
     const status = json(await cli(['status', runId, '--output', 'json']));
@@ -192,6 +199,35 @@ describe('metaloop CLI against nats-server + coordinator + worker', { timeout: 9
     const follow = await cli(['events', runId, '--follow', '--kind', 'state']);
     assert.equal(follow.code, 0, follow.stderr);
     assert.match(follow.stdout.trim(), /STATE succeeded$/);
+    // The history records the state changes (issue 16): submitted at 0, running, succeeded at the end.
+    const states = (await cli(['events', runId, '--kind', 'state', '-o', 'json'])).stdout.trim().split('\n').map((l) => JSON.parse(l) as { change: string; state: string; step: number });
+    assert.deepEqual(states.map((e) => [e.change, e.step]), [['submitted', 0], ['running', 0], ['succeeded', STEPS]]);
+    assert.equal(follow.stdout.trim().split('\n').length, 3, `--follow on an ended run prints its end once:\n${follow.stdout}`);
+    const bad = await cli(['events', runId, '--kind', 'evals']);
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, /step, eval, state, checkpoint/);
+  });
+
+  it('a reader that goes away (`| head`): exit 0 and nothing on stderr, no EPIPE stack', async () => {
+    for (const args of [['events', runId], ['status', runId], ['list']]) {
+      // The reading end is closed before the command writes anything: every write fails with EPIPE.
+      const child = spawn(process.execPath, [METALOOP, '--nats', nats.url, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      children.add(child.pid!);
+      child.stdout.destroy();
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+      children.delete(child.pid!);
+      assert.equal(code, 0, `${args.join(' ')} into a closed pipe: exit ${code}\n${stderr}`);
+      assert.equal(stderr, '', args.join(' '));
+    }
+    // The issue's own command lines, through a shell (pipefail: the pipeline fails if metaloop does).
+    for (const [args, n] of [[`events ${runId}`, 2], [`status ${runId}`, 1]] as const) {
+      const r = await exec('/bin/bash', ['-c', `set -o pipefail; ${shellQuote(process.execPath)} ${shellQuote(METALOOP)} --nats ${nats.url} ${args} | head -${n}`]);
+      assert.equal(r.code, 0, `${args} | head -${n}: exit ${r.code}\n${r.stderr}`);
+      assert.equal(r.stderr, '');
+      assert.equal(r.stdout.trim().split('\n').length, n);
+    }
   });
 
   it('report: one self-contained HTML page whose SVG has one point per recorded step and evaluation', async () => {
@@ -212,7 +248,7 @@ describe('metaloop CLI against nats-server + coordinator + worker', { timeout: 9
     // x grows with the step; all points inside the plot
     const before = train['before adaptation']!;
     for (let i = 1; i < before.length; i++) assert.ok(before[i]![0] > before[i - 1]![0]);
-    assert.match(html, /<pre id="spec">[\s\S]*&quot;metaBatch&quot;: 25/);
+    assert.match(html, /<pre id="spec">name: sinusoid-maml\n[\s\S]*metaBatch: 25/);
     assert.match(html, /time running/);
     const j = json(await cli(['report', runId, '--out', file, '-o', 'json']));
     assert.equal(j.steps, STEPS);
@@ -276,6 +312,8 @@ describe('metaloop CLI against nats-server + coordinator + worker', { timeout: 9
     assert.equal(cancelled.stdout.trim(), `${id}: cancelled`);
     const followed = await follow;
     assert.equal(followed.code, 0, followed.stderr);
+    const recorded = (await cli(['events', id, '--kind', 'state', '-o', 'json'])).stdout.trim().split('\n').map((l) => (JSON.parse(l) as { change: string }).change);
+    assert.deepEqual(recorded, ['submitted', 'running', 'paused', 'resumed', 'cancelled']);
     const states = followed.stdout.trim().split('\n').map((l) => JSON.parse(l) as { kind: string; state: string });
     assert.ok(states.every((e) => e.kind === 'state'));
     assert.equal(states[states.length - 1]!.state, 'cancelled');
@@ -305,5 +343,46 @@ describe('metaloop CLI against nats-server + coordinator + worker', { timeout: 9
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
       assert.match(r.stderr, /^error: unknown run "nope-000000"/);
     }
+  });
+
+  /** `metaloop watch RUN` started and following (its first progress line out); `ended(ms)` its exit code (null after ms). */
+  async function watching(id: string): Promise<{ out: Ran; ended: (ms: number) => Promise<Ran> }> {
+    const child = spawn(process.execPath, [METALOOP, '--nats', nats.url, 'watch', id], { env: { ...process.env, METALOOP_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.add(child.pid!);
+    const out: Ran = { code: null, stdout: '', stderr: '' };
+    child.stdout.on('data', (d: Buffer) => (out.stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out.stderr += d.toString()));
+    const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+    await waitFor('watch to print its first line', 60_000, async () => out.stdout.includes(`[${id}] running`));
+    return {
+      out,
+      ended: async (ms) => {
+        out.code = await Promise.race([exited, new Promise<null>((done) => setTimeout(() => done(null), ms).unref())]);
+        children.delete(child.pid!);
+        return out;
+      },
+    };
+  }
+  const submitted = async (sets: string[]) => (JSON.parse((await cli(['submit', SPEC, ...set(sets), '-o', 'json'])).stdout) as { runId: string }).runId;
+
+  it('watch: a short NATS restart is survived (the client reconnects), the run is followed to its end', async () => {
+    const id = await submitted(['outer.steps=400', 'eval.every=0', 'eval.tasks=5', 'checkpoint.every=100']);
+    const w = await watching(id);
+    await nats.restart({ downMs: 2000 });
+    const r = await w.ended(300_000);
+    assert.equal(r.code, 0, `exit ${r.code}\n${r.stderr}\n${r.stdout.slice(-1000)}`);
+    assert.match(r.stdout, new RegExp(`run ${id} succeeded: 400/400 meta-steps`));
+  });
+
+  // Last: it stops the shared nats-server.
+  it('watch: NATS going away for good is "lost the connection" (exit 2, after 30 s of reconnecting), not "is a coordinator running?"', async () => {
+    const id = await submitted(['outer.steps=100000', 'eval.every=0', 'checkpoint.every=0']);
+    const w = await watching(id);
+    await nats.stop();
+    const r = await w.ended(90_000);
+    assert.equal(r.code, 2, `exit ${r.code}\n${r.stderr}`);
+    // The last line is the error (the transport may log its reconnect attempts before it).
+    assert.match(r.stderr.trim().split('\n').pop()!, /^error: lost the connection to NATS at nats:\/\/127\.0\.0\.1:\d+/, r.stderr);
+    assert.doesNotMatch(r.stderr, /coordinator running/);
   });
 });
