@@ -185,6 +185,8 @@ export class Coordinator {
     };
   }
 
+  // async so that invalid options reject the returned promise rather than throw.
+  // eslint-disable-next-line @typescript-eslint/require-await
   static async create(options: CoordinatorOptions): Promise<Coordinator> {
     return new Coordinator(compileCoordinatorOptions(options));
   }
@@ -216,7 +218,7 @@ export class Coordinator {
           subj,
           {
             submit: (yaml, source, priority) => this.submit(yaml, source, priority),
-            workers: async () => this.workers.list(),
+            workers: () => Promise.resolve(this.workers.list()),
             list: (all) => this.list(all),
             status: (id) => this.status(id),
             cancel: (id) => this.cancel(id),
@@ -491,7 +493,7 @@ export class Coordinator {
     this.active.get(runId)?.countRejected(reason);
     // Label only runs this coordinator knows: result messages must not create arbitrary series.
     this.options.metrics?.resultRejected(this.active.has(runId) || this.ended.has(runId) ? runId : undefined, reason);
-    const log = reason === 'duplicate' || reason === 'stale' ? this.options.logger.debug : this.options.logger.warn;
-    log('result rejected', { run: runId, reason, detail });
+    const level = reason === 'duplicate' || reason === 'stale' ? 'debug' : 'warn';
+    this.options.logger[level]('result rejected', { run: runId, reason, detail });
   }
 }

@@ -184,11 +184,16 @@ export class ShardRound {
             },
           ),
         );
+        // Rethrows the failure as it was caught (`!== null` narrows unknown to {}).
+        // eslint-disable-next-line @typescript-eslint/only-throw-error
         if (this.failure !== null) throw this.failure;
       }
       await Promise.all(publishing);
+      // Rethrow failures as they were caught (`!== null` narrows unknown to {}).
+      /* eslint-disable @typescript-eslint/only-throw-error */
       if (publishError !== null) throw publishError;
       if (this.failure !== null) throw this.failure;
+      /* eslint-enable @typescript-eslint/only-throw-error */
       if (collector.complete) return;
       await new Promise<void>((resolve, reject) => {
         const tick = Math.max(10, Math.min(250, Math.floor(resultTimeoutMs / 4)));

@@ -81,7 +81,7 @@ describe('metaloop coordinator --k8s-scaler', () => {
       assert.equal(c.code, 0, c.stderr);
       await until('the scale-down after cancel', () => api.replicas === 1);
       assert.deepEqual(
-        api.patches().map((r) => [r.headers['content-type'], JSON.parse(r.body)]),
+        api.patches().map((r) => [r.headers['content-type'], JSON.parse(r.body) as unknown]),
         [1, 3, 1].map((n) => ['application/merge-patch+json', { spec: { replicas: n } }]),
       );
       assert.match(log, /worker scaler started/);

@@ -96,7 +96,7 @@ describe('scaler: pure parts', () => {
     assert.equal(backoffDelay(1000, 1000, 60_000), 60_000);
   });
 
-  it('bad options and a missing cluster are refused with a message naming the setting', async () => {
+  it('bad options and a missing cluster are refused with a message naming the setting', () => {
     const demand = () => 0;
     assert.throws(() => compileScalerOptions({ deployment: '', demand }), /worker-deployment|METALOOP_WORKER_DEPLOYMENT/);
     assert.throws(() => compileScalerOptions({ deployment: 'w', minReplicas: 5, maxReplicas: 2, demand }), /minReplicas \(5\) > maxReplicas \(2\)/);
@@ -168,7 +168,7 @@ describe('scaler against an API server stand-in', () => {
     await t.waitFor((c) => c.length >= 2);
     assert.ok(Date.now() - t0 < 5000);
     assert.equal(fake.replicas, 1);
-    assert.deepEqual(fake.patches().map((r) => JSON.parse(r.body)), [{ spec: { replicas: 6 } }, { spec: { replicas: 1 } }]);
+    assert.deepEqual(fake.patches().map((r) => JSON.parse(r.body) as unknown), [{ spec: { replicas: 6 } }, { spec: { replicas: 1 } }]);
     await t.scaler.close();
   });
 

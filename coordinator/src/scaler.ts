@@ -223,6 +223,8 @@ export class KubernetesScaler {
   }
 
   /** Validates the options and loads the API config; no request yet (`run()` starts the loop). */
+  // async so that invalid options or a missing kubeconfig reject the returned promise rather than throw.
+  // eslint-disable-next-line @typescript-eslint/require-await
   static async create(options: ScalerOptions): Promise<KubernetesScaler> {
     compileScalerOptions(options);
     return new KubernetesScaler(options, loadKubeConfig(options));
@@ -268,6 +270,8 @@ export class KubernetesScaler {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, cycle.delayMs);
         timer.unref?.();
+        // done() is a hoisted function declaration (setTimeout above uses it), so it has its own `this`.
+        // eslint-disable-next-line @typescript-eslint/no-this-alias
         const self = this;
         function done(): void {
           clearTimeout(timer);

@@ -175,7 +175,7 @@ class Server implements NatsServer {
     while (Date.now() < deadline) {
       if (exited !== null) {
         const log = this.logTail();
-        const err = new NatsServerError(`nats-server ${exited} on ${this.url}: ${log.split('\n').slice(-3).join(' | ')}`);
+        const err = new NatsServerError(`nats-server ${String(exited)} on ${this.url}: ${log.split('\n').slice(-3).join(' | ')}`);
         (err as NatsServerError & { inUse?: boolean }).inUse = /address already in use/i.test(log);
         throw err;
       }

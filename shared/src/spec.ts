@@ -267,6 +267,8 @@ function show(value: unknown): string {
     const s = JSON.stringify(value);
     return s.length > 80 ? s.slice(0, 77) + '...' : s;
   } catch {
+    // Reached only when JSON.stringify throws (a bigint, a cycle): String() is the intended fallback.
+    // eslint-disable-next-line @typescript-eslint/no-base-to-string
     return String(value);
   }
 }

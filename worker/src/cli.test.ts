@@ -156,8 +156,8 @@ describe('metaloop-worker CLI', () => {
     children.push(child);
     let stdout = '';
     let stderr = '';
-    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     assert.equal(await exitOf(child, 300_000), 0, `${stdout}\n${stderr}`);
     assert.match(stdout, /^backend: {2}wasm, device wasm/m);
     assert.match(stdout, /^gpu: {6}no GPU$/m);
@@ -171,7 +171,7 @@ describe('metaloop-worker CLI', () => {
     const child = spawn(process.execPath, [CLI, '--require-gpu'], { stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(child);
     let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     assert.equal(await exitOf(child, 30_000), 1);
     assert.match(stderr, /--require-gpu only applies to --self-test/);
   });

@@ -54,7 +54,7 @@ describe('losses', () => {
         const r1 = checkFirstDerivative(f, x, rng);
         assert.ok(r1.relErr < 1e-2, JSON.stringify(r1));
         // squared so the second derivative is not just the softmax Hessian
-        const r2 = checkSecondDerivative((z) => tf.square(f(z)) as tf.Scalar, x, rng);
+        const r2 = checkSecondDerivative((z) => tf.square<tf.Scalar>(f(z)), x, rng);
         assert.ok(r2.relErr < 2e-2, JSON.stringify(r2));
         const r3 = checkSecondDerivative(f, x, rng, 1e-3, 1e-2);
         assert.ok(r3.relErr < 2e-2, JSON.stringify(r3));
@@ -67,13 +67,13 @@ describe('losses', () => {
       const y = labels();
       // Alone, its gradient is disconnected from the logits: differentiating it again throws.
       assert.throws(
-        () => checkSecondDerivative((z) => tf.losses.softmaxCrossEntropy(y, z) as tf.Scalar, randomTensor(rng, [4, 5]), rng),
+        () => checkSecondDerivative((z) => tf.losses.softmaxCrossEntropy<tf.Tensor, tf.Scalar>(y, z), randomTensor(rng, [4, 5]), rng),
         /Cannot compute gradient of y=f\(x\)/,
       );
       // Inside a larger function, the term through the loss's Hessian is silently missing.
       let worst = 0;
       for (let k = 0; k < 3; k++) {
-        const f = (z: tf.Tensor) => tf.mul(tf.sum(tf.square(z)), tf.losses.softmaxCrossEntropy(y, z)) as tf.Scalar;
+        const f = (z: tf.Tensor) => tf.mul<tf.Scalar>(tf.sum(tf.square(z)), tf.losses.softmaxCrossEntropy(y, z));
         worst = Math.max(worst, checkSecondDerivative(f, randomTensor(rng, [4, 5], -2, 2), rng).relErr);
       }
       assert.ok(worst > 0.05, `expected the customGrad loss to get the second derivative wrong (worst rel err ${worst})`);
@@ -83,7 +83,7 @@ describe('losses', () => {
   test('mse and accuracy', () => {
     tf.tidy(() => {
       assert.ok(Math.abs(mse(tf.tensor1d([1, 2]), tf.tensor1d([0, 4])).dataSync()[0]! - 2.5) < 1e-6);
-      const r = checkSecondDerivative((z) => tf.square(mse(z, tf.tensor1d([0.5, -1, 2]))) as tf.Scalar, randomTensor(rng, [3]), rng);
+      const r = checkSecondDerivative((z) => tf.square<tf.Scalar>(mse(z, tf.tensor1d([0.5, -1, 2]))), randomTensor(rng, [3]), rng);
       assert.ok(r.relErr < 2e-2, JSON.stringify(r));
       const logits = tf.tensor2d([[2, 1, 0], [0, 3, 1], [1, 0, 5], [9, 0, 0]]);
       const y = tf.oneHot(tf.tensor1d([0, 1, 0, 0], 'int32'), 3).toFloat();

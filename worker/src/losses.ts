@@ -33,10 +33,10 @@ export function softmaxCrossEntropy(logits: tf.Tensor, target: tf.Tensor): tf.Sc
 
 /** Fraction of rows whose arg-max logit is the target's arg-max (not differentiable; metrics only). */
 export function accuracy(logits: tf.Tensor, target: tf.Tensor): tf.Scalar {
-  return tf.mean(tf.cast(tf.equal(tf.argMax(logits, -1), tf.argMax(target, -1)), 'float32')) as tf.Scalar;
+  return tf.mean<tf.Scalar>(tf.cast(tf.equal(tf.argMax(logits, -1), tf.argMax(target, -1)), 'float32'));
 }
 
 /** Mean squared error over all elements. */
 export function mse(pred: tf.Tensor, target: tf.Tensor): tf.Scalar {
-  return tf.mean(tf.squaredDifference(pred, target)) as tf.Scalar;
+  return tf.mean<tf.Scalar>(tf.squaredDifference(pred, target));
 }

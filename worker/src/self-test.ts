@@ -93,8 +93,11 @@ export async function runSelfTest(options: SelfTestOptions = {}): Promise<SelfTe
   const shardMs: number[] = [];
   let warmupMs = NaN;
   let backend: BackendInfo | undefined;
+  // report() reads these before they are set (an early failure): as const they would be in the TDZ.
+  /* eslint-disable prefer-const */
   let gpu: GpuInfo | undefined;
   let path: SelfTestReport['path'];
+  /* eslint-enable prefer-const */
   const report = (): SelfTestReport => {
     const ok = problems.length === 0;
     const m = median(shardMs);

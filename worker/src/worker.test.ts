@@ -64,7 +64,7 @@ async function harness(): Promise<Harness> {
       await bus.publishWork(runId, shardMsgId(runId, step, index, kind), data);
     },
     async close() {
-      hc.close();
+      await hc.close();
       await rc.close();
       await bus.close();
     },

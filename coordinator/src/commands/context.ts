@@ -26,8 +26,8 @@ export interface CliContext {
   logger(component: string, fallback: LogLevel): Logger;
   /** Connect, run `fn` with an API client (and its transport), close. */
   withClient<T>(fn: (client: ApiClient, transport: Transport) => Promise<T>): Promise<T>;
-  out(line: string): void;
-  err(line: string): void;
+  readonly out: (line: string) => void;
+  readonly err: (line: string) => void;
 }
 
 /** The NATS connection settings of the global --nats* flags. */

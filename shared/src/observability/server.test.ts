@@ -44,7 +44,7 @@ describe('startObservabilityServer', () => {
   });
 
   it('treats an async readiness check that throws or hangs as not ready', async () => {
-    const throwing = await start({ port: 0, registry: new Registry(), defaultMetrics: false, ready: async () => { throw new Error('backend not loaded'); } });
+    const throwing = await start({ port: 0, registry: new Registry(), defaultMetrics: false, ready: () => Promise.reject(new Error('backend not loaded')) });
     const r1 = await fetch(`${throwing.url}/readyz`);
     assert.equal(r1.status, 503);
     assert.match(await r1.text(), /backend not loaded/);
@@ -52,7 +52,7 @@ describe('startObservabilityServer', () => {
     const r2 = await fetch(`${hanging.url}/readyz`);
     assert.equal(r2.status, 503);
     assert.match(await r2.text(), /timed out/);
-    const asyncTrue = await start({ port: 0, registry: new Registry(), defaultMetrics: false, ready: async () => true });
+    const asyncTrue = await start({ port: 0, registry: new Registry(), defaultMetrics: false, ready: () => Promise.resolve(true) });
     assert.equal((await fetch(`${asyncTrue.url}/readyz`)).status, 200);
   });
 

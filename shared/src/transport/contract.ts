@@ -66,7 +66,7 @@ export function transportContract(backend: ContractBackend): void {
 }
 
 function contractCases(backend: ContractBackend): void {
-  const withCluster = (name: string, fn: (c: ContractCluster) => Promise<void>, settings: Partial<ContractSettings> = {}) =>
+  const withCluster = (name: string, fn: (c: ContractCluster) => Promise<void>, settings: Partial<ContractSettings> = {}): void => {
     test(name, async () => {
       const c = await backend.open({ ...DEFAULTS, ...settings });
       try {
@@ -75,6 +75,7 @@ function contractCases(backend: ContractBackend): void {
         await Promise.allSettled([c.worker.close(), c.worker2.close(), c.coordinator.close()]);
       }
     });
+  };
 
   withCluster('work: publish, consume, ack', async (c) => {
     for (let i = 0; i < 3; i++) await c.coordinator.publishWork('run-a', `run-a.0.${i}`, enc(`shard ${i}`));
@@ -305,7 +306,7 @@ function contractCases(backend: ContractBackend): void {
 
   withCluster('request/reply: answers, RequestTimeoutError without responder or in time', async (c) => {
     const p = c.prefix;
-    const svc = c.coordinator.serve(`${p}.api.status`, async (d) => enc(`status of ${dec(d)}`));
+    const svc = c.coordinator.serve(`${p}.api.status`, (d) => Promise.resolve(enc(`status of ${dec(d)}`)));
     const slow = c.coordinator.serve(`${p}.api.export`, async () => {
       await sleep(1500);
       return enc('late');

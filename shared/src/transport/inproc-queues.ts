@@ -134,9 +134,10 @@ export class InProcWorkQueue {
       deliveryCount: entry.deliveries,
       leaseMs: this.settings.leaseMs,
       maxDeliver: this.settings.maxDeliver,
-      ack: async () => {
+      ack: () => {
         // Like JetStream, a late ack from an earlier delivery still completes the message.
         if (this.entries.get(entry.seq) === entry) this.remove(entry);
+        return Promise.resolve();
       },
       nak: (delayMs = 0) => {
         if (!current()) return;

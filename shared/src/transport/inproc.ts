@@ -3,6 +3,8 @@
  * `metaloop local`. Several transports (coordinator, workers) share one InProcBus; each closes
  * independently. Semantics follow JetStream (see inproc-queues.ts) and core NATS.
  */
+/* eslint-disable @typescript-eslint/require-await -- the Transport methods stay `async` with no await so that a
+   failed assertOpen()/assertRunId() rejects the returned promise (as NatsTransport does) instead of throwing. */
 import { NotFoundError, RequestTimeoutError, TransportError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { assertRunId } from '../subjects.js';
@@ -216,7 +218,7 @@ export class InProcTransport implements Transport {
     assertRunId(runId);
     assertVersion('checkpoint step', step);
     let byStep = this.bus.checkpoints.get(runId);
-    if (!byStep) this.bus.checkpoints.set(runId, (byStep = new Map()));
+    if (!byStep) this.bus.checkpoints.set(runId, (byStep = new Map<number, Uint8Array>()));
     byStep.set(step, data.slice());
   }
 

@@ -343,7 +343,7 @@ export class PendingPuts {
   /** Store in the background once `after` settles (see storeDelayMs), or at once when settled. */
   start(runId: string, version: number, data: Uint8Array, after: Promise<unknown> = Promise.resolve()): void {
     let m = this.byRun.get(runId);
-    if (!m) this.byRun.set(runId, (m = new Map()));
+    if (!m) this.byRun.set(runId, (m = new Map<number, PendingPut>()));
     let go!: () => void;
     const started = new Promise<void>((r) => (go = r));
     after.then(go, go);

@@ -154,7 +154,9 @@ async function createResources(jsm: JetStreamManager, js: JetStreamClient, o: Co
     try {
       return await create();
     } catch (err) {
-      return open().catch(() => Promise.reject(err));
+      return open().catch(() => {
+        throw err;
+      });
     }
   };
   const runs = await retryOpen(

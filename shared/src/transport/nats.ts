@@ -295,6 +295,8 @@ export class NatsTransport implements Transport {
     this.assertOpen();
     const pollMs = Math.max(1000, options.pollMs ?? 1000);
     const stopped = () => this.closed || options.signal?.aborted === true;
+    // The iterator is an object-literal async generator method, whose own `this` is the iterable.
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
     const self = this;
     return {
       async *[Symbol.asyncIterator]() {

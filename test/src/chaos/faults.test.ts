@@ -115,7 +115,7 @@ describe('chaos: worker, coordinator and NATS failures, junk results', { timeout
       assert.equal(old.exited?.signal, 'SIGKILL');
       await newCoordinator();
       const fresh = coordinator;
-      const line = await waitFor('the new coordinator to resume the run', 30_000, async () => fresh.output().find((l) => /resuming run/.test(l)), describeProcs, coordinatorDead);
+      const line = await waitFor('the new coordinator to resume the run', 30_000, () => fresh.output().find((l) => /resuming run/.test(l)), describeProcs, coordinatorDead);
       assert.match(line, new RegExp(runId));
       assert.match(line, /fromStep"?[:=]\s*(5|10)\b/, `resumes from a checkpoint (every 5 steps): ${line}`);
     });
@@ -133,9 +133,9 @@ describe('chaos: worker, coordinator and NATS failures, junk results', { timeout
   it('a shard failing on every delivery fails its run after MaxDeliver, naming the shard and the last error', async () => {
     const { loadSpec } = await import('@metaloop/shared');
     const { readFileSync } = await import('node:fs');
-    const { join } = await import('node:path');
+    const nodePath = await import('node:path');
     const { ROOT } = await import('../support/cluster.js');
-    const file = join(ROOT, 'examples/omniglot-5w1s.yaml');
+    const file = nodePath.join(ROOT, 'examples/omniglot-5w1s.yaml');
     // A data set path no worker has: every delivery of shard 0 ends in an error result (on the
     // workers' cpu backend: the example requires tensorflow, which these workers refuse).
     const spec = loadSpec(readFileSync(file, 'utf8'), file, ['task.path=/nonexistent/omniglot', 'outer.steps=2', 'eval.every=0', 'workers.backend=any']);

@@ -95,7 +95,7 @@ describe('chaos: coordinator kill -9 + restart, the resumed run at full speed', 
       atKill = await workerTroubles();
       await newCoordinator();
       const fresh = coordinator;
-      const line = await waitFor('the new coordinator to resume the run', 30_000, async () => fresh.output().find((l) => /resuming run/.test(l)), describeProcs);
+      const line = await waitFor('the new coordinator to resume the run', 30_000, () => fresh.output().find((l) => /resuming run/.test(l)), describeProcs);
       assert.match(line, new RegExp(runId));
       assert.match(line, /fromStep"?[:=]\s*(20|30|40)\b/, `resumes from a checkpoint (every 10 steps): ${line}`);
     });

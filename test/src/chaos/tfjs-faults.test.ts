@@ -108,7 +108,7 @@ describe('chaos on tfjs: worker, coordinator and NATS failures (tensorflow backe
         assert.equal(old.exited?.signal, 'SIGKILL');
         await newCoordinator();
         const fresh = coordinator;
-        const line = await waitFor('the new coordinator to resume the run', 30_000, async () => fresh.output().find((l) => /resuming run/.test(l)), describeProcs, coordinatorDead);
+        const line = await waitFor('the new coordinator to resume the run', 30_000, () => fresh.output().find((l) => /resuming run/.test(l)), describeProcs, coordinatorDead);
         assert.match(line, new RegExp(runId));
       });
     }

@@ -147,6 +147,8 @@ describe('metaloop CLI against nats-server + coordinator + worker', { timeout: 9
     assert.match(pty.stdout, /succeeded/);
     const pipe = await watchPipe;
     assert.equal(pipe.code, 0, pipe.stderr);
+    // The escape character (ESC, \x1b) is exactly what this asserts is absent.
+    // eslint-disable-next-line no-control-regex
     assert.doesNotMatch(pipe.stdout, /\r|\x1b\[/, 'no control sequences when stdout is not a TTY');
     const lines = pipe.stdout.trim().split('\n');
     assert.ok(lines.some((l) => l.startsWith(`[${runId}] running  step`)), pipe.stdout);

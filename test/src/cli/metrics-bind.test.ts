@@ -43,7 +43,7 @@ async function startWorker(nats: NatsServer, args: readonly string[], procs: Pro
   return waitFor(
     `${w.name} to serve its metrics`,
     60_000,
-    async () => {
+    () => {
       for (const line of w.output()) {
         if (!line.startsWith('{')) continue;
         const l = JSON.parse(line) as { msg?: string; host?: string; port?: number };

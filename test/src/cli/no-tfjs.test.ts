@@ -97,7 +97,7 @@ describe('metaloop without TensorFlow: coordinator, --help and the light client 
       () => proc.exitReason(),
     );
     process.kill(proc.pid, 'SIGUSR2');
-    await waitFor('the module list (SIGUSR2)', 10_000, async () => existsSync(`${base}.cjs`), () => proc.tail(), () => proc.exitReason());
+    await waitFor('the module list (SIGUSR2)', 10_000, () => existsSync(`${base}.cjs`), () => proc.tail(), () => proc.exitReason());
     const modules = loadedModules(base);
     // The recorder saw the coordinator's own modules and NATS: the list is the real one.
     assert.ok(modules.some((m) => m.endsWith('/coordinator/dist/coordinator.js')), `recorded:\n${modules.join('\n')}`);

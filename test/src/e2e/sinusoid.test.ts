@@ -88,7 +88,7 @@ describe('distributed sinusoid MAML over a real nats-server', { timeout: 600_000
     });
     try {
       // Wait until every worker process has sent a heartbeat (they are connected and ready).
-      await waitFor(`${expectWorkers} live workers`, 60_000, async () => beats.size >= expectWorkers, describeProcs, dead);
+      await waitFor(`${expectWorkers} live workers`, 60_000, () => beats.size >= expectWorkers, describeProcs, dead);
       await new Promise((r) => setTimeout(r, 300));
       const submitted = await cli(nats.url, ['submit', SPEC, ...SETS.flatMap((s) => ['--set', s]), '--watch', '--json']);
       assert.equal(submitted.code, 0, `submit --watch failed:\n${submitted.stdout}\n${submitted.stderr}\n${describeProcs()}`);

@@ -198,7 +198,8 @@ function productSubjects(prefix: string): string[] {
   const samples = [RUN, 'probe-worker', '7', '3'];
   for (const [name, fn] of Object.entries(s)) {
     if (typeof fn !== 'function' || name === 'api') continue;
-    out.push((fn as (...a: string[]) => string)(...samples.slice(0, fn.length)));
+    const make = fn as (...a: string[]) => string;
+    out.push(make(...samples.slice(0, make.length)));
   }
   return [...new Set(out)];
 }

@@ -179,7 +179,7 @@ describe('deploy/nats permissions (nats-server with nats-test.conf)', () => {
 
   it('lets the CLI call the API and watch events, and nothing else', async () => {
     const coord = await transport('coordinator');
-    const served = coord.serve('metaloop.api.list', async (d) => new TextEncoder().encode(`listed:${new TextDecoder().decode(d)}`));
+    const served = coord.serve('metaloop.api.list', (d) => Promise.resolve(new TextEncoder().encode(`listed:${new TextDecoder().decode(d)}`)));
     const cli = await raw('cli');
     await new Promise((r) => setTimeout(r, 200));
     const reply = await cli.request('metaloop.api.list', new TextEncoder().encode('q'), { timeout: 5000 });

@@ -111,7 +111,7 @@ export class Proc {
 export async function waitFor<T>(
   what: string,
   timeoutMs: number,
-  check: () => Promise<T | undefined | null | false>,
+  check: () => Promise<T | undefined | null | false> | T | undefined | null | false,
   describe: () => string = () => '',
   dead: () => string | undefined = () => undefined,
 ): Promise<T> {

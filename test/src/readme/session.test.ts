@@ -134,7 +134,7 @@ describe('README: the typical session, as written', { timeout: 900_000 }, () => 
         await waitFor(
           `'${command}' to log '${ready}'`,
           120_000,
-          async () => p.output().some((l) => l.includes(ready)),
+          () => p.output().some((l) => l.includes(ready)),
           () => p.output().join('\n'),
           () => p.exitReason(),
         );

@@ -164,7 +164,7 @@ export function metricValue(text: string, name: string, labels: Record<string, s
     if (!line.startsWith(name)) continue;
     const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([^}]*)\})?\s+(\S+)/.exec(line);
     if (!m || m[1] !== name) continue;
-    const have = Object.fromEntries([...(m[3] ?? '').matchAll(/([a-zA-Z_]+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
+    const have = Object.fromEntries([...(m[3] ?? '').matchAll(/([a-zA-Z_]+)="([^"]*)"/g)].map((x) => [x[1] ?? '', x[2] ?? ''] as const));
     if (Object.entries(labels).every(([k, v]) => have[k] === v)) sum += Number(m[4]);
   }
   return sum;
@@ -173,7 +173,7 @@ export function metricValue(text: string, name: string, labels: Record<string, s
 /** Waits until `proc` prints a new line (not among those it printed before) matching `pattern`. */
 export async function waitNewLine(proc: Proc, pattern: RegExp, timeoutMs: number): Promise<string> {
   const before = new Set(proc.output());
-  return waitFor(`${proc.name} to log ${pattern}`, timeoutMs, async () => proc.output().find((l) => !before.has(l) && pattern.test(l)), () => proc.tail(20), () => proc.exitReason());
+  return waitFor(`${proc.name} to log ${pattern}`, timeoutMs, () => proc.output().find((l) => !before.has(l) && pattern.test(l)), () => proc.tail(20), () => proc.exitReason());
 }
 
 /**

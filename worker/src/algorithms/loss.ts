@@ -32,7 +32,7 @@ export const LOSSES: Record<LossKind, Loss> = {
     fn: mse,
     perTask: (pred, target) => {
       const d = tf.squaredDifference(pred, target);
-      return tf.mean(d, inner(d)) as tf.Tensor1D;
+      return tf.mean<tf.Tensor1D>(d, inner(d));
     },
   },
   xent: {
@@ -40,12 +40,12 @@ export const LOSSES: Record<LossKind, Loss> = {
     fn: softmaxCrossEntropy,
     perTask: (logits, target) => {
       const nll = tf.neg(tf.sum(tf.mul(target, logSoftmax(logits)), -1));
-      return tf.mean(nll, inner(nll)) as tf.Tensor1D;
+      return tf.mean<tf.Tensor1D>(nll, inner(nll));
     },
     accuracy,
     perTaskAccuracy: (logits, target) => {
       const hit = tf.cast(tf.equal(tf.argMax(logits, -1), tf.argMax(target, -1)), 'float32');
-      return tf.mean(hit, inner(hit)) as tf.Tensor1D;
+      return tf.mean<tf.Tensor1D>(hit, inner(hit));
     },
   },
 };

@@ -127,7 +127,7 @@ describe('algorithm variants', () => {
       const before = tf.memory().numTensors;
       checkAgainstFd(spec, inner, theta, task, rng, 1e-3);
       assert.equal(tf.memory().numTensors, before, 'tensors leaked');
-      tf.dispose([...theta, ...Object.values(task)]);
+      tf.dispose([...theta, task.xs, task.ys, task.xq, task.yq]);
     });
   }
 
@@ -142,7 +142,7 @@ describe('algorithm variants', () => {
       const rng = new Rng(kind === 'anil' ? 101 : 102);
       const { inner, theta, task } = setup(spec, rng, true);
       checkAgainstFd(spec, inner, theta, task, rng, 1e-4);
-      tf.dispose([...theta, ...Object.values(task)]);
+      tf.dispose([...theta, task.xs, task.ys, task.xq, task.yq]);
     });
   }
 
@@ -165,7 +165,7 @@ describe('algorithm variants', () => {
         });
       });
     }
-    tf.dispose([...base.theta, ...Object.values(base.task)]);
+    tf.dispose([...base.theta, base.task.xs, base.task.ys, base.task.xq, base.task.yq]);
   });
 
   test('ANIL adapts the head only; Reptile sends θ − θ′ (= α∇L_support after one step)', () => {
@@ -188,7 +188,7 @@ describe('algorithm variants', () => {
         assert.ok(diff < 1e-6, `reptile ${a.inner.layout[i]!.name}: ${diff}`);
       });
     });
-    tf.dispose([...a.theta, ...Object.values(a.task)]);
+    tf.dispose([...a.theta, a.task.xs, a.task.ys, a.task.xq, a.task.yq]);
   });
 
   test('evaluate runs the learned rates for more steps than training', () => {
@@ -201,6 +201,6 @@ describe('algorithm variants', () => {
       const l = r.losses.map((t) => t.dataSync()[0]!);
       assert.ok(l[5]! < l[0]!, `query loss should fall with adaptation: ${l.join(', ')}`);
     });
-    tf.dispose([...theta, ...Object.values(task)]);
+    tf.dispose([...theta, task.xs, task.ys, task.xq, task.yq]);
   });
 });

@@ -51,8 +51,8 @@ function convBoth() {
   const joint = tf.concat([tf.reshape(x, [-1]), tf.reshape(w, [-1])]);
   return {
     f: (z: tf.Tensor) => {
-      const xv = tf.reshape(tf.slice(z, [0], [nx]), [1, 5, 5, 2]) as tf.Tensor4D;
-      const wv = tf.reshape(tf.slice(z, [nx], [w.size]), [3, 3, 2, 2]) as tf.Tensor4D;
+      const xv = tf.reshape<tf.Rank.R4>(tf.slice(z, [0], [nx]), [1, 5, 5, 2]);
+      const wv = tf.reshape<tf.Rank.R4>(tf.slice(z, [nx], [w.size]), [3, 3, 2, 2]);
       return cube(tf.conv2d(xv, wv, 1, 'same'));
     },
     x: joint,

@@ -51,7 +51,7 @@ function geometry(args: Args): { x: TensorInfo; dy: TensorInfo; c: ConvInfo } {
   const attrs = args.attrs as unknown as ConvAttrs & { filterShape: [number, number, number, number] };
   const c = convInfo(tf.Conv2DBackpropFilter, x.shape, attrs.filterShape, attrs);
   if (dy.shape.join() !== c.outShape.join()) {
-    throw new Error(`Conv2DBackpropFilter: dy has shape [${dy.shape}], the convolution's output is [${c.outShape}]`);
+    throw new Error(`Conv2DBackpropFilter: dy has shape [${String(dy.shape)}], the convolution's output is [${String(c.outShape)}]`);
   }
   return { x, dy, c };
 }

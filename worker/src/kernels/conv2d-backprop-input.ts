@@ -34,7 +34,7 @@ function geometry(args: Args): { dy: TensorInfo; filter: TensorInfo; c: ConvInfo
   const attrs = args.attrs as unknown as ConvAttrs & { inputShape: [number, number, number, number] };
   const c = convInfo(tf.Conv2DBackpropInput, attrs.inputShape, filter.shape, attrs);
   if (dy.shape.join() !== c.outShape.join()) {
-    throw new Error(`Conv2DBackpropInput: dy has shape [${dy.shape}], the convolution's output is [${c.outShape}]`);
+    throw new Error(`Conv2DBackpropInput: dy has shape [${String(dy.shape)}], the convolution's output is [${String(c.outShape)}]`);
   }
   return { dy, filter, c };
 }

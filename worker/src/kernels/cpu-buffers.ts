@@ -58,6 +58,8 @@ function markRead(v: unknown): void {
 function hook(b: CpuBackendHooks): void {
   if (hooked.has(b)) return;
   hooked.add(b);
+  // The backend's own methods are saved and always invoked with .call(this) from their wrappers.
+  /* eslint-disable @typescript-eslint/unbound-method */
   const readSync = b.readSync;
   b.readSync = function (dataId: object) {
     const v = readSync.call(this, dataId);
@@ -87,6 +89,7 @@ function hook(b: CpuBackendHooks): void {
     if (entry && !data.has(dataId)) release(entry.values);
     return r;
   };
+  /* eslint-enable @typescript-eslint/unbound-method */
 }
 
 function release(values: unknown): void {

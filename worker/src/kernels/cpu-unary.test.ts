@@ -50,7 +50,7 @@ describe('cpu unary, max-pool and strided-slice kernels', () => {
   });
 
   for (const shape of [[7], [3, 5, 7, 4], [2, 9, 11, 3], [1, 1]]) {
-    test(`Relu, Step (alpha 0 and 0.3), Square of [${shape}] with NaN/±Infinity/±0 equal upstream bit for bit`, () => {
+    test(`Relu, Step (alpha 0 and 0.3), Square of [${String(shape)}] with NaN/±Infinity/±0 equal upstream bit for bit`, () => {
       const rng = new Rng(shape.length * 13 + shape[0]!);
       tf.tidy(() => {
         const x = withSpecials(rng, shape);
@@ -71,7 +71,7 @@ describe('cpu unary, max-pool and strided-slice kernels', () => {
     { x: [2, 6, 5, 3], size: 1, s: 1, pad: 'valid' }, // identity upstream
   ] as const;
   for (const p of POOLS) {
-    test(`MaxPool x [${p.x}] ${p.size}/${p.s} ${p.pad}: after ReLU (ties at 0), mixed signs, NaNs — equal upstream bit for bit`, () => {
+    test(`MaxPool x [${String(p.x)}] ${p.size}/${p.s} ${p.pad}: after ReLU (ties at 0), mixed signs, NaNs — equal upstream bit for bit`, () => {
       const rng = new Rng((p.x as readonly number[]).reduce((a, b) => a * 3 + b, p.size));
       const attrs = { filterSize: p.size, strides: p.s, pad: p.pad };
       tf.tidy(() => {
@@ -103,7 +103,7 @@ describe('cpu unary, max-pool and strided-slice kernels', () => {
     { x: [2, 5, 6, 1], size: 2, s: 2, pad: 'same' }, // one channel
   ];
   for (const p of GRAD_POOLS) {
-    test(`MaxPoolGrad x [${p.x}] ${p.size}/${p.s} ${typeof p.pad === 'string' ? p.pad : 'explicit'}: after ReLU, ties, mixed signs, NaN/±Infinity/±0 — equal the generic loop bit for bit`, () => {
+    test(`MaxPoolGrad x [${String(p.x)}] ${String(p.size)}/${String(p.s)} ${typeof p.pad === 'string' ? p.pad : 'explicit'}: after ReLU, ties, mixed signs, NaN/±Infinity/±0 — equal the generic loop bit for bit`, () => {
       const rng = new Rng(p.x.reduce((a, b) => a * 11 + b, 5));
       const info = tf.backend_util.computePool2DInfo(p.x as [number, number, number, number], p.size, p.s, 1, p.pad);
       const attrs = { filterSize: p.size, strides: p.s, pad: p.pad };
@@ -141,7 +141,7 @@ describe('cpu unary, max-pool and strided-slice kernels', () => {
           const x = tf.tensor4d(xs, p.x as [number, number, number, number]);
           const y = tf.tensor(ys, info.outShape);
           const dy = tf.tensor(dys, info.outShape);
-          return tf.engine().runKernel('MaxPoolGrad', { dy, input: x, output: y }, attrs) as tf.Tensor;
+          return tf.engine().runKernel<tf.Tensor>('MaxPoolGrad', { dy, input: x, output: y }, attrs);
         });
         tf.tidy(() => assertSameBits(got, tf.tensor(want, p.x), `MaxPoolGrad ${what}`));
         if (xs.every(Number.isFinite)) assert.ok(relativeError(got.dataSync(), maxPoolGradRef(xs, dys, info)) < 1e-6, `MaxPoolGrad ${what} vs float64`);
@@ -162,12 +162,12 @@ describe('cpu unary, max-pool and strided-slice kernels', () => {
     [[6, 5], [2, 0], [4, 5], [1, 1], {}], // contiguous: upstream's path
   ];
   for (const [shape, begin, end, strides, masks] of SLICES) {
-    test(`StridedSlice of [${shape}] begin [${begin}] end [${end}] strides [${strides}] ${JSON.stringify(masks)} equals upstream`, () => {
+    test(`StridedSlice of [${String(shape)}] begin [${String(begin)}] end [${String(end)}] strides [${String(strides)}] ${JSON.stringify(masks)} equals upstream`, () => {
       const rng = new Rng(shape.reduce((a, b) => a * 5 + b, 3));
       tf.tidy(() => {
         const x = withSpecials(rng, shape);
         const attrs = { begin, end, strides, beginMask: 0, endMask: 0, ellipsisMask: 0, newAxisMask: 0, shrinkAxisMask: 0, ...masks };
-        const mine = tf.engine().runKernel('StridedSlice', { x }, attrs) as tf.Tensor;
+        const mine = tf.engine().runKernel<tf.Tensor>('StridedSlice', { x }, attrs);
         assertSameBits(mine, own('StridedSlice', { x }, attrs), 'StridedSlice');
       });
     });

@@ -76,7 +76,7 @@ describe('elementwise and reduction kernels', () => {
     ['div', tf.div, (a: number, b: number) => a / b],
   ] as const;
   for (const [as, bs] of BINARY) {
-    test(`cpu: add/sub/mul/div [${as}] ∘ [${bs}] vs float64`, async () => {
+    test(`cpu: add/sub/mul/div [${String(as)}] ∘ [${String(bs)}] vs float64`, async () => {
       await tf.setBackend('cpu');
       const rng = new Rng(as.length * 10 + bs.length);
       tf.tidy(() => {
@@ -100,7 +100,7 @@ describe('elementwise and reduction kernels', () => {
 
   for (const backend of sideBySideBackends()) {
     for (const [shape, axes] of REDUCE) {
-      test(`${backend}: sum/mean of [${shape}] over [${axes}] (keepDims both ways) vs float64`, async () => {
+      test(`${backend}: sum/mean of [${String(shape)}] over [${String(axes)}] (keepDims both ways) vs float64`, async () => {
         await tf.setBackend(backend);
         const rng = new Rng(shape.length * 100 + axes.length);
         tf.tidy(() => {
@@ -186,11 +186,11 @@ describe('elementwise and reduction kernels', () => {
           const size = shape.map((d, i) => Math.max(1, d - begin[i]! - (i % 2)));
           const got = tf.slice(x, begin, size).arraySync();
           const sl = (v: unknown, d: number): unknown => (d === shape.length ? v : (v as unknown[]).slice(begin[d], begin[d]! + size[d]!).map((w) => sl(w, d + 1)));
-          assert.deepEqual(got, sl(xs, 0), `slice of [${shape}]`);
+          assert.deepEqual(got, sl(xs, 0), `slice of [${String(shape)}]`);
           const pads = shape.map((_, i) => [i % 2, (i + 1) % 3] as [number, number]);
           const padded = tf.pad(x, pads, 0.5);
           const back = tf.slice(padded, pads.map((p) => p[0]), shape).arraySync();
-          assert.deepEqual(back, xs, `pad of [${shape}] keeps x`);
+          assert.deepEqual(back, xs, `pad of [${String(shape)}] keeps x`);
           const total = padded.size;
           const sum = tf.sum(padded).dataSync()[0]!;
           assert.ok(Math.abs(sum - (tf.sum(x).dataSync()[0]! + 0.5 * (total - x.size))) < 1e-3, 'pad fills with the constant');

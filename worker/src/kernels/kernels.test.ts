@@ -102,13 +102,13 @@ const POOL_CASES: PoolCase[] = [
   { x: [2, 8, 8, 4], size: 2, s: 3, pad: [[0, 0], [1, 1], [2, 0], [0, 0]], quantised: true }, // padding and gaps: rows 1, 4, 7 and columns 0, 3, 6, 7 uncovered
 ];
 
-const poolLabel = (p: PoolCase) => `x [${p.x}] ${p.size}/${p.s} ${typeof p.pad === 'string' ? p.pad : 'explicit'}${p.quantised ? ', quantised' : ''}`;
+const poolLabel = (p: PoolCase) => `x [${String(p.x)}] ${String(p.size)}/${String(p.s)} ${typeof p.pad === 'string' ? p.pad : 'explicit'}${p.quantised ? ', quantised' : ''}`;
 
 /** cpu and wasm (the project's kernels); only tensorflow under METALOOP_TEST_BACKEND=tensorflow (tfjs-node's own). */
 const BACKENDS = sideBySideBackends();
 const TOL = 1e-5;
 
-const label = (c: ConvCase) => `x [${c.x}] f [${c.f}] s ${c.s} ${typeof c.pad === 'string' ? c.pad : 'explicit'}`;
+const label = (c: ConvCase) => `x [${String(c.x)}] f [${String(c.f)}] s ${String(c.s)} ${typeof c.pad === 'string' ? c.pad : 'explicit'}`;
 
 function data(t: tf.Tensor): Float32Array {
   return t.dataSync() as Float32Array;
@@ -187,8 +187,8 @@ describe('training kernels', () => {
         const y = tf.maxPool(x, p.size, p.s, p.pad);
         const dy = randomTensor(rng, y.shape);
         const attrs = { filterSize: p.size, strides: p.s, pad: p.pad };
-        const mine = tf.engine().runKernel('MaxPoolGrad', { dy, input: x, output: y }, attrs) as tf.Tensor;
-        const avg = tf.engine().runKernel('AvgPoolGrad', { dy, input: x }, attrs) as tf.Tensor;
+        const mine = tf.engine().runKernel<tf.Tensor>('MaxPoolGrad', { dy, input: x, output: y }, attrs);
+        const avg = tf.engine().runKernel<tf.Tensor>('AvgPoolGrad', { dy, input: x }, attrs);
         const xs = data(x);
         const dys = data(dy);
         assert.ok(relativeError(data(mine), maxPoolGradRef(xs, dys, info)) < TOL, 'MaxPoolGrad');
@@ -240,17 +240,17 @@ describe('training kernels', () => {
         const attrs = { filterSize: p.size, strides: p.s, pad: p.pad };
         const run = (name: string, inputs: tf.NamedTensorMap) => {
           tf.dispose(tf.fill(x.shape, 7)); // dx is allocated where this was: stale values must not show
-          return tf.engine().runKernel(name, inputs, attrs) as tf.Tensor;
+          return tf.engine().runKernel<tf.Tensor>(name, inputs, attrs);
         };
         const mine = run('MaxPoolGrad', { dy, input: x, output: y });
         const avg = run('AvgPoolGrad', { dy, input: x });
         const got = data(mine);
-        assert.ok(got.every(Number.isFinite), `${p.x} ${p.size}/${p.s}: MaxPoolGrad finite`);
+        assert.ok(got.every(Number.isFinite), `${String(p.x)} ${p.size}/${p.s}: MaxPoolGrad finite`);
         const e = relativeError(got, maxPoolGradRef(v, data(dy), info));
-        assert.ok(e < TOL, `${p.x} ${p.size}/${p.s} ${p.pad}: MaxPoolGrad rel err ${e}`);
+        assert.ok(e < TOL, `${String(p.x)} ${p.size}/${p.s} ${p.pad}: MaxPoolGrad rel err ${e}`);
         for (let c = 0; c < C; c++) assert.equal(got[c], 0, 'a window without a maximum drops its dy');
         const ea = relativeError(data(avg), avgPoolGradRef(v.length, data(dy), info));
-        assert.ok(ea < TOL, `${p.x} ${p.size}/${p.s} ${p.pad}: AvgPoolGrad rel err ${ea}`);
+        assert.ok(ea < TOL, `${String(p.x)} ${p.size}/${p.s} ${p.pad}: AvgPoolGrad rel err ${ea}`);
         tf.dispose([x, y, dy, mine, avg]);
       }
     });
@@ -270,7 +270,7 @@ describe('training kernels', () => {
       const x = randomTensor(rng, [6, 28, 28, 1]);
       const dy = randomTensor(rng, c.outShape);
       tf.dispose(tf.fill([3, 3, 1, 64], 7)); // dW is allocated where this was: the kernel overwrites it
-      const dw = tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 1, 64] }) as tf.Tensor;
+      const dw = tf.engine().runKernel<tf.Tensor>('Conv2DBackpropFilter', { x, dy }, { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 1, 64] });
       const io = ioFor('wasm', backend);
       const simd = conv2dBackpropFilterSimd(io, backend, x, dy, c);
       const gemm = conv2dBackpropFilterViaGemm(io, x, dy, c, 'dyT·cols');
@@ -297,9 +297,9 @@ describe('training kernels', () => {
         assert.ok(simdFilterGradShape(c));
         const x = randomTensor(rng, xs);
         const dy = randomTensor(rng, c.outShape);
-        const dw = tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { strides: s, pad, dataFormat: 'NHWC', filterShape: fs, dilations: d }) as tf.Tensor;
+        const dw = tf.engine().runKernel<tf.Tensor>('Conv2DBackpropFilter', { x, dy }, { strides: s, pad, dataFormat: 'NHWC', filterShape: fs, dilations: d });
         const e = relativeError(data(dw), conv2dBackpropFilterRef(data(x), data(dy), c));
-        assert.ok(e < TOL, `x [${xs}] f [${fs}] s ${s} d ${d} ${pad}: rel err ${e}`);
+        assert.ok(e < TOL, `x [${String(xs)}] f [${String(fs)}] s ${s} d ${String(d)} ${pad}: rel err ${e}`);
         tf.dispose([x, dy, dw]);
       }
     });
@@ -320,7 +320,7 @@ describe('training kernels', () => {
           ['Conv2DBackpropInput', { dy, filter: w }],
           ['Conv2D', { x, filter: w }],
         ] as const) {
-          const mine = tf.engine().runKernel(name, inputs, attrs) as tf.Tensor;
+          const mine = tf.engine().runKernel<tf.Tensor>(name, inputs, attrs);
           const own = tf.engine().makeTensorFromTensorInfo(upstreamKernel(name, 'cpu')!.kernelFunc({ inputs, backend: cpu, attrs }) as tf.TensorInfo, cpu);
           const e = relativeError(data(mine), data(own));
           assert.ok(e < TOL, `${name} stride ${s}: rel err ${e}`);
@@ -342,12 +342,12 @@ describe('training kernels', () => {
         const h = tf.relu(tf.conv2d(x as tf.Tensor4D, a as tf.Tensor4D, 2, 'same'));
         const g = tf.maxPool(tf.conv2d(h, b as tf.Tensor4D, 1, 'same'), 2, 2, 'valid');
         const avg = tf.avgPool(tf.conv2d(h, b as tf.Tensor4D, 1, 'valid'), 2, 1, 'valid');
-        return tf.add(tf.sum(tf.square(g)), tf.sum(tf.square(avg))) as tf.Scalar;
+        return tf.add<tf.Scalar>(tf.sum(tf.square(g)), tf.sum(tf.square(avg)));
       };
       // d/dθ of (∇loss · u): second order through Conv2DBackpropFilter/Input, MaxPoolGrad, AvgPoolGrad
       const gu = (a: tf.Tensor, b: tf.Tensor) => {
         const [ga, gb] = tf.grads((p: tf.Tensor, q: tf.Tensor) => loss(p, q))([a, b]);
-        return tf.add(tf.sum(tf.mul(ga!, u1)), tf.sum(tf.mul(gb!, u2))) as tf.Scalar;
+        return tf.add<tf.Scalar>(tf.sum(tf.mul(ga!, u1)), tf.sum(tf.mul(gb!, u2)));
       };
       const [ha, hb] = tf.grads(gu)([w1, w2]);
       return [...data(ha!), ...data(hb!)];

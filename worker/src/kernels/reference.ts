@@ -67,7 +67,12 @@ export function maxPoolGradRef(x: ArrayLike<number>, dy: ArrayLike<number>, p: P
   poolLoop(p, (n, i, j, c, taps) => {
     let best = -Infinity;
     let at = -1;
-    for (const t of taps) if (x[t]! > best) ((best = x[t]!), (at = t));
+    for (const t of taps) {
+      if (x[t]! > best) {
+        best = x[t]!;
+        at = t;
+      }
+    }
     if (at >= 0) dx[at]! += dy[((n * p.outHeight + i) * p.outWidth + j) * p.inChannels + c]!;
   });
   return dx;

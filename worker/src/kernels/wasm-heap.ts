@@ -33,7 +33,7 @@ interface WasmBackendLike {
 export interface HeapModule<E> {
   readonly exports: E;
   /** The byte offset of a tensor's data on the heap. */
-  at(t: tf.TensorInfo): number;
+  readonly at: (t: tf.TensorInfo) => number;
 }
 
 export interface HeapKernels<E> {

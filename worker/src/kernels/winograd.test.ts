@@ -33,7 +33,7 @@ const CASES: { x: [number, number, number, number]; f: number; pad: Pad }[] = [
   { x: [2, 5, 6, 2], f: 3, pad: 'same' },
 ];
 
-const label = (c: (typeof CASES)[number]) => `x [${c.x}] ${c.f} filters ${typeof c.pad === 'string' ? c.pad : `explicit ${JSON.stringify(c.pad.slice(1, 3))}`}`;
+const label = (c: (typeof CASES)[number]) => `x [${String(c.x)}] ${c.f} filters ${typeof c.pad === 'string' ? c.pad : `explicit ${JSON.stringify(c.pad.slice(1, 3))}`}`;
 
 describe('cpu Conv2D by Winograd F(2×2, 3×3)', () => {
   before(async () => {
@@ -80,7 +80,7 @@ describe('cpu Conv2D by Winograd F(2×2, 3×3)', () => {
       tf.tidy(() => {
         const x = randomTensor(rng, c.x) as tf.Tensor4D;
         const dy = randomTensor(rng, info.outShape) as tf.Tensor4D;
-        const dw = tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { strides: 1, pad: c.pad, dataFormat: 'NHWC', filterShape: [3, 3, c.x[3], c.f] }) as tf.Tensor;
+        const dw = tf.engine().runKernel<tf.Tensor>('Conv2DBackpropFilter', { x, dy }, { strides: 1, pad: c.pad, dataFormat: 'NHWC', filterShape: [3, 3, c.x[3], c.f] });
         assert.deepEqual(dw.shape, [3, 3, c.x[3], c.f]);
         const e = relativeError(dw.dataSync(), conv2dBackpropFilterRef(x.dataSync(), dy.dataSync(), info));
         assert.ok(e < 1e-6, `vs float64: rel err ${e}`);

@@ -104,7 +104,7 @@ export function conv4BatchedForward(config: Conv4Config, params: NamedTensors, x
     h = tf.relu(h);
     if (config.pool === 'max') {
       const [, , H, W] = h.shape as number[];
-      const pooled = tf.maxPool(tf.reshape(h, [T * B, H!, W!, F]) as tf.Tensor4D, 2, 2, 'valid');
+      const pooled = tf.maxPool(tf.reshape<tf.Rank.R4>(h, [T * B, H!, W!, F]), 2, 2, 'valid');
       h = tf.reshape(pooled, [T, B, ...pooled.shape.slice(1)]);
     }
   }

@@ -133,7 +133,7 @@ describe('conv4', () => {
       // The check is sensitive: the first-order value is far off.
       assert.ok(fomamlWorst > 0.05, `FOMAML's directional derivative should differ from MAML's (${fomamlWorst})`);
       assert.equal(tf.memory().numTensors, before, 'tensors leaked');
-      tf.dispose([...theta, ...Object.values(task)]);
+      tf.dispose([...theta, task.xs, task.ys, task.xq, task.yq]);
     });
   }
 
@@ -145,7 +145,7 @@ describe('conv4', () => {
       assert.throws(() => tf.tidy(() => createMaml().metaGradient(inner, theta, task).grads), /gradient function not found for Conv2DBackpropFilter/);
     } finally {
       registerSecondOrderGradients();
-      tf.dispose([...theta, ...Object.values(task)]);
+      tf.dispose([...theta, task.xs, task.ys, task.xq, task.yq]);
     }
   });
 });

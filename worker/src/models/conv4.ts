@@ -32,23 +32,23 @@ function param(params: NamedTensors, name: string): tf.Tensor {
 export function batchNorm(h: tf.Tensor4D, scale: tf.Tensor, offset: tf.Tensor): tf.Tensor4D {
   const { mean, variance } = tf.moments(h, [0, 1, 2], true);
   const normed = tf.div(tf.sub(h, mean), tf.sqrt(tf.add(variance, BN_EPSILON)));
-  return tf.add(tf.mul(normed, scale), offset) as tf.Tensor4D;
+  return tf.add<tf.Tensor4D>(tf.mul(normed, scale), offset);
 }
 
 /** Forward pass: x [N, imageSize, imageSize, channels] → logits [N, outputs]. */
 export function conv4Forward(config: Conv4Config, params: NamedTensors, x: tf.Tensor): tf.Tensor2D {
   const n = x.shape[0] ?? 0;
-  let h = tf.reshape(x, [n, config.imageSize, config.imageSize, config.channels]) as tf.Tensor4D;
+  let h = tf.reshape<tf.Rank.R4>(x, [n, config.imageSize, config.imageSize, config.channels]);
   const stride = config.pool === 'stride' ? 2 : 1;
   for (let i = 0; i < 4; i++) {
     const conv = tf.conv2d(h, param(params, `conv${i}.w`) as tf.Tensor4D, stride, 'same');
-    h = tf.add(conv, param(params, `conv${i}.b`)) as tf.Tensor4D;
+    h = tf.add<tf.Tensor4D>(conv, param(params, `conv${i}.b`));
     h = batchNorm(h, param(params, `bn${i}.scale`), param(params, `bn${i}.offset`));
     h = tf.relu(h);
     if (config.pool === 'max') h = tf.maxPool(h, 2, 2, 'valid');
   }
-  const flat = tf.reshape(h, [n, -1]) as tf.Tensor2D;
-  return tf.add(tf.matMul(flat, param(params, 'head.w') as tf.Tensor2D), param(params, 'head.b')) as tf.Tensor2D;
+  const flat = tf.reshape<tf.Rank.R2>(h, [n, -1]);
+  return tf.add<tf.Tensor2D>(tf.matMul(flat, param(params, 'head.w')), param(params, 'head.b'));
 }
 
 export function conv4Config(spec: RunSpec): Conv4Config {

@@ -42,7 +42,7 @@ while (results.length < 2 && Date.now() < end) await new Promise((r) => setTimeo
 await new Promise((r) => setTimeout(r, 150));
 await worker.close();
 await running;
-hc.close();
+await hc.close();
 await rc.close();
 await bus.close();
 console.log(
