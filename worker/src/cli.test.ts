@@ -62,7 +62,7 @@ describe('metaloop-worker CLI', () => {
     const child = spawn(process.execPath, [CLI, '--nats', url, '--id', 'early', '--backend', 'cpu', '--metrics-port=-1'], { stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(child);
     let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const until = async (what: string, ok: () => boolean, ms: number) => {
       const end = Date.now() + ms;
       while (!ok() && Date.now() < end) await sleep(50);
@@ -96,7 +96,7 @@ describe('metaloop-worker CLI', () => {
     const child = spawn(process.execPath, [CLI, '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(child);
     let stdout = '';
-    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     assert.equal(await exitOf(child, 20_000), 0);
     assert.match(stdout, /Examples?:\n\s+\$ metaloop-worker --nats nats:\/\//);
     assert.match(stdout, /--nats-wait <seconds>[\s\S]*\(default: forever/);

@@ -355,7 +355,7 @@ describe('metaloop CLI against nats-server + coordinator + worker', { timeout: 9
     child.stdout.on('data', (d: Buffer) => (out.stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out.stderr += d.toString()));
     const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
-    await waitFor('watch to print its first line', 60_000, async () => out.stdout.includes(`[${id}] running`));
+    await waitFor('watch to print its first line', 60_000, () => out.stdout.includes(`[${id}] running`));
     return {
       out,
       ended: async (ms) => {
