@@ -55,3 +55,8 @@ export class ConflictError extends CoordinatorError {
     super(message);
   }
 }
+
+/** Direct dispatch found no live worker to assign a shard to (the round retries on its next tick). */
+export class NoLiveWorkerError extends CoordinatorError {
+  override readonly name: string = 'NoLiveWorkerError';
+}

@@ -33,6 +33,7 @@ interface CliOptions {
   prefix?: string;
   backend?: BackendPreference;
   heartbeatMs?: number;
+  dispatch?: 'queue' | 'direct';
   natsUser?: string;
   natsPassword?: string;
   natsToken?: string;
@@ -64,6 +65,11 @@ function program(): Command {
     .addOption(new Option('--prefix <prefix>', 'subject prefix').env('METALOOP_PREFIX'))
     .addOption(new Option('--backend <name>', 'required tfjs backend').choices(BACKEND_PREFERENCES).env('METALOOP_BACKEND'))
     .addOption(new Option('--heartbeat-ms <ms>', 'heartbeat period').argParser(positiveInt))
+    .addOption(
+      new Option('--dispatch <mode>', "where shards come from: queue (JetStream WorkQueue) or direct (assigned over core NATS); the coordinator's mode")
+        .choices(['queue', 'direct'])
+        .env('METALOOP_DISPATCH'),
+    )
     .addOption(new Option('--nats-user <user>', 'NATS user').env('METALOOP_NATS_USER'))
     .addOption(new Option('--nats-password <password>', 'NATS password').env('METALOOP_NATS_PASSWORD'))
     .addOption(new Option('--nats-token <token>', 'NATS token').env('METALOOP_NATS_TOKEN'))
@@ -183,6 +189,7 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
       ...(o.prefix ? { prefix: o.prefix } : {}),
       ...(o.backend ? { backend: o.backend } : {}),
       ...(o.heartbeatMs ? { heartbeatMs: o.heartbeatMs } : {}),
+      ...(o.dispatch ? { dispatch: o.dispatch } : {}),
     });
   } catch (err) {
     process.stderr.write(`metaloop-worker: ${oneLine(err)}\n`);

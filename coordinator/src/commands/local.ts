@@ -1,5 +1,5 @@
 /** `local`: a coordinator and N workers with one command, trained to the end. */
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { SpecError } from '@metaloop/shared';
 import { EXIT } from '../exit-codes.js';
 import { summaryJson, summaryLines } from '../format.js';
@@ -17,9 +17,10 @@ export function registerLocalCommand(program: Command, ctx: CliContext): void {
       .option('-w, --workers <n>', 'number of workers', (v) => Number.parseInt(v, 10), 2)
       .option('--set <path=value>', 'override a spec field (repeatable)', collect, [])
       .option('--embedded', 'in-process transport and workers, even when nats-server is installed')
+      .addOption(new Option('--dispatch <mode>', 'how shards reach workers: queue (JetStream WorkQueue) or direct (core NATS, one round trip)').choices(['queue', 'direct']).env('METALOOP_DISPATCH'))
       .addOption(jsonOption())
       .addOption(outputOption())
-      .action(async (file: string, opts: { workers: number; set: string[]; embedded?: boolean; json?: boolean; output?: string }) => {
+      .action(async (file: string, opts: { workers: number; set: string[]; embedded?: boolean; dispatch?: 'queue' | 'direct'; json?: boolean; output?: string }) => {
         if (!Number.isInteger(opts.workers) || opts.workers < 1) throw new SpecError([{ path: '--workers', message: 'expected a whole number >= 1' }], 'command line');
         const { spec } = readSpec(file, opts.set);
         const g = ctx.globals();
@@ -41,6 +42,7 @@ export function registerLocalCommand(program: Command, ctx: CliContext): void {
           workers: opts.workers,
           nats: externalNats ? ctx.natsSettings() : undefined,
           embedded: opts.embedded === true,
+          ...(opts.dispatch ? { dispatch: opts.dispatch } : {}),
           prefix: g.prefix,
           logger: ctx.logger('local', 'warn'),
           onRecord: (r) => renderer.update(r),
