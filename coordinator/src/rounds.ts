@@ -69,6 +69,8 @@ export class ShardRound {
   private readonly releases: (Release | undefined)[];
   /** Direct dispatch: the workers holding shard i's outstanding copies. */
   private readonly holders: string[][];
+  /** Direct dispatch: shard i found no live worker; sent (same attempt) once one is heard. */
+  private readonly unsent: boolean[];
   private settle: { resolve: () => void; reject: (err: unknown) => void } | null = null;
   private finished = false;
   /** A failure found before the wait began. */
@@ -84,6 +86,7 @@ export class ShardRound {
     this.speculated = new Array<boolean>(n).fill(false);
     this.releases = new Array<Release | undefined>(n).fill(undefined);
     this.holders = Array.from({ length: n }, () => []);
+    this.unsent = new Array<boolean>(n).fill(false);
   }
 
   private get label(): string {
@@ -130,8 +133,23 @@ export class ShardRound {
     }
     this.publish(i, speculative).catch((err: unknown) => {
       if (speculative) return; // the first copy is still out
-      this.o.logger[err instanceof NoLiveWorkerError ? 'debug' : 'warn']('re-publish failed; will retry', { run: c.runId, shard: i, error: String(err) });
+      if (err instanceof NoLiveWorkerError) {
+        this.publishedAt[i] = 0;
+        this.unsent[i] = true;
+        return;
+      }
+      this.o.logger.warn('re-publish failed; will retry', { run: c.runId, shard: i, error: String(err) });
       this.publishedAt[i] = 0;
+    });
+  }
+
+  /** Direct dispatch: send a shard that found no live worker, same attempt, once one is live. */
+  private sendUnsent(i: number): void {
+    this.unsent[i] = false;
+    this.publish(i).catch((err: unknown) => {
+      this.publishedAt[i] = 0;
+      this.unsent[i] = true;
+      if (!(err instanceof NoLiveWorkerError)) this.o.logger.warn('assigning a shard failed; will retry', { run: this.o.collector.options.runId, shard: i, error: String(err) });
     });
   }
 
@@ -160,7 +178,8 @@ export class ShardRound {
     const straggler = median === undefined ? Infinity : Math.max(this.o.speculativeMinMs ?? 0, factor * median);
     for (const i of collector.missing()) {
       if (this.publishedAt[i] === 0) {
-        if (this.firstAt[i] !== 0) this.republish(i, 'previous publish failed');
+        if (this.unsent[i]) this.sendUnsent(i);
+        else if (this.firstAt[i] !== 0) this.republish(i, 'previous publish failed');
         continue;
       }
       const waited = now - this.publishedAt[i]!;
@@ -198,7 +217,10 @@ export class ShardRound {
             () => this.o.observer?.shardPublished(collector.options.runId, 0),
             (err: unknown) => {
               // No live worker yet (direct dispatch): the tick assigns it once one is heard.
-              if (err instanceof NoLiveWorkerError) this.publishedAt[i] = 0;
+              if (err instanceof NoLiveWorkerError) {
+                this.publishedAt[i] = 0;
+                this.unsent[i] = true;
+              }
               else publishError ??= err;
             },
           ),

@@ -93,7 +93,7 @@ export interface AssignedOptions {
 export interface Assignments {
   /** Send one encoded Shard to a worker (fire and forget; the coordinator's lease covers loss). */
   assign(workerId: string, runId: string, attempt: number, data: Uint8Array): void;
-  /** The shards assigned to `workerId`, one at a time (deliveryCount: 1, + 1 per local retry after nak). */
+  /** The shards assigned to `workerId`, one at a time (deliveryCount = attempt + 1, + 1 per local retry after nak). */
   consumeAssigned(workerId: string, options?: AssignedOptions): AsyncIterable<WorkMessage>;
   /** Send one encoded ShardResult; resolves when the coordinator acked it (throws on timeout). */
   sendResult(runId: string, msgId: string, data: Uint8Array, timeoutMs: number): Promise<void>;

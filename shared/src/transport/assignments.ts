@@ -62,9 +62,9 @@ export class BusAssignments implements Assignments {
       const [runId, attempt] = subject.slice(stem.length).split('.');
       const n = Number(attempt);
       if (!runId || !Number.isInteger(n) || n < 0) return;
-      // Deliveries count on this worker (its own retries), so MaxDeliver bounds them whatever the
-      // coordinator's attempt number (in the subject, for logs and traces).
-      push(make(data, runId, 1));
+      // Delivery count = the coordinator's attempt + 1 (+ this worker's own retries), as a queue
+      // counts redeliveries: a shard re-assigned after its worker died reports delivery > 1.
+      push(make(data, runId, n + 1));
     });
     return {
       async *[Symbol.asyncIterator]() {
