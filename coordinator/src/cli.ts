@@ -74,6 +74,7 @@ interface CoordinatorFlags extends ScalerFlags {
   maxDeliver: number;
   speculativeFactor: number;
   speculativeMinMs: number;
+  dispatch: 'queue' | 'direct';
   maxInFlight: number;
   maxParams: number;
   maxMetaBatch: number;
@@ -92,6 +93,12 @@ program
   .addOption(new Option('--result-timeout-ms <ms>', 're-publish a shard after this long without a result (default lease × (max-deliver + 1))').argParser(Number))
   .addOption(new Option('--lease-ms <ms>', 'work lease (JetStream AckWait); workers send in-progress acks within it').env('METALOOP_LEASE_MS').argParser(Number).default(30_000))
   .addOption(new Option('--max-deliver <n>', 'deliveries of a shard before it fails its run (JetStream MaxDeliver)').env('METALOOP_MAX_DELIVER').argParser(Number).default(5))
+  .addOption(
+    new Option('--dispatch <mode>', 'how shards reach workers: queue (JetStream WorkQueue) or direct (core NATS to live workers, one round trip; workers need the same)')
+      .choices(['queue', 'direct'])
+      .env('METALOOP_DISPATCH')
+      .default('queue'),
+  )
   .addOption(new Option('--speculative-factor <x>', 'speculative copy of a straggling shard after x × the median shard time (0 = off)').argParser(Number).default(3))
   .addOption(new Option('--speculative-min-ms <ms>', 'never speculate on a shard younger than this').argParser(Number).default(2000))
   .addOption(new Option('--max-in-flight <n>', 'shards in flight over all runs, shared fairly by priority (0 = 2 per live worker, at least 8)').argParser(Number).default(0))
@@ -148,6 +155,7 @@ program
       ...(opts.resultTimeoutMs ? { resultTimeoutMs: opts.resultTimeoutMs } : {}),
       leaseMs: opts.leaseMs,
       maxDeliver: opts.maxDeliver,
+      dispatch: opts.dispatch,
       speculativeFactor: opts.speculativeFactor,
       speculativeMinMs: opts.speculativeMinMs,
       maxInFlightShards: opts.maxInFlight,

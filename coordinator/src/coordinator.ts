@@ -30,6 +30,15 @@ import type { CoordinatorObservability } from './observe.js';
 import { RunLoop, type RunContext } from './run.js';
 import { FairShare } from './scheduler.js';
 import { WorkerView } from './workers.js';
+import { DirectSender, DISPATCH_MODES, queueSender, type DispatchMode } from './dispatch.js';
+
+function dispatchMode(value: string | undefined): DispatchMode {
+  const v = value ?? 'queue';
+  if (!(DISPATCH_MODES as readonly string[]).includes(v)) {
+    throw new CoordinatorError(`dispatch must be one of ${DISPATCH_MODES.join(', ')}, got ${JSON.stringify(value)}`);
+  }
+  return v as DispatchMode;
+}
 
 export interface CoordinatorOptions {
   readonly transport: Transport;
@@ -61,6 +70,12 @@ export interface CoordinatorOptions {
   readonly resume?: boolean;
   /** Prometheus metrics to update (served by the caller, e.g. the CLI's --metrics-port). */
   readonly metrics?: CoordinatorObservability;
+  /**
+   * How shards reach workers (dispatch.ts): `queue` (JetStream WorkQueue) or `direct` (core NATS
+   * assignment to live workers, one round trip per shard; workers must run with the same mode).
+   * Default `queue`.
+   */
+  readonly dispatch?: DispatchMode;
 }
 
 /** The limits of a coordinator not told otherwise. */
@@ -91,6 +106,7 @@ export interface CompiledCoordinatorOptions {
   readonly limits: Required<RunLimits>;
   readonly resume: boolean;
   readonly metrics: CoordinatorObservability | undefined;
+  readonly dispatch: DispatchMode;
 }
 
 function positive(name: string, value: number | undefined, fallback: number, integer = false): number {
@@ -131,6 +147,7 @@ export function compileCoordinatorOptions(options: CoordinatorOptions): Compiled
     },
     resume: options.resume ?? true,
     metrics: options.metrics,
+    dispatch: dispatchMode(options.dispatch),
   };
 }
 
@@ -171,6 +188,7 @@ export class Coordinator {
     const fairShare = new FairShare(() => (fixed > 0 ? fixed : Math.max(8, 2 * this.workers.count())));
     this.ctx = {
       transport: options.transport,
+      sender: options.dispatch === 'direct' ? new DirectSender(options.transport, this.workers) : queueSender(options.transport),
       subjects: options.subjects,
       logger: options.logger,
       resultTimeoutMs: options.resultTimeoutMs,
@@ -212,6 +230,8 @@ export class Coordinator {
       if (this.options.metrics) this.closers.push(this.options.metrics.watchHeartbeats(transport, subj));
       this.closers.push(this.workers.watch(transport, subj));
       this.closers.push(await transport.consumeResults((msg) => this.onResult(msg)));
+      // Hot-path results (direct dispatch): one request each, the reply is the ack.
+      this.closers.push(transport.serveResults((msg) => this.onResult(msg)));
       this.closers.push(
         ...serveApi(
           transport,

@@ -60,3 +60,8 @@ export class ConflictError extends CoordinatorError {
 export class UsageError extends CoordinatorError {
   override readonly name: string = 'UsageError';
 }
+
+/** Direct dispatch found no live worker to assign a shard to (the round retries on its next tick). */
+export class NoLiveWorkerError extends CoordinatorError {
+  override readonly name: string = 'NoLiveWorkerError';
+}

@@ -21,6 +21,7 @@ import { ApiClient } from './client.js';
 import { connectNats, natsEnv, type NatsSettings } from './connect.js';
 import { Coordinator, type RunLimits } from './coordinator.js';
 import { CoordinatorError } from './errors.js';
+import type { DispatchMode } from './dispatch.js';
 
 export interface LocalOptions {
   /** The validated spec (overrides applied); submitted as JSON (which is YAML). */
@@ -31,6 +32,8 @@ export interface LocalOptions {
   readonly nats?: NatsSettings | undefined;
   /** Run everything in this process on an InProcTransport. */
   readonly embedded?: boolean;
+  /** How shards reach the workers (dispatch.ts). Default `queue`. */
+  readonly dispatch?: DispatchMode;
   readonly prefix: string;
   readonly logger: Logger;
   /** Called with the run record about every `pollMs`. */
@@ -199,6 +202,7 @@ export async function runLocal(o: LocalOptions): Promise<LocalResult> {
             ...process.env,
             ...natsEnv(settings, o.prefix),
             METALOOP_WORKER_ID: `local-${i + 1}`,
+            METALOOP_DISPATCH: o.dispatch ?? 'queue',
             METALOOP_LOG_LEVEL: process.env.METALOOP_LOG_LEVEL ?? 'warn',
           },
           stdio: ['ignore', 'inherit', 'inherit'],
@@ -226,6 +230,7 @@ export async function runLocal(o: LocalOptions): Promise<LocalResult> {
           id: `local-${i + 1}`,
           prefix: o.prefix,
           logger: log.child(`worker-${i + 1}`),
+          dispatch: o.dispatch ?? 'queue',
           ...(backend === 'any' ? {} : { backend }),
         });
         const running = worker.run().catch((err: unknown) => log.error('worker stopped', { worker: i + 1, error: String(err) }));
@@ -237,7 +242,7 @@ export async function runLocal(o: LocalOptions): Promise<LocalResult> {
       log.info('started in-process workers', { count: o.workers, backend });
     }
 
-    const coordinator = await Coordinator.create({ transport, logger: log.child('coordinator'), prefix: o.prefix, resume: false, ...(o.limits ? { limits: o.limits } : {}) });
+    const coordinator = await Coordinator.create({ transport, logger: log.child('coordinator'), prefix: o.prefix, resume: false, dispatch: o.dispatch ?? 'queue', ...(o.limits ? { limits: o.limits } : {}) });
     const serving = coordinator.run();
     cleanups.push(async () => {
       await coordinator.close();

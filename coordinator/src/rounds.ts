@@ -4,10 +4,11 @@
  * re-publish shards whose result is lost or was rejected, and send a speculative copy of a
  * straggler once it takes a multiple of the run's median shard time (the first result wins).
  */
-import { metaloop, shardMsgId, type Logger, type WorkQueue } from '@metaloop/shared';
+import { metaloop, shardMsgId, type Logger } from '@metaloop/shared';
+import type { ShardSender } from './dispatch.js';
 import type { StepCollector, Verdict } from './aggregator.js';
 import type { RunObserver } from './observe.js';
-import { RunFailedError } from './errors.js';
+import { NoLiveWorkerError, RunFailedError } from './errors.js';
 import type { Release, ShardTimes } from './scheduler.js';
 
 /** What a round adds to its run's counters. */
@@ -19,8 +20,8 @@ export interface RoundCounters {
 }
 
 export interface RoundOptions {
-  /** Only publishes shards. */
-  readonly transport: Pick<WorkQueue, 'publishWork'>;
+  /** Sends shards: the JetStream WorkQueue or direct assignment (dispatch.ts). */
+  readonly sender: ShardSender;
   readonly logger: Logger;
   readonly collector: StepCollector;
   /** The Shard message of shard i (without attempt information). */
@@ -66,6 +67,10 @@ export class ShardRound {
   private readonly lastError: string[];
   private readonly speculated: boolean[];
   private readonly releases: (Release | undefined)[];
+  /** Direct dispatch: the workers holding shard i's outstanding copies. */
+  private readonly holders: string[][];
+  /** Direct dispatch: shard i found no live worker; sent (same attempt) once one is heard. */
+  private readonly unsent: boolean[];
   private settle: { resolve: () => void; reject: (err: unknown) => void } | null = null;
   private finished = false;
   /** A failure found before the wait began. */
@@ -80,6 +85,8 @@ export class ShardRound {
     this.lastError = new Array<string>(n).fill('');
     this.speculated = new Array<boolean>(n).fill(false);
     this.releases = new Array<Release | undefined>(n).fill(undefined);
+    this.holders = Array.from({ length: n }, () => []);
+    this.unsent = new Array<boolean>(n).fill(false);
   }
 
   private get label(): string {
@@ -95,12 +102,20 @@ export class ShardRound {
     return `${base}${this.o.session}${attempt === 0 ? '' : `.r${attempt}`}`;
   }
 
-  private async publish(i: number): Promise<void> {
+  private async publish(i: number, keep = false): Promise<void> {
     const c = this.o.collector.options;
     const data = metaloop.Shard.encode(this.o.shard(i)).finish();
     this.publishedAt[i] = Date.now();
     if (this.firstAt[i] === 0) this.firstAt[i] = this.publishedAt[i]!;
-    await this.o.transport.publishWork(c.runId, this.msgId(i), data);
+    // A re-issue takes the shard from its holders (a speculative copy keeps the first one going).
+    const held = this.holders[i]!;
+    if (!keep) this.settleHolders(i);
+    const worker = await this.o.sender.send(c.runId, this.msgId(i), this.attempts[i]!, data, held[held.length - 1]);
+    if (worker !== undefined) this.holders[i]!.push(worker);
+  }
+
+  private settleHolders(i: number): void {
+    for (const w of this.holders[i]!.splice(0)) this.o.sender.settled(w);
   }
 
   private republish(i: number, why: string, speculative = false): void {
@@ -116,9 +131,25 @@ export class ShardRound {
       this.o.observer?.shardPublished(c.runId, this.attempts[i]);
       this.o.logger.warn('re-publishing shard', { run: c.runId, step: c.step, shard: i, attempt: this.attempts[i], why });
     }
-    this.publish(i).catch((err: unknown) => {
+    this.publish(i, speculative).catch((err: unknown) => {
+      if (speculative) return; // the first copy is still out
+      if (err instanceof NoLiveWorkerError) {
+        this.publishedAt[i] = 0;
+        this.unsent[i] = true;
+        return;
+      }
       this.o.logger.warn('re-publish failed; will retry', { run: c.runId, shard: i, error: String(err) });
       this.publishedAt[i] = 0;
+    });
+  }
+
+  /** Direct dispatch: send a shard that found no live worker, same attempt, once one is live. */
+  private sendUnsent(i: number): void {
+    this.unsent[i] = false;
+    this.publish(i).catch((err: unknown) => {
+      this.publishedAt[i] = 0;
+      this.unsent[i] = true;
+      if (!(err instanceof NoLiveWorkerError)) this.o.logger.warn('assigning a shard failed; will retry', { run: this.o.collector.options.runId, shard: i, error: String(err) });
     });
   }
 
@@ -147,11 +178,16 @@ export class ShardRound {
     const straggler = median === undefined ? Infinity : Math.max(this.o.speculativeMinMs ?? 0, factor * median);
     for (const i of collector.missing()) {
       if (this.publishedAt[i] === 0) {
-        if (this.firstAt[i] !== 0) this.republish(i, 'previous publish failed');
+        if (this.unsent[i]) this.sendUnsent(i);
+        else if (this.firstAt[i] !== 0) this.republish(i, 'previous publish failed');
         continue;
       }
       const waited = now - this.publishedAt[i]!;
-      if (waited >= resultTimeoutMs) {
+      const gone = this.holders[i]!.length > 0 && !this.holders[i]!.some((w) => this.o.sender.holds(w));
+      if (gone) {
+        // Direct dispatch: every worker holding the shard left (missed heartbeats, draining): re-assign now.
+        this.republish(i, `worker ${this.holders[i]!.join(', ')} left`);
+      } else if (waited >= resultTimeoutMs) {
         const why = `no result within ${resultTimeoutMs} ms (every delivery's lease expired, or no worker took it)`;
         if (this.o.timeoutsCount?.() ?? true) this.failed(i, 'lost', why);
         else this.republish(i, why);
@@ -180,7 +216,12 @@ export class ShardRound {
           this.publish(i).then(
             () => this.o.observer?.shardPublished(collector.options.runId, 0),
             (err: unknown) => {
-              publishError ??= err;
+              // No live worker yet (direct dispatch): the tick assigns it once one is heard.
+              if (err instanceof NoLiveWorkerError) {
+                this.publishedAt[i] = 0;
+                this.unsent[i] = true;
+              }
+              else publishError ??= err;
             },
           ),
         );
@@ -232,7 +273,10 @@ export class ShardRound {
   private finish(): void {
     this.finished = true;
     this.settle = null;
-    for (let i = 0; i < this.releases.length; i++) this.releaseSlot(i);
+    for (let i = 0; i < this.releases.length; i++) {
+      this.releaseSlot(i);
+      this.settleHolders(i);
+    }
   }
 
   /** A result for shard i of this round failed validation (NaN, wrong shape): count it, re-issue. */
@@ -250,6 +294,7 @@ export class ShardRound {
       const i = verdict.shard;
       if (this.firstAt[i]! > 0) this.o.times?.record(Date.now() - this.firstAt[i]!);
       this.releaseSlot(i);
+      this.settleHolders(i);
       if (this.o.collector.complete) this.settle?.resolve();
       return verdict;
     }

@@ -65,7 +65,7 @@ export class RoundBook {
     const fair = ctx.fairShare;
     const live = ctx.liveWorkers;
     const round = new ShardRound({
-      transport: ctx.transport,
+      sender: ctx.sender,
       logger: ctx.logger,
       collector,
       shard,

@@ -18,6 +18,7 @@ import {
   type Transport,
 } from '@metaloop/shared';
 import type { RejectCounter, RejectReason, Verdict } from './aggregator.js';
+import type { ShardSender } from './dispatch.js';
 import { RunCancelledError } from './errors.js';
 import { createOptimizer, type OuterOptimizer } from './optimizer.js';
 import {
@@ -38,6 +39,8 @@ import { ResultValidator } from './validate.js';
 
 export interface RunContext {
   readonly transport: Transport;
+  /** How shards reach workers: the JetStream WorkQueue or direct assignment (dispatch.ts). */
+  readonly sender: ShardSender;
   readonly subjects: Subjects;
   readonly logger: Logger;
   readonly resultTimeoutMs: number;

@@ -67,6 +67,12 @@ export class WorkerView {
     return this.entries.size;
   }
 
+  /** Ids of the live workers, sorted. */
+  liveIds(now = Date.now()): string[] {
+    this.sweep(now);
+    return [...this.entries.keys()].sort();
+  }
+
   /** Live workers by id, with the coordinator's shards/s and last-seen time filled in. */
   list(now = Date.now()): metaloop.Heartbeat[] {
     this.sweep(now);

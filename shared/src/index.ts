@@ -53,8 +53,10 @@ export {
   type RunSpecInput,
   type TaskSpec,
 } from './spec.js';
-export { API_VERBS, assertRunId, DEFAULT_PREFIX, shardMsgId, subjects, type ApiVerb, type Subjects } from './subjects.js';
+export { API_VERBS, assertRunId, DEFAULT_PREFIX, shardMsgId, subjects, workerToken, type ApiVerb, type Subjects } from './subjects.js';
 export type {
+  AssignedOptions,
+  Assignments,
   Bus,
   Closer,
   Connection,

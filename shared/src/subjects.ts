@@ -24,6 +24,15 @@ export function assertRunId(runId: string): void {
   }
 }
 
+/**
+ * A worker id as one subject token: ids of [A-Za-z0-9_-] stay as they are; others (dots, colons)
+ * become `_x` + their hex bytes (no such plain id starts with `_x` followed only by hex by chance
+ * that matters: ids are chosen by the operator, and a clash only shares an assignment subject).
+ */
+export function workerToken(workerId: string): string {
+  return /^[A-Za-z0-9_-]+$/.test(workerId) ? workerId : `_x${Buffer.from(workerId, 'utf8').toString('hex')}`;
+}
+
 export interface Subjects {
   readonly prefix: string;
   api(verb: ApiVerb): string;
@@ -34,6 +43,12 @@ export interface Subjects {
   events(runId: string): string;
   eventsAll(): string;
   heartbeat(): string;
+  /** Direct assignment (core NATS): shards for one worker go to `<stem>.<run>.<attempt>`. */
+  assign(workerId: string): string;
+  assignAll(): string;
+  /** Hot-path results (core request/reply; the reply is the ack): `<stem>.<msgId>`. */
+  hotResults(runId: string): string;
+  hotResultsAll(): string;
   /** Stem of a run's θ broadcast (core NATS): chunks go to `<stem>.<version>.<i>.<n>.<bytes>`. */
   params(runId: string): string;
   paramsAll(): string;
@@ -63,6 +78,10 @@ export function subjects(prefix = DEFAULT_PREFIX): Subjects {
     events: (runId) => `${prefix}.events.${runId}`,
     eventsAll: () => `${prefix}.events.>`,
     heartbeat: () => `${prefix}.workers.heartbeat`,
+    assign: (workerId) => `${prefix}.assign.${workerToken(workerId)}`,
+    assignAll: () => `${prefix}.assign.>`,
+    hotResults: (runId) => `${prefix}.hot.results.${runId}`,
+    hotResultsAll: () => `${prefix}.hot.results.>`,
     params: (runId) => `${prefix}.params.${runId}`,
     paramsAll: () => `${prefix}.params.>`,
     workStream: `${upper}_WORK`,

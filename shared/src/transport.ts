@@ -79,6 +79,28 @@ export interface ResultStream {
   consumeResults(handler: (msg: ResultMessage) => Promise<void> | void): Promise<Closer>;
 }
 
+export interface AssignedOptions {
+  readonly signal?: AbortSignal;
+  /** Deliveries of one shard on this worker (its own retries after nak) before it reports the failure. Default 5. */
+  readonly maxDeliver?: number;
+}
+
+/**
+ * Direct assignment, the hot path of synchronous mode (core NATS, no broker state): the
+ * coordinator sends a shard to one live worker and holds the lease itself; the worker's result is
+ * one request and the coordinator's reply is the ack (transport/assignments.ts).
+ */
+export interface Assignments {
+  /** Send one encoded Shard to a worker (fire and forget; the coordinator's lease covers loss). */
+  assign(workerId: string, runId: string, attempt: number, data: Uint8Array): void;
+  /** The shards assigned to `workerId`, one at a time (deliveryCount = attempt + 1, + 1 per local retry after nak). */
+  consumeAssigned(workerId: string, options?: AssignedOptions): AsyncIterable<WorkMessage>;
+  /** Send one encoded ShardResult; resolves when the coordinator acked it (throws on timeout). */
+  sendResult(runId: string, msgId: string, data: Uint8Array, timeoutMs: number): Promise<void>;
+  /** Coordinator: take hot-path results; the handler's return acks them. */
+  serveResults(handler: (msg: ResultMessage) => Promise<void> | void): Closer;
+}
+
 /** Parameter versions θ_t: broadcast to workers, with a durable copy (NATS: Object Store `params`). */
 export interface ParamStore {
   putParams(runId: string, version: number, data: Uint8Array): Promise<void>;
@@ -106,7 +128,8 @@ export interface RunStore {
 export interface Bus {
   publish(subject: string, data: Uint8Array): void;
   subscribe(subject: string, handler: (data: Uint8Array, subject: string) => void): Closer;
-  serve(subject: string, handler: (data: Uint8Array) => Promise<Uint8Array>): Closer;
+  /** Answer requests on `subject` (wildcards allowed; the handler gets the request's subject). */
+  serve(subject: string, handler: (data: Uint8Array, subject: string) => Promise<Uint8Array>): Closer;
   /** Throws RequestTimeoutError when nobody answers in time. */
   request(subject: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array>;
 }
@@ -118,9 +141,10 @@ export interface Bus {
 export type WorkerTransport = Connection &
   Pick<WorkQueue, 'consumeWork'> &
   Pick<ResultStream, 'publishResult'> &
+  Pick<Assignments, 'consumeAssigned' | 'sendResult'> &
   Pick<ParamStore, 'getParams'> &
   Pick<RunStore, 'getRun'> &
   Pick<Bus, 'publish'>;
 
 /** A connection playing every role: what the coordinator uses (and what the factories make). */
-export interface Transport extends Connection, WorkQueue, ResultStream, ParamStore, RunStore, Bus {}
+export interface Transport extends Connection, WorkQueue, ResultStream, Assignments, ParamStore, RunStore, Bus {}

@@ -34,6 +34,7 @@ interface CliOptions {
   prefix?: string;
   backend?: BackendPreference;
   heartbeatMs?: number;
+  dispatch?: 'queue' | 'direct';
   natsUser?: string;
   natsPassword?: string;
   natsToken?: string;
@@ -66,6 +67,11 @@ function program(): Command {
     .addOption(new Option('--prefix <prefix>', 'subject prefix (default: metaloop)').env('METALOOP_PREFIX'))
     .addOption(new Option('--backend <name>', 'required tfjs backend (default: any = the first that loads of tensorflow-gpu, tensorflow, wasm, cpu)').choices(BACKEND_PREFERENCES).env('METALOOP_BACKEND'))
     .addOption(new Option('--heartbeat-ms <ms>', 'heartbeat period (default: 2000)').argParser(positiveInt))
+    .addOption(
+      new Option('--dispatch <mode>', "where shards come from: queue (JetStream WorkQueue) or direct (assigned over core NATS); the coordinator's mode (default: queue)")
+        .choices(['queue', 'direct'])
+        .env('METALOOP_DISPATCH'),
+    )
     .addOption(new Option('--nats-user <user>', 'NATS user').env('METALOOP_NATS_USER'))
     .addOption(new Option('--nats-password <password>', 'NATS password').env('METALOOP_NATS_PASSWORD'))
     .addOption(new Option('--nats-token <token>', 'NATS token').env('METALOOP_NATS_TOKEN'))
@@ -224,6 +230,7 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
       ...(o.prefix ? { prefix: o.prefix } : {}),
       ...(o.backend ? { backend: o.backend } : {}),
       ...(o.heartbeatMs ? { heartbeatMs: o.heartbeatMs } : {}),
+      ...(o.dispatch ? { dispatch: o.dispatch } : {}),
     });
   } catch (err) {
     process.stderr.write(`metaloop-worker: ${oneLine(err)}\n`);

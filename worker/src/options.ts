@@ -35,6 +35,13 @@ export interface WorkerOptions {
   readonly slowShardMs?: number;
   /** The GPU to report instead of asking nvidia-smi (gpu.ts); null = none. Default: detected. */
   readonly gpu?: GpuInfo | null;
+  /**
+   * Where shards come from: `queue` (the JetStream WorkQueue) or `direct` (assigned to this worker
+   * over core NATS; results go back as one request each). Must match the coordinator's. Default `queue`.
+   */
+  readonly dispatch?: 'queue' | 'direct';
+  /** Direct dispatch: wait this long for the coordinator's ack of a result before retrying. Default 10000. */
+  readonly resultAckMs?: number;
 }
 
 export interface CompiledWorkerOptions {
@@ -54,6 +61,8 @@ export interface CompiledWorkerOptions {
   readonly metrics: WorkerMetrics | undefined;
   readonly slowShardMs: number;
   readonly gpu: GpuInfo | null | undefined;
+  readonly dispatch: 'queue' | 'direct';
+  readonly resultAckMs: number;
 }
 
 const require = createRequire(import.meta.url);
@@ -67,6 +76,11 @@ function ms(name: string, value: number | undefined, fallback: number, min = 1):
     throw new WorkerOptionsError(name, `expected a number of milliseconds >= ${min}, got ${String(value)}`);
   }
   return v;
+}
+
+function dispatchOf(v: string | undefined): 'queue' | 'direct' {
+  if (v === undefined || v === 'queue' || v === 'direct') return v ?? 'queue';
+  throw new WorkerOptionsError('dispatch', `${JSON.stringify(v)}: use queue or direct (the same as the coordinator's)`);
 }
 
 export function compileWorkerOptions(options: WorkerOptions): CompiledWorkerOptions {
@@ -101,6 +115,8 @@ export function compileWorkerOptions(options: WorkerOptions): CompiledWorkerOpti
     retryDelayMs: ms('retryDelayMs', options.retryDelayMs, 1000, 0),
     closeTimeoutMs: ms('closeTimeoutMs', options.closeTimeoutMs, 30_000, 0),
     pollMs: ms('pollMs', options.pollMs, 1000, 10),
+    dispatch: dispatchOf(options.dispatch),
+    resultAckMs: ms('resultAckMs', options.resultAckMs, 10_000, 10),
     version: WORKER_VERSION,
     hostname: host,
     pid: process.pid,

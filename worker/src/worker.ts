@@ -178,7 +178,10 @@ export class Worker {
   }
 
   private async loop(): Promise<void> {
-    const work = this.o.transport.consumeWork({ signal: this.stop.signal, pollMs: this.o.pollMs });
+    const work =
+      this.o.dispatch === 'direct'
+        ? this.o.transport.consumeAssigned(this.id, { signal: this.stop.signal })
+        : this.o.transport.consumeWork({ signal: this.stop.signal, pollMs: this.o.pollMs });
     try {
       for await (const msg of work) {
         if (this.stop.signal.aborted) {
@@ -342,7 +345,8 @@ export class Worker {
   private async publish(runId: string, msgId: string, result: metaloop.ShardResult.$Properties): Promise<void> {
     const bytes = metaloop.ShardResult.encode(result).finish();
     try {
-      await this.o.transport.publishResult(runId, msgId, bytes);
+      if (this.o.dispatch === 'direct') await this.o.transport.sendResult(runId, msgId, bytes, this.o.resultAckMs);
+      else await this.o.transport.publishResult(runId, msgId, bytes);
     } catch (err) {
       throw new ShardError(`publishing the result of ${msgId} failed: ${errorText(err)}`, msgId, true, { cause: err });
     }

@@ -18,9 +18,10 @@ export function registerLocalCommand(program: Command, ctx: CliContext): void {
       .addOption(new Option('--max-params <n>', 'refuse specs whose model has more parameters').argParser(positiveInt('--max-params')).default(DEFAULT_RUN_LIMITS.maxParams))
       .option('--set <path=value>', 'override a spec field (repeatable)', collect, [])
       .option('--embedded', 'in-process transport and workers, even when nats-server is installed')
+      .addOption(new Option('--dispatch <mode>', 'how shards reach workers: queue (JetStream WorkQueue) or direct (core NATS, one round trip)').choices(['queue', 'direct']).env('METALOOP_DISPATCH').default('queue'))
       .addOption(jsonOption())
       .addOption(outputOption())
-      .action(async (file: string, opts: { workers: number; maxParams: number; set: string[]; embedded?: boolean; json?: boolean; output?: string }) => {
+      .action(async (file: string, opts: { workers: number; maxParams: number; set: string[]; embedded?: boolean; dispatch?: 'queue' | 'direct'; json?: boolean; output?: string }) => {
         const { spec } = readSpec(file, opts.set);
         const g = ctx.globals();
         const json = wantsJson(opts);
@@ -42,6 +43,7 @@ export function registerLocalCommand(program: Command, ctx: CliContext): void {
           limits: { maxParams: opts.maxParams },
           nats: externalNats ? ctx.natsSettings() : undefined,
           embedded: opts.embedded === true,
+          ...(opts.dispatch ? { dispatch: opts.dispatch } : {}),
           prefix: g.prefix,
           logger: ctx.logger('local', 'warn'),
           onRecord: (r) => renderer.update(r),

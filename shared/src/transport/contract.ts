@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { NotFoundError, RequestTimeoutError } from '../errors.js';
 import type { ResultMessage, Transport, WorkMessage } from '../transport.js';
+import { assignmentCases } from './contract-assign.js';
 
 export interface ContractSettings {
   readonly leaseMs: number;
@@ -76,6 +77,8 @@ function contractCases(backend: ContractBackend): void {
       }
     });
   };
+
+  assignmentCases(withCluster);
 
   withCluster('work: publish, consume, ack', async (c) => {
     for (let i = 0; i < 3; i++) await c.coordinator.publishWork('run-a', `run-a.0.${i}`, enc(`shard ${i}`));

@@ -7,8 +7,9 @@
    failed assertOpen()/assertRunId() rejects the returned promise (as NatsTransport does) instead of throwing. */
 import { NotFoundError, RequestTimeoutError, TransportError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
-import { assertRunId } from '../subjects.js';
-import type { Closer, ConsumeOptions, ResultMessage, Transport, WorkMessage } from '../transport.js';
+import { assertRunId, DEFAULT_PREFIX } from '../subjects.js';
+import type { AssignedOptions, Closer, ConsumeOptions, ResultMessage, Transport, WorkMessage } from '../transport.js';
+import { BusAssignments } from './assignments.js';
 import { InProcResultQueue, InProcWorkQueue, type QueueSettings } from './inproc-queues.js';
 import { assertSubject, subjectMatches } from './subject-match.js';
 
@@ -52,7 +53,7 @@ interface Subscription {
 
 interface Service {
   readonly pattern: string;
-  readonly handler: (data: Uint8Array) => Promise<Uint8Array>;
+  readonly handler: (data: Uint8Array, subject: string) => Promise<Uint8Array>;
 }
 
 /** The shared "server": queues, stores and subscriptions of every transport joined to it. */
@@ -101,6 +102,8 @@ export class InProcTransport implements Transport {
   readonly address = 'in-process';
   readonly bus: InProcBus;
   private readonly closing = new AbortController();
+  /** The hot path: direct assignment and request/reply results over this connection's bus. */
+  private hot: BusAssignments | null = null;
   private readonly closers = new Set<Closer>();
   private closePromise: Promise<void> | null = null;
 
@@ -156,6 +159,32 @@ export class InProcTransport implements Transport {
   async purgeWork(runId: string): Promise<void> {
     this.assertOpen();
     this.bus.work.purge(runId);
+  }
+
+  // ---- direct assignment (the hot path, over the bus) ----
+
+  private get assignments(): BusAssignments {
+    this.hot ??= new BusAssignments(this, DEFAULT_PREFIX, this.closing.signal);
+    return this.hot;
+  }
+
+  assign(workerId: string, runId: string, attempt: number, data: Uint8Array): void {
+    assertRunId(runId);
+    this.assignments.assign(workerId, runId, attempt, data);
+  }
+
+  consumeAssigned(workerId: string, options?: AssignedOptions): AsyncIterable<WorkMessage> {
+    this.assertOpen();
+    return this.assignments.consumeAssigned(workerId, options);
+  }
+
+  sendResult(runId: string, msgId: string, data: Uint8Array, timeoutMs: number): Promise<void> {
+    assertRunId(runId);
+    return this.assignments.sendResult(runId, msgId, data, timeoutMs);
+  }
+
+  serveResults(handler: (msg: ResultMessage) => Promise<void> | void): Closer {
+    return this.assignments.serveResults(handler);
   }
 
   // ---- results ----
@@ -283,7 +312,7 @@ export class InProcTransport implements Transport {
 
   // ---- request/reply ----
 
-  serve(subject: string, handler: (data: Uint8Array) => Promise<Uint8Array>): Closer {
+  serve(subject: string, handler: (data: Uint8Array, subject: string) => Promise<Uint8Array>): Closer {
     this.assertOpen();
     assertSubject(subject, true);
     const svc: Service = { pattern: subject, handler };
@@ -306,7 +335,7 @@ export class InProcTransport implements Transport {
     const reply = (async () => {
       await Promise.resolve(); // never run the handler synchronously inside request()
       try {
-        return (await svc.handler(data.slice())).slice();
+        return (await svc.handler(data.slice(), subject)).slice();
       } catch (err) {
         throw new TransportError(`request on ${subject} failed in the responder: ${(err as Error).message ?? String(err)}`, this.address, {
           cause: err,

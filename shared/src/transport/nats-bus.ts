@@ -64,7 +64,7 @@ export class NatsBus implements Bus {
 
   // ---- request/reply ----
 
-  serve(subject: string, handler: (data: Uint8Array) => Promise<Uint8Array>): Closer {
+  serve(subject: string, handler: (data: Uint8Array, subject: string) => Promise<Uint8Array>): Closer {
     this.h.assertOpen();
     const sub = this.nc.subscribe(subject, {
       queue: `${this.h.prefix}-api`,
@@ -75,7 +75,7 @@ export class NatsBus implements Bus {
         }
         void (async () => {
           try {
-            msg.respond(await handler(msg.data));
+            msg.respond(await handler(msg.data, msg.subject));
           } catch (e) {
             const h = natsHeaders();
             h.set(ERROR_HEADER, errMessage(e).replace(/[\r\n]+/g, ' ').slice(0, 2000));

@@ -12,7 +12,8 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { NotFoundError, PermissionError, TransportError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { assertRunId } from '../subjects.js';
-import type { Closer, ConsumeOptions, ResultMessage, Transport, WorkMessage } from '../transport.js';
+import type { AssignedOptions, Closer, ConsumeOptions, ResultMessage, Transport, WorkMessage } from '../transport.js';
+import { BusAssignments } from './assignments.js';
 import {
   compileNatsTransportOptions,
   connectError,
@@ -50,6 +51,8 @@ export class NatsTransport implements Transport {
   readonly options: CompiledNatsTransportOptions;
   private readonly log: Logger;
   private readonly closing = new AbortController();
+  /** The hot path: direct assignment and request/reply results over this connection's bus. */
+  private hot: BusAssignments | null = null;
   private readonly pulls = new Set<Promise<unknown>>();
   private readonly closers = new Set<Closer>();
   private readonly blobsChannel: BlobChannel | null;
@@ -335,6 +338,32 @@ export class NatsTransport implements Transport {
     await this.retry(`purge work of ${runId}`, () => purgeSubject(this.nc, this.jsm, s.workStream, s.work(runId)));
   }
 
+  // ---- direct assignment (the hot path, over the bus) ----
+
+  private get assignments(): BusAssignments {
+    this.hot ??= new BusAssignments(this, this.options.prefix, this.closing.signal);
+    return this.hot;
+  }
+
+  assign(workerId: string, runId: string, attempt: number, data: Uint8Array): void {
+    assertRunId(runId);
+    this.assignments.assign(workerId, runId, attempt, data);
+  }
+
+  consumeAssigned(workerId: string, options?: AssignedOptions): AsyncIterable<WorkMessage> {
+    this.assertOpen();
+    return this.assignments.consumeAssigned(workerId, options);
+  }
+
+  sendResult(runId: string, msgId: string, data: Uint8Array, timeoutMs: number): Promise<void> {
+    assertRunId(runId);
+    return this.assignments.sendResult(runId, msgId, data, timeoutMs);
+  }
+
+  serveResults(handler: (msg: ResultMessage) => Promise<void> | void): Closer {
+    return this.assignments.serveResults(handler);
+  }
+
   // ---- results ----
 
   async publishResult(runId: string, msgId: string, data: Uint8Array): Promise<void> {
@@ -447,7 +476,7 @@ export class NatsTransport implements Transport {
   subscribe(subject: string, handler: (data: Uint8Array, subject: string) => void): Closer {
     return this.bus.subscribe(subject, handler);
   }
-  serve(subject: string, handler: (data: Uint8Array) => Promise<Uint8Array>): Closer {
+  serve(subject: string, handler: (data: Uint8Array, subject: string) => Promise<Uint8Array>): Closer {
     return this.bus.serve(subject, handler);
   }
   request(subject: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array> {

@@ -31,12 +31,14 @@ import {
 } from '../support/cluster.js';
 
 const STEPS = 24;
+/** faults-direct.test.ts runs this suite with every process on direct dispatch (METALOOP_DISPATCH). */
+const DIRECT = process.env.METALOOP_DISPATCH === 'direct';
 const SETS = sinusoidSets(STEPS);
 const SLOW_MS = 200;
 // Leases of 2 s; no speculative copies before 6 s, so a dead worker's shard comes back by redelivery.
 const COORDINATOR_ARGS = ['--speculative-min-ms', '6000'];
 
-describe('chaos: worker, coordinator and NATS failures, junk results', { timeout: 420_000 }, () => {
+describe(`chaos${DIRECT ? ' (direct dispatch)' : ''}: worker, coordinator and NATS failures, junk results`, { timeout: 420_000 }, () => {
   let nats: NatsServer;
   let coordinator: Proc;
   let metricsPort = 0;
@@ -150,15 +152,30 @@ describe('chaos: worker, coordinator and NATS failures, junk results', { timeout
     let nc: NatsConnection | undefined;
     try {
       const rec = await train(async (runId) => {
-        await waitStep(client, runId, 3, 60_000, describeProcs);
         nc = await connect({ servers: nats.url });
+        // Direct dispatch sends results as core requests (nothing stored): watch them too.
+        const seen: Uint8Array[] = [];
+        nc.subscribe(subj.hotResultsAll(), {
+          callback: (_err, m) => {
+            seen.push(m.data);
+          },
+        });
+        await waitStep(client, runId, 3, 60_000, describeProcs);
         const jsm = await jetstreamManager(nc);
         // A real accepted result of this run (a step >= 1), the base of the forgeries.
-        const stored = await jsm.streams.getMessage(subj.resultsStream, { last_by_subj: subj.results(runId) });
-        assert.ok(stored, 'a stored result');
-        const real = metaloop.ShardResult.decode(stored.data);
+        const stored = await jsm.streams.getMessage(subj.resultsStream, { last_by_subj: subj.results(runId) }).catch(() => null);
+        const hot = seen.map((d) => metaloop.ShardResult.decode(d)).filter((r) => r.runId === runId && r.step >= 1 && !r.error).pop();
+        // The mode really used: direct dispatch sends results over the hot path only, the queue mode through the stream.
+        if (DIRECT) assert.ok(hot && !stored, `direct dispatch: results on the hot path (${seen.length} seen), none stored`);
+        else assert.ok(stored, 'queue dispatch: a result stored in the results stream');
+        const real = stored ? metaloop.ShardResult.decode(stored.data) : hot!;
         assert.ok(real.step >= 1 && !real.error && real.grad, `a usable real result: step ${real.step}`);
-        const publish = (_what: string, data: Uint8Array, run = runId) => nc!.publish(subj.results(run), data);
+        // Each forgery goes both ways a result can come: the JetStream results stream and the hot
+        // path's request (whose reply acks it, rejected or not).
+        const publish = (_what: string, data: Uint8Array, run = runId) => {
+          nc!.publish(subj.results(run), data);
+          void nc!.request(`${subj.hotResults(run)}.0.0.forger.x.1`, data, { timeout: 5000 }).catch(() => undefined);
+        };
         const enc = (r: metaloop.IShardResult) => metaloop.ShardResult.encode(r).finish();
         const nanGrad = new Float32Array(real.grad.data!.byteLength / 4).fill(Number.NaN);
         publish('garbage', new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]));

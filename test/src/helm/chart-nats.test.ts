@@ -406,29 +406,32 @@ describe('helm/metaloop with the official NATS chart, default values', { timeout
     const sub = (name: string, ...args: string[]) => subjectOf(s.prefix, name, ...args);
     const apis = API_VERBS.map((v) => s.api(v));
     const js = jetStreamSubjects(s.prefix);
+    // The hot path (direct dispatch): a shard to one worker, a result as one request.
+    const assign = sub('assign', 'probe-worker').map((x) => `${x}.${RUN}.0`);
+    const hot = sub('hotResults', RUN).map((x) => `${x}.7.3.probe-worker.abc.1`);
     const writes = js.filter((x) => /^\$JS\.API\.STREAM\.(DELETE|PURGE)\.|^\$KV\.|^\$O\.(?!blobs\.)/.test(x));
     const expect: Record<Role, { pub: string[]; sub: string[]; noPub: string[]; noSub: string[] }> = {
       // The CLI: the control API and progress events, no JetStream at all.
       cli: {
         pub: apis,
         sub: [...sub('eventsAll'), ...sub('events', RUN)],
-        noPub: [...sub('work', RUN), ...sub('results', RUN), ...sub('events', RUN), ...sub('heartbeat'), ...sub('params', RUN), ...js],
-        noSub: [...apis, ...sub('workAll'), ...sub('resultsAll'), ...sub('heartbeat'), ...sub('paramsAll')],
+        noPub: [...sub('work', RUN), ...sub('results', RUN), ...sub('events', RUN), ...sub('heartbeat'), ...sub('params', RUN), ...assign, ...hot, ...js],
+        noSub: [...apis, ...sub('workAll'), ...sub('resultsAll'), ...sub('heartbeat'), ...sub('paramsAll'), ...sub('assignAll'), ...sub('hotResultsAll')],
       },
       // Workers: results, heartbeats and parameters; they neither serve nor call the API, nor
       // hand out work, nor change run records, checkpoints, parameters or streams.
       worker: {
-        pub: [...sub('results', RUN), ...sub('heartbeat')],
-        sub: sub('params', RUN).map((x) => `${x}.>`),
-        noPub: [...apis, ...sub('work', RUN), ...sub('events', RUN), ...sub('params', RUN), ...writes],
-        noSub: [...apis, ...sub('resultsAll'), ...sub('heartbeat'), ...sub('eventsAll')],
+        pub: [...sub('results', RUN), ...sub('heartbeat'), ...hot],
+        sub: [...sub('params', RUN).map((x) => `${x}.>`), ...sub('assign', 'probe-worker').map((x) => `${x}.>`)],
+        noPub: [...apis, ...sub('work', RUN), ...sub('events', RUN), ...sub('params', RUN), ...assign, ...writes],
+        noSub: [...apis, ...sub('resultsAll'), ...sub('heartbeat'), ...sub('eventsAll'), ...sub('hotResultsAll')],
       },
       // The coordinator: serves the API, sees heartbeats, publishes events and parameters; it
       // cannot forge a worker's results or heartbeats.
       coordinator: {
-        pub: [...sub('events', RUN), ...sub('params', RUN), '$JS.API.INFO'],
-        sub: [...apis, ...sub('heartbeat')],
-        noPub: [...sub('results', RUN), ...sub('heartbeat')],
+        pub: [...sub('events', RUN), ...sub('params', RUN), ...assign, '$JS.API.INFO'],
+        sub: [...apis, ...sub('heartbeat'), ...sub('hotResultsAll')],
+        noPub: [...sub('results', RUN), ...sub('heartbeat'), ...hot],
         noSub: [],
       },
     };

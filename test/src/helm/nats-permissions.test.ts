@@ -153,6 +153,32 @@ describe('deploy/nats permissions (nats-server with nats-test.conf)', () => {
     assert.deepEqual(heartbeats, ['w1']);
   });
 
+  it('lets coordinator and worker run the hot path (direct assignment, result request, ack reply)', async () => {
+    const coord = await transport('coordinator');
+    const worker = await transport('worker');
+    const enc = new TextEncoder();
+    const results: string[] = [];
+    const served = coord.serveResults((m) => {
+      results.push(`${m.runId}:${new TextDecoder().decode(m.data)}`);
+    });
+    const ac = new AbortController();
+    const shards = worker.consumeAssigned('perm-worker.1', { signal: ac.signal });
+    await new Promise((r) => setTimeout(r, 200)); // the subscription is registered on the server
+    coord.assign('perm-worker.1', 'perm-run', 0, enc.encode('shard-hot'));
+    let got: Uint8Array | undefined;
+    for await (const m of shards) {
+      got = m.data;
+      assert.equal(m.runId, 'perm-run');
+      // The coordinator's reply is the ack: sendResult resolves only once it took the result.
+      await worker.sendResult('perm-run', 'perm-run.0.0.perm-worker.1.abc.1', enc.encode('result-hot'), 5000);
+      ac.abort();
+      break;
+    }
+    await served.close();
+    assert.equal(new TextDecoder().decode(got ?? new Uint8Array()), 'shard-hot');
+    assert.deepEqual(results, ['perm-run:result-hot']);
+  });
+
   it('lets both roles pass payloads above the inline limit through the blobs object store', async () => {
     const coord = await transport('coordinator');
     const worker = await transport('worker');
@@ -232,5 +258,15 @@ describe('deploy/nats permissions (nats-server with nats-test.conf)', () => {
       w4.publish('$JS.API.STREAM.DELETE.METALOOP_WORK');
       await w4.flush();
     }, 'worker deleting the work stream');
+    const w5 = await raw('worker');
+    await expectDenied(w5, async () => {
+      w5.publish('metaloop.assign.other-worker.perm-run.0', new TextEncoder().encode('forged'));
+      await w5.flush();
+    }, 'worker assigning shards');
+    const w6 = await raw('worker');
+    await expectDenied(w6, async () => {
+      w6.subscribe('metaloop.hot.results.>');
+      await w6.flush();
+    }, "worker reading other workers' results");
   });
 });

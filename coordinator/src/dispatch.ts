@@ -1,0 +1,82 @@
+/**
+ * How a round's shards reach workers (the run's `dispatch`):
+ * - `queue`: the JetStream WorkQueue (one shared durable pull consumer, AckWait as the lease); for
+ *   workers that come and go behind unreliable links.
+ * - `direct`: the hot path. Each shard is assigned over core NATS to one live worker (heartbeats),
+ *   the one with the fewest shards outstanding (ties: the next in id order after the last pick);
+ *   the coordinator holds the lease: a shard whose worker leaves (missed heartbeats, `draining`)
+ *   is re-assigned at once (rounds.ts), one whose result never comes within resultTimeoutMs too.
+ */
+import type { Assignments, WorkQueue } from '@metaloop/shared';
+import { NoLiveWorkerError } from './errors.js';
+
+export type DispatchMode = 'queue' | 'direct';
+export const DISPATCH_MODES: readonly DispatchMode[] = ['queue', 'direct'];
+
+export interface ShardSender {
+  readonly mode: DispatchMode;
+  /**
+   * Send shard `data` (attempt 0 = first issue). Direct: returns the worker it went to (never
+   * `avoid` while another is live); throws when no worker is live. Queue: undefined.
+   */
+  send(runId: string, msgId: string, attempt: number, data: Uint8Array, avoid?: string): Promise<string | undefined>;
+  /** Whether the worker holding a shard is still live (queue: always true, the broker holds the lease). */
+  holds(workerId: string): boolean;
+  /** A shard sent to `workerId` is settled (result in, re-assigned or round over). */
+  settled(workerId: string): void;
+}
+
+export function queueSender(transport: Pick<WorkQueue, 'publishWork'>): ShardSender {
+  return {
+    mode: 'queue',
+    send: async (runId, msgId, _attempt, data) => {
+      await transport.publishWork(runId, msgId, data);
+      return undefined;
+    },
+    holds: () => true,
+    settled: () => {},
+  };
+}
+
+/** Live worker ids, sorted (WorkerView). */
+export interface LiveWorkers {
+  liveIds(): string[];
+}
+
+export class DirectSender implements ShardSender {
+  readonly mode = 'direct' as const;
+  private readonly outstanding = new Map<string, number>();
+  private last = '';
+
+  constructor(
+    private readonly transport: Pick<Assignments, 'assign'>,
+    private readonly workers: LiveWorkers,
+  ) {}
+
+  // async: "no live worker" must reach the round as a rejection, as the queue sender's failures do.
+  // eslint-disable-next-line @typescript-eslint/require-await
+  async send(runId: string, _msgId: string, attempt: number, data: Uint8Array, avoid?: string): Promise<string> {
+    const live = this.workers.liveIds();
+    const pool = live.length > 1 && avoid !== undefined ? live.filter((w) => w !== avoid) : live;
+    if (pool.length === 0) throw new NoLiveWorkerError('no live worker to assign the shard to (none has sent a heartbeat lately)');
+    // Fewest outstanding; ties: the first after the last pick in id order (round robin).
+    const start = pool.findIndex((w) => w > this.last);
+    const order = start <= 0 ? pool : [...pool.slice(start), ...pool.slice(0, start)];
+    let best = order[0]!;
+    for (const w of order) if ((this.outstanding.get(w) ?? 0) < (this.outstanding.get(best) ?? 0)) best = w;
+    this.last = best;
+    this.outstanding.set(best, (this.outstanding.get(best) ?? 0) + 1);
+    this.transport.assign(best, runId, attempt, data);
+    return best;
+  }
+
+  holds(workerId: string): boolean {
+    return this.workers.liveIds().includes(workerId);
+  }
+
+  settled(workerId: string): void {
+    const n = (this.outstanding.get(workerId) ?? 0) - 1;
+    if (n > 0) this.outstanding.set(workerId, n);
+    else this.outstanding.delete(workerId);
+  }
+}
