@@ -150,7 +150,7 @@ describe('README: the typical session, as written', { timeout: 900_000 }, () => 
       switch (key) {
         case 'metaloop workers': {
           const rows = out.trim().split('\n');
-          assert.match(rows[0] ?? '', /^WORKER\s+BACKEND\s+DEVICE\s+STATE/, why);
+          assert.match(rows[0] ?? '', /^WORKER\s+BACKEND\s+DEVICE\s+GPU\s+STATE/, why);
           assert.equal(rows.length - 1, 2, `two workers listed: ${why}`);
           break;
         }
