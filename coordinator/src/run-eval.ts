@@ -71,12 +71,13 @@ export class Evaluation {
   async run(rounds: RoundBook, clock: RunClock): Promise<metaloop.IEvalSummary> {
     const { step, spec, runId } = this.o;
     const started = Date.now();
+    clock.beginEvaluation();
     this.report(started);
     const pending = rounds.start(this.plan);
     try {
       await rounds.complete(pending);
     } finally {
-      clock.addEvaluation((Date.now() - started) / 1000);
+      clock.endEvaluation();
     }
     const summary = evalSummary(step, spec.eval.tasks, pending.collector.evalSums());
     this.o.logger.info('evaluation', {
