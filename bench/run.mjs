@@ -75,7 +75,7 @@ async function runSuite(name, opts, command, machine) {
   });
   let out;
   try {
-    out = await Promise.race([mod.run({ quick: opts.quick, log, signal: controller.signal }), timeout]);
+    out = await Promise.race([mod.run({ quick: opts.quick, log, signal: controller.signal, command }), timeout]);
   } finally {
     clearTimeout(timer);
   }

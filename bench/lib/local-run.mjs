@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 /**
  * One `metaloop local` run, timed by its step events, for the transport and scaling suites:
- * `node local-run.mjs '<json>'` with { spec, workers, embedded, natsUrl? }.
+ * `node local-run.mjs '<json>'` with { spec, workers, embedded, dispatch, natsUrl? }; `dispatch`
+ * (`queue` or `direct`) is required: every arm names how its shards reach the workers rather
+ * than inheriting the product's default.
  * It calls the product's own entry point (`runLocal` of @metaloop/coordinator, what `metaloop
  * local` runs): embedded = the in-process transport with in-process workers; otherwise the
  * coordinator here on the nats-server at natsUrl and `workers` metaloop-worker processes (they
@@ -10,7 +12,7 @@
  * CPU: /proc/<pid>/stat of this process (the coordinator; in-process workers too) and of every
  * worker process (heartbeats carry the pid), read when step `cpuFrom` and the last step arrive.
  * Prints one line `result <json>`: { stepAt[], record, workers: [{ id, backend, device, pid }],
- * cpu: { pid: cpuSeconds }, cpuWallMs, computePath, wallSeconds, mode }.
+ * cpu: { pid: cpuSeconds }, cpuWallMs, computePath, wallSeconds, mode, dispatch }.
  */
 import { readFileSync } from 'node:fs';
 import { runLocal, summaryJson } from '@metaloop/coordinator';
@@ -18,8 +20,8 @@ import { createLogger, validateSpec } from '@metaloop/shared';
 import { compileRun } from '@metaloop/worker';
 
 const cfg = JSON.parse(process.argv[2] ?? '{}');
-if (!cfg.spec || !Number.isInteger(cfg.workers)) {
-  console.error("usage: local-run.mjs '{\"spec\":{…},\"workers\":N,\"embedded\":bool,\"natsUrl\":\"nats://…\",\"cpuFrom\":k}'");
+if (!cfg.spec || !Number.isInteger(cfg.workers) || !['queue', 'direct'].includes(cfg.dispatch)) {
+  console.error("usage: local-run.mjs '{\"spec\":{…},\"workers\":N,\"embedded\":bool,\"dispatch\":\"queue\"|\"direct\",\"natsUrl\":\"nats://…\",\"cpuFrom\":k}'");
   process.exit(2);
 }
 // Stop (the run, its workers, then this process) when the bench stops us or goes away.
@@ -70,6 +72,7 @@ const result = await runLocal({
   source: 'bench',
   workers: cfg.workers,
   embedded: cfg.embedded === true,
+  dispatch: cfg.dispatch,
   nats: cfg.natsUrl ? { url: cfg.natsUrl } : undefined,
   prefix: 'metaloop',
   logger,
@@ -95,6 +98,7 @@ const cpu = {};
 if (cpu0 && cpu1) for (const p of Object.keys(cpu1.cpu)) cpu[p] = cpu1.cpu[p] - (cpu0.cpu[p] ?? NaN);
 const out = {
   mode: result.mode,
+  dispatch: cfg.dispatch,
   wallSeconds: result.wallSeconds,
   record: summaryJson(result.record),
   stepAt,

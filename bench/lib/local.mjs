@@ -56,7 +56,7 @@ export async function roundTrips(f, n) {
 }
 
 /**
- * One `metaloop local` run in a child process: { spec, workers, embedded, natsUrl?, cpuFrom } →
+ * One `metaloop local` run in a child process: { spec, workers, embedded, dispatch, natsUrl?, cpuFrom } →
  * local-run.mjs's result. `env` adds variables (the worker processes inherit them).
  */
 export async function localRun(cfg, { env, timeoutMs = 600_000 } = {}) {
@@ -70,7 +70,7 @@ export async function localRun(cfg, { env, timeoutMs = 600_000 } = {}) {
   const timer = setTimeout(() => void stopChild(child, 10_000), timeoutMs);
   const code = await new Promise((r) => child.once('exit', r));
   clearTimeout(timer);
-  if (!result) throw new Error(`metaloop local run (${cfg.embedded ? 'embedded' : 'nats'}, ${cfg.workers} workers) failed (exit ${code}): ${child.tail()}`);
+  if (!result) throw new Error(`metaloop local run (${cfg.embedded ? 'embedded' : 'nats'}, ${cfg.workers} workers, dispatch ${cfg.dispatch}) failed (exit ${code}): ${child.tail()}`);
   if (result.record.status !== 'succeeded') throw new Error(`run ${result.record.runId} ended ${result.record.status}: ${result.record.error ?? ''}`);
   return result;
 }

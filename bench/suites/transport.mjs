@@ -1,51 +1,66 @@
 /**
  * transport: meta-steps/s of `metaloop local` distributed (nats-server on loopback, the worker
- * processes it starts) against the same spec `--embedded` (in-process transport, in-process
- * workers), for sinusoid (fused MLP path) and Conv4 5w1s (tfjs path), with 1, 2 and 4 workers;
- * the bare core-NATS request/reply round trip to another process measured in the same run, and
- * the overhead per meta-step as a multiple of it. Both arms run through runLocal (what `metaloop
- * local` runs) in a fresh child process and are timed by their step events, same warm-up, same
- * statistic; arms alternate so load drift hits both.
+ * processes it starts), once per dispatch mode (`queue`: JetStream WorkQueue; `direct`: shards
+ * assigned over core NATS, each selected explicitly, never the product's default), against the
+ * same spec `--embedded` (in-process transport, in-process workers), for sinusoid (fused MLP
+ * path) and Conv4 5w1s (tfjs path), with 1, 2 and 4 workers; the bare core-NATS request/reply
+ * round trip to another process measured in the same run, and each distributed arm's overhead
+ * per meta-step as a multiple of it. Every arm runs through runLocal (what `metaloop local` runs)
+ * in a fresh child process and is timed by its step events, same warm-up, same statistic; the
+ * arms' order rotates so load drift hits all of them. Verdicts: bench/lib/verdict.mjs.
  */
-import { backendsOf, coresBusy, localRun, roundTrips, startFloor, stepRate, stopFloor } from '../lib/local.mjs';
+import { backendsOf, coresBusy, localRun, roundTrips, startFloor, stepRate, stepTimes, stopFloor } from '../lib/local.mjs';
 import { conv4Spec, sinusoidSpec } from '../lib/specs.mjs';
 import { fmt, median, summary } from '../lib/stats.mjs';
+import { meanDifference, overheadVerdict, ratioInterval, ratioVerdict, verdictCell } from '../lib/verdict.mjs';
 
-export const title = 'transport — distributed vs in-process meta-steps/s, overhead per step against the bare NATS round trip';
-export const timeoutMs = 1_200_000;
+export const title = 'transport — distributed (queue and direct dispatch) vs in-process meta-steps/s, overhead per step against the bare NATS round trip';
+export const timeoutMs = 1_500_000;
 
 const OVERHEAD_RTTS = 3;
 
+/**
+ * The arms of every cell, each with its dispatch mode set explicitly. The in-process arm is the
+ * reference: direct dispatch on the in-process transport (no broker; the mode that ships).
+ */
+export const ARMS = [
+  { key: 'inproc', label: 'in-process', embedded: true, dispatch: 'direct' },
+  { key: 'queue', label: 'distributed, queue', embedded: false, dispatch: 'queue' },
+  { key: 'direct', label: 'distributed, direct', embedded: false, dispatch: 'direct' },
+];
+
 export function plans(quick) {
   return [
-    { key: 'sinusoid', label: 'sinusoid MAML (MLP 1-40-40-1, 25 tasks/step in 5 shards)', spec: sinusoidSpec(quick ? 60 : 100), warmup: quick ? 10 : 20, reps: 1, target: 0.85 },
-    { key: 'conv4', label: 'Conv4 5w1s MAML 2nd order (4 tasks/step in 4 shards)', spec: conv4Spec(3, { metaBatch: 4, shardSize: 1 }), warmup: 1, reps: 1, target: 0.98 },
+    { key: 'sinusoid', label: 'sinusoid MAML (MLP 1-40-40-1, 25 tasks/step in 5 shards)', spec: sinusoidSpec(quick ? 30 : 100), warmup: quick ? 5 : 20, reps: 1, target: 0.85 },
+    quick
+      ? { key: 'conv4', label: 'Conv4 5w1s MAML 2nd order (2 tasks/step in 2 shards)', spec: conv4Spec(2, { metaBatch: 2, shardSize: 1 }), warmup: 1, reps: 1, target: 0.98 }
+      : { key: 'conv4', label: 'Conv4 5w1s MAML 2nd order (4 tasks/step in 4 shards)', spec: conv4Spec(3, { metaBatch: 4, shardSize: 1 }), warmup: 1, reps: 1, target: 0.98 },
   ];
 }
 
 const workerCounts = (quick) => (quick ? [1, 2] : [1, 2, 4]);
 
-export async function run({ quick, log, signal }) {
+export async function run({ quick, log, signal, command }) {
   const counts = workerCounts(quick);
   const floor = await startFloor(log);
   const rtts = [];
   const cells = [];
-  let pairs = 0;
+  let rotation = 0;
   try {
     rtts.push(...(await roundTrips(floor, 200)));
     for (const p of plans(quick)) {
       for (const n of counts) {
-        const cell = { plan: p, n, inproc: [], dist: [] };
+        const cell = { plan: p, n, arms: Object.fromEntries(ARMS.map((a) => [a.key, { arm: a, runs: [] }])) };
         for (let rep = 0; rep < p.reps; rep++) {
-          // Alternate which arm goes first (from one run pair to the next) so load drift hits both.
-          const order = pairs++ % 2 === 0 ? [true, false] : [false, true];
-          for (const embedded of order) {
+          // Rotate which arm goes first (from one group of runs to the next) so load drift hits all.
+          const r0 = rotation++ % ARMS.length;
+          for (const arm of [...ARMS.slice(r0), ...ARMS.slice(0, r0)]) {
             if (signal.aborted) throw new Error('aborted');
-            const r = await localRun({ spec: p.spec, workers: n, embedded, natsUrl: embedded ? undefined : floor.url, cpuFrom: p.warmup });
-            const arm = { rate: stepRate(r, p.warmup), backend: backendsOf(r), path: r.computePath, cores: coresBusy(r), runId: r.record.runId };
-            (embedded ? cell.inproc : cell.dist).push(arm);
-            log(`${p.key} N=${n} ${embedded ? 'in-process' : 'distributed'}: ${fmt(arm.rate)} steps/s (${arm.path}, ${arm.backend})`);
-            if (!embedded) rtts.push(...(await roundTrips(floor, 50)));
+            const r = await localRun({ spec: p.spec, workers: n, embedded: arm.embedded, dispatch: arm.dispatch, natsUrl: arm.embedded ? undefined : floor.url, cpuFrom: p.warmup });
+            const x = { rate: stepRate(r, p.warmup), stepMs: stepTimes(r, p.warmup), backend: backendsOf(r), path: r.computePath, cores: coresBusy(r), runId: r.record.runId, dispatch: r.dispatch };
+            cell.arms[arm.key].runs.push(x);
+            log(`${p.key} N=${n} ${arm.label} (dispatch ${x.dispatch}): ${fmt(x.rate)} steps/s (${x.path}, ${x.backend})`);
+            if (!arm.embedded) rtts.push(...(await roundTrips(floor, 50)));
           }
         }
         cells.push(cell);
@@ -54,62 +69,103 @@ export async function run({ quick, log, signal }) {
   } finally {
     await stopFloor(floor);
   }
-  return report(cells, summary(rtts), counts);
+  return report(cells, summary(rtts), counts, command);
 }
 
-function report(cells, rtt, counts) {
+/** One arm's runs pooled: per-step times of every run, rate = steps / their total time. */
+function pooled(a) {
+  const stepMs = a.runs.flatMap((x) => x.stepMs);
+  const meanMs = stepMs.reduce((s, x) => s + x, 0) / stepMs.length;
+  return { ...a, stepMs, meanMs, rate: 1000 / meanMs, rates: a.runs.map((x) => x.rate), first: a.runs[0] };
+}
+
+/** Overhead of a distributed arm over the in-process one, with its noise and verdicts. */
+function compare(ip, d, rttMs, target) {
+  const m = meanDifference(ip.stepMs, d.stepMs);
+  const ratio = ratioInterval(m.meanA, m.diff, m.half);
+  return {
+    overheadMs: m.diff,
+    noiseMs: m.half,
+    ratio,
+    rtts: m.diff / rttMs,
+    noiseRtts: m.half / rttMs,
+    overhead: overheadVerdict(m.diff, m.half, OVERHEAD_RTTS * rttMs),
+    ratioVerdict: ratioVerdict(ratio, target),
+  };
+}
+
+function report(cells, rtt, counts, command) {
   const figures = [{ id: 'nats_request_reply_rtt', unit: 'ms', value: rtt.median, ...rtt }];
   const targets = [];
   const rows = [];
   const cpuRows = [];
+  const range = (xs) => (xs.length > 1 ? ` (${fmt(Math.min(...xs), 2)}–${fmt(Math.max(...xs), 2)})` : '');
+  const pm = (x, h) => `${fmt(x)} ± ${Number.isFinite(h) ? fmt(h) : '∞'}`;
   for (const c of cells) {
     const { key, label, target, warmup, spec } = c.plan;
-    const ip = median(c.inproc.map((x) => x.rate));
-    const d = median(c.dist.map((x) => x.rate));
-    const ratio = d / ip;
-    const overheadMs = 1000 / d - 1000 / ip;
-    const multiple = overheadMs / rtt.median;
     const id = `${key}_w${c.n}`;
-    figures.push(
-      { id: `${id}_inproc_steps_per_sec`, unit: 'meta-steps/s', value: ip, samples: c.inproc.map((x) => x.rate), backend: c.inproc[0].backend, path: c.inproc[0].path },
-      { id: `${id}_distributed_steps_per_sec`, unit: 'meta-steps/s', value: d, samples: c.dist.map((x) => x.rate), backend: c.dist[0].backend, path: c.dist[0].path },
-      { id: `${id}_ratio`, unit: 'ratio (distributed / in-process)', value: ratio, target },
-      { id: `${id}_overhead_per_step`, unit: 'ms per meta-step', value: overheadMs },
-      { id: `${id}_overhead_rtts`, unit: 'bare NATS round trips per meta-step', value: multiple, target: OVERHEAD_RTTS },
-    );
-    const ratioMet = ratio >= target;
-    const overheadMet = multiple <= OVERHEAD_RTTS;
-    targets.push(
-      { what: `transport ${key}, ${c.n} worker(s): distributed / in-process`, target: `>= ${target}`, value: Number(ratio.toFixed(4)), met: ratioMet },
-      { what: `transport ${key}, ${c.n} worker(s): overhead per meta-step / bare round trip`, target: `<= ${OVERHEAD_RTTS}`, value: Number(multiple.toFixed(2)), met: overheadMet },
-    );
-    const range = (xs) => (xs.length > 1 ? ` (${fmt(Math.min(...xs), 2)}–${fmt(Math.max(...xs), 2)})` : '');
-    rows.push(
-      `| ${label} | ${c.n} | ${c.inproc[0].path} | ${c.inproc[0].backend} | ${c.dist[0].backend} | ${spec.outer.steps} (−${warmup}) | ${fmt(ip)}${range(c.inproc.map((x) => x.rate))} | ${fmt(d)}${range(c.dist.map((x) => x.rate))} | **${fmt(ratio, 3)}** (≥ ${target}): ${ratioMet ? 'met' : '**missed**'} | ${fmt(overheadMs)} ms | **${fmt(multiple)}×** (≤ ${OVERHEAD_RTTS}×): ${overheadMet ? 'met' : '**missed**'} |`,
-    );
-    const cores = (arms, pick) => fmt(median(arms.map((a) => pick(a.cores)).filter(Number.isFinite)), 2);
-    cpuRows.push(
-      `| ${key} | ${c.n} | ${cores(c.inproc, (x) => x.self)} | ${cores(c.dist, (x) => x.self)} | ${cores(c.dist, (x) => (x.workers.length ? x.workers.reduce((a, b) => a + b, 0) / x.workers.length : NaN))} | ${cores(c.dist, (x) => x.workers.reduce((a, b) => a + b, 0))} |`,
-    );
+    const ip = pooled(c.arms.inproc);
+    const steps = `${spec.outer.steps} (−${warmup})`;
+    figures.push({ id: `${id}_inproc_steps_per_sec`, unit: 'meta-steps/s', value: ip.rate, samples: ip.rates, dispatch: ip.arm.dispatch, backend: ip.first.backend, path: ip.first.path, stepMs: summary(ip.stepMs) });
+    rows.push(`| ${label} | ${c.n} | ${ip.arm.label} (${ip.arm.dispatch}) | ${ip.first.path} | ${ip.first.backend} | ${steps} | ${fmt(ip.rate)}${range(ip.rates)} | — | — | — |`);
+    for (const arm of ARMS.filter((a) => !a.embedded)) {
+      const d = pooled(c.arms[arm.key]);
+      const x = compare(ip, d, rtt.median, target);
+      const aid = `${id}_${arm.key}`;
+      figures.push(
+        { id: `${aid}_steps_per_sec`, unit: 'meta-steps/s', value: d.rate, samples: d.rates, dispatch: arm.dispatch, backend: d.first.backend, path: d.first.path, stepMs: summary(d.stepMs) },
+        { id: `${aid}_ratio`, unit: 'ratio (distributed / in-process)', value: x.ratio.value, low95: x.ratio.lo, high95: x.ratio.hi, target, verdict: x.ratioVerdict },
+        { id: `${aid}_overhead_per_step`, unit: 'ms per meta-step', value: x.overheadMs, noise95: x.noiseMs },
+        { id: `${aid}_overhead_rtts`, unit: 'bare NATS round trips per meta-step', value: x.rtts, noise95: x.noiseRtts, target: OVERHEAD_RTTS, verdict: x.overhead },
+      );
+      targets.push(
+        { what: `transport ${key}, ${c.n} worker(s), ${arm.dispatch} dispatch: distributed / in-process`, target: `>= ${target}`, value: Number(x.ratio.value.toFixed(4)), interval95: [x.ratio.lo, x.ratio.hi].map((v) => Number(v.toFixed(4))), verdict: x.ratioVerdict, met: x.ratioVerdict === 'met' },
+        { what: `transport ${key}, ${c.n} worker(s), ${arm.dispatch} dispatch: overhead per meta-step / bare round trip`, target: `<= ${OVERHEAD_RTTS}`, value: Number(x.rtts.toFixed(2)), noise95: Number(x.noiseRtts.toFixed(2)), verdict: x.overhead, met: x.overhead === 'met' },
+      );
+      const ratioCell = `**${fmt(x.ratio.value, 3)}** (${fmt(x.ratio.lo, 3)}–${Number.isFinite(x.ratio.hi) ? fmt(x.ratio.hi, 3) : '∞'}) (≥ ${target}): ${verdictCell(x.ratioVerdict)}`;
+      rows.push(
+        `| ${label} | ${c.n} | ${arm.label} (${arm.dispatch}) | ${d.first.path} | ${d.first.backend} | ${steps} | ${fmt(d.rate)}${range(d.rates)} | ${ratioCell} | ${pm(x.overheadMs, x.noiseMs)} ms | **${pm(x.rtts, x.noiseRtts)}×** (≤ ${OVERHEAD_RTTS}×): ${verdictCell(x.overhead)} |`,
+      );
+    }
+    const cores = (arm, pick) => fmt(median(c.arms[arm.key].runs.map((r) => pick(r.cores)).filter(Number.isFinite)), 2);
+    const sum = (xs) => xs.reduce((a, b) => a + b, 0);
+    for (const arm of ARMS) {
+      cpuRows.push(
+        `| ${key} | ${c.n} | ${arm.label} (${arm.dispatch}) | ${cores(arm, (x) => x.self)} | ${arm.embedded ? '—' : cores(arm, (x) => (x.workers.length ? sum(x.workers) / x.workers.length : NaN))} | ${arm.embedded ? '—' : cores(arm, (x) => sum(x.workers))} |`,
+      );
+    }
   }
-  const missed = targets.filter((t) => !t.met);
+  const missed = targets.filter((t) => t.verdict === 'missed');
+  const unclear = targets.filter((t) => t.verdict === 'inconclusive');
+  const repsText = cells.map((c) => c.plan).filter((p, i, a) => a.findIndex((q) => q.key === p.key) === i).map((p) => `${p.reps} run${p.reps > 1 ? 's' : ''} per arm for ${p.key}`).join(', ');
   const table = [
-    `Both arms run \`runLocal\` (what \`metaloop local\` runs) in a fresh child process: **in-process** = \`--embedded\` (in-process transport, the workers in the coordinator's process); **distributed** = the coordinator on a real nats-server on loopback and N \`metaloop-worker\` processes started by it. Meta-steps/s over the steps after the warm-up, timed by the arrival of the coordinator's step events in the coordinator's process (same warm-up, same statistic in both arms); median of ${cells.map((c) => c.plan).filter((p, i, a) => a.findIndex((q) => q.key === p.key) === i).map((p) => `${p.reps} run${p.reps > 1 ? 's' : ''} per arm for ${p.key}`).join(', ')} (min–max where more than one); which arm runs first alternates from one pair of runs to the next. Compute path and backend as the worker reports them (heartbeats). Overhead = 1/distributed − 1/in-process per meta-step; the floor beside it is the bare core-NATS request/reply round trip (16 bytes, plain nats.js client to an echo process through the same nats-server) measured in this run: **${fmt(rtt.median)} ms** median (${fmt(rtt.min, 2)}–${fmt(rtt.max, 2)}, ${rtt.n} round trips interleaved with the runs).`,
+    `Every arm runs \`runLocal\` (what \`metaloop local\` runs) in a fresh child process, its dispatch mode set explicitly: **in-process** = \`--embedded --dispatch direct\` (in-process transport, the workers in the coordinator's process, no broker); **distributed, queue** = \`--dispatch queue\` (shards through the JetStream WorkQueue) and **distributed, direct** = \`--dispatch direct\` (shards assigned over core NATS, each result one request), both with the coordinator on a real nats-server on loopback and N \`metaloop-worker\` processes started by it. Meta-steps/s = measured steps / their total time, over the steps after the warm-up, timed by the arrival of the coordinator's step events in the coordinator's process (same warm-up, same statistic in every arm); ${repsText} (per-run min–max where more than one); the arms' order rotates from one group of runs to the next. Compute path and backend as the worker reports them (heartbeats). Overhead = mean distributed − mean in-process step time (= 1/distributed − 1/in-process) ± the half-width of its 95% confidence interval (Welch, from the per-step times of both arms); the ratio's interval is the same one carried over. The floor is the bare core-NATS request/reply round trip (16 bytes, plain nats.js client to an echo process through the same nats-server) measured in this run: **${fmt(rtt.median)} ms** median (${fmt(rtt.min, 2)}–${fmt(rtt.max, 2)}, ${rtt.n} round trips interleaved with the runs).`,
     '',
-    '| spec | workers | compute path | in-process: backend | distributed: backend | steps (warm-up) | in-process steps/s | distributed steps/s | ratio (target) | overhead per step | overhead / bare round trip (target) |',
-    '|---|---|---|---|---|---|---|---|---|---|---|',
+    'A verdict is *inconclusive* when the interval cannot decide it. Overhead: inconclusive when the overhead is not above its noise (overhead − noise ≤ 0, so every negative overhead: the distributed arm was not measurably slower), or when the target lies inside overhead ± noise; met only when overhead + noise ≤ 3 round trips, missed only when overhead − noise > 3 round trips. Ratio: met when the low end of its interval reaches the target, missed when the high end is below it, inconclusive otherwise (bench/lib/verdict.mjs).',
+    '',
+    `Produced by \`${command}\`:`,
+    '',
+    '| spec | workers | arm (dispatch) | compute path | backend | steps (warm-up) | steps/s | distributed / in-process (95% interval) (target) | overhead per step ± noise | overhead / bare round trip (target) |',
+    '|---|---|---|---|---|---|---|---|---|---|',
     ...rows,
     '',
-    'Cores kept busy over the measured steps (CPU seconds / wall seconds from /proc, median of runs): the coordinator\'s process (in-process: coordinator and workers together) and the worker processes.',
+    `Cores kept busy over the measured steps (CPU seconds / wall seconds from /proc, median of runs): the coordinator's process (in-process: coordinator and workers together) and the worker processes. Produced by \`${command}\`:`,
     '',
-    '| spec | workers | in-process: coordinator + workers | distributed: coordinator | distributed: per worker | distributed: all workers |',
+    '| spec | workers | arm (dispatch) | coordinator process | per worker | all workers |',
     '|---|---|---|---|---|---|',
     ...cpuRows,
   ].join('\n');
+  const inf = (v) => (Number.isFinite(v) ? v : '∞');
+  const list = (ts) => ts.map((t) => `${t.what} = ${t.value}${t.noise95 !== undefined ? ` ± ${inf(t.noise95)}` : ''}${t.interval95 ? ` (${t.interval95.map(inf).join('–')})` : ''} (target ${t.target})`).join('; ');
   const notes = [
-    missed.length
-      ? `Missed in this run (${missed.length} of ${targets.length}): ${missed.map((t) => `${t.what} = ${t.value} (target ${t.target})`).join('; ')}.`
-      : `Every target met in this run (${targets.length}).`,
+    missed.length ? `Missed in this run (${missed.length} of ${targets.length}): ${list(missed)}.` : `No target missed in this run (${targets.length} graded).`,
+    ...(unclear.length ? [`Inconclusive in this run (${unclear.length} of ${targets.length}; more steps or runs narrow the interval): ${list(unclear)}.`] : []),
   ];
-  return { figures, table, notes, targets, config: { workerCounts: counts, plans: cells.filter((c) => c.n === counts[0]).map((c) => ({ key: c.plan.key, spec: c.plan.spec, warmup: c.plan.warmup, reps: c.plan.reps })) } };
+  return {
+    figures,
+    table,
+    notes,
+    targets,
+    config: { workerCounts: counts, arms: ARMS, plans: cells.filter((c) => c.n === counts[0]).map((c) => ({ key: c.plan.key, spec: c.plan.spec, warmup: c.plan.warmup, reps: c.plan.reps })) },
+  };
 }

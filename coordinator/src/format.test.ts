@@ -2,9 +2,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { metaloop } from '@metaloop/shared';
-import { listTable, progressLine, statusLines } from './format.js';
+import { listTable, progressLine, recordJson, statusLines } from './format.js';
 import { stateToProto, type RunStateName } from './records.js';
-import { barLine, eventLine } from './watch.js';
+import { barLine, eventJson, eventLine } from './watch.js';
 
 const spec = JSON.stringify({ eval: { every: 500, tasks: 600 }, outer: { steps: 1000 } });
 
@@ -71,6 +71,21 @@ describe('run output', () => {
     assert.match(progressLine(final), /evaluating 600 held-out tasks…/);
     assert.match(barLine(final, 200), /evaluating 600 held-out tasks…/);
     assert.doesNotMatch(progressLine(record('running', 700, true)), /evaluating/);
+  });
+
+  it('the evaluation in flight shows its progress: the progress line, the bar, status, status --json and event lines', () => {
+    const r = { ...record('running', 1000, true), evalTasksDone: 240, evalTasks: 600 };
+    assert.match(progressLine(r), /evaluating 240\/600 held-out tasks…/);
+    assert.match(barLine(r, 200), /evaluating 240\/600 held-out tasks…/);
+    assert.match(statusLines(r).join('\n'), /now: {8}evaluating 240\/600 held-out tasks…/);
+    assert.deepEqual(recordJson(r).evaluating, { tasksDone: 240, tasks: 600 });
+    assert.equal(recordJson(record('running', 700, true)).evaluating, null);
+    // A periodic evaluation too (not only the final one), and none once the run stopped running.
+    assert.match(progressLine({ ...record('running', 500, false), evalTasksDone: 0, evalTasks: 600 }), /evaluating 0\/600 held-out tasks…/);
+    assert.doesNotMatch(progressLine({ ...r, state: stateToProto('paused') }), /evaluating/);
+    const ev = { runId: 'r', kind: metaloop.Event.Kind.KIND_EVAL_PROGRESS, step: 1000, evalTasksDone: 240, evalTasks: 600, timestampMs: 0 };
+    assert.match(eventLine(ev), /step 1000 EVALUATING 240\/600 held-out tasks$/);
+    assert.deepEqual(eventJson(ev), { runId: 'r', kind: 'eval-progress', step: 1000, timestampMs: 0, evalTasksDone: 240, evalTasks: 600 });
   });
 
   it('a recorded step (no speed in the history) does not end with "- steps/s"', () => {

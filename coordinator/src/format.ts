@@ -72,6 +72,8 @@ export function recordJson(r: metaloop.IRunRecord): Record<string, unknown> {
     speculative: r.speculative ?? 0,
     rejected: { ...(r.rejected ?? {}) },
     staleness: { mean: r.stalenessMean ?? 0, max: r.stalenessMax ?? 0 },
+    // The evaluation in flight: held-out tasks done of its total (null when not evaluating).
+    evaluating: r.evalTasks ? { tasksDone: r.evalTasksDone ?? 0, tasks: r.evalTasks } : null,
     spec,
   };
 }
@@ -110,11 +112,15 @@ export function evalBrief(e: metaloop.IEvalSummary | null | undefined): string {
 }
 
 /**
- * `evaluating 600 held-out tasks…` while the run evaluates (its step is an evaluation step, the
- * final one included, and that evaluation has not come yet), else ''.
+ * `evaluating 240/600 held-out tasks…` while the run evaluates (the record's progress of the
+ * evaluation in flight; before the coordinator has written one — its step is an evaluation step,
+ * the final one included, and that evaluation has not come yet — `evaluating 600 held-out
+ * tasks…`), else ''.
  */
 export function evaluatingText(r: metaloop.IRunRecord): string {
-  if (stateFromProto(r.state) !== 'running' || !r.specJson) return '';
+  if (stateFromProto(r.state) !== 'running') return '';
+  if (r.evalTasks) return `evaluating ${r.evalTasksDone ?? 0}/${r.evalTasks} held-out tasks…`;
+  if (!r.specJson) return '';
   let spec: { eval?: { every?: number; tasks?: number } };
   try {
     spec = JSON.parse(r.specJson) as typeof spec;
@@ -201,6 +207,8 @@ export function statusLines(r: metaloop.IRunRecord): string[] {
     `train loss: ${trainText(r)} (query loss before -> after adaptation, last step)`,
     `speed:      ${num(r.stepsPerSec)} steps/s, ${num(r.tasksPerSec)} tasks/s, ${(r.seconds ?? 0).toFixed(1)} s running`,
   ];
+  const evaluating = evaluatingText(r);
+  if (evaluating) lines.push(`now:        ${evaluating}`);
   const ev = evalText(r.lastEval);
   if (ev) lines.push(`last eval:  ${ev}`);
   if (r.checkpointStep) lines.push(`checkpoint: step ${r.checkpointStep}`);

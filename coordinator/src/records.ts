@@ -107,7 +107,7 @@ export interface CheckpointData {
   readonly params: Float32Array;
   readonly optimizer: OptimizerState;
   readonly createdMs: number;
-  /** Task sampler state (JSON), see RunLoop.samplerState(). */
+  /** Task sampler state (JSON), see samplerState(). */
   readonly sampler?: string;
 }
 
@@ -147,4 +147,12 @@ export function decodeCheckpoint(
     createdMs: c.createdMs,
     sampler: c.samplerJson,
   };
+}
+
+/**
+ * The task sampler's state at `step`: tasks come from seed = hash(run seed, domain, step, index),
+ * so the seed and the next step are all it has (held-out tasks are fixed: domain 'eval', step 0).
+ */
+export function samplerState(seed: number, step: number): string {
+  return JSON.stringify({ kind: 'seed-hash', seed, step, evalStep: 0 });
 }

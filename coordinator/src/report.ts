@@ -191,9 +191,10 @@ export function renderReport(input: ReportInput): string {
   const pm = (v: number | undefined) => (v !== undefined && v > 0 ? ` ± ${fmt(v)}` : '');
   const evalRows = h.evals
     .map((e) => {
-      const cells = e.innerSteps.map((_k, j) => {
+      // One cell per inner-step count of the evaluation (postLoss[j] is the loss after innerSteps[j]).
+      const cells = e.postLoss.map((loss, j) => {
         const acc = e.accuracy[j] !== undefined ? ` (acc ${fmt(e.accuracy[j])}${pm(e.ci95[j])})` : '';
-        return `<td>${fmt(e.postLoss[j] ?? Number.NaN)}${pm(e.lossCi95?.[j])}${acc}</td>`;
+        return `<td>${fmt(loss)}${pm(e.lossCi95?.[j])}${acc}</td>`;
       });
       return `<tr><td>${e.step}</td><td>${e.tasks}</td><td>${fmt(e.preLoss)}${pm(e.preLossCi95)}</td>${cells.join('')}<td>${iso(e.timeMs)}</td></tr>`;
     })

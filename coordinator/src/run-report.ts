@@ -22,6 +22,8 @@ export class RunClock {
   stepsThisSession = 0;
   /** Time this session spent evaluating: not in the steps/s (training speed). */
   private evalSeconds = 0;
+  /** When the evaluation in flight began (null: none). */
+  private evalSince: number | null = null;
 
   constructor(private readonly secondsBefore = 0) {}
 
@@ -45,14 +47,24 @@ export class RunClock {
     return this.secondsBefore + this.session();
   }
 
-  /** Count `seconds` of evaluation: left out of the training rates. */
-  addEvaluation(seconds: number): void {
-    this.evalSeconds += seconds;
+  /** An evaluation begins: from now until endEvaluation() the time is left out of the training rates. */
+  beginEvaluation(): void {
+    this.evalSince ??= Date.now();
   }
 
-  /** Training speed of this session: running time less the time spent evaluating. */
+  /** The evaluation in flight ended. */
+  endEvaluation(): void {
+    if (this.evalSince !== null) this.evalSeconds += (Date.now() - this.evalSince) / 1000;
+    this.evalSince = null;
+  }
+
+  /**
+   * Training speed of this session: running time less the time spent evaluating, the evaluation
+   * in flight included (the speed shown while the final evaluation runs does not sink).
+   */
   rates(metaBatch: number): { stepsPerSec: number; tasksPerSec: number } {
-    const s = this.session() - this.evalSeconds;
+    const evaluating = this.evalSince === null ? 0 : (Date.now() - this.evalSince) / 1000;
+    const s = this.session() - this.evalSeconds - evaluating;
     const stepsPerSec = s > 0 ? this.stepsThisSession / s : 0;
     return { stepsPerSec, tasksPerSec: stepsPerSec * metaBatch };
   }

@@ -3,7 +3,8 @@
  * meta-batch goes out as fixed-size shards of task seeds, accepted results are summed in shard
  * order, the outer optimizer makes θ_{t+1}; held-out evaluation, checkpoints, the run record in
  * KV and progress events along the way. Rounds in flight: run-rounds.ts (their shards:
- * run-shards.ts); record, history, events and clock: run-report.ts.
+ * run-shards.ts); an evaluation and its progress: run-eval.ts; record, history, events and
+ * clock: run-report.ts.
  */
 import { randomBytes } from 'node:crypto';
 import {
@@ -23,17 +24,18 @@ import { RunCancelledError } from './errors.js';
 import { createOptimizer, type OuterOptimizer } from './optimizer.js';
 import {
   encodeCheckpoint,
-  evalSummary,
   paramsSha256,
+  samplerState,
   stateToProto,
   type CheckpointData,
   type RunStateName,
 } from './records.js';
 import { RunHistory } from './history.js';
 import type { RunObserver } from './observe.js';
+import { Evaluation } from './run-eval.js';
 import { RunClock, RunReporter } from './run-report.js';
 import { RoundBook } from './run-rounds.js';
-import { evalRound } from './run-shards.js';
+import { retry, storeCheckpoint } from './run-store.js';
 import type { FairShare } from './scheduler.js';
 import { ResultValidator } from './validate.js';
 
@@ -83,18 +85,6 @@ class Stopped extends Error {
   override readonly name = 'Stopped';
 }
 
-async function retry<T>(what: string, logger: Logger, signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (attempt >= 5 || signal.aborted) throw err;
-      logger.warn(`${what} failed; retrying`, { attempt, error: String(err) });
-      await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
-    }
-  }
-}
-
 export class RunLoop {
   readonly runId: string;
   readonly spec: RunSpec;
@@ -108,6 +98,8 @@ export class RunLoop {
   private postLoss = 0;
   private lastEval: metaloop.IEvalSummary | null = null;
   private evaluatedAt = -1;
+  /** The evaluation in progress, if any. */
+  private evaluation: Evaluation | null = null;
   private checkpointStep = 0;
   private error = '';
   private readonly createdMs: number;
@@ -205,6 +197,7 @@ export class RunLoop {
     }
     const verdict = pending.round.offer(result);
     if (!verdict.accepted) return this.rejectedAs(verdict);
+    if (evalKind) this.evaluation?.accepted(result.shard);
     if (result.delivery > 1) {
       this.redeliveries++;
       this.ctx.observer?.resultRedelivered?.(this.runId);
@@ -368,31 +361,26 @@ export class RunLoop {
 
   private async evaluate(): Promise<void> {
     const t = this.step;
-    const { tasks } = this.spec.eval;
-    const started = Date.now();
-    const pending = this.rounds.start(evalRound(this.runId, this.spec, this.layout, t));
-    const collector = pending.collector;
+    const { runId, spec, layout } = this;
+    const evaluation = new Evaluation({ runId, spec, layout, step: t, logger: this.ctx.logger, report: (p) => this.evalProgress(p.done, p.total) });
+    this.evaluation = evaluation;
     try {
-      await this.rounds.complete(pending);
+      this.lastEval = await evaluation.run(this.rounds, this.clock);
     } finally {
-      this.clock.addEvaluation((Date.now() - started) / 1000);
+      this.evaluation = null;
     }
-    this.lastEval = evalSummary(t, tasks, collector.evalSums());
     this.evaluatedAt = t;
-    this.ctx.logger.info('evaluation', {
-      run: this.runId,
-      step: t,
-      preLoss: this.lastEval.preLoss,
-      postLoss: this.lastEval.postLoss,
-      ...(this.lastEval.accuracy?.length ? { accuracy: this.lastEval.accuracy } : {}),
-      ci95: this.lastEval.ci95,
-      ms: Date.now() - started,
-    });
     this.ctx.observer?.evaluated(this.runId, this.lastEval);
     this.history.addEval(this.lastEval);
     this.emit({ kind: metaloop.Event.Kind.KIND_EVAL, eval: this.lastEval });
     this.writeRecord();
     this.writeHistory();
+  }
+
+  /** Progress of the evaluation in flight, told as training progress is: the record and an event. */
+  private evalProgress(evalTasksDone: number, evalTasks: number): void {
+    this.writeRecord();
+    this.emit({ kind: metaloop.Event.Kind.KIND_EVAL_PROGRESS, evalTasksDone, evalTasks });
   }
 
   private async checkpoint(): Promise<void> {
@@ -406,29 +394,17 @@ export class RunLoop {
         params: this.params,
         optimizer: this.optimizer.state(),
         createdMs: Date.now(),
-        sampler: this.samplerState(),
+        sampler: samplerState(this.spec.seed, this.step),
       },
       this.layout,
     );
-    await retry('writing a checkpoint', logger, signal, () => transport.putCheckpoint(this.runId, this.step, bytes));
+    await storeCheckpoint(transport, this.runId, this.step, bytes, this.spec.checkpoint.keep, logger, signal);
     this.checkpointStep = this.step;
     this.history.addCheckpoint(this.step);
     this.writeHistory();
     this.ctx.observer?.checkpointed(this.runId);
-    const steps = (await transport.listCheckpoints(this.runId)).sort((a, b) => a - b);
-    for (const old of steps.slice(0, Math.max(0, steps.length - this.spec.checkpoint.keep))) {
-      await transport.deleteCheckpoint(this.runId, old).catch(() => {});
-    }
     this.emit({ kind: metaloop.Event.Kind.KIND_CHECKPOINT, message: `checkpoint at step ${this.step}` });
     this.writeRecord();
-  }
-
-  /**
-   * The task sampler's state: tasks come from seed = hash(run seed, domain, step, index), so the
-   * seed and the next step are all it has (held-out tasks are fixed: domain 'eval', step 0).
-   */
-  private samplerState(): string {
-    return JSON.stringify({ kind: 'seed-hash', seed: this.spec.seed, step: this.step, evalStep: 0 });
   }
 
   // ---- state, record, events ----
@@ -488,6 +464,8 @@ export class RunLoop {
       rejected: Object.fromEntries(this.rejected),
       stalenessMean: this.staleness.count > 0 ? this.staleness.sum / this.staleness.count : 0,
       stalenessMax: this.staleness.max,
+      evalTasksDone: this.evaluation?.progress.done ?? 0,
+      evalTasks: this.evaluation?.total ?? 0,
     });
   }
 

@@ -46,8 +46,13 @@ export async function followRun(o: FollowOptions): Promise<metaloop.RunRecord> {
       next.postLoss = ev.postLoss;
       next.stepsPerSec = ev.stepsPerSec;
       next.tasksPerSec = ev.tasksPerSec;
+    } else if (ev.kind === metaloop.Event.Kind.KIND_EVAL_PROGRESS) {
+      next.evalTasksDone = ev.evalTasksDone;
+      next.evalTasks = ev.evalTasks;
     } else if (ev.kind === metaloop.Event.Kind.KIND_EVAL && ev.eval) {
       next.lastEval = metaloop.EvalSummary.create(ev.eval);
+      next.evalTasksDone = 0;
+      next.evalTasks = 0;
     } else if (ev.kind === metaloop.Event.Kind.KIND_CHECKPOINT) {
       next.checkpointStep = ev.step;
     } else if (ev.kind === metaloop.Event.Kind.KIND_STATE) {
@@ -82,7 +87,7 @@ export async function followRun(o: FollowOptions): Promise<metaloop.RunRecord> {
         continue;
       }
       // A poll never moves the view backwards (events may be ahead of the stored record).
-      view = !view || (rec.step ?? 0) >= (view.step ?? 0) || isTerminal(stateFromProto(rec.state)) ? rec : metaloop.RunRecord.create({ ...rec, ...pick(view) });
+      view = !view || (rec.step ?? 0) >= (view.step ?? 0) || isTerminal(stateFromProto(rec.state)) ? withEvalProgress(rec, view) : metaloop.RunRecord.create({ ...rec, ...pick(view) });
       o.onUpdate?.(view);
       if (isTerminal(stateFromProto(rec.state))) return rec;
       await new Promise<void>((resolve) => {
@@ -102,7 +107,13 @@ export async function followRun(o: FollowOptions): Promise<metaloop.RunRecord> {
 }
 
 function pick(v: metaloop.RunRecord): Partial<metaloop.IRunRecord> {
-  return { step: v.step, preLoss: v.preLoss, postLoss: v.postLoss, stepsPerSec: v.stepsPerSec, tasksPerSec: v.tasksPerSec, lastEval: v.lastEval, checkpointStep: v.checkpointStep };
+  return { step: v.step, preLoss: v.preLoss, postLoss: v.postLoss, stepsPerSec: v.stepsPerSec, tasksPerSec: v.tasksPerSec, lastEval: v.lastEval, checkpointStep: v.checkpointStep, evalTasksDone: v.evalTasksDone, evalTasks: v.evalTasks };
+}
+
+/** A polled record, keeping the view's evaluation progress when events have it further along (same evaluation). */
+function withEvalProgress(rec: metaloop.RunRecord, view: metaloop.RunRecord | null): metaloop.RunRecord {
+  const ahead = view && view.step === rec.step && rec.evalTasks > 0 && view.evalTasks === rec.evalTasks && view.evalTasksDone > rec.evalTasksDone;
+  return ahead ? metaloop.RunRecord.create({ ...rec, evalTasksDone: view.evalTasksDone }) : rec;
 }
 
 const num = (x: number | null | undefined, digits = 3) => (x === null || x === undefined || !Number.isFinite(x) ? '-' : x.toPrecision(digits));
@@ -218,6 +229,8 @@ export function eventLine(ev: metaloop.IEvent): string {
       return `${head} STATE ${ev.message || stateFromProto(ev.state)}`;
     case metaloop.Event.Kind.KIND_CHECKPOINT:
       return `${head} CHECKPOINT ${ev.message ?? ''}`.trimEnd();
+    case metaloop.Event.Kind.KIND_EVAL_PROGRESS:
+      return `${head} EVALUATING ${ev.evalTasksDone ?? 0}/${ev.evalTasks ?? 0} held-out tasks`;
     default:
       return `${head} ${String(ev.kind)}`;
   }
@@ -225,9 +238,10 @@ export function eventLine(ev: metaloop.IEvent): string {
 
 /** One event as JSON (kind and state by name). */
 export function eventJson(ev: metaloop.IEvent): Record<string, unknown> {
-  const kind = ({ 1: 'step', 2: 'eval', 3: 'state', 4: 'checkpoint' } as Record<number, string>)[ev.kind ?? 0] ?? 'unspecified';
+  const kind = ({ 1: 'step', 2: 'eval', 3: 'state', 4: 'checkpoint', 5: 'eval-progress' } as Record<number, string>)[ev.kind ?? 0] ?? 'unspecified';
   const out: Record<string, unknown> = { runId: ev.runId, kind, step: ev.step ?? 0, timestampMs: ev.timestampMs ?? 0 };
   if (kind === 'step') Object.assign(out, { preLoss: ev.preLoss, postLoss: ev.postLoss, stepsPerSec: ev.stepsPerSec, tasksPerSec: ev.tasksPerSec });
+  if (kind === 'eval-progress') Object.assign(out, { evalTasksDone: ev.evalTasksDone ?? 0, evalTasks: ev.evalTasks ?? 0 });
   if (kind === 'eval' && ev.eval) {
     const e = ev.eval;
     out.eval = { tasks: e.tasks, innerSteps: e.innerSteps, preLoss: e.preLoss, postLoss: e.postLoss, accuracy: e.accuracy ?? [], ci95: e.ci95 ?? [], lossCi95: e.lossCi95 ?? [] };

@@ -110,6 +110,31 @@ function envOf(c: Container, name: string) {
   return c.env?.find((e) => e.name === name);
 }
 
+interface Relabeling {
+  sourceLabels?: string[];
+  separator?: string;
+  targetLabel?: string;
+  regex?: string;
+  replacement?: string;
+  action?: string;
+}
+interface MonitorEndpoint {
+  relabelings?: Relabeling[];
+}
+
+/** Prometheus's `replace` relabeling (the only action the chart's monitors use), in order. */
+function relabel(labels: Record<string, string>, steps: Relabeling[]): Record<string, string> {
+  const out = { ...labels };
+  for (const r of steps) {
+    assert.equal(r.action ?? 'replace', 'replace', `this test applies replace relabelings only: ${JSON.stringify(r)}`);
+    const value = (r.sourceLabels ?? []).map((l) => out[l] ?? '').join(r.separator ?? ';');
+    const m = new RegExp(`^(?:${r.regex ?? '(.*)'})$`).exec(value);
+    if (!m || !r.targetLabel) continue;
+    out[r.targetLabel] = (r.replacement ?? '$1').replace(/\$\{?(\d+)\}?/g, (_, i: string) => m[Number(i)] ?? '');
+  }
+  return out;
+}
+
 /** lint + template one set of values; every object validated; returns the objects. */
 async function renderAndValidate(valueArgs: string[]): Promise<K8sObject[]> {
   const lint = await helm(helmBin, ['lint', chart.dir, '--strict', ...valueArgs]);
@@ -293,6 +318,35 @@ describe('helm chart helm/metaloop', () => {
     assert.equal(spec.runtimeClassName, 'nvidia');
     assert.equal(spec.terminationGracePeriodSeconds, 900);
     assert.equal(envOf(wc, 'CUDA_CACHE_MAXSIZE')?.value, String(2 * 1024 ** 3));
+  });
+
+  it('the ServiceMonitor and PodMonitor name each target job metaloop-<component>, which MetaloopTargetDown selects', async () => {
+    const values = await writeValues(scratch, 'monitors.yaml', ALL_FEATURES);
+    const objs = await renderAndValidate(['-f', values]);
+    // The alert's job matcher, from the chart's own rule file (Prometheus regexes are fully anchored).
+    const rules = parseYaml(await readFile(path.join(CHART_DIR, 'files', 'metaloop-rules.yaml'), 'utf8')) as { groups: { rules: { alert?: string; expr: string }[] }[] };
+    const expr = rules.groups.flatMap((g) => g.rules).find((r) => r.alert === 'MetaloopTargetDown')?.expr ?? '';
+    const matcher = /up\{job=~"([^"]*)"\}/.exec(expr)?.[1];
+    assert.ok(matcher !== undefined, `MetaloopTargetDown selects up by job: ${expr}`);
+    const alertSees = new RegExp(`^(?:${matcher})$`);
+    for (const kind of ['ServiceMonitor', 'PodMonitor']) {
+      const mon = one(objs, kind);
+      const spec = mon['spec'] as { jobLabel?: string; endpoints?: MonitorEndpoint[]; podMetricsEndpoints?: MonitorEndpoint[] };
+      const endpoint = (spec.endpoints ?? spec.podMetricsEndpoints ?? [])[0];
+      assert.ok(endpoint, `${kind} has an endpoint`);
+      for (const component of ['coordinator', 'worker']) {
+        const deployment = one(objs, 'Deployment', `${RELEASE}-metaloop-${component}`);
+        const podLabels = (deployment['spec'] as { template: { metadata: { labels: Record<string, string> } } }).template.metadata.labels;
+        // What the operator sets before the monitor's relabelings: job from `jobLabel` (a label of the
+        // Service / pod), else the Service's name (ServiceMonitor) or <namespace>/<name> (PodMonitor).
+        const discovered: Record<string, string> = { __meta_kubernetes_pod_name: `${component}-0` };
+        for (const [k, v] of Object.entries(podLabels)) discovered[`__meta_kubernetes_pod_label_${k.replace(/[^a-zA-Z0-9_]/g, '_')}`] = v;
+        discovered['job'] = spec.jobLabel !== undefined ? (podLabels[spec.jobLabel] ?? '') : kind === 'ServiceMonitor' ? `${RELEASE}-metaloop-${component}` : `${NAMESPACE}/${mon.metadata.name}`;
+        const job: string | undefined = relabel(discovered, endpoint.relabelings ?? [])['job'];
+        assert.equal(job, `metaloop-${component}`, `${kind}: the ${component}'s job (as deploy/prometheus/prometheus.yml names it)`);
+        assert.ok(alertSees.test(job ?? ''), `${kind}: MetaloopTargetDown (${expr}) must select job ${job}`);
+      }
+    }
   });
 
   it('renders the token and creds auth modes into valid objects', async () => {
