@@ -161,6 +161,24 @@ describe('Coordinator', () => {
   });
 });
 
+describe('Coordinator resume, queue dispatch', () => {
+  it("purges the shards the previous session left queued: only the new session's are computed", async () => {
+    // No worker: the first session's shards of step 0 stay queued when it stops.
+    const h1 = await harness([], { dispatch: 'queue' });
+    const bus = h1.bus;
+    const { runId } = await h1.client.submit(SPEC(4), 'test.yaml');
+    const shards = Math.ceil(7 / 3);
+    for (let i = 0; i < 500 && bus.bus.work.size < shards; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(bus.bus.work.size, shards, 'the first session queued step 0');
+    await h1.close();
+    const h2 = await harness([], { dispatch: 'queue' }, bus);
+    await h2.client.status(runId);
+    for (let i = 0; i < 500 && bus.bus.work.size < shards; i++) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(bus.bus.work.size, shards, "the queue holds the new session's step 0 only (the old session's shards were purged)");
+  });
+});
+
 describe('control API', () => {
   it('refuses an invalid spec naming the field, and starts nothing', async () => {
     const h = await harness([]);

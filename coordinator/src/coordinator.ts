@@ -484,6 +484,10 @@ export class Coordinator {
       } catch (err) {
         logger.warn('cannot read the run history; starting a new one', { run: runId, error: String(err) });
       }
+      // Shards the previous (killed) session left in the work queue are of no use: this session
+      // re-issues every step since the checkpoint. Drop them before any is computed for nothing.
+      // (Direct dispatch: workers drop the old session's assignments themselves, assignments.ts.)
+      await transport.purgeWork(runId).catch((err: unknown) => logger.warn('cannot purge the previous session\'s queued shards', { run: runId, error: String(err) }));
       logger.info('resuming run', { run: runId, fromStep: checkpoint?.step ?? 0 });
       this.startLoop(runId, spec, rec.createdMs, checkpoint, rec, history);
     }
