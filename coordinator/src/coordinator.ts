@@ -33,7 +33,7 @@ import { WorkerView } from './workers.js';
 import { DirectSender, DISPATCH_MODES, queueSender, type DispatchMode } from './dispatch.js';
 
 function dispatchMode(value: string | undefined): DispatchMode {
-  const v = value ?? 'queue';
+  const v = value ?? 'direct';
   if (!(DISPATCH_MODES as readonly string[]).includes(v)) {
     throw new CoordinatorError(`dispatch must be one of ${DISPATCH_MODES.join(', ')}, got ${JSON.stringify(value)}`);
   }
@@ -71,9 +71,9 @@ export interface CoordinatorOptions {
   /** Prometheus metrics to update (served by the caller, e.g. the CLI's --metrics-port). */
   readonly metrics?: CoordinatorObservability;
   /**
-   * How shards reach workers (dispatch.ts): `queue` (JetStream WorkQueue) or `direct` (core NATS
-   * assignment to live workers, one round trip per shard; workers must run with the same mode).
-   * Default `queue`.
+   * How shards reach workers (dispatch.ts): `direct` (core NATS assignment to live workers, one
+   * round trip per shard) or `queue` (JetStream WorkQueue, for workers behind unreliable links);
+   * workers must run with the same mode. Default `direct`.
    */
   readonly dispatch?: DispatchMode;
 }
