@@ -94,10 +94,10 @@ program
   .addOption(new Option('--lease-ms <ms>', 'work lease (JetStream AckWait); workers send in-progress acks within it').env('METALOOP_LEASE_MS').argParser(Number).default(30_000))
   .addOption(new Option('--max-deliver <n>', 'deliveries of a shard before it fails its run (JetStream MaxDeliver)').env('METALOOP_MAX_DELIVER').argParser(Number).default(5))
   .addOption(
-    new Option('--dispatch <mode>', 'how shards reach workers: queue (JetStream WorkQueue) or direct (core NATS to live workers, one round trip; workers need the same)')
-      .choices(['queue', 'direct'])
+    new Option('--dispatch <mode>', 'how shards reach workers: direct (core NATS to live workers, one round trip) or queue (JetStream WorkQueue, for workers behind unreliable links); workers need the same')
+      .choices(['direct', 'queue'])
       .env('METALOOP_DISPATCH')
-      .default('queue'),
+      .default('direct'),
   )
   .addOption(new Option('--speculative-factor <x>', 'speculative copy of a straggling shard after x × the median shard time (0 = off)').argParser(Number).default(3))
   .addOption(new Option('--speculative-min-ms <ms>', 'never speculate on a shard younger than this').argParser(Number).default(2000))

@@ -37,7 +37,8 @@ async function harness(
 ): Promise<Harness> {
   const root = bus ?? (await InProcTransport.create({ leaseMs: 2000 }));
   const ct = root.connect();
-  const coordinator = await Coordinator.create({ transport: ct, recordIntervalMs: 100, ...options });
+  // QuadraticWorker takes shards from the work queue: queue dispatch, explicitly (direct is the default).
+  const coordinator = await Coordinator.create({ transport: ct, recordIntervalMs: 100, dispatch: 'queue', ...options });
   const running = coordinator.run();
   await coordinator.ready();
   const ws = workers.map((w, i) => new QuadraticWorker({ ...w, transport: root.connect(), id: `w${i}` }));
@@ -158,6 +159,24 @@ describe('Coordinator', () => {
     const rec = await h2.client.waitFor(runId, { pollMs: 20 });
     assert.equal(stateFromProto(rec.state), 'succeeded');
     assert.equal(rec.paramsSha256, reference);
+  });
+});
+
+describe('Coordinator resume (queue dispatch, as every test of this file)', () => {
+  it("purges the shards the previous session left queued: only the new session's are computed", async () => {
+    // No worker: the first session's shards of step 0 stay queued when it stops.
+    const h1 = await harness([]);
+    const bus = h1.bus;
+    const { runId } = await h1.client.submit(SPEC(4), 'test.yaml');
+    const shards = Math.ceil(7 / 3);
+    for (let i = 0; i < 500 && bus.bus.work.size < shards; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(bus.bus.work.size, shards, 'the first session queued step 0');
+    await h1.close();
+    const h2 = await harness([], {}, bus);
+    await h2.client.status(runId);
+    for (let i = 0; i < 500 && bus.bus.work.size < shards; i++) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(bus.bus.work.size, shards, "the queue holds the new session's step 0 only (the old session's shards were purged)");
   });
 });
 

@@ -33,7 +33,7 @@ import { WorkerView } from './workers.js';
 import { DirectSender, DISPATCH_MODES, queueSender, type DispatchMode } from './dispatch.js';
 
 function dispatchMode(value: string | undefined): DispatchMode {
-  const v = value ?? 'queue';
+  const v = value ?? 'direct';
   if (!(DISPATCH_MODES as readonly string[]).includes(v)) {
     throw new CoordinatorError(`dispatch must be one of ${DISPATCH_MODES.join(', ')}, got ${JSON.stringify(value)}`);
   }
@@ -71,9 +71,9 @@ export interface CoordinatorOptions {
   /** Prometheus metrics to update (served by the caller, e.g. the CLI's --metrics-port). */
   readonly metrics?: CoordinatorObservability;
   /**
-   * How shards reach workers (dispatch.ts): `queue` (JetStream WorkQueue) or `direct` (core NATS
-   * assignment to live workers, one round trip per shard; workers must run with the same mode).
-   * Default `queue`.
+   * How shards reach workers (dispatch.ts): `direct` (core NATS assignment to live workers, one
+   * round trip per shard) or `queue` (JetStream WorkQueue, for workers behind unreliable links);
+   * workers must run with the same mode. Default `direct`.
    */
   readonly dispatch?: DispatchMode;
 }
@@ -484,6 +484,10 @@ export class Coordinator {
       } catch (err) {
         logger.warn('cannot read the run history; starting a new one', { run: runId, error: String(err) });
       }
+      // Shards the previous (killed) session left in the work queue are of no use: this session
+      // re-issues every step since the checkpoint. Drop them before any is computed for nothing.
+      // (Direct dispatch: workers drop the old session's assignments themselves, assignments.ts.)
+      await transport.purgeWork(runId).catch((err: unknown) => logger.warn('cannot purge the previous session\'s queued shards', { run: runId, error: String(err) }));
       logger.info('resuming run', { run: runId, fromStep: checkpoint?.step ?? 0 });
       this.startLoop(runId, spec, rec.createdMs, checkpoint, rec, history);
     }

@@ -6,7 +6,10 @@
  *   the one with the fewest shards outstanding (ties: the next in id order after the last pick);
  *   the coordinator holds the lease: a shard whose worker leaves (missed heartbeats, `draining`)
  *   is re-assigned at once (rounds.ts), one whose result never comes within resultTimeoutMs too.
+ *   Every assignment names this coordinator's session: after a restart, a worker drops the shards
+ *   of the killed coordinator once the new one assigns work of the run (transport/assignments.ts).
  */
+import { randomBytes } from 'node:crypto';
 import type { Assignments, WorkQueue } from '@metaloop/shared';
 import { NoLiveWorkerError } from './errors.js';
 
@@ -51,6 +54,8 @@ export class DirectSender implements ShardSender {
   constructor(
     private readonly transport: Pick<Assignments, 'assign'>,
     private readonly workers: LiveWorkers,
+    /** This coordinator's session (a subject token): new at every start. */
+    readonly session: string = randomBytes(4).toString('hex'),
   ) {}
 
   // async: "no live worker" must reach the round as a rejection, as the queue sender's failures do.
@@ -66,7 +71,7 @@ export class DirectSender implements ShardSender {
     for (const w of order) if ((this.outstanding.get(w) ?? 0) < (this.outstanding.get(best) ?? 0)) best = w;
     this.last = best;
     this.outstanding.set(best, (this.outstanding.get(best) ?? 0) + 1);
-    this.transport.assign(best, runId, attempt, data);
+    this.transport.assign(best, runId, attempt, data, this.session);
     return best;
   }
 

@@ -27,7 +27,8 @@ after(async () => {
 
 async function start(bus: InProcTransport, delayMs = 0) {
   const ct = bus.connect();
-  const coordinator = await Coordinator.create({ transport: ct, recordIntervalMs: 50 });
+  // QuadraticWorker takes shards from the work queue: queue dispatch, explicitly (direct is the default).
+  const coordinator = await Coordinator.create({ transport: ct, recordIntervalMs: 50, dispatch: 'queue' });
   const running = coordinator.run();
   await coordinator.ready();
   const worker = new QuadraticWorker({ transport: bus.connect(), id: 'w0', ...(delayMs ? { delayMs: () => delayMs } : {}) });

@@ -32,7 +32,7 @@ export interface LocalOptions {
   readonly nats?: NatsSettings | undefined;
   /** Run everything in this process on an InProcTransport. */
   readonly embedded?: boolean;
-  /** How shards reach the workers (dispatch.ts). Default `queue`. */
+  /** How shards reach the workers (dispatch.ts). Default `direct`. */
   readonly dispatch?: DispatchMode;
   readonly prefix: string;
   readonly logger: Logger;
@@ -202,7 +202,7 @@ export async function runLocal(o: LocalOptions): Promise<LocalResult> {
             ...process.env,
             ...natsEnv(settings, o.prefix),
             METALOOP_WORKER_ID: `local-${i + 1}`,
-            METALOOP_DISPATCH: o.dispatch ?? 'queue',
+            METALOOP_DISPATCH: o.dispatch ?? 'direct',
             METALOOP_LOG_LEVEL: process.env.METALOOP_LOG_LEVEL ?? 'warn',
           },
           stdio: ['ignore', 'inherit', 'inherit'],
@@ -230,7 +230,7 @@ export async function runLocal(o: LocalOptions): Promise<LocalResult> {
           id: `local-${i + 1}`,
           prefix: o.prefix,
           logger: log.child(`worker-${i + 1}`),
-          dispatch: o.dispatch ?? 'queue',
+          dispatch: o.dispatch ?? 'direct',
           ...(backend === 'any' ? {} : { backend }),
         });
         const running = worker.run().catch((err: unknown) => log.error('worker stopped', { worker: i + 1, error: String(err) }));
@@ -242,7 +242,7 @@ export async function runLocal(o: LocalOptions): Promise<LocalResult> {
       log.info('started in-process workers', { count: o.workers, backend });
     }
 
-    const coordinator = await Coordinator.create({ transport, logger: log.child('coordinator'), prefix: o.prefix, resume: false, dispatch: o.dispatch ?? 'queue', ...(o.limits ? { limits: o.limits } : {}) });
+    const coordinator = await Coordinator.create({ transport, logger: log.child('coordinator'), prefix: o.prefix, resume: false, dispatch: o.dispatch ?? 'direct', ...(o.limits ? { limits: o.limits } : {}) });
     const serving = coordinator.run();
     cleanups.push(async () => {
       await coordinator.close();

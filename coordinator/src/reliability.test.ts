@@ -38,7 +38,8 @@ after(async () => {
 async function harness(workers: Omit<QuadraticWorkerOptions, 'transport' | 'id'>[], options: Partial<CoordinatorOptions> = {}, leaseMs = 10_000): Promise<Harness> {
   const bus = await InProcTransport.create({ leaseMs });
   const ct = bus.connect();
-  const coordinator = await Coordinator.create({ transport: ct, recordIntervalMs: 100, ...options });
+  // QuadraticWorker takes shards from the work queue: queue dispatch, explicitly (direct is the default).
+  const coordinator = await Coordinator.create({ transport: ct, recordIntervalMs: 100, dispatch: 'queue', ...options });
   const running = coordinator.run();
   await coordinator.ready();
   const ws = workers.map((w, i) => new QuadraticWorker({ ...w, transport: bus.connect(), id: `w${i}` }));

@@ -43,7 +43,7 @@ export interface Subjects {
   events(runId: string): string;
   eventsAll(): string;
   heartbeat(): string;
-  /** Direct assignment (core NATS): shards for one worker go to `<stem>.<run>.<attempt>`. */
+  /** Direct assignment (core NATS): shards for one worker go to `<stem>.<run>.<attempt>.<session>`. */
   assign(workerId: string): string;
   assignAll(): string;
   /** Hot-path results (core request/reply; the reply is the ack): `<stem>.<msgId>`. */

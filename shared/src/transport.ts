@@ -31,6 +31,13 @@ export interface WorkMessage {
   working(): void;
   /** Never redeliver (poison message). */
   term(): void;
+  /** Direct assignment: the coordinator session that assigned it. */
+  readonly session?: string;
+  /**
+   * Direct assignment: true once another coordinator session assigned work of this run to this
+   * consumer (its own coordinator is gone; the new one re-issued the shard): drop it, do not retry.
+   */
+  stale?(): boolean;
 }
 
 /** One result message (an encoded ShardResult) as the coordinator receives it. */
@@ -83,6 +90,8 @@ export interface AssignedOptions {
   readonly signal?: AbortSignal;
   /** Deliveries of one shard on this worker (its own retries after nak) before it reports the failure. Default 5. */
   readonly maxDeliver?: number;
+  /** Called with the number of shards dropped because their coordinator session was superseded. */
+  readonly onStale?: (runId: string, dropped: number) => void;
 }
 
 /**
@@ -91,11 +100,18 @@ export interface AssignedOptions {
  * one request and the coordinator's reply is the ack (transport/assignments.ts).
  */
 export interface Assignments {
-  /** Send one encoded Shard to a worker (fire and forget; the coordinator's lease covers loss). */
-  assign(workerId: string, runId: string, attempt: number, data: Uint8Array): void;
+  /**
+   * Send one encoded Shard to a worker (fire and forget; the coordinator's lease covers loss).
+   * `session` names the coordinator session (a subject token; default '0'): a worker drops the
+   * shards of a session once another one assigns work of the run.
+   */
+  assign(workerId: string, runId: string, attempt: number, data: Uint8Array, session?: string): void;
   /** The shards assigned to `workerId`, one at a time (deliveryCount = attempt + 1, + 1 per local retry after nak). */
   consumeAssigned(workerId: string, options?: AssignedOptions): AsyncIterable<WorkMessage>;
-  /** Send one encoded ShardResult; resolves when the coordinator acked it (throws on timeout). */
+  /**
+   * Send one encoded ShardResult; resolves when the coordinator acked it (throws on timeout, or
+   * when the coordinator's handler failed). Payloads above max_payload go through the `blobs` store.
+   */
   sendResult(runId: string, msgId: string, data: Uint8Array, timeoutMs: number): Promise<void>;
   /** Coordinator: take hot-path results; the handler's return acks them. */
   serveResults(handler: (msg: ResultMessage) => Promise<void> | void): Closer;

@@ -8,7 +8,6 @@ import {
   initParams,
   metaloop,
   NatsTransport,
-  shardMsgId,
   startNatsServer,
   subjects,
   toBundle,
@@ -115,7 +114,8 @@ describe('metaloop-worker CLI', () => {
     try {
       const results: metaloop.ShardResult[] = [];
       const beats: metaloop.Heartbeat[] = [];
-      closers.push(await coord.consumeResults((m) => void results.push(metaloop.ShardResult.decode(m.data))));
+      // Direct dispatch (the default): the shard is assigned to the worker, its result is one request.
+      closers.push(coord.serveResults((m) => void results.push(metaloop.ShardResult.decode(m.data))));
       closers.push(coord.subscribe(subjects().heartbeat(), (d) => beats.push(metaloop.Heartbeat.decode(d))));
       await coord.putRun('cli-run', metaloop.RunRecord.encode({ runId: 'cli-run', name: spec.name, specJson: JSON.stringify(spec) }).finish());
       await coord.putParams('cli-run', 1, metaloop.TensorBundle.encode(toBundle(initParams(spec))).finish());
@@ -128,8 +128,10 @@ describe('metaloop-worker CLI', () => {
       child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
 
       const shard = metaloop.Shard.encode({ runId: 'cli-run', step: 0, shard: 0, paramVersion: 1, taskSeeds: [1, 2] }).finish();
-      await coord.publishWork('cli-run', shardMsgId('cli-run', 0, 0), shard);
       const end = Date.now() + 30_000;
+      // Assigned once the worker is up (its second heartbeat comes after it subscribed to its assignments).
+      while (beats.filter((b) => b.workerId === 'cli-w').length < 2 && Date.now() < end) await sleep(50);
+      coord.assign('cli-w', 'cli-run', 0, shard, 'cli-session');
       while ((results.length === 0 || beats.length === 0) && Date.now() < end) await sleep(50);
       assert.equal(results.length, 1, `no result; worker log:\n${stderr}`);
       const r = results[0]!;

@@ -68,8 +68,8 @@ function program(): Command {
     .addOption(new Option('--backend <name>', 'required tfjs backend (default: any = the first that loads of tensorflow-gpu, tensorflow, wasm, cpu)').choices(BACKEND_PREFERENCES).env('METALOOP_BACKEND'))
     .addOption(new Option('--heartbeat-ms <ms>', 'heartbeat period (default: 2000)').argParser(positiveInt))
     .addOption(
-      new Option('--dispatch <mode>', "where shards come from: queue (JetStream WorkQueue) or direct (assigned over core NATS); the coordinator's mode (default: queue)")
-        .choices(['queue', 'direct'])
+      new Option('--dispatch <mode>', "where shards come from: direct (assigned over core NATS) or queue (JetStream WorkQueue); the coordinator's mode (default: direct)")
+        .choices(['direct', 'queue'])
         .env('METALOOP_DISPATCH'),
     )
     .addOption(new Option('--nats-user <user>', 'NATS user').env('METALOOP_NATS_USER'))

@@ -36,8 +36,9 @@ export interface WorkerOptions {
   /** The GPU to report instead of asking nvidia-smi (gpu.ts); null = none. Default: detected. */
   readonly gpu?: GpuInfo | null;
   /**
-   * Where shards come from: `queue` (the JetStream WorkQueue) or `direct` (assigned to this worker
-   * over core NATS; results go back as one request each). Must match the coordinator's. Default `queue`.
+   * Where shards come from: `direct` (assigned to this worker over core NATS; results go back as
+   * one request each) or `queue` (the JetStream WorkQueue, for workers behind unreliable links).
+   * Must match the coordinator's. Default `direct`.
    */
   readonly dispatch?: 'queue' | 'direct';
   /** Direct dispatch: wait this long for the coordinator's ack of a result before retrying. Default 10000. */
@@ -79,7 +80,7 @@ function ms(name: string, value: number | undefined, fallback: number, min = 1):
 }
 
 function dispatchOf(v: string | undefined): 'queue' | 'direct' {
-  if (v === undefined || v === 'queue' || v === 'direct') return v ?? 'queue';
+  if (v === undefined || v === 'queue' || v === 'direct') return v ?? 'direct';
   throw new WorkerOptionsError('dispatch', `${JSON.stringify(v)}: use queue or direct (the same as the coordinator's)`);
 }
 

@@ -97,7 +97,7 @@ describe('Worker over InProcTransport', () => {
   test('computes train and eval shards, publishes results, acks, heartbeats, closes', async () => {
     const h = await harness();
     cleanups.push(() => h.close());
-    const worker = await Worker.create({ transport: h.bus.connect(), id: 'w-1', backend: 'cpu', heartbeatMs: 20 });
+    const worker = await Worker.create({ transport: h.bus.connect(), id: 'w-1', backend: 'cpu', heartbeatMs: 20, dispatch: 'queue' });
     cleanups.push(() => worker.close());
     assert.equal(worker.backend.name, 'cpu');
     const running = worker.run();
@@ -154,7 +154,7 @@ describe('Worker over InProcTransport', () => {
   test('failures: unknown run → error result and ack; malformed shard → dropped; fetch outage → nak and retry', async () => {
     const h = await harness();
     cleanups.push(() => h.close());
-    const worker = await Worker.create({ transport: flakyParams(h.bus.connect(), 1), id: 'w-2', backend: 'cpu', retryDelayMs: 20 });
+    const worker = await Worker.create({ transport: flakyParams(h.bus.connect(), 1), id: 'w-2', backend: 'cpu', retryDelayMs: 20, dispatch: 'queue' });
     cleanups.push(() => worker.close());
     const running = worker.run();
 
@@ -168,7 +168,7 @@ describe('Worker over InProcTransport', () => {
     const good = h.results.find((r) => r.runId === 'run-a')!;
     assert.equal(good.error, '');
     assert.equal(good.tasks, 1);
-    assert.deepEqual(worker.statistics, { shardsDone: 1, tasksDone: 1, shardsFailed: 1, shardsRetried: 1 });
+    assert.deepEqual(worker.statistics, { shardsDone: 1, tasksDone: 1, shardsFailed: 1, shardsRetried: 1, shardsDropped: 0 });
     await sleep(50);
     assert.equal(h.results.length, 2);
     assert.equal(h.bus.bus.work.size, 0);
@@ -183,7 +183,7 @@ describe('Worker over InProcTransport', () => {
       const seeds = Array.from({ length: tasks }, (_, i) => i);
       const h = await harness();
       cleanups.push(() => h.close());
-      const worker = await Worker.create({ transport: h.bus.connect(), backend: 'cpu', closeTimeoutMs });
+      const worker = await Worker.create({ transport: h.bus.connect(), backend: 'cpu', closeTimeoutMs, dispatch: 'queue' });
       const running = worker.run();
       await h.shard('run-a', 1, 0, seeds);
       await until('the shard to start', () => (worker.statistics.tasksDone > 0 ? true : undefined));
@@ -205,7 +205,7 @@ describe('Worker over InProcTransport', () => {
   test('close() before run() and twice is fine', async () => {
     const h = await harness();
     cleanups.push(() => h.close());
-    const worker = await Worker.create({ transport: h.bus.connect(), backend: 'cpu' });
+    const worker = await Worker.create({ transport: h.bus.connect(), backend: 'cpu', dispatch: 'queue' });
     await worker.close();
     await worker.close();
     assert.equal(worker.state, 'closed');

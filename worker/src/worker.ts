@@ -30,6 +30,11 @@ export interface WorkerStats {
   readonly tasksDone: number;
   readonly shardsFailed: number;
   readonly shardsRetried: number;
+  /**
+   * Direct dispatch: shards dropped because their coordinator session is gone (another session
+   * assigned work of the run: a restarted coordinator re-issued them). Neither retried nor failed.
+   */
+  readonly shardsDropped: number;
 }
 
 interface CachedSpec {
@@ -38,6 +43,8 @@ interface CachedSpec {
 }
 
 interface CachedParams {
+  /** The coordinator session that published it ('' on the queue path): θ is keyed by (session, version). */
+  readonly session: string;
   readonly version: number;
   readonly data: Float32Array;
 }
@@ -90,7 +97,7 @@ export class Worker {
   private busy = false;
   private readonly specs = new Map<string, CachedSpec>();
   private readonly params = new Map<string, CachedParams>();
-  private stats = { shardsDone: 0, tasksDone: 0, shardsFailed: 0, shardsRetried: 0 };
+  private stats = { shardsDone: 0, tasksDone: 0, shardsFailed: 0, shardsRetried: 0, shardsDropped: 0 };
   private rateMark = { at: now(), tasks: 0 };
   /**
    * Result msg ids are unique per computation (`<run>.<step>.<shard>.<worker>.<session>.<n>`): the
@@ -180,7 +187,13 @@ export class Worker {
   private async loop(): Promise<void> {
     const work =
       this.o.dispatch === 'direct'
-        ? this.o.transport.consumeAssigned(this.id, { signal: this.stop.signal })
+        ? this.o.transport.consumeAssigned(this.id, {
+            signal: this.stop.signal,
+            onStale: (runId, dropped) => {
+              this.stats.shardsDropped += dropped;
+              this.log.info('shards of a superseded coordinator session dropped', { runId, dropped });
+            },
+          })
         : this.o.transport.consumeWork({ signal: this.stop.signal, pollMs: this.o.pollMs });
     try {
       for await (const msg of work) {
@@ -227,9 +240,9 @@ export class Worker {
     return spec;
   }
 
-  private async paramsFor(shard: metaloop.Shard, spec: RunSpec, msgId: string): Promise<Float32Array> {
+  private async paramsFor(shard: metaloop.Shard, session: string, spec: RunSpec, msgId: string): Promise<Float32Array> {
     const cached = this.params.get(shard.runId);
-    if (cached && cached.version === shard.paramVersion) {
+    if (cached && cached.session === session && cached.version === shard.paramVersion) {
       this.o.metrics?.recordParamFetch(true);
       return cached.data;
     }
@@ -245,7 +258,10 @@ export class Worker {
       throw new ShardError(`fetching θ v${shard.paramVersion} of ${shard.runId} failed: ${errorText(err)}`, msgId, true, { cause: err });
     }
     const { data } = fromBundle(metaloop.TensorBundle.decode(bytes), paramLayout(spec));
-    if (!cached || shard.paramVersion > cached.version) touch(this.params, shard.runId, { version: shard.paramVersion, data });
+    // The newest version of the newest session: a new session (a resumed coordinator) starts over.
+    if (!cached || cached.session !== session || shard.paramVersion > cached.version) {
+      touch(this.params, shard.runId, { session, version: shard.paramVersion, data });
+    }
     return data;
   }
 
@@ -262,6 +278,7 @@ export class Worker {
     const kind = shard.kind === metaloop.ShardKind.SHARD_KIND_EVAL ? 'eval' : 'train';
     const msgId = shardMsgId(shard.runId, shard.step, shard.shard, kind);
     const resultId = () => `${msgId}.${this.id}.${this.session}.${++this.published}`;
+    if (this.dropStale(msg, msgId, 'before computing')) return;
     // In-progress acks well inside the lease the work consumer really has (its owner sets it).
     const workingMs = Math.max(10, Math.min(this.o.workingMs, msg.leaseMs ? Math.floor(msg.leaseMs / 3) : Infinity));
     const t0 = now();
@@ -280,7 +297,7 @@ export class Worker {
     try {
       const spec = await this.specFor(shard, msgId);
       checkShard(shard, spec, msgId);
-      const theta = await this.paramsFor(shard, spec, msgId);
+      const theta = await this.paramsFor(shard, msg.session ?? '', spec, msgId);
       fetchMs = now() - t0;
       working = setInterval(() => msg.working(), workingMs);
       this.log.debug('shard started', { msgId, delivery: msg.deliveryCount });
@@ -325,7 +342,7 @@ export class Worker {
               evalLossSqSums: r.evalLossSqSums,
               evalAccuracySqSums: r.evalAccuracySqSums ?? [],
             };
-      await this.publish(shard.runId, resultId(), { ...result, computeMs, fetchMs });
+      await this.publish(shard.runId, resultId(), { ...result, computeMs, fetchMs }, msg);
       await msg.ack();
       this.stats.shardsDone++;
       // Train compute = inner loop + backprop through it (inseparable in second-order MAML);
@@ -342,14 +359,45 @@ export class Worker {
     }
   }
 
-  private async publish(runId: string, msgId: string, result: metaloop.ShardResult.$Properties): Promise<void> {
+  private async publish(runId: string, msgId: string, result: metaloop.ShardResult.$Properties, msg: WorkMessage): Promise<void> {
     const bytes = metaloop.ShardResult.encode(result).finish();
     try {
-      if (this.o.dispatch === 'direct') await this.o.transport.sendResult(runId, msgId, bytes, this.o.resultAckMs);
+      if (this.o.dispatch === 'direct') await this.sendDirect(runId, msgId, bytes, msg);
       else await this.o.transport.publishResult(runId, msgId, bytes);
     } catch (err) {
       throw new ShardError(`publishing the result of ${msgId} failed: ${errorText(err)}`, msgId, true, { cause: err });
     }
+  }
+
+  /**
+   * Direct dispatch: send a computed result until the coordinator acks it. When it does not (no
+   * coordinator answering: killed, restarting; NATS down) the same bytes go again every
+   * retryDelayMs rather than the shard being recomputed, for up to 3 × resultAckMs; the sending
+   * stops as soon as the shard's session is superseded (a restarted coordinator re-issued it: the
+   * result is of no use) or the worker closes. Then the last error is thrown (fail() decides).
+   */
+  private async sendDirect(runId: string, msgId: string, bytes: Uint8Array, msg: WorkMessage): Promise<void> {
+    const until = now() + 3 * this.o.resultAckMs;
+    for (let sends = 1; ; sends++) {
+      try {
+        await this.o.transport.sendResult(runId, msgId, bytes, this.o.resultAckMs);
+        return;
+      } catch (err) {
+        if (msg.stale?.() || this.stop.signal.aborted || now() + this.o.retryDelayMs >= until) throw err;
+        this.log.info('result not acked, sending it again', { msgId, sends, error: errorText(err) });
+        await new Promise<void>((r) => setTimeout(r, this.o.retryDelayMs));
+        if (msg.stale?.()) throw err;
+      }
+    }
+  }
+
+  /** Direct dispatch: the shard's coordinator session is gone (superseded): drop it, neither retry nor report it. */
+  private dropStale(msg: WorkMessage, msgId: string, why: string): boolean {
+    if (!msg.stale?.()) return false;
+    this.stats.shardsDropped++;
+    this.log.info('shard of a superseded coordinator session dropped', { msgId, session: msg.session, why });
+    msg.term();
+    return true;
   }
 
   private async fail(
@@ -366,6 +414,7 @@ export class Worker {
       msg.nak(0);
       return;
     }
+    if (this.dropStale(msg, msgId, errorText(err))) return;
     // A transient failure is retried by redelivery, except on the last delivery: then it is
     // reported, so the coordinator can fail the run naming the shard and this error.
     const lastDelivery = msg.maxDeliver !== undefined && msg.deliveryCount >= msg.maxDeliver;
@@ -381,7 +430,7 @@ export class Worker {
     const text = errorText(err);
     this.log.error('shard failed', { msgId, error: text });
     try {
-      await this.publish(base.runId ?? msg.runId, resultId(), { ...base, error: text, fetchMs, computeMs: elapsedMs - fetchMs });
+      await this.publish(base.runId ?? msg.runId, resultId(), { ...base, error: text, fetchMs, computeMs: elapsedMs - fetchMs }, msg);
       await msg.ack();
     } catch (pubErr) {
       this.log.warn('could not report the failure, will be retried', { msgId, error: errorText(pubErr) });

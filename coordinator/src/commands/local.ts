@@ -18,7 +18,7 @@ export function registerLocalCommand(program: Command, ctx: CliContext): void {
       .addOption(new Option('--max-params <n>', 'refuse specs whose model has more parameters').argParser(positiveInt('--max-params')).default(DEFAULT_RUN_LIMITS.maxParams))
       .option('--set <path=value>', 'override a spec field (repeatable)', collect, [])
       .option('--embedded', 'in-process transport and workers, even when nats-server is installed')
-      .addOption(new Option('--dispatch <mode>', 'how shards reach workers: queue (JetStream WorkQueue) or direct (core NATS, one round trip)').choices(['queue', 'direct']).env('METALOOP_DISPATCH').default('queue'))
+      .addOption(new Option('--dispatch <mode>', 'how shards reach workers: direct (core NATS, one round trip) or queue (JetStream WorkQueue)').choices(['direct', 'queue']).env('METALOOP_DISPATCH').default('direct'))
       .addOption(jsonOption())
       .addOption(outputOption())
       .action(async (file: string, opts: { workers: number; maxParams: number; set: string[]; embedded?: boolean; dispatch?: 'queue' | 'direct'; json?: boolean; output?: string }) => {

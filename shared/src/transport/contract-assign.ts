@@ -5,7 +5,8 @@
  * resolution is the coordinator's ack.
  */
 import assert from 'node:assert/strict';
-import type { Transport, WorkMessage } from '../transport.js';
+import { randomBytes } from 'node:crypto';
+import type { ResultMessage, Transport, WorkMessage } from '../transport.js';
 import type { ContractCluster } from './contract.js';
 
 type WithCluster = (name: string, fn: (c: ContractCluster) => Promise<void>) => void;
@@ -79,5 +80,70 @@ export function assignmentCases(withCluster: WithCluster): void {
       await served.close();
     }
     await assert.rejects(c.worker.sendResult('run-d', 'run-d.0.2.w-1.abc.2', enc('lost'), 300), 'no coordinator: the send fails (the worker retries)');
+  });
+
+  withCluster('results: a result above max_payload (3 MB) is one send, arrives intact, once', async (c) => {
+    const big = new Uint8Array(randomBytes(3 * 1024 * 1024 + 7));
+    const seen: ResultMessage[] = [];
+    const served = c.coordinator.serveResults((m) => {
+      seen.push(m);
+    });
+    try {
+      await sleep(150);
+      await c.worker.sendResult('run-d', 'run-d.0.3.w-1.abc.3', big, 10_000);
+      assert.equal(seen.length, 1, 'the coordinator took the result once');
+      assert.equal(seen[0]!.runId, 'run-d');
+      assert.equal(seen[0]!.msgId, 'run-d.0.3.w-1.abc.3');
+      assert.ok(Buffer.from(seen[0]!.data).equals(Buffer.from(big)), 'the big result differs');
+    } finally {
+      await served.close();
+    }
+  });
+
+  withCluster('assign: once another coordinator session assigns work of a run, the old session\'s shards are dropped', async (c) => {
+    const got: WorkMessage[] = [];
+    const dropped: number[] = [];
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), 4000);
+    let first!: WorkMessage;
+    const gotFirst = new Promise<void>((resolve) => {
+      void (async () => {
+        try {
+          for await (const m of c.worker.consumeAssigned('w-s', { signal: ac.signal, maxDeliver: 5, onStale: (_run, n) => dropped.push(n) })) {
+            got.push(m);
+            if (got.length === 1) {
+              first = m;
+              resolve();
+              // Busy with the first shard while the rest arrive (as a worker computing it).
+              await sleep(400);
+              // Its coordinator is gone by now: a retry of it must not come back.
+              m.nak(10);
+            }
+          }
+        } finally {
+          clearTimeout(timer);
+        }
+      })();
+    });
+    await sleep(200);
+    c.coordinator.assign('w-s', 'run-s', 0, enc('old 0'), 'sess1');
+    await gotFirst;
+    c.coordinator.assign('w-s', 'run-s', 0, enc('old 1'), 'sess1');
+    c.coordinator.assign('w-s', 'run-t', 0, enc('other run'), 'sess1');
+    await sleep(100);
+    assert.equal(first.session, 'sess1');
+    assert.equal(first.stale?.(), false, 'no other session yet');
+    c.coordinator.assign('w-s', 'run-s', 0, enc('new 0'), 'sess2');
+    await sleep(100);
+    assert.equal(first.stale?.(), true, 'a new session assigned work of the run');
+    c.coordinator.assign('w-s', 'run-s', 1, enc('old late'), 'sess1'); // a zombie of the old session
+    await sleep(1000);
+    ac.abort();
+    assert.deepEqual(
+      got.map((m) => `${m.runId} ${dec(m.data)} ${m.session}`),
+      ['run-s old 0 sess1', 'run-t other run sess1', 'run-s new 0 sess2'],
+      'the old session\'s queued shard, its retry and its late shard are dropped; other runs keep theirs',
+    );
+    assert.deepEqual(dropped, [1, 1], 'the queued shard and the late one are reported dropped');
   });
 }

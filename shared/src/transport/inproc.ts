@@ -103,12 +103,13 @@ export class InProcTransport implements Transport {
   readonly bus: InProcBus;
   private readonly closing = new AbortController();
   /** The hot path: direct assignment and request/reply results over this connection's bus. */
-  private hot: BusAssignments | null = null;
+  private readonly hot: BusAssignments;
   private readonly closers = new Set<Closer>();
   private closePromise: Promise<void> | null = null;
 
   private constructor(options: CompiledInProcTransportOptions) {
     this.bus = options.bus ?? new InProcBus(options);
+    this.hot = new BusAssignments({ bus: this, prefix: DEFAULT_PREFIX, closing: this.closing.signal, assertOpen: () => this.assertOpen() });
   }
 
   static async create(options: InProcTransportOptions = {}): Promise<InProcTransport> {
@@ -161,30 +162,22 @@ export class InProcTransport implements Transport {
     this.bus.work.purge(runId);
   }
 
-  // ---- direct assignment (the hot path, over the bus) ----
+  // ---- direct assignment (the hot path, over the bus; checks and wire format in assignments.ts) ----
 
-  private get assignments(): BusAssignments {
-    this.hot ??= new BusAssignments(this, DEFAULT_PREFIX, this.closing.signal);
-    return this.hot;
-  }
-
-  assign(workerId: string, runId: string, attempt: number, data: Uint8Array): void {
-    assertRunId(runId);
-    this.assignments.assign(workerId, runId, attempt, data);
+  assign(workerId: string, runId: string, attempt: number, data: Uint8Array, session?: string): void {
+    this.hot.assign(workerId, runId, attempt, data, session);
   }
 
   consumeAssigned(workerId: string, options?: AssignedOptions): AsyncIterable<WorkMessage> {
-    this.assertOpen();
-    return this.assignments.consumeAssigned(workerId, options);
+    return this.hot.consumeAssigned(workerId, options);
   }
 
   sendResult(runId: string, msgId: string, data: Uint8Array, timeoutMs: number): Promise<void> {
-    assertRunId(runId);
-    return this.assignments.sendResult(runId, msgId, data, timeoutMs);
+    return this.hot.sendResult(runId, msgId, data, timeoutMs);
   }
 
   serveResults(handler: (msg: ResultMessage) => Promise<void> | void): Closer {
-    return this.assignments.serveResults(handler);
+    return this.hot.serveResults(handler);
   }
 
   // ---- results ----

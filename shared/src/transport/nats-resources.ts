@@ -203,9 +203,7 @@ export class BlobChannel {
   /** The payload to publish and its headers (a blob pointer when `data` is too big). */
   async wrap(msgId: string, data: Uint8Array): Promise<{ payload: Uint8Array; headers: MsgHdrs | undefined }> {
     if (data.byteLength <= this.o.inlineMaxBytes) return { payload: data, headers: undefined };
-    const name = `${msgId}.${nuid.next()}`;
-    const store = await this.bucket();
-    await store.putBlob({ name, options: { max_chunk_size: CHUNK_BYTES } }, data);
+    const name = await this.put(msgId, data);
     const h = natsHeaders();
     h.set(BLOB_HEADER, name);
     return { payload: new Uint8Array(0), headers: h };
@@ -215,14 +213,38 @@ export class BlobChannel {
   async unwrap(data: Uint8Array, headers: MsgHdrs | undefined): Promise<Uint8Array | null> {
     const name = headers?.get(BLOB_HEADER);
     if (!name) return data;
-    const store = await this.bucket();
-    return store.getBlob(name);
+    return this.get(name);
   }
 
   /** Forget the blob behind a handled message (best effort; the bucket TTL cleans leftovers). */
   async release(headers: MsgHdrs | undefined): Promise<void> {
     const name = headers?.get(BLOB_HEADER);
     if (!name) return;
+    await this.delete(name);
+  }
+
+  // ---- the PayloadStash of direct-dispatch results (assignments.ts) ----
+
+  get inlineMaxBytes(): number {
+    return this.o.inlineMaxBytes;
+  }
+
+  /** Store `data` as a new blob named `<key>.<nuid>`; returns the name. */
+  async put(key: string, data: Uint8Array): Promise<string> {
+    const name = `${key}.${nuid.next()}`;
+    const store = await this.bucket();
+    await store.putBlob({ name, options: { max_chunk_size: CHUNK_BYTES } }, data);
+    return name;
+  }
+
+  /** A blob's bytes (null when it is gone). */
+  async get(name: string): Promise<Uint8Array | null> {
+    const store = await this.bucket();
+    return store.getBlob(name);
+  }
+
+  /** Delete a blob (best effort). */
+  async delete(name: string): Promise<void> {
     const store = await this.bucket();
     await store.delete(name).catch(() => undefined);
   }

@@ -52,7 +52,7 @@ export class NatsTransport implements Transport {
   private readonly log: Logger;
   private readonly closing = new AbortController();
   /** The hot path: direct assignment and request/reply results over this connection's bus. */
-  private hot: BusAssignments | null = null;
+  private readonly hot: BusAssignments;
   private readonly pulls = new Set<Promise<unknown>>();
   private readonly closers = new Set<Closer>();
   private readonly blobsChannel: BlobChannel | null;
@@ -103,6 +103,14 @@ export class NatsTransport implements Transport {
       assertOpen: () => this.assertOpen(),
       track: (stop) => this.track(stop),
       reconnecting: () => this.reconnected !== null || this.nc.isClosed(),
+    });
+    this.hot = new BusAssignments({
+      bus: this,
+      prefix: o.prefix,
+      closing: this.closing.signal,
+      assertOpen: () => this.assertOpen(),
+      // Results above the inline limit go through the `blobs` object store (a light client has none).
+      stash: this.blobsChannel ?? undefined,
     });
     void this.watchStatus();
   }
@@ -338,30 +346,22 @@ export class NatsTransport implements Transport {
     await this.retry(`purge work of ${runId}`, () => purgeSubject(this.nc, this.jsm, s.workStream, s.work(runId)));
   }
 
-  // ---- direct assignment (the hot path, over the bus) ----
+  // ---- direct assignment (the hot path, over the bus; checks and wire format in assignments.ts) ----
 
-  private get assignments(): BusAssignments {
-    this.hot ??= new BusAssignments(this, this.options.prefix, this.closing.signal);
-    return this.hot;
-  }
-
-  assign(workerId: string, runId: string, attempt: number, data: Uint8Array): void {
-    assertRunId(runId);
-    this.assignments.assign(workerId, runId, attempt, data);
+  assign(workerId: string, runId: string, attempt: number, data: Uint8Array, session?: string): void {
+    this.hot.assign(workerId, runId, attempt, data, session);
   }
 
   consumeAssigned(workerId: string, options?: AssignedOptions): AsyncIterable<WorkMessage> {
-    this.assertOpen();
-    return this.assignments.consumeAssigned(workerId, options);
+    return this.hot.consumeAssigned(workerId, options);
   }
 
   sendResult(runId: string, msgId: string, data: Uint8Array, timeoutMs: number): Promise<void> {
-    assertRunId(runId);
-    return this.assignments.sendResult(runId, msgId, data, timeoutMs);
+    return this.hot.sendResult(runId, msgId, data, timeoutMs);
   }
 
   serveResults(handler: (msg: ResultMessage) => Promise<void> | void): Closer {
-    return this.assignments.serveResults(handler);
+    return this.hot.serveResults(handler);
   }
 
   // ---- results ----

@@ -31,14 +31,20 @@ import {
 } from '../support/cluster.js';
 
 const STEPS = 24;
-/** faults-direct.test.ts runs this suite with every process on direct dispatch (METALOOP_DISPATCH). */
-const DIRECT = process.env.METALOOP_DISPATCH === 'direct';
+/**
+ * The dispatch every process of this suite runs, set explicitly (not left to the default): queue
+ * here; faults-direct.test.ts imports this file with METALOOP_FAULTS_DISPATCH=direct. The
+ * processes the suite starts inherit METALOOP_DISPATCH.
+ */
+const MODE = process.env.METALOOP_FAULTS_DISPATCH === 'direct' ? 'direct' : 'queue';
+process.env.METALOOP_DISPATCH = MODE;
+const DIRECT = MODE === 'direct';
 const SETS = sinusoidSets(STEPS);
 const SLOW_MS = 200;
 // Leases of 2 s; no speculative copies before 6 s, so a dead worker's shard comes back by redelivery.
 const COORDINATOR_ARGS = ['--speculative-min-ms', '6000'];
 
-describe(`chaos${DIRECT ? ' (direct dispatch)' : ''}: worker, coordinator and NATS failures, junk results`, { timeout: 420_000 }, () => {
+describe(`chaos (${MODE} dispatch): worker, coordinator and NATS failures, junk results`, { timeout: 420_000 }, () => {
   let nats: NatsServer;
   let coordinator: Proc;
   let metricsPort = 0;

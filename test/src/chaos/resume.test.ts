@@ -5,6 +5,9 @@
  * dropped them as old and read the Object Store, whose copy was not written yet ("params not found",
  * a 1 s retry per shard). Asserted on the workers' own counters, not on timings: no shard of the
  * resumed run is retried or failed, and θ is bitwise the undisturbed run's.
+ * On both dispatch modes, each set explicitly: direct (the default; a worker drops the killed
+ * coordinator session's assignments once the new session assigns) and queue (the resumed
+ * coordinator purges the shards the killed one left queued).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -31,7 +34,8 @@ const SETS = sinusoidSets(STEPS, ['checkpoint.every=10', 'checkpoint.keep=2']);
 const SLOW_MS = 60;
 const KILL_AT = 25;
 
-describe('chaos: coordinator kill -9 + restart, the resumed run at full speed', { timeout: 300_000 }, () => {
+for (const mode of ['direct', 'queue'] as const) describe(`chaos (${mode} dispatch): coordinator kill -9 + restart, the resumed run at full speed`, { timeout: 300_000 }, () => {
+  const env = { METALOOP_DISPATCH: mode };
   let nats: NatsServer;
   let coordinator: Proc;
   const procs: Proc[] = [];
@@ -42,7 +46,7 @@ describe('chaos: coordinator kill -9 + restart, the resumed run at full speed', 
   const describeProcs = () => procs.map((p) => p.tail(12)).join('\n') + `\n--- nats ---\n${nats?.logTail() ?? ''}`;
 
   async function newCoordinator(): Promise<void> {
-    coordinator = (await startCoordinator(`coordinator-${procs.length}`, nats.url, { args: ['--speculative-min-ms', '6000'] })).proc;
+    coordinator = (await startCoordinator(`coordinator-${procs.length}`, nats.url, { args: ['--speculative-min-ms', '6000'], env })).proc;
     procs.push(coordinator);
     await waitFor('coordinator API', 30_000, async () => (await client.list()).length >= 0, describeProcs, () => coordinator.exitReason());
   }
@@ -70,7 +74,7 @@ describe('chaos: coordinator kill -9 + restart, the resumed run at full speed', 
     for (const id of ['r1', 'r2']) {
       const port = await freePort();
       workerPorts.push(port);
-      procs.push(startWorker(id, nats.url, { slowShardMs: SLOW_MS, metricsPort: port }));
+      procs.push(startWorker(id, nats.url, { slowShardMs: SLOW_MS, metricsPort: port, env }));
     }
   });
 

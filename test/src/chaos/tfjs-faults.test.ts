@@ -16,6 +16,13 @@ import type { ApiClient } from '@metaloop/coordinator';
 import { apiClient, Proc, startCoordinator, waitFor, waitNewLine, waitStep, waitWorkers } from '../support/cluster.js';
 import { conv4Run, requireTensorflow, sinusoidTfjsRun, startTfWorker, train, type Outcome, type TfjsRun } from '../support/tfjs.js';
 
+/**
+ * The dispatch every process of this suite runs, set explicitly: direct (the default) here;
+ * tfjs-faults-queue.test.ts imports this file with METALOOP_FAULTS_DISPATCH=queue. The processes
+ * the suite starts inherit METALOOP_DISPATCH.
+ */
+const MODE = process.env.METALOOP_FAULTS_DISPATCH === 'queue' ? 'queue' : 'direct';
+process.env.METALOOP_DISPATCH = MODE;
 const CONV = conv4Run(10);
 const SINUSOID = sinusoidTfjsRun(10);
 const SLOW_MS = 200;
@@ -23,7 +30,7 @@ const RUN_MS = 240_000;
 // Leases of 2 s; no speculative copies before 6 s, so a dead worker's shard comes back by redelivery.
 const COORDINATOR_ARGS = ['--speculative-min-ms', '6000'];
 
-describe('chaos on tfjs: worker, coordinator and NATS failures (tensorflow backend)', { timeout: 900_000 }, () => {
+describe(`chaos on tfjs (${MODE} dispatch): worker, coordinator and NATS failures (tensorflow backend)`, { timeout: 900_000 }, () => {
   let nats: NatsServer;
   let coordinator: Proc;
   const procs: Proc[] = [];

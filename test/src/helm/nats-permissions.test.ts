@@ -153,13 +153,15 @@ describe('deploy/nats permissions (nats-server with nats-test.conf)', () => {
     assert.deepEqual(heartbeats, ['w1']);
   });
 
-  it('lets coordinator and worker run the hot path (direct assignment, result request, ack reply)', async () => {
+  it('lets coordinator and worker run the hot path (direct assignment, result request, ack reply; a big result via blobs)', async () => {
     const coord = await transport('coordinator');
     const worker = await transport('worker');
     const enc = new TextEncoder();
     const results: string[] = [];
+    const bigResults: Uint8Array[] = [];
     const served = coord.serveResults((m) => {
-      results.push(`${m.runId}:${new TextDecoder().decode(m.data)}`);
+      if (m.data.byteLength > 1000) bigResults.push(m.data);
+      else results.push(`${m.runId}:${new TextDecoder().decode(m.data)}`);
     });
     const ac = new AbortController();
     const shards = worker.consumeAssigned('perm-worker.1', { signal: ac.signal });
@@ -174,7 +176,12 @@ describe('deploy/nats permissions (nats-server with nats-test.conf)', () => {
       ac.abort();
       break;
     }
+    // Above the inline limit: the worker puts it in the blobs store, the coordinator reads and deletes it.
+    const big = Uint8Array.from({ length: 1200 * 1024 }, (_, i) => (i * 7 + 3) & 0xff);
+    await worker.sendResult('perm-run', 'perm-run.0.1.perm-worker.1.abc.2', big, 10_000);
     await served.close();
+    assert.equal(bigResults.length, 1);
+    assert.deepEqual(bigResults[0], big);
     assert.equal(new TextDecoder().decode(got ?? new Uint8Array()), 'shard-hot');
     assert.deepEqual(results, ['perm-run:result-hot']);
   });

@@ -28,7 +28,7 @@ await bus.putParams('run-d', 1, metaloop.TensorBundle.encode(toBundle(initParams
 const logs: { msg: string; fields?: Record<string, unknown> }[] = [];
 const log = (msg: string, fields?: Record<string, unknown>) => void logs.push({ msg, fields });
 const logger = { debug: log, info: log, warn: log, error: log, child: () => logger };
-const worker = await Worker.create({ transport: bus, backend: 'any', heartbeatMs: 50, logger });
+const worker = await Worker.create({ transport: bus, backend: 'any', heartbeatMs: 50, logger, dispatch: 'queue' });
 const selected = worker.backend;
 const running = worker.run();
 await bus.publishWork('run-c', shardMsgId('run-c', 0, 0, 'train'), metaloop.Shard.encode({ runId: 'run-c', step: 0, shard: 0, paramVersion: 1, taskSeeds: [1, 2] }).finish());
