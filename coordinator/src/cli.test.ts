@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
-import { freePort, startNatsServer, type NatsServer } from '@metaloop/shared';
+import { startNatsServer, type NatsServer } from '@metaloop/shared';
 import { EXIT } from './exit-codes.js';
-import { CLI, runMetaloop, type Ran } from './testing/run-cli.js';
+import { CLI, freePort, runMetaloop, type Ran } from '@metaloop/testing';
 
 const EXAMPLE = fileURLToPath(new URL('../../examples/sinusoid.yaml', import.meta.url));
 

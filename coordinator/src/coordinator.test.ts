@@ -4,7 +4,7 @@ import { ApiCallError, InProcTransport, metaloop, RequestTimeoutError, Rng, subj
 import { ApiClient } from './client.js';
 import { Coordinator, type CoordinatorOptions } from './coordinator.js';
 import { stateFromProto } from './records.js';
-import { QuadraticWorker, type QuadraticWorkerOptions } from './testing/quadratic-worker.js';
+import { QuadraticWorker, type QuadraticWorkerOptions } from '@metaloop/testing';
 
 const SPEC = (steps: number, extra = '') => `
 name: quad

@@ -7,7 +7,7 @@ import { meanCi } from './eval.js';
 import { evalScore, RunHistory, type HistoryJson } from './history.js';
 import { decodeCheckpoint, stateFromProto } from './records.js';
 import { escapeHtml, renderReport, svgPlot } from './report.js';
-import { QuadraticWorker } from './testing/quadratic-worker.js';
+import { QuadraticWorker } from '@metaloop/testing';
 
 const SPEC = (steps: number) => `
 name: hist

@@ -10,7 +10,7 @@ import { ApiClient } from './client.js';
 import { Coordinator, type CoordinatorOptions } from './coordinator.js';
 import { stateFromProto } from './records.js';
 import { FairShare, ShardTimes } from './scheduler.js';
-import { QuadraticWorker, type QuadraticWorkerOptions } from './testing/quadratic-worker.js';
+import { QuadraticWorker, type QuadraticWorkerOptions } from '@metaloop/testing';
 
 const SPEC = (steps: number, extra = '') => `
 name: rel

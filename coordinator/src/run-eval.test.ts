@@ -6,7 +6,7 @@ import { ApiClient } from './client.js';
 import { Coordinator } from './coordinator.js';
 import { stateFromProto } from './records.js';
 import { Evaluation, type EvalProgress } from './run-eval.js';
-import { QuadraticWorker } from './testing/quadratic-worker.js';
+import { QuadraticWorker } from '@metaloop/testing';
 import { barLine, followRun } from './watch.js';
 
 // 3 train steps, no periodic evaluation: only the final one, 12 held-out tasks in 4 shards of 3.

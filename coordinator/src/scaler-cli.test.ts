@@ -9,8 +9,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { startNatsServer, type NatsServer } from '@metaloop/shared';
-import { FakeKubeApi } from './testing/fake-kube-api.js';
-import { CLI, runMetaloop, type Ran } from './testing/run-cli.js';
+import { CLI, FakeKubeApi, type Ran, runMetaloop } from '@metaloop/testing';
 
 const EXAMPLE = fileURLToPath(new URL('../../examples/sinusoid.yaml', import.meta.url));
 

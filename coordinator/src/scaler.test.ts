@@ -8,7 +8,7 @@ import { after, describe, it } from 'node:test';
 import { metaloop, type Logger } from '@metaloop/shared';
 import { LifecycleError } from './errors.js';
 import { stateToProto, type RunStateName } from './records.js';
-import { FakeKubeApi, SCALE_PATH, type Recorded } from './testing/fake-kube-api.js';
+import { FakeKubeApi, SCALE_PATH, type Recorded } from '@metaloop/testing';
 import {
   backoffDelay,
   compileScalerOptions,

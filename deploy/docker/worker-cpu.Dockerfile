@@ -15,6 +15,7 @@ COPY shared/package.json shared/
 COPY worker/package.json worker/
 COPY coordinator/package.json coordinator/
 COPY test/package.json test/
+COPY testing/package.json testing/
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY shared/ shared/
 COPY worker/ worker/
@@ -31,6 +32,7 @@ COPY shared/package.json shared/
 COPY worker/package.json worker/
 COPY coordinator/package.json coordinator/
 COPY test/package.json test/
+COPY testing/package.json testing/
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && npm rebuild @tensorflow/tfjs-node \
  && rm -rf node_modules/@tensorflow/tfjs-node-gpu node_modules/.cache \

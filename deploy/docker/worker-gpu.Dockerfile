@@ -42,6 +42,7 @@ COPY shared/package.json shared/
 COPY worker/package.json worker/
 COPY coordinator/package.json coordinator/
 COPY test/package.json test/
+COPY testing/package.json testing/
 # No install scripts here: the native tfjs package is built in the deps stage.
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY shared/ shared/
@@ -69,6 +70,7 @@ COPY shared/package.json shared/
 COPY worker/package.json worker/
 COPY coordinator/package.json coordinator/
 COPY test/package.json test/
+COPY testing/package.json testing/
 COPY scripts/ scripts/
 # Production deps without scripts; then tfjs-node's addon is built by the script CI uses, against
 # /opt/tensorflow (its deps/lib are symlinks to /opt/tensorflow/tensorflow/*.so.2), and checked;
@@ -135,6 +137,7 @@ COPY shared/package.json shared/
 COPY worker/package.json worker/
 COPY coordinator/package.json coordinator/
 COPY test/package.json test/
+COPY testing/package.json testing/
 # tfjs-node-gpu's install script fetches libtensorflow-gpu 2.9.1 and its prebuilt binding (internet).
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && npm rebuild @tensorflow/tfjs-node-gpu \

@@ -74,7 +74,6 @@ export type {
 export * from './observability/index.js';
 export {
   compileInProcTransportOptions,
-  InProcBus,
   createInProc,
   InProcTransport,
   type CompiledInProcTransportOptions,
@@ -82,7 +81,6 @@ export {
 } from './transport/inproc.js';
 export {
   findNatsServer,
-  freePort,
   NatsServerError,
   startNatsServer,
   type NatsServer,

@@ -5,7 +5,7 @@
  * the roles it uses: the worker on `WorkerTransport`, the CLI client on the `Bus` alone, the
  * coordinator on all of them (`Transport`). `connectNats()` (transport/nats.ts) and
  * `createInProc()` (transport/inproc.ts, the embedded default of `metaloop local`) make a
- * connection that plays every role; one contract suite (transport/contract.ts) runs against both.
+ * connection that plays every role; one contract suite (@metaloop/testing's transport/contract.ts) runs against both.
  * Nothing outside a transport imports a NATS client.
  */
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * Build step: every src/**\/*.wat → dist/**\/*.wasm (same relative path), compiled with wabt's
+ * Build step: every src/**\/*.wat → <dist|dist-test>/**\/*.wasm (same relative path), compiled with wabt's
  * wat2wasm (the `wabt` devDependency, the WebAssembly Binary Toolkit compiled to JS/wasm, so no
  * native toolchain). The text format is the source of truth; the binaries are build output only.
  *
@@ -13,7 +13,8 @@ import wabtInit from 'wabt';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const src = join(root, 'src');
-const dist = join(root, 'dist');
+// The output directory: dist (the build) or dist-test (the tests' build, tsconfig.test.json).
+const dist = join(root, process.argv[2] ?? 'dist');
 
 function* watFiles(dir) {
   for (const e of readdirSync(dir, { withFileTypes: true })) {

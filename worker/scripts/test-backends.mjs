@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * The backend-sensitive worker tests again on every other backend present (issue 10): the main
- * `node --test dist/` run is the cpu pass (METALOOP_TEST_BACKEND unset = cpu; the kernel files
+ * `node --test dist-test/` run is the cpu pass (METALOOP_TEST_BACKEND unset = cpu; the kernel files
  * there also cover wasm side by side); this runs the files below once more per backend with
  * METALOOP_TEST_BACKEND=<name>. wasm always runs (it ships with the worker); tensorflow runs when
  * @tensorflow/tfjs-node loads (built by scripts/tfjs-node-from-wheel.sh) and is reported, not
@@ -16,7 +16,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const dist = join(root, 'dist');
+const dist = join(root, 'dist-test');
 
 /** Meta-gradients vs finite differences (every algorithm, MLP and Conv4), registered gradients, leaks, e2e. */
 const COMMON = [
@@ -56,7 +56,7 @@ function probe(name) {
 
 const wanted = process.argv.slice(2);
 const backends = wanted.length > 0 ? wanted : ['wasm', 'tensorflow'];
-const summary = [['cpu', 'main run (node --test dist/)']];
+const summary = [['cpu', 'main run (node --test dist-test/)']];
 let failed = false;
 
 for (const name of backends) {

@@ -35,6 +35,7 @@ interface CliOptions {
   backend?: BackendPreference;
   heartbeatMs?: number;
   dispatch?: 'queue' | 'direct';
+  slowShardMs?: number;
   natsUser?: string;
   natsPassword?: string;
   natsToken?: string;
@@ -58,6 +59,12 @@ function positiveInt(value: string): number {
   return n;
 }
 
+function nonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number of milliseconds >= 0');
+  return n;
+}
+
 function program(): Command {
   return new Command('metaloop-worker')
     .description('Metaloop worker: computes MAML shards from the work queue on the best available tfjs backend')
@@ -71,6 +78,12 @@ function program(): Command {
       new Option('--dispatch <mode>', "where shards come from: direct (assigned over core NATS) or queue (JetStream WorkQueue); the coordinator's mode (default: direct)")
         .choices(['direct', 'queue'])
         .env('METALOOP_DISPATCH'),
+    )
+    .addOption(
+      new Option('--slow-shard-ms <ms>', 'simulate a slow device: hold every shard this long before computing it (chaos tests)')
+        .argParser(nonNegativeInt)
+        .env('METALOOP_WORKER_SLOW_SHARD_MS')
+        .hideHelp(),
     )
     .addOption(new Option('--nats-user <user>', 'NATS user').env('METALOOP_NATS_USER'))
     .addOption(new Option('--nats-password <password>', 'NATS password').env('METALOOP_NATS_PASSWORD'))
@@ -199,7 +212,7 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
     process.removeListener('SIGINT', stopWaiting);
     process.removeListener('SIGTERM', stopWaiting);
   }
-  const observability = createWorkerObservability(o.id ?? process.env.METALOOP_WORKER_ID);
+  const observability = createWorkerObservability(o.id);
   let worker: Worker | undefined;
   let metricsServer: ObservabilityServer | undefined;
   try {
@@ -231,6 +244,7 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
       ...(o.backend ? { backend: o.backend } : {}),
       ...(o.heartbeatMs ? { heartbeatMs: o.heartbeatMs } : {}),
       ...(o.dispatch ? { dispatch: o.dispatch } : {}),
+      ...(o.slowShardMs ? { slowShardMs: o.slowShardMs } : {}),
     });
   } catch (err) {
     process.stderr.write(`metaloop-worker: ${oneLine(err)}\n`);

@@ -3,21 +3,12 @@ import { before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { initParams, Rng, validateSpec, type RunSpec, type RunSpecInput } from '@metaloop/shared';
 import { selectBackend } from './backend.js';
+import { adapt64, firstOrderGrad64, metaDirectional64, metaLoss64, type Mlp64, mseGrad, mseLoss, type Task64 } from '@metaloop/testing/numerics';
 import { testBackendName } from './testing/backend.js';
 import { LOSSES } from './algorithms/loss.js';
 import { compileRun, computeShard, evalRows, MAX_TASK_BATCH, paramTensors, type EvalShardResult, type TrainShardResult } from './engine.js';
 import type { Split } from './tasks/types.js';
 import { sampleSinusoid } from './tasks/sinusoid.js';
-import {
-  firstOrderGrad64,
-  metaDirectional64,
-  metaLoss64,
-  mseGrad,
-  mseLoss,
-  adapt64,
-  type Mlp64,
-  type Task64,
-} from './testing/mlp64.js';
 
 function makeSpec(over: Partial<Pick<RunSpecInput, 'model' | 'algorithm' | 'task'>> = {}): RunSpec {
   return validateSpec({

@@ -4,7 +4,7 @@ import { Rng } from '@metaloop/shared';
 import * as tf from '@tensorflow/tfjs-core';
 import { registerSecondOrderGradients } from './gradients/register.js';
 import { accuracy, logSumExp, mse, softmaxCrossEntropy } from './losses.js';
-import { checkFirstDerivative, checkSecondDerivative, randomTensor } from './testing/finite-diff.js';
+import { checkFirstDerivative, checkSecondDerivative, randomTensor } from '@metaloop/testing/numerics';
 import { useTestBackend } from './testing/backend.js';
 
 const rng = new Rng(7);

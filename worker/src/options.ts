@@ -1,4 +1,7 @@
-/** WorkerOptions (what callers pass) → compileWorkerOptions() → resolved options with units in names. */
+/**
+ * WorkerOptions (what callers pass) → compileWorkerOptions() → resolved options with units in names.
+ * Only what the caller passes counts: environment variables are the worker CLI's to read (cli.ts).
+ */
 import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
@@ -9,12 +12,12 @@ import type { GpuInfo } from './gpu.js';
 
 export interface WorkerOptions {
   readonly transport: WorkerTransport;
-  /** Worker id in heartbeats and results; default METALOOP_WORKER_ID or `<host>-<pid>-<random>`. */
+  /** Worker id in heartbeats and results; default `<host>-<pid>-<random>`. */
   readonly id?: string;
   readonly logger?: Logger;
-  /** Acceptable backend; default METALOOP_BACKEND or 'any'. */
+  /** Acceptable backend; default 'any' (the chain). */
   readonly backend?: BackendPreference;
-  /** Subject prefix; default METALOOP_PREFIX or 'metaloop'. */
+  /** Subject prefix; default 'metaloop'. */
   readonly prefix?: string;
   /** Heartbeat period; default 2000. */
   readonly heartbeatMs?: number;
@@ -29,8 +32,9 @@ export interface WorkerOptions {
   /** Prometheus metrics to update (createWorkerObservability); default none. */
   readonly metrics?: WorkerMetrics;
   /**
-   * Testing: wait this long inside every shard (leased, sending in-progress acks) before computing
-   * it, to simulate a slow device (chaos tests kill workers mid-shard). Default 0.
+   * Simulate a slow device: wait this long inside every shard (leased, sending in-progress acks)
+   * before computing it (chaos tests kill workers mid-shard). Default 0. The worker CLI's hidden
+   * `--slow-shard-ms` (METALOOP_WORKER_SLOW_SHARD_MS) sets it.
    */
   readonly slowShardMs?: number;
   /** The GPU to report instead of asking nvidia-smi (gpu.ts); null = none. Default: detected. */
@@ -89,11 +93,11 @@ export function compileWorkerOptions(options: WorkerOptions): CompiledWorkerOpti
     throw new WorkerOptionsError('transport', 'required (a WorkerTransport from @metaloop/shared: connectNats() or createInProc())');
   }
   const host = hostname();
-  const id = options.id ?? process.env.METALOOP_WORKER_ID ?? `${host}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  const id = options.id ?? `${host}-${process.pid}-${randomBytes(3).toString('hex')}`;
   if (!/^[A-Za-z0-9_.:-]{1,128}$/.test(id)) {
     throw new WorkerOptionsError('id', `${JSON.stringify(id)}: use 1-128 characters of A-Z a-z 0-9 _ . : -`);
   }
-  const prefix = options.prefix ?? process.env.METALOOP_PREFIX ?? DEFAULT_PREFIX;
+  const prefix = options.prefix ?? DEFAULT_PREFIX;
   try {
     subjects(prefix);
   } catch (err) {
@@ -101,7 +105,7 @@ export function compileWorkerOptions(options: WorkerOptions): CompiledWorkerOpti
   }
   let backend: BackendPreference;
   try {
-    backend = options.backend ?? resolveBackendPreference(process.env.METALOOP_BACKEND || undefined);
+    backend = resolveBackendPreference(options.backend);
   } catch (err) {
     throw new WorkerOptionsError('backend', (err as Error).message);
   }
@@ -122,7 +126,7 @@ export function compileWorkerOptions(options: WorkerOptions): CompiledWorkerOpti
     hostname: host,
     pid: process.pid,
     metrics: options.metrics,
-    slowShardMs: ms('slowShardMs', options.slowShardMs ?? Number(process.env.METALOOP_WORKER_SLOW_SHARD_MS || 0), 0, 0),
+    slowShardMs: ms('slowShardMs', options.slowShardMs, 0, 0),
     gpu: options.gpu,
   };
 }

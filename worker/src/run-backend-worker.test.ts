@@ -5,18 +5,19 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
 
-const here = dirname(fileURLToPath(import.meta.url));
+/** The preload hiding tfjs-node, and the child process (a Worker of this package's build). */
+const NO_NATIVE = import.meta.resolve('@metaloop/testing/no-native');
+const CHILD = fileURLToPath(import.meta.resolve('@metaloop/testing/run-backend-worker'));
 
 describe('worker backend per run', () => {
   test('without a native backend: spec any → the selected wasm, spec cpu → cpu; results and heartbeats say so', async () => {
     const { stdout } = await promisify(execFile)(
       process.execPath,
-      ['--import', join(here, 'testing', 'no-native.js'), join(here, 'testing', 'run-backend-worker.js')],
+      ['--import', NO_NATIVE, CHILD],
       { timeout: 120_000 },
     );
     const out = JSON.parse(stdout.trim().split('\n').at(-1)!) as {

@@ -6,33 +6,17 @@ import { nkeys } from '@nats-io/transport-node';
 import { after, before, describe, test } from 'node:test';
 import { ConnectionError, PermissionError } from '../errors.js';
 import { freePort, startNatsServer, type NatsServer } from '../nats-server.js';
-import { transportContract } from './contract.js';
 import { NatsTransport } from './nats.js';
 import { compileNatsTransportOptions, natsOptionsFromEnv } from './nats-options.js';
 
+// The Transport contract's NATS run: testing/src/transport/nats.test.ts (against the shipped dist).
 let server: NatsServer | undefined;
-let cases = 0;
 
 before(async () => {
   server = await startNatsServer();
 });
 after(async () => {
   await server?.stop();
-});
-
-transportContract({
-  name: 'nats',
-  async open(settings) {
-    assert.ok(server, 'nats-server did not start');
-    const prefix = `t${++cases}`;
-    const opts = { servers: server.url, prefix, ...settings };
-    const coordinator = await NatsTransport.create({ ...opts, name: `${prefix}-coordinator` });
-    const [worker, worker2] = await Promise.all([
-      NatsTransport.create({ ...opts, name: `${prefix}-worker` }),
-      NatsTransport.create({ ...opts, name: `${prefix}-worker2` }),
-    ]);
-    return { coordinator, worker, worker2, prefix };
-  },
 });
 
 describe('NatsTransport specifics', { concurrency: true }, () => {

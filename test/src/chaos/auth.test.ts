@@ -13,7 +13,8 @@ import { join } from 'node:path';
 import { jetstream } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { startNatsServer, subjects, type NatsServer } from '@metaloop/shared';
-import { metaloopCli, Proc, ROOT, SINUSOID, sinusoidSets, startCoordinator, startWorker, waitFor } from '../support/cluster.js';
+import { Proc, ROOT, SINUSOID, waitFor } from '@metaloop/testing';
+import { metaloopCli, sinusoidSets, startCoordinator, startWorker } from '@metaloop/testing/cluster';
 
 const CONF = join(ROOT, 'deploy', 'nats', 'nats-test.conf');
 const PASS = { coordinator: 'coordinator-test-password', worker: 'worker-test-password', cli: 'cli-test-password' } as const;

@@ -27,7 +27,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { metaloop, startNatsServer, type NatsServer } from '@metaloop/shared';
 import type { ApiClient } from '@metaloop/coordinator';
-import { apiClient, Proc, sinusoidSets, sleep, startCoordinator, startWorker, submitRun, waitFor, waitRunEnd, waitWorkers } from '../support/cluster.js';
+import { Proc, sleep, waitFor } from '@metaloop/testing';
+import { apiClient, sinusoidSets, startCoordinator, startWorker, submitRun, waitRunEnd, waitWorkers } from '@metaloop/testing/cluster';
 
 const HIGH_STEPS = 24;
 /** High run steps skipped at the start of the window (the low run's head start). */

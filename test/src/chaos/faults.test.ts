@@ -13,22 +13,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { metaloop, startNatsServer, subjects, type NatsServer } from '@metaloop/shared';
+import { metaloop, subjects, type NatsServer } from '@metaloop/shared';
 import type { ApiClient } from '@metaloop/coordinator';
-import {
-  apiClient,
-  metricValue,
-  Proc,
-  scrape,
-  sinusoidSets,
-  startCoordinator,
-  startWorker,
-  trainToEnd,
-  waitFor,
-  waitNewLine,
-  waitRunEnd,
-  waitStep,
-} from '../support/cluster.js';
+import { ChaosCluster } from '@metaloop/testing/chaos';
+import { metricValue, scrape, sinusoidSets, startWorker, trainToEnd, waitNewLine, waitRunEnd, waitStep } from '@metaloop/testing/cluster';
 
 const STEPS = 24;
 /**
@@ -45,52 +33,22 @@ const SLOW_MS = 200;
 const COORDINATOR_ARGS = ['--speculative-min-ms', '6000'];
 
 describe(`chaos (${MODE} dispatch): worker, coordinator and NATS failures, junk results`, { timeout: 420_000 }, () => {
+  const cluster = new ChaosCluster({
+    coordinator: { args: COORDINATOR_ARGS },
+    startWorker: (n, url) => startWorker(`w${n}`, url, { slowShardMs: SLOW_MS }),
+  });
+  const { describeProcs, newWorker } = cluster;
   let nats: NatsServer;
-  let coordinator: Proc;
-  let metricsPort = 0;
-  const procs: Proc[] = [];
-  const workers: Proc[] = [];
-  let api: { client: ApiClient; close: () => Promise<void> };
   let client: ApiClient;
   let reference = '';
-  let workerSeq = 0;
-
-  const describeProcs = () => procs.filter((p) => !p.exited || p === coordinator).map((p) => p.tail(12)).join('\n') + `\n--- nats ---\n${nats?.logTail() ?? ''}`;
-  const coordinatorDead = () => coordinator.exitReason();
-
-  async function newCoordinator(): Promise<void> {
-    const c = await startCoordinator(`coordinator-${procs.length}`, nats.url, { args: COORDINATOR_ARGS });
-    coordinator = c.proc;
-    metricsPort = c.metricsPort;
-    procs.push(coordinator);
-    await waitFor('coordinator API', 30_000, async () => (await client.list()).length >= 0, describeProcs, coordinatorDead);
-  }
-
-  function newWorker(): Proc {
-    const w = startWorker(`w${++workerSeq}`, nats.url, { slowShardMs: SLOW_MS });
-    procs.push(w);
-    workers.push(w);
-    return w;
-  }
-
-  const liveWorkers = () => workers.filter((w) => !w.exited);
 
   const train = (onRunning?: (runId: string) => Promise<void>) => trainToEnd(client, SETS, STEPS, describeProcs, onRunning, 180_000);
 
   before(async () => {
-    nats = await startNatsServer();
-    api = await apiClient(nats.url);
-    client = api.client;
-    await newCoordinator();
-    newWorker();
-    newWorker();
+    await cluster.start(2);
+    ({ nats, client } = cluster);
   });
-
-  after(async () => {
-    await api?.close().catch(() => {});
-    await Promise.allSettled(procs.map((p) => p.stop(3000)));
-    await nats?.stop();
-  });
+  after(() => cluster.close());
 
   it('trains the undisturbed reference run', async () => {
     const rec = await train();
@@ -101,7 +59,7 @@ describe(`chaos (${MODE} dispatch): worker, coordinator and NATS failures, junk 
 
   it('1. kill -9 of a worker mid-shard: the shard is redelivered, same θ', async () => {
     assert.ok(reference);
-    const victim = liveWorkers()[0]!;
+    const victim = cluster.liveWorkers()[0]!;
     const rec = await train(async (runId) => {
       await waitStep(client, runId, 4, 60_000, describeProcs);
       await waitNewLine(victim, /shard started/, 30_000);
@@ -111,20 +69,14 @@ describe(`chaos (${MODE} dispatch): worker, coordinator and NATS failures, junk 
     assert.equal(victim.exited?.signal, 'SIGKILL');
     assert.equal(rec.paramsSha256, reference, 'θ must equal the undisturbed run');
     assert.ok(rec.redeliveries > 0, `redeliveries should be reported, record says ${rec.redeliveries}`);
-    const metrics = await scrape(metricsPort);
+    const metrics = await scrape(cluster.metricsPort);
     assert.ok(metricValue(metrics, 'metaloop_shards_redelivered_total', { run: rec.runId }) > 0, 'metaloop_shards_redelivered_total > 0');
   });
 
   it('2. kill -9 of the coordinator mid-run: a new one resumes from the checkpoint, same θ', async () => {
     const rec = await train(async (runId) => {
       await waitStep(client, runId, 8, 60_000, describeProcs);
-      const old = coordinator;
-      await old.kill();
-      assert.equal(old.exited?.signal, 'SIGKILL');
-      await newCoordinator();
-      const fresh = coordinator;
-      const line = await waitFor('the new coordinator to resume the run', 30_000, () => fresh.output().find((l) => /resuming run/.test(l)), describeProcs, coordinatorDead);
-      assert.match(line, new RegExp(runId));
+      const line = await cluster.replaceCoordinator(runId);
       assert.match(line, /fromStep"?[:=]\s*(5|10)\b/, `resumes from a checkpoint (every 5 steps): ${line}`);
     });
     assert.equal(rec.paramsSha256, reference, 'θ must equal the undisturbed run');
@@ -142,7 +94,7 @@ describe(`chaos (${MODE} dispatch): worker, coordinator and NATS failures, junk 
     const { loadSpec } = await import('@metaloop/shared');
     const { readFileSync } = await import('node:fs');
     const nodePath = await import('node:path');
-    const { ROOT } = await import('../support/cluster.js');
+    const { ROOT } = await import('@metaloop/testing');
     const file = nodePath.join(ROOT, 'examples/omniglot-5w1s.yaml');
     // A data set path no worker has: every delivery of shard 0 ends in an error result (on the
     // workers' cpu backend: the example requires tensorflow, which these workers refuse).
@@ -197,7 +149,7 @@ describe(`chaos (${MODE} dispatch): worker, coordinator and NATS failures, junk 
       for (const reason of ['malformed', 'non_finite', 'duplicate', 'stale', 'wrong_shape']) {
         assert.ok((by[reason] ?? 0) >= 1, `reason ${reason} counted in the run record: ${JSON.stringify(by)}`);
       }
-      const metrics = await scrape(metricsPort);
+      const metrics = await scrape(cluster.metricsPort);
       for (const reason of ['malformed', 'non_finite', 'duplicate', 'stale', 'wrong_shape']) {
         assert.ok(metricValue(metrics, 'metaloop_results_rejected_total', { run: rec.runId, reason }) >= 1, `/metrics counts ${reason}`);
       }

@@ -11,18 +11,8 @@ import { connect } from '@nats-io/transport-node';
 import { metaloop, paramLayout, startNatsServer, loadSpec, type NatsServer } from '@metaloop/shared';
 import type { ApiClient } from '@metaloop/coordinator';
 import { readFileSync } from 'node:fs';
-import {
-  apiClient,
-  metricValue,
-  Proc,
-  scrape,
-  SINUSOID,
-  startCoordinator,
-  startWorker,
-  submitRun,
-  waitRunEnd,
-  waitWorkers,
-} from '../support/cluster.js';
+import { Proc, SINUSOID } from '@metaloop/testing';
+import { apiClient, metricValue, scrape, startCoordinator, startWorker, submitRun, waitRunEnd, waitWorkers } from '@metaloop/testing/cluster';
 
 const SETS = [
   'model.hidden=[1500,1500]',

@@ -11,21 +11,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { startNatsServer, type NatsServer } from '@metaloop/shared';
 import type { ApiClient } from '@metaloop/coordinator';
-import {
-  apiClient,
-  freePort,
-  metricValue,
-  Proc,
-  scrape,
-  sinusoidSets,
-  startCoordinator,
-  startWorker,
-  trainToEnd,
-  waitFor,
-  waitStep,
-} from '../support/cluster.js';
+import { freePort } from '@metaloop/testing';
+import { ChaosCluster } from '@metaloop/testing/chaos';
+import { metricValue, scrape, sinusoidSets, startWorker, trainToEnd, waitStep } from '@metaloop/testing/cluster';
 
 const STEPS = 60;
 // Checkpoints every 10 steps; the kill lands at step ≥ 25, so the resume replays steps 20..25+.
@@ -36,20 +25,13 @@ const KILL_AT = 25;
 
 for (const mode of ['direct', 'queue'] as const) describe(`chaos (${mode} dispatch): coordinator kill -9 + restart, the resumed run at full speed`, { timeout: 300_000 }, () => {
   const env = { METALOOP_DISPATCH: mode };
-  let nats: NatsServer;
-  let coordinator: Proc;
-  const procs: Proc[] = [];
   const workerPorts: number[] = [];
-  let api: { client: ApiClient; close: () => Promise<void> };
+  const cluster = new ChaosCluster({
+    coordinator: { args: ['--speculative-min-ms', '6000'], env },
+    startWorker: (n, url) => startWorker(`r${n}`, url, { slowShardMs: SLOW_MS, metricsPort: workerPorts[n - 1]!, env }),
+  });
+  const { describeProcs, procs } = cluster;
   let client: ApiClient;
-
-  const describeProcs = () => procs.map((p) => p.tail(12)).join('\n') + `\n--- nats ---\n${nats?.logTail() ?? ''}`;
-
-  async function newCoordinator(): Promise<void> {
-    coordinator = (await startCoordinator(`coordinator-${procs.length}`, nats.url, { args: ['--speculative-min-ms', '6000'], env })).proc;
-    procs.push(coordinator);
-    await waitFor('coordinator API', 30_000, async () => (await client.list()).length >= 0, describeProcs, () => coordinator.exitReason());
-  }
 
   /** Retries and failures each worker counted so far (all runs), read from its /metrics. */
   async function workerTroubles(): Promise<{ retries: number; failures: number }> {
@@ -67,22 +49,11 @@ for (const mode of ['direct', 'queue'] as const) describe(`chaos (${mode} dispat
   const train = (onRunning?: (runId: string) => Promise<void>) => trainToEnd(client, SETS, STEPS, describeProcs, onRunning, 200_000);
 
   before(async () => {
-    nats = await startNatsServer();
-    api = await apiClient(nats.url);
-    client = api.client;
-    await newCoordinator();
-    for (const id of ['r1', 'r2']) {
-      const port = await freePort();
-      workerPorts.push(port);
-      procs.push(startWorker(id, nats.url, { slowShardMs: SLOW_MS, metricsPort: port, env }));
-    }
+    workerPorts.push(await freePort(), await freePort());
+    await cluster.start(2);
+    client = cluster.client;
   });
-
-  after(async () => {
-    await api?.close().catch(() => {});
-    await Promise.allSettled(procs.map((p) => p.stop(3000)));
-    await nats?.stop();
-  });
+  after(() => cluster.close());
 
   it('after a kill -9 and restart no shard is retried or fails, and θ equals the undisturbed run', async () => {
     const reference = (await train()).paramsSha256;
@@ -93,14 +64,9 @@ for (const mode of ['direct', 'queue'] as const) describe(`chaos (${mode} dispat
     let atKill = { retries: 0, failures: 0 };
     const rec = await train(async (runId) => {
       await waitStep(client, runId, KILL_AT, 60_000, describeProcs);
-      const old = coordinator;
-      await old.kill();
-      assert.equal(old.exited?.signal, 'SIGKILL');
-      atKill = await workerTroubles();
-      await newCoordinator();
-      const fresh = coordinator;
-      const line = await waitFor('the new coordinator to resume the run', 30_000, () => fresh.output().find((l) => /resuming run/.test(l)), describeProcs);
-      assert.match(line, new RegExp(runId));
+      const line = await cluster.replaceCoordinator(runId, async () => {
+        atKill = await workerTroubles();
+      });
       assert.match(line, /fromStep"?[:=]\s*(20|30|40)\b/, `resumes from a checkpoint (every 10 steps): ${line}`);
     });
     assert.equal(rec.paramsSha256, reference, 'θ must equal the undisturbed run');

@@ -13,19 +13,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { metaloop, startNatsServer, type NatsServer } from '@metaloop/shared';
 import type { ApiClient } from '@metaloop/coordinator';
-import {
-  apiClient,
-  freePort,
-  metricValue,
-  Proc,
-  ROOT,
-  scrape,
-  sleep,
-  startCoordinator,
-  waitRunEnd,
-  waitWorkers,
-} from '../support/cluster.js';
-import { conv4Run, requireTensorflow, sinusoidTfjsRun, startTfWorker, submitTfjs, type TfjsRun } from '../support/tfjs.js';
+import { freePort, Proc, ROOT, sleep } from '@metaloop/testing';
+import { apiClient, metricValue, scrape, startCoordinator, waitRunEnd, waitWorkers } from '@metaloop/testing/cluster';
+import { conv4Run, requireTensorflow, sinusoidTfjsRun, startTfWorker, submitTfjs, type TfjsRun } from '@metaloop/testing/tfjs';
 
 const RUNS: { run: TfjsRun; priority: number }[] = [
   { run: sinusoidTfjsRun(60), priority: 1 },

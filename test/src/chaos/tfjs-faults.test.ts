@@ -11,10 +11,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { startNatsServer, type NatsServer } from '@metaloop/shared';
+import type { NatsServer } from '@metaloop/shared';
 import type { ApiClient } from '@metaloop/coordinator';
-import { apiClient, Proc, startCoordinator, waitFor, waitNewLine, waitStep, waitWorkers } from '../support/cluster.js';
-import { conv4Run, requireTensorflow, sinusoidTfjsRun, startTfWorker, train, type Outcome, type TfjsRun } from '../support/tfjs.js';
+import { ChaosCluster } from '@metaloop/testing/chaos';
+import { waitNewLine, waitStep, waitWorkers } from '@metaloop/testing/cluster';
+import { conv4Run, type Outcome, requireTensorflow, sinusoidTfjsRun, startTfWorker, type TfjsRun, train } from '@metaloop/testing/tfjs';
 
 /**
  * The dispatch every process of this suite runs, set explicitly: direct (the default) here;
@@ -31,31 +32,14 @@ const RUN_MS = 240_000;
 const COORDINATOR_ARGS = ['--speculative-min-ms', '6000'];
 
 describe(`chaos on tfjs (${MODE} dispatch): worker, coordinator and NATS failures (tensorflow backend)`, { timeout: 900_000 }, () => {
+  const cluster = new ChaosCluster({
+    coordinator: { args: COORDINATOR_ARGS },
+    startWorker: (n, url) => startTfWorker(`tw${n}`, url, { slowShardMs: SLOW_MS }),
+  });
+  const { describeProcs, newWorker, workers } = cluster;
   let nats: NatsServer;
-  let coordinator: Proc;
-  const procs: Proc[] = [];
-  const workers: Proc[] = [];
-  let api: { client: ApiClient; close: () => Promise<void> };
   let client: ApiClient;
   const reference = new Map<string, Outcome>();
-  let workerSeq = 0;
-
-  const describeProcs = () => procs.filter((p) => !p.exited || p === coordinator).map((p) => p.tail(12)).join('\n') + `\n--- nats ---\n${nats?.logTail() ?? ''}`;
-  const coordinatorDead = () => coordinator.exitReason();
-
-  async function newCoordinator(): Promise<void> {
-    const c = await startCoordinator(`coordinator-${procs.length}`, nats.url, { args: COORDINATOR_ARGS });
-    coordinator = c.proc;
-    procs.push(coordinator);
-    await waitFor('coordinator API', 30_000, async () => (await client.list()).length >= 0, describeProcs, coordinatorDead);
-  }
-
-  function newWorker(): Proc {
-    const w = startTfWorker(`tw${++workerSeq}`, nats.url, { slowShardMs: SLOW_MS });
-    procs.push(w);
-    workers.push(w);
-    return w;
-  }
 
   /** Trains `run` (disturbed by `onRunning`) and asserts θ and the evaluation equal the undisturbed run's. */
   async function sameAsReference(run: TfjsRun, what: string, onRunning: (runId: string) => Promise<void>): Promise<Outcome> {
@@ -70,19 +54,10 @@ describe(`chaos on tfjs (${MODE} dispatch): worker, coordinator and NATS failure
 
   before(async () => {
     requireTensorflow();
-    nats = await startNatsServer();
-    api = await apiClient(nats.url);
-    client = api.client;
-    await newCoordinator();
-    newWorker();
-    newWorker();
+    await cluster.start(2);
+    ({ nats, client } = cluster);
   });
-
-  after(async () => {
-    await api?.close().catch(() => {});
-    await Promise.allSettled(procs.map((p) => p.stop(3000)));
-    await nats?.stop();
-  });
+  after(() => cluster.close());
 
   it('trains the undisturbed reference runs', async () => {
     await waitWorkers(client, 2, 90_000, describeProcs);
@@ -110,13 +85,7 @@ describe(`chaos on tfjs (${MODE} dispatch): worker, coordinator and NATS failure
     for (const run of [CONV, SINUSOID]) {
       await sameAsReference(run, 'a coordinator kill -9', async (runId) => {
         await waitStep(client, runId, 5, 60_000, describeProcs);
-        const old = coordinator;
-        await old.kill();
-        assert.equal(old.exited?.signal, 'SIGKILL');
-        await newCoordinator();
-        const fresh = coordinator;
-        const line = await waitFor('the new coordinator to resume the run', 30_000, () => fresh.output().find((l) => /resuming run/.test(l)), describeProcs, coordinatorDead);
-        assert.match(line, new RegExp(runId));
+        await cluster.replaceCoordinator(runId);
       });
     }
   });

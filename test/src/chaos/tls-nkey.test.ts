@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { nkeys } from '@nats-io/transport-node';
 import { startNatsServer, type NatsServer } from '@metaloop/shared';
-import { metaloopCli, Proc, SINUSOID, sinusoidSets, startCoordinator, startWorker, waitFor } from '../support/cluster.js';
+import { Proc, SINUSOID, waitFor } from '@metaloop/testing';
+import { metaloopCli, sinusoidSets, startCoordinator, startWorker } from '@metaloop/testing/cluster';
 
 function openssl(dir: string, args: string[]): void {
   execFileSync('/usr/bin/openssl', args, { cwd: dir, stdio: 'pipe' });

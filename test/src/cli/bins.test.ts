@@ -11,7 +11,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { ROOT } from '../support/cluster.js';
+import { ROOT } from '@metaloop/testing';
 
 const BINS = [
   { pkg: 'coordinator', name: 'metaloop' },

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { startNatsServer, type NatsServer } from '@metaloop/shared';
 import { loadExportedModel } from '@metaloop/worker';
-import { Proc, requireExecutable, waitFor } from '../observability/harness.js';
+import { Proc, requireExecutable, waitFor } from '@metaloop/testing';
 import { checkHtml, polylinePoints } from './html.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');

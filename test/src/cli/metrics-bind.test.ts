@@ -12,8 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { workerArgs } from '@metaloop/coordinator';
 import { startNatsServer, validateSpec, type NatsServer } from '@metaloop/shared';
-import { Proc, waitFor } from '../observability/harness.js';
-import { ROOT } from '../support/cluster.js';
+import { Proc, ROOT, waitFor } from '@metaloop/testing';
 
 const METALOOP = join(ROOT, 'coordinator/dist/cli.js');
 const WORKER = join(ROOT, 'worker/dist/cli.js');

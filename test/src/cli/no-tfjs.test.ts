@@ -18,11 +18,10 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { startNatsServer, type NatsServer } from '@metaloop/shared';
-import { httpStatus, Proc, waitFor } from '../observability/harness.js';
-import { freePort, METALOOP, ROOT } from '../support/cluster.js';
-import { loadedModules } from '../support/load-recorder.js';
+import { freePort, httpStatus, METALOOP, Proc, ROOT, waitFor } from '@metaloop/testing';
+import { loadedModules } from '@metaloop/testing/load-recorder';
 
-const RECORDER = pathToFileURL(join(ROOT, 'test/dist/support/load-recorder.js')).href;
+const RECORDER = import.meta.resolve('@metaloop/testing/load-recorder');
 
 /** Module URL prefixes that must not be loaded, each with what it is. */
 const HEAVY: ReadonlyArray<[string, string]> = [

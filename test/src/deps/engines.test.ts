@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import semver from 'semver';
-import { ROOT } from '../support/cluster.js';
+import { ROOT } from '@metaloop/testing';
 
 interface LockEntry {
   version?: string;

@@ -12,7 +12,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { metaloop, NatsTransport, startNatsServer, subjects, type NatsServer } from '@metaloop/shared';
-import { Proc, waitFor } from '../observability/harness.js';
+import { Proc, waitFor } from '@metaloop/testing';
 
 const run = promisify(execFile);
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');

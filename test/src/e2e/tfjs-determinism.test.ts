@@ -10,8 +10,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startNatsServer, type NatsServer } from '@metaloop/shared';
 import type { ApiClient } from '@metaloop/coordinator';
-import { apiClient, Proc, startCoordinator, waitFor, waitWorkers } from '../support/cluster.js';
-import { conv4Run, requireTensorflow, sinusoidTfjsRun, startTfWorker, train, type Outcome } from '../support/tfjs.js';
+import { Proc, waitFor } from '@metaloop/testing';
+import { apiClient, startCoordinator, waitWorkers } from '@metaloop/testing/cluster';
+import { conv4Run, type Outcome, requireTensorflow, sinusoidTfjsRun, startTfWorker, train } from '@metaloop/testing/tfjs';
 
 const RUNS = [conv4Run(6), sinusoidTfjsRun(6)];
 const RUN_MS = 240_000;

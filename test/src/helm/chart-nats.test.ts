@@ -12,15 +12,16 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connect } from '@nats-io/transport-node';
-import { API_VERBS, subjects } from '@metaloop/shared';
+import { API_VERBS, findNatsServer, subjects } from '@metaloop/shared';
 import { parse as parseYaml } from 'yaml';
-import { apiClient, freePort, metaloopCli, SINUSOID, sinusoidSets, startCoordinator, startWorker, waitFor, waitWorkers, type Proc } from '../support/cluster.js';
+import { freePort, SINUSOID, waitFor, type Proc } from '@metaloop/testing';
+import { apiClient, metaloopCli, sinusoidSets, startCoordinator, startWorker, waitWorkers } from '@metaloop/testing/cluster';
 import { CHART_DIR, helm, installHelm, makeTestChart, parseManifests, validateObject, vendoredNatsCharts, type K8sObject, type TestChart, type VendoredChart } from './harness.js';
 import { applyRewrites, natsConfOf, permits, resolveEnv, type ConfUser, type RawValue, type RenderedNatsConf, type Rewrite } from './nats-conf.js';
 
@@ -114,12 +115,6 @@ interface RunningServer {
 }
 const servers: RunningServer[] = [];
 
-function natsServerBin(): string {
-  const bin = ['/usr/sbin/nats-server', '/usr/bin/nats-server', '/usr/local/bin/nats-server'].find((p) => existsSync(p));
-  if (!bin) throw new Error('nats-server not found (apt-get install nats-server): the chart test runs the rendered config in a real server');
-  return bin;
-}
-
 /** nats-server with only `-c <rewritten rendered config>` and the StatefulSet container's env. */
 async function startRenderedServer(r: Rendered): Promise<RunningServer> {
   const dir = await mkdtemp(path.join(tmpdir(), 'metaloop-chart-nats-'));
@@ -130,7 +125,7 @@ async function startRenderedServer(r: Rendered): Promise<RunningServer> {
   await writeFile(conf, text);
   const sts = natsStatefulSet(r.objs);
   const env = resolveEnv(containerOf(sts, 'nats').env ?? [], r.objs, { name: `${sts.metadata.name}-0`, namespace: NAMESPACE });
-  const proc: ChildProcess = spawn(natsServerBin(), ['-c', conf], { env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc: ChildProcess = spawn(findNatsServer(), ['-c', conf], { env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   proc.stdout?.on('data', (d: Buffer) => (log += d.toString()));
   proc.stderr?.on('data', (d: Buffer) => (log += d.toString()));

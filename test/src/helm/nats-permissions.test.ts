@@ -6,13 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { NatsTransport } from '@metaloop/shared';
+import { findNatsServer, NatsTransport } from '@metaloop/shared';
+import { freePort } from '@metaloop/testing';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
@@ -27,27 +26,11 @@ let storeDir = '';
 let url = '';
 const opened: Array<{ close(): Promise<unknown> }> = [];
 
-function natsServerBin(): string {
-  for (const p of ['/usr/sbin/nats-server', '/usr/bin/nats-server', '/usr/local/bin/nats-server']) if (existsSync(p)) return p;
-  throw new Error('nats-server not found (apt-get install nats-server): the NATS permission tests need a real server');
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
 async function startServer(): Promise<void> {
   const port = await freePort();
   storeDir = await mkdtemp(path.join(tmpdir(), 'metaloop-nats-perm-'));
   url = `nats://127.0.0.1:${port}`;
-  const proc = spawn(natsServerBin(), ['-c', CONF, '-a', '127.0.0.1', '-p', String(port), '-sd', storeDir], {
+  const proc = spawn(findNatsServer(), ['-c', CONF, '-a', '127.0.0.1', '-p', String(port), '-sd', storeDir], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   server = proc;

@@ -13,7 +13,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { freePort, startNatsServer, type NatsServer } from '@metaloop/shared';
+import { startNatsServer, type NatsServer } from '@metaloop/shared';
+import { freePort } from '@metaloop/testing';
 import {
   dashboardQueries,
   httpStatus,

@@ -17,9 +17,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { findNatsServer, freePort } from '@metaloop/shared';
-import { Proc, waitFor } from '../observability/harness.js';
-import { ROOT } from '../support/cluster.js';
+import { findNatsServer } from '@metaloop/shared';
+import { freePort, Proc, ROOT, waitFor } from '@metaloop/testing';
 
 const MARKER = '<!-- test/src/readme/session.test.ts runs the next block';
 const README_PORT = '4222';

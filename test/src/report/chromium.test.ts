@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { renderReport, type HistoryEval, type HistoryJson } from '@metaloop/coordinator';
-import { requireExecutable } from '../observability/harness.js';
+import { requireExecutable } from '@metaloop/testing';
 
 const CHROMIUM = requireExecutable('/usr/bin/chromium', 'chromium (headless, for the report screenshots)', 'apt-get install -y chromium');
 const DIR = mkdtempSync(join(tmpdir(), 'metaloop-report-shots-'));

@@ -9,13 +9,13 @@ import { initParams, paramLayout, Rng, validateSpec, type RunSpec, type RunSpecI
 import * as tf from '@tensorflow/tfjs-core';
 import { registerSecondOrderGradients } from '../gradients/register.js';
 import { createModel } from '../models/index.js';
-import { randomTensor, relErr } from '../testing/finite-diff.js';
+import { randomTensor, relErr } from '@metaloop/testing/numerics';
+import { useTestBackend } from '../testing/backend.js';
 import { createAlgorithm } from './index.js';
 import { lossOf } from './loss.js';
 import { taskLoss } from './maml.js';
 import type { InnerLoop, TaskTensors } from './types.js';
 import { adaptWithRule, innerRule } from './variants.js';
-import { useTestBackend } from '../testing/backend.js';
 
 function mlpSpec(algorithm: RunSpecInput['algorithm']): RunSpec {
   return validateSpec({

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { Rng } from '@metaloop/shared';
 import * as tf from '@tensorflow/tfjs-core';
-import { checkFirstDerivative, checkSecondDerivative, randomTensor } from '../testing/finite-diff.js';
+import { checkFirstDerivative, checkSecondDerivative, randomTensor } from '@metaloop/testing/numerics';
 import { useTestBackend } from '../testing/backend.js';
 import {
   registerSecondOrderGradients,

@@ -11,7 +11,7 @@ import { before, describe, test } from 'node:test';
 import { Rng } from '@metaloop/shared';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { randomTensor } from '../testing/finite-diff.js';
+import { randomTensor } from '@metaloop/testing/numerics';
 import { maxPoolGradDisjoint, maxPoolGradGeneric } from './max-pool-grad.js';
 import { maxPoolGradRef, relativeError } from './reference.js';
 import { registerTrainingKernels, upstreamKernel } from './register.js';

@@ -9,7 +9,7 @@ import { Rng } from '@metaloop/shared';
 import * as tf from '@tensorflow/tfjs-core';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { wasmDirectory } from '../backend.js';
-import { randomTensor } from '../testing/finite-diff.js';
+import { randomTensor } from '@metaloop/testing/numerics';
 import { initTestBackend, sideBySideBackends } from '../testing/backend.js';
 import { relativeError } from './reference.js';
 import { registerTrainingKernels } from './register.js';

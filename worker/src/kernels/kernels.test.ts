@@ -11,7 +11,7 @@ import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-backend-cpu';
 import { wasmDirectory } from '../backend.js';
 import { registerSecondOrderGradients } from '../gradients/register.js';
-import { randomTensor } from '../testing/finite-diff.js';
+import { randomTensor } from '@metaloop/testing/numerics';
 import { initTestBackend, sideBySideBackends } from '../testing/backend.js';
 import { convInfo } from './conv-util.js';
 import { conv2dBackpropFilterSimd, simdFilterGradShape, wasmFilterGradStatus } from './conv-filter-grad-simd.js';

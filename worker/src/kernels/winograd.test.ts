@@ -11,7 +11,7 @@ import { before, describe, test } from 'node:test';
 import { Rng } from '@metaloop/shared';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { randomTensor } from '../testing/finite-diff.js';
+import { randomTensor } from '@metaloop/testing/numerics';
 import { convInfo } from './conv-util.js';
 import { usesWinograd } from './conv2d.js';
 import { conv2dBackpropFilterRef, conv2dRef, relativeError } from './reference.js';

@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../backend.js';
 import { compileRun, computeShard, type EvalShardResult, type TrainShardResult } from '../engine.js';
 import { relativeError } from '../kernels/reference.js';
-import { randomTensor } from '../testing/finite-diff.js';
+import { randomTensor } from '@metaloop/testing/numerics';
 import { sideBySideBackends } from '../testing/backend.js';
 import { conv4Config, conv4Forward } from './conv4.js';
 import { conv4BatchedForward, createConv4Batched, CONV4_BATCH_ELEMENTS } from './conv4-batched.js';

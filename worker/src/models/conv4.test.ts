@@ -10,9 +10,9 @@ import { adapt, createFomaml, createMaml } from '../algorithms/maml.js';
 import type { InnerLoop, TaskTensors } from '../algorithms/types.js';
 import { registerSecondOrderGradients, restoreUpstreamGradients } from '../gradients/register.js';
 import { lossOf } from '../algorithms/loss.js';
-import { randomTensor, relErr } from '../testing/finite-diff.js';
-import { createConv4 } from './conv4.js';
+import { randomTensor, relErr } from '@metaloop/testing/numerics';
 import { useTestBackend } from '../testing/backend.js';
+import { createConv4 } from './conv4.js';
 
 function smallSpec(pool: 'max' | 'stride', imageSize: number): RunSpec {
   return validateSpec({

@@ -9,7 +9,7 @@ import { initParams, paramLayout, Rng, validateSpec, type RunSpec } from '@metal
 import * as tf from '@tensorflow/tfjs-core';
 import { computeShard, type EvalShardResult, type TrainShardResult } from '../engine.js';
 import { registerSecondOrderGradients } from '../gradients/register.js';
-import { randomTensor, relErr } from '../testing/finite-diff.js';
+import { randomTensor, relErr } from '@metaloop/testing/numerics';
 import { useTestBackend } from '../testing/backend.js';
 import { createMlp } from './mlp.js';
 

@@ -1,6 +1,8 @@
 /**
  * The backend numerical tests run on: `METALOOP_TEST_BACKEND` (cpu by default; `tensorflow` loads
  * @tensorflow/tfjs-node, `wasm` the wasm backend). Fails loudly when the backend cannot start.
+ * Stays in the worker (built only into dist-test/): initialising wasm loads this package's own
+ * kernel and gradient registrations, which must be the copy under test.
  */
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -29,6 +31,7 @@ export async function initTestBackend(name: TestBackend): Promise<void> {
   if (name === 'tensorflow') await import('@tensorflow/tfjs-node' as string);
   if (name === 'wasm' && tf.findBackend('wasm') === null) {
     const wasm = await import('@tensorflow/tfjs-backend-wasm');
+    // Loads the worker's own registrations too (upstream.js): its wasm training kernels, second-order gradients.
     const { wasmDirectory } = await import('../backend.js');
     wasm.setWasmPaths(wasmDirectory());
   }

@@ -1,11 +1,11 @@
 /**
- * Child process of run-backend-worker.test.ts (run with testing/no-native.js, so the chain finds no
+ * Child process of worker/src/run-backend-worker.test.ts (run with @metaloop/testing/no-native, so the chain finds no
  * native backend): a Worker over an in-process bus computes one Conv4 shard of a run with
  * `workers.backend: any`, then one of a run requiring cpu; prints one JSON line with what it
  * selected, what it logged, and the backend in the results and heartbeats.
  */
 import { initParams, InProcTransport, metaloop, shardMsgId, subjects, toBundle, validateSpec } from '@metaloop/shared';
-import { Worker } from '../worker.js';
+import { Worker } from '@metaloop/worker';
 
 const spec = validateSpec({
   name: 'run-backend-worker',

@@ -5,21 +5,15 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createServer } from 'node:net';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { ApiClient } from '@metaloop/coordinator';
 import { metaloop, NatsTransport, type NatsTransportOptions } from '@metaloop/shared';
-import { Proc, sleep, waitFor } from '../observability/harness.js';
+import { freePort } from './ports.js';
+import { METALOOP, SINUSOID, WORKER } from './paths.js';
+import { Proc, waitFor } from './proc.js';
 
-export { Proc, sleep, waitFor };
 
 const execFileP = promisify(execFile);
-export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-export const METALOOP = join(ROOT, 'coordinator/dist/cli.js');
-export const WORKER = join(ROOT, 'worker/dist/cli.js');
-export const SINUSOID = join(ROOT, 'examples/sinusoid.yaml');
 
 /** A small sinusoid run: meta-batch 10 in 2 shards, checkpoints every 5 steps, one final eval. */
 export function sinusoidSets(steps: number, extra: readonly string[] = []): string[] {
@@ -34,17 +28,6 @@ export function sinusoidSets(steps: number, extra: readonly string[] = []): stri
     'checkpoint.keep=2',
     ...extra,
   ];
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.once('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr ? res(addr.port) : rej(new Error('no port'))));
-    });
-  });
 }
 
 export interface CliResult {

@@ -5,7 +5,7 @@ export async function resolve(
   next: (specifier: string, context: unknown) => Promise<unknown>,
 ): Promise<unknown> {
   if (/^@tensorflow\/tfjs-node(-gpu)?($|\/)/.test(specifier)) {
-    const err = new Error(`Cannot find package '${specifier}' (hidden by testing/no-native-hooks)`) as Error & { code: string };
+    const err = new Error(`Cannot find package '${specifier}' (hidden by @metaloop/testing/no-native)`) as Error & { code: string };
     err.code = 'ERR_MODULE_NOT_FOUND';
     throw err;
   }

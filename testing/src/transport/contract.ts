@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
-import { NotFoundError, RequestTimeoutError } from '../errors.js';
-import type { ResultMessage, Transport, WorkMessage } from '../transport.js';
+import { NotFoundError, RequestTimeoutError } from '@metaloop/shared';
+import type { ResultMessage, Transport, WorkMessage } from '@metaloop/shared';
 import { assignmentCases } from './contract-assign.js';
 
 export interface ContractSettings {

@@ -11,7 +11,9 @@ import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { loadSpec, metaloop } from '@metaloop/shared';
 import type { ApiClient } from '@metaloop/coordinator';
-import { ROOT, sinusoidSets, startWorker, waitRunEnd, type Proc, type WorkerProcOptions } from './cluster.js';
+import { ROOT } from './paths.js';
+import { sinusoidSets, startWorker, waitRunEnd, type WorkerProcOptions } from './cluster.js';
+import type { Proc } from './proc.js';
 
 export interface TfjsRun {
   readonly label: string;

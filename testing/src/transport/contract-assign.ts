@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import type { ResultMessage, Transport, WorkMessage } from '../transport.js';
+import type { ResultMessage, Transport, WorkMessage } from '@metaloop/shared';
 import type { ContractCluster } from './contract.js';
 
 type WithCluster = (name: string, fn: (c: ContractCluster) => Promise<void>) => void;

@@ -1,8 +1,9 @@
 /** Tests' helper: run the `metaloop` CLI (dist/cli.js) as a child process, tracked by pid. */
 import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { METALOOP } from './paths.js';
 
-export const CLI = fileURLToPath(new URL('../cli.js', import.meta.url));
+/** The `metaloop` CLI's entry point (coordinator/dist/cli.js). */
+export const CLI = METALOOP;
 
 export interface Ran {
   code: number | null;

@@ -1,5 +1,6 @@
+/** The Transport contract against the in-process implementation, as @metaloop/shared ships it (dist). */
+import { InProcTransport } from '@metaloop/shared';
 import { transportContract } from './contract.js';
-import { InProcTransport } from './inproc.js';
 
 transportContract({
   name: 'inproc',

@@ -1,0 +1,10 @@
+/** Where the repository and the built entry points are (the tests run the builds, never src/). */
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+/** The `metaloop` CLI. */
+export const METALOOP = join(ROOT, 'coordinator/dist/cli.js');
+/** The `metaloop-worker` CLI. */
+export const WORKER = join(ROOT, 'worker/dist/cli.js');
+export const SINUSOID = join(ROOT, 'examples/sinusoid.yaml');
