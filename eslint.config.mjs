@@ -36,7 +36,7 @@ export default tseslint.config(
   {
     // These render recordJson() output, a Record<string, unknown> whose fields are JSON strings and
     // numbers (runId, state, step, ...): the type cannot tell, so stringifying them is flagged.
-    files: ['coordinator/src/format.ts', 'coordinator/src/report.ts'],
+    files: ['cli/src/format.ts', 'cli/src/report.ts'],
     rules: {
       '@typescript-eslint/restrict-template-expressions': 'off',
       '@typescript-eslint/no-base-to-string': 'off',

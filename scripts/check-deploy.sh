@@ -33,7 +33,7 @@ export PATH="$PATH:/usr/sbin:/usr/local/go/bin"
 LOG="$(mktemp -d)"
 trap 'rm -rf "$LOG"' EXIT
 
-IMAGES=(coordinator worker-cpu worker-gpu)
+IMAGES=(coordinator cli worker-cpu worker-gpu)
 
 # ---------------------------------------------------------------- Docker engine
 section "docker build / docker compose config"
@@ -131,7 +131,7 @@ say(`compose: ${Object.keys(services).length} services checked`);
 
 // ---- Dockerfiles: stages, non-root final user, HEALTHCHECK, COPY sources present
 const ignoreOf = (df) => existsSync(`${df}.dockerignore`);
-for (const name of ['coordinator', 'worker-cpu', 'worker-gpu']) {
+for (const name of ['coordinator', 'cli', 'worker-cpu', 'worker-gpu']) {
   const df = `deploy/docker/${name}.Dockerfile`;
   const lines = readFileSync(df, 'utf8').replace(/\\\n/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
   const froms = lines.filter((l) => /^FROM\s/i.test(l));
@@ -151,7 +151,8 @@ for (const name of ['coordinator', 'worker-cpu', 'worker-gpu']) {
   if (!user || /^USER\s+(root|0)(:|\s|$)/i.test(user)) problems.push(`${df}: final stage does not switch to a non-root USER`);
   const hc = final.find((l) => /^HEALTHCHECK\s/i.test(l));
   const port = name === 'coordinator' ? 9400 : 9401;
-  if (!hc || !hc.includes(`:${port}/healthz`)) problems.push(`${df}: no HEALTHCHECK on :${port}/healthz`);
+  // The CLI image runs one-shot commands: no server, no health check.
+  if (name !== 'cli' && (!hc || !hc.includes(`:${port}/healthz`))) problems.push(`${df}: no HEALTHCHECK on :${port}/healthz`);
   for (const l of lines.filter((x) => /^COPY\s/i.test(x) && !/--from=/i.test(x))) {
     const parts = l.split(/\s+/).slice(1).filter((p) => !p.startsWith('--'));
     for (const src of parts.slice(0, -1)) {

@@ -4,7 +4,7 @@
  * `node local-run.mjs '<json>'` with { spec, workers, embedded, dispatch, natsUrl? }; `dispatch`
  * (`queue` or `direct`) is required: every arm names how its shards reach the workers rather
  * than inheriting the product's default.
- * It calls the product's own entry point (`runLocal` of @metaloop/coordinator, what `metaloop
+ * It calls the product's own entry point (`runLocal` of @metaloop/cli, what `metaloop
  * local` runs): embedded = the in-process transport with in-process workers; otherwise the
  * coordinator here on the nats-server at natsUrl and `workers` metaloop-worker processes (they
  * inherit this process's environment, e.g. TF_NUM_INTRAOP_THREADS). Both arms are timed the same
@@ -15,7 +15,7 @@
  * cpu: { pid: cpuSeconds }, cpuWallMs, computePath, wallSeconds, mode, dispatch }.
  */
 import { readFileSync } from 'node:fs';
-import { runLocal, summaryJson } from '@metaloop/coordinator';
+import { runLocal, summaryJson } from '@metaloop/cli';
 import { createLogger, validateSpec } from '@metaloop/shared';
 import { compileRun } from '@metaloop/worker';
 

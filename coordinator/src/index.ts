@@ -5,7 +5,9 @@ export {
   type CoordinatorOptions,
   type CoordinatorState,
   type RunLimits,
+  DEFAULT_RUN_LIMITS,
 } from './coordinator.js';
+export type { DispatchMode } from './dispatch.js';
 export { FairShare, ShardTimes, type Release } from './scheduler.js';
 export { WorkerView } from './workers.js';
 export { ResultValidator, type Invalid } from './validate.js';
@@ -46,9 +48,15 @@ export {
   UsageError,
 } from './errors.js';
 export { EXIT, exitCodeFor, type ExitCode } from './exit-codes.js';
-export { runLocal, workerArgs, workerBinPath, type LocalOptions, type LocalResult } from './local.js';
-export { connectNats, DEFAULT_NATS_URL, natsEnv, type NatsSettings } from './connect.js';
-export { listTable, progressLine, recordJson, statusLines, summaryJson, summaryLines } from './format.js';
 export { CoordinatorObservability, UNKNOWN_RUN_LABEL, type CoordinatorObservabilityOptions, type RunObserver } from './observe.js';
-export { renderReport, type ReportInput } from './report.js';
 export { HISTORY_STATES, RunHistory, type HistoryEval, type HistoryJson, type HistoryState, type HistoryStateName } from './history.js';
+export {
+  addNatsFlags,
+  cliLogger,
+  CONNECTION_HELP,
+  exitQuietlyOnBrokenPipe,
+  oneLineUsageErrors,
+  runProgram,
+  type GlobalOptions,
+} from './commands/program.js';
+export { addCoordinatorFlags, serveCoordinator, type CoordinatorFlags } from './commands/server.js';

@@ -14,6 +14,7 @@ COPY package.json package-lock.json .npmrc turbo.json tsconfig.base.json ./
 COPY shared/package.json shared/
 COPY worker/package.json worker/
 COPY coordinator/package.json coordinator/
+COPY cli/package.json cli/
 COPY test/package.json test/
 COPY testing/package.json testing/
 RUN npm ci --ignore-scripts --no-audit --no-fund
@@ -31,6 +32,7 @@ COPY package.json package-lock.json .npmrc ./
 COPY shared/package.json shared/
 COPY worker/package.json worker/
 COPY coordinator/package.json coordinator/
+COPY cli/package.json cli/
 COPY test/package.json test/
 COPY testing/package.json testing/
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \

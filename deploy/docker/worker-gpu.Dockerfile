@@ -41,6 +41,7 @@ COPY package.json package-lock.json .npmrc turbo.json tsconfig.base.json ./
 COPY shared/package.json shared/
 COPY worker/package.json worker/
 COPY coordinator/package.json coordinator/
+COPY cli/package.json cli/
 COPY test/package.json test/
 COPY testing/package.json testing/
 # No install scripts here: the native tfjs package is built in the deps stage.
@@ -69,6 +70,7 @@ COPY package.json package-lock.json .npmrc ./
 COPY shared/package.json shared/
 COPY worker/package.json worker/
 COPY coordinator/package.json coordinator/
+COPY cli/package.json cli/
 COPY test/package.json test/
 COPY testing/package.json testing/
 COPY scripts/ scripts/
@@ -136,6 +138,7 @@ COPY package.json package-lock.json .npmrc ./
 COPY shared/package.json shared/
 COPY worker/package.json worker/
 COPY coordinator/package.json coordinator/
+COPY cli/package.json cli/
 COPY test/package.json test/
 COPY testing/package.json testing/
 # tfjs-node-gpu's install script fetches libtensorflow-gpu 2.9.1 and its prebuilt binding (internet).

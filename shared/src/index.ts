@@ -89,8 +89,8 @@ export {
 export { connectNats, NatsTransport } from './transport/nats.js';
 export {
   compileNatsTransportOptions,
-  natsOptionsFromEnv,
   type CompiledNatsTransportOptions,
   type NatsTlsOptions,
   type NatsTransportOptions,
 } from './transport/nats-options.js';
+export { DEFAULT_NATS_URL, natsFlagsToEnv, natsOptionsFromFlags, type NatsFlags } from './transport/nats-flags.js';

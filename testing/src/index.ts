@@ -11,7 +11,7 @@
  * would make a cycle); turbo.json makes every test, lint and typecheck task wait for its build.
  */
 export { freePort } from './ports.js';
-export { METALOOP, ROOT, SINUSOID, WORKER } from './paths.js';
+export { METALOOP, METALOOP_COORDINATOR, ROOT, SINUSOID, WORKER } from './paths.js';
 export { httpStatus, Proc, requireExecutable, sleep, waitFor } from './proc.js';
 export { CLI, runMetaloop, type Ran } from './run-cli.js';
 export { FakeKubeApi, SCALE_PATH, type Recorded } from './fake-kube-api.js';

@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 import { METALOOP } from './paths.js';
 
-/** The `metaloop` CLI's entry point (coordinator/dist/cli.js). */
+/** The `metaloop` CLI's entry point (cli/dist/cli.js). */
 export const CLI = METALOOP;
 
 export interface Ran {

@@ -9,7 +9,7 @@ import {
   ConnectionError,
   createLogger,
   DEFAULT_WORKER_METRICS_PORT,
-  natsOptionsFromEnv,
+  natsOptionsFromFlags,
   connectNats,
   parseMetricsPort,
   startObservabilityServer,
@@ -146,20 +146,8 @@ function metricsPort(value: string): number {
 }
 
 function natsOptions(o: CliOptions, id: string | undefined): NatsTransportOptions {
-  const tls = {
-    ...(o.natsTlsCa ? { ca: o.natsTlsCa } : {}),
-    ...(o.natsTlsCert ? { cert: o.natsTlsCert } : {}),
-    ...(o.natsTlsKey ? { key: o.natsTlsKey } : {}),
-  };
   return {
-    ...natsOptionsFromEnv(),
-    ...(o.nats ? { servers: o.nats } : {}),
-    ...(o.prefix ? { prefix: o.prefix } : {}),
-    ...(o.natsUser ? { user: o.natsUser } : {}),
-    ...(o.natsPassword ? { pass: o.natsPassword } : {}),
-    ...(o.natsToken ? { token: o.natsToken } : {}),
-    ...(o.natsCreds ? { credsFile: o.natsCreds } : {}),
-    ...(Object.keys(tls).length > 0 ? { tls } : {}),
+    ...natsOptionsFromFlags(o, process.env),
     name: `metaloop-worker${id ? `-${id}` : ''}`,
     // The coordinator owns the work consumer's lease and MaxDeliver; a worker never changes them.
     manageConsumers: false,

@@ -132,38 +132,6 @@ export function compileNatsTransportOptions(options: NatsTransportOptions = {}):
   };
 }
 
-/**
- * Options from the environment: METALOOP_NATS_URL, METALOOP_NATS_USER, METALOOP_NATS_PASSWORD,
- * METALOOP_NATS_TOKEN, METALOOP_NATS_CREDS, METALOOP_NATS_TLS_CA/_CERT/_KEY, METALOOP_PREFIX.
- * Unset variables are left out, so `{ ...natsOptionsFromEnv(), ...flags }` lets flags win.
- */
-export function natsOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): NatsTransportOptions {
-  const get = (k: string) => {
-    const v = env[k];
-    return v === undefined || v === '' ? undefined : v;
-  };
-  const tls: NatsTlsOptions = {
-    ...(get('METALOOP_NATS_TLS_CA') ? { ca: get('METALOOP_NATS_TLS_CA') } : {}),
-    ...(get('METALOOP_NATS_TLS_CERT') ? { cert: get('METALOOP_NATS_TLS_CERT') } : {}),
-    ...(get('METALOOP_NATS_TLS_KEY') ? { key: get('METALOOP_NATS_TLS_KEY') } : {}),
-  };
-  const out: { -readonly [K in keyof NatsTransportOptions]: NatsTransportOptions[K] } = {};
-  const url = get('METALOOP_NATS_URL');
-  if (url) out.servers = url;
-  const prefix = get('METALOOP_PREFIX');
-  if (prefix) out.prefix = prefix;
-  const user = get('METALOOP_NATS_USER');
-  if (user) out.user = user;
-  const pass = get('METALOOP_NATS_PASSWORD');
-  if (pass) out.pass = pass;
-  const token = get('METALOOP_NATS_TOKEN');
-  if (token) out.token = token;
-  const creds = get('METALOOP_NATS_CREDS');
-  if (creds) out.credsFile = creds;
-  if (Object.keys(tls).length > 0) out.tls = tls;
-  return out;
-}
-
 function readFileOrThrow(what: string, path: string): Uint8Array {
   try {
     return readFileSync(path);

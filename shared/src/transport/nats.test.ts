@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { ConnectionError, PermissionError } from '../errors.js';
 import { freePort, startNatsServer, type NatsServer } from '../nats-server.js';
 import { NatsTransport } from './nats.js';
-import { compileNatsTransportOptions, natsOptionsFromEnv } from './nats-options.js';
+import { compileNatsTransportOptions } from './nats-options.js';
 
 // The Transport contract's NATS run: testing/src/transport/nats.test.ts (against the shipped dist).
 let server: NatsServer | undefined;
@@ -112,7 +112,7 @@ describe('NatsTransport specifics', { concurrency: true }, () => {
     }
   });
 
-  test('options: defaults, validation and env vars', () => {
+  test('options: defaults and validation', () => {
     const o = compileNatsTransportOptions({ servers: 'nats://a:1, nats://b:2' });
     assert.deepEqual(o.servers, ['nats://a:1', 'nats://b:2']);
     assert.equal(o.prefix, 'metaloop');
@@ -121,14 +121,5 @@ describe('NatsTransport specifics', { concurrency: true }, () => {
     assert.equal(o.maxReconnectAttempts, -1);
     assert.throws(() => compileNatsTransportOptions({ leaseMs: 0 }), /leaseMs/);
     assert.throws(() => compileNatsTransportOptions({ token: 't', user: 'u', pass: 'p' }), /token/);
-    const env = natsOptionsFromEnv({
-      METALOOP_NATS_URL: 'nats://x:4222',
-      METALOOP_NATS_USER: 'u',
-      METALOOP_NATS_PASSWORD: 'p',
-      METALOOP_NATS_TLS_CA: '/ca.pem',
-      METALOOP_PREFIX: 'ml',
-      METALOOP_NATS_TOKEN: '',
-    });
-    assert.deepEqual(env, { servers: 'nats://x:4222', user: 'u', pass: 'p', prefix: 'ml', tls: { ca: '/ca.pem' } });
   });
 });

@@ -1,9 +1,8 @@
 /**
- * Issue 16 item 1: the `metaloop` and `metaloop-worker` bins work right after `npm ci && npm run
- * build`. Their targets are committed launchers (mode 755 in git, so npm links them at `npm ci`,
+ * Issue 16 item 1: the `metaloop`, `metaloop-coordinator` and `metaloop-worker` bins work right
+ * after `npm ci && npm run build`. Their targets are committed launchers (mode 755 in git, so npm links them at `npm ci`,
  * before `dist/` exists) that import `dist/cli.js`, and say "run `npm run build` first" when it is
- * missing. (.ci/run also runs `npx metaloop --help` and `npx metaloop-worker --help` on the fresh
- * clone it tests.)
+ * missing. (.ci/run also runs `npx <bin> --help` of each on the fresh clone it tests.)
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -14,7 +13,8 @@ import { describe, it } from 'node:test';
 import { ROOT } from '@metaloop/testing';
 
 const BINS = [
-  { pkg: 'coordinator', name: 'metaloop' },
+  { pkg: 'cli', name: 'metaloop' },
+  { pkg: 'coordinator', name: 'metaloop-coordinator' },
   { pkg: 'worker', name: 'metaloop-worker' },
 ] as const;
 
@@ -26,7 +26,7 @@ function binTarget(pkg: string, name: string): string {
   return join(pkg, target);
 }
 
-describe('the metaloop and metaloop-worker bins', () => {
+describe('the metaloop, metaloop-coordinator and metaloop-worker bins', () => {
   for (const { pkg, name } of BINS) {
     it(`${name}: a committed launcher, executable in git`, () => {
       const target = binTarget(pkg, name);

@@ -17,7 +17,7 @@ import { Proc, requireExecutable, waitFor } from '@metaloop/testing';
 import { checkHtml, polylinePoints } from './html.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-const METALOOP = join(ROOT, 'coordinator/dist/cli.js');
+const METALOOP = join(ROOT, 'cli/dist/cli.js');
 const WORKER = join(ROOT, 'worker/dist/cli.js');
 const SPEC = join(ROOT, 'examples/sinusoid.yaml');
 const SCRIPT = requireExecutable('/usr/bin/script', 'script (util-linux)', 'apt-get install -y bsdutils');

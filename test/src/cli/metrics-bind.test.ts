@@ -10,11 +10,11 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { workerArgs } from '@metaloop/coordinator';
+import { workerArgs } from '@metaloop/cli';
 import { startNatsServer, validateSpec, type NatsServer } from '@metaloop/shared';
 import { Proc, ROOT, waitFor } from '@metaloop/testing';
 
-const METALOOP = join(ROOT, 'coordinator/dist/cli.js');
+const METALOOP = join(ROOT, 'cli/dist/cli.js');
 const WORKER = join(ROOT, 'worker/dist/cli.js');
 
 /** The local IPv4 address (dotted) of the listening TCP socket on `port`, from /proc/net/tcp. */

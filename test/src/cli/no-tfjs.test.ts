@@ -1,5 +1,6 @@
 /**
- * Issue 17: `metaloop coordinator` and the light client commands do not load TensorFlow.js, the
+ * Issue 17: the coordinator server (`metaloop-coordinator`, and `metaloop coordinator` through the
+ * CLI) and the light client commands do not load TensorFlow.js, the
  * worker package or the Kubernetes client. The processes are the real bin started with
  * `node --import load-recorder.js` (see support/load-recorder.ts: an ESM loader hook records every
  * module URL the ESM loader loads, and require.cache is dumped for the CommonJS files that
@@ -12,13 +13,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { startNatsServer, type NatsServer } from '@metaloop/shared';
-import { freePort, httpStatus, METALOOP, Proc, ROOT, waitFor } from '@metaloop/testing';
+import { freePort, httpStatus, METALOOP, METALOOP_COORDINATOR, Proc, ROOT, waitFor } from '@metaloop/testing';
 import { loadedModules } from '@metaloop/testing/load-recorder';
 
 const RECORDER = import.meta.resolve('@metaloop/testing/load-recorder');
@@ -78,15 +79,15 @@ describe('metaloop without TensorFlow: coordinator, --help and the light client 
     assert.match(heavy, /^@metaloop\/worker: /m);
   });
 
-  it('metaloop coordinator, once ready, has loaded none of @tensorflow, @metaloop/worker, @kubernetes/client-node', async () => {
-    const base = join(dir, 'coordinator');
+  /** Start `args` (a coordinator) under the recorder, wait for /readyz, dump the list (SIGUSR2). */
+  async function readyCoordinator(name: string, args: readonly string[]): Promise<{ proc: Proc; modules: string[] }> {
+    const base = join(dir, name);
     const metricsPort = await freePort();
-    const proc = new Proc(
-      'coordinator',
-      process.execPath,
-      ['--import', RECORDER, METALOOP, '--nats', nats.url, 'coordinator', '--metrics-port', String(metricsPort), '--metrics-host', '127.0.0.1'],
-      { METALOOP_LOAD_RECORD: base, METALOOP_LOG_LEVEL: 'info', METALOOP_K8S_SCALER: 'false' },
-    );
+    const proc = new Proc(name, process.execPath, ['--import', RECORDER, ...args, '--metrics-port', String(metricsPort), '--metrics-host', '127.0.0.1'], {
+      METALOOP_LOAD_RECORD: base,
+      METALOOP_LOG_LEVEL: 'info',
+      METALOOP_K8S_SCALER: 'false',
+    });
     procs.push(proc);
     await waitFor(
       'the coordinator to be ready (/readyz 200)',
@@ -101,6 +102,18 @@ describe('metaloop without TensorFlow: coordinator, --help and the light client 
     // The recorder saw the coordinator's own modules and NATS: the list is the real one.
     assert.ok(modules.some((m) => m.endsWith('/coordinator/dist/coordinator.js')), `recorded:\n${modules.join('\n')}`);
     assert.ok(modules.some((m) => m.includes('/node_modules/@nats-io/')), 'NATS client recorded');
+    return { proc, modules };
+  }
+
+  it('metaloop-coordinator (the server\'s bin), once ready, has loaded none of @tensorflow, @metaloop/worker, @kubernetes/client-node', async () => {
+    const { proc, modules } = await readyCoordinator('metaloop-coordinator', [METALOOP_COORDINATOR, '--nats', nats.url]);
+    assertNoHeavy(modules, 'metaloop-coordinator (ready)');
+    assert.ok(!modules.some((m) => m.includes('/cli/dist/')), 'the server loads nothing of @metaloop/cli');
+    await proc.stop();
+  });
+
+  it('metaloop coordinator, once ready, has loaded none of @tensorflow, @metaloop/worker, @kubernetes/client-node', async () => {
+    const { proc, modules } = await readyCoordinator('coordinator', [METALOOP, '--nats', nats.url, 'coordinator']);
     assertNoHeavy(modules, 'metaloop coordinator (ready)');
 
     // A light client command against this coordinator: an unknown run (exit 4) after a real round trip.
@@ -111,10 +124,28 @@ describe('metaloop without TensorFlow: coordinator, --help and the light client 
     await proc.stop();
   });
 
-  it('metaloop --help loads none of them', () => {
+  it('metaloop --help and metaloop-coordinator --help load none of them', () => {
     const r = record('help', [METALOOP, '--help']);
     assert.equal(r.status, 0, r.output);
     assert.match(r.output, /coordinator/);
     assertNoHeavy(r.modules, 'metaloop --help');
+    const c = record('coordinator-help', [METALOOP_COORDINATOR, '--help']);
+    assert.equal(c.status, 0, c.output);
+    assert.match(c.output, /--metrics-port/);
+    assertNoHeavy(c.modules, 'metaloop-coordinator --help');
+  });
+
+  it('@metaloop/coordinator declares and imports neither @metaloop/worker nor @tensorflow/*; @kubernetes/client-node only in scaler.ts', () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'coordinator/package.json'), 'utf8')) as Record<string, Record<string, string> | undefined>;
+    const deps = Object.keys({ ...pkg.dependencies, ...pkg.peerDependencies, ...pkg.optionalDependencies });
+    assert.deepEqual(deps.filter((d) => d === '@metaloop/worker' || d === '@metaloop/cli' || d.startsWith('@tensorflow/')), []);
+    const src = join(ROOT, 'coordinator/src');
+    const files = readdirSync(src, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts'));
+    assert.ok(files.length > 10, `coordinator sources: ${files.join(', ')}`);
+    for (const f of files) {
+      const text = readFileSync(join(src, f), 'utf8');
+      assert.doesNotMatch(text, /(?:from |import |import\()'(?:@metaloop\/(?:worker|cli)'|@tensorflow\/)/, f);
+      if (f !== 'scaler.ts') assert.doesNotMatch(text, /(?:from |import |import\()'@kubernetes\/client-node'/, `${f}: the Kubernetes client is loaded by scaler.ts alone, dynamically`);
+    }
   });
 });

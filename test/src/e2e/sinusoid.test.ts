@@ -16,7 +16,7 @@ import { Proc, waitFor } from '@metaloop/testing';
 
 const run = promisify(execFile);
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-const METALOOP = join(ROOT, 'coordinator/dist/cli.js');
+const METALOOP = join(ROOT, 'cli/dist/cli.js');
 const WORKER = join(ROOT, 'worker/dist/cli.js');
 const SPEC = join(ROOT, 'examples/sinusoid.yaml');
 // The acceptance run: the example spec, 200 meta-steps, evaluated at the end on 25 held-out tasks.

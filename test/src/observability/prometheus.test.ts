@@ -36,7 +36,7 @@ const PROMTOOL = requireExecutable(process.env.PROMTOOL ?? '/usr/bin/promtool', 
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
 const DASHBOARD = join(repo, 'deploy/grafana/metaloop.json');
 const RULES = join(repo, 'deploy/prometheus/metaloop-rules.yaml');
-const COORDINATOR_CLI = join(dirname(fileURLToPath(import.meta.resolve('@metaloop/coordinator'))), 'cli.js');
+const METALOOP_CLI = join(dirname(fileURLToPath(import.meta.resolve('@metaloop/cli'))), 'cli.js');
 const WORKER_CLI = join(dirname(fileURLToPath(import.meta.resolve('@metaloop/worker'))), 'cli.js');
 
 /** Panels fed by exporters this test does not run (NATS exporter, NVIDIA DCGM): valid queries, maybe empty. */
@@ -76,7 +76,7 @@ describe('Prometheus scrapes a live run; every dashboard and alert expression ev
     ports.prometheus = await freePort();
 
     procs.push(
-      new Proc('coordinator', process.execPath, [COORDINATOR_CLI, 'coordinator', '--metrics-port', String(ports.coordinator), '--metrics-host', '127.0.0.1'], env),
+      new Proc('coordinator', process.execPath, [METALOOP_CLI, 'coordinator', '--metrics-port', String(ports.coordinator), '--metrics-host', '127.0.0.1'], env),
     );
     ports.workers.forEach((port, i) => {
       procs.push(
@@ -114,7 +114,7 @@ describe('Prometheus scrapes a live run; every dashboard and alert expression ev
 
     const specFile = join(dir, 'spec.yaml');
     writeFileSync(specFile, SPEC);
-    const submit = spawnSync(process.execPath, [COORDINATOR_CLI, 'submit', specFile], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 30_000 });
+    const submit = spawnSync(process.execPath, [METALOOP_CLI, 'submit', specFile], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 30_000 });
     assert.equal(submit.status, 0, `metaloop submit failed:\n${submit.stdout}\n${submit.stderr}\n${logs()}`);
     runId = submit.stdout.trim().split('\n').pop()!.trim();
     assert.match(runId, /^[A-Za-z0-9._-]+$/, `unexpected run id ${JSON.stringify(submit.stdout)}`);

@@ -125,7 +125,7 @@ describe('README: the typical session, as written', { timeout: 900_000 }, () => 
       if (line.endsWith('&')) {
         const command = line.slice(0, -1).trim();
         const key = commandKey(command);
-        const ready = { 'nats-server': 'Server is ready', 'metaloop coordinator': 'coordinator running', 'metaloop-worker': 'worker ready' }[key];
+        const ready = { 'nats-server': 'Server is ready', 'metaloop-coordinator': 'coordinator running', 'metaloop-worker': 'worker ready' }[key];
         assert.ok(ready, `the session starts '${command}' in the background; this test knows no ready line for it`);
         // exec: the pid is the process itself (stopped by pid in after()).
         const p = new Proc(command, 'bash', ['-c', `exec ${command}`], { ...env, PWD: dir });
@@ -193,7 +193,7 @@ describe('README: the typical session, as written', { timeout: 900_000 }, () => 
     }
     assert.deepEqual(
       checked,
-      ['nats-server', 'metaloop coordinator', 'metaloop-worker', 'metaloop-worker', 'metaloop workers', 'metaloop submit', 'metaloop watch', 'metaloop report', 'metaloop export', 'metaloop eval'],
+      ['nats-server', 'metaloop-coordinator', 'metaloop-worker', 'metaloop-worker', 'metaloop workers', 'metaloop submit', 'metaloop watch', 'metaloop report', 'metaloop export', 'metaloop eval'],
       'the session starts NATS, the coordinator and two workers, then runs the commands in this order',
     );
   });

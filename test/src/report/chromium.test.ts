@@ -12,7 +12,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { renderReport, type HistoryEval, type HistoryJson } from '@metaloop/coordinator';
+import { renderReport } from '@metaloop/cli';
+import type { HistoryEval, HistoryJson } from '@metaloop/coordinator';
 import { requireExecutable } from '@metaloop/testing';
 
 const CHROMIUM = requireExecutable('/usr/bin/chromium', 'chromium (headless, for the report screenshots)', 'apt-get install -y chromium');

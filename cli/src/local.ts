@@ -12,24 +12,25 @@ import {
   startNatsServer,
   metaloop,
   subjects,
+  connectNats,
+  DEFAULT_NATS_URL,
+  natsFlagsToEnv,
+  natsOptionsFromFlags,
   type Logger,
+  type NatsFlags,
   type NatsServer,
   type RunSpec,
   type Transport,
 } from '@metaloop/shared';
-import { ApiClient } from './client.js';
-import { connectNats, natsEnv, type NatsSettings } from './connect.js';
-import { Coordinator, type RunLimits } from './coordinator.js';
-import { CoordinatorError } from './errors.js';
-import type { DispatchMode } from './dispatch.js';
+import { ApiClient, Coordinator, type RunLimits, CoordinatorError, type DispatchMode } from '@metaloop/coordinator';
 
 export interface LocalOptions {
   /** The validated spec (overrides applied); submitted as JSON (which is YAML). */
   readonly spec: RunSpec;
   readonly source: string;
   readonly workers: number;
-  /** Use this NATS server instead of starting one. */
-  readonly nats?: NatsSettings | undefined;
+  /** Use this NATS server (the --nats* flags) instead of starting one. */
+  readonly nats?: NatsFlags | undefined;
   /** Run everything in this process on an InProcTransport. */
   readonly embedded?: boolean;
   /** How shards reach the workers (dispatch.ts). Default `direct`. */
@@ -187,20 +188,21 @@ export async function runLocal(o: LocalOptions): Promise<LocalResult> {
       if (!settings) {
         const server: NatsServer = await startNatsServer();
         cleanups.push(() => server.stop());
-        settings = { url: server.url };
+        settings = { nats: server.url };
         log.info('started nats-server', { url: server.url, pid: server.pid });
       }
-      transport = await connectNats(settings, o.prefix, log, 'metaloop-local');
+      const flags: NatsFlags = { ...settings, prefix: o.prefix };
+      transport = await connectNats({ ...natsOptionsFromFlags(flags, {}), name: 'metaloop-local', logger: log });
       cleanups.push(() => transport.close());
       observe(transport, o, cleanups);
-      address = settings.url;
+      address = settings.nats ?? DEFAULT_NATS_URL;
       const bin = workerBinPath();
       for (let i = 0; i < o.workers; i++) {
         // Quiet logs unless asked for.
         const child = spawn(process.execPath, [bin, ...workerArgs(o.spec)], {
           env: {
             ...process.env,
-            ...natsEnv(settings, o.prefix),
+            ...natsFlagsToEnv(flags),
             METALOOP_WORKER_ID: `local-${i + 1}`,
             METALOOP_DISPATCH: o.dispatch ?? 'direct',
             METALOOP_LOG_LEVEL: process.env.METALOOP_LOG_LEVEL ?? 'warn',

@@ -7,7 +7,7 @@
  * recorded step (or evaluation); evaluations also get one `<circle>` per point.
  */
 import { specToYaml } from '@metaloop/shared';
-import type { HistoryJson } from './history.js';
+import type { HistoryJson } from '@metaloop/coordinator';
 
 export interface Series {
   readonly name: string;

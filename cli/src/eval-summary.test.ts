@@ -6,10 +6,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { metaloop, Rng } from '@metaloop/shared';
-import { decodeResult, StepCollector } from './aggregator.js';
+import { decodeResult, StepCollector, ci95FromSums, evalSummary } from '@metaloop/coordinator';
 import { meanCi } from './eval.js';
 import { summaryJson } from './format.js';
-import { ci95FromSums, evalSummary } from './records.js';
 
 const EVAL = metaloop.ShardKind.SHARD_KIND_EVAL;
 const K = 10;

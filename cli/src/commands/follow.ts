@@ -1,13 +1,11 @@
 /** `watch` and `events`. */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { metaloop } from '@metaloop/shared';
-import { EXIT } from '../exit-codes.js';
+import { EXIT, type HistoryJson, type HistoryStateName, isTerminal, stateFromProto, stateToProto, type RunStateName } from '@metaloop/coordinator';
 import { summaryJson, summaryLines } from '../format.js';
-import type { HistoryJson, HistoryStateName } from '../history.js';
-import { isTerminal, stateFromProto, stateToProto, type RunStateName } from '../records.js';
 import { eventJson, eventLine, followRun } from '../watch.js';
 import { examples, jsonOption, outputOption, wantsJson, type CliContext } from './context.js';
-import { watchToEnd } from './runs.js';
+import { watchToEnd } from './control.js';
 
 const STATE_AFTER: Record<HistoryStateName, RunStateName> = {
   submitted: 'pending',

@@ -5,9 +5,8 @@
  * redrawn in place on a TTY, plain lines otherwise.
  */
 import { ConnectionError, metaloop, RequestTimeoutError, subjects as makeSubjects, type Transport } from '@metaloop/shared';
-import type { ApiClient } from './client.js';
+import { type ApiClient, isTerminal, stateFromProto } from '@metaloop/coordinator';
 import { accuracyText, evaluatingText, progressLine } from './format.js';
-import { isTerminal, stateFromProto } from './records.js';
 
 export interface FollowOptions {
   readonly client: ApiClient;

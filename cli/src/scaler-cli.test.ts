@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { startNatsServer, type NatsServer } from '@metaloop/shared';
-import { CLI, FakeKubeApi, type Ran, runMetaloop } from '@metaloop/testing';
+import { CLI, FakeKubeApi, METALOOP_COORDINATOR, type Ran, runMetaloop } from '@metaloop/testing';
 
 const EXAMPLE = fileURLToPath(new URL('../../examples/sinusoid.yaml', import.meta.url));
 
@@ -58,7 +58,8 @@ describe('metaloop coordinator --k8s-scaler', () => {
       METALOOP_WORKER_MIN_REPLICAS: '1',
       METALOOP_WORKER_MAX_REPLICAS: '4',
     };
-    const coord = spawn(process.execPath, [CLI, 'coordinator', '--metrics-port', '-1', '--k8s-api', api.url, '--k8s-scaler-interval-ms', '60000'], {
+    // The server's own bin here; `metaloop coordinator` (the same code through the CLI) below.
+    const coord = spawn(process.execPath, [METALOOP_COORDINATOR, '--metrics-port', '-1', '--k8s-api', api.url, '--k8s-scaler-interval-ms', '60000'], {
       env: { ...process.env, ...env, METALOOP_LOG_LEVEL: 'info' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });

@@ -1,10 +1,8 @@
 /** `submit`, `list`, `status`, `cancel`, `pause`, `resume`, `workers`. */
 import { Option, type Command } from 'commander';
 import type { metaloop } from '@metaloop/shared';
-import type { ApiClient } from '../client.js';
-import { EXIT } from '../exit-codes.js';
+import { type ApiClient, EXIT, isTerminal, stateFromProto } from '@metaloop/coordinator';
 import { listTable, recordJson, statusLines, summaryJson, summaryLines } from '../format.js';
-import { isTerminal, stateFromProto } from '../records.js';
 import { etaText, followRun, lineRenderer, ttyRenderer } from '../watch.js';
 import { collect, examples, jsonOption, outputOption, positiveInt, readSpec, wantsJson, type CliContext } from './context.js';
 
@@ -75,7 +73,7 @@ export function workersTable(workers: readonly metaloop.IHeartbeat[]): string[] 
   return rows.map((row) => row.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd());
 }
 
-export function registerRunCommands(program: Command, ctx: CliContext): void {
+export function registerControlCommands(program: Command, ctx: CliContext): void {
   const { out, err } = ctx;
 
   examples(

@@ -8,10 +8,8 @@ import { writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { fromBundle, metaloop, paramLayout, validateSpec, type RunSpec } from '@metaloop/shared';
-import type { ApiClient } from '../client.js';
-import { UsageError } from '../errors.js';
+import { type ApiClient, UsageError, type HistoryJson } from '@metaloop/coordinator';
 import { recordJson } from '../format.js';
-import type { HistoryJson } from '../history.js';
 import { renderReport } from '../report.js';
 import { examples, fileProblem, jsonOption, outputOption, positiveInt, wantsJson, type CliContext } from './context.js';
 
@@ -42,7 +40,7 @@ export function exportedModelDir(target: string): boolean {
 const checkpointOption = () =>
   new Option('--checkpoint <which>', 'which parameters: latest (newest checkpoint, else current), best (best evaluated checkpoint), current, or a step').default('latest');
 
-export function registerArtifactCommands(program: Command, ctx: CliContext): void {
+export function registerOutputCommands(program: Command, ctx: CliContext): void {
   const { out, err } = ctx;
 
   examples(

@@ -1,10 +1,8 @@
 /** `local`: a coordinator and N workers with one command, trained to the end. */
 import { Option, type Command } from 'commander';
-import { DEFAULT_RUN_LIMITS } from '../coordinator.js';
-import { EXIT } from '../exit-codes.js';
+import { DEFAULT_RUN_LIMITS, EXIT, stateFromProto } from '@metaloop/coordinator';
 import { summaryJson, summaryLines } from '../format.js';
 import { runLocal } from '../local.js';
-import { stateFromProto } from '../records.js';
 import { lineRenderer, ttyRenderer } from '../watch.js';
 import { collect, examples, jsonOption, outputOption, positiveInt, readSpec, wantsJson, type CliContext } from './context.js';
 
@@ -41,7 +39,7 @@ export function registerLocalCommand(program: Command, ctx: CliContext): void {
           source: file,
           workers: opts.workers,
           limits: { maxParams: opts.maxParams },
-          nats: externalNats ? ctx.natsSettings() : undefined,
+          nats: externalNats ? ctx.globals() : undefined,
           embedded: opts.embedded === true,
           ...(opts.dispatch ? { dispatch: opts.dispatch } : {}),
           prefix: g.prefix,

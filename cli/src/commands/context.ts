@@ -1,28 +1,14 @@
 /** What every `metaloop` command shares: global options, the connection, output helpers. */
 import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { createLogger, loadSpec, type Logger, type LogLevel, type RunSpec, type Transport } from '@metaloop/shared';
-import { ApiClient } from '../client.js';
-import { connectNats, type NatsSettings } from '../connect.js';
-import { UsageError } from '../errors.js';
-
-export interface GlobalOptions {
-  nats: string;
-  prefix: string;
-  natsUser?: string;
-  natsPassword?: string;
-  natsToken?: string;
-  natsCreds?: string;
-  natsTlsCa?: string;
-  natsTlsCert?: string;
-  natsTlsKey?: string;
-  debug?: boolean;
-}
+import { ApiClient, cliLogger, UsageError, type GlobalOptions } from '@metaloop/coordinator';
+import { connectNats, loadSpec, natsOptionsFromFlags, type Logger, type LogLevel, type NatsTransportOptions, type RunSpec, type Transport } from '@metaloop/shared';
 
 export interface CliContext {
   readonly program: Command;
   globals(): GlobalOptions;
-  natsSettings(): NatsSettings;
+  /** Connection options of the global --nats* flags (and their METALOOP_* variables). */
+  natsOptions(): NatsTransportOptions;
   logger(component: string, fallback: LogLevel): Logger;
   /** Connect, run `fn` with an API client (and its transport), close. */
   withClient<T>(fn: (client: ApiClient, transport: Transport) => Promise<T>): Promise<T>;
@@ -30,36 +16,19 @@ export interface CliContext {
   readonly err: (line: string) => void;
 }
 
-/** The NATS connection settings of the global --nats* flags. */
-export function natsSettingsOf(g: GlobalOptions): NatsSettings {
-  return {
-    url: g.nats,
-    user: g.natsUser,
-    password: g.natsPassword,
-    token: g.natsToken,
-    creds: g.natsCreds,
-    tlsCa: g.natsTlsCa,
-    tlsCert: g.natsTlsCert,
-    tlsKey: g.natsTlsKey,
-  };
-}
-
 export function createContext(program: Command): CliContext {
   const globals = () => program.opts<GlobalOptions>();
-  const natsSettings = (): NatsSettings => natsSettingsOf(globals());
-  const logger = (component: string, fallback: LogLevel): Logger => {
-    const env = process.env.METALOOP_LOG_LEVEL as LogLevel | undefined;
-    return createLogger(component, { level: globals().debug ? 'debug' : (env ?? fallback) });
-  };
+  const natsOptions = (): NatsTransportOptions => natsOptionsFromFlags(globals(), process.env);
+  const logger = (component: string, fallback: LogLevel): Logger => cliLogger(globals(), component, fallback);
   return {
     program,
     globals,
-    natsSettings,
+    natsOptions,
     logger,
     async withClient(fn) {
       const g = globals();
       // A light client: the CLI's NATS role may only call the API and read events (no JetStream).
-      const transport = await connectNats(natsSettings(), g.prefix, logger('metaloop', 'warn'), 'metaloop-cli', { jetstream: false });
+      const transport = await connectNats({ ...natsOptions(), name: 'metaloop-cli', logger: logger('metaloop', 'warn'), jetstream: false });
       try {
         return await fn(new ApiClient({ transport, prefix: g.prefix }), transport);
       } finally {
@@ -112,27 +81,4 @@ export function positiveInt(name: string) {
     if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} expects a whole number >= 1, got ${JSON.stringify(v)}`);
     return n;
   };
-}
-
-/**
- * `metaloop … | head`: when the reader goes away, stop quietly with exit 0 (as `git log | head`
- * does) instead of an EPIPE stack trace.
- */
-export function exitQuietlyOnBrokenPipe(...streams: NodeJS.WriteStream[]): void {
-  for (const stream of streams) {
-    stream.on('error', (e: NodeJS.ErrnoException) => {
-      if (e.code === 'EPIPE') process.exit(0);
-      throw e;
-    });
-  }
-}
-
-/**
- * Commander's usage errors (unknown command, option or value) as one line on stderr with exit 2
- * (EXIT.USAGE): `unknown command 'stauts' (did you mean status?)`, not the whole help.
- */
-export function oneLineUsageErrors(program: Command, usageExit: number): Command {
-  return program
-    .configureOutput({ outputError: (str, write) => write(`${str.replace(/\n\((Did you mean [^)]*)\)/, (_m, d: string) => ` (${d.charAt(0).toLowerCase()}${d.slice(1)})`).trimEnd()}\n`) })
-    .exitOverride((e) => process.exit(e.exitCode === 1 ? usageExit : e.exitCode));
 }

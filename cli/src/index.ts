@@ -1,0 +1,3 @@
+export { runLocal, workerArgs, workerBinPath, type LocalOptions, type LocalResult } from './local.js';
+export { summaryJson } from './format.js';
+export { renderReport, type ReportInput } from './report.js';
