@@ -25,9 +25,10 @@ import { serveApi } from './api.js';
 import { exportBlob, historyBlob, serveDataApi, type RunBlob } from './artifacts.js';
 import { RunHistory } from './history.js';
 import { ConflictError, CoordinatorError, LifecycleError, UnknownRunError } from './errors.js';
-import { decodeCheckpoint, isTerminal, stateFromProto, type CheckpointData } from './records.js';
+import { loadLatestCheckpoint, type CheckpointData } from './checkpoint.js';
+import { isTerminal, stateFromProto } from './run-state.js';
 import type { CoordinatorObservability } from './observe.js';
-import { RunLoop, type RunContext } from './run.js';
+import { RunLoop, type RunContext } from './run-loop.js';
 import { FairShare } from './scheduler.js';
 import { WorkerView } from './workers.js';
 import { DirectSender, DISPATCH_MODES, queueSender, type DispatchMode } from './dispatch.js';
@@ -467,16 +468,7 @@ export class Coordinator {
         logger.warn('cannot resume a run: bad record', { run: runId, error: String(err) });
         continue;
       }
-      const steps = (await transport.listCheckpoints(runId).catch(() => [] as number[])).sort((a, b) => b - a);
-      let checkpoint: CheckpointData | undefined;
-      for (const step of steps) {
-        try {
-          checkpoint = decodeCheckpoint(await transport.getCheckpoint(runId, step), paramLayout(spec), spec.outer.optimizer);
-          break;
-        } catch (err) {
-          logger.warn('skipping an unreadable checkpoint', { run: runId, step, error: String(err) });
-        }
-      }
+      const checkpoint = await loadLatestCheckpoint(transport, runId, paramLayout(spec), spec.outer.optimizer, logger);
       let history: RunHistory | undefined;
       try {
         const bytes = await transport.getHistory(runId);

@@ -9,7 +9,7 @@ import { metaloop, Rng } from '@metaloop/shared';
 import { decodeResult, StepCollector } from './aggregator.js';
 import { meanCi } from './eval.js';
 import { summaryJson } from './format.js';
-import { ci95FromSums, evalSummary } from './records.js';
+import { ci95FromSums, evalSummary } from './run-state.js';
 
 const EVAL = metaloop.ShardKind.SHARD_KIND_EVAL;
 const K = 10;

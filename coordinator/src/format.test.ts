@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { metaloop } from '@metaloop/shared';
 import { listTable, progressLine, recordJson, statusLines } from './format.js';
-import { stateToProto, type RunStateName } from './records.js';
+import { stateToProto, type RunStateName } from './run-state.js';
 import { barLine, eventJson, eventLine } from './watch.js';
 
 const spec = JSON.stringify({ eval: { every: 500, tasks: 600 }, outer: { steps: 1000 } });

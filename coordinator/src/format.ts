@@ -1,6 +1,6 @@
 /** How the CLI shows run records: progress lines, summaries, tables and JSON. */
 import type { metaloop } from '@metaloop/shared';
-import { stateFromProto } from './records.js';
+import { stateFromProto } from './run-state.js';
 
 const num = (x: number | null | undefined, digits = 3) =>
   x === null || x === undefined || !Number.isFinite(x) ? '-' : x.toPrecision(digits);

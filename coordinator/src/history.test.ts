@@ -5,7 +5,8 @@ import { ApiClient } from './client.js';
 import { Coordinator } from './coordinator.js';
 import { meanCi } from './eval.js';
 import { evalScore, RunHistory, type HistoryJson } from './history.js';
-import { decodeCheckpoint, stateFromProto } from './records.js';
+import { decodeCheckpoint } from './checkpoint.js';
+import { stateFromProto } from './run-state.js';
 import { escapeHtml, renderReport, svgPlot } from './report.js';
 import { QuadraticWorker } from '@metaloop/testing';
 

@@ -8,13 +8,14 @@ export {
 } from './coordinator.js';
 export { FairShare, ShardTimes, type Release } from './scheduler.js';
 export { WorkerView } from './workers.js';
+/** Re-exported from @metaloop/shared (shard.ts), where the shard is defined. */
+export { shardSizes } from '@metaloop/shared';
 export { ResultValidator, type Invalid } from './validate.js';
 export { ApiClient, type ApiClientOptions, type WaitOptions } from './client.js';
 export {
   decodeResult,
   REJECT_REASONS,
   RejectCounter,
-  shardSizes,
   StepCollector,
   type CollectorOptions,
   type EvalSums,
@@ -22,19 +23,8 @@ export {
   type Verdict,
 } from './aggregator.js';
 export { Adam, createOptimizer, Sgd, type AdamOptions, type OptimizerState, type OuterOptimizer } from './optimizer.js';
-export {
-  ci95FromSums,
-  decodeCheckpoint,
-  encodeCheckpoint,
-  evalSummary,
-  isTerminal,
-  paramsSha256,
-  RUN_STATES,
-  stateFromProto,
-  stateToProto,
-  type CheckpointData,
-  type RunStateName,
-} from './records.js';
+export { ci95FromSums, evalSummary, isTerminal, paramsSha256, RUN_STATES, stateFromProto, stateToProto, type RunStateName } from './run-state.js';
+export { decodeCheckpoint, encodeCheckpoint, loadLatestCheckpoint, type CheckpointData } from './checkpoint.js';
 export { toApiError, type ApiErrorCode } from './api.js';
 export {
   ConflictError,

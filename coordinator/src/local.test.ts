@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createLogger, metaloop, validateSpec, type RunSpecInput } from '@metaloop/shared';
-import { stateFromProto } from './records.js';
+import { stateFromProto } from './run-state.js';
 import { runLocal, workerArgs } from './local.js';
 
 function spec(over: Partial<RunSpecInput>): ReturnType<typeof validateSpec> {

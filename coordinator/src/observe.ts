@@ -18,7 +18,7 @@ import {
   type Transport,
 } from '@metaloop/shared';
 import type { RejectReason } from './aggregator.js';
-import type { RunStateName } from './records.js';
+import type { RunStateName } from './run-state.js';
 
 /** What the coordinator reports as it works (all optional to call; all no-throw). */
 export interface RunObserver {

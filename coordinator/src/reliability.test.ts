@@ -8,7 +8,7 @@ import { after, describe, it } from 'node:test';
 import { ApiCallError, InProcTransport, metaloop, subjects } from '@metaloop/shared';
 import { ApiClient } from './client.js';
 import { Coordinator, type CoordinatorOptions } from './coordinator.js';
-import { stateFromProto } from './records.js';
+import { stateFromProto } from './run-state.js';
 import { FairShare, ShardTimes } from './scheduler.js';
 import { QuadraticWorker, type QuadraticWorkerOptions } from '@metaloop/testing';
 

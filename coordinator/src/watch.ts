@@ -7,7 +7,7 @@
 import { ConnectionError, metaloop, RequestTimeoutError, subjects as makeSubjects, type Transport } from '@metaloop/shared';
 import type { ApiClient } from './client.js';
 import { accuracyText, evaluatingText, progressLine } from './format.js';
-import { isTerminal, stateFromProto } from './records.js';
+import { isTerminal, stateFromProto } from './run-state.js';
 
 export interface FollowOptions {
   readonly client: ApiClient;

@@ -53,7 +53,8 @@ export {
   type RunSpecInput,
   type TaskSpec,
 } from './spec.js';
-export { API_VERBS, assertRunId, DEFAULT_PREFIX, shardMsgId, subjects, workerToken, type ApiVerb, type Subjects } from './subjects.js';
+export { API_VERBS, assertRunId, DEFAULT_PREFIX, subjects, workerToken, type ApiVerb, type Subjects } from './subjects.js';
+export { shardMsgId, shardSizes, shardTaskSeeds } from './shard.js';
 export type {
   AssignedOptions,
   Assignments,

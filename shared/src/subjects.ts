@@ -93,8 +93,3 @@ export function subjects(prefix = DEFAULT_PREFIX): Subjects {
     checkpointsBucket: tag === 'metaloop' ? 'checkpoints' : `${tag}-checkpoints`,
   };
 }
-
-/** Message id of a shard or its result: `<run>.<step>.<shard>` (JetStream de-duplication key). */
-export function shardMsgId(runId: string, step: number, shard: number, kind: 'train' | 'eval' = 'train'): string {
-  return kind === 'train' ? `${runId}.${step}.${shard}` : `${runId}.e${step}.${shard}`;
-}

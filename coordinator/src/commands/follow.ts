@@ -4,7 +4,7 @@ import { metaloop } from '@metaloop/shared';
 import { EXIT } from '../exit-codes.js';
 import { summaryJson, summaryLines } from '../format.js';
 import type { HistoryJson, HistoryStateName } from '../history.js';
-import { isTerminal, stateFromProto, stateToProto, type RunStateName } from '../records.js';
+import { isTerminal, stateFromProto, stateToProto, type RunStateName } from '../run-state.js';
 import { eventJson, eventLine, followRun } from '../watch.js';
 import { examples, jsonOption, outputOption, wantsJson, type CliContext } from './context.js';
 import { watchToEnd } from './runs.js';

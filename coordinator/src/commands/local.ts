@@ -4,7 +4,7 @@ import { DEFAULT_RUN_LIMITS } from '../coordinator.js';
 import { EXIT } from '../exit-codes.js';
 import { summaryJson, summaryLines } from '../format.js';
 import { runLocal } from '../local.js';
-import { stateFromProto } from '../records.js';
+import { stateFromProto } from '../run-state.js';
 import { lineRenderer, ttyRenderer } from '../watch.js';
 import { collect, examples, jsonOption, outputOption, positiveInt, readSpec, wantsJson, type CliContext } from './context.js';
 

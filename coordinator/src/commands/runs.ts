@@ -4,7 +4,7 @@ import type { metaloop } from '@metaloop/shared';
 import type { ApiClient } from '../client.js';
 import { EXIT } from '../exit-codes.js';
 import { listTable, recordJson, statusLines, summaryJson, summaryLines } from '../format.js';
-import { isTerminal, stateFromProto } from '../records.js';
+import { isTerminal, stateFromProto } from '../run-state.js';
 import { etaText, followRun, lineRenderer, ttyRenderer } from '../watch.js';
 import { collect, examples, jsonOption, outputOption, positiveInt, readSpec, wantsJson, type CliContext } from './context.js';
 
