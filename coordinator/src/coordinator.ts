@@ -168,7 +168,7 @@ export class Coordinator {
   private closePromise: Promise<void> | null = null;
   private readonly readyState: { promise: Promise<void>; resolve: () => void; reject: (err: unknown) => void };
   private readonly ctx: RunContext;
-  /** Live workers from their heartbeats (the `workers` API verb). */
+  /** Live workers from their heartbeats (the `workers` API verb, direct dispatch, the live-workers metric). */
   readonly workers: WorkerView;
 
   private constructor(options: CompiledCoordinatorOptions) {
@@ -228,8 +228,9 @@ export class Coordinator {
     this.stateName = 'running';
     const { transport, subjects: subj, logger } = this.options;
     try {
-      if (this.options.metrics) this.closers.push(this.options.metrics.watchHeartbeats(transport, subj));
       this.closers.push(this.workers.watch(transport, subj));
+      // One worker view: the `workers` verb and the live-workers metric count the same workers.
+      if (this.options.metrics) this.closers.push(this.options.metrics.watchWorkers(this.workers));
       this.closers.push(await transport.consumeResults((msg) => this.onResult(msg)));
       // Hot-path results (direct dispatch): one request each, the reply is the ack.
       this.closers.push(transport.serveResults((msg) => this.onResult(msg)));
