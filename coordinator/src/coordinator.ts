@@ -5,7 +5,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import {
+  DEFAULT_LEASE_MS,
+  DEFAULT_MAX_DELIVER,
   DEFAULT_PREFIX,
+  defaultResultTimeoutMs,
   metaloop,
   paramLayout,
   parseSpec,
@@ -120,8 +123,8 @@ function positive(name: string, value: number | undefined, fallback: number, int
 
 export function compileCoordinatorOptions(options: CoordinatorOptions): CompiledCoordinatorOptions {
   if (!options.transport) throw new CoordinatorError('a transport is required');
-  const leaseMs = positive('leaseMs', options.leaseMs, 30_000);
-  const maxDeliver = positive('maxDeliver', options.maxDeliver, 5, true);
+  const leaseMs = positive('leaseMs', options.leaseMs, DEFAULT_LEASE_MS);
+  const maxDeliver = positive('maxDeliver', options.maxDeliver, DEFAULT_MAX_DELIVER, true);
   const nonNegative = (name: string, v: number | undefined, fallback: number) => {
     const x = v ?? fallback;
     if (!Number.isFinite(x) || x < 0) throw new CoordinatorError(`${name} must be a number >= 0, got ${String(v)}`);
@@ -133,7 +136,7 @@ export function compileCoordinatorOptions(options: CoordinatorOptions): Compiled
     logger: options.logger ?? silentLogger,
     subjects: subjects(options.prefix ?? DEFAULT_PREFIX),
     // The queue redelivers a shard maxDeliver times, one lease each: re-publish only after that.
-    resultTimeoutMs: positive('resultTimeoutMs', options.resultTimeoutMs, leaseMs * (maxDeliver + 1)),
+    resultTimeoutMs: positive('resultTimeoutMs', options.resultTimeoutMs, defaultResultTimeoutMs(leaseMs, maxDeliver)),
     recordIntervalMs: positive('recordIntervalMs', options.recordIntervalMs, 1000),
     maxShardFailures: positive('maxShardFailures', options.maxShardFailures, maxDeliver, true),
     leaseMs,

@@ -11,6 +11,7 @@ import { setSha256Backend } from '@nats-io/obj';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { NotFoundError, PermissionError, TransportError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { LEASE_REFRESH_MS, leaseFromConsumer, type LeaseSettings } from '../lease.js';
 import { assertRunId } from '../subjects.js';
 import type { AssignedOptions, Closer, ConsumeOptions, ResultMessage, Transport, WorkMessage } from '../transport.js';
 import { BusAssignments } from './assignments.js';
@@ -62,7 +63,7 @@ export class NatsTransport implements Transport {
   private readonly stores: NatsRunStore;
   private readonly bus: NatsBus;
   private workConsumer: Promise<Consumer> | null = null;
-  private leaseCache: { at: number; value: { leaseMs: number; maxDeliver: number } } | null = null;
+  private leaseCache: { at: number; value: LeaseSettings } | null = null;
   private reensuring: Promise<unknown> | null = null;
   private reconnected: { promise: Promise<void>; resolve: () => void } | null = null;
   private closePromise: Promise<void> | null = null;
@@ -278,14 +279,13 @@ export class NatsTransport implements Transport {
   }
 
   /** The work consumer's lease and MaxDeliver as the server has them (the owner's settings), cached. */
-  private async leaseOf(): Promise<{ leaseMs: number; maxDeliver: number } | undefined> {
+  private async leaseOf(): Promise<LeaseSettings | undefined> {
     // Refreshed every few seconds: the coordinator may change the lease after a worker started.
     const cached = this.leaseCache;
-    if (cached && Date.now() - cached.at < 5000) return cached.value;
+    if (cached && Date.now() - cached.at < LEASE_REFRESH_MS) return cached.value;
     try {
       const info = await (await this.consumer()).info(false);
-      const maxDeliver = info.config.max_deliver ?? -1;
-      const value = { leaseMs: Math.round((info.config.ack_wait ?? 0) / 1e6), maxDeliver: maxDeliver > 0 ? maxDeliver : Number.MAX_SAFE_INTEGER };
+      const value = leaseFromConsumer(info.config.ack_wait, info.config.max_deliver);
       this.leaseCache = { at: Date.now(), value };
       return value;
     } catch {
