@@ -1,9 +1,12 @@
 /**
  * The checkpoint: what a run saves every `checkpoint.every` steps and resumes from after a
  * coordinator restart (θ, the outer optimizer's state bit for bit, the task sampler's state):
- * encode/decode, save (retried, old ones pruned) and load the newest readable one.
+ * encode/decode, save (retried, old ones pruned), load the newest readable one, and where an active
+ * run resumes from (resumePoint).
  */
-import { fromBundle, metaloop, toBundle, type Logger, type RunStore, type TensorSpec } from '@metaloop/shared';
+import { fromBundle, metaloop, paramLayout, toBundle, validateSpec, type Logger, type RunSpec, type RunStore, type TensorSpec } from '@metaloop/shared';
+import { RunHistory } from './history.js';
+import { isTerminal, stateFromProto } from './run-state.js';
 import type { OptimizerState } from './optimizer.js';
 import { retry } from './run-store.js';
 
@@ -124,4 +127,46 @@ export async function loadLatestCheckpoint(
     }
   }
   return undefined;
+}
+
+/** Where an active run resumes after a coordinator restart. */
+export interface ResumePoint {
+  readonly record: metaloop.RunRecord;
+  readonly spec: RunSpec;
+  /** The newest readable checkpoint (none: from θ_0). */
+  readonly checkpoint: CheckpointData | undefined;
+  /** The stored history (none when missing or unreadable: a new one starts). */
+  readonly history: RunHistory | undefined;
+}
+
+/**
+ * The resume point of run `runId` from its stored record, checkpoints and history; null when the
+ * run is not to be resumed (no record, ended, or a record that does not decode: logged).
+ */
+export async function resumePoint(
+  store: Pick<RunStore, 'getRun' | 'listCheckpoints' | 'getCheckpoint' | 'getHistory'>,
+  runId: string,
+  logger: Logger,
+): Promise<ResumePoint | null> {
+  const bytes = await store.getRun(runId).catch(() => null);
+  if (!bytes) return null;
+  let record: metaloop.RunRecord;
+  let spec: RunSpec;
+  try {
+    record = metaloop.RunRecord.decode(bytes);
+    if (isTerminal(stateFromProto(record.state))) return null;
+    spec = validateSpec(JSON.parse(record.specJson), `spec of run ${runId}`);
+  } catch (err) {
+    logger.warn('cannot resume a run: bad record', { run: runId, error: String(err) });
+    return null;
+  }
+  const checkpoint = await loadLatestCheckpoint(store, runId, paramLayout(spec), spec.outer.optimizer, logger);
+  let history: RunHistory | undefined;
+  try {
+    const stored = await store.getHistory(runId);
+    if (stored) history = RunHistory.decode(stored);
+  } catch (err) {
+    logger.warn('cannot read the run history; starting a new one', { run: runId, error: String(err) });
+  }
+  return { record, spec, checkpoint, history };
 }

@@ -23,7 +23,8 @@ import { registerLocalCommand } from './commands/local.js';
 import { registerRunCommands } from './commands/runs.js';
 import { addScalerOptions, startScaler, type ScalerFlags } from './commands/scaler.js';
 import { connectNats, DEFAULT_NATS_URL } from './connect.js';
-import { Coordinator, DEFAULT_RUN_LIMITS } from './coordinator.js';
+import { Coordinator } from './coordinator.js';
+import { DEFAULT_RUN_LIMITS } from './coordinator-options.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { CoordinatorObservability } from './observe.js';
 

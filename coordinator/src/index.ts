@@ -1,11 +1,11 @@
+export { Coordinator, type CoordinatorState } from './coordinator.js';
 export {
-  Coordinator,
   compileCoordinatorOptions,
+  DEFAULT_RUN_LIMITS,
   type CompiledCoordinatorOptions,
   type CoordinatorOptions,
-  type CoordinatorState,
   type RunLimits,
-} from './coordinator.js';
+} from './coordinator-options.js';
 export { FairShare, ShardTimes, type Release } from './scheduler.js';
 export { WorkerView } from './workers.js';
 /** Re-exported from @metaloop/shared (shard.ts), where the shard is defined. */
@@ -24,7 +24,7 @@ export {
 } from './aggregator.js';
 export { Adam, createOptimizer, Sgd, type AdamOptions, type OptimizerState, type OuterOptimizer } from './optimizer.js';
 export { ci95FromSums, evalSummary, isTerminal, paramsSha256, RUN_STATES, stateFromProto, stateToProto, type RunStateName } from './run-state.js';
-export { decodeCheckpoint, encodeCheckpoint, loadLatestCheckpoint, type CheckpointData } from './checkpoint.js';
+export { decodeCheckpoint, encodeCheckpoint, loadLatestCheckpoint, resumePoint, type CheckpointData, type ResumePoint } from './checkpoint.js';
 export { toApiError, type ApiErrorCode } from './api.js';
 export {
   ConflictError,

@@ -19,7 +19,8 @@ import {
 } from '@metaloop/shared';
 import { ApiClient } from './client.js';
 import { connectNats, natsEnv, type NatsSettings } from './connect.js';
-import { Coordinator, type RunLimits } from './coordinator.js';
+import { Coordinator } from './coordinator.js';
+import type { RunLimits } from './coordinator-options.js';
 import { CoordinatorError } from './errors.js';
 import type { DispatchMode } from './dispatch.js';
 

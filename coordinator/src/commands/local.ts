@@ -1,6 +1,6 @@
 /** `local`: a coordinator and N workers with one command, trained to the end. */
 import { Option, type Command } from 'commander';
-import { DEFAULT_RUN_LIMITS } from '../coordinator.js';
+import { DEFAULT_RUN_LIMITS } from '../coordinator-options.js';
 import { EXIT } from '../exit-codes.js';
 import { summaryJson, summaryLines } from '../format.js';
 import { runLocal } from '../local.js';
