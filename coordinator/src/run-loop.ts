@@ -1,5 +1,5 @@
 /**
- * One active run: the synchronous outer loop of DESIGN.md. θ_t is stored once per version, the
+ * One active run: the synchronous outer loop (docs/architecture.md). θ_t is stored once per version, the
  * meta-batch goes out as fixed-size shards of task seeds, accepted results are summed in shard
  * order, the outer optimizer makes θ_{t+1}; held-out evaluation, checkpoints, the run record in
  * KV and progress events along the way. Rounds in flight: round-book.ts (their shards:
