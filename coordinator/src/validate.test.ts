@@ -44,8 +44,8 @@ function countGradientDecodes(): { reads: number[]; restore: () => void } {
       });
     }
     return r;
-  }) as typeof metaloop.ShardResult.decode;
-  return { reads, restore: () => (metaloop.ShardResult.decode = original as typeof metaloop.ShardResult.decode) };
+  });
+  return { reads, restore: () => (metaloop.ShardResult.decode = original) };
 }
 
 async function coordinator(metrics?: CoordinatorObservability) {
@@ -91,7 +91,7 @@ describe('one validation pass a result', () => {
     const { bus, c, client } = await coordinator(metrics);
     // No worker: step 0's shards wait in the queue while we answer them by hand.
     const rec = await client.submit(SPEC(2), 'once.yaml');
-    const runId = rec.runId!;
+    const runId = rec.runId;
     const spec = parseSpec(SPEC(2), 'once.yaml');
     const layout = paramLayout(spec);
     const n = layout.reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0);
