@@ -74,7 +74,7 @@ export async function metaTest(spec: RunSpec, params: Float32Array, options: Met
   const accs: number[][] = Array.from({ length: K + 1 }, () => []);
   for (let i = 0; i < tasks; i++) {
     options.signal?.throwIfAborted();
-    // The run's evaluations use seeds of the 'eval' domain at step 0, index i (see run.ts).
+    // The run's evaluations use seeds of the 'eval' domain at step 0, index i (see @metaloop/coordinator's run-shards.ts).
     const seed = taskSeed(spec.seed, split, 0, i);
     const r = await computeShard(spec, params, { kind: 'eval', taskSeeds: [seed], evalInnerSteps: K }, { batchTasks: false });
     if (r.kind !== 'eval') throw new Error('computeShard returned a train result for an eval shard');

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { metaloop, Rng, toBundle, type TensorSpec } from '@metaloop/shared';
-import { decodeResult, RejectCounter, shardSizes, StepCollector } from './aggregator.js';
+import { metaloop, Rng, shardSizes, toBundle, type TensorSpec } from '@metaloop/shared';
+import { decodeResult, RejectCounter, StepCollector } from './aggregator.js';
 
 const layout: TensorSpec[] = [
   { name: 'l0.w', shape: [1, 3] },

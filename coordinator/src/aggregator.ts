@@ -3,7 +3,8 @@
  * rest with a reason, and sums accepted results in shard order (never arrival order) in float64,
  * so the sum is bit-identical whatever the number of workers or the order results come back in.
  */
-import { allFinite, fromBundle, metaloop, type TensorSpec } from '@metaloop/shared';
+import { metaloop, type TensorSpec } from '@metaloop/shared';
+import { checkPayload, paramCountOf, type PayloadShape, type Valid } from './validate.js';
 
 export const REJECT_REASONS = [
   'stale',
@@ -100,10 +101,12 @@ export class StepCollector {
   private readonly accepted: (Accepted | undefined)[];
   private acceptedCount = 0;
   private readonly paramCount: number;
+  private readonly shape: PayloadShape;
 
   constructor(readonly options: CollectorOptions) {
     this.accepted = new Array<Accepted | undefined>(options.shardTasks.length).fill(undefined);
-    this.paramCount = options.layout.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
+    this.paramCount = paramCountOf(options.layout);
+    this.shape = { layout: options.layout, paramCount: this.paramCount, evalInnerSteps: options.evalInnerSteps };
   }
 
   get shardCount(): number {
@@ -124,8 +127,11 @@ export class StepCollector {
     return this.accepted[shard] !== undefined;
   }
 
-  /** Judge one decoded result of this run; accept it when it is the first valid one of its shard. */
-  offer(r: metaloop.ShardResult): Verdict {
+  /**
+   * Judge one decoded result of this run; accept it when it is the first valid one of its shard.
+   * `valid`: what ResultValidator.check() said of it (its payload is then not checked again).
+   */
+  offer(r: metaloop.ShardResult, valid?: Valid): Verdict {
     const o = this.options;
     const kind = r.kind ?? metaloop.ShardKind.SHARD_KIND_TRAIN;
     if (r.runId !== o.runId) return { accepted: false, reason: 'unknown_run', detail: `result of run ${r.runId}` };
@@ -144,57 +150,18 @@ export class StepCollector {
       return { accepted: false, reason: 'duplicate', detail: `shard ${shard} already has a result`, shard };
     }
     if (r.error) return { accepted: false, reason: 'worker_error', detail: r.error, shard };
-    const tasks = o.shardTasks[shard]!;
-    if (r.tasks !== tasks) {
-      return { accepted: false, reason: 'wrong_shape', detail: `shard ${shard} reports ${r.tasks} tasks, expected ${tasks}`, shard };
-    }
-    let grad: Float32Array | null = null;
-    const evalLossSums: number[] = [];
-    const extras: Record<'evalLossSqSums' | 'evalAccuracySums' | 'evalAccuracySqSums', number[]> = {
-      evalLossSqSums: [],
-      evalAccuracySums: [],
-      evalAccuracySqSums: [],
+    // One validation pass a result: the run's validator already checked it (valid), else check here.
+    const checked = valid ?? checkPayload(r, o.shardTasks[shard]!, o.kind === metaloop.ShardKind.SHARD_KIND_EVAL, this.shape);
+    if (checked.reason !== undefined) return { accepted: false, ...checked, shard };
+    // Own the values: the decoded bytes may be a view on a transport buffer that gets reused.
+    const grad = checked.grad && Float32Array.from(checked.grad);
+    const evalKind = o.kind === metaloop.ShardKind.SHARD_KIND_EVAL;
+    const evalLossSums = evalKind ? [...(r.evalLossSums ?? [])] : [];
+    const extras = {
+      evalLossSqSums: evalKind ? [...(r.evalLossSqSums ?? [])] : [],
+      evalAccuracySums: evalKind ? [...(r.evalAccuracySums ?? [])] : [],
+      evalAccuracySqSums: evalKind ? [...(r.evalAccuracySqSums ?? [])] : [],
     };
-    if (o.kind === metaloop.ShardKind.SHARD_KIND_TRAIN) {
-      try {
-        grad = fromBundle(r.grad, o.layout).data;
-      } catch (err) {
-        return { accepted: false, reason: 'wrong_shape', detail: `gradient: ${(err as Error).message}`, shard };
-      }
-      if (grad.length !== this.paramCount) {
-        return { accepted: false, reason: 'wrong_shape', detail: `gradient has ${grad.length} values, expected ${this.paramCount}`, shard };
-      }
-      if (!allFinite(grad)) return { accepted: false, reason: 'non_finite', detail: `gradient of shard ${shard} has NaN/Inf`, shard };
-      if (!Number.isFinite(r.preLossSum) || !Number.isFinite(r.postLossSum)) {
-        return { accepted: false, reason: 'non_finite', detail: `losses of shard ${shard} are not finite`, shard };
-      }
-      // Own the values: the decoded bytes may be a view on a transport buffer that gets reused.
-      grad = Float32Array.from(grad);
-    } else {
-      const sums = r.evalLossSums ?? [];
-      if (sums.length !== o.evalInnerSteps + 1) {
-        return {
-          accepted: false,
-          reason: 'wrong_shape',
-          detail: `eval shard ${shard} has ${sums.length} losses, expected ${o.evalInnerSteps + 1} (after 0..${o.evalInnerSteps} steps)`,
-          shard,
-        };
-      }
-      if (!sums.every((x) => Number.isFinite(x))) {
-        return { accepted: false, reason: 'non_finite', detail: `eval losses of shard ${shard} are not finite`, shard };
-      }
-      evalLossSums.push(...sums);
-      for (const field of ['evalLossSqSums', 'evalAccuracySums', 'evalAccuracySqSums'] as const) {
-        const values = r[field] ?? [];
-        if (values.length !== 0 && values.length !== sums.length) {
-          return { accepted: false, reason: 'wrong_shape', detail: `eval shard ${shard} has ${values.length} ${field}, expected 0 or ${sums.length}`, shard };
-        }
-        if (!values.every((x) => Number.isFinite(x))) {
-          return { accepted: false, reason: 'non_finite', detail: `${field} of eval shard ${shard} are not finite`, shard };
-        }
-        extras[field].push(...values);
-      }
-    }
     this.accepted[shard] = {
       grad,
       preLossSum: r.preLossSum,
@@ -267,11 +234,4 @@ export class StepCollector {
 
 function kindName(kind: metaloop.ShardKind): string {
   return kind === metaloop.ShardKind.SHARD_KIND_EVAL ? 'eval' : 'train';
-}
-
-/** Number of tasks in each shard when `total` tasks are cut into shards of `shardSize`. */
-export function shardSizes(total: number, shardSize: number): number[] {
-  const out: number[] = [];
-  for (let start = 0; start < total; start += shardSize) out.push(Math.min(shardSize, total - start));
-  return out;
 }

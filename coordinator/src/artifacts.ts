@@ -18,7 +18,7 @@ import {
 import { toApiError } from './api.js';
 import { ConflictError } from './errors.js';
 import { evalScore, RunHistory } from './history.js';
-import { decodeCheckpoint } from './records.js';
+import { decodeCheckpoint } from './checkpoint.js';
 
 /** A byte blob of a run (θ as an encoded TensorBundle, or the history JSON). */
 export interface RunBlob {

@@ -6,7 +6,7 @@
 import { ApiCallError, DEFAULT_PREFIX, metaloop, subjects, type Bus, type Subjects } from '@metaloop/shared';
 import { createHash } from 'node:crypto';
 import type { RunBlob } from './artifacts.js';
-import { isTerminal, stateFromProto } from './records.js';
+import { isTerminal, stateFromProto } from './run-state.js';
 
 /** A blob read through the `export` or `history` verb (all chunks joined, sha256 checked). */
 export type FetchedBlob = RunBlob;

@@ -4,152 +4,19 @@
  * checkpoint when it starts.
  */
 import { randomBytes } from 'node:crypto';
-import {
-  DEFAULT_PREFIX,
-  metaloop,
-  paramLayout,
-  parseSpec,
-  silentLogger,
-  SpecError,
-  subjects,
-  validateSpec,
-  type Closer,
-  type Logger,
-  type ResultMessage,
-  type RunSpec,
-  type Subjects,
-  type Transport,
-} from '@metaloop/shared';
+import { metaloop, paramLayout, parseSpec, SpecError, type Closer, type ResultMessage, type RunSpec } from '@metaloop/shared';
 import { decodeResult, RejectCounter, type RejectReason } from './aggregator.js';
 import { serveApi } from './api.js';
 import { exportBlob, historyBlob, serveDataApi, type RunBlob } from './artifacts.js';
 import { RunHistory } from './history.js';
-import { ConflictError, CoordinatorError, LifecycleError, UnknownRunError } from './errors.js';
-import { decodeCheckpoint, isTerminal, stateFromProto, type CheckpointData } from './records.js';
-import type { CoordinatorObservability } from './observe.js';
-import { RunLoop, type RunContext } from './run.js';
+import { ConflictError, LifecycleError, UnknownRunError } from './errors.js';
+import { resumePoint, type CheckpointData } from './checkpoint.js';
+import { compileCoordinatorOptions, type CompiledCoordinatorOptions, type CoordinatorOptions } from './coordinator-options.js';
+import { isTerminal, stateFromProto } from './run-state.js';
+import { RunLoop, type RunContext } from './run-loop.js';
 import { FairShare } from './scheduler.js';
 import { WorkerView } from './workers.js';
-import { DirectSender, DISPATCH_MODES, queueSender, type DispatchMode } from './dispatch.js';
-
-function dispatchMode(value: string | undefined): DispatchMode {
-  const v = value ?? 'direct';
-  if (!(DISPATCH_MODES as readonly string[]).includes(v)) {
-    throw new CoordinatorError(`dispatch must be one of ${DISPATCH_MODES.join(', ')}, got ${JSON.stringify(value)}`);
-  }
-  return v as DispatchMode;
-}
-
-export interface CoordinatorOptions {
-  readonly transport: Transport;
-  readonly logger?: Logger;
-  /** Subject prefix (default `metaloop`). */
-  readonly prefix?: string;
-  /** Re-publish a shard whose result has not come within this time. Default 30000. */
-  readonly resultTimeoutMs?: number;
-  /** Longest time between two writes of an active run's record. Default 1000. */
-  readonly recordIntervalMs?: number;
-  /**
-   * Fail a run after this many failures of one shard (error, NaN or wrong-shape results, or no
-   * result within resultTimeoutMs while workers are alive). Default: maxDeliver.
-   */
-  readonly maxShardFailures?: number;
-  /** The work queue's lease (AckWait) the transport was opened with; sets resultTimeoutMs' default. Default 30000. */
-  readonly leaseMs?: number;
-  /** The work queue's MaxDeliver the transport was opened with. Default 5. */
-  readonly maxDeliver?: number;
-  /** Speculative copy of a straggling shard after this multiple of its run's median shard time; 0 = off. Default 3. */
-  readonly speculativeFactor?: number;
-  /** …but never before this many ms. Default 2000. */
-  readonly speculativeMinMs?: number;
-  /** Shards in flight over all runs (the fair-share budget); 0 = 2 per live worker, at least 8. Default 0. */
-  readonly maxInFlightShards?: number;
-  /** Run-spec limits checked at submit. */
-  readonly limits?: RunLimits;
-  /** Resume the active runs found in KV at `run()`. Default true. */
-  readonly resume?: boolean;
-  /** Prometheus metrics to update (served by the caller, e.g. the CLI's --metrics-port). */
-  readonly metrics?: CoordinatorObservability;
-  /**
-   * How shards reach workers (dispatch.ts): `direct` (core NATS assignment to live workers, one
-   * round trip per shard) or `queue` (JetStream WorkQueue, for workers behind unreliable links);
-   * workers must run with the same mode. Default `direct`.
-   */
-  readonly dispatch?: DispatchMode;
-}
-
-/** The limits of a coordinator not told otherwise. */
-export const DEFAULT_RUN_LIMITS: Required<RunLimits> = { maxParams: 50_000_000, maxMetaBatch: 100_000, maxSteps: 100_000_000 };
-
-/** What a submitted spec may ask for (a shared cluster's guard rails). */
-export interface RunLimits {
-  /** Parameters of the model (θ). Default 50 000 000 (200 MB of float32). */
-  readonly maxParams?: number;
-  /** outer.metaBatch. Default 100 000. */
-  readonly maxMetaBatch?: number;
-  /** outer.steps. Default 100 000 000. */
-  readonly maxSteps?: number;
-}
-
-export interface CompiledCoordinatorOptions {
-  readonly transport: Transport;
-  readonly logger: Logger;
-  readonly subjects: Subjects;
-  readonly resultTimeoutMs: number;
-  readonly recordIntervalMs: number;
-  readonly maxShardFailures: number;
-  readonly leaseMs: number;
-  readonly maxDeliver: number;
-  readonly speculativeFactor: number;
-  readonly speculativeMinMs: number;
-  readonly maxInFlightShards: number;
-  readonly limits: Required<RunLimits>;
-  readonly resume: boolean;
-  readonly metrics: CoordinatorObservability | undefined;
-  readonly dispatch: DispatchMode;
-}
-
-function positive(name: string, value: number | undefined, fallback: number, integer = false): number {
-  const v = value ?? fallback;
-  if (!Number.isFinite(v) || v <= 0 || (integer && !Number.isInteger(v))) {
-    throw new CoordinatorError(`${name} must be a positive ${integer ? 'integer' : 'number'}, got ${String(value)}`);
-  }
-  return v;
-}
-
-export function compileCoordinatorOptions(options: CoordinatorOptions): CompiledCoordinatorOptions {
-  if (!options.transport) throw new CoordinatorError('a transport is required');
-  const leaseMs = positive('leaseMs', options.leaseMs, 30_000);
-  const maxDeliver = positive('maxDeliver', options.maxDeliver, 5, true);
-  const nonNegative = (name: string, v: number | undefined, fallback: number) => {
-    const x = v ?? fallback;
-    if (!Number.isFinite(x) || x < 0) throw new CoordinatorError(`${name} must be a number >= 0, got ${String(v)}`);
-    return x;
-  };
-  const l = options.limits ?? {};
-  return {
-    transport: options.transport,
-    logger: options.logger ?? silentLogger,
-    subjects: subjects(options.prefix ?? DEFAULT_PREFIX),
-    // The queue redelivers a shard maxDeliver times, one lease each: re-publish only after that.
-    resultTimeoutMs: positive('resultTimeoutMs', options.resultTimeoutMs, leaseMs * (maxDeliver + 1)),
-    recordIntervalMs: positive('recordIntervalMs', options.recordIntervalMs, 1000),
-    maxShardFailures: positive('maxShardFailures', options.maxShardFailures, maxDeliver, true),
-    leaseMs,
-    maxDeliver,
-    speculativeFactor: nonNegative('speculativeFactor', options.speculativeFactor, 3),
-    speculativeMinMs: nonNegative('speculativeMinMs', options.speculativeMinMs, 2000),
-    maxInFlightShards: Math.floor(nonNegative('maxInFlightShards', options.maxInFlightShards, 0)),
-    limits: {
-      maxParams: positive('limits.maxParams', l.maxParams, DEFAULT_RUN_LIMITS.maxParams, true),
-      maxMetaBatch: positive('limits.maxMetaBatch', l.maxMetaBatch, DEFAULT_RUN_LIMITS.maxMetaBatch, true),
-      maxSteps: positive('limits.maxSteps', l.maxSteps, DEFAULT_RUN_LIMITS.maxSteps, true),
-    },
-    resume: options.resume ?? true,
-    metrics: options.metrics,
-    dispatch: dispatchMode(options.dispatch),
-  };
-}
+import { DirectSender, queueSender } from './dispatch.js';
 
 export type CoordinatorState = 'created' | 'running' | 'closing' | 'closed';
 
@@ -167,7 +34,7 @@ export class Coordinator {
   private closePromise: Promise<void> | null = null;
   private readonly readyState: { promise: Promise<void>; resolve: () => void; reject: (err: unknown) => void };
   private readonly ctx: RunContext;
-  /** Live workers from their heartbeats (the `workers` API verb). */
+  /** Live workers from their heartbeats (the `workers` API verb, direct dispatch, the live-workers metric). */
   readonly workers: WorkerView;
 
   private constructor(options: CompiledCoordinatorOptions) {
@@ -227,8 +94,9 @@ export class Coordinator {
     this.stateName = 'running';
     const { transport, subjects: subj, logger } = this.options;
     try {
-      if (this.options.metrics) this.closers.push(this.options.metrics.watchHeartbeats(transport, subj));
       this.closers.push(this.workers.watch(transport, subj));
+      // One worker view: the `workers` verb and the live-workers metric count the same workers.
+      if (this.options.metrics) this.closers.push(this.options.metrics.watchWorkers(this.workers));
       this.closers.push(await transport.consumeResults((msg) => this.onResult(msg)));
       // Hot-path results (direct dispatch): one request each, the reply is the ack.
       this.closers.push(transport.serveResults((msg) => this.onResult(msg)));
@@ -455,35 +323,9 @@ export class Coordinator {
   private async resumeActiveRuns(): Promise<void> {
     const { transport, logger } = this.options;
     for (const runId of await transport.listRuns()) {
-      const bytes = await transport.getRun(runId).catch(() => null);
-      if (!bytes) continue;
-      let rec: metaloop.RunRecord;
-      let spec: RunSpec;
-      try {
-        rec = metaloop.RunRecord.decode(bytes);
-        if (isTerminal(stateFromProto(rec.state))) continue;
-        spec = validateSpec(JSON.parse(rec.specJson), `spec of run ${runId}`);
-      } catch (err) {
-        logger.warn('cannot resume a run: bad record', { run: runId, error: String(err) });
-        continue;
-      }
-      const steps = (await transport.listCheckpoints(runId).catch(() => [] as number[])).sort((a, b) => b - a);
-      let checkpoint: CheckpointData | undefined;
-      for (const step of steps) {
-        try {
-          checkpoint = decodeCheckpoint(await transport.getCheckpoint(runId, step), paramLayout(spec), spec.outer.optimizer);
-          break;
-        } catch (err) {
-          logger.warn('skipping an unreadable checkpoint', { run: runId, step, error: String(err) });
-        }
-      }
-      let history: RunHistory | undefined;
-      try {
-        const bytes = await transport.getHistory(runId);
-        if (bytes) history = RunHistory.decode(bytes);
-      } catch (err) {
-        logger.warn('cannot read the run history; starting a new one', { run: runId, error: String(err) });
-      }
+      const from = await resumePoint(transport, runId, logger);
+      if (!from) continue;
+      const { record: rec, spec, checkpoint, history } = from;
       // Shards the previous (killed) session left in the work queue are of no use: this session
       // re-issues every step since the checkpoint. Drop them before any is computed for nothing.
       // (Direct dispatch: workers drop the old session's assignments themselves, assignments.ts.)

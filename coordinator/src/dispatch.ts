@@ -5,7 +5,7 @@
  * - `direct`: the hot path. Each shard is assigned over core NATS to one live worker (heartbeats),
  *   the one with the fewest shards outstanding (ties: the next in id order after the last pick);
  *   the coordinator holds the lease: a shard whose worker leaves (missed heartbeats, `draining`)
- *   is re-assigned at once (rounds.ts), one whose result never comes within resultTimeoutMs too.
+ *   is re-assigned at once (shard-round.ts), one whose result never comes within resultTimeoutMs too.
  *   Every assignment names this coordinator's session: after a restart, a worker drops the shards
  *   of the killed coordinator once the new one assigns work of the run (transport/assignments.ts).
  */

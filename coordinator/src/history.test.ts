@@ -4,7 +4,8 @@ import { ApiCallError, fromBundle, InProcTransport, metaloop, paramLayout, valid
 import { ApiClient } from './client.js';
 import { Coordinator } from './coordinator.js';
 import { evalScore, RunHistory, type HistoryJson } from './history.js';
-import { decodeCheckpoint, stateFromProto } from './records.js';
+import { decodeCheckpoint } from './checkpoint.js';
+import { stateFromProto } from './run-state.js';
 import { QuadraticWorker } from '@metaloop/testing';
 
 const SPEC = (steps: number) => `

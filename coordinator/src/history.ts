@@ -7,7 +7,7 @@
  * checkpoint's step; the re-computed steps are appended again (with the same values: determinism).
  */
 import type { metaloop } from '@metaloop/shared';
-import type { RunStateName } from './records.js';
+import type { RunStateName } from './run-state.js';
 
 /** The state changes a history records (`metaloop events RUN --kind state`). */
 export const HISTORY_STATES = ['submitted', 'running', 'paused', 'resumed', 'cancelled', 'succeeded', 'failed'] as const;

@@ -1,22 +1,22 @@
+export { Coordinator, type CoordinatorState } from './coordinator.js';
 export {
-  Coordinator,
   compileCoordinatorOptions,
+  DEFAULT_RUN_LIMITS,
   type CompiledCoordinatorOptions,
   type CoordinatorOptions,
-  type CoordinatorState,
   type RunLimits,
-  DEFAULT_RUN_LIMITS,
-} from './coordinator.js';
+} from './coordinator-options.js';
 export type { DispatchMode } from './dispatch.js';
 export { FairShare, ShardTimes, type Release } from './scheduler.js';
 export { WorkerView } from './workers.js';
+/** Re-exported from @metaloop/shared (shard.ts), where the shard is defined. */
+export { shardSizes } from '@metaloop/shared';
 export { ResultValidator, type Invalid } from './validate.js';
 export { ApiClient, type ApiClientOptions, type WaitOptions } from './client.js';
 export {
   decodeResult,
   REJECT_REASONS,
   RejectCounter,
-  shardSizes,
   StepCollector,
   type CollectorOptions,
   type EvalSums,
@@ -24,19 +24,8 @@ export {
   type Verdict,
 } from './aggregator.js';
 export { Adam, createOptimizer, Sgd, type AdamOptions, type OptimizerState, type OuterOptimizer } from './optimizer.js';
-export {
-  ci95FromSums,
-  decodeCheckpoint,
-  encodeCheckpoint,
-  evalSummary,
-  isTerminal,
-  paramsSha256,
-  RUN_STATES,
-  stateFromProto,
-  stateToProto,
-  type CheckpointData,
-  type RunStateName,
-} from './records.js';
+export { ci95FromSums, evalSummary, isTerminal, paramsSha256, RUN_STATES, stateFromProto, stateToProto, type RunStateName } from './run-state.js';
+export { decodeCheckpoint, encodeCheckpoint, loadLatestCheckpoint, resumePoint, type CheckpointData, type ResumePoint } from './checkpoint.js';
 export { toApiError, type ApiErrorCode } from './api.js';
 export {
   ConflictError,

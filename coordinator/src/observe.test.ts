@@ -1,16 +1,21 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { InProcTransport, metaloop, subjects, validateSpec } from '@metaloop/shared';
+import { ApiClient } from './client.js';
+import { Coordinator } from './coordinator.js';
 import { CoordinatorObservability, UNKNOWN_RUN_LABEL } from './observe.js';
+import { WorkerView } from './workers.js';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const spec = validateSpec({ name: 'obs', seed: 1, task: { family: 'sinusoid', shots: 5, queries: 5 }, model: { kind: 'mlp', hidden: [10] }, algorithm: { kind: 'maml', innerSteps: 1, innerLr: 0.01 } });
 
 describe('CoordinatorObservability', () => {
-  it('counts live workers from heartbeats, drops draining and silent ones', async () => {
+  it('follows the worker view: live workers from heartbeats, draining and silent ones dropped', async () => {
     const bus = await InProcTransport.create();
-    const obs = new CoordinatorObservability({ liveWindowMs: 300 });
-    const closer = obs.watchHeartbeats(bus, subjects());
+    const view = new WorkerView(300);
+    const watching = view.watch(bus, subjects());
+    const obs = new CoordinatorObservability();
+    const closer = obs.watchWorkers(view);
     const beat = (workerId: string, state = 'ready') => bus.publish(subjects().heartbeat(), metaloop.Heartbeat.encode({ workerId, state }).finish());
     try {
       beat('w1');
@@ -20,8 +25,10 @@ describe('CoordinatorObservability', () => {
       assert.match(await obs.registry.metrics(), /^metaloop_live_workers 2$/m);
       beat('w2', 'draining');
       await sleep(20);
+      assert.match(await obs.registry.metrics(), /^metaloop_live_workers 1$/m, 'a draining worker leaves the gauge at once');
       assert.equal(obs.liveWorkers(), 1);
-      await sleep(400); // w1 went silent
+      await sleep(1400); // w1 went silent; the view's sweep drops it without anyone asking
+      assert.match(await obs.registry.metrics(), /^metaloop_live_workers 0$/m);
       assert.equal(obs.liveWorkers(), 0);
       bus.publish(subjects().heartbeat(), new Uint8Array([0xff, 0xff, 0xff])); // garbage is ignored
       await sleep(20);
@@ -29,6 +36,33 @@ describe('CoordinatorObservability', () => {
     } finally {
       await closer.close();
       await closer.close();
+      await watching.close();
+      await bus.close();
+    }
+  });
+
+  it('one worker view feeds the coordinator\'s workers listing and metaloop_live_workers', async () => {
+    const bus = await InProcTransport.create();
+    const metrics = new CoordinatorObservability();
+    const c = await Coordinator.create({ transport: bus.connect(), metrics });
+    const running = c.run();
+    await c.ready();
+    const client = new ApiClient({ transport: bus.connect(), timeoutMs: 2000 });
+    const beat = (workerId: string, state = 'ready') => bus.publish(subjects().heartbeat(), metaloop.Heartbeat.encode({ workerId, state }).finish());
+    const gauge = async () => Number(/^metaloop_live_workers (\d+)$/m.exec(await metrics.registry.metrics())?.[1]);
+    try {
+      for (const id of ['a', 'b', 'c']) beat(id);
+      await sleep(30);
+      assert.deepEqual((await client.workers()).map((w) => w.workerId), ['a', 'b', 'c']);
+      assert.equal(await gauge(), 3);
+      beat('b', 'draining');
+      await sleep(30);
+      assert.deepEqual((await client.workers()).map((w) => w.workerId), ['a', 'c']);
+      assert.equal(await gauge(), 2);
+      assert.equal(metrics.liveWorkers(), c.workers.count());
+    } finally {
+      await c.close();
+      await running;
       await bus.close();
     }
   });

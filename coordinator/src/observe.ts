@@ -1,7 +1,7 @@
 /**
  * Coordinator instrumentation: turns what the coordinator does (runs starting and changing state,
- * shards published, results accepted or rejected, meta-steps, evaluations, checkpoints) and the
- * worker heartbeats it hears into the Prometheus metrics of @metaloop/shared. The coordinator and
+ * shards published, results accepted or rejected, meta-steps, evaluations, checkpoints) and its
+ * live-worker view (workers.ts) into the Prometheus metrics of @metaloop/shared. The coordinator and
  * its run loops call the `RunObserver` methods; everything here is cheap and never throws.
  */
 import {
@@ -14,11 +14,10 @@ import {
   type Logger,
   type RunSpec,
   type RunStateLabel,
-  type Subjects,
-  type Transport,
 } from '@metaloop/shared';
 import type { RejectReason } from './aggregator.js';
-import type { RunStateName } from './records.js';
+import type { RunStateName } from './run-state.js';
+import type { WorkerView } from './workers.js';
 
 /** What the coordinator reports as it works (all optional to call; all no-throw). */
 export interface RunObserver {
@@ -46,66 +45,46 @@ export const UNKNOWN_RUN_LABEL = '_unknown';
 export interface CoordinatorObservabilityOptions {
   readonly registry?: MetricsRegistry;
   readonly logger?: Logger;
-  /** A worker counts as live this long after its last heartbeat. Default 15000. */
-  readonly liveWindowMs?: number;
 }
 
 export class CoordinatorObservability implements RunObserver {
   readonly registry: MetricsRegistry;
   readonly metrics: CoordinatorMetrics;
   private readonly log: Logger;
-  private readonly liveWindowMs: number;
-  private readonly lastSeen = new Map<string, number>();
   private readonly states = new Map<string, RunStateLabel>();
-  private heartbeats: Closer | null = null;
   private readonly stateListeners = new Set<(runId: string, state: RunStateName) => void>();
-  private sweepTimer: ReturnType<typeof setInterval> | undefined;
+  /** The coordinator's live-worker view the `metaloop_live_workers` gauge follows. */
+  private workers: WorkerView | null = null;
+  private unwatch: (() => void) | null = null;
 
   constructor(options: CoordinatorObservabilityOptions = {}) {
     this.registry = options.registry ?? new MetricsRegistry();
     this.metrics = createCoordinatorMetrics(this.registry);
     this.log = options.logger ?? silentLogger;
-    this.liveWindowMs = options.liveWindowMs ?? 15_000;
   }
 
-  /** Starts counting live workers from their heartbeats; the returned Closer (or `close()`) stops. */
-  watchHeartbeats(transport: Transport, subj: Subjects): Closer {
-    const closer: Closer = { close: () => this.close() };
-    if (this.heartbeats) return closer;
-    this.heartbeats = transport.subscribe(subj.heartbeat(), (data) => {
-      try {
-        const hb = metaloop.Heartbeat.decode(data);
-        if (!hb.workerId) return;
-        if (hb.state === 'draining') this.lastSeen.delete(hb.workerId);
-        else this.lastSeen.set(hb.workerId, Date.now());
-        this.sweep();
-      } catch (err) {
-        this.log.debug('bad heartbeat ignored', { error: String(err) });
-      }
-    });
-    this.sweepTimer = setInterval(() => this.sweep(), 1000);
-    this.sweepTimer.unref?.();
-    return closer;
+  /**
+   * Keeps `metaloop_live_workers` at the number of live workers of `view` (the same view that
+   * answers the `workers` API verb); the returned Closer (or `close()`) stops following it.
+   */
+  watchWorkers(view: WorkerView): Closer {
+    this.unwatch?.();
+    this.workers = view;
+    this.unwatch = view.onChange((live) => this.guard(() => this.metrics.liveWorkers.set(live)));
+    this.guard(() => this.metrics.liveWorkers.set(view.count()));
+    return { close: () => this.close() };
   }
 
-  /** Workers heard from within the liveness window. */
+  /** Live workers of the watched view (0 before watchWorkers). */
   liveWorkers(): number {
-    this.sweep();
-    return this.lastSeen.size;
+    return this.workers?.count() ?? 0;
   }
 
-  private sweep(): void {
-    const oldest = Date.now() - this.liveWindowMs;
-    for (const [id, at] of this.lastSeen) if (at < oldest) this.lastSeen.delete(id);
-    this.metrics.liveWorkers.set(this.lastSeen.size);
-  }
-
-  /** Stops watching heartbeats (idempotent); the metrics keep their last values. */
-  async close(): Promise<void> {
-    clearInterval(this.sweepTimer);
-    const h = this.heartbeats;
-    this.heartbeats = null;
-    await h?.close().catch(() => {});
+  /** Stops following the worker view (idempotent); the metrics keep their last values. */
+  close(): Promise<void> {
+    this.unwatch?.();
+    this.unwatch = null;
+    return Promise.resolve();
   }
 
   // ---- RunObserver ----

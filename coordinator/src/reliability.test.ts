@@ -7,8 +7,9 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { ApiCallError, InProcTransport, metaloop, subjects } from '@metaloop/shared';
 import { ApiClient } from './client.js';
-import { Coordinator, type CoordinatorOptions } from './coordinator.js';
-import { stateFromProto } from './records.js';
+import { Coordinator } from './coordinator.js';
+import type { CoordinatorOptions } from './coordinator-options.js';
+import { stateFromProto } from './run-state.js';
 import { FairShare, ShardTimes } from './scheduler.js';
 import { QuadraticWorker, type QuadraticWorkerOptions } from '@metaloop/testing';
 

@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { createLogger, InProcTransport, metaloop, parseSpec, subjects } from '@metaloop/shared';
 import { ApiClient } from './client.js';
 import { Coordinator } from './coordinator.js';
-import { stateFromProto } from './records.js';
+import { stateFromProto } from './run-state.js';
 import { Evaluation, type EvalProgress } from './run-eval.js';
 import { QuadraticWorker } from '@metaloop/testing';
 

@@ -7,9 +7,9 @@
  * KIND_EVAL_PROGRESS event, as it does for training steps.
  */
 import type { Logger, metaloop, RunSpec, TensorSpec } from '@metaloop/shared';
-import { evalSummary } from './records.js';
+import { evalSummary } from './run-state.js';
 import type { RunClock } from './run-report.js';
-import type { RoundBook } from './run-rounds.js';
+import type { RoundBook } from './round-book.js';
 import { evalRound, type RoundPlan } from './run-shards.js';
 
 export interface EvalProgress {

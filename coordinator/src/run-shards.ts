@@ -3,8 +3,8 @@
  * 'train' domain at step u, computed on θ_version) and of an evaluation (the same held-out tasks
  * every time: seeds of the 'eval' domain, step 0, computed on θ_t). Pure; RunLoop issues them.
  */
-import { metaloop, taskSeed, type RunSpec, type TensorSpec } from '@metaloop/shared';
-import { shardSizes, StepCollector } from './aggregator.js';
+import { metaloop, shardSizes, shardTaskSeeds, type RunSpec, type TensorSpec } from '@metaloop/shared';
+import { StepCollector } from './aggregator.js';
 
 export interface RoundPlan {
   readonly collector: StepCollector;
@@ -33,7 +33,7 @@ export function trainRound(runId: string, spec: RunSpec, layout: TensorSpec[], u
       shard: i,
       paramVersion: version,
       kind: metaloop.ShardKind.SHARD_KIND_TRAIN,
-      taskSeeds: Array.from({ length: sizes[i]! }, (_, k) => taskSeed(spec.seed, 'train', u, i * shardSize + k)),
+      taskSeeds: shardTaskSeeds(spec.seed, 'train', u, i, shardSize, sizes[i]!),
       metaBatch,
     }),
   };
@@ -62,7 +62,7 @@ export function evalRound(runId: string, spec: RunSpec, layout: TensorSpec[], t:
       paramVersion: t,
       kind: metaloop.ShardKind.SHARD_KIND_EVAL,
       // The same held-out tasks at every evaluation: seeds of the 'eval' domain, step 0.
-      taskSeeds: Array.from({ length: sizes[i]! }, (_, k) => taskSeed(spec.seed, 'eval', 0, i * shardSize + k)),
+      taskSeeds: shardTaskSeeds(spec.seed, 'eval', 0, i, shardSize, sizes[i]!),
       evalInnerSteps: innerSteps,
       metaBatch: tasks,
     }),

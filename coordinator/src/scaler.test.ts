@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { metaloop, type Logger } from '@metaloop/shared';
 import { LifecycleError } from './errors.js';
-import { stateToProto, type RunStateName } from './records.js';
+import { stateToProto, type RunStateName } from './run-state.js';
 import { FakeKubeApi, SCALE_PATH, type Recorded } from '@metaloop/testing';
 import {
   backoffDelay,

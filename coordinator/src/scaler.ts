@@ -23,7 +23,7 @@ import {
   type ScalerMetrics,
 } from '@metaloop/shared';
 import { CoordinatorError, LifecycleError } from './errors.js';
-import { stateFromProto } from './records.js';
+import { stateFromProto } from './run-state.js';
 
 /** Namespace file of the pod's service account (in-cluster). */
 export const SERVICE_ACCOUNT_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';

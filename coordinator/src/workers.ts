@@ -2,6 +2,8 @@
  * The coordinator's live-worker view: every heartbeat updates one entry (id, backend, device, state,
  * tasks/s as the worker reports it, shards/s from successive shards_done counts, last seen).
  * Workers join at any time; one that says `draining` or stays silent for `liveWindowMs` leaves.
+ * The one view of the live workers: it answers the `workers` API verb, paces direct dispatch and
+ * the fair share, and feeds the `metaloop_live_workers` metric (CoordinatorObservability.watchWorkers).
  */
 import { metaloop, type Closer, type Logger, type Subjects, type Transport } from '@metaloop/shared';
 
@@ -15,15 +17,34 @@ interface Entry {
 
 export class WorkerView {
   private readonly entries = new Map<string, Entry>();
+  private readonly listeners = new Set<(live: number) => void>();
 
   constructor(
     private readonly liveWindowMs = 15_000,
     private readonly logger?: Logger,
   ) {}
 
-  /** Subscribe to heartbeats; the Closer stops. */
+  /** Subscribe to heartbeats (and sweep silent workers every second); the Closer stops. */
   watch(transport: Transport, subj: Subjects): Closer {
-    return transport.subscribe(subj.heartbeat(), (data) => this.heard(data));
+    const sub = transport.subscribe(subj.heartbeat(), (data) => this.heard(data));
+    const timer = setInterval(() => this.sweep(Date.now()), 1000);
+    timer.unref?.();
+    return {
+      close: async () => {
+        clearInterval(timer);
+        await sub.close();
+      },
+    };
+  }
+
+  /** Calls `listener` with the number of live workers whenever a worker joins or leaves; returns the unsubscribe. */
+  onChange(listener: (live: number) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private changed(): void {
+    for (const listener of this.listeners) listener(this.entries.size);
   }
 
   /** Take one heartbeat (bytes from the wire: validated, never trusted). */
@@ -37,7 +58,7 @@ export class WorkerView {
     }
     if (!/^[A-Za-z0-9_.:-]{1,128}$/.test(hb.workerId)) return;
     if (hb.state === 'draining') {
-      this.entries.delete(hb.workerId);
+      if (this.entries.delete(hb.workerId)) this.changed();
       return;
     }
     const prev = this.entries.get(hb.workerId);
@@ -49,16 +70,22 @@ export class WorkerView {
       mark = { at: now, shards: hb.shardsDone };
     }
     this.entries.set(hb.workerId, { hb, lastSeenMs: now, shardsPerSec, mark });
-    if (!prev) this.logger?.info('worker joined', { worker: hb.workerId, backend: hb.backend, device: hb.device });
+    if (!prev) {
+      this.logger?.info('worker joined', { worker: hb.workerId, backend: hb.backend, device: hb.device });
+      this.changed();
+    }
   }
 
   private sweep(now: number): void {
+    let left = false;
     for (const [id, e] of this.entries) {
       if (now - e.lastSeenMs > this.liveWindowMs) {
         this.entries.delete(id);
+        left = true;
         this.logger?.info('worker left (no heartbeat)', { worker: id });
       }
     }
+    if (left) this.changed();
   }
 
   /** Number of live workers. */

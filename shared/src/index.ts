@@ -53,7 +53,9 @@ export {
   type RunSpecInput,
   type TaskSpec,
 } from './spec.js';
-export { API_VERBS, assertRunId, DEFAULT_PREFIX, shardMsgId, subjects, workerToken, type ApiVerb, type Subjects } from './subjects.js';
+export { API_VERBS, assertRunId, DEFAULT_PREFIX, subjects, workerToken, type ApiVerb, type Subjects } from './subjects.js';
+export { shardMsgId, shardSizes, shardTaskSeeds } from './shard.js';
+export { DEFAULT_LEASE_MS, DEFAULT_MAX_DELIVER, defaultResultTimeoutMs, extendIntervalMs } from './lease.js';
 export type {
   AssignedOptions,
   Assignments,

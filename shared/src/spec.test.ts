@@ -33,7 +33,7 @@ describe('run spec', () => {
     assert.ok(text.trim().split('\n').length <= Object.keys(spec).length + 6, text);
   });
 
-  it('accepts the DESIGN.md example and fills defaults', () => {
+  it('accepts the documented example spec and fills defaults', () => {
     const spec = parseSpec(BASE);
     assert.equal(spec.outer.metaBatch, 25);
     assert.deepEqual(spec.task.family === 'sinusoid' && spec.task.amplitude, [0.1, 5]);

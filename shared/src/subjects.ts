@@ -1,4 +1,10 @@
-/** Every NATS subject, stream, bucket and consumer name Metaloop uses, in one place. */
+/**
+ * Every NATS subject, stream, bucket and consumer name Metaloop uses, in one place: the API, work
+ * queue, results, events, heartbeats, direct assignment, hot-path results and θ broadcast subjects
+ * (a subject's stem is its function at run id '': `subjects().work('')` = `metaloop.work.`), the
+ * JetStream streams and consumers, and the KV/object store buckets (runs, params, checkpoints, blobs).
+ * (Reply inboxes are the NATS client's own `_INBOX.>`.)
+ */
 
 export const DEFAULT_PREFIX = 'metaloop';
 
@@ -60,6 +66,8 @@ export interface Subjects {
   readonly runsBucket: string;
   readonly paramsBucket: string;
   readonly checkpointsBucket: string;
+  /** Object store of payloads too big for one message (results and shards above inlineMaxBytes). */
+  readonly blobsBucket: string;
 }
 
 export function subjects(prefix = DEFAULT_PREFIX): Subjects {
@@ -91,10 +99,6 @@ export function subjects(prefix = DEFAULT_PREFIX): Subjects {
     runsBucket: tag === 'metaloop' ? 'runs' : `${tag}-runs`,
     paramsBucket: tag === 'metaloop' ? 'params' : `${tag}-params`,
     checkpointsBucket: tag === 'metaloop' ? 'checkpoints' : `${tag}-checkpoints`,
+    blobsBucket: tag === 'metaloop' ? 'blobs' : `${tag}-blobs`,
   };
-}
-
-/** Message id of a shard or its result: `<run>.<step>.<shard>` (JetStream de-duplication key). */
-export function shardMsgId(runId: string, step: number, shard: number, kind: 'train' | 'eval' = 'train'): string {
-  return kind === 'train' ? `${runId}.${step}.${shard}` : `${runId}.e${step}.${shard}`;
 }

@@ -1,5 +1,5 @@
 /**
- * The transport, split by role (DESIGN.md "The transport is split by role"): the work channel
+ * The transport, split by role (docs/architecture.md): the work channel
  * (`WorkQueue`), the `ResultStream`, the `ParamStore` (θ versions), the `RunStore` (run records,
  * checkpoints, history) and the `Bus` (core pub/sub and request/reply). Each process depends on
  * the roles it uses: the worker on `WorkerTransport`, the CLI client on the `Bus` alone, the

@@ -1,6 +1,6 @@
 /**
  * @metaloop/testing: the test servers, stand-ins and helpers of every package's tests, in one
- * private workspace (DESIGN.md: never in a product package's index or dist). This entry point
+ * private workspace (docs/architecture.md: never in a product package's index or dist). This entry point
  * loads @metaloop/shared only, so product packages' unit tests can use it; the heavier ones are
  * subpaths:
  *   @metaloop/testing/cluster        coordinator and worker processes on a real nats-server (chaos, e2e)

@@ -1,5 +1,5 @@
 /**
- * What the product packages ship (DESIGN.md: test servers, stand-ins and helpers live here, never in a
+ * What the product packages ship (docs/architecture.md: test servers, stand-ins and helpers live here, never in a
  * package's public index or its dist): their built dist/ holds no test file and no test helper, and
  * their index exports none of this package's names.
  */

@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initParams, validateSpec } from '@metaloop/shared';
 import { selectBackend } from './backend.js';
 import { computeShard, type TrainShardResult } from './engine.js';
-import { checkSingleCore } from './upstream.js';
+import { checkSingleCore } from './tfjs-setup.js';
 
 const NATIVE = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'];
 

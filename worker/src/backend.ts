@@ -3,7 +3,7 @@
  * The native packages are optional dependencies (they download libtensorflow at install, which
  * fails offline) and are loaded with a dynamic import; each failure is logged with its reason.
  */
-import './upstream.js';
+import './tfjs-setup.js';
 import * as tf from '@tensorflow/tfjs-core';
 import { silentLogger, type Logger } from '@metaloop/shared';
 import { createRequire } from 'node:module';

@@ -12,7 +12,7 @@
  * whose warm-up task alone takes longer than `skipFactor` × the best per-task time so far is not
  * measured further (a Conv4 shard on cpu would otherwise cost seconds to lose).
  */
-import './upstream.js';
+import './tfjs-setup.js';
 import { silentLogger, type Logger, type RunSpec } from '@metaloop/shared';
 import { selectBackend, type BackendInfo } from './backend.js';
 import { computeShard } from './engine.js';

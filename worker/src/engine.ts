@@ -18,7 +18,7 @@
  * (meta-test by default, meta-val on request), never from the meta-train classes; besides the sums
  * they return sums of squares over tasks, from which the coordinator gets the 95% CI.
  */
-import './upstream.js';
+import './tfjs-setup.js';
 import * as tf from '@tensorflow/tfjs-core';
 import { layoutSize, paramLayout, sizeOf, type RunSpec, type TensorSpec } from '@metaloop/shared';
 import { createAlgorithm } from './algorithms/index.js';

@@ -3,7 +3,7 @@
  * (tensor counts sampled at scrape time) and worker id. The Worker reports shards, parameter
  * fetches and its backend through `WorkerMetrics`; the CLI serves the registry on /metrics.
  */
-import './upstream.js';
+import './tfjs-setup.js';
 import * as tf from '@tensorflow/tfjs-core';
 import { createWorkerMetrics, MetricsRegistry, type WorkerMetrics } from '@metaloop/shared';
 

@@ -17,7 +17,7 @@
  *    backend, or lacking it, refuses the shard with a transient ShardError naming both (the shard
  *    is handed back for another worker; on its last delivery the coordinator fails the run with it).
  */
-import './upstream.js';
+import './tfjs-setup.js';
 import * as tf from '@tensorflow/tfjs-core';
 import type { RunSpec } from '@metaloop/shared';
 import { selectBackend, type BackendInfo, type BackendPreference } from './backend.js';

@@ -7,7 +7,7 @@
  * It fails (ok: false) when the backend cannot start, a shard throws, the meta-gradient is not
  * finite or is all zero, tensors leak across shards, or `requireGpu` is set and no GPU is used.
  */
-import './upstream.js';
+import './tfjs-setup.js';
 import * as tf from '@tensorflow/tfjs-core';
 import { initParams, silentLogger, validateSpec, type Logger, type RunSpec } from '@metaloop/shared';
 import { selectBackend, type BackendInfo, type BackendPreference } from './backend.js';

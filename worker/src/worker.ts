@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import {
+  extendIntervalMs,
   fromBundle,
   metaloop,
   paramLayout,
@@ -280,7 +281,7 @@ export class Worker {
     const resultId = () => `${msgId}.${this.id}.${this.session}.${++this.published}`;
     if (this.dropStale(msg, msgId, 'before computing')) return;
     // In-progress acks well inside the lease the work consumer really has (its owner sets it).
-    const workingMs = Math.max(10, Math.min(this.o.workingMs, msg.leaseMs ? Math.floor(msg.leaseMs / 3) : Infinity));
+    const workingMs = extendIntervalMs(this.o.workingMs, msg.leaseMs);
     const t0 = now();
     let fetchMs = 0;
     const base = {

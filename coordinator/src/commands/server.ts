@@ -7,13 +7,15 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import {
   connectNats,
   DEFAULT_COORDINATOR_METRICS_PORT,
+  DEFAULT_LEASE_MS,
   natsOptionsFromFlags,
   parseMetricsPort,
   startObservabilityServer,
   transportReadiness,
   type ObservabilityServer,
 } from '@metaloop/shared';
-import { Coordinator, DEFAULT_RUN_LIMITS } from '../coordinator.js';
+import { Coordinator } from '../coordinator.js';
+import { DEFAULT_RUN_LIMITS } from '../coordinator-options.js';
 import { CoordinatorObservability } from '../observe.js';
 import { cliLogger, type GlobalOptions } from './program.js';
 import { addScalerOptions, startScaler, type ScalerFlags } from './scaler.js';
@@ -38,7 +40,7 @@ export interface CoordinatorFlags extends ScalerFlags {
 export function addCoordinatorFlags(cmd: Command): Command {
   cmd
     .addOption(new Option('--result-timeout-ms <ms>', 're-publish a shard after this long without a result (default lease × (max-deliver + 1))').argParser(Number))
-    .addOption(new Option('--lease-ms <ms>', 'work lease (JetStream AckWait); workers send in-progress acks within it').env('METALOOP_LEASE_MS').argParser(Number).default(30_000))
+    .addOption(new Option('--lease-ms <ms>', 'work lease (JetStream AckWait); workers send in-progress acks within it').env('METALOOP_LEASE_MS').argParser(Number).default(DEFAULT_LEASE_MS))
     .addOption(new Option('--max-deliver <n>', 'deliveries of a shard before it fails its run (JetStream MaxDeliver)').env('METALOOP_MAX_DELIVER').argParser(Number).default(5))
     .addOption(
       new Option('--dispatch <mode>', 'how shards reach workers: direct (core NATS to live workers, one round trip) or queue (JetStream WorkQueue, for workers behind unreliable links); workers need the same')

@@ -169,7 +169,7 @@ export async function startObservabilityServer(options: ObservabilityServerOptio
   };
 }
 
-/** Default metrics ports (HELPERS-CONTEXT/DESIGN): coordinator 9400, worker 9401. */
+/** Default metrics ports: coordinator 9400, worker 9401. */
 export const DEFAULT_COORDINATOR_METRICS_PORT = 9400;
 export const DEFAULT_WORKER_METRICS_PORT = 9401;
 

@@ -204,7 +204,7 @@ export class BusAssignments implements Assignments {
 
   serveResults(handler: (msg: ResultMessage) => Promise<void> | void): Closer {
     this.o.assertOpen();
-    const stem = `${this.subj.prefix}.hot.results.`;
+    const stem = this.subj.hotResults('');
     const stash = this.o.stash;
     return this.bus.serve(this.subj.hotResultsAll(), async (data, subject) => {
       const rest = (subject ?? '').slice(stem.length);

@@ -6,6 +6,7 @@
 /* eslint-disable @typescript-eslint/require-await -- the Transport methods stay `async` with no await so that a
    failed assertOpen()/assertRunId() rejects the returned promise (as NatsTransport does) instead of throwing. */
 import { NotFoundError, RequestTimeoutError, TransportError } from '../errors.js';
+import { DEFAULT_LEASE_MS, DEFAULT_MAX_DELIVER } from '../lease.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { assertRunId, DEFAULT_PREFIX } from '../subjects.js';
 import type { AssignedOptions, Closer, ConsumeOptions, ResultMessage, Transport, WorkMessage } from '../transport.js';
@@ -39,8 +40,8 @@ function positiveInt(name: string, value: number | undefined, fallback: number):
 export function compileInProcTransportOptions(options: InProcTransportOptions = {}): CompiledInProcTransportOptions {
   return {
     bus: options.bus,
-    leaseMs: positiveInt('leaseMs', options.leaseMs, 30_000),
-    maxDeliver: positiveInt('maxDeliver', options.maxDeliver, 5),
+    leaseMs: positiveInt('leaseMs', options.leaseMs, DEFAULT_LEASE_MS),
+    maxDeliver: positiveInt('maxDeliver', options.maxDeliver, DEFAULT_MAX_DELIVER),
     dedupeWindowMs: positiveInt('dedupeWindowMs', options.dedupeWindowMs, 120_000),
     logger: options.logger ?? silentLogger,
   };

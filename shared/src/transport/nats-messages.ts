@@ -2,7 +2,9 @@
 import type { JetStreamManager, JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { TransportError } from '../errors.js';
+import type { LeaseSettings } from '../lease.js';
 import type { Logger } from '../logger.js';
+import type { Subjects } from '../subjects.js';
 import type { ResultMessage, WorkMessage } from '../transport.js';
 import { isClosedError } from './nats-options.js';
 import type { BlobChannel } from './nats-resources.js';
@@ -11,14 +13,14 @@ export interface MessageContext {
   readonly blobs: BlobChannel;
   readonly log: Logger;
   readonly address: string;
-  readonly prefix: string;
+  readonly subjects: Subjects;
 }
 
 const errMessage = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
 /** `<prefix>.<kind>.<run>` → `<run>` */
 function runIdOf(ctx: MessageContext, subject: string, kind: 'work' | 'results'): string {
-  const head = `${ctx.prefix}.${kind}.`;
+  const head = ctx.subjects[kind]('');
   return subject.startsWith(head) ? subject.slice(head.length) : subject;
 }
 
@@ -26,7 +28,7 @@ function runIdOf(ctx: MessageContext, subject: string, kind: 'work' | 'results')
 export async function toWorkMessage(
   m: JsMsg,
   ctx: MessageContext,
-  lease?: { leaseMs: number; maxDeliver: number },
+  lease?: LeaseSettings,
 ): Promise<WorkMessage | null> {
   let data: Uint8Array | null;
   try {

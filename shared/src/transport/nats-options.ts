@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { credsAuthenticator, nkeyAuthenticator, type Authenticator, type ConnectionOptions } from '@nats-io/transport-node';
 import { ConnectionError, PermissionError, RequestTimeoutError, TransportError } from '../errors.js';
+import { DEFAULT_LEASE_MS, DEFAULT_MAX_DELIVER } from '../lease.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { DEFAULT_PREFIX, subjects, type Subjects } from '../subjects.js';
 import type { ParamsBroadcastOptions } from './nats-params.js';
@@ -112,8 +113,8 @@ export function compileNatsTransportOptions(options: NatsTransportOptions = {}):
     prefix,
     subjects: subjects(prefix),
     name: options.name ?? `metaloop-${process.pid}`,
-    leaseMs: positiveInt('leaseMs', options.leaseMs, 30_000),
-    maxDeliver: positiveInt('maxDeliver', options.maxDeliver, 5),
+    leaseMs: positiveInt('leaseMs', options.leaseMs, DEFAULT_LEASE_MS),
+    maxDeliver: positiveInt('maxDeliver', options.maxDeliver, DEFAULT_MAX_DELIVER),
     dedupeWindowMs: positiveInt('dedupeWindowMs', options.dedupeWindowMs, 120_000),
     connectTimeoutMs: positiveInt('connectTimeoutMs', options.connectTimeoutMs, 5_000),
     maxReconnectAttempts,

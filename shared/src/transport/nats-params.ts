@@ -1,5 +1,5 @@
 /**
- * Parameter versions over core NATS (DESIGN.md, data flow step 1): `putParams` broadcasts the
+ * Parameter versions over core NATS (docs/architecture.md, data flow): `putParams` broadcasts the
  * bytes in chunks on `<prefix>.params.<run>.<version>.<index>.<count>.<totalBytes>` and stores
  * the durable Object Store copy in the background; `getParams` serves a version from the chunks
  * it assembled (one copy, into a fresh buffer at offset 0 of its own ArrayBuffer, so an aligned

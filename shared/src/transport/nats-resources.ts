@@ -83,11 +83,6 @@ async function ensureConsumer(
   }
 }
 
-export function blobsBucket(o: CompiledNatsTransportOptions): string {
-  const tag = o.prefix.replace(/\./g, '_');
-  return tag === 'metaloop' ? 'blobs' : `${tag}-blobs`;
-}
-
 /** Streams, consumers, the KV bucket and object stores; safe to call from many processes at once. */
 export async function ensureResources(jsm: JetStreamManager, js: JetStreamClient, o: CompiledNatsTransportOptions): Promise<NatsResources> {
   if (o.manageConsumers) return createResources(jsm, js, o);
@@ -189,7 +184,7 @@ export class BlobChannel {
   private bucket(): Promise<ObjectStore> {
     if (!this.store) {
       const objm = new Objm(this.js);
-      const name = blobsBucket(this.o);
+      const name = this.o.subjects.blobsBucket;
       this.store = objm
         .create(name, { storage: StorageType.File, ttl: nanos(this.o.resultsMaxAgeMs) })
         .catch(() => objm.open(name));

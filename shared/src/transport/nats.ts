@@ -1,16 +1,19 @@
 /**
- * NatsTransport: every transport role on NATS + JetStream (see DESIGN.md "Subjects"); the RunStore
- * role lives in nats-stores.ts, the Bus in nats-bus.ts, θ broadcast in nats-params.ts.
+ * NatsTransport: every transport role on NATS + JetStream (subjects and resources: subjects.ts;
+ * the design: docs/architecture.md). The connection's state and retries live in
+ * nats-connection.ts, the RunStore role in nats-stores.ts, the Bus in nats-bus.ts, θ broadcast in
+ * nats-params.ts.
  * Work: WorkQueue stream + one shared durable pull consumer (AckWait = lease, MaxDeliver).
  * Results: limits stream + the coordinator's durable consumer. Runs: KV. Params, checkpoints:
  * Object Store, with parameter versions also broadcast in chunks over core NATS (nats-params.ts).
  * Payloads above ~768 KiB go through a blobs object store (never > 1 MiB per message).
  */
-import { jetstream, jetstreamManager, type Consumer, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
+import type { Consumer, JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
 import { setSha256Backend } from '@nats-io/obj';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { NotFoundError, PermissionError, TransportError } from '../errors.js';
+import { TransportError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { LEASE_REFRESH_MS, leaseFromConsumer, type LeaseSettings } from '../lease.js';
 import { assertRunId } from '../subjects.js';
 import type { AssignedOptions, Closer, ConsumeOptions, ResultMessage, Transport, WorkMessage } from '../transport.js';
 import { BusAssignments } from './assignments.js';
@@ -18,23 +21,19 @@ import {
   compileNatsTransportOptions,
   connectError,
   connectionOptions,
-  isTransient,
   type CompiledNatsTransportOptions,
   type NatsTransportOptions,
 } from './nats-options.js';
 import { handleResult, purgeSubject, toWorkMessage, type MessageContext } from './nats-messages.js';
 import { compileParamsBroadcastOptions, type CompiledParamsBroadcastOptions, type ParamsBroadcast } from './nats-params.js';
 import { NatsParamStore } from './nats-param-store.js';
+import { errMessage, NatsLink, openJetStream, sleep, sleepUnref, type JetStreamParts } from './nats-connection.js';
 import { BlobChannel, ensureResources, type NatsResources } from './nats-resources.js';
 import { NatsBus } from './nats-bus.js';
 import { NatsRunStore } from './nats-stores.js';
 
 /** Results pulled per request (handled one at a time as they arrive). */
 const RESULTS_BATCH = 64;
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-/** A wait that does not keep the process alive. */
-const sleepUnref = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
-const errMessage = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
 
 /**
@@ -50,7 +49,8 @@ export class NatsTransport implements Transport {
   readonly address: string;
   readonly options: CompiledNatsTransportOptions;
   private readonly log: Logger;
-  private readonly closing = new AbortController();
+  /** The connection's state: open/closing, reconnects, retries of transient failures (nats-connection.ts). */
+  private readonly link: NatsLink;
   /** The hot path: direct assignment and request/reply results over this connection's bus. */
   private readonly hot: BusAssignments;
   private readonly pulls = new Set<Promise<unknown>>();
@@ -62,22 +62,22 @@ export class NatsTransport implements Transport {
   private readonly stores: NatsRunStore;
   private readonly bus: NatsBus;
   private workConsumer: Promise<Consumer> | null = null;
-  private leaseCache: { at: number; value: { leaseMs: number; maxDeliver: number } } | null = null;
+  private leaseCache: { at: number; value: LeaseSettings } | null = null;
   private reensuring: Promise<unknown> | null = null;
-  private reconnected: { promise: Promise<void>; resolve: () => void } | null = null;
   private closePromise: Promise<void> | null = null;
 
   private constructor(
     private readonly nc: NatsConnection,
-    private readonly jsParts: { jsm: JetStreamManager; js: JetStreamClient; res: NatsResources } | null,
+    private readonly jsParts: JetStreamParts | null,
     o: CompiledNatsTransportOptions,
     bc: CompiledParamsBroadcastOptions,
   ) {
     this.options = o;
     this.address = o.servers.join(',');
     this.log = o.logger.child('nats');
+    this.link = new NatsLink(nc, this.log, this.address, o.retryMs);
     this.blobsChannel = jsParts ? new BlobChannel(jsParts.js, o) : null;
-    this.ctx = this.blobsChannel ? { blobs: this.blobsChannel, log: this.log, address: this.address, prefix: o.prefix } : null;
+    this.ctx = this.blobsChannel ? { blobs: this.blobsChannel, log: this.log, address: this.address, subjects: o.subjects } : null;
     this.params = new NatsParamStore(
       nc,
       {
@@ -102,17 +102,16 @@ export class NatsTransport implements Transport {
       prefix: o.prefix,
       assertOpen: () => this.assertOpen(),
       track: (stop) => this.track(stop),
-      reconnecting: () => this.reconnected !== null || this.nc.isClosed(),
+      reconnecting: () => this.link.reconnecting,
     });
     this.hot = new BusAssignments({
       bus: this,
       prefix: o.prefix,
-      closing: this.closing.signal,
+      closing: this.link.closing,
       assertOpen: () => this.assertOpen(),
       // Results above the inline limit go through the `blobs` object store (a light client has none).
       stash: this.blobsChannel ?? undefined,
     });
-    void this.watchStatus();
   }
 
   /**
@@ -131,23 +130,7 @@ export class NatsTransport implements Transport {
       throw connectError(err, o);
     }
     if (!o.jetstream) return new NatsTransport(nc, null, o, bc);
-    try {
-      const jsm = await jetstreamManager(nc);
-      const js = jetstream(nc);
-      const res = await ensureResources(jsm, js, o);
-      return new NatsTransport(nc, { jsm, js, res }, o, bc);
-    } catch (err) {
-      await nc.close().catch(() => undefined);
-      const url = o.servers.join(',');
-      if (err instanceof TransportError) throw err;
-      if (/jetstream not enabled/i.test(errMessage(err))) {
-        throw new TransportError(`JetStream is not enabled on NATS at ${url}: start nats-server with -js (or jetstream {} in its config)`, url, { cause: err });
-      }
-      if (/permission|authoriz/i.test(errMessage(err))) {
-        throw new PermissionError(`NATS at ${url} denied access to Metaloop's JetStream resources: ${errMessage(err)}`, url, { cause: err });
-      }
-      throw new TransportError(`cannot set up Metaloop's JetStream resources on ${url}: ${errMessage(err)}`, url, { cause: err });
-    }
+    return new NatsTransport(nc, await openJetStream(nc, o), o, bc);
   }
 
   /** The JetStream side; a light client (`jetstream: false`) refuses every JetStream operation. */
@@ -168,7 +151,7 @@ export class NatsTransport implements Transport {
     this.jetstreamParts();
     return this.ctx!;
   }
-  private jetstreamParts(): { jsm: JetStreamManager; js: JetStreamClient; res: NatsResources } {
+  private jetstreamParts(): JetStreamParts {
     if (!this.jsParts) {
       throw new TransportError('this NATS client was opened without JetStream (jetstream: false): only request/reply, publish and subscribe', this.address);
     }
@@ -181,36 +164,7 @@ export class NatsTransport implements Transport {
   }
 
   get closed(): boolean {
-    return this.closing.signal.aborted;
-  }
-
-  private async watchStatus(): Promise<void> {
-    for await (const s of this.nc.status()) {
-      if (s.type === 'disconnect') {
-        this.log.warn('NATS disconnected; reconnecting', { server: s.server });
-        if (!this.reconnected) {
-          let resolve!: () => void;
-          const promise = new Promise<void>((r) => (resolve = r));
-          this.reconnected = { promise, resolve };
-        }
-      } else if (s.type === 'reconnect') {
-        this.log.warn('NATS reconnected', { server: s.server });
-        this.reconnected?.resolve();
-        this.reconnected = null;
-      } else if (s.type === 'error') this.log.error('NATS error', { error: String(s.error) });
-    }
-    this.reconnected?.resolve();
-  }
-
-  /**
-   * Requests sent while disconnected are buffered and, after a server restart, go unanswered
-   * until their timeout: wait for the reconnect (bounded) before sending instead.
-   */
-  private async whenConnected(deadline: number): Promise<void> {
-    const waiting = this.reconnected;
-    if (!waiting) return;
-    const left = deadline - Date.now();
-    if (left > 0) await Promise.race([waiting.promise, sleepUnref(left)]);
+    return this.link.closed;
   }
 
   /** After a consumer or stream vanished (deleted by an operator, server store wiped): recreate. */
@@ -228,29 +182,12 @@ export class NatsTransport implements Transport {
   }
 
   private assertOpen(): void {
-    if (this.closed) throw new TransportError('transport is closed', this.address);
+    this.link.assertOpen();
   }
 
   /** Run `fn`, retrying transient failures (NATS restarting) for up to retryMs. */
-  private async retry<T>(what: string, fn: () => Promise<T>, whileClosing = false): Promise<T> {
-    const deadline = Date.now() + this.options.retryMs;
-    for (let attempt = 0; ; attempt++) {
-      if (!whileClosing) this.assertOpen();
-      await this.whenConnected(deadline);
-      try {
-        return await fn();
-      } catch (err) {
-        if (err instanceof TransportError || err instanceof NotFoundError) throw err;
-        if (!isTransient(err) || Date.now() > deadline || (this.closed && !whileClosing)) {
-          if (/permission|authoriz/i.test(errMessage(err))) {
-            throw new PermissionError(`${what}: permission denied on ${this.address}: ${errMessage(err)}`, this.address, { cause: err });
-          }
-          throw new TransportError(`${what} failed on ${this.address}: ${errMessage(err)}`, this.address, { cause: err });
-        }
-        this.log.debug(`${what}: retrying`, { attempt, error: errMessage(err) });
-        await sleep(Math.min(1000, 100 * 2 ** attempt));
-      }
-    }
+  private retry<T>(what: string, fn: () => Promise<T>, whileClosing = false): Promise<T> {
+    return this.link.retry(what, fn, whileClosing);
   }
 
   // ---- work queue ----
@@ -278,14 +215,13 @@ export class NatsTransport implements Transport {
   }
 
   /** The work consumer's lease and MaxDeliver as the server has them (the owner's settings), cached. */
-  private async leaseOf(): Promise<{ leaseMs: number; maxDeliver: number } | undefined> {
+  private async leaseOf(): Promise<LeaseSettings | undefined> {
     // Refreshed every few seconds: the coordinator may change the lease after a worker started.
     const cached = this.leaseCache;
-    if (cached && Date.now() - cached.at < 5000) return cached.value;
+    if (cached && Date.now() - cached.at < LEASE_REFRESH_MS) return cached.value;
     try {
       const info = await (await this.consumer()).info(false);
-      const maxDeliver = info.config.max_deliver ?? -1;
-      const value = { leaseMs: Math.round((info.config.ack_wait ?? 0) / 1e6), maxDeliver: maxDeliver > 0 ? maxDeliver : Number.MAX_SAFE_INTEGER };
+      const value = leaseFromConsumer(info.config.ack_wait, info.config.max_deliver);
       this.leaseCache = { at: Date.now(), value };
       return value;
     } catch {
@@ -503,7 +439,7 @@ export class NatsTransport implements Transport {
   /** Ends consumers (waiting for in-flight pulls, ≤ 1 poll), unsubscribes, drains and closes. */
   close(): Promise<void> {
     if (!this.closePromise) {
-      this.closing.abort();
+      this.link.close();
       this.closePromise = (async () => {
         // In-flight pulls end within one poll (≤ a few s even while disconnected): wait, bounded.
         const bounded = (ps: Promise<unknown>[]) => Promise.race([Promise.allSettled(ps), sleepUnref(5000)]);

@@ -1,5 +1,5 @@
 /**
- * Issue 15, item 1: the failure model of DESIGN.md on tfjs (the `tensorflow` backend), where Conv4
+ * Issue 15, item 1: the failure model (docs/reliability.md) on tfjs (the `tensorflow` backend), where Conv4
  * and every GPU run compute. A nats-server with JetStream on disk, a coordinator process (2 s
  * leases) and worker processes on tensorflow (each shard held ≥ 200 ms, so a kill lands mid-shard)
  * train a small Conv4 on synthetic glyphs and the sinusoid MLP with `model.fused: false`; the

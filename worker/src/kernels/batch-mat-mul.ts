@@ -11,7 +11,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { gemm } from './gemm.js';
 import { ioFor, type KernelIo, type TensorInfo } from './io.js';
-import { runReplaced } from './previous.js';
+import { runReplaced } from './replaced-kernels.js';
 
 interface Args {
   inputs: tf.NamedTensorInfoMap;

@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { ioFor } from './io.js';
-import { runReplaced } from './previous.js';
+import { runReplaced } from './replaced-kernels.js';
 
 type Op = 'add' | 'sub' | 'mul' | 'div';
 

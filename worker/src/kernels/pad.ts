@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { ioFor } from './io.js';
-import { runReplaced } from './previous.js';
+import { runReplaced } from './replaced-kernels.js';
 
 interface Args {
   inputs: tf.NamedTensorInfoMap;

@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { ioFor, type TensorInfo, type TrainingBackend } from './io.js';
-import { runReplaced } from './previous.js';
+import { runReplaced } from './replaced-kernels.js';
 
 interface Args {
   inputs: tf.NamedTensorInfoMap;

@@ -18,7 +18,7 @@ import { batchMatMulCpuConfig, batchMatMulWasmConfig } from './batch-mat-mul.js'
 import { padV2CpuConfig } from './pad.js';
 import { sliceCpuConfig, sliceWasmConfig } from './slice.js';
 import { addCpuConfig, multiplyCpuConfig, realDivCpuConfig, subCpuConfig } from './binary.js';
-import { recordReplaced, replacedKernel, wasReplaced } from './previous.js';
+import { recordReplaced, replacedKernel, wasReplaced } from './replaced-kernels.js';
 import { meanConfigs, sumConfigs } from './reduce.js';
 import { maxPoolGradCpuConfig, maxPoolGradWasmConfig } from './max-pool-grad.js';
 import { maxPoolCpuConfig } from './max-pool.js';

@@ -31,7 +31,7 @@ export async function initTestBackend(name: TestBackend): Promise<void> {
   if (name === 'tensorflow') await import('@tensorflow/tfjs-node' as string);
   if (name === 'wasm' && tf.findBackend('wasm') === null) {
     const wasm = await import('@tensorflow/tfjs-backend-wasm');
-    // Loads the worker's own registrations too (upstream.js): its wasm training kernels, second-order gradients.
+    // Loads the worker's own registrations too (tfjs-setup.js): its wasm training kernels, second-order gradients.
     const { wasmDirectory } = await import('../backend.js');
     wasm.setWasmPaths(wasmDirectory());
   }

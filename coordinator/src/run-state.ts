@@ -1,8 +1,7 @@
-/** Run states, run records, eval summaries and checkpoints: encoding helpers of the coordinator. */
+/** Run states, run records and eval summaries: encoding helpers of the coordinator (checkpoints: checkpoint.ts). */
 import { createHash } from 'node:crypto';
-import { fromBundle, metaloop, toBundle, type TensorSpec } from '@metaloop/shared';
+import { metaloop } from '@metaloop/shared';
 import type { EvalSums } from './aggregator.js';
-import type { OptimizerState } from './optimizer.js';
 
 export const RUN_STATES = ['pending', 'running', 'paused', 'succeeded', 'failed', 'cancelled'] as const;
 export type RunStateName = (typeof RUN_STATES)[number];
@@ -74,85 +73,4 @@ export function evalSummary(step: number, tasks: number, sums: Float64Array | Ev
   if (accuracy && accuracySq) summary.ci95 = innerSteps.map((s) => ci95FromSums(accuracy[s]!, accuracySq[s]!, tasks));
   else if (!accuracy && summary.lossCi95) summary.ci95 = [...summary.lossCi95];
   return summary;
-}
-
-// ---- checkpoints ----
-// TensorBundles carry float32. Adam's float64 moments are stored losslessly as their raw
-// little-endian float64 bytes, in one tensor named `float64` of shape [2n] (bytes pass through the
-// codec untouched), so a resumed run continues bit for bit.
-
-const F64_TENSOR = 'float64';
-
-function float64Bundle(values: Float64Array): metaloop.ITensorBundle {
-  const bytes = new Uint8Array(values.byteLength);
-  bytes.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
-  return { tensors: [{ name: F64_TENSOR, shape: [values.length * 2] }], data: bytes };
-}
-
-function fromFloat64Bundle(bundle: metaloop.ITensorBundle | null | undefined, expected: number): Float64Array {
-  const tensors = bundle?.tensors ?? [];
-  const data = bundle?.data ?? new Uint8Array(0);
-  if (tensors.length !== 1 || tensors[0]?.name !== F64_TENSOR || data.byteLength !== expected * 8) {
-    throw new Error(`checkpoint optimizer state: expected ${expected} float64 values`);
-  }
-  const copy = new Uint8Array(data.byteLength);
-  copy.set(data);
-  return new Float64Array(copy.buffer);
-}
-
-export interface CheckpointData {
-  readonly runId: string;
-  readonly step: number;
-  readonly specJson: string;
-  readonly params: Float32Array;
-  readonly optimizer: OptimizerState;
-  readonly createdMs: number;
-  /** Task sampler state (JSON), see samplerState(). */
-  readonly sampler?: string;
-}
-
-export function encodeCheckpoint(c: CheckpointData, layout: readonly TensorSpec[]): Uint8Array {
-  return metaloop.Checkpoint.encode({
-    runId: c.runId,
-    step: c.step,
-    specJson: c.specJson,
-    params: toBundle({ layout, data: c.params }),
-    adamM: float64Bundle(c.optimizer.m),
-    adamV: float64Bundle(c.optimizer.v),
-    adamT: c.optimizer.t,
-    createdMs: c.createdMs,
-    samplerJson: c.sampler ?? '',
-  }).finish();
-}
-
-export function decodeCheckpoint(
-  bytes: Uint8Array,
-  layout: readonly TensorSpec[],
-  optimizer: 'adam' | 'sgd',
-): CheckpointData {
-  const c = metaloop.Checkpoint.decode(bytes);
-  const params = Float32Array.from(fromBundle(c.params, layout).data);
-  const n = optimizer === 'adam' ? params.length : 0;
-  return {
-    runId: c.runId,
-    step: c.step,
-    specJson: c.specJson,
-    params,
-    optimizer: {
-      kind: optimizer,
-      t: c.adamT,
-      m: fromFloat64Bundle(c.adamM, n),
-      v: fromFloat64Bundle(c.adamV, n),
-    },
-    createdMs: c.createdMs,
-    sampler: c.samplerJson,
-  };
-}
-
-/**
- * The task sampler's state at `step`: tasks come from seed = hash(run seed, domain, step, index),
- * so the seed and the next step are all it has (held-out tasks are fixed: domain 'eval', step 0).
- */
-export function samplerState(seed: number, step: number): string {
-  return JSON.stringify({ kind: 'seed-hash', seed, step, evalStep: 0 });
 }

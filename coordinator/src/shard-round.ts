@@ -9,6 +9,7 @@ import type { ShardSender } from './dispatch.js';
 import type { StepCollector, Verdict } from './aggregator.js';
 import type { RunObserver } from './observe.js';
 import { NoLiveWorkerError, RunFailedError } from './errors.js';
+import type { Valid } from './validate.js';
 import type { Release, ShardTimes } from './scheduler.js';
 
 /** What a round adds to its run's counters. */
@@ -286,9 +287,9 @@ export class ShardRound {
     this.failed(i, reason, detail);
   }
 
-  /** Offer a decoded (and validated) result of this round. */
-  offer(result: metaloop.ShardResult): Verdict {
-    const verdict = this.o.collector.offer(result);
+  /** Offer a decoded result of this round, validated (`valid`: ResultValidator.check's verdict). */
+  offer(result: metaloop.ShardResult, valid?: Valid): Verdict {
+    const verdict = this.o.collector.offer(result, valid);
     if (this.finished) return verdict;
     if (verdict.accepted) {
       const i = verdict.shard;

@@ -1,8 +1,8 @@
 /**
- * One active run: the synchronous outer loop of DESIGN.md. θ_t is stored once per version, the
+ * One active run: the synchronous outer loop (docs/architecture.md). θ_t is stored once per version, the
  * meta-batch goes out as fixed-size shards of task seeds, accepted results are summed in shard
  * order, the outer optimizer makes θ_{t+1}; held-out evaluation, checkpoints, the run record in
- * KV and progress events along the way. Rounds in flight: run-rounds.ts (their shards:
+ * KV and progress events along the way. Rounds in flight: round-book.ts (their shards:
  * run-shards.ts); an evaluation and its progress: run-eval.ts; record, history, events and
  * clock: run-report.ts.
  */
@@ -22,20 +22,14 @@ import type { RejectCounter, RejectReason, Verdict } from './aggregator.js';
 import type { ShardSender } from './dispatch.js';
 import { RunCancelledError } from './errors.js';
 import { createOptimizer, type OuterOptimizer } from './optimizer.js';
-import {
-  encodeCheckpoint,
-  paramsSha256,
-  samplerState,
-  stateToProto,
-  type CheckpointData,
-  type RunStateName,
-} from './records.js';
+import { encodeCheckpoint, samplerState, storeCheckpoint, type CheckpointData } from './checkpoint.js';
+import { paramsSha256, stateToProto, type RunStateName } from './run-state.js';
 import { RunHistory } from './history.js';
 import type { RunObserver } from './observe.js';
 import { Evaluation } from './run-eval.js';
 import { RunClock, RunReporter } from './run-report.js';
-import { RoundBook } from './run-rounds.js';
-import { retry, storeCheckpoint } from './run-store.js';
+import { RoundBook } from './round-book.js';
+import { retry } from './run-store.js';
 import type { FairShare } from './scheduler.js';
 import { ResultValidator } from './validate.js';
 
@@ -107,7 +101,7 @@ export class RunLoop {
   private finishedMs = 0;
   private readonly clock: RunClock;
   private readonly reporter: RunReporter;
-  /** The rounds in flight (run-rounds.ts). */
+  /** The rounds in flight (round-book.ts). */
   private readonly rounds: RoundBook;
   private readonly validator: ResultValidator;
   readonly priority: number;
@@ -115,7 +109,8 @@ export class RunLoop {
   private readonly rejected = new Map<RejectReason, number>();
   private staleness = { sum: 0, count: 0, max: 0 };
   private readonly stopper = new AbortController();
-  private resumeGate: { promise: Promise<void>; release: () => void } | null = null;
+  /** Set while paused: resolves (and is cleared) on resume, cancel or stop. */
+  private pausedUntil: { resumed: Promise<void>; release: () => void } | null = null;
   private done: Promise<void> | null = null;
   /** Work msgId tag of this session: '' for a fresh run, `.s<random>` for a resumed one. */
   private readonly session: string;
@@ -173,10 +168,11 @@ export class RunLoop {
    * round of its (kind, step); results of applied steps are duplicates, others stale.
    */
   offer(result: metaloop.ShardResult): Offered {
-    const invalid = this.validator.check(result);
+    const checked = this.validator.check(result);
     const evalKind = result.kind === metaloop.ShardKind.SHARD_KIND_EVAL;
     const pending = this.rounds.find(evalKind, result.step);
-    if (invalid) {
+    if (checked.reason !== undefined) {
+      const invalid = checked;
       // A bad result for a shard being collected counts as one failure of that shard (re-issued).
       if (pending && pending.version === result.paramVersion) pending.round.rejected(result.shard, invalid.reason, invalid.detail);
       return this.rejectedAs({ accepted: false, ...invalid, shard: result.shard });
@@ -195,7 +191,7 @@ export class RunLoop {
         shard: result.shard,
       });
     }
-    const verdict = pending.round.offer(result);
+    const verdict = pending.round.offer(result, checked);
     if (!verdict.accepted) return this.rejectedAs(verdict);
     if (evalKind) this.evaluation?.accepted(result.shard);
     if (result.delivery > 1) {
@@ -224,31 +220,31 @@ export class RunLoop {
     if (this.stateName !== 'running' && this.stateName !== 'pending') return;
     this.ctx.fairShare?.leave(this.runId);
     let release = () => {};
-    const promise = new Promise<void>((r) => (release = r));
-    this.resumeGate = { promise, release };
+    const resumed = new Promise<void>((r) => (release = r));
+    this.pausedUntil = { resumed, release };
     this.setState('paused');
   }
 
   resume(): void {
     if (this.stateName !== 'paused') return;
-    const gate = this.resumeGate;
-    this.resumeGate = null;
+    const paused = this.pausedUntil;
+    this.pausedUntil = null;
     this.ctx.fairShare?.join(this.runId, this.priority);
     this.setState('running');
-    gate?.release();
+    paused?.release();
   }
 
   /** Cancel: stop at once, drop queued shards, record CANCELLED. Resolves when the loop ended. */
   async cancel(): Promise<void> {
     if (!this.stopper.signal.aborted) this.stopper.abort(new RunCancelledError(this.runId));
-    this.resumeGate?.release();
+    this.pausedUntil?.release();
     await this.start();
   }
 
   /** Stop without changing the recorded state (coordinator shutdown: a restart resumes it). */
   async stop(): Promise<void> {
     if (!this.stopper.signal.aborted) this.stopper.abort(new Stopped('coordinator closing'));
-    this.resumeGate?.release();
+    this.pausedUntil?.release();
     if (this.done) await this.done;
     await this.reporter.flush();
   }
@@ -261,7 +257,7 @@ export class RunLoop {
     const signal = this.stopper.signal;
     try {
       this.ctx.observer?.runStarted(this.runId, this.spec, this.step, this.params.length);
-      if (!this.resumeGate) this.ctx.fairShare?.join(this.runId, this.priority);
+      if (!this.pausedUntil) this.ctx.fairShare?.join(this.runId, this.priority);
       if (this.startedMs === 0) this.startedMs = Date.now();
       // Workers read the spec from the record: write it before the first shard goes out.
       if (this.stateName === 'pending') this.setState('running');
@@ -269,7 +265,7 @@ export class RunLoop {
       await this.reporter.flush();
       await retry('storing parameters', logger, signal, () => transport.putParams(this.runId, this.step, this.encodeParams()));
       while (this.step < T) {
-        await this.gate();
+        await this.waitWhilePaused();
         this.rounds.issueAhead(this.step);
         await this.trainStep();
         if (this.evalDue()) await this.evaluate();
@@ -307,9 +303,10 @@ export class RunLoop {
     }
   }
 
-  private async gate(): Promise<void> {
+  /** Returns at once unless paused; else once resumed. Throws when the run was stopped or cancelled. */
+  private async waitWhilePaused(): Promise<void> {
     const signal = this.stopper.signal;
-    while (this.resumeGate && !signal.aborted) await this.resumeGate.promise;
+    while (this.pausedUntil && !signal.aborted) await this.pausedUntil.resumed;
     signal.throwIfAborted();
   }
 

@@ -6,8 +6,8 @@
  */
 import { metaloop, type RunSpec } from '@metaloop/shared';
 import type { StepCollector } from './aggregator.js';
-import { ShardRound, type RoundCounters } from './rounds.js';
-import type { RunContext } from './run.js';
+import { ShardRound, type RoundCounters } from './shard-round.js';
+import type { RunContext } from './run-loop.js';
 import { trainRound, type RoundPlan } from './run-shards.js';
 import { ShardTimes } from './scheduler.js';
 
