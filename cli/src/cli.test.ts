@@ -7,20 +7,11 @@ import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { startNatsServer, type NatsServer } from '@metaloop/shared';
 import { EXIT } from '@metaloop/coordinator';
-import { CLI, freePort, runMetaloop, type Ran } from '@metaloop/testing';
+import { childPids, CLI, freePort, type Ran, runMetaloop } from '@metaloop/testing';
 
 const EXAMPLE = fileURLToPath(new URL('../../examples/sinusoid.yaml', import.meta.url));
 
-const children = new Set<number>();
-after(() => {
-  for (const pid of children) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-});
+const children = childPids();
 
 function metaloop(args: string[], env: Record<string, string> = {}, timeoutMs = 120_000): Promise<Ran> {
   return runMetaloop(children, args, { METALOOP_NATS_URL: '', ...env }, timeoutMs);

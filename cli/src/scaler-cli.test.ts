@@ -9,20 +9,11 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { startNatsServer, type NatsServer } from '@metaloop/shared';
-import { CLI, FakeKubeApi, METALOOP_COORDINATOR, type Ran, runMetaloop } from '@metaloop/testing';
+import { childPids, CLI, FakeKubeApi, METALOOP_COORDINATOR, type Ran, runMetaloop } from '@metaloop/testing';
 
 const EXAMPLE = fileURLToPath(new URL('../../examples/sinusoid.yaml', import.meta.url));
 
-const children = new Set<number>();
-after(() => {
-  for (const pid of children) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-});
+const children = childPids();
 
 function metaloop(args: string[], env: Record<string, string>, timeoutMs = 60_000): Promise<Ran> {
   return runMetaloop(children, args, env, timeoutMs);

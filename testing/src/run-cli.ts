@@ -1,5 +1,6 @@
 /** Tests' helpers: run a command (or the `metaloop` CLI) as a child process, tracked by pid. */
 import { spawn } from 'node:child_process';
+import { after } from 'node:test';
 import { METALOOP } from './paths.js';
 
 /** The `metaloop` CLI's entry point (cli/dist/cli.js). */
@@ -9,6 +10,27 @@ export interface Ran {
   code: number | null;
   stdout: string;
   stderr: string;
+}
+
+/** SIGKILL every pid in `pids` (those already gone are passed over). */
+export function killAll(pids: Iterable<number>): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+/**
+ * A set for the pids of the child processes a test file starts; the file's `after` hook kills
+ * whatever is still in it (SIGKILL), on success and on failure. Call it at the file's top level.
+ */
+export function childPids(): Set<number> {
+  const pids = new Set<number>();
+  after(() => killAll(pids));
+  return pids;
 }
 
 export interface RunCommandOptions {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startNatsServer, type NatsServer } from '@metaloop/shared';
 import { loadExportedModel } from '@metaloop/worker';
-import { METALOOP, Proc, requireExecutable, ROOT, runCommand, waitFor, WORKER, type Ran } from '@metaloop/testing';
+import { killAll, METALOOP, Proc, type Ran, requireExecutable, ROOT, runCommand, waitFor, WORKER } from '@metaloop/testing';
 import { checkHtml, polylinePoints } from './html.js';
 
 const SPEC = join(ROOT, 'examples/sinusoid.yaml');
@@ -67,13 +67,7 @@ describe('metaloop CLI against nats-server + coordinator + worker', { timeout: 9
   });
 
   after(async () => {
-    for (const pid of children) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
+    killAll(children);
     await Promise.allSettled(procs.map((p) => p.stop()));
     await nats?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });

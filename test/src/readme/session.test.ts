@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { findNatsServer } from '@metaloop/shared';
-import { freePort, Proc, ROOT, runCommand, waitFor, type Ran } from '@metaloop/testing';
+import { freePort, killAll, Proc, type Ran, ROOT, runCommand, waitFor } from '@metaloop/testing';
 
 const MARKER = '<!-- test/src/readme/session.test.ts runs the next block';
 const README_PORT = '4222';
@@ -51,13 +51,7 @@ describe('README: the typical session, as written', { timeout: 900_000 }, () => 
 
   after(async () => {
     await Promise.all(procs.map((p) => p.kill()));
-    for (const pid of running) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
+    killAll(running);
     rmSync(dir, { recursive: true, force: true });
   });
 

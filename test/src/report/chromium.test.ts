@@ -13,20 +13,11 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { renderReport } from '@metaloop/cli';
 import type { HistoryEval, HistoryJson } from '@metaloop/coordinator';
-import { requireExecutable, runCommand, type Ran } from '@metaloop/testing';
+import { childPids, type Ran, requireExecutable, runCommand } from '@metaloop/testing';
 
 const CHROMIUM = requireExecutable('/usr/bin/chromium', 'chromium (headless, for the report screenshots)', 'apt-get install -y chromium');
 const DIR = mkdtempSync(join(tmpdir(), 'metaloop-report-shots-'));
-const pids = new Set<number>();
-after(() => {
-  for (const pid of pids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
-});
+const pids = childPids();
 
 function chromium(args: readonly string[], timeoutMs = 120_000): Promise<Ran> {
   return runCommand(pids, CHROMIUM, ['--headless', '--no-sandbox', '--disable-gpu', '--hide-scrollbars', `--user-data-dir=${join(DIR, 'profile')}`, ...args], { timeoutMs });
