@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,20 +6,11 @@ import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { startNatsServer, type NatsServer } from '@metaloop/shared';
 import { EXIT } from '@metaloop/coordinator';
-import { CLI, freePort, runMetaloop, type Ran } from '@metaloop/testing';
+import { childPids, CLI, freePort, Proc, type Ran, runMetaloop } from '@metaloop/testing';
 
 const EXAMPLE = fileURLToPath(new URL('../../examples/sinusoid.yaml', import.meta.url));
 
-const children = new Set<number>();
-after(() => {
-  for (const pid of children) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-});
+const children = childPids();
 
 function metaloop(args: string[], env: Record<string, string> = {}, timeoutMs = 120_000): Promise<Ran> {
   return runMetaloop(children, args, { METALOOP_NATS_URL: '', ...env }, timeoutMs);
@@ -64,25 +54,20 @@ describe('metaloop CLI', () => {
       assert.equal(t.code, EXIT.TIMEOUT, t.stderr);
       assert.match(t.stderr, /coordinator/);
 
-      const coord = spawn(process.execPath, [CLI, 'coordinator'], {
-        env: { ...process.env, ...env, METALOOP_LOG_LEVEL: 'info' },
-        stdio: ['ignore', 'ignore', 'pipe'],
-      });
-      children.add(coord.pid!);
-      let log = '';
-      coord.stderr.on('data', (d: Buffer) => (log += d.toString()));
+      const coord = new Proc('coordinator', process.execPath, [CLI, 'coordinator'], { ...env, METALOOP_LOG_LEVEL: 'info' });
+    children.add(coord.pid);
+    const log = () => coord.output().join('\n');
       try {
-        for (let i = 0; i < 100 && !log.includes('coordinator running'); i++) await new Promise((r) => setTimeout(r, 100));
+        for (let i = 0; i < 100 && !log().includes('coordinator running'); i++) await new Promise((r) => setTimeout(r, 100));
         const u = await metaloop(['status', 'nope-1'], env);
         assert.equal(u.code, EXIT.UNKNOWN_RUN, u.stderr);
         const l = await metaloop(['list', '--json'], env);
         assert.equal(l.code, EXIT.OK, l.stderr);
         assert.deepEqual(JSON.parse(l.stdout), []);
       } finally {
-        const exited = new Promise<number | null>((r) => coord.once('exit', (code) => r(code)));
-        coord.kill('SIGTERM');
-        assert.equal(await exited, 0, 'SIGTERM stops the coordinator cleanly');
-        children.delete(coord.pid!);
+        await coord.stop();
+        assert.equal(coord.exited?.code, 0, 'SIGTERM stops the coordinator cleanly');
+        children.delete(coord.pid);
       }
     });
   });

@@ -5,24 +5,14 @@
  * run is cancelled; bad scaler settings stop the command with a message naming the variable.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { startNatsServer, type NatsServer } from '@metaloop/shared';
-import { CLI, FakeKubeApi, METALOOP_COORDINATOR, type Ran, runMetaloop } from '@metaloop/testing';
+import { childPids, CLI, FakeKubeApi, METALOOP_COORDINATOR, Proc, type Ran, runMetaloop } from '@metaloop/testing';
 
 const EXAMPLE = fileURLToPath(new URL('../../examples/sinusoid.yaml', import.meta.url));
 
-const children = new Set<number>();
-after(() => {
-  for (const pid of children) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-});
+const children = childPids();
 
 function metaloop(args: string[], env: Record<string, string>, timeoutMs = 60_000): Promise<Ran> {
   return runMetaloop(children, args, env, timeoutMs);
@@ -59,17 +49,13 @@ describe('metaloop coordinator --k8s-scaler', () => {
       METALOOP_WORKER_MAX_REPLICAS: '4',
     };
     // The server's own bin here; `metaloop coordinator` (the same code through the CLI) below.
-    const coord = spawn(process.execPath, [METALOOP_COORDINATOR, '--metrics-port', '-1', '--k8s-api', api.url, '--k8s-scaler-interval-ms', '60000'], {
-      env: { ...process.env, ...env, METALOOP_LOG_LEVEL: 'info' },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    children.add(coord.pid!);
-    let log = '';
-    coord.stderr.on('data', (d: Buffer) => (log += d.toString()));
+    const coord = new Proc('metaloop-coordinator', process.execPath, [METALOOP_COORDINATOR, '--metrics-port', '-1', '--k8s-api', api.url, '--k8s-scaler-interval-ms', '60000'], { ...env, METALOOP_LOG_LEVEL: 'info' });
+    children.add(coord.pid);
+    const log = () => coord.output().join('\n');
     try {
       await until('the idle scale-down to min', () => api.replicas === 1);
       assert.deepEqual(JSON.parse(api.patches()[0]!.body), { spec: { replicas: 1 } });
-      await until('the coordinator', () => log.includes('coordinator running'));
+      await until('the coordinator', () => log().includes('coordinator running'));
 
       // No worker exists, so the run stays active; it asks for 3 workers.
       const s = await metaloop(['submit', EXAMPLE, '--set', 'workers.count=3'], env);
@@ -84,13 +70,12 @@ describe('metaloop coordinator --k8s-scaler', () => {
         api.patches().map((r) => [r.headers['content-type'], JSON.parse(r.body) as unknown]),
         [1, 3, 1].map((n) => ['application/merge-patch+json', { spec: { replicas: n } }]),
       );
-      assert.match(log, /worker scaler started/);
-      assert.match(log, /scaled workers/);
+      assert.match(log(), /worker scaler started/);
+      assert.match(log(), /scaled workers/);
     } finally {
-      const exited = new Promise<number | null>((r) => coord.once('exit', (code) => r(code)));
-      coord.kill('SIGTERM');
-      assert.equal(await exited, 0, `SIGTERM stops the coordinator with its scaler cleanly; log:\n${log}`);
-      children.delete(coord.pid!);
+      await coord.stop();
+      assert.equal(coord.exited?.code, 0, `SIGTERM stops the coordinator with its scaler cleanly; log:\n${log()}`);
+      children.delete(coord.pid);
     }
   });
 
@@ -105,23 +90,22 @@ describe('metaloop coordinator --k8s-scaler', () => {
     assert.match(bad.stderr, /METALOOP_K8S_SCALER must be true or false/);
 
     // Port 1 on loopback refuses connections: the coordinator keeps serving and logs the errors.
-    const coord = spawn(process.execPath, [CLI, 'coordinator', '--metrics-port', '-1', '--k8s-scaler', '--k8s-api', 'http://127.0.0.1:1'], {
-      env: { ...process.env, ...base, METALOOP_WORKER_DEPLOYMENT: 'workers', METALOOP_LOG_LEVEL: 'info' },
-      stdio: ['ignore', 'ignore', 'pipe'],
+    const coord = new Proc('coordinator', process.execPath, [CLI, 'coordinator', '--metrics-port', '-1', '--k8s-scaler', '--k8s-api', 'http://127.0.0.1:1'], {
+      ...base,
+      METALOOP_WORKER_DEPLOYMENT: 'workers',
+      METALOOP_LOG_LEVEL: 'info',
     });
-    children.add(coord.pid!);
-    let log = '';
-    coord.stderr.on('data', (d: Buffer) => (log += d.toString()));
+    children.add(coord.pid);
+    const log = () => coord.output().join('\n');
     try {
-      await until('two failed scaler cycles', () => (log.match(/worker scaler: cycle failed/g) ?? []).length >= 2);
-      assert.match(log, /unreachable/);
+      await until('two failed scaler cycles', () => (log().match(/worker scaler: cycle failed/g) ?? []).length >= 2);
+      assert.match(log(), /unreachable/);
       const l = await metaloop(['list', '--json'], { METALOOP_NATS_URL: nats.url });
       assert.equal(l.code, 0, l.stderr);
     } finally {
-      const exited = new Promise<number | null>((r) => coord.once('exit', (code) => r(code)));
-      coord.kill('SIGTERM');
-      assert.equal(await exited, 0, log);
-      children.delete(coord.pid!);
+      await coord.stop();
+      assert.equal(coord.exited?.code, 0, log());
+      children.delete(coord.pid);
     }
   });
 });

@@ -2,8 +2,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ApiClient, Coordinator, stateFromProto } from '@metaloop/coordinator';
-import { createLogger, InProcTransport, metaloop } from '@metaloop/shared';
-import { QuadraticWorker } from '@metaloop/testing';
+import { createLogger, metaloop } from '@metaloop/shared';
+import { startInProcCluster } from '@metaloop/testing';
 import { barLine, followRun } from './watch.js';
 
 // 3 train steps, no periodic evaluation: only the final one, 12 held-out tasks in 4 shards of 3.
@@ -22,16 +22,12 @@ const quiet = createLogger('test', { level: 'error' });
 
 describe('watch shows the evaluation progress', () => {
   it('on its bar, never going backwards', async () => {
-    const bus = await InProcTransport.create({ leaseMs: 2000 });
-    const ct = bus.connect();
-    // Queue dispatch set explicitly: the QuadraticWorker takes shards from the work queue.
-    const coordinator = await Coordinator.create({ transport: ct, recordIntervalMs: 100, dispatch: 'queue', logger: quiet });
-    const serving = coordinator.run();
-    // Every evaluation shard takes 300 ms (longer than the progress interval): each is reported.
-    const worker = new QuadraticWorker({ transport: bus.connect(), id: 'w0', delayMs: (s) => (s.kind === metaloop.ShardKind.SHARD_KIND_EVAL ? 300 : 0) });
+    // Queue dispatch set explicitly: the QuadraticWorker takes shards from the work queue. Every
+    // evaluation shard takes 300 ms (longer than the progress interval): each is reported.
+    const evalDelay = { delayMs: (s: metaloop.Shard) => (s.kind === metaloop.ShardKind.SHARD_KIND_EVAL ? 300 : 0) };
+    const cluster = await startInProcCluster((transport) => Coordinator.create({ transport, recordIntervalMs: 100, dispatch: 'queue', logger: quiet }), [evalDelay]);
+    const bus = cluster.bus;
     try {
-      await coordinator.ready();
-      worker.start();
       const client = new ApiClient({ transport: bus.connect(), timeoutMs: 2000 });
       const { runId } = await client.submit(SPEC, 'evalprog.yaml');
       const bars: string[] = [];
@@ -41,10 +37,7 @@ describe('watch shows the evaluation progress', () => {
       assert.ok(counts.some((c) => c > 0 && c < 12), `watch bars: ${JSON.stringify(counts)}`);
       assert.deepEqual(counts, [...counts].sort((x, y) => x - y), `watch's count never goes backwards: ${JSON.stringify(counts)}`);
     } finally {
-      await coordinator.close();
-      await serving;
-      await worker.close();
-      await ct.close();
+      await cluster.close();
       await bus.close();
     }
   });

@@ -5,7 +5,7 @@ import { ApiClient } from './client.js';
 import { Coordinator } from './coordinator.js';
 import type { CoordinatorOptions } from './coordinator-options.js';
 import { stateFromProto } from './run-state.js';
-import { QuadraticWorker, type QuadraticWorkerOptions } from '@metaloop/testing';
+import { startInProcCluster, type ClusterWorkerOptions, type QuadraticWorker } from '@metaloop/testing';
 
 const SPEC = (steps: number, extra = '') => `
 name: quad
@@ -32,30 +32,13 @@ after(async () => {
 });
 
 async function harness(
-  workers: Omit<QuadraticWorkerOptions, 'transport' | 'id'>[],
+  workers: ClusterWorkerOptions[],
   options: Partial<CoordinatorOptions> = {},
   bus?: InProcTransport,
 ): Promise<Harness> {
-  const root = bus ?? (await InProcTransport.create({ leaseMs: 2000 }));
-  const ct = root.connect();
   // QuadraticWorker takes shards from the work queue: queue dispatch, explicitly (direct is the default).
-  const coordinator = await Coordinator.create({ transport: ct, recordIntervalMs: 100, dispatch: 'queue', ...options });
-  const running = coordinator.run();
-  await coordinator.ready();
-  const ws = workers.map((w, i) => new QuadraticWorker({ ...w, transport: root.connect(), id: `w${i}` }));
-  ws.forEach((w) => w.start());
-  const h: Harness = {
-    bus: root,
-    coordinator,
-    client: new ApiClient({ transport: root.connect(), timeoutMs: 2000 }),
-    workers: ws,
-    close: async () => {
-      await coordinator.close();
-      await running;
-      for (const w of ws) await w.close();
-      await ct.close();
-    },
-  };
+  const cluster = await startInProcCluster((transport) => Coordinator.create({ transport, recordIntervalMs: 100, dispatch: 'queue', ...options }), workers, { bus });
+  const h: Harness = { ...cluster, client: new ApiClient({ transport: cluster.bus.connect(), timeoutMs: 2000 }) };
   open.push(h);
   return h;
 }

@@ -6,7 +6,7 @@ import { Coordinator } from './coordinator.js';
 import { evalScore, RunHistory, type HistoryJson } from './history.js';
 import { decodeCheckpoint } from './checkpoint.js';
 import { stateFromProto } from './run-state.js';
-import { QuadraticWorker } from '@metaloop/testing';
+import { startInProcCluster } from '@metaloop/testing';
 
 const SPEC = (steps: number) => `
 name: hist
@@ -25,21 +25,10 @@ after(async () => {
 });
 
 async function start(bus: InProcTransport, delayMs = 0) {
-  const ct = bus.connect();
   // QuadraticWorker takes shards from the work queue: queue dispatch, explicitly (direct is the default).
-  const coordinator = await Coordinator.create({ transport: ct, recordIntervalMs: 50, dispatch: 'queue' });
-  const running = coordinator.run();
-  await coordinator.ready();
-  const worker = new QuadraticWorker({ transport: bus.connect(), id: 'w0', ...(delayMs ? { delayMs: () => delayMs } : {}) });
-  worker.start();
-  const close = async () => {
-    await coordinator.close();
-    await running;
-    await worker.close();
-    await ct.close();
-  };
-  closers.push(close);
-  return { coordinator, client: new ApiClient({ transport: bus.connect(), timeoutMs: 2000 }), close };
+  const cluster = await startInProcCluster((transport) => Coordinator.create({ transport, recordIntervalMs: 50, dispatch: 'queue' }), [delayMs ? { delayMs: () => delayMs } : {}], { bus });
+  closers.push(cluster.close);
+  return { coordinator: cluster.coordinator, client: new ApiClient({ transport: bus.connect(), timeoutMs: 2000 }), close: cluster.close };
 }
 
 const historyOf = async (client: ApiClient, runId: string) => JSON.parse(Buffer.from((await client.history(runId)).data).toString('utf8')) as HistoryJson;

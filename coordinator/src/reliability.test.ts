@@ -11,7 +11,7 @@ import { Coordinator } from './coordinator.js';
 import type { CoordinatorOptions } from './coordinator-options.js';
 import { stateFromProto } from './run-state.js';
 import { FairShare, ShardTimes } from './scheduler.js';
-import { QuadraticWorker, type QuadraticWorkerOptions } from '@metaloop/testing';
+import { startInProcCluster, type ClusterWorkerOptions } from '@metaloop/testing';
 
 const SPEC = (steps: number, extra = '') => `
 name: rel
@@ -36,26 +36,10 @@ after(async () => {
   for (const h of open.splice(0)) await h.close();
 });
 
-async function harness(workers: Omit<QuadraticWorkerOptions, 'transport' | 'id'>[], options: Partial<CoordinatorOptions> = {}, leaseMs = 10_000): Promise<Harness> {
-  const bus = await InProcTransport.create({ leaseMs });
-  const ct = bus.connect();
+async function harness(workers: ClusterWorkerOptions[], options: Partial<CoordinatorOptions> = {}, leaseMs = 10_000): Promise<Harness> {
   // QuadraticWorker takes shards from the work queue: queue dispatch, explicitly (direct is the default).
-  const coordinator = await Coordinator.create({ transport: ct, recordIntervalMs: 100, dispatch: 'queue', ...options });
-  const running = coordinator.run();
-  await coordinator.ready();
-  const ws = workers.map((w, i) => new QuadraticWorker({ ...w, transport: bus.connect(), id: `w${i}` }));
-  ws.forEach((w) => w.start());
-  const h: Harness = {
-    bus,
-    coordinator,
-    client: new ApiClient({ transport: bus.connect(), timeoutMs: 2000 }),
-    close: async () => {
-      await coordinator.close();
-      await running;
-      for (const w of ws) await w.close();
-      await ct.close();
-    },
-  };
+  const cluster = await startInProcCluster((transport) => Coordinator.create({ transport, recordIntervalMs: 100, dispatch: 'queue', ...options }), workers, { leaseMs });
+  const h: Harness = { ...cluster, client: new ApiClient({ transport: cluster.bus.connect(), timeoutMs: 2000 }) };
   open.push(h);
   return h;
 }

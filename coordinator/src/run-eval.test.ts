@@ -1,12 +1,12 @@
 /** Issue 16 item 7: an evaluation tells its progress (held-out tasks done / total) as it goes. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createLogger, InProcTransport, metaloop, parseSpec, subjects } from '@metaloop/shared';
+import { createLogger, metaloop, parseSpec, subjects } from '@metaloop/shared';
 import { ApiClient } from './client.js';
 import { Coordinator } from './coordinator.js';
 import { stateFromProto } from './run-state.js';
 import { Evaluation, type EvalProgress } from './run-eval.js';
-import { QuadraticWorker } from '@metaloop/testing';
+import { startInProcCluster } from '@metaloop/testing';
 
 // 3 train steps, no periodic evaluation: only the final one, 12 held-out tasks in 4 shards of 3.
 const SPEC = `
@@ -39,18 +39,14 @@ describe('Evaluation progress', () => {
   });
 
   it('the run loop publishes eval-progress events and records the progress while it evaluates', async () => {
-    const bus = await InProcTransport.create({ leaseMs: 2000 });
-    const ct = bus.connect();
-    // Queue dispatch set explicitly: the QuadraticWorker takes shards from the work queue.
-    const coordinator = await Coordinator.create({ transport: ct, recordIntervalMs: 100, dispatch: 'queue', logger: quiet });
-    const serving = coordinator.run();
-    // Every evaluation shard takes 300 ms (longer than the progress interval): each is reported.
-    const worker = new QuadraticWorker({ transport: bus.connect(), id: 'w0', delayMs: (s) => (s.kind === metaloop.ShardKind.SHARD_KIND_EVAL ? 300 : 0) });
+    // Queue dispatch set explicitly: the QuadraticWorker takes shards from the work queue. Every
+    // evaluation shard takes 300 ms (longer than the progress interval): each is reported.
+    const evalDelay = { delayMs: (s: metaloop.Shard) => (s.kind === metaloop.ShardKind.SHARD_KIND_EVAL ? 300 : 0) };
+    const cluster = await startInProcCluster((transport) => Coordinator.create({ transport, recordIntervalMs: 100, dispatch: 'queue', logger: quiet }), [evalDelay]);
+    const bus = cluster.bus;
     const events: metaloop.Event[] = [];
     const sub = bus.subscribe(subjects('metaloop').eventsAll(), (data) => events.push(metaloop.Event.decode(data)));
     try {
-      await coordinator.ready();
-      worker.start();
       const client = new ApiClient({ transport: bus.connect(), timeoutMs: 2000 });
       const { runId } = await client.submit(SPEC, 'evalprog.yaml');
       const polled: metaloop.RunRecord[] = [];
@@ -75,10 +71,7 @@ describe('Evaluation progress', () => {
       assert.equal(final.evalTasksDone, 0);
     } finally {
       await sub.close();
-      await coordinator.close();
-      await serving;
-      await worker.close();
-      await ct.close();
+      await cluster.close();
       await bus.close();
     }
   });

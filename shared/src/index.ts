@@ -95,4 +95,4 @@ export {
   type NatsTlsOptions,
   type NatsTransportOptions,
 } from './transport/nats-options.js';
-export { DEFAULT_NATS_URL, natsFlagsToEnv, natsOptionsFromFlags, type NatsFlags } from './transport/nats-flags.js';
+export { DEFAULT_NATS_URL, NATS_FLAG_SPECS, natsFlagsToEnv, natsOptionsFromFlags, type NatsFlags, type NatsFlagSpec } from './transport/nats-flags.js';

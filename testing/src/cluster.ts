@@ -4,16 +4,14 @@
  * NATS client, and the coordinator's /metrics.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { ApiClient } from '@metaloop/coordinator';
 import { metaloop, NatsTransport, type NatsTransportOptions } from '@metaloop/shared';
 import { freePort } from './ports.js';
 import { METALOOP, SINUSOID, WORKER } from './paths.js';
 import { Proc, waitFor } from './proc.js';
+import { runCommand } from './run-cli.js';
 
 
-const execFileP = promisify(execFile);
 
 /** A small sinusoid run: meta-batch 10 in 2 shards, checkpoints every 5 steps, one final eval. */
 export function sinusoidSets(steps: number, extra: readonly string[] = []): string[] {
@@ -36,19 +34,15 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Run `metaloop <args>` (no --nats added); never throws on a non-zero exit. */
+const cliPids = new Set<number>();
+
+/** Run `metaloop <args>` (no --nats added); never throws: a non-zero exit or a timeout (SIGKILL, code -1) is in the result. */
 export async function metaloopCli(args: readonly string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 120_000): Promise<CliResult> {
   try {
-    const { stdout, stderr } = await execFileP(process.execPath, [METALOOP, ...args], {
-      timeout: timeoutMs,
-      killSignal: 'SIGKILL',
-      maxBuffer: 16 << 20,
-      env: { ...process.env, ...env },
-    });
-    return { code: 0, stdout, stderr };
+    const r = await runCommand(cliPids, process.execPath, [METALOOP, ...args], { env: { ...process.env, ...env }, timeoutMs });
+    return { code: r.code ?? -1, stdout: r.stdout, stderr: r.stderr };
   } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+    return { code: -1, stdout: '', stderr: err instanceof Error ? err.message : String(err) };
   }
 }
 

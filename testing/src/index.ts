@@ -13,7 +13,9 @@
 export { freePort } from './ports.js';
 export { METALOOP, METALOOP_COORDINATOR, ROOT, SINUSOID, WORKER } from './paths.js';
 export { httpStatus, Proc, requireExecutable, sleep, waitFor } from './proc.js';
-export { CLI, runMetaloop, type Ran } from './run-cli.js';
+export { childPids, CLI, killAll, runCommand, runMetaloop, type Ran, type RunCommandOptions } from './run-cli.js';
 export { FakeKubeApi, SCALE_PATH, type Recorded } from './fake-kube-api.js';
 export { QuadraticWorker, type QuadraticWorkerOptions } from './quadratic-worker.js';
+export { permissionError, type StatusSource } from './nats-permissions.js';
+export { startInProcCluster, type ClusterWorkerOptions, type InProcCluster, type ServingCoordinator } from './in-proc-cluster.js';
 export { transportContract, type ContractBackend, type ContractCluster, type ContractSettings } from './transport/contract.js';

@@ -9,6 +9,7 @@ import {
   ConnectionError,
   createLogger,
   DEFAULT_WORKER_METRICS_PORT,
+  NATS_FLAG_SPECS,
   natsOptionsFromFlags,
   connectNats,
   parseMetricsPort,
@@ -65,13 +66,22 @@ function nonNegativeInt(value: string): number {
   return n;
 }
 
+/** --nats, --prefix, --nats-user … --nats-tls-key, as every CLI has them (NATS_FLAG_SPECS). */
+function withNatsFlags(cmd: Command): Command {
+  for (const f of NATS_FLAG_SPECS) {
+    const option = new Option(f.flags, f.description).env(f.env);
+    cmd.addOption(f.default === undefined ? option : option.default(f.default));
+  }
+  return cmd;
+}
+
 function program(): Command {
-  return new Command('metaloop-worker')
-    .description('Metaloop worker: computes MAML shards from the work queue on the best available tfjs backend')
-    .version(WORKER_VERSION)
-    .addOption(new Option('--nats <url>', 'NATS server URL(s), comma separated (default: nats://127.0.0.1:4222)').env('METALOOP_NATS_URL'))
+  return withNatsFlags(
+    new Command('metaloop-worker')
+      .description('Metaloop worker: computes MAML shards from the work queue on the best available tfjs backend')
+      .version(WORKER_VERSION),
+  )
     .addOption(new Option('--id <id>', 'worker id in heartbeats and results (default: <hostname>-<pid>-<random hex>)').env('METALOOP_WORKER_ID'))
-    .addOption(new Option('--prefix <prefix>', 'subject prefix (default: metaloop)').env('METALOOP_PREFIX'))
     .addOption(new Option('--backend <name>', 'required tfjs backend (default: any = the first that loads of tensorflow-gpu, tensorflow, wasm, cpu)').choices(BACKEND_PREFERENCES).env('METALOOP_BACKEND'))
     .addOption(new Option('--heartbeat-ms <ms>', 'heartbeat period (default: 2000)').argParser(positiveInt))
     .addOption(
@@ -85,13 +95,6 @@ function program(): Command {
         .env('METALOOP_WORKER_SLOW_SHARD_MS')
         .hideHelp(),
     )
-    .addOption(new Option('--nats-user <user>', 'NATS user').env('METALOOP_NATS_USER'))
-    .addOption(new Option('--nats-password <password>', 'NATS password').env('METALOOP_NATS_PASSWORD'))
-    .addOption(new Option('--nats-token <token>', 'NATS token').env('METALOOP_NATS_TOKEN'))
-    .addOption(new Option('--nats-creds <file>', 'NATS .creds (or nkey seed) file').env('METALOOP_NATS_CREDS'))
-    .addOption(new Option('--nats-tls-ca <file>', 'CA certificate (PEM) to verify the server').env('METALOOP_NATS_TLS_CA'))
-    .addOption(new Option('--nats-tls-cert <file>', 'client certificate (PEM)').env('METALOOP_NATS_TLS_CERT'))
-    .addOption(new Option('--nats-tls-key <file>', 'client key (PEM)').env('METALOOP_NATS_TLS_KEY'))
     .addOption(new Option('--log-level <level>', 'log level (default: info)').choices(['debug', 'info', 'warn', 'error']).env('METALOOP_LOG_LEVEL'))
     .addOption(
       new Option('--metrics-port <port>', '/metrics, /healthz, /readyz port (0 = any free port, -1 = off)')

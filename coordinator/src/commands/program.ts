@@ -4,7 +4,7 @@
  * error → exit code ending.
  */
 import { Option, type Command } from 'commander';
-import { ConnectionError, createLogger, DEFAULT_NATS_URL, DEFAULT_PREFIX, type Logger, type LogLevel, type NatsFlags } from '@metaloop/shared';
+import { ConnectionError, createLogger, DEFAULT_NATS_URL, NATS_FLAG_SPECS, type Logger, type LogLevel, type NatsFlags } from '@metaloop/shared';
 import { exitCodeFor } from '../exit-codes.js';
 
 /** The global flags: NATS (natsOptionsFromFlags of @metaloop/shared maps them) and --debug. */
@@ -16,17 +16,11 @@ export interface GlobalOptions extends NatsFlags {
 
 /** --nats, --prefix, --nats-user … --nats-tls-key (each with its METALOOP_* variable) and --debug. */
 export function addNatsFlags(cmd: Command): Command {
-  return cmd
-    .addOption(new Option('--nats <url>', 'NATS server URL').env('METALOOP_NATS_URL').default(DEFAULT_NATS_URL))
-    .addOption(new Option('--prefix <prefix>', 'subject prefix').env('METALOOP_PREFIX').default(DEFAULT_PREFIX))
-    .addOption(new Option('--nats-user <user>', 'NATS user').env('METALOOP_NATS_USER'))
-    .addOption(new Option('--nats-password <password>', 'NATS password').env('METALOOP_NATS_PASSWORD'))
-    .addOption(new Option('--nats-token <token>', 'NATS token').env('METALOOP_NATS_TOKEN'))
-    .addOption(new Option('--nats-creds <file>', 'NATS .creds (or nkey seed) file').env('METALOOP_NATS_CREDS'))
-    .addOption(new Option('--nats-tls-ca <file>', 'CA certificate (PEM) to verify the server').env('METALOOP_NATS_TLS_CA'))
-    .addOption(new Option('--nats-tls-cert <file>', 'client certificate (PEM)').env('METALOOP_NATS_TLS_CERT'))
-    .addOption(new Option('--nats-tls-key <file>', 'client key (PEM)').env('METALOOP_NATS_TLS_KEY'))
-    .option('--debug', 'debug logs and stack traces on errors');
+  for (const f of NATS_FLAG_SPECS) {
+    const option = new Option(f.flags, f.description).env(f.env);
+    cmd.addOption(f.default === undefined ? option : option.default(f.default));
+  }
+  return cmd.option('--debug', 'debug logs and stack traces on errors');
 }
 
 /** The help lines about the connection flags. */

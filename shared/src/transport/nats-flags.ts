@@ -3,6 +3,7 @@
  * NatsTransportOptions, used by every CLI (`metaloop`, `metaloop-coordinator`, `metaloop-worker`),
  * and back to environment variables for child processes (`metaloop local` starts workers).
  */
+import { DEFAULT_PREFIX } from '../subjects.js';
 import type { NatsTlsOptions, NatsTransportOptions } from './nats-options.js';
 
 /** Where every CLI connects when neither --nats nor METALOOP_NATS_URL says otherwise. */
@@ -21,17 +22,26 @@ export interface NatsFlags {
   readonly natsTlsKey?: string | undefined;
 }
 
-/** Each flag and the environment variable that stands for it. */
-const ENV: ReadonlyArray<readonly [keyof NatsFlags, string]> = [
-  ['nats', 'METALOOP_NATS_URL'],
-  ['prefix', 'METALOOP_PREFIX'],
-  ['natsUser', 'METALOOP_NATS_USER'],
-  ['natsPassword', 'METALOOP_NATS_PASSWORD'],
-  ['natsToken', 'METALOOP_NATS_TOKEN'],
-  ['natsCreds', 'METALOOP_NATS_CREDS'],
-  ['natsTlsCa', 'METALOOP_NATS_TLS_CA'],
-  ['natsTlsCert', 'METALOOP_NATS_TLS_CERT'],
-  ['natsTlsKey', 'METALOOP_NATS_TLS_KEY'],
+/** One NATS flag as every CLI declares it (commander: `new Option(flags, description).env(env)`). */
+export interface NatsFlagSpec {
+  readonly key: keyof NatsFlags;
+  readonly flags: string;
+  readonly description: string;
+  readonly env: string;
+  readonly default?: string;
+}
+
+/** The NATS flags of every CLI, each with its help and the environment variable that stands for it. */
+export const NATS_FLAG_SPECS: readonly NatsFlagSpec[] = [
+  { key: 'nats', flags: '--nats <url>', description: 'NATS server URL(s), comma separated', env: 'METALOOP_NATS_URL', default: DEFAULT_NATS_URL },
+  { key: 'prefix', flags: '--prefix <prefix>', description: 'subject prefix', env: 'METALOOP_PREFIX', default: DEFAULT_PREFIX },
+  { key: 'natsUser', flags: '--nats-user <user>', description: 'NATS user', env: 'METALOOP_NATS_USER' },
+  { key: 'natsPassword', flags: '--nats-password <password>', description: 'NATS password', env: 'METALOOP_NATS_PASSWORD' },
+  { key: 'natsToken', flags: '--nats-token <token>', description: 'NATS token', env: 'METALOOP_NATS_TOKEN' },
+  { key: 'natsCreds', flags: '--nats-creds <file>', description: 'NATS .creds (or nkey seed) file', env: 'METALOOP_NATS_CREDS' },
+  { key: 'natsTlsCa', flags: '--nats-tls-ca <file>', description: 'CA certificate (PEM) to verify the server', env: 'METALOOP_NATS_TLS_CA' },
+  { key: 'natsTlsCert', flags: '--nats-tls-cert <file>', description: 'client certificate (PEM)', env: 'METALOOP_NATS_TLS_CERT' },
+  { key: 'natsTlsKey', flags: '--nats-tls-key <file>', description: 'client key (PEM)', env: 'METALOOP_NATS_TLS_KEY' },
 ];
 
 /**
@@ -43,7 +53,7 @@ export function natsOptionsFromFlags(flags: NatsFlags, env: NodeJS.ProcessEnv = 
   const get = (k: keyof NatsFlags): string | undefined => {
     const flag = flags[k];
     if (flag !== undefined && flag !== '') return flag;
-    const v = env[ENV.find(([f]) => f === k)![1]];
+    const v = env[NATS_FLAG_SPECS.find((f) => f.key === k)!.env];
     return v === undefined || v === '' ? undefined : v;
   };
   const [url, prefix, user, pass, token, creds] = [get('nats'), get('prefix'), get('natsUser'), get('natsPassword'), get('natsToken'), get('natsCreds')];
@@ -62,8 +72,8 @@ export function natsOptionsFromFlags(flags: NatsFlags, env: NodeJS.ProcessEnv = 
 /** The flags as METALOOP_* environment variables (for a child process); unset flags are left out. */
 export function natsFlagsToEnv(flags: NatsFlags): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const [k, name] of ENV) {
-    const v = flags[k];
+  for (const { key, env: name } of NATS_FLAG_SPECS) {
+    const v = flags[key];
     if (v) env[name] = v;
   }
   return env;

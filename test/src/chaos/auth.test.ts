@@ -13,33 +13,13 @@ import { join } from 'node:path';
 import { jetstream } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { startNatsServer, subjects, type NatsServer } from '@metaloop/shared';
-import { Proc, ROOT, SINUSOID, waitFor } from '@metaloop/testing';
+import { permissionError, Proc, ROOT, SINUSOID, waitFor } from '@metaloop/testing';
 import { metaloopCli, sinusoidSets, startCoordinator, startWorker } from '@metaloop/testing/cluster';
 
 const CONF = join(ROOT, 'deploy', 'nats', 'nats-test.conf');
 const PASS = { coordinator: 'coordinator-test-password', worker: 'worker-test-password', cli: 'cli-test-password' } as const;
 const roleEnv = (role: keyof typeof PASS) => ({ METALOOP_NATS_USER: role, METALOOP_NATS_PASSWORD: PASS[role] });
 
-/** The permission error NATS reports (thrown, or on the connection's status) while `action` runs. */
-async function denied(nc: NatsConnection, action: () => Promise<unknown>): Promise<string> {
-  let status = '';
-  const watch = (async () => {
-    for await (const s of nc.status()) {
-      if (s.type === 'error' && /permission/i.test(String(s.error))) {
-        status = String(s.error);
-        return;
-      }
-    }
-  })();
-  let thrown = '';
-  try {
-    await action();
-  } catch (err) {
-    thrown = String(err);
-  }
-  await Promise.race([watch, new Promise((r) => setTimeout(r, 1500))]);
-  return `${thrown} ${status}`.trim();
-}
 
 function lastJson(stdout: string): Record<string, unknown> {
   const lines = stdout.trim().split('\n');
@@ -74,12 +54,12 @@ describe('chaos: authentication and per-role permissions', { timeout: 300_000 },
     const s = subjects();
     const cli = await connect({ servers: nats.url, user: 'cli', pass: PASS.cli, reconnect: false });
     conns.push(cli);
-    const readWork = await denied(cli, async () => {
+    const readWork = await permissionError(cli, async () => {
       const c = await jetstream(cli).consumers.get(s.workStream, s.workConsumer);
       await c.next({ expires: 1000 });
     });
     assert.match(readWork, /permission|authoriz/i, `reading work must be refused, got: ${readWork || 'success'}`);
-    const publishResult = await denied(cli, async () => {
+    const publishResult = await permissionError(cli, async () => {
       cli.publish(s.results('some-run'), new Uint8Array([1, 2, 3]));
       await cli.flush();
     });

@@ -8,17 +8,13 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startNatsServer, type NatsServer } from '@metaloop/shared';
 import { loadExportedModel } from '@metaloop/worker';
-import { Proc, requireExecutable, waitFor } from '@metaloop/testing';
+import { killAll, METALOOP, Proc, type Ran, requireExecutable, ROOT, runCommand, waitFor, WORKER } from '@metaloop/testing';
 import { checkHtml, polylinePoints } from './html.js';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-const METALOOP = join(ROOT, 'cli/dist/cli.js');
-const WORKER = join(ROOT, 'worker/dist/cli.js');
 const SPEC = join(ROOT, 'examples/sinusoid.yaml');
 const SCRIPT = requireExecutable('/usr/bin/script', 'script (util-linux)', 'apt-get install -y bsdutils');
 const STEPS = 120;
@@ -27,38 +23,11 @@ const INNER = 5;
 const SETS = [`outer.steps=${STEPS}`, `eval.every=${EVAL_EVERY}`, 'eval.tasks=25', `eval.innerSteps=${INNER}`, `checkpoint.every=${EVAL_EVERY}`, 'checkpoint.keep=5'];
 const set = (xs: readonly string[]) => xs.flatMap((s) => ['--set', s]);
 
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 const children = new Set<number>();
 
-/** Run a command; SIGKILL by pid after `timeoutMs`. */
-function exec(command: string, args: readonly string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 120_000): Promise<Ran> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(command, args, { env: { ...process.env, METALOOP_LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(child.pid!);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      try {
-        process.kill(child.pid!, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-      reject(new Error(`${command} ${args.join(' ')} timed out after ${timeoutMs} ms; stderr:\n${stderr}\nstdout:\n${stdout.slice(-2000)}`));
-    }, timeoutMs);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      children.delete(child.pid!);
-      resolvePromise({ code, stdout, stderr });
-    });
-  });
-}
+/** Run a command with METALOOP_LOG_LEVEL=warn and `env` over this process's environment. */
+const exec = (command: string, args: readonly string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 120_000): Promise<Ran> =>
+  runCommand(children, command, args, { env: { ...process.env, METALOOP_LOG_LEVEL: 'warn', ...env }, timeoutMs });
 
 const shellQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
@@ -98,13 +67,7 @@ describe('metaloop CLI against nats-server + coordinator + worker', { timeout: 9
   });
 
   after(async () => {
-    for (const pid of children) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
+    killAll(children);
     await Promise.allSettled(procs.map((p) => p.stop()));
     await nats?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });

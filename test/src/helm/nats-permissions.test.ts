@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { findNatsServer, NatsTransport } from '@metaloop/shared';
-import { freePort } from '@metaloop/testing';
+import { freePort, permissionError } from '@metaloop/testing';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
@@ -56,26 +56,10 @@ async function transport(role: 'coordinator' | 'worker'): Promise<NatsTransport>
   return t;
 }
 
-/** Resolves with the permissions error the server reports for `nc` while `action` runs. */
+/** Resolves once the server has refused `action` for `nc` for lack of permissions. */
 async function expectDenied(nc: NatsConnection, action: () => unknown, what: string): Promise<void> {
-  let statusErr = '';
-  const watcher = (async () => {
-    for await (const s of nc.status()) {
-      if (s.type === 'error' && /permission/i.test(String(s.error))) {
-        statusErr = String(s.error);
-        return;
-      }
-    }
-  })();
-  let thrown = '';
-  try {
-    await action();
-  } catch (err) {
-    thrown = String(err);
-  }
-  await Promise.race([watcher, new Promise((r) => setTimeout(r, 1500))]);
-  const combined = `${thrown} ${statusErr}`;
-  assert.match(combined, /permission/i, `${what} should be refused, got: ${combined || 'success'}`);
+  const error = await permissionError(nc, action);
+  assert.match(error, /permission/i, `${what} should be refused, got: ${error || 'success'}`);
 }
 
 before(async () => {

@@ -12,13 +12,12 @@
  * directory. The environment sets METALOOP_METRICS_HOST=127.0.0.1 (tests listen on loopback only).
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { findNatsServer } from '@metaloop/shared';
-import { freePort, Proc, ROOT, waitFor } from '@metaloop/testing';
+import { freePort, killAll, Proc, type Ran, ROOT, runCommand, waitFor } from '@metaloop/testing';
 
 const MARKER = '<!-- test/src/readme/session.test.ts runs the next block';
 const README_PORT = '4222';
@@ -39,12 +38,6 @@ function sessionLines(readme: string): string[] {
     .filter((l) => l !== '' && !l.startsWith('#'));
 }
 
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** What a line checks; `key` is its command, e.g. `metaloop submit`. */
 function commandKey(command: string): string {
   const words = command.split(/\s+/);
@@ -58,36 +51,12 @@ describe('README: the typical session, as written', { timeout: 900_000 }, () => 
 
   after(async () => {
     await Promise.all(procs.map((p) => p.kill()));
-    for (const pid of running) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
+    killAll(running);
     rmSync(dir, { recursive: true, force: true });
   });
 
   /** One foreground line through bash with the session's variables; SIGKILL by pid after `timeoutMs`. */
-  function run(line: string, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<Ran> {
-    return new Promise((resolve, reject) => {
-      const child = spawn('bash', ['-c', line], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
-      running.add(child.pid!);
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      const timer = setTimeout(() => {
-        process.kill(child.pid!, 'SIGKILL');
-        reject(new Error(`'${line}' timed out after ${timeoutMs} ms; stderr:\n${stderr.slice(-3000)}`));
-      }, timeoutMs);
-      child.on('exit', (code) => {
-        clearTimeout(timer);
-        running.delete(child.pid!);
-        resolve({ code, stdout, stderr });
-      });
-    });
-  }
+  const run = (line: string, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<Ran> => runCommand(running, 'bash', ['-c', line], { cwd: dir, env, timeoutMs });
 
   it('starts NATS, a coordinator and two workers, then submit, watch, report, export and eval succeed', async () => {
     const port = String(await freePort());

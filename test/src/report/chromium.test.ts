@@ -7,48 +7,20 @@
  * in the middle. Screenshots are written to a temporary directory (its path is logged) to look at.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { renderReport } from '@metaloop/cli';
 import type { HistoryEval, HistoryJson } from '@metaloop/coordinator';
-import { requireExecutable } from '@metaloop/testing';
+import { childPids, type Ran, requireExecutable, runCommand } from '@metaloop/testing';
 
 const CHROMIUM = requireExecutable('/usr/bin/chromium', 'chromium (headless, for the report screenshots)', 'apt-get install -y chromium');
 const DIR = mkdtempSync(join(tmpdir(), 'metaloop-report-shots-'));
-const pids = new Set<number>();
-after(() => {
-  for (const pid of pids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
-});
+const pids = childPids();
 
-function chromium(args: readonly string[], timeoutMs = 120_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(CHROMIUM, ['--headless', '--no-sandbox', '--disable-gpu', '--hide-scrollbars', `--user-data-dir=${join(DIR, 'profile')}`, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    pids.add(child.pid!);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`chromium ${args.join(' ')} timed out\n${stderr.slice(-2000)}`));
-    }, timeoutMs);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      pids.delete(child.pid!);
-      resolve({ code, stdout, stderr });
-    });
-  });
+function chromium(args: readonly string[], timeoutMs = 120_000): Promise<Ran> {
+  return runCommand(pids, CHROMIUM, ['--headless', '--no-sandbox', '--disable-gpu', '--hide-scrollbars', `--user-data-dir=${join(DIR, 'profile')}`, ...args], { timeoutMs });
 }
 
 /** A deterministic history: `evals` evaluations every `every` steps of a run of evals·every steps. */
