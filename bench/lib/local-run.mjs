@@ -73,7 +73,7 @@ const result = await runLocal({
   workers: cfg.workers,
   embedded: cfg.embedded === true,
   dispatch: cfg.dispatch,
-  nats: cfg.natsUrl ? { url: cfg.natsUrl } : undefined,
+  nats: cfg.natsUrl ? { nats: cfg.natsUrl } : undefined,
   prefix: 'metaloop',
   logger,
   pollMs: 200,
