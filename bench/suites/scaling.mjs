@@ -33,9 +33,9 @@ function workerCounts() {
 export async function run({ quick, log, signal, command }) {
   const counts = workerCounts();
   const maxN = Math.max(...counts);
-  const reps = 1;
+  const reps = quick ? 1 : 3;
   // Two one-task shards per worker of the largest count (every count that divides it splits evenly).
-  const spec = conv4Spec(quick ? 2 : 3, { metaBatch: 2 * maxN, shardSize: 1 });
+  const spec = conv4Spec(quick ? 2 : 5, { metaBatch: 2 * maxN, shardSize: 1 });
   const warmup = 1;
   const by = new Map(DISPATCH.flatMap((d) => counts.map((n) => [`${d}/${n}`, []])));
   const floor = await startFloor(log);

@@ -31,10 +31,10 @@ export const ARMS = [
 
 export function plans(quick) {
   return [
-    { key: 'sinusoid', label: 'sinusoid MAML (MLP 1-40-40-1, 25 tasks/step in 5 shards)', spec: sinusoidSpec(quick ? 30 : 100), warmup: quick ? 5 : 20, reps: 1, target: 0.85 },
+    { key: 'sinusoid', label: 'sinusoid MAML (MLP 1-40-40-1, 25 tasks/step in 5 shards)', spec: sinusoidSpec(quick ? 30 : 100), warmup: quick ? 5 : 20, reps: quick ? 1 : 3, target: 0.85 },
     quick
       ? { key: 'conv4', label: 'Conv4 5w1s MAML 2nd order (2 tasks/step in 2 shards)', spec: conv4Spec(2, { metaBatch: 2, shardSize: 1 }), warmup: 1, reps: 1, target: 0.98 }
-      : { key: 'conv4', label: 'Conv4 5w1s MAML 2nd order (4 tasks/step in 4 shards)', spec: conv4Spec(3, { metaBatch: 4, shardSize: 1 }), warmup: 1, reps: 1, target: 0.98 },
+      : { key: 'conv4', label: 'Conv4 5w1s MAML 2nd order (4 tasks/step in 4 shards)', spec: conv4Spec(6, { metaBatch: 4, shardSize: 1 }), warmup: 1, reps: 2, target: 0.98 },
   ];
 }
 
