@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { InProcTransport, metaloop, paramLayout, parseSpec, toBundle } from '@metaloop/shared';
-import { QuadraticWorker } from '@metaloop/testing';
+import { metaloop, paramLayout, parseSpec, toBundle } from '@metaloop/shared';
+import { startInProcCluster, type ClusterWorkerOptions } from '@metaloop/testing';
 import { ApiClient } from './client.js';
 import { Coordinator } from './coordinator.js';
 import { CoordinatorObservability } from './observe.js';
@@ -48,33 +48,22 @@ function countGradientDecodes(): { reads: number[]; restore: () => void } {
   return { reads, restore: () => (metaloop.ShardResult.decode = original) };
 }
 
-async function coordinator(metrics?: CoordinatorObservability) {
-  const bus = await InProcTransport.create({ leaseMs: 2000 });
-  const ct = bus.connect();
-  const c = await Coordinator.create({ transport: ct, recordIntervalMs: 100, dispatch: 'queue', ...(metrics ? { metrics } : {}) });
-  const running = c.run();
-  await c.ready();
-  closers.push(async () => {
-    await c.close();
-    await running;
-    await ct.close();
-  });
-  return { bus, c, client: new ApiClient({ transport: bus.connect(), timeoutMs: 2000 }) };
+/** A coordinator (queue dispatch: QuadraticWorker takes shards from the work queue) and `workers` on one in-process bus. */
+async function coordinator(metrics?: CoordinatorObservability, workers: ClusterWorkerOptions[] = []) {
+  const cluster = await startInProcCluster(
+    (transport) => Coordinator.create({ transport, recordIntervalMs: 100, dispatch: 'queue', ...(metrics ? { metrics } : {}) }),
+    workers,
+  );
+  closers.push(cluster.close);
+  return { bus: cluster.bus, c: cluster.coordinator, client: new ApiClient({ transport: cluster.bus.connect(), timeoutMs: 2000 }) };
 }
 
 describe('one validation pass a result', () => {
   it('decodes (and scans) every gradient once, NaN results included', async () => {
     const counted = countGradientDecodes();
     try {
-      const { bus, c, client } = await coordinator();
       let nans = 0;
-      const w = new QuadraticWorker({
-        transport: bus.connect(),
-        id: 'w0',
-        fault: (s, delivery) => (s.shard === 1 && delivery === 1 && nans++ < 2 ? 'nan' : undefined),
-      });
-      w.start();
-      closers.push(() => w.close());
+      const { c, client } = await coordinator(undefined, [{ fault: (s, delivery) => (s.shard === 1 && delivery === 1 && nans++ < 2 ? 'nan' : undefined) }]);
       const rec = await client.submit(SPEC(3), 'once.yaml');
       const done = await client.waitFor(rec.runId, { pollMs: 20 });
       assert.equal(done.state, metaloop.RunState.RUN_STATE_SUCCEEDED);
