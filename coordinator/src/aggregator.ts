@@ -3,8 +3,8 @@
  * rest with a reason, and sums accepted results in shard order (never arrival order) in float64,
  * so the sum is bit-identical whatever the number of workers or the order results come back in.
  */
-import { metaloop, type TensorSpec } from '@metaloop/shared';
-import { checkPayload, paramCountOf, type PayloadShape, type Valid } from './validate.js';
+import { layoutSize, metaloop, type TensorSpec } from '@metaloop/shared';
+import { checkPayload, type PayloadShape, type Valid } from './validate.js';
 
 export const REJECT_REASONS = [
   'stale',
@@ -105,7 +105,7 @@ export class StepCollector {
 
   constructor(readonly options: CollectorOptions) {
     this.accepted = new Array<Accepted | undefined>(options.shardTasks.length).fill(undefined);
-    this.paramCount = paramCountOf(options.layout);
+    this.paramCount = layoutSize(options.layout);
     this.shape = { layout: options.layout, paramCount: this.paramCount, evalInnerSteps: options.evalInnerSteps };
   }
 

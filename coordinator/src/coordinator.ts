@@ -4,7 +4,7 @@
  * checkpoint when it starts.
  */
 import { randomBytes } from 'node:crypto';
-import { metaloop, paramLayout, parseSpec, SpecError, type Closer, type ResultMessage, type RunSpec } from '@metaloop/shared';
+import { layoutSize, metaloop, paramLayout, parseSpec, SpecError, type Closer, type ResultMessage, type RunSpec } from '@metaloop/shared';
 import { decodeResult, RejectCounter, type RejectReason } from './aggregator.js';
 import { serveApi } from './api.js';
 import { exportBlob, historyBlob, serveDataApi, type RunBlob } from './artifacts.js';
@@ -262,7 +262,7 @@ export class Coordinator {
   private checkLimits(spec: RunSpec, source: string): void {
     const l = this.options.limits;
     const issues: { path: string; message: string }[] = [];
-    const params = paramLayout(spec).reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
+    const params = layoutSize(paramLayout(spec));
     if (params > l.maxParams) {
       issues.push({ path: 'model', message: `the model has ${params} parameters, above this coordinator's limit of ${l.maxParams}: make it smaller (or raise --max-params)` });
     }

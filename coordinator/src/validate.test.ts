@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { metaloop, paramLayout, parseSpec, toBundle } from '@metaloop/shared';
+import { layoutSize, metaloop, paramLayout, parseSpec, toBundle } from '@metaloop/shared';
 import { startInProcCluster, type ClusterWorkerOptions } from '@metaloop/testing';
 import { ApiClient } from './client.js';
 import { Coordinator } from './coordinator.js';
@@ -83,7 +83,7 @@ describe('one validation pass a result', () => {
     const runId = rec.runId;
     const spec = parseSpec(SPEC(2), 'once.yaml');
     const layout = paramLayout(spec);
-    const n = layout.reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0);
+    const n = layoutSize(layout);
     const grad = (fill: number) => toBundle({ layout, data: new Float32Array(n).fill(fill) });
     const base = { runId, step: 0, paramVersion: 0, kind: metaloop.ShardKind.SHARD_KIND_TRAIN, tasks: 3, workerId: 'hand', preLossSum: 1, postLossSum: 1 };
     const send = (r: metaloop.IShardResult | Uint8Array, id: string, subjectRun = runId) =>

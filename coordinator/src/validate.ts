@@ -5,7 +5,7 @@
  * passes carries its decoded gradient (`Valid`) into the step collector, which then only judges
  * its place (stale, duplicate, worker error) and never decodes it again.
  */
-import { allFinite, fromBundle, metaloop, shardSizes, type RunSpec, type TensorSpec } from '@metaloop/shared';
+import { allFinite, fromBundle, layoutSize, metaloop, shardSizes, type RunSpec, type TensorSpec } from '@metaloop/shared';
 import type { RejectReason } from './aggregator.js';
 
 export interface Invalid {
@@ -27,10 +27,6 @@ export interface PayloadShape {
   readonly paramCount: number;
   /** Eval: inner steps (the result carries losses after 0..evalInnerSteps steps). */
   readonly evalInnerSteps: number;
-}
-
-export function paramCountOf(layout: readonly TensorSpec[]): number {
-  return layout.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
 }
 
 /**
@@ -85,7 +81,7 @@ export class ResultValidator {
   ) {
     this.trainSizes = shardSizes(spec.outer.metaBatch, spec.outer.shardSize);
     this.evalSizes = shardSizes(spec.eval.tasks, spec.outer.shardSize);
-    const paramCount = paramCountOf(layout);
+    const paramCount = layoutSize(layout);
     this.trainShape = { layout, paramCount, evalInnerSteps: 0 };
     this.evalShape = { layout, paramCount, evalInnerSteps: spec.eval.innerSteps };
   }
