@@ -7,6 +7,7 @@
  *   @metaloop/testing/chaos          ChaosCluster: the chaos suites' set-up (processes replaced, stopped by pid)
  *   @metaloop/testing/tfjs           the same on the `tensorflow` backend (Conv4, unfused MLP runs)
  *   @metaloop/testing/load-recorder  `node --import` preload recording every module a process loads
+ *   @metaloop/testing/kube           a real Kubernetes control plane (scripts/kube-up.sh: API server, kwok nodes)
  * Product packages' unit tests import it without declaring it (it depends on them: declaring it
  * would make a cycle); turbo.json makes every test, lint and typecheck task wait for its build.
  */

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Stops the control plane that scripts/kube-up.sh DIR started, by the pids in DIR/pids (newest
+# first: kwok, scheduler, controller-manager, API server, etcd): SIGTERM, then SIGKILL after 10 s.
+# A pid is signalled only while /proc/<pid>/exe is still the binary that was started (a reused pid
+# is left alone). Then removes DIR, unless --keep.
+#
+#   scripts/kube-down.sh DIR [--keep]
+set -uo pipefail
+
+DIR="${1:-}"
+[[ -n "$DIR" ]] || { echo "usage: $0 DIR [--keep]" >&2; exit 2; }
+KEEP="${2:-}"
+[[ -d "$DIR" ]] || exit 0
+
+order=()
+[[ -f "$DIR/pids/order" ]] && mapfile -t order <"$DIR/pids/order"
+declare -A pid
+live=()
+for ((i = ${#order[@]} - 1; i >= 0; i--)); do
+  name="${order[i]}"
+  p="$(cat "$DIR/pids/$name.pid" 2>/dev/null || true)"
+  [[ "$p" =~ ^[0-9]+$ ]] || continue
+  exe="$(readlink "/proc/$p/exe" 2>/dev/null || true)"
+  # kube-up starts each binary under its own name: anything else now holds that pid.
+  [[ "$exe" == */"$name" || "$exe" == */"$name (deleted)" ]] || continue
+  pid[$name]="$p"
+  live+=("$name")
+done
+
+for name in "${live[@]}"; do
+  kill -TERM "${pid[$name]}" 2>/dev/null || true
+  for _ in $(seq 1 50); do kill -0 "${pid[$name]}" 2>/dev/null || break; sleep 0.2; done
+  if kill -0 "${pid[$name]}" 2>/dev/null; then
+    echo "kube-down: $name (pid ${pid[$name]}) still running after 10 s: SIGKILL" >&2
+    kill -KILL "${pid[$name]}" 2>/dev/null || true
+  fi
+done
+rm -f "$DIR"/pids/*.pid "$DIR/pids/order"
+rmdir "$DIR/pids" 2>/dev/null || true
+[[ "$KEEP" == --keep ]] || rm -rf "$DIR"
+exit 0
