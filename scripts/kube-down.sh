@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Stops the control plane that scripts/kube-up.sh DIR started, by the pids in DIR/pids (newest
-# first: kwok, scheduler, controller-manager, API server, etcd): SIGTERM, then SIGKILL after 10 s.
+# Stops the control plane that scripts/kube-up.sh DIR started, by the pids in DIR/pids: kwok,
+# scheduler and controller-manager together, then the API server, then etcd; SIGTERM, then SIGKILL
+# after 10 s.
 # A pid is signalled only while /proc/<pid>/exe is still the binary that was started (a reused pid
 # is left alone). Then removes DIR, unless --keep.
 #
@@ -27,14 +28,23 @@ for ((i = ${#order[@]} - 1; i >= 0; i--)); do
   live+=("$name")
 done
 
-for name in "${live[@]}"; do
-  kill -TERM "${pid[$name]}" 2>/dev/null || true
-  for _ in $(seq 1 50); do kill -0 "${pid[$name]}" 2>/dev/null || break; sleep 0.2; done
-  if kill -0 "${pid[$name]}" 2>/dev/null; then
-    echo "kube-down: $name (pid ${pid[$name]}) still running after 10 s: SIGKILL" >&2
-    kill -KILL "${pid[$name]}" 2>/dev/null || true
-  fi
-done
+# stop NAME...: SIGTERM to all, then wait (SIGKILL after 10 s).
+stop() {
+  local name
+  for name in "$@"; do kill -TERM "${pid[$name]}" 2>/dev/null || true; done
+  for name in "$@"; do
+    for _ in $(seq 1 50); do kill -0 "${pid[$name]}" 2>/dev/null || break; sleep 0.2; done
+    if kill -0 "${pid[$name]}" 2>/dev/null; then
+      echo "kube-down: $name (pid ${pid[$name]}) still running after 10 s: SIGKILL" >&2
+      kill -KILL "${pid[$name]}" 2>/dev/null || true
+    fi
+  done
+}
+# The API server's clients together, then the API server, then its storage.
+clients=()
+for name in "${live[@]}"; do [[ "$name" == kube-apiserver || "$name" == etcd ]] || clients+=("$name"); done
+(( ${#clients[@]} == 0 )) || stop "${clients[@]}"
+for name in kube-apiserver etcd; do [[ -n "${pid[$name]:-}" ]] && stop "$name"; done
 rm -f "$DIR"/pids/*.pid "$DIR/pids/order"
 rmdir "$DIR/pids" 2>/dev/null || true
 [[ "$KEEP" == --keep ]] || rm -rf "$DIR"

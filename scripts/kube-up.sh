@@ -19,7 +19,8 @@
 # --authorization-mode=Node,RBAC, service-account tokens signed with a key made here (so
 # `kubectl create token` works). DIR/admin.kubeconfig is cluster-admin (system:masters); the
 # controller-manager and scheduler use their own certificates and RBAC identities; kwok (the fake
-# kubelets) is system:masters. Ports: KUBE_ETCD_PORT, KUBE_ETCD_PEER_PORT, KUBE_APISERVER_PORT
+# kubelets) is system:masters. Requests of ServiceAccounts outside kube-system are audited (metadata)
+# to DIR/logs/audit.jsonl. Ports: KUBE_ETCD_PORT, KUBE_ETCD_PEER_PORT, KUBE_APISERVER_PORT
 # (default: free loopback ports). Binaries: scripts/kube-build.sh (built once, cached by version).
 # Processes are stopped by the pids in DIR/pids (kube-down.sh); on a failed start this script stops
 # what it started and prints the logs' tails.
@@ -124,6 +125,19 @@ start etcd "${BIN[etcd]}" --name=default --data-dir="$DIR/etcd" \
 until_ok 30 "etcd on 127.0.0.1:$ETCD_PORT" etcd bash -c "exec 3<>/dev/tcp/127.0.0.1/$ETCD_PORT"
 
 # ---- kube-apiserver ----
+# Audit log of what ServiceAccounts outside kube-system do (one JSON line per request), so a test
+# can show which API calls a component made, not only that it got what it wanted.
+cat >"$DIR/audit-policy.yaml" <<'EOF'
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: None
+    userGroups: ["system:serviceaccounts:kube-system"]
+  - level: Metadata
+    userGroups: ["system:serviceaccounts"]
+  - level: None
+EOF
 start kube-apiserver "${BIN[kube-apiserver]}" \
   --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
   --bind-address=127.0.0.1 --secure-port="$API_PORT" --advertise-address=127.0.0.1 \
@@ -134,6 +148,7 @@ start kube-apiserver "${BIN[kube-apiserver]}" \
   --service-account-issuer=https://kubernetes.default.svc.cluster.local \
   --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
   --service-cluster-ip-range=10.96.0.0/16 \
+  --audit-policy-file="$DIR/audit-policy.yaml" --audit-log-path="$DIR/logs/audit.jsonl" --audit-log-format=json \
   --allow-privileged=true --profiling=false --v=1
 # /readyz includes poststarthook/rbac/bootstrap-roles: the controller-manager needs its bindings first.
 until_ok 90 "kube-apiserver's /readyz" kube-apiserver "${KUBECTL[@]}" get --raw /readyz
@@ -235,6 +250,7 @@ KUBE_SERVER=$SERVER
 KUBE_CA=$pki/ca.crt
 KUBECTL=${BIN[kubectl]}
 KUBE_DIR=$DIR
+KUBE_AUDIT_LOG=$DIR/logs/audit.jsonl
 EOF
 trap - ERR
 log "control plane up at $SERVER in ${SECONDS}s (state in $DIR; stop with scripts/kube-down.sh $DIR)"

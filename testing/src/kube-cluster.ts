@@ -9,6 +9,7 @@
  * process exits without `after` running.
  */
 import { execFile } from 'node:child_process';
+import { request } from 'node:https';
 import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,6 +40,21 @@ export interface KubectlOptions {
   timeoutMs?: number;
 }
 
+/** One line of the API server's audit log (metadata level): requests of ServiceAccounts outside kube-system. */
+export interface AuditEvent {
+  stage: string;
+  verb: string;
+  requestURI: string;
+  user: { username: string };
+  objectRef?: { resource?: string; subresource?: string; namespace?: string; name?: string; apiGroup?: string };
+  responseStatus?: { code: number };
+}
+
+export interface ApiAnswer {
+  status: number;
+  body: string;
+}
+
 export interface KubeCluster {
   readonly dir: string;
   /** cluster-admin (system:masters) kubeconfig. */
@@ -49,6 +65,8 @@ export interface KubeCluster {
   readonly kubectlBin: string;
   /** Pids of etcd, the API server, controller-manager, scheduler and kwok. */
   readonly pids: readonly number[];
+  /** The API server's audit log (JSON lines). */
+  readonly auditLog: string;
   /** Seconds kube-up.sh took (build or cache look-up included). */
   readonly startSeconds: number;
   /** Runs kubectl (never throws on a non-zero exit: see `code`). */
@@ -57,6 +75,10 @@ export interface KubeCluster {
   json<T>(args: readonly string[], options?: KubectlOptions): Promise<T>;
   /** A kubeconfig file that authenticates with `token` (e.g. a ServiceAccount's, from `kubectl create token`). */
   tokenKubeconfig(name: string, token: string, namespace: string): Promise<string>;
+  /** The audit log's completed requests made by `username` (e.g. `system:serviceaccount:ns:name`). */
+  audit(username: string): Promise<AuditEvent[]>;
+  /** One raw HTTPS request to the API server with a bearer token (no client-side logic in between). */
+  request(token: string, method: string, path: string, body?: unknown, contentType?: string): Promise<ApiAnswer>;
   /** Stops every process by pid and removes the state folder (idempotent). */
   stop(): Promise<void>;
 }
@@ -108,6 +130,8 @@ export async function startKubeCluster(options: { timeoutMs?: number } = {}): Pr
   const kubectlBin = env['KUBECTL'] ?? '';
   const server = env['KUBE_SERVER'] ?? '';
   const caFile = env['KUBE_CA'] ?? '';
+  const auditLog = env['KUBE_AUDIT_LOG'] ?? join(dir, 'logs', 'audit.jsonl');
+  const ca = await readFile(caFile);
 
   const kubectl = async (args: readonly string[], o: KubectlOptions = {}): Promise<Ran> =>
     new Promise((resolve) => {
@@ -132,6 +156,7 @@ export async function startKubeCluster(options: { timeoutMs?: number } = {}): Pr
     caFile,
     kubectlBin,
     pids,
+    auditLog,
     startSeconds: (Date.now() - t0) / 1000,
     kubectl,
     async json<T>(args: readonly string[], o: KubectlOptions = {}): Promise<T> {
@@ -152,6 +177,28 @@ export async function startKubeCluster(options: { timeoutMs?: number } = {}): Pr
       await writeFile(file, JSON.stringify(kc, null, 2), { mode: 0o600 });
       return file;
     },
+    async audit(username: string): Promise<AuditEvent[]> {
+      const text = await readFile(auditLog, 'utf8').catch(() => '');
+      return text
+        .split('\n')
+        .filter((l) => l.trim() !== '')
+        .map((l) => JSON.parse(l) as AuditEvent)
+        .filter((e) => e.stage === 'ResponseComplete' && e.user.username === username);
+    },
+    request(token: string, method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<ApiAnswer> {
+      const url = new URL(path, server);
+      const data = body === undefined ? undefined : JSON.stringify(body);
+      return new Promise((resolve, reject) => {
+        const req = request(url, { method, ca, headers: { authorization: `Bearer ${token}`, accept: 'application/json', ...(data ? { 'content-type': contentType } : {}) }, timeout: 30_000 }, (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => (text += c.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+        });
+        req.on('timeout', () => req.destroy(new Error(`${method} ${path}: no answer within 30 s`)));
+        req.on('error', reject);
+        req.end(data);
+      });
+    },
     async stop(): Promise<void> {
       if (stopped) return;
       stopped = true;
@@ -161,21 +208,36 @@ export async function startKubeCluster(options: { timeoutMs?: number } = {}): Pr
   };
 }
 
+/** The cluster of a test file: `cluster()` inside tests; `await cluster.ready()` in the file's own hooks. */
+export interface FileKubeCluster {
+  (): KubeCluster;
+  /** Resolves once the control plane is up (hooks may run in any order: await this in yours). */
+  ready(): Promise<KubeCluster>;
+}
+
 /**
  * One control plane for the calling test file: started in `before` (which fails loudly, with the
- * build or start log, when it cannot), stopped in `after`. Call at the file's top level; the
- * returned function gives the cluster inside the tests.
+ * build or start log, when it cannot), stopped in `after`. Call at the file's top level.
  */
-export function useKubeCluster(): () => KubeCluster {
+export function useKubeCluster(): FileKubeCluster {
   let cluster: KubeCluster | undefined;
+  let starting: Promise<KubeCluster> | undefined;
+  const ready = () =>
+    (starting ??= startKubeCluster().then((c) => {
+      cluster = c;
+      return c;
+    }));
   before(async () => {
-    cluster = await startKubeCluster();
+    await ready();
   });
   after(async () => {
+    await starting?.catch(() => undefined);
     await cluster?.stop();
   });
-  return () => {
+  const get = (() => {
     if (!cluster) throw new Error('the Kubernetes control plane did not start (see the before hook)');
     return cluster;
-  };
+  }) as FileKubeCluster;
+  get.ready = ready;
+  return get;
 }

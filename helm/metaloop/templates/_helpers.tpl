@@ -205,3 +205,14 @@ readinessProbe:
 {{- $num -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+Checksum on the pods of what the auth Secret is made from, so they roll when it changes. Not of the
+rendered Secret: on the first install `lookup` finds no Secret, so each rendering of secret.yaml draws
+new random passwords and the pods' checksum would differ from the next upgrade's, rolling every pod on
+the first `helm upgrade` whatever it changed (seen on a real API server, test/src/helm/chart-cluster.test.ts).
+Generated passwords never change once made; passwords given in the values do change this checksum.
+*/}}
+{{- define "metaloop.authChecksum" -}}
+{{- toJson .Values.auth | sha256sum -}}
+{{- end -}}

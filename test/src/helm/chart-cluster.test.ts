@@ -39,7 +39,7 @@ let chart: Awaited<ReturnType<typeof chartWithNats>>;
 before(async () => {
   helmBin = await installHelm();
   chart = await chartWithNats();
-  await installPrometheusOperatorCrds(cluster());
+  await installPrometheusOperatorCrds(await cluster.ready());
 });
 after(async () => chart?.cleanup());
 

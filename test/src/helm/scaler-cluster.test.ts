@@ -32,8 +32,10 @@ const children = childPids();
 let helmBin = '';
 let chart: TestChart;
 let nats: NatsServer | undefined;
-/** kubeconfig of the chart's ServiceAccount (a token from `kubectl create token`). */
+/** The chart's ServiceAccount's token (`kubectl create token`) and a kubeconfig with it. */
+let saToken = '';
 let saKubeconfig = '';
+const SA_USER = `system:serviceaccount:${NS}:${SERVICE_ACCOUNT}`;
 
 interface EnvVar {
   name: string;
@@ -47,13 +49,13 @@ interface Deployment extends Obj {
 before(async () => {
   helmBin = await installHelm();
   chart = await makeTestChart();
-  const c = cluster();
+  const c = await cluster.ready();
   ok(
     await helmOn(helmBin, c, ['install', RELEASE, chart.dir, '-n', NS, '--create-namespace', '--set', 'externalNats.url=nats://nats.invalid:4222', '--set', `coordinator.scaler.maxReplicas=${MAX}`, '--wait', '--timeout', '3m']),
     'helm install',
   );
-  const token = ok(await c.kubectl(['create', 'token', SERVICE_ACCOUNT, '-n', NS, '--duration=1h']), 'kubectl create token').trim();
-  saKubeconfig = await c.tokenKubeconfig('scaler', token, NS);
+  saToken = ok(await c.kubectl(['create', 'token', SERVICE_ACCOUNT, '-n', NS, '--duration=1h']), 'kubectl create token').trim();
+  saKubeconfig = await c.tokenKubeconfig('scaler', saToken, NS);
   nats = await startNatsServer();
 });
 after(async () => {
@@ -136,6 +138,17 @@ describe('the Kubernetes worker scaler on a real API server', () => {
     }
     assert.equal(proc.exited?.code, 0, `the coordinator stops cleanly; log:\n${log()}`);
     assert.doesNotMatch(log(), /cycle failed/);
+    // Every request the token made, from the API server's audit log: the scale subresource only.
+    const calls = await c.audit(SA_USER);
+    const kinds = new Map<string, number>();
+    for (const e of calls) {
+      const o = e.objectRef ?? {};
+      const k = `${e.verb} ${o.apiGroup ?? ''}/${o.resource ?? ''}${o.subresource ? `/${o.subresource}` : ''} ${o.namespace ?? ''}/${o.name ?? ''} -> ${e.responseStatus?.code}`;
+      kinds.set(k, (kinds.get(k) ?? 0) + 1);
+    }
+    t.diagnostic(`audit log, requests as ${SA_USER}: ${[...kinds].map(([k, n]) => `${n}× ${k}`).join(' | ')}`);
+    assert.deepEqual([...kinds.keys()].sort(), [`get apps/deployments/scale ${NS}/${WORKER} -> 200`, `patch apps/deployments/scale ${NS}/${WORKER} -> 200`]);
+    assert.equal(kinds.get(`patch apps/deployments/scale ${NS}/${WORKER} -> 200`), 5);
   });
 
   it('the same token is refused everything but get/patch of the worker Deployment’s scale', async (t) => {
@@ -155,20 +168,32 @@ describe('the Kubernetes worker scaler on a real API server', () => {
     ok(await asScaler(['patch', 'deployment', WORKER, '--subresource=scale', '--type=merge', '-p', '{"spec":{"replicas":2}}']), 'PATCH scale as the scaler');
     assert.equal(await replicas(), 2);
 
-    const refusals: Record<string, string> = {
-      'GET the worker Deployment': forbidden(await asScaler(['get', 'deployment', WORKER]), 'GET deployment'),
-      'kubectl scale (GETs the Deployment first)': forbidden(await asScaler(['scale', 'deployment', WORKER, '--replicas=3']), 'kubectl scale'),
-      'list secrets': forbidden(await asScaler(['get', 'secrets']), 'list secrets'),
-      'get the NATS auth Secret': forbidden(await asScaler(['get', 'secret', 'metaloop-nats-auth']), 'get secret'),
-      'delete a worker pod': forbidden(await asScaler(['delete', 'pod', pod!.metadata.name, '--wait=false']), 'delete pod'),
-      'list pods': forbidden(await asScaler(['get', 'pods']), 'list pods'),
-      'patch the coordinator Deployment': forbidden(await asScaler(['patch', 'deployment', COORDINATOR, '--type=merge', '-p', '{"spec":{"replicas":0}}']), 'patch coordinator'),
-      'patch the coordinator’s scale': forbidden(await asScaler(['patch', 'deployment', COORDINATOR, '--subresource=scale', '--type=merge', '-p', '{"spec":{"replicas":0}}']), 'scale coordinator'),
-      'patch the worker Deployment itself': forbidden(await asScaler(['patch', 'deployment', WORKER, '--type=merge', '-p', '{"spec":{"replicas":3}}']), 'patch deployment'),
-      'scale a same-named Deployment in another namespace': forbidden(await asScaler(['patch', 'deployment', WORKER, '-n', 'other', '--subresource=scale', '--type=merge', '-p', '{"spec":{"replicas":0}}']), 'other namespace'),
-      'create a pod': forbidden(await asScaler(['run', 'x', '--image=registry.invalid/none', '--restart=Never']), 'create pod'),
-      'edit its own Role': forbidden(await asScaler(['patch', 'role', `${COORDINATOR}-scaler`, '--type=json', '-p', '[{"op":"add","path":"/rules/0/verbs/-","value":"delete"}]']), 'patch role'),
+    // Raw requests with the token (no kubectl logic in between), each refused by the authoriser.
+    const raw = async (what: string, method: string, path: string, body?: unknown, type?: string) => {
+      const r = await c.request(saToken, method, path, body, type);
+      assert.equal(r.status, 403, `${what}: ${method} ${path} must be forbidden, got ${r.status}: ${r.body}`);
+      return (JSON.parse(r.body) as { message: string }).message;
     };
+    const apps = `/apis/apps/v1/namespaces/${NS}/deployments`;
+    const merge = 'application/merge-patch+json';
+    const refusals: Record<string, string> = {
+      'GET the worker Deployment': await raw('get deployment', 'GET', `${apps}/${WORKER}`),
+      'PATCH the worker Deployment itself': await raw('patch deployment', 'PATCH', `${apps}/${WORKER}`, { spec: { replicas: 3 } }, merge),
+      'PATCH the coordinator Deployment': await raw('patch coordinator', 'PATCH', `${apps}/${COORDINATOR}`, { spec: { replicas: 0 } }, merge),
+      'PATCH the coordinator’s scale': await raw('scale coordinator', 'PATCH', `${apps}/${COORDINATOR}/scale`, { spec: { replicas: 0 } }, merge),
+      'PATCH a same-named Deployment’s scale in another namespace': await raw('other namespace', 'PATCH', `/apis/apps/v1/namespaces/other/deployments/${WORKER}/scale`, { spec: { replicas: 0 } }, merge),
+      'list secrets': await raw('list secrets', 'GET', `/api/v1/namespaces/${NS}/secrets`),
+      'get the NATS auth Secret': await raw('get secret', 'GET', `/api/v1/namespaces/${NS}/secrets/metaloop-nats-auth`),
+      'list pods': await raw('list pods', 'GET', `/api/v1/namespaces/${NS}/pods`),
+      'delete a worker pod': await raw('delete pod', 'DELETE', `/api/v1/namespaces/${NS}/pods/${pod!.metadata.name}`),
+      'create a pod': await raw('create pod', 'POST', `/api/v1/namespaces/${NS}/pods`, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'x' }, spec: { containers: [{ name: 'x', image: 'registry.invalid/none' }] } }),
+      'add a verb to its own Role': await raw('patch role', 'PATCH', `/apis/rbac.authorization.k8s.io/v1/namespaces/${NS}/roles/${COORDINATOR}-scaler`, [{ op: 'add', path: '/rules/0/verbs/-', value: 'delete' }], 'application/json-patch+json'),
+      // kubectl scale reads the Deployment before it touches the scale: refused at that GET.
+      'kubectl scale': forbidden(await asScaler(['scale', 'deployment', WORKER, '--replicas=3']), 'kubectl scale'),
+    };
+    assert.match(refusals['PATCH the worker Deployment itself']!, /cannot patch resource "deployments"/);
+    assert.match(refusals['delete a worker pod']!, /cannot delete resource "pods"/);
+    assert.match(refusals['kubectl scale']!, /cannot get resource "deployments"/);
     for (const [what, msg] of Object.entries(refusals)) t.diagnostic(`refused: ${what}: ${msg}`);
     assert.equal(await replicas(), 2, 'nothing the refused calls tried happened');
     assert.equal((await c.json<List>(['get', 'pods', '-n', NS, '-l', WORKERS])).items.length >= 1, true);
