@@ -349,6 +349,22 @@ describe('helm chart helm/metaloop', () => {
     }
   });
 
+  it('checksum/auth is the same on every rendering (generated passwords are not in it) and follows given passwords', async () => {
+    // A first install renders the Secret with fresh random passwords each time (no Secret to look
+    // up yet); a checksum of that rendering rolled every pod on the first `helm upgrade`.
+    const checksums = async (args: string[]) =>
+      (await renderAndValidate([...EXTERNAL_NATS, ...args]))
+        .filter((o) => o.kind === 'Deployment')
+        .map((d) => (d['spec'] as { template: { metadata: { annotations?: Record<string, string> } } }).template.metadata.annotations?.['checksum/auth']);
+    const a = await checksums([]);
+    const b = await checksums([]);
+    assert.equal(a.length, 2);
+    assert.ok(a.every((c) => c !== undefined && c === a[0]), `coordinator and worker carry one checksum: ${a.join(', ')}`);
+    assert.deepEqual(b, a, 'two renderings, two sets of random passwords, one checksum');
+    const given = await checksums(['--set', 'auth.passwords.worker=s3cret-worker']);
+    assert.notEqual(given[0], a[0], 'a password given in the values changes the checksum (the pods roll)');
+  });
+
   it('renders the token and creds auth modes into valid objects', async () => {
     const token = await renderAndValidate([...EXTERNAL_NATS, '--set', 'auth.mode=token']);
     const secret = one(token, 'Secret');

@@ -24,7 +24,10 @@ import { discoveredLabels, operatorJobName, operatorRelabelConfigs, type Monitor
 const PROMETHEUS = requireExecutable(process.env['PROMETHEUS'] ?? '/usr/bin/prometheus', 'prometheus', 'apt-get install -y prometheus (or set PROMETHEUS)');
 const PROMTOOL = requireExecutable(process.env['PROMTOOL'] ?? '/usr/bin/promtool', 'promtool', 'apt-get install -y prometheus (or set PROMTOOL)');
 const RULE_TESTS = path.join(REPO_ROOT, 'deploy', 'prometheus', 'metaloop-rules.test.yaml');
-const RELEASE = 'metaloop';
+// A release name other than the chart's: its Services are `prod-metaloop-<component>`, so the job
+// the operator derives from a Service name is not already metaloop-<component> by chance.
+const RELEASE = 'prod';
+const FULLNAME = `${RELEASE}-metaloop`;
 const NAMESPACE = 'metaloop';
 const COMPONENTS = ['coordinator', 'worker'] as const;
 
@@ -82,14 +85,14 @@ function scrapeConfig(monitors: K8sObject[], addresses: string[]): unknown {
       job_name: operatorJobName(m),
       metrics_path: '/metrics',
       static_configs: COMPONENTS.map((component) => {
-        const d = one('Deployment', `${RELEASE}-${component}`);
+        const d = one('Deployment', `${FULLNAME}-${component}`);
         const tpl = (d['spec'] as { template: { metadata: { labels: Labels }; spec: { containers: { name: string; ports?: { name: string }[] }[] } } }).template;
         const c = tpl.spec.containers[0]!;
-        const svc = one('Service', `${RELEASE}-${component}`);
+        const svc = one('Service', `${FULLNAME}-${component}`);
         const labels = discoveredLabels({
           namespace: NAMESPACE,
           address: addresses[i]!,
-          pod: { name: `${RELEASE}-${component}-0`, labels: tpl.metadata.labels, container: c.name, portName: c.ports?.[0]?.name ?? '', phase: 'Running' },
+          pod: { name: `${FULLNAME}-${component}-0`, labels: tpl.metadata.labels, container: c.name, portName: c.ports?.[0]?.name ?? '', phase: 'Running' },
           service: m.kind === 'ServiceMonitor' ? { name: svc.metadata.name, labels: svc.metadata.labels ?? {}, portName: (svc['spec'] as { ports: { name: string }[] }).ports[0]!.name } : undefined,
         });
         const { __address__: target, ...rest } = labels;
@@ -125,7 +128,7 @@ async function upSeries(monitors: K8sObject[]): Promise<Map<string, Labels>> {
     const { __name__: _name, ...labels } = s.metric;
     assert.equal(s.value[1], '0', `nothing listens on the target: ${JSON.stringify(labels)}`);
     const monitor = monitors[addresses.indexOf(labels['instance'] ?? '')];
-    const component = COMPONENTS.find((c) => labels['pod'] === `${RELEASE}-${c}-0`);
+    const component = COMPONENTS.find((c) => labels['pod'] === `${FULLNAME}-${c}-0`);
     assert.ok(monitor && component, `a series Prometheus made from no target of ours: ${JSON.stringify(labels)}`);
     out.set(`${monitor.kind}/${monitor.metadata.name}|${component}`, labels);
   }

@@ -171,7 +171,7 @@ describe('the Kubernetes worker scaler on a real API server', () => {
     // Raw requests with the token (no kubectl logic in between), each refused by the authoriser.
     const raw = async (what: string, method: string, path: string, body?: unknown, type?: string) => {
       const r = await c.request(saToken, method, path, body, type);
-      assert.equal(r.status, 403, `${what}: ${method} ${path} must be forbidden, got ${r.status}: ${r.body}`);
+      assert.equal(r.status, 403, `${what}: ${method} ${path} must be forbidden, got ${r.status}: ${r.body.slice(0, 300)}`);
       return (JSON.parse(r.body) as { message: string }).message;
     };
     const apps = `/apis/apps/v1/namespaces/${NS}/deployments`;
