@@ -5,8 +5,8 @@
  * Running once the scheduler has placed them, so this shows what the API server, the controllers
  * and the scheduler do with our objects, not what the images do.
  *
- * 1. the default values with the official NATS chart: every rendered object passes the server's
- *    strict validation (dry run), `helm install --wait` succeeds, the server holds each object of
+ * 1. the default values with the official NATS chart, and each examples/*.yaml: every rendered
+ *    object passes the server's strict validation (dry run); `helm install --wait` succeeds, the server holds each object of
  *    the release, workers run on GPU nodes only, coordinator and NATS on CPU nodes (GPU taint);
  * 2. `helm upgrade` of a worker-only value rolls the workers and nothing else, keeps the generated
  *    NATS passwords, and leaves the replicas the scaler set; `helm rollback` undoes it;
@@ -17,10 +17,12 @@
  *    beyond their GPUs Pending with the scheduler saying why.
  */
 import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { KUBE_NODES, useKubeCluster } from '@metaloop/testing/kube';
-import { installHelm } from './harness.js';
+import { CHART_DIR, installHelm } from './harness.js';
 import { byPhase, chartWithNats, eventsOf, everythingIn, GPU_VALUES, helmOn, installPrometheusOperatorCrds, ok, pods, until, type List, type Obj, type Pod } from './kube-chart.js';
 
 const NS = 'metaloop';
@@ -83,6 +85,19 @@ describe('the chart on a real API server (kube-apiserver v1.34 + kwok nodes)', (
     assert.equal(dry.code, 0, `the API server refused rendered objects:\n${dry.stderr}`);
     const accepted = dry.stdout.trim().split('\n');
     t.diagnostic(`server dry run accepted ${accepted.length} objects: ${accepted.map((l) => l.replace(/ created \(server dry run\)$/, '')).join(', ')}`);
+    // The same for each example values file (NetworkPolicies, monitors, rules, external NATS, ...).
+    const variants: [string, string[]][] = (await readdir(path.join(CHART_DIR, 'examples')))
+      .filter((f) => f.endsWith('.yaml'))
+      .sort()
+      .map((f) => [`examples/${f}`, ['-f', path.join(CHART_DIR, 'examples', f)]]);
+    variants.push(['every monitor + NetworkPolicies', ['--set', 'metrics.serviceMonitor.enabled=true', '--set', 'metrics.podMonitor.enabled=true', '--set', 'metrics.prometheusRule.enabled=true', '--set', 'networkPolicy.enabled=true']]);
+    for (const [name, args] of variants) {
+      const text = ok(await helmOn(helmBin, c, ['template', RELEASE, chart.dir, '-n', NS, ...args]), `helm template (${name})`);
+      const r = await c.kubectl(['create', '--dry-run=server', '--validate=strict', '-n', NS, '-f', '-'], { input: text });
+      assert.equal(r.code, 0, `the API server refused objects of ${name}:\n${r.stderr}`);
+      const kinds = [...new Set(r.stdout.trim().split('\n').map((l) => l.split('/')[0]))];
+      t.diagnostic(`${name}: ${r.stdout.trim().split('\n').length} objects accepted (${kinds.join(', ')})`);
+    }
 
     ok(await helmOn(helmBin, c, ['install', RELEASE, chart.dir, '-n', NS, '--wait', '--timeout', '3m']), 'helm install --wait');
     const objects = await releaseObjects(NS, RELEASE);
@@ -171,6 +186,9 @@ describe('the chart on a real API server (kube-apiserver v1.34 + kwok nodes)', (
     // What every namespace has (the controller-manager's), plus what the chart documents it keeps.
     const kept = left.filter((o) => o !== 'ServiceAccount/default' && o !== 'ConfigMap/kube-root-ca.crt');
     assert.deepEqual(kept, ['PersistentVolumeClaim/metaloop-nats-js-metaloop-nats-0', 'Secret/metaloop-nats-auth']);
+    // deploy/README.md's clean-up command finds the claim by the release label.
+    const byLabel = ok(await c.kubectl(['get', 'pvc', '-n', NS, '-l', `app.kubernetes.io/instance=${RELEASE}`, '-o', 'name']), 'get pvc -l');
+    assert.equal(byLabel.trim(), 'persistentvolumeclaim/metaloop-nats-js-metaloop-nats-0');
     const helmSecrets = (await c.json<List>(['get', 'secrets', '-n', NS, '-l', 'owner=helm'])).items;
     assert.equal(helmSecrets.length, 0, 'no release record left');
   });
