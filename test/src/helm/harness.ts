@@ -43,10 +43,10 @@ export interface HelmResult {
   readonly stderr: string;
 }
 
-export async function helm(bin: string, args: string[]): Promise<HelmResult> {
+export async function helm(bin: string, args: string[], timeoutMs = 120_000): Promise<HelmResult> {
   try {
     const { stdout, stderr } = await execFileP(bin, args, {
-      timeout: 120_000,
+      timeout: timeoutMs,
       maxBuffer: 64 * 1024 * 1024,
       env: { ...process.env, HELM_CACHE_HOME: path.join(tmpdir(), 'metaloop-helm-cache') },
     });

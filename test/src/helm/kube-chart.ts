@@ -28,9 +28,9 @@ export async function chartWithNats(): Promise<TestChart & { natsVersion: string
   return { ...(await makeTestChart({ nats })), natsVersion: nats.version };
 }
 
-/** helm against the cluster (cluster-admin kubeconfig); `--wait`-style calls get a long timeout. */
+/** helm against the cluster (cluster-admin kubeconfig), killed after 5 minutes (above the tests' `--timeout 3m`). */
 export function helmOn(bin: string, cluster: KubeCluster, args: readonly string[]): Promise<HelmResult> {
-  return helm(bin, [...args, '--kubeconfig', cluster.kubeconfig]);
+  return helm(bin, [...args, '--kubeconfig', cluster.kubeconfig], 5 * 60_000);
 }
 
 export function ok(r: { code: number | null; stdout: string; stderr: string }, what: string): string {
