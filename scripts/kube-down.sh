@@ -40,6 +40,16 @@ stop() {
     fi
   done
 }
+# CPU each component used (user + system, from /proc/<pid>/stat), printed on stderr.
+tck="$(getconf CLK_TCK)"
+cpu=""
+for name in "${live[@]}"; do
+  read -r -a st <"/proc/${pid[$name]}/stat" 2>/dev/null || continue
+  # Fields 14 and 15 (utime, stime), counted after the command name's closing parenthesis.
+  rest="${st[*]}"; rest="${rest##*) }"; read -r -a f <<<"$rest"
+  cpu+=" $name=$(awk -v t="$(( f[11] + f[12] ))" -v h="$tck" 'BEGIN { printf "%.1f", t / h }')s"
+done
+[[ -z "$cpu" ]] || echo "kube-down: CPU used:$cpu" >&2
 # The API server's clients together, then the API server, then its storage.
 clients=()
 for name in "${live[@]}"; do [[ "$name" == kube-apiserver || "$name" == etcd ]] || clients+=("$name"); done

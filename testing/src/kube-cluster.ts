@@ -79,8 +79,8 @@ export interface KubeCluster {
   audit(username: string): Promise<AuditEvent[]>;
   /** One raw HTTPS request to the API server with a bearer token (no client-side logic in between). */
   request(token: string, method: string, path: string, body?: unknown, contentType?: string): Promise<ApiAnswer>;
-  /** Stops every process by pid and removes the state folder (idempotent). */
-  stop(): Promise<void>;
+  /** Stops every process by pid and removes the state folder (idempotent); resolves to kube-down's CPU summary. */
+  stop(): Promise<string>;
 }
 
 function parseEnv(text: string): Record<string, string> {
@@ -199,11 +199,18 @@ export async function startKubeCluster(options: { timeoutMs?: number } = {}): Pr
         req.end(data);
       });
     },
-    async stop(): Promise<void> {
-      if (stopped) return;
+    async stop(): Promise<string> {
+      if (stopped) return '';
       stopped = true;
-      await execFileP('bash', [KUBE_DOWN, dir], { timeout: 120_000 }).catch(() => killPids(pids));
+      let summary = '';
+      try {
+        const { stderr } = await execFileP('bash', [KUBE_DOWN, dir], { timeout: 120_000 });
+        summary = stderr.trim();
+      } catch {
+        killPids(pids);
+      }
       process.off('exit', onExit);
+      return summary;
     },
   };
 }
@@ -232,7 +239,9 @@ export function useKubeCluster(): FileKubeCluster {
   });
   after(async () => {
     await starting?.catch(() => undefined);
-    await cluster?.stop();
+    const summary = await cluster?.stop();
+    // What the control plane cost this file (its processes are not children the test runner counts).
+    if (summary) process.stderr.write(`# ${summary}\n`);
   });
   const get = (() => {
     if (!cluster) throw new Error('the Kubernetes control plane did not start (see the before hook)');
