@@ -129,7 +129,7 @@ build_kubernetes() {
     ldflags+=" -X $pkg.gitCommit=unknown -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
   done
   mkdir -p "$tmp/bin"
-  log "  go build -p $P ${cmds[*]} etcd (~10 CPU-minutes from cold caches; ~1.9 GB at the kube-apiserver link)"
+  log "  go build -p $P ${cmds[*]} etcd (~13 CPU-minutes from cold caches; ~1.9 GB at the kube-apiserver link)"
   (cd "$src" && GOFLAGS="$GOFLAGS -mod=mod" timed nice -n 10 "$GO" build -p "$P" -trimpath -ldflags "$ldflags" -o "$tmp/bin/" \
     ./cmd/kube-apiserver ./cmd/kube-controller-manager ./cmd/kube-scheduler ./cmd/kubectl ./cmd/metaloop-etcd) || fail "go build of Kubernetes $KUBE_VERSION"
   mv "$tmp/bin/metaloop-etcd" "$tmp/bin/etcd"

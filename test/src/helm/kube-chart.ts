@@ -42,7 +42,11 @@ export function ok(r: { code: number | null; stdout: string; stderr: string }, w
 export async function installPrometheusOperatorCrds(cluster: KubeCluster): Promise<string[]> {
   ok(await cluster.kubectl(['apply', '--server-side', '-f', CRD_DIR]), 'kubectl apply of the prometheus-operator CRDs');
   const names = ['servicemonitors', 'podmonitors', 'prometheusrules'].map((p) => `crd/${p}.monitoring.coreos.com`);
-  ok(await cluster.kubectl(['wait', '--for=condition=Established', '--timeout=60s', ...names]), 'waiting for the CRDs');
+  // Polled rather than `kubectl wait`, which errors out on a CRD whose status has no conditions yet.
+  type Crd = { status?: { conditions?: { type: string; status: string }[] } };
+  for (const name of names) {
+    await until(`${name} Established`, 60_000, async () => (await cluster.json<Crd>(['get', name])).status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True'));
+  }
   return names;
 }
 
