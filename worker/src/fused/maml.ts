@@ -64,9 +64,8 @@ export function mlpShapeOf(graph: ModelGraph): { sizes: number[]; activation: Ac
     }
   }
   if (!pending) return 'the last Dense has an activation (fused path: a linear output)';
-  const hidden = acts;
-  if (hidden.length !== sizes.length - 2) return 'layers do not alternate Dense and activation (fused path)';
-  const kinds = [...new Set(hidden)];
+  // acts holds one activation per hidden Dense ('linear' where none followed it).
+  const kinds = [...new Set(acts)];
   if (kinds.length > 1 || (kinds[0] !== undefined && kinds[0] !== 'relu' && kinds[0] !== 'tanh')) return `activations ${kinds.join(', ')} (fused path: all relu or all tanh)`;
   return { sizes, activation: kinds[0] === 'tanh' ? 'tanh' : 'relu' };
 }
