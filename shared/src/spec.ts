@@ -5,6 +5,7 @@
 import { Document, isScalar, isSeq, parse as parseYaml, visit, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { SpecError, type SpecIssue } from './errors.js';
+import { issueText, showValue as show, valueAt } from './issue-text.js';
 import { taskDims } from './layout.js';
 import { modelIssues } from './model/model.js';
 import { ModelSchema } from './model/schema.js';
@@ -140,8 +141,13 @@ type SpecDraft = {
 };
 
 /** The model against the task: presets' own checks, then the layer graph's shapes (model/model.ts). */
+/** Marks a custom issue whose message already names what it got (describeIssue adds no `got …`). */
+const COMPLETE = 'complete';
+
 function checkModelFitsTask(spec: SpecDraft, ctx: z.core.$RefinementCtx): void {
-  for (const issue of modelIssues(spec.model, taskDims(spec))) ctx.addIssue({ code: 'custom', path: issue.path.split('.'), message: issue.message });
+  for (const issue of modelIssues(spec.model, taskDims(spec))) {
+    ctx.addIssue({ code: 'custom', path: issue.path.split('.'), message: issue.message, params: { [COMPLETE]: true } });
+  }
 }
 
 function checkAlgorithmOptions(spec: SpecDraft, ctx: z.core.$RefinementCtx): void {
@@ -218,27 +224,6 @@ export type TaskSpec = RunSpec['task'];
 export type ModelSpec = RunSpec['model'];
 export type AlgorithmSpec = RunSpec['algorithm'];
 
-function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
-  let cur: unknown = root;
-  for (const key of path) {
-    if (cur === null || typeof cur !== 'object') return undefined;
-    cur = (cur as Record<PropertyKey, unknown>)[key];
-  }
-  return cur;
-}
-
-function show(value: unknown): string {
-  if (value === undefined) return 'nothing';
-  try {
-    const s = JSON.stringify(value);
-    return s.length > 80 ? s.slice(0, 77) + '...' : s;
-  } catch {
-    // Reached only when JSON.stringify throws (a bigint, a cycle): String() is the intended fallback.
-    // eslint-disable-next-line @typescript-eslint/no-base-to-string
-    return String(value);
-  }
-}
-
 function describeIssue(issue: z.core.$ZodIssue, input: unknown): SpecIssue {
   const path = issue.path.map(String).join('.');
   const received = valueAt(input, issue.path);
@@ -257,6 +242,11 @@ function describeIssue(issue: z.core.$ZodIssue, input: unknown): SpecIssue {
       }
       message = `got ${show(received)}; ${issue.message}`;
       break;
+    case 'custom':
+      // The model graph's issues already say what they got and what fits (COMPLETE).
+      if (issue.params?.[COMPLETE] === true) return { path, message: issue.message, received };
+      message = received === undefined ? `required: ${issue.message}` : `got ${show(received)}; ${issue.message}`;
+      break;
     default:
       message = received === undefined ? `required: ${issue.message}` : `got ${show(received)}; ${issue.message}`;
   }
@@ -266,23 +256,7 @@ function describeIssue(issue: z.core.$ZodIssue, input: unknown): SpecIssue {
 /** Validate a plain object (parsed YAML/JSON) into a RunSpec, or throw SpecError. */
 export function validateSpec(input: unknown, source = 'run spec'): RunSpec {
   const result = RunSpecSchema.safeParse(input, {
-    error: (iss) => {
-      if (iss.code === 'invalid_type') return `expected ${iss.expected === 'int' ? 'a whole number' : iss.expected}`;
-      if (iss.code === 'too_small') {
-        const bound = iss.inclusive ? '>=' : '>';
-        return iss.origin === 'array'
-          ? `expected at least ${String(iss.minimum)} items`
-          : `expected a ${iss.origin === 'int' ? 'whole number' : 'number'} ${bound} ${String(iss.minimum)}`;
-      }
-      if (iss.code === 'too_big') {
-        const bound = iss.inclusive ? '<=' : '<';
-        return iss.origin === 'array'
-          ? `expected at most ${String(iss.maximum)} items`
-          : `expected a number ${bound} ${String(iss.maximum)}`;
-      }
-      if (iss.code === 'invalid_value') return `expected one of ${iss.values.map((v) => JSON.stringify(v)).join(', ')}`;
-      return undefined;
-    },
+    error: issueText,
   });
   if (result.success) return result.data;
   throw new SpecError(

@@ -134,6 +134,22 @@ describe('layer graphs', () => {
     refused(() => layers([{ type: 'Flatten' }, { type: 'Dense' }], { input: [17] }), 'model.input', /256/);
   });
 
+  test('an option refusal says once what it got and in words what fits (the run spec adds no second "got")', () => {
+    const conv = (o: Record<string, unknown>): LayerSpec[] => [{ type: 'Conv2D', filters: 2, kernel_size: 3, ...o }, { type: 'Flatten' }, { type: 'Dense' }];
+    const once = (o: Record<string, unknown>, path: string, ...patterns: RegExp[]) =>
+      refused(() => layers(conv(o)), path, /^(got [^;]*; (?!got)|required: )/, ...patterns);
+    once({ dilation_rate: 2 }, 'model.layers.0.dilation_rate', /got 2; dilated convolution is not supported: use 1/);
+    once({ groups: 2 }, 'model.layers.0.groups', /grouped convolution is not supported/);
+    once({ kernel_size: [3, 3, 3] }, 'model.layers.0.kernel_size', /got \[3,3,3\]; expected a whole number >= 1 or a list of 2/);
+    once({ strides: 0 }, 'model.layers.0.strides', /got 0; expected a number >= 1/);
+    once({ padding: 'causal' }, 'model.layers.0.padding', /got "causal"; expected one of "valid", "same"/);
+    once({ filters: undefined }, 'model.layers.0.filters', /^required: expected number$/);
+    once({ kernel_initializer: 'foo' }, 'model.layers.0.kernel_initializer', /got "foo"; unknown initialiser "foo"/);
+    refused(() => layers([{ type: 'Reshape', target_shape: [0] }, { type: 'Flatten' }, { type: 'Dense' }]), 'model.layers.0.target_shape.0', /^got 0; expected a number >= 1$/);
+    refused(() => layers([{ type: 'BatchNormalization', axis: 'x' }, { type: 'Flatten' }, { type: 'Dense' }]), 'model.layers.0.axis', /^got "x"; expected -1/);
+    refused(() => layers([{ type: 'MaxPooling2D', strides: 'x' }, { type: 'Flatten' }, { type: 'Dense' }]), 'model.layers.0.strides', /^got "x"; expected null \(the pool size\)/);
+  });
+
   test('the presets compile to the graph: conv4 (its minimum image size derived by shape inference), mlp, resnet12', () => {
     refused(() => glyphs({ kind: 'conv4' }, { imageSize: 15 }), 'task.imageSize', /at least 16 pixels, got 15/, /pool3 \(MaxPooling2D\)/);
     assert.doesNotThrow(() => glyphs({ kind: 'conv4', pool: 'stride' }, { imageSize: 8 }));

@@ -10,6 +10,7 @@
  */
 import type { TensorSpec } from '../codec.js';
 import { ModelError } from '../errors.js';
+import { issueText, showValue, valueAt } from '../issue-text.js';
 import type { Initializer } from './initializers.js';
 import { dropKerasDefaults } from './options.js';
 import { layerDef, LAYER_TYPES } from './registry.js';
@@ -146,15 +147,15 @@ export function buildGraph(layers: readonly LayerSpec[], input: Shape, outputs: 
     inputs.forEach((i) => used.add(i));
     const kept = dropKerasDefaults(options);
     if ('key' in kept) return fail(kept.message, kept.key);
-    const parsed = def.schema.safeParse(kept.rest);
+    const parsed = def.schema.safeParse(kept.rest, { error: issueText });
     if (!parsed.success) {
       for (const issue of parsed.error.issues) {
         if (issue.code === 'unrecognized_keys') {
           fail(`${def.type} has no option ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}: its options are ${optionKeys(def).join(', ') || '(none)'}`, issue.keys[0]);
         } else {
           const option = issue.path.map(String).join('.') || undefined;
-          const got = option === undefined ? undefined : kept.rest[String(issue.path[0])];
-          fail(`${got === undefined ? 'required' : `got ${JSON.stringify(got)}`}; ${issue.message}`, option);
+          const got = option === undefined ? undefined : valueAt(kept.rest, issue.path);
+          fail(got === undefined ? `required: ${issue.message}` : `got ${showValue(got)}; ${issue.message}`, option);
         }
       }
       return;

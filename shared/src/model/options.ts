@@ -12,7 +12,8 @@ const posInt = z.number().int().min(1).max(65_536);
 /** An int or a list of `n` ints (Keras' `kernel_size`, `strides`, `pool_size`), as a list of n. */
 export function intTuple(n: 1 | 2) {
   const list = n === 1 ? z.tuple([posInt]) : z.tuple([posInt, posInt]);
-  return z.union([posInt, list]).transform((v): number[] => (typeof v === 'number' ? new Array<number>(n).fill(v) : [...v]));
+  const what = n === 1 ? 'a whole number >= 1 (or a list of one)' : 'a whole number >= 1 or a list of 2 of them';
+  return z.union([posInt, list], { error: `expected ${what}` }).transform((v): number[] => (typeof v === 'number' ? new Array<number>(n).fill(v) : [...v]));
 }
 
 export const PaddingSchema = z.enum(['valid', 'same']);

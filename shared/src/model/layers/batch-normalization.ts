@@ -13,7 +13,7 @@ import type { Initializer } from '../initializers.js';
 import { defineLayer, type ParamDecl, type Tensor, type Tf } from '../types.js';
 
 const schema = z.strictObject({
-  axis: z.union([z.literal(-1), z.number().int().min(1)]).default(-1),
+  axis: z.union([z.literal(-1), z.number().int().min(1)], { error: 'expected -1 (the channel axis) or the index of the last axis' }).default(-1),
   epsilon: positive().default(1e-3),
   center: z.boolean().default(true),
   scale: z.boolean().default(true),
@@ -23,6 +23,9 @@ const schema = z.strictObject({
   moving_mean_initializer: z.unknown().optional(),
   moving_variance_initializer: z.unknown().optional(),
   renorm: z.literal(false).optional(),
+  // Keras 3 writes these beside renorm: false (unused then).
+  renorm_clipping: z.null().optional(),
+  renorm_momentum: z.number().optional(),
   synchronized: z.literal(false).optional(),
 });
 type Config = z.output<typeof schema>;

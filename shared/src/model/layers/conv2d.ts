@@ -21,8 +21,8 @@ const schema = z.strictObject({
   use_bias: z.boolean().default(true),
   kernel_initializer: initializer('glorot_uniform'),
   bias_initializer: initializer('zeros'),
-  dilation_rate: z.union([z.literal(1), z.tuple([z.literal(1), z.literal(1)])]).optional(),
-  groups: z.literal(1).optional(),
+  dilation_rate: z.union([z.literal(1), z.tuple([z.literal(1), z.literal(1)])], { error: 'dilated convolution is not supported: use 1 (or leave dilation_rate out)' }).optional(),
+  groups: z.literal(1, { error: 'grouped convolution is not supported: use 1 (or leave groups out)' }).optional(),
 });
 type Config = z.output<typeof schema>;
 

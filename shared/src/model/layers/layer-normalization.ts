@@ -10,7 +10,7 @@ import { defineLayer } from '../types.js';
 import { normalize, perTask, scaleOffset } from './batch-normalization.js';
 
 const schema = z.strictObject({
-  axis: z.union([z.literal(-1), z.number().int().min(1), z.tuple([z.number().int()])]).default(-1),
+  axis: z.union([z.literal(-1), z.number().int().min(1), z.tuple([z.number().int()])], { error: 'expected -1 (the last axis), the index of the last axis, or a list of it' }).default(-1),
   epsilon: positive().default(1e-3),
   center: z.boolean().default(true),
   scale: z.boolean().default(true),

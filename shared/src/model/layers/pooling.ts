@@ -9,7 +9,7 @@ export function poolSchema(n: 1 | 2) {
   return z
     .strictObject({
       pool_size: intTuple(n).prefault(2),
-      strides: z.union([intTuple(n), z.null()]).default(null),
+      strides: z.union([intTuple(n), z.null()], { error: `expected null (the pool size), a whole number >= 1 or a list of ${n}` }).default(null),
       padding: PaddingSchema.default('valid'),
     })
     .transform((c) => ({ ...c, strides: c.strides ?? c.pool_size }));
