@@ -4,10 +4,12 @@
  * fits, at the field's path.
  */
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { SpecError } from '../errors.js';
 import { headParamNames, modelGraph, modelLayout } from '../layout.js';
-import { validateSpec } from '../spec.js';
+import { parseSpec, validateSpec } from '../spec.js';
 import { buildGraph, kerasName, type LayerSpec } from './graph.js';
 import { LAYER_TYPES } from './registry.js';
 
@@ -174,6 +176,19 @@ describe('layer graphs', () => {
     }
     assert.equal(g.layout.reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0), expected);
     assert.ok(Math.abs(expected - 12.4e6) < 0.05e6, `${expected}`);
+  });
+
+  test('the examples compile: the declared residual graph and the ResNet-12 (names, joins, layout)', () => {
+    const dir = fileURLToPath(new URL('../../../examples/', import.meta.url));
+    const files = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
+    assert.ok(files.includes('layers-glyphs-5w1s.yaml') && files.includes('resnet12-5w1s.yaml'), files.join(', '));
+    const specs = Object.fromEntries(files.map((f) => [f, parseSpec(readFileSync(dir + f, 'utf8'), f)]));
+    const g = modelGraph(specs['layers-glyphs-5w1s.yaml']!);
+    assert.deepEqual(g.nodes.find((n) => n.name === 'join')!.inputs, ['bn2', 'stem_relu']);
+    assert.deepEqual(g.layout.map((t) => t.name), ['stem.w', 'stem_bn.scale', 'stem_bn.offset', 'conv1.w', 'bn1.scale', 'bn1.offset', 'conv2.w', 'bn2.scale', 'bn2.offset', 'conv3.w', 'conv3.b', 'bn3.scale', 'bn3.offset', 'head.w', 'head.b']);
+    const r = modelGraph(specs['resnet12-5w1s.yaml']!);
+    assert.deepEqual(r.nodes.filter((n) => n.type === 'Add').map((n) => n.shape), [[16, 16, 16], [8, 8, 32], [4, 4, 64], [2, 2, 128]]);
+    assert.deepEqual(r.output, [5]);
   });
 
   test('every registered type compiles in some graph (the registry is the list the docs name)', () => {
