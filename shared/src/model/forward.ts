@@ -48,7 +48,10 @@ export function graphForward(tf: Tf, graph: ModelGraph, params: Readonly<Record<
   for (const node of graph.nodes) {
     const inputs = node.inputs.map((n) => values.get(n)!);
     const p = layerParams(node, params);
-    out = (!batched ? hooks.node?.(node, inputs, p) : undefined) ?? runNode(tf, node, inputs, p, batched);
+    // Each layer in its own scope: what its gradient needs the tape keeps (tfjs saves it), the
+    // rest (a batch norm's moments, a convolution's padded copies, a fold's reshapes) is freed now,
+    // not at the end of the task: a task's peak memory is the activations the tape needs.
+    out = (!batched ? hooks.node?.(node, inputs, p) : undefined) ?? tf.tidy(() => runNode(tf, node, inputs, p, batched));
     values.set(node.name, out);
   }
   return out!;

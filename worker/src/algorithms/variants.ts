@@ -101,7 +101,7 @@ function queryLoss(inner: InnerLoop, params: readonly tf.Tensor[], task: TaskTen
 /** Exact (second-order) meta-gradient of the rule's meta-objective. */
 function secondOrder(rule: InnerRule) {
   return (inner: InnerLoop, params: readonly tf.Tensor[], task: TaskTensors): TaskMetaGradient => {
-    const preLoss = queryLoss(inner, params, task);
+    const preLoss = tf.tidy(() => queryLoss(inner, params, task)); // its activations freed now
     let post: tf.Tensor | null = null;
     const { value, grads } = tf.valueAndGrads((...p: tf.Tensor[]) => {
       if (!rule.multiStepLoss) {
@@ -143,11 +143,11 @@ function evaluateWith(rule: InnerRule) {
 
 function reptileMetaGradient(rule: InnerRule) {
   return (inner: InnerLoop, params: readonly tf.Tensor[], task: TaskTensors): TaskMetaGradient => {
-    const adapted = adaptWithRule(rule, inner, params, task, inner.innerSteps);
+    const adapted = tf.tidy(() => adaptWithRule(rule, inner, params, task, inner.innerSteps));
     return {
       grads: params.map((p, i) => tf.sub(p, adapted[i]!)),
-      preLoss: queryLoss(inner, params, task),
-      postLoss: queryLoss(inner, adapted, task),
+      preLoss: tf.tidy(() => queryLoss(inner, params, task)),
+      postLoss: tf.tidy(() => queryLoss(inner, adapted, task)),
     };
   };
 }
