@@ -13,12 +13,21 @@
  * replaced a backend kernel, the backend's own one is timed too (on a smaller batch when it is very
  * slow; GFLOP/s compare).
  * Tasks: computeShard on shards of the real spec, batched (one pass per chunk) and looped (one task
- * at a time); wall time and process CPU time (user + system) per task.
+ * at a time); wall time and process CPU time (user + system) per task. Rows with `memory` profile
+ * their (untimed) warm-up task with tf.profile: the peak of the bytes held by live tensors above
+ * what was live before, i.e. one task's θ copy, data, activations and (second order) the tape.
+ * A row with `memoryGuard` runs only when its peak, predicted from an earlier row's (× factor),
+ * fits in a share of the machine's free memory; else it is reported as skipped, with the figure.
+ * Compare: the layer graph's forward against the hand-written Conv4 (./reference-models.mjs) on the
+ * same tasks, alternating which goes first, CPU time per task each and whether the meta-gradient
+ * rows are bitwise equal.
  */
 import { createRequire } from 'node:module';
+import os from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ROOT } from './machine.mjs';
+import { loadReferenceModels } from './reference-models.mjs';
 
 const [backendName, planJson] = process.argv.slice(2);
 const plan = JSON.parse(planJson ?? '{}');
@@ -40,7 +49,7 @@ async function main() {
   const shared = await import(pathToFileURL(join(ROOT, 'shared', 'dist', 'index.js')).href);
   const tf = require('@tensorflow/tfjs-core');
   const info = await selectBackend({ require: backendName });
-  const out = { backend: info.name, device: info.device, kernels: [], tasks: [] };
+  const out = { backend: info.name, device: info.device, kernels: [], tasks: [], compare: [] };
 
   // ---- kernels -------------------------------------------------------------------------
   const run = (name, inputs, attrs) => tf.engine().runKernel(name, inputs, attrs);
@@ -132,13 +141,31 @@ async function main() {
     const spec = shared.validateSpec(t.spec);
     const params = shared.initParams(spec).data;
     for (const mode of t.modes) {
+      // A row too big for this machine is not run: its peak predicted from a smaller model's row.
+      if (t.memoryGuard) {
+        const from = out.tasks.find((r) => r.id === t.memoryGuard.from && r.mode === mode);
+        const predicted = from?.peakBytesPerTask === undefined ? undefined : from.peakBytesPerTask * t.memoryGuard.factor;
+        const free = os.freemem();
+        if (predicted === undefined || predicted > t.memoryGuard.share * free) {
+          out.tasks.push({ id: t.id, mode, algorithm: spec.algorithm.kind, skipped: predicted === undefined ? `no measured row ${t.memoryGuard.from} to predict its memory from` : `needs about ${(predicted / 2 ** 30).toFixed(1)} GiB of tensors (${t.memoryGuard.from}'s peak × ${t.memoryGuard.factor}), more than ${Math.round(t.memoryGuard.share * 100)}% of the ${(free / 2 ** 30).toFixed(1)} GiB free here`, predictedBytes: predicted });
+          continue;
+        }
+      }
       const seeds = (n, base) => Array.from({ length: n }, (_, i) => base + i);
       // fused: the MLP host path (worker/src/fused); batched / looped: the tfjs path, forced.
       const opts = { batchTasks: mode === 'batched', fused: mode === 'fused', yieldEveryMs: 1e9 };
       // warmupTasks: a number, or one per mode ({ fused: 2000, … }): the fused path's loops need
       // thousands of tasks before V8 has optimised all of them.
       const warmup = typeof t.warmupTasks === 'object' ? (t.warmupTasks[mode] ?? 1) : (t.warmupTasks ?? 1);
-      await engine.computeShard(spec, params, { kind: 'train', taskSeeds: seeds(warmup, 1000) }, opts);
+      const warm = () => engine.computeShard(spec, params, { kind: 'train', taskSeeds: seeds(warmup, 1000) }, opts);
+      let peakBytesPerTask;
+      if (t.memory && warmup === 1) {
+        const live = tf.memory().numBytes;
+        const prof = await tf.profile(warm);
+        peakBytesPerTask = prof.peakBytes - live;
+      } else {
+        await warm();
+      }
       let tasks = 0;
       let wall = 0;
       let cpu = 0;
@@ -171,8 +198,40 @@ async function main() {
         // Per shard, ms per task: the spread over shards (median, min, max).
         shardWallMsPerTask: spread(shardWall),
         shardCpuMsPerTask: spread(shardCpu),
+        ...(peakBytesPerTask !== undefined ? { peakBytesPerTask } : {}),
       });
     }
+  }
+
+  // ---- the graph's Conv4 vs the hand-written one ----------------------------------------
+  const refs = plan.compare?.length ? await loadReferenceModels() : undefined;
+  for (const c of plan.compare ?? []) {
+    const spec = shared.validateSpec(c.spec);
+    const run = engine.compileRun(spec);
+    const config = { pool: spec.model.pool, imageSize: spec.task.imageSize, channels: spec.task.channels ?? 1 };
+    const hand = { ...run, inner: { ...run.inner, model: { ...run.inner.model, forward: (p, x) => refs.referenceConv4Forward(config, p, x) } } };
+    const arms = { graph: run, hand };
+    const theta = engine.paramTensors(run, shared.initParams(spec).data);
+    const rows = (arm, seed) => engine.trainRows(arms[arm], theta, [run.family.sample(seed, 'train')], false);
+    for (const arm of ['graph', 'hand']) rows(arm, 500); // warm-up
+    const cpu = { graph: [], hand: [] };
+    const ratios = [];
+    let identical = true;
+    for (let i = 0; i < c.pairs; i++) {
+      const got = {};
+      for (const arm of i % 2 ? ['hand', 'graph'] : ['graph', 'hand']) {
+        // Collect the other arm's garbage first (the parent passes --expose-gc), so neither pays for it.
+        globalThis.gc?.();
+        const c0 = process.cpuUsage();
+        got[arm] = rows(arm, 3000 + i);
+        const d = process.cpuUsage(c0);
+        cpu[arm].push((d.user + d.system) / 1000);
+      }
+      ratios.push(cpu.graph[i] / cpu.hand[i]);
+      identical &&= got.graph.length === got.hand.length && got.graph.every((v, j) => Object.is(v, got.hand[j]));
+    }
+    tf.dispose(theta);
+    out.compare.push({ id: c.id, pairs: c.pairs, graphCpuMsPerTask: spread(cpu.graph), handCpuMsPerTask: spread(cpu.hand), ratio: spread(ratios), identical });
   }
   console.log(`result ${JSON.stringify(out)}`);
 }

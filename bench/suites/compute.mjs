@@ -5,11 +5,17 @@
  * forward conv2d of the same FLOPs (pool gradients next to the forward pool of the same input), in
  * the same process and repetition loop. Tasks: sinusoid MAML and Conv4 5-way 1-shot MAML/FOMAML,
  * on the fused host path (MLP only: worker/src/fused), vectorised (one batched tfjs pass per chunk)
- * and looped (one task at a time), wall and CPU time.
+ * and looped (one task at a time), wall and CPU time; on tensorflow also ResNet-12 (64-160-320-640)
+ * and a 32-filter Conv4 at mini-ImageNet's 84×84×3 (a generated RGB folder, ../lib/rgb-folder.mjs),
+ * first and second order, with the peak tensor memory of one task. Graph vs hand-written: the
+ * Conv4 preset through the layer graph against the hand-written Conv4 it replaced, same tasks,
+ * same process (target ≤ 1.05×, rows bitwise equal).
  */
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from '../lib/machine.mjs';
 import { spawnTracked } from '../lib/procs.mjs';
+import { writeRgbFolder } from '../lib/rgb-folder.mjs';
 import { fmt } from '../lib/stats.mjs';
 
 export const title = 'compute — training kernels and inner-loop throughput per backend';
@@ -22,6 +28,9 @@ const KERNEL_RATIO = 1.5;
 const FO_S = 2;
 const SO_S = 5;
 const SINUSOID_TASKS_S = 3000;
+const GRAPH_VS_HAND = 1.05;
+/** Classes and images of the generated 84×84×3 folder: 7 meta-train classes (70%) ≥ 5 ways, 16 images ≥ 1 shot + 15 queries. */
+const RGB = { classes: 10, images: 16, size: 84 };
 /** The fused MLP path does not use tfjs: it is measured (and its target counted) once, in this backend's process. */
 const FUSED_IN = 'cpu';
 
@@ -41,7 +50,34 @@ const conv4 = (kind) => ({
   outer: { metaBatch: 32, shardSize: 2 },
 });
 
-function makePlan(quick) {
+/** 84×84×3 5-way 1-shot, 15 queries, from the generated folder at `path`. */
+const mini = (path) => ({ family: 'fewshot-images', path, ways: 5, shots: 1, queries: 15, imageSize: RGB.size, channels: 3 });
+
+/** ResNet-12's widths: the papers' and 1/8 of it (whose peak memory predicts the full one's: activations grow with the channels). */
+const RESNET_FULL = [64, 160, 320, 640];
+const RESNET_EIGHTH = [8, 20, 40, 80];
+/** A full-width row runs when its predicted peak is at most this share of the free memory. */
+const MEMORY_SHARE = 0.6;
+
+const resnet12 = (kind, path, channels) => ({
+  name: `bench-resnet12-${kind}`,
+  task: mini(path),
+  model: { kind: 'resnet12', channels },
+  algorithm: { kind, innerSteps: 1, innerLr: 0.1 },
+  outer: { metaBatch: 32, shardSize: 1 },
+});
+
+const conv4Mini = (kind, path) => ({
+  name: `bench-conv4-84-${kind}`,
+  task: mini(path),
+  model: { kind: 'conv4', filters: 32, pool: 'max' },
+  algorithm: { kind, innerSteps: 1, innerLr: 0.01 },
+  outer: { metaBatch: 32, shardSize: 2 },
+});
+
+const ORDER = { fomaml: 'FOMAML', maml: 'MAML' };
+
+function makePlan(quick, rgbPath) {
   const n = quick ? 20 : 80;
   return {
     reps: quick ? 2 : 7,
@@ -61,8 +97,27 @@ function makePlan(quick) {
         shards: quick ? 2 : 4,
         shardTasks: 1,
         warmupTasks: 1,
+        memory: true,
       })),
+      // mini-ImageNet shapes, tensorflow only (cpu and wasm would take minutes per ResNet-12 task); per task, the engine's CPU default.
+      ...['fomaml', 'maml'].map((kind) => ({
+        id: `Conv4-32 84×84×3 5w1s ${ORDER[kind]} (5+75 images, 32 filters, 1 step)`,
+        spec: conv4Mini(kind, rgbPath),
+        modes: ['looped'],
+        backends: ['tensorflow'],
+        shards: quick ? 2 : 4,
+        shardTasks: 1,
+        warmupTasks: 1,
+        memory: true,
+      })),
+      ...['fomaml', 'maml'].flatMap((kind) => {
+        const id = (c) => `ResNet-12 84×84×3 5w1s ${ORDER[kind]} (5+75 images, ${c.join('-')}, 1 step)`;
+        const row = (c) => ({ id: id(c), spec: resnet12(kind, rgbPath, c), modes: ['looped'], backends: ['tensorflow'], shards: quick ? 1 : 3, shardTasks: 1, warmupTasks: 1, memory: true });
+        return [row(RESNET_EIGHTH), { ...row(RESNET_FULL), memoryGuard: { from: id(RESNET_EIGHTH), factor: RESNET_FULL[0] / RESNET_EIGHTH[0], share: MEMORY_SHARE } }];
+      }),
     ],
+    // The Conv4 preset through the layer graph vs the hand-written Conv4 (worker/src/testing/reference-models.ts), per task.
+    compare: [{ id: 'Conv4 5w1s MAML (5+75 images, 28×28, 64 filters, 1 step), per task', spec: conv4('maml'), pairs: quick ? 4 : 10 }],
   };
 }
 
@@ -70,7 +125,7 @@ function runChild(backend, plan, log, signal) {
   return new Promise((resolve) => {
     let result = null;
     let error = null;
-    const child = spawnTracked(process.execPath, [CHILD, backend, JSON.stringify(plan)], {
+    const child = spawnTracked(process.execPath, ['--expose-gc', CHILD, backend, JSON.stringify(plan)], {
       onLine: (line) => {
         if (line.startsWith('result ')) result = JSON.parse(line.slice(7));
         else if (line.startsWith('error ')) error = line.slice(6);
@@ -87,12 +142,19 @@ function runChild(backend, plan, log, signal) {
 }
 
 export async function run({ quick, log, signal }) {
-  const plan = makePlan(quick);
+  const rgbPath = writeRgbFolder(RGB);
+  const plan = makePlan(quick, rgbPath);
   const results = [];
-  for (const b of BACKENDS) {
-    log(`${b}: kernels and tasks in a child process`);
-    const own = b === FUSED_IN ? plan : { ...plan, tasks: plan.tasks.map((t) => ({ ...t, modes: t.modes.filter((m) => m !== 'fused') })) };
-    results.push(await runChild(b, own, log, signal));
+  try {
+    for (const b of BACKENDS) {
+      log(`${b}: kernels and tasks in a child process`);
+      const tasks = plan.tasks
+        .filter((t) => !t.backends || t.backends.includes(b))
+        .map((t) => (b === FUSED_IN ? t : { ...t, modes: t.modes.filter((m) => m !== 'fused') }));
+      results.push(await runChild(b, { ...plan, tasks }, log, signal));
+    }
+  } finally {
+    rmSync(rgbPath, { recursive: true, force: true });
   }
   const ok = results.filter((r) => !r.error);
   const figures = [];
@@ -121,19 +183,26 @@ export async function run({ quick, log, signal }) {
   for (const r of ok) {
     for (const t of r.tasks) {
       const id = `${r.backend}/${t.id}/${t.mode}`;
+      if (t.skipped) {
+        if (t.predictedBytes !== undefined) figures.push({ id: `${id}/predicted_peak_tensor_mib_per_task`, unit: 'MiB (predicted, not measured)', value: t.predictedBytes / 2 ** 20 });
+        taskRows.push(`| ${t.id} | ${r.backend} | ${t.mode} | — | not measured: ${t.skipped} | — | — | — | — | ~${t.predictedBytes !== undefined ? fmt(t.predictedBytes / 2 ** 20) : '?'} (predicted) |`);
+        continue;
+      }
       figures.push({ id: `${id}/wall_s_per_task`, unit: 's/task', value: t.wallMsPerTask / 1000 });
       figures.push({ id: `${id}/cpu_s_per_task`, unit: 'CPU s/task', value: t.cpuMsPerTask / 1000 });
       figures.push({ id: `${id}/tasks_per_cpu_s`, unit: 'tasks/CPU s', value: t.tasksPerSecCpu });
       figures.push({ id: `${id}/cpu_s_per_task_by_shard`, unit: 'CPU s/task (median, min, max over shards)', value: t.shardCpuMsPerTask.median / 1000, min: t.shardCpuMsPerTask.min / 1000, max: t.shardCpuMsPerTask.max / 1000, shards: t.shards });
+      if (t.peakBytesPerTask !== undefined) figures.push({ id: `${id}/peak_tensor_mib_per_task`, unit: 'MiB (peak of live tensors, one task)', value: t.peakBytesPerTask / 2 ** 20 });
       const sp = (x) => `${fmt(x.median / 1000, 3)} (${fmt(x.min / 1000, 2)}–${fmt(x.max / 1000, 2)})`;
+      const mib = t.peakBytesPerTask !== undefined ? fmt(t.peakBytesPerTask / 2 ** 20) : '—';
       taskRows.push(
-        `| ${t.id} | ${t.mode === 'fused' ? 'any (no tfjs)' : r.backend} | ${t.mode} | ${t.chunk} | ${t.tasks} in ${t.shards} | ${sp(t.shardWallMsPerTask)} | ${sp(t.shardCpuMsPerTask)} | ${fmt(t.tasksPerSecWall)} | ${fmt(t.tasksPerSecCpu)} |`,
+        `| ${t.id} | ${t.mode === 'fused' ? 'any (no tfjs)' : r.backend} | ${t.mode} | ${t.chunk} | ${t.tasks} in ${t.shards} | ${sp(t.shardWallMsPerTask)} | ${sp(t.shardCpuMsPerTask)} | ${fmt(t.tasksPerSecWall)} | ${fmt(t.tasksPerSecCpu)} | ${mib} |`,
       );
     }
     // Targets on the better mode, one-core cost = CPU time per task (median over shards).
     const cpuS = (t) => t.shardCpuMsPerTask.median / 1000;
     const best = (prefix) => {
-      const rows = r.tasks.filter((t) => t.id.startsWith(prefix));
+      const rows = r.tasks.filter((t) => !t.skipped && t.id.startsWith(prefix));
       return rows.length ? rows.reduce((a, b) => (cpuS(b) < cpuS(a) ? b : a)) : undefined;
     };
     // Sinusoid: the engine's path for MLPs is the fused one, which does not depend on the backend: one target.
@@ -143,6 +212,20 @@ export async function run({ quick, log, signal }) {
     if (fo) targets.push({ what: `Conv4 5w1s FOMAML CPU s/task, ${r.backend} (${fo.mode})`, target: `<= ${FO_S}`, value: Number(cpuS(fo).toFixed(3)), met: cpuS(fo) <= FO_S });
     const so = best('Conv4 5w1s MAML');
     if (so) targets.push({ what: `Conv4 5w1s MAML CPU s/task, ${r.backend} (${so.mode})`, target: `<= ${SO_S}`, value: Number(cpuS(so).toFixed(3)), met: cpuS(so) <= SO_S });
+  }
+  const compareRows = [];
+  for (const r of ok) {
+    for (const c of r.compare ?? []) {
+      const id = `${r.backend}/graph_vs_hand/${c.id}`;
+      figures.push({ id: `${id}/ratio`, unit: 'graph CPU / hand-written CPU per task (median, min, max over pairs)', value: c.ratio.median, min: c.ratio.min, max: c.ratio.max, pairs: c.pairs });
+      figures.push({ id: `${id}/graph_cpu_s_per_task`, unit: 'CPU s/task', value: c.graphCpuMsPerTask.median / 1000 });
+      figures.push({ id: `${id}/hand_cpu_s_per_task`, unit: 'CPU s/task', value: c.handCpuMsPerTask.median / 1000 });
+      figures.push({ id: `${id}/bitwise_equal`, unit: 'rows bitwise equal (1 yes, 0 no)', value: c.identical ? 1 : 0 });
+      const met = c.identical && c.ratio.median <= GRAPH_VS_HAND;
+      targets.push({ what: `Layer graph vs hand-written Conv4 (the conv4 preset), ${r.backend} (CPU per task, median of ${c.pairs} pairs; rows bitwise equal: ${c.identical ? 'yes' : 'NO'})`, target: `<= ${GRAPH_VS_HAND}x`, value: Number(c.ratio.median.toFixed(3)), met });
+      const s3 = (x) => `${fmt(x.median / 1000, 3)} (${fmt(x.min / 1000, 2)}–${fmt(x.max / 1000, 2)})`;
+      compareRows.push(`| ${c.id} | ${r.backend} | ${c.pairs} | ${s3(c.graphCpuMsPerTask)} | ${s3(c.handCpuMsPerTask)} | ${fmt(c.ratio.median, 3)}× (${fmt(c.ratio.min, 3)}–${fmt(c.ratio.max, 3)}) | ${c.identical ? 'yes' : '**no**'} |`);
+    }
   }
   const table = [
     `Backends: ${results.map((r) => (r.error ? `${r.backend} (not measured: ${r.error})` : `${r.backend} = ${r.device}`)).join('; ')}. Every backend runs in its own process, one after the other.`,
@@ -159,9 +242,19 @@ export async function run({ quick, log, signal }) {
     '',
     '"fused" = the MLP host path (worker/src/fused: forward, gradient and the exact second-order meta-gradient by a hand-derived Hessian-vector product, float64 loops, no tfjs; the engine default for MLPs, identical on every backend: measured once, in the ' + FUSED_IN + ' backend\'s process), "batched" = the vectorised tfjs path (a chunk of tasks in one computation, chunk = tasks per pass), "looped" = one task at a time. wall and CPU s/task = median (min–max) over the shards; CPU s/task = process CPU time (user + system) per task: the one-core cost, robust to other load on the shared cores; wall s/task also counts waiting for a core. Targets (one core, on the median): sinusoid MAML ≥ 3,000 tasks/s; Conv4 5w1s FOMAML ≤ 2 s/task, MAML (second order) ≤ 5 s/task.',
     '',
-    '| workload | backend | mode | chunk | tasks in shards | wall s/task | CPU s/task | tasks/s (wall) | tasks per CPU second |',
-    '|---|---|---|---|---|---|---|---|---|',
+    '"peak MiB/task": the most memory live tensors held while one task ran (its warm-up task under tf.profile, above what was live before: θ\'s copy, the task\'s images, activations and, second order, the tape through the inner step); tfjs\' own accounting of tensor bytes, not the process\' RSS. The 84×84×3 rows run on a generated folder of RGB PNGs (10 classes × 16 images) and on tensorflow only: a full-width ResNet-12 task is several TFLOP, minutes on cpu or wasm. ResNet-12 runs at 1/8 of the papers\' width (8-20-40-80) and at their width (64-160-320-640) when that fits: its peak is predicted as the 1/8 row\'s × 8 (activations grow with the channels) and the row runs only when the prediction is at most ' + `${MEMORY_SHARE * 100}% of the free memory; otherwise it says so, with the prediction.`,
+    '',
+    '| workload | backend | mode | chunk | tasks in shards | wall s/task | CPU s/task | tasks/s (wall) | tasks per CPU second | peak MiB/task |',
+    '|---|---|---|---|---|---|---|---|---|---|',
     ...taskRows,
+    '',
+    `### The layer graph vs the hand-written Conv4 (target ≤ ${GRAPH_VS_HAND}×)`,
+    '',
+    'The conv4 preset runs through the layer graph (shared/src/model: one forward per layer type); before issue 24 it was a hand-written forward, kept as the test reference worker/src/testing/reference-models.ts. Both run here in the same process on the same tasks and θ (trainRows: the engine\'s per-task MAML meta-gradient), in pairs, alternating which goes first; ratio = graph CPU / hand-written CPU per task, median (min–max) over the pairs. "bitwise equal": every pair\'s meta-gradient rows identical bit for bit.',
+    '',
+    '| workload | backend | pairs | graph CPU s/task | hand-written CPU s/task | ratio | bitwise equal |',
+    '|---|---|---|---|---|---|---|',
+    ...compareRows,
     '',
     '### Targets',
     '',
@@ -183,7 +276,7 @@ function notesFor(ok, targets) {
   const list = (ts) => ts.map((t) => `${t.what.replace(/ vs forward,/, '')} ${t.value}`).join('; ');
   const notes = [
     'What the worker replaces (worker/src/kernels): on cpu, 3×3 stride-1 convolutions with ≥ 2 channels run by Winograd (Conv2D and Conv2DBackpropInput F(2×2, 3×3), Conv2DBackpropFilter F(3×3, 2×2)), a first layer\'s Conv2DBackpropInput as dy·Wᵀ + col2im, other convolutions on one register-blocked JS GEMM (im2col/col2im); MaxPool, MaxPoolGrad (branch-free on non-negative inputs), AvgPoolGrad, Relu, Step, Square, Add/Sub/Multiply/RealDiv with broadcasting, Sum/Mean, Slice, StridedSlice, PadV2 and large BatchMatMuls are flat typed-array loops, and the kernels\' output arrays are recycled; on wasm, Conv2DBackpropFilter (missing upstream) is im2colᵀ built in JS from the stride-phase planes of x times dy on the XNNPACK GEMM (BatchMatMul; dyᵀ·cols for one input channel), Conv2DBackpropInput a flipped-filter XNNPACK Conv2D (stride 1) or s² sub-filter XNNPACK Conv2Ds and a JS scatter (stride 2), BatchMatMul transposes large transposed operands first and splits large batches, pool gradients are SIMD wasm working in place on the backend heap (pool-grad.wat; JS loops when channels are not a multiple of 4) and leading-axis Sum/Mean JS loops on the wasm heap. The "own" rows show what they replace.',
-    'Vectorised Conv4 (models/conv4-batched.ts: nine per-tap batched matMuls on im2col slices, exactly twice differentiable) is the engine default only on a GPU (webgl, webgpu, tfjs-node-gpu on a GPU), where launch overhead dominates: on cpu, wasm and libtensorflow on a CPU a Conv4 step is compute-bound, and per-task conv kernels (XNNPACK, the JS GEMM, libtensorflow) beat nine products plus the slice/pad copies; the "batched" rows force it (batchTasks: true) to show the difference. No GPU here, so its GPU gain is not measured. An MLP takes the fused host path by default; its "batched" and "looped" rows force the tfjs path (fused: false) for comparison.',
+    'Vectorised conv nets (each layer\'s task-batched forward, shared/src/model/layers: a 3×3 convolution as nine per-tap batched matMuls on shifted slices, exactly twice differentiable) are the engine default only on a GPU (webgl, webgpu, tfjs-node-gpu on a GPU), where launch overhead dominates: on cpu, wasm and libtensorflow on a CPU a Conv4 step is compute-bound, and per-task conv kernels (XNNPACK, the JS GEMM, libtensorflow) beat nine products plus the slice/pad copies; the "batched" rows force it (batchTasks: true) to show the difference. No GPU here, so its GPU gain is not measured. An MLP takes the fused host path by default; its "batched" and "looped" rows force the tfjs path (fused: false) for comparison.',
   ];
   const wasmPool = missed(/^(MaxPoolGrad|AvgPoolGrad).*wasm/);
   if (wasmPool.length) {
@@ -201,6 +294,12 @@ function notesFor(ok, targets) {
   if (nativePool.filter((t) => /PoolGrad|Backprop/.test(t.what)).length) {
     notes.push(
       `Missed — tensorflow (${list(nativePool.filter((t) => /PoolGrad|Backprop/.test(t.what)))}): these are libtensorflow's own kernels, which the worker uses as they are: issue 4's kernels are for the backends without a native library (cpu and wasm), and a worker kernel on tfjs-node would have to copy x, dy and dx between TensorFlow and JavaScript (the readback column shows one such copy costs as much as these kernels). TensorFlow's CPU MaxPoolGrad recomputes each window's arg-max with a scalar loop while its forward MaxPool is vectorised Eigen; its first-layer (one input channel) conv backprops are likewise slow paths. Fix: upstream (TensorFlow), or run on a GPU build, where these are cuDNN kernels.`,
+    );
+  }
+  const graph = missed(/^Layer graph vs hand-written/);
+  if (graph.length) {
+    notes.push(
+      `Missed — the layer graph vs the hand-written Conv4 (${list(graph)}): both run the same tfjs ops in the same order (the rows say whether they stayed bitwise equal); what the graph adds per layer is a Map lookup of its inputs, the parameter record of its layer and, for Activation layers, one switch — microseconds against a task's tens to thousands of milliseconds — so a ratio above the target on a shared machine is first to be checked against the pairs' spread (min–max) and the load average in this section's header before it is read as overhead.`,
     );
   }
   const sin = missed(/^sinusoid/);

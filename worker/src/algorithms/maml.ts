@@ -13,7 +13,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { RunSpec } from '@metaloop/shared';
 import { UnsupportedError } from '../errors.js';
-import type { NamedTensors } from '../models/types.js';
+import type { NamedTensors } from '../model/model.js';
 import type { Algorithm, InnerLoop, TaskEvaluation, TaskMetaGradient, TaskTensors } from './types.js';
 
 function named(inner: InnerLoop, params: readonly tf.Tensor[]): NamedTensors {
@@ -61,9 +61,11 @@ export function sgdEvaluate(inner: InnerLoop, params: readonly tf.Tensor[], task
 
 function metaGradient(firstOrder: boolean) {
   return (inner: InnerLoop, params: readonly tf.Tensor[], task: TaskTensors): TaskMetaGradient => {
-    const preLoss = taskLoss(inner, params, task.xq, task.yq);
+    // Scoped: the pre-adaptation pass's activations and FOMAML's inner steps are freed as soon as
+    // their result exists (the meta-gradient's own pass keeps what its tape needs).
+    const preLoss = tf.tidy(() => taskLoss(inner, params, task.xq, task.yq));
     if (firstOrder) {
-      const adapted = adapt(inner, params, task, inner.innerSteps);
+      const adapted = tf.tidy(() => adapt(inner, params, task, inner.innerSteps));
       const { value, grads } = tf.valueAndGrads((...p: tf.Tensor[]) => taskLoss(inner, p, task.xq, task.yq))(adapted);
       return { grads, preLoss, postLoss: value };
     }

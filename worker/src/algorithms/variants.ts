@@ -2,9 +2,9 @@
  * Gradient-based meta-learners beyond plain MAML/FOMAML (./maml.ts), all built on one inner-loop
  * rule derived from the run spec:
  *
- * - ANIL (Raghu et al. 2020): the inner loop adapts only the head (`headParamNames`); the meta-
- *   gradient is still exact and second order for every tensor (the head's inner gradient depends on
- *   the body's features).
+ * - ANIL (Raghu et al. 2020): the inner loop adapts only the head (`headParamNames`: the tensors of
+ *   the graph's last parameterised layer); the meta-gradient is still exact and second order for
+ *   every tensor (the head's inner gradient depends on the body's features).
  * - Meta-SGD (Li et al. 2017): θ'_{k+1} = θ'_k − α ⊙ ∇L_support, with α = the `lr.<name>` tensors of
  *   θ (same shape as each parameter), meta-learned with θ (second order).
  * - MAML++ (Antoniou et al. 2019) options, for maml and anil:
@@ -101,7 +101,7 @@ function queryLoss(inner: InnerLoop, params: readonly tf.Tensor[], task: TaskTen
 /** Exact (second-order) meta-gradient of the rule's meta-objective. */
 function secondOrder(rule: InnerRule) {
   return (inner: InnerLoop, params: readonly tf.Tensor[], task: TaskTensors): TaskMetaGradient => {
-    const preLoss = queryLoss(inner, params, task);
+    const preLoss = tf.tidy(() => queryLoss(inner, params, task)); // its activations freed now
     let post: tf.Tensor | null = null;
     const { value, grads } = tf.valueAndGrads((...p: tf.Tensor[]) => {
       if (!rule.multiStepLoss) {
@@ -143,11 +143,11 @@ function evaluateWith(rule: InnerRule) {
 
 function reptileMetaGradient(rule: InnerRule) {
   return (inner: InnerLoop, params: readonly tf.Tensor[], task: TaskTensors): TaskMetaGradient => {
-    const adapted = adaptWithRule(rule, inner, params, task, inner.innerSteps);
+    const adapted = tf.tidy(() => adaptWithRule(rule, inner, params, task, inner.innerSteps));
     return {
       grads: params.map((p, i) => tf.sub(p, adapted[i]!)),
-      preLoss: queryLoss(inner, params, task),
-      postLoss: queryLoss(inner, adapted, task),
+      preLoss: tf.tidy(() => queryLoss(inner, params, task)),
+      postLoss: tf.tidy(() => queryLoss(inner, adapted, task)),
     };
   };
 }
