@@ -43,6 +43,7 @@ export {
   defaultEvalTasks,
   loadSpec,
   parseSpec,
+  parseSpecDocument,
   RunSpecSchema,
   shardCount,
   specToYaml,

@@ -1,8 +1,7 @@
 /** What every `metaloop` command shares: global options, the connection, output helpers. */
-import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { ApiClient, cliLogger, UsageError, type GlobalOptions } from '@metaloop/coordinator';
-import { connectNats, loadSpec, natsOptionsFromFlags, type Logger, type LogLevel, type NatsTransportOptions, type RunSpec, type Transport } from '@metaloop/shared';
+import { ApiClient, cliLogger, type GlobalOptions } from '@metaloop/coordinator';
+import { connectNats, natsOptionsFromFlags, type Logger, type LogLevel, type NatsTransportOptions, type Transport } from '@metaloop/shared';
 
 export interface CliContext {
   readonly program: Command;
@@ -54,16 +53,6 @@ export function examples(cmd: Command, ...lines: string[]): Command {
 }
 
 export const collect = (value: string, previous: string[]) => [...previous, value];
-
-export function readSpec(file: string, sets: readonly string[]): { text: string; spec: RunSpec } {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new UsageError(`cannot read the run spec: ${fileProblem(file, err)}`);
-  }
-  return { text, spec: loadSpec(text, file, sets) };
-}
 
 /** A file system error as words: `no such file: x.yaml`, `x is a directory`, `permission denied: x`. */
 export function fileProblem(path: string, err: unknown): string {
