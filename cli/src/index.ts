@@ -1,3 +1,4 @@
 export { runLocal, workerArgs, workerBinPath, type LocalOptions, type LocalResult } from './local.js';
 export { summaryJson } from './format.js';
 export { renderReport, type ReportInput } from './report.js';
+export { loadRunSpec, type LoadedRunSpec } from './spec-file.js';

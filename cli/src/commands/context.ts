@@ -71,3 +71,12 @@ export function positiveInt(name: string) {
     return n;
   };
 }
+
+/** A whole number >= 0 option value (a usage error otherwise: exit 2). */
+export function wholeNumber(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} expects a whole number >= 0, got ${JSON.stringify(v)}`);
+    return n;
+  };
+}
