@@ -9,7 +9,7 @@
  * elementwise ops, whose gradients (with ../gradients/register.ts) are themselves differentiable.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { conv4FeatureSize, modelLayout, taskDims, type RunSpec } from '@metaloop/shared';
+import { modelLayout, taskDims, type RunSpec } from '@metaloop/shared';
 import type { Model, NamedTensors } from './types.js';
 
 export const BN_EPSILON = 1e-5;
@@ -62,9 +62,6 @@ export function conv4Config(spec: RunSpec): Conv4Config {
     channels: dims.image.channels,
     outputs: dims.outputs,
   };
-  if (conv4FeatureSize(config.imageSize, config.pool) < 1) {
-    throw new Error(`conv4 with pool ${config.pool} needs images of at least 16 pixels, got ${config.imageSize}`);
-  }
   return config;
 }
 
