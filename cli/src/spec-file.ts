@@ -29,7 +29,9 @@ function nameLayers(err: SpecError, keras: KerasSource, source: string): SpecErr
       const m = /^model\.layers\.(\d+)(?:\.(.+))?$/.exec(i.path);
       const layer = m ? layers[Number(m[1])] : undefined;
       if (!layer) return i.path.startsWith('model') ? { ...i, message: `${keras.file}: ${i.message}` } : i;
-      return { ...i, path: 'model.path', message: `${keras.file}: layer ${JSON.stringify(layer.name)} (${layer.type})${m?.[2] ? `: option ${m[2]}` : ''}: ${i.message}` };
+      // The schema's echo of what it got: the whole layer (when no option is to blame) says nothing here, and a repeated one once is enough.
+      const message = m?.[2] ? i.message.replace(/^(got .+?; )(?=\1)/, '') : i.message.replace(/^got \{.*?\.\.\.; /, '');
+      return { ...i, path: 'model.path', message: `${keras.file}: layer ${JSON.stringify(layer.name)} (${layer.type})${m?.[2] ? `: option ${m[2]}` : ''}: ${message}` };
     }),
     source,
   );

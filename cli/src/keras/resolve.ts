@@ -6,9 +6,8 @@
  */
 import { createHash } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
-import { layoutSize, metaloop, SpecError, toBundle, type RunSpec } from '@metaloop/shared';
+import { LAYER_TYPES, layoutSize, metaloop, modelGraph, SpecError, toBundle, type RunSpec } from '@metaloop/shared';
 import { fromKeras, kerasWeights, type LayersModelDoc, type NamedTensor } from './from-keras.js';
-import { graphNodes, layerTypes } from './graph.js';
 import { readModelFile, type ModelFile } from './read.js';
 
 const KERAS_KEYS = ['kind', 'path', 'init'];
@@ -66,12 +65,12 @@ export async function readKerasModel(doc: Record<string, unknown>, specFile: str
   if (issues.length > 0) throw new SpecError(issues, specFile);
   const file = resolve(dirname(specFile), path as string);
   const read = await readModelFile(file);
-  return { file, init: init as 'weights' | 'random', read, model: fromKeras(file, read.topology, layerTypes()) };
+  return { file, init: init as 'weights' | 'random', read, model: fromKeras(file, read.topology, LAYER_TYPES) };
 }
 
 /** θ₀ from the file for the validated spec of `source` (its graph fixes every parameter's shape). */
 export function initWeights(source: KerasSource, spec: RunSpec): InitWeights {
-  const { tensors, notes } = kerasWeights(source.file, source.read.topology, graphNodes(spec), source.read.variables);
+  const { tensors, notes } = kerasWeights(source.file, source.read.topology, modelGraph(spec).nodes, source.read.variables);
   const bytes = weightsBundle(tensors);
   return { bytes, sha256: createHash('sha256').update(bytes).digest('hex'), tensors, notes };
 }

@@ -14,6 +14,8 @@ const schema = z.strictObject({
   output_dim: z.number().int().min(1).max(1 << 16),
   embeddings_initializer: initializer('uniform'),
   mask_zero: z.literal(false).optional(),
+  // Keras 3 writes it (null: not quantized).
+  quantization_config: z.null().optional(),
   input_length: z.union([z.number().int(), z.null()]).optional(),
 });
 type Config = z.output<typeof schema>;
