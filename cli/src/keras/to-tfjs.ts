@@ -58,6 +58,21 @@ export function tfjsLayers(l: ExportLayer, inbound: TfjsLayer['inbound_nodes']):
   return after ? [first, after] : [first];
 }
 
+/**
+ * A layer's variables as TF.js takes them. TF.js' BatchNormalization reads γ and β in a training
+ * call even when it has none (center / scale false fails there): such a layer is written with
+ * `center`/`scale` true and β = 0 / γ = 1, which computes the same.
+ */
+export function tfjsVariables(l: ExportLayer): { options: Record<string, unknown>; variables: ExportLayer['variables'] } {
+  if (l.type !== 'BatchNormalization' || (l.options['center'] !== false && l.options['scale'] !== false)) return { options: { ...l.options }, variables: l.variables };
+  const channels = l.shape.at(-1)!;
+  const vars = [...l.variables];
+  const at = (k: string) => vars.findIndex((v) => v.keras === k);
+  if (l.options['scale'] === false) vars.splice(0, 0, { keras: 'gamma', shape: [channels], data: new Float32Array(channels).fill(1) });
+  if (l.options['center'] === false) vars.splice(at('moving_mean'), 0, { keras: 'beta', shape: [channels], data: new Float32Array(channels) });
+  return { options: { ...l.options, center: true, scale: true }, variables: vars };
+}
+
 export interface TfjsModel {
   /** model.json's content. */
   readonly modelJson: Record<string, unknown>;
@@ -72,8 +87,10 @@ export function tfjsModel(m: ExportModel, generatedBy: string): TfjsModel {
   const layers: TfjsLayer[] = [{ name: inputName, class_name: 'InputLayer', config: { batch_input_shape: [null, ...m.input], dtype: 'float32', sparse: false, name: inputName }, inbound_nodes: [] }];
   const specs: { name: string; shape: number[]; dtype: 'float32' }[] = [];
   const chunks: Float32Array[] = [];
-  for (const l of m.layers) {
-    const inbound: TfjsLayer['inbound_nodes'] = [l.inputs.map((i) => [renamed.get(i) ?? i, 0, 0, {}])];
+  for (const layer of m.layers) {
+    const inbound: TfjsLayer['inbound_nodes'] = [layer.inputs.map((i) => [renamed.get(i) ?? i, 0, 0, {}])];
+    const { options, variables } = tfjsVariables(layer);
+    const l = { ...layer, options, variables };
     const entries = tfjsLayers(l, inbound);
     layers.push(...entries);
     renamed.set(l.name, entries[entries.length - 1]!.name);
