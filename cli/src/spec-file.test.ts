@@ -36,7 +36,7 @@ describe('loadRunSpec: model.kind keras', () => {
     const loaded = await loadRunSpec(spec('w', '{ kind: keras, path: residual.keras, init: weights }'));
     const model = loaded.spec.model;
     assert.equal(model.kind, 'layers');
-    assert.deepEqual(JSON.parse(loaded.submitText).model, JSON.parse(JSON.stringify(model)), 'the validated spec is what is submitted');
+    assert.deepEqual((JSON.parse(loaded.submitText) as { model: unknown }).model, JSON.parse(JSON.stringify(model)), 'the validated spec is what is submitted');
     const w = loaded.weights!;
     assert.equal(createHash('sha256').update(w.bytes).digest('hex'), w.sha256);
     assert.deepEqual((model as { weights?: unknown }).weights, { sha256: w.sha256 });

@@ -31,7 +31,7 @@ export function exportOptions(node: GraphNode): Record<string, unknown> {
   }
   if (node.type === 'Dense') out['units'] = node.shape.at(-1);
   if (node.type === 'LeakyReLU') {
-    out['negative_slope'] = (node.config['negative_slope'] ?? node.config['alpha'] ?? 0.3) as number;
+    out['negative_slope'] = node.config['negative_slope'] ?? node.config['alpha'] ?? 0.3;
     delete out['alpha'];
   }
   return out;
