@@ -29,7 +29,7 @@ export const Embedding = defineLayer<Config>({
   forwardBatched: (tf, c, [x], p) => {
     const E = p.embeddings!;
     const T = E.shape[0];
-    const offsets: Tensor = tf.reshape(tf.mul(tf.range(0, T, 1, 'int32'), c.input_dim), [T, ...new Array<number>(x!.rank - 1).fill(1)]);
+    const offsets: Tensor = tf.reshape(tf.range(0, T * c.input_dim, c.input_dim, 'int32'), [T, ...new Array<number>(x!.rank - 1).fill(1)]);
     return tf.gather(tf.reshape(E, [T * c.input_dim, c.output_dim]), tf.add(tf.cast(x!, 'int32'), offsets));
   },
 });
