@@ -90,3 +90,43 @@ export async function kerasPredict(children: Set<number>, model: string, x: F32A
 export async function makeKerasModel(children: Set<number>, out: string, o: { imageSize: number; channels: number; classes: number; filters: number; seed?: number }): Promise<string> {
   return runKerasScript(children, MAKE_MODEL, ['--out', out, '--image-size', String(o.imageSize), '--channels', String(o.channels), '--classes', String(o.classes), '--filters', String(o.filters), '--seed', String(o.seed ?? 0)]);
 }
+
+/** max |a − b| / max |b|: how far a prediction is from a reference, relative to the reference's scale. */
+export function relDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new RangeError(`relDiff: ${a.length} values against ${b.length}`);
+  let d = 0;
+  let m = 0;
+  for (let i = 0; i < a.length; i++) {
+    d = Math.max(d, Math.abs(a[i]! - b[i]!));
+    m = Math.max(m, Math.abs(b[i]!));
+  }
+  return d / m;
+}
+
+/**
+ * A layer graph (for 12×12×1 images) of every layer type the Keras and TF.js export writes: joins,
+ * two convolutions at one depth, activations TF.js spells otherwise (silu, gelu, leaky_relu), batch
+ * norm without β, layer norm, padding and pools; Dropout at rate 0 (Keras and TF.js drop in a
+ * training call, Metaloop never does).
+ */
+export const EXPORT_ZOO_LAYERS: readonly Record<string, unknown>[] = [
+  { type: 'Conv2D', name: 'c1', filters: 4, kernel_size: 3, padding: 'same', activation: 'silu' },
+  { type: 'BatchNormalization', name: 'bn1', center: false },
+  { type: 'LeakyReLU', name: 'a1', negative_slope: 0.1 },
+  { type: 'Conv2D', name: 'skip', inputs: ['input'], filters: 4, kernel_size: 1, use_bias: false },
+  { type: 'Add', name: 'add', inputs: ['a1', 'skip'] },
+  { type: 'Concatenate', name: 'cat', inputs: ['add', 'c1'] },
+  { type: 'ZeroPadding2D', name: 'zp', padding: 1 },
+  { type: 'Conv2D', name: 'c2', filters: 3, kernel_size: 3, strides: 2, activation: 'tanh' },
+  { type: 'BatchNormalization', name: 'bn2', epsilon: 0.01 },
+  { type: 'AveragePooling2D', name: 'ap', pool_size: 2, padding: 'same' },
+  { type: 'ELU', name: 'elu' },
+  { type: 'MaxPooling2D', name: 'mp', pool_size: 2, strides: 1 },
+  { type: 'Activation', name: 'act', activation: 'gelu' },
+  { type: 'Flatten', name: 'flat' },
+  { type: 'Dense', name: 'fc', units: 6, activation: 'leaky_relu' },
+  { type: 'Dropout', name: 'drop', rate: 0 },
+  { type: 'LayerNormalization', name: 'ln' },
+  { type: 'ReLU', name: 'relu', negative_slope: 0.05 },
+  { type: 'Dense', name: 'head' },
+];

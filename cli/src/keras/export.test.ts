@@ -6,6 +6,7 @@ import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { graphForward, initParams, LAYER_TYPES, modelGraph, Rng, sizeOf, validateSpec, type RunSpec } from '@metaloop/shared';
 import { estimateBatchNormStatistics, forwardWithStatistics } from '@metaloop/worker';
+import { EXPORT_ZOO_LAYERS, relDiff } from '@metaloop/testing/keras';
 import { saveKerasExports, TFJS_DIR } from './export.js';
 import { fromKeras, kerasWeights } from './from-keras.js';
 import { readModelFile } from './read.js';
@@ -16,30 +17,8 @@ function spec(name: string, model: unknown, imageSize = 12): RunSpec {
   return validateSpec({ name, task: { family: 'synthetic-glyphs', ways: 3, shots: 1, queries: 4, imageSize }, model, algorithm: { kind: 'maml' }, outer: { metaBatch: 1, shardSize: 1 } });
 }
 
-/** Every layer type's Keras options the export writes, in one graph (joins, branches at one depth, activations TF.js spells otherwise). */
-const ZOO = spec('zoo', {
-  kind: 'layers',
-  layers: [
-    { type: 'Conv2D', name: 'c1', filters: 4, kernel_size: 3, padding: 'same', activation: 'silu' },
-    { type: 'BatchNormalization', name: 'bn1', center: false },
-    { type: 'LeakyReLU', name: 'a1', negative_slope: 0.1 },
-    { type: 'Conv2D', name: 'skip', inputs: ['input'], filters: 4, kernel_size: 1, use_bias: false },
-    { type: 'Add', name: 'add', inputs: ['a1', 'skip'] },
-    { type: 'Concatenate', name: 'cat', inputs: ['add', 'c1'] },
-    { type: 'ZeroPadding2D', name: 'zp', padding: 1 },
-    { type: 'AveragePooling2D', name: 'ap', pool_size: 2 },
-    { type: 'ELU', name: 'elu' },
-    { type: 'MaxPooling2D', name: 'mp', pool_size: 2, strides: 1 },
-    { type: 'Activation', name: 'act', activation: 'gelu' },
-    { type: 'Flatten', name: 'flat' },
-    { type: 'Dense', name: 'fc', units: 6, activation: 'leaky_relu' },
-    // Rate 0: Keras and TF.js drop in a training call, Metaloop never does (docs/models.md); the rate is exported as given.
-    { type: 'Dropout', name: 'drop', rate: 0 },
-    { type: 'LayerNormalization', name: 'ln' },
-    { type: 'ReLU', name: 'relu', negative_slope: 0.05 },
-    { type: 'Dense', name: 'head' },
-  ],
-});
+/** Every layer type the export writes, in one graph (@metaloop/testing/keras). */
+const ZOO = spec('zoo', { kind: 'layers', layers: EXPORT_ZOO_LAYERS });
 const CONV4 = spec('conv4', { kind: 'conv4', filters: 3 }, 16);
 
 /** θ₀ with every scale and offset moved off 1 and 0 (so batch norm's affine part counts). */
@@ -69,16 +48,6 @@ async function loadTfjs(d: string): Promise<tf.LayersModel> {
   const json = JSON.parse(readFileSync(join(d, 'model.json'), 'utf8')) as { modelTopology: object; weightsManifest: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[] };
   const bytes = Buffer.concat(json.weightsManifest.flatMap((g) => g.paths.map((p) => readFileSync(join(d, p)))));
   return tf.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: json.weightsManifest.flatMap((g) => g.weights), weightData: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) }));
-}
-
-function relDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let d = 0;
-  let m = 0;
-  for (let i = 0; i < a.length; i++) {
-    d = Math.max(d, Math.abs(a[i]! - b[i]!));
-    m = Math.max(m, Math.abs(b[i]!));
-  }
-  return d / m;
 }
 
 describe('export: Keras and TF.js files of a layer graph', () => {

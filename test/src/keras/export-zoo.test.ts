@@ -15,7 +15,7 @@ import { graphForward, initParams, modelGraph, Rng, sizeOf, validateSpec, type R
 import { KERAS_FILE, saveKerasExports } from '@metaloop/cli';
 import { estimateBatchNormStatistics, forwardWithStatistics } from '@metaloop/worker';
 import { childPids } from '@metaloop/testing';
-import { kerasPredict, kerasPython } from '@metaloop/testing/keras';
+import { EXPORT_ZOO_LAYERS, kerasPredict, kerasPython, relDiff } from '@metaloop/testing/keras';
 
 const children = childPids();
 const dir = mkdtempSync(join(tmpdir(), 'metaloop-keras-zoo-'));
@@ -25,46 +25,10 @@ function spec(name: string, model: unknown, imageSize: number): RunSpec {
 }
 
 const SPECS = [
-  spec(
-    'zoo',
-    {
-      kind: 'layers',
-      layers: [
-        { type: 'Conv2D', name: 'c1', filters: 4, kernel_size: 3, padding: 'same', activation: 'silu' },
-        { type: 'BatchNormalization', name: 'bn1', center: false },
-        { type: 'LeakyReLU', name: 'a1', negative_slope: 0.1 },
-        { type: 'Conv2D', name: 'skip', inputs: ['input'], filters: 4, kernel_size: 1, use_bias: false },
-        { type: 'Add', name: 'add', inputs: ['a1', 'skip'] },
-        { type: 'Concatenate', name: 'cat', inputs: ['add', 'c1'] },
-        { type: 'ZeroPadding2D', name: 'zp', padding: 1 },
-        { type: 'Conv2D', name: 'c2', filters: 3, kernel_size: 3, strides: 2, activation: 'tanh' },
-        { type: 'BatchNormalization', name: 'bn2', epsilon: 0.01 },
-        { type: 'AveragePooling2D', name: 'ap', pool_size: 2, padding: 'same' },
-        { type: 'ELU', name: 'elu' },
-        { type: 'MaxPooling2D', name: 'mp', pool_size: 2, strides: 1 },
-        { type: 'Activation', name: 'act', activation: 'gelu' },
-        { type: 'Flatten', name: 'flat' },
-        { type: 'Dense', name: 'fc', units: 6, activation: 'leaky_relu' },
-        { type: 'LayerNormalization', name: 'ln' },
-        { type: 'ReLU', name: 'relu', negative_slope: 0.05 },
-        { type: 'Dense', name: 'head' },
-      ],
-    },
-    12,
-  ),
+  spec('zoo', { kind: 'layers', layers: EXPORT_ZOO_LAYERS }, 12),
   spec('conv4', { kind: 'conv4', filters: 3 }, 16),
   spec('resnet12', { kind: 'resnet12', channels: [2, 3, 4, 5] }, 16),
 ];
-
-function relDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let d = 0;
-  let m = 0;
-  for (let i = 0; i < a.length; i++) {
-    d = Math.max(d, Math.abs(a[i]! - b[i]!));
-    m = Math.max(m, Math.abs(b[i]!));
-  }
-  return d / m;
-}
 
 describe('export: Keras 3 loads every exported layer type and predicts what Metaloop predicts', { timeout: 300_000 }, () => {
   before(async () => {

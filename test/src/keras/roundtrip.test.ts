@@ -24,7 +24,7 @@ import { loadRunSpec } from '@metaloop/cli';
 import { forwardWithStatistics, loadExportedModel, type BatchNormStatistics } from '@metaloop/worker';
 import { childPids, ROOT, waitFor, type Proc } from '@metaloop/testing';
 import { metaloopCli, startCoordinator } from '@metaloop/testing/cluster';
-import { kerasPredict, kerasPython, makeKerasModel, type F32Array } from '@metaloop/testing/keras';
+import { kerasPredict, kerasPython, makeKerasModel, relDiff, type F32Array } from '@metaloop/testing/keras';
 import { requireTensorflow, startTfWorker } from '@metaloop/testing/tfjs';
 
 const CONF = join(ROOT, 'deploy', 'nats', 'nats-test.conf');
@@ -59,18 +59,6 @@ function inputs(n: number, seed: number): F32Array {
     data[i] = s / 2 ** 32;
   }
   return { shape: [n, IMAGE, IMAGE, 1], data };
-}
-
-/** max |a − b| / max |b|: the relative difference of two predictions. */
-function relDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let d = 0;
-  let m = 0;
-  for (let i = 0; i < a.length; i++) {
-    d = Math.max(d, Math.abs(a[i]! - b[i]!));
-    m = Math.max(m, Math.abs(b[i]!));
-  }
-  return d / m;
 }
 
 function lastJson(stdout: string): Record<string, unknown> {
