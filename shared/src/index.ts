@@ -53,6 +53,7 @@ export {
   defaultEvalTasks,
   loadSpec,
   parseSpec,
+  parseSpecDocument,
   RunSpecSchema,
   shardCount,
   specToYaml,

@@ -4,7 +4,8 @@ import type { metaloop } from '@metaloop/shared';
 import { type ApiClient, EXIT, isTerminal, stateFromProto } from '@metaloop/coordinator';
 import { listTable, recordJson, statusLines, summaryJson, summaryLines } from '../format.js';
 import { etaText, followRun, lineRenderer, ttyRenderer } from '../watch.js';
-import { collect, examples, jsonOption, outputOption, positiveInt, readSpec, wantsJson, type CliContext } from './context.js';
+import { loadRunSpec, sayNotes, uploadInitWeights } from '../spec-file.js';
+import { collect, examples, jsonOption, outputOption, positiveInt, wantsJson, type CliContext } from './context.js';
 
 /** Live workers, or null when the coordinator does not answer the `workers` verb. */
 async function liveWorkers(client: ApiClient): Promise<metaloop.Heartbeat[] | null> {
@@ -86,11 +87,12 @@ export function registerControlCommands(program: Command, ctx: CliContext): void
       .addOption(jsonOption())
       .addOption(outputOption())
       .action(async (file: string, opts: { set: string[]; priority?: number; watch?: boolean; json?: boolean; output?: string }) => {
-        const { text, spec } = readSpec(file, opts.set);
-        const yaml = opts.set.length > 0 ? JSON.stringify(spec) : text;
+        const loaded = await loadRunSpec(file, opts.set);
+        sayNotes(loaded, err);
         const json = wantsJson(opts);
         await ctx.withClient(async (client, transport) => {
-          const rec = await client.submit(yaml, file, opts.priority === undefined ? {} : { priority: opts.priority });
+          await uploadInitWeights(client, loaded, err);
+          const rec = await client.submit(loaded.submitText, file, opts.priority === undefined ? {} : { priority: opts.priority });
           if (!opts.watch) {
             out(json ? JSON.stringify(recordJson(rec)) : rec.runId);
             return;

@@ -4,7 +4,8 @@ import { DEFAULT_RUN_LIMITS, EXIT, stateFromProto } from '@metaloop/coordinator'
 import { summaryJson, summaryLines } from '../format.js';
 import { runLocal } from '../local.js';
 import { lineRenderer, ttyRenderer } from '../watch.js';
-import { collect, examples, jsonOption, outputOption, positiveInt, readSpec, wantsJson, type CliContext } from './context.js';
+import { loadRunSpec, sayNotes } from '../spec-file.js';
+import { collect, examples, jsonOption, outputOption, positiveInt, wantsJson, type CliContext } from './context.js';
 
 export function registerLocalCommand(program: Command, ctx: CliContext): void {
   const { out, err } = ctx;
@@ -20,7 +21,9 @@ export function registerLocalCommand(program: Command, ctx: CliContext): void {
       .addOption(jsonOption())
       .addOption(outputOption())
       .action(async (file: string, opts: { workers: number; maxParams: number; set: string[]; embedded?: boolean; dispatch?: 'queue' | 'direct'; json?: boolean; output?: string }) => {
-        const { spec } = readSpec(file, opts.set);
+        const loaded = await loadRunSpec(file, opts.set);
+        const spec = loaded.spec;
+        sayNotes(loaded, err);
         const g = ctx.globals();
         const json = wantsJson(opts);
         const externalNats = program.getOptionValueSource('nats') !== 'default';
@@ -39,6 +42,7 @@ export function registerLocalCommand(program: Command, ctx: CliContext): void {
           source: file,
           workers: opts.workers,
           limits: { maxParams: opts.maxParams },
+          initWeights: loaded.weights?.bytes,
           nats: externalNats ? ctx.globals() : undefined,
           embedded: opts.embedded === true,
           ...(opts.dispatch ? { dispatch: opts.dispatch } : {}),
