@@ -11,6 +11,8 @@ export interface TaskDims {
   inputs: number;
   outputs: number;
   image?: { size: number; channels: number };
+  /** Text families: token ids [length] drawn from a vocabulary of `vocab` ids (an Embedding's input_dim). */
+  sequence?: { length: number; vocab: number };
 }
 
 export function taskDims(spec: RunSpec): TaskDims {
@@ -26,6 +28,8 @@ export function taskDims(spec: RunSpec): TaskDims {
         outputs: task.ways,
         image: { size: task.imageSize, channels: task.channels },
       };
+    case 'fewshot-text':
+      return { inputs: task.maxLength, outputs: task.ways, sequence: { length: task.maxLength, vocab: task.vocab.size } };
   }
 }
 

@@ -5,6 +5,7 @@
 import { Document, isScalar, isSeq, parse as parseYaml, visit, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { SpecError, type SpecIssue } from './errors.js';
+import { FewshotImagesTaskSchema, FewshotTextTaskSchema } from './spec-data.js';
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
 const pos = () => z.number().positive().finite();
@@ -46,32 +47,7 @@ export const SyntheticGlyphsTaskSchema = z.strictObject({
   jitter: z.number().min(0).max(4).default(1),
 });
 
-/** Base-class counts of the splits; the test split gets the rest. Defaults: 70% / 10% / 20%. */
-const ImageSplitsSchema = z.strictObject({
-  train: int(1, 10_000_000).optional(),
-  val: int(0, 10_000_000).optional(),
-});
-
-/**
- * N-way K-shot tasks from an image folder: Omniglot layout (root/alphabet/character/*.png) or one
- * folder per class (mini-ImageNet style).
- */
-export const FewshotImagesTaskSchema = z.strictObject({
-  family: z.literal('fewshot-images'),
-  path: z.string().min(1, 'path must name the dataset folder (root/alphabet/character/*.png or root/class/*.png)'),
-  ways: int(2, 1000).default(5),
-  shots: int(1, 1000).default(1),
-  queries: int(1, 1000).default(15),
-  imageSize: int(4, 512).default(28),
-  channels: z.union([z.literal(1), z.literal(3)]).default(1),
-  /** Omniglot augmentation: each 90° rotation of a class is a new class (×4 classes per split). */
-  rotations: z.boolean().default(false),
-  /** 1 − pixel after scaling to [0, 1] (Omniglot: dark strokes on white become bright on black). */
-  invert: z.boolean().default(false),
-  classes: ImageSplitsSchema.prefault({}),
-});
-
-export const TaskSchema = z.discriminatedUnion('family', [SinusoidTaskSchema, SyntheticGlyphsTaskSchema, FewshotImagesTaskSchema]);
+export const TaskSchema = z.discriminatedUnion('family', [SinusoidTaskSchema, SyntheticGlyphsTaskSchema, FewshotImagesTaskSchema, FewshotTextTaskSchema]);
 
 export const MlpModelSchema = z.strictObject({
   kind: z.literal('mlp'),
@@ -161,8 +137,8 @@ type SpecDraft = {
 function checkModelFitsTask(spec: SpecDraft, ctx: z.core.$RefinementCtx): void {
   const { task, model } = spec;
   if (model.kind !== 'conv4') return;
-  if (task.family === 'sinusoid') {
-    ctx.addIssue({ code: 'custom', path: ['model', 'kind'], message: 'conv4 needs an image task family (synthetic-glyphs or fewshot-images); use mlp for sinusoid' });
+  if (task.family === 'sinusoid' || task.family === 'fewshot-text') {
+    ctx.addIssue({ code: 'custom', path: ['model', 'kind'], message: `conv4 needs an image task family (synthetic-glyphs or fewshot-images); use mlp for ${task.family}` });
     return;
   }
   const minSize = model.pool === 'max' ? 16 : 4;
