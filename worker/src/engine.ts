@@ -265,6 +265,7 @@ export async function computeShard(
   const single = canBatch ? undefined : paramTensors(run, params);
   const tiled = new Map<number, tf.Tensor[]>();
   try {
+    await run.family.prepare?.(seeds, split);
     let lastYield = performance.now();
     let done = 0;
     while (done < seeds.length) {

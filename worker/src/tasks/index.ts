@@ -22,6 +22,6 @@ export function createTaskFamily(spec: RunSpec): TaskFamily {
 }
 
 export { createGlyphs, sampleGlyphTask, type GlyphsConfig, type Split } from './glyphs.js';
-export { createFewshotImages, datasetIndex, loadImage, type DatasetIndex, type ImagesConfig } from './images.js';
+export { createFewshotImages, type FewshotImagesFamily, type ImagesConfig } from './images.js';
 export { createSinusoid, sampleSinusoid, type SinusoidConfig, type SinusoidTask } from './sinusoid.js';
 export type { Examples, LossKind, TaskData, TaskFamily, TaskFamilyFactory } from './types.js';

@@ -36,6 +36,11 @@ export interface TaskFamily {
   readonly inputShape: readonly number[];
   readonly outputs: number;
   sample(seed: number, split?: Split): TaskData;
+  /**
+   * Families that read from disk asynchronously (image folders) make the data of these tasks ready
+   * here; the engine awaits it before drawing a shard's tasks. Pure like sample(): it only loads.
+   */
+  prepare?(seeds: readonly number[], split?: Split): Promise<void>;
 }
 
 export type TaskFamilyFactory = (spec: RunSpec) => TaskFamily;
