@@ -6,7 +6,7 @@
 import { statSync } from 'node:fs';
 import type { ImageLayout } from '@metaloop/shared';
 import { DatasetError } from '../errors.js';
-import { fileSha256, folderManifest, scanSplits } from './content-hash.js';
+import { fileSha256, folderManifest, scanSplits, type FolderManifest } from './content-hash.js';
 import { scanImageFolder } from './image-layouts.js';
 import { isPackedFile, PACK_SPLIT_ORDER, readPackHeader, type PackHeader } from './pack-format.js';
 
@@ -24,6 +24,8 @@ export interface DatasetInfo {
   readonly layout?: string;
   /** packed files: the header. */
   readonly header?: PackHeader;
+  /** folders: the manifest (each image's sha256). */
+  readonly manifest?: FolderManifest;
 }
 
 /** Describe (and hash) the dataset at `path`; folders are scanned in `layout`. */
@@ -42,6 +44,7 @@ export function describeDataset(path: string, layout: ImageLayout = 'auto'): Dat
       kind: 'folder',
       path: scan.root,
       sha256: m.sha256,
+      manifest: m,
       layout: scan.layout,
       splits: scanSplits(scan).map(([name, classes]) => ({ name, classes: classes.map((c) => ({ name: c.name, count: c.files.length })) })),
     };
