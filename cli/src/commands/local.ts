@@ -2,6 +2,7 @@
 import { Option, type Command } from 'commander';
 import { DEFAULT_RUN_LIMITS, EXIT, stateFromProto } from '@metaloop/coordinator';
 import { summaryJson, summaryLines } from '../format.js';
+import { withDatasetHashes } from '../data.js';
 import { runLocal } from '../local.js';
 import { lineRenderer, ttyRenderer } from '../watch.js';
 import { collect, examples, jsonOption, outputOption, positiveInt, readSpec, wantsJson, type CliContext } from './context.js';
@@ -20,7 +21,7 @@ export function registerLocalCommand(program: Command, ctx: CliContext): void {
       .addOption(jsonOption())
       .addOption(outputOption())
       .action(async (file: string, opts: { workers: number; maxParams: number; set: string[]; embedded?: boolean; dispatch?: 'queue' | 'direct'; json?: boolean; output?: string }) => {
-        const { spec } = readSpec(file, opts.set);
+        const { spec } = await withDatasetHashes(readSpec(file, opts.set).spec);
         const g = ctx.globals();
         const json = wantsJson(opts);
         const externalNats = program.getOptionValueSource('nats') !== 'default';
