@@ -11,4 +11,8 @@ export { openImageSource, splitCounts, type ImageSource, type SourceClass, type 
 export { packImages, type PackOptions, type PackResult } from './pack.js';
 export { isPackedFile, PACK_BLOCK_ALIGN, PACK_EXTENSION, PACK_MAGIC, PACK_VERSION, readPackHeader, type PackClass, type PackHeader, type PackSplit, type PackSplitName } from './pack-format.js';
 export { loadPacked, type PackedDataset, type PackedSplit } from './packed.js';
+export { ENTITY_MARKERS, readTextDataset, tokenize, type TextClass, type TextDataset } from './text-datasets.js';
+export { buildVocabulary, encode, PAD, UNK, type Vocabulary } from './vocab.js';
+export { readGlove, type EmbeddingMatrix } from './glove.js';
+export { textDataset } from '../tasks/text.js';
 export { DatasetError } from '../errors.js';
