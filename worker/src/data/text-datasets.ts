@@ -78,7 +78,7 @@ function readFewRel(path: string, data: Record<string, unknown>, lowercase: bool
         if (!isObj(inst) || !Array.isArray(inst.tokens) || !inst.tokens.every((t) => typeof t === 'string')) {
           throw new DatasetError(`${path}: ${where} has no "tokens" list of strings`, path);
         }
-        const tokens = inst.tokens as string[];
+        const tokens = inst.tokens;
         if (tokens.length === 0) throw new DatasetError(`${path}: ${where} is an empty text (no tokens): remove it`, path);
         const [h0, h1] = span(inst.h, `${where} (head "h")`, path, tokens.length);
         const [t0, t1] = span(inst.t, `${where} (tail "t")`, path, tokens.length);
