@@ -129,8 +129,18 @@ describe('fewshot-images: packed files', () => {
       const folder = createFewshotImages(spec({ path: root, ...task }));
       const fromPack = createFewshotImages(spec({ path: out, ...task }));
       assert.equal(fromPack.source.kind, 'packed');
+      let spare: ReturnType<typeof fromPack.sample> | undefined;
       for (const split of ['train', 'test'] as const) {
-        for (const seed of [1, 2, 3]) assert.deepEqual(bytesOf(fromPack.sample(seed, split)), bytesOf(await draw(folder, seed, split)), `${split} seed ${seed}`);
+        for (const seed of [1, 2, 3]) {
+          const fresh = fromPack.sample(seed, split);
+          assert.deepEqual(bytesOf(fresh), bytesOf(await draw(folder, seed, split)), `${split} seed ${seed}`);
+          if (spare) {
+            const reused = fromPack.sample(seed, split, spare);
+            assert.equal(reused.support.x, spare.support.x, 'drawn into the spare task\'s arrays');
+            assert.deepEqual(bytesOf(reused), bytesOf(fresh), 'a task drawn into a spare one is the same task');
+          }
+          spare = fromPack.sample(seed + 100, split);
+        }
       }
       const again = await packImages({ source: root, imageSize: 8, channels: 3, out: join(fixtureDir(), 'again.mlpack') });
       assert.equal(again.header.sha256, packed.header.sha256, 'packing the same data twice gives the same content hash');
