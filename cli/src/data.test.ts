@@ -65,6 +65,7 @@ describe('the content hash a submitted run carries', () => {
     const { spec, notes } = await withDatasetHashes(imageSpec(root));
     assert.ok(spec.task.family === 'fewshot-images' && /^[0-9a-f]{64}$/.test(spec.task.sha256 ?? ''), notes.join('\n'));
     const sha = spec.task.family === 'fewshot-images' ? spec.task.sha256 : '';
+    await assert.rejects(withDatasetHashes(imageSpec(root, { queries: 5 })), /cannot serve this spec: .*fewer than shots \+ queries = 6 images/, 'bad data is refused at submit');
     await assert.rejects(withDatasetHashes(imageSpec(root, { sha256: 'a'.repeat(64) })), new RegExp(`hashes to ${sha}, but the spec says task\\.sha256: a{64}`));
   });
 

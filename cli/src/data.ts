@@ -120,6 +120,14 @@ export async function withDatasetHashes(spec: RunSpec, o: { skipUnreadable?: boo
         `cannot hash ${ref.field} ${path}: ${(err as Error).message}. Submit where the data is readable (--data-dir), put its sha256 in the spec (${ref.field.replace(/path$/, 'sha256')}; \`metaloop data info <path>\` prints it), or pass --no-data-hash to let workers compute unchecked`,
       );
     }
+    // The checks a worker would make (splits, too few examples, image size of a packed file…), now.
+    if (ref.role === 'task') {
+      try {
+        d.checkDataset(spec);
+      } catch (err) {
+        throw new UsageError(`${ref.field} ${path} cannot serve this spec: ${(err as Error).message}`);
+      }
+    }
     if (ref.sha256 && ref.sha256 !== sha) {
       throw new UsageError(`${ref.field} ${path} hashes to ${sha}, but the spec says ${ref.field.replace(/path$/, 'sha256')}: ${ref.sha256}: fix the spec or the data`);
     }

@@ -12,7 +12,8 @@ import { DatasetError } from '../errors.js';
 import { bytesSha256 } from './content-hash.js';
 import { decodeImage } from './decode.js';
 import { scanImageFolder, type ImageClass, type ScannedImages, type Split } from './image-layouts.js';
-import { loadPacked, type PackedDataset } from './packed.js';
+import { readPackHeader, type PackSplitName } from './pack-format.js';
+import { loadPacked, type PackedDataset, type PackedSplit } from './packed.js';
 
 export interface SourceClass {
   readonly name: string;
@@ -180,9 +181,24 @@ class PackedSource implements ImageSource {
   }
 }
 
-/** The image source of a config: a packed file or a folder (`cacheBytes`: the folder's decoded-image budget). */
-export function openImageSource(c: SourceConfig, packed: boolean, cacheBytes: number): ImageSource {
-  if (packed) return new PackedSource(loadPacked(c.path), c);
+/** A packed file's header as a dataset without pixels (checking a spec against it reads no block). */
+function headerView(path: string): PackedDataset {
+  const header = readPackHeader(path);
+  const splits: Partial<Record<PackSplitName, PackedSplit>> = {};
+  for (const [name, sp] of Object.entries(header.splits)) {
+    let first = 0;
+    const classes = sp.classes.map((k) => ({ name: k.name, count: k.count, first: (first += k.count) - k.count }));
+    splits[name as PackSplitName] = { classes, pixels: new Uint8Array(0) };
+  }
+  return { path, header, imageBytes: header.image.size ** 2 * header.image.channels, splits };
+}
+
+/**
+ * The image source of a config: a packed file or a folder (`cacheBytes`: the folder's decoded-image
+ * budget). `headerOnly`: a packed file's classes without its pixels, to check a spec (the CLI at submit).
+ */
+export function openImageSource(c: SourceConfig, packed: boolean, cacheBytes: number, headerOnly = false): ImageSource {
+  if (packed) return new PackedSource(headerOnly ? headerView(c.path) : loadPacked(c.path), c);
   return new FolderSource(scanImageFolder(c.path, c.layout), c, cacheBytes);
 }
 

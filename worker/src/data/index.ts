@@ -2,6 +2,7 @@
  * `@metaloop/worker/data`: datasets without tfjs — layouts, decoding (sharp), packed files,
  * content hashes — for the CLI (`metaloop data`, the hash at submit) and the worker.
  */
+export { checkDataset } from './check.js';
 export { DATA_DIR_ENV, dataDir, resolveDataPath } from './data-dir.js';
 export { bytesSha256, fileSha256, folderManifest, type FolderManifest } from './content-hash.js';
 export { DECODE_PIPELINE, decodeImage, decoderVersions, type DecodeOptions } from './decode.js';

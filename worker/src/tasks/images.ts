@@ -69,6 +69,8 @@ export interface FewshotImagesFamily extends TaskFamily {
 export interface FewshotImagesOptions {
   /** Folder sources: the decoded-image budget in bytes (default IMAGE_CACHE_BYTES; 0 decodes every draw). */
   readonly cacheBytes?: number;
+  /** Only check the spec against the dataset (a packed file's header is read, not its pixels): no task can be drawn. */
+  readonly checkOnly?: boolean;
 }
 
 export function createFewshotImages(spec: RunSpec, options: FewshotImagesOptions = {}): FewshotImagesFamily {
@@ -79,7 +81,7 @@ export function createFewshotImages(spec: RunSpec, options: FewshotImagesOptions
   if (config.normalize && config.normalize.mean.length !== 1 && config.normalize.mean.length !== config.channels) {
     throw new DatasetError(`task.normalize has ${config.normalize.mean.length} values per list, the images have ${config.channels} channel(s): give 1 or ${config.channels}`, path);
   }
-  const source = openImageSource({ ...config, path }, isPackedFile(path), options.cacheBytes ?? IMAGE_CACHE_BYTES);
+  const source = openImageSource({ ...config, path }, isPackedFile(path), options.cacheBytes ?? IMAGE_CACHE_BYTES, options.checkOnly === true);
   const need = config.shots + config.queries;
   const mult = config.rotations ? 4 : 1;
   for (const split of ['train', 'val', 'test'] as const) {
