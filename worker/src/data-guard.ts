@@ -4,12 +4,12 @@
  * data directory and its content hash (data/content-hash.ts) compared with the run's. A copy that is
  * missing, unusable or different raises DataRefusedError naming the path and both hashes; the
  * worker then hands the shard back. Hashes are cached per file version (path, size, mtime, inode;
- * a folder: its own stat, each image being checked against the manifest when it is decoded), so a
- * shard costs a stat or two. The datasets checked (and the packed files of an explicit data
+ * a folder: the stats of its root, of every folder holding its images and of its split CSVs, each
+ * image being checked against the manifest when it is decoded), so a shard costs a few stats. The datasets checked (and the packed files of an explicit data
  * directory) are what the worker reports in its heartbeats.
  */
-import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { datasetRefs, type metaloop, type RunSpec } from '@metaloop/shared';
 import { statKey } from './data/content-hash.js';
 import { DATA_DIR_ENV, dataDir, resolveDataPath } from './data/data-dir.js';
@@ -21,6 +21,8 @@ import type { TaskFamily } from './tasks/types.js';
 
 interface Known {
   readonly key: string;
+  /** Folders: what their key is the stat of (the root, every folder holding images, the split CSVs). */
+  readonly watch?: readonly string[];
   readonly held: metaloop.IDatasetHeld;
   /** Folder datasets: sha256 of each image, for checking images as they are decoded. */
   readonly files?: ReadonlyMap<string, string>;
@@ -29,14 +31,18 @@ interface Known {
 /** Most datasets listed in a heartbeat (a large data directory stays a small message). */
 const HELD_LIMIT = 32;
 
+/** The split CSVs of the csv layout (their content names the images). */
+const csvFiles = (root: string) => ['train.csv', 'val.csv', 'test.csv'].map((f) => join(root, f)).filter((f) => existsSync(f));
+
 const errText = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
 export class DataGuard {
   private readonly known = new Map<string, Known>();
 
-  /** What `path` holds now (hashed again only when its stat changed). */
+  /** What `path` holds now (hashed again only when its stat, or a folder's watched stats, changed). */
   private look(path: string, layout: Parameters<typeof describeDataset>[1]): Known {
     let key: string;
+    const watch = this.known.get(path)?.watch;
     try {
       key = statKey(statSync(path));
     } catch (err) {
@@ -45,18 +51,32 @@ export class DataGuard {
       this.known.set(path, k);
       return k;
     }
+    if (watch) {
+      try {
+        key = this.keyOf(path, watch);
+      } catch {
+        key = 'changed'; // a watched folder or CSV is gone: hash again
+      }
+    }
     const hit = this.known.get(path);
     if (hit && hit.key === key) return hit;
     let k: Known;
     try {
       const info = describeDataset(path, layout);
       const files = info.manifest?.files;
-      k = { key, held: { path, sha256: info.sha256, kind: info.kind, error: '' }, ...(files ? { files } : {}) };
+      // A file added to or removed from a class folder changes that folder's mtime, not the root's.
+      const watch = files ? [path, ...new Set([...files.keys()].map((f) => dirname(f))), ...csvFiles(path)] : undefined;
+      k = { key: watch ? this.keyOf(path, watch) : key, held: { path, sha256: info.sha256, kind: info.kind, error: '' }, ...(files ? { files, watch } : {}) };
     } catch (err) {
       k = { key, held: { path, sha256: '', kind: '', error: errText(err) } };
     }
     this.known.set(path, k);
     return k;
+  }
+
+  private keyOf(path: string, watch: readonly string[] | undefined): string {
+    if (!watch) return statKey(statSync(path));
+    return watch.map((p) => statKey(statSync(p))).join('|');
   }
 
   /** Throws DataRefusedError unless every dataset of `spec` with a hash is here, with that hash. */
