@@ -5,6 +5,9 @@
 import { Document, isScalar, isSeq, parse as parseYaml, visit, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { SpecError, type SpecIssue } from './errors.js';
+import { taskDims } from './layout.js';
+import { modelIssues } from './model/model.js';
+import { ModelSchema } from './model/schema.js';
 import { FewshotImagesTaskSchema, FewshotTextTaskSchema } from './spec-data.js';
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
@@ -48,28 +51,6 @@ export const SyntheticGlyphsTaskSchema = z.strictObject({
 });
 
 export const TaskSchema = z.discriminatedUnion('family', [SinusoidTaskSchema, SyntheticGlyphsTaskSchema, FewshotImagesTaskSchema, FewshotTextTaskSchema]);
-
-export const MlpModelSchema = z.strictObject({
-  kind: z.literal('mlp'),
-  hidden: z.array(int(1, 65_536)).max(64).default([40, 40]),
-  activation: z.enum(['relu', 'tanh']).default('relu'),
-  /** false: compute on tfjs (the run's backend) instead of the fused float64 host path. */
-  fused: z.boolean().optional(),
-});
-
-/**
- * The Conv4 of MAML / learn2learn / MAML++: 4 × [3×3 conv, batch norm (scale and offset), ReLU,
- * 2×2 max-pool or stride 2], then a linear head. Image size and channels default to the task's.
- */
-export const Conv4ModelSchema = z.strictObject({
-  kind: z.literal('conv4'),
-  filters: int(1, 4096).default(64),
-  pool: z.enum(['max', 'stride']).default('max'),
-  imageSize: int(4, 512).optional(),
-  channels: int(1, 64).optional(),
-});
-
-export const ModelSchema = z.discriminatedUnion('kind', [MlpModelSchema, Conv4ModelSchema]);
 
 /**
  * maml (second order), fomaml, reptile (outer "gradient" θ − θ′), metasgd (learned per-parameter
@@ -134,24 +115,9 @@ type SpecDraft = {
   eval: z.output<typeof EvalSchema>;
 };
 
+/** The model against the task: presets' own checks, then the layer graph's shapes (model/model.ts). */
 function checkModelFitsTask(spec: SpecDraft, ctx: z.core.$RefinementCtx): void {
-  const { task, model } = spec;
-  if (model.kind !== 'conv4') return;
-  if (task.family === 'sinusoid' || task.family === 'fewshot-text') {
-    ctx.addIssue({ code: 'custom', path: ['model', 'kind'], message: `conv4 needs an image task family (synthetic-glyphs or fewshot-images); use mlp for ${task.family}` });
-    return;
-  }
-  const minSize = model.pool === 'max' ? 16 : 4;
-  if (task.imageSize < minSize) {
-    ctx.addIssue({ code: 'custom', path: ['task', 'imageSize'], message: `conv4 with pool ${model.pool} needs images of at least ${minSize} pixels, got ${task.imageSize}` });
-  }
-  if (model.imageSize !== undefined && model.imageSize !== task.imageSize) {
-    ctx.addIssue({ code: 'custom', path: ['model', 'imageSize'], message: `model.imageSize (${model.imageSize}) must equal task.imageSize (${task.imageSize}); or leave it out` });
-  }
-  const channels = task.family === 'fewshot-images' ? task.channels : 1;
-  if (model.channels !== undefined && model.channels !== channels) {
-    ctx.addIssue({ code: 'custom', path: ['model', 'channels'], message: `model.channels (${model.channels}) must equal the task's channels (${channels}); or leave it out` });
-  }
+  for (const issue of modelIssues(spec.model, taskDims(spec))) ctx.addIssue({ code: 'custom', path: issue.path.split('.'), message: issue.message });
 }
 
 function checkAlgorithmOptions(spec: SpecDraft, ctx: z.core.$RefinementCtx): void {

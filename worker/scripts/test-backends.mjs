@@ -22,15 +22,15 @@ const dist = join(root, 'dist-test');
 const COMMON = [
   'algorithms/variants.test.js',
   'gradients/register.test.js',
-  'models/mlp.test.js',
-  'models/conv4.test.js',
+  'model/mlp.test.js',
+  'model/conv4.test.js',
   'engine.test.js',
   'losses.test.js',
   'learning.test.js',
   'backend-e2e.test.js',
 ];
 /** Files that test cpu and wasm side by side in the main run; with METALOOP_TEST_BACKEND set they test only that backend. */
-const SIDE_BY_SIDE = ['kernels/kernels.test.js', 'kernels/elementwise.test.js', 'models/conv4-batched.test.js'];
+const SIDE_BY_SIDE = ['kernels/kernels.test.js', 'kernels/elementwise.test.js'];
 const FILES = { wasm: COMMON, tensorflow: [...COMMON, ...SIDE_BY_SIDE] };
 
 /** Does the backend start in a fresh process? {ok} or {ok: false, installed, reason}. */

@@ -12,7 +12,7 @@ import { registerSecondOrderGradients, restoreUpstreamGradients } from '../gradi
 import { lossOf } from '../algorithms/loss.js';
 import { randomTensor, relErr } from '@metaloop/testing/numerics';
 import { useTestBackend } from '../testing/backend.js';
-import { createConv4 } from './conv4.js';
+import { createModel } from './model.js';
 
 function smallSpec(pool: 'max' | 'stride', imageSize: number): RunSpec {
   return validateSpec({
@@ -26,7 +26,7 @@ function smallSpec(pool: 'max' | 'stride', imageSize: number): RunSpec {
 
 function setup(pool: 'max' | 'stride', imageSize: number, rng: Rng) {
   const spec = smallSpec(pool, imageSize);
-  const model = createConv4(spec);
+  const model = createModel(spec);
   const inner: InnerLoop = {
     model,
     loss: lossOf('xent'),
