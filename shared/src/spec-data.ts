@@ -92,3 +92,19 @@ export const FewshotTextTaskSchema = z.strictObject({
   vectors: VectorsSchema.optional(),
   sha256: Sha256Schema.optional(),
 });
+
+/**
+ * fewshot-text against its model: an Embedding that reads the token ids (the model input) needs an
+ * id for every word of the vocabulary, input_dim >= task.vocab.size.
+ */
+export function textModelIssues(task: { family: string; vocab?: { size: number } }, model: { kind: string; layers?: unknown }): { path: string; message: string }[] {
+  if (task.family !== 'fewshot-text' || model.kind !== 'layers' || !Array.isArray(model.layers) || !task.vocab) return [];
+  const out: { path: string; message: string }[] = [];
+  (model.layers as { type?: unknown; input_dim?: unknown; inputs?: unknown }[]).forEach((l, i) => {
+    const readsInput = i === 0 ? l.inputs === undefined || (Array.isArray(l.inputs) && l.inputs.includes('input')) : Array.isArray(l.inputs) && l.inputs.includes('input');
+    if (l.type === 'Embedding' && readsInput && typeof l.input_dim === 'number' && l.input_dim < task.vocab!.size) {
+      out.push({ path: `model.layers.${i}.input_dim`, message: `the Embedding reads token ids of a vocabulary of task.vocab.size = ${task.vocab!.size}: input_dim must be >= ${task.vocab!.size} (got ${l.input_dim})` });
+    }
+  });
+  return out;
+}

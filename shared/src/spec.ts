@@ -8,7 +8,7 @@ import { SpecError, type SpecIssue } from './errors.js';
 import { taskDims } from './layout.js';
 import { modelIssues } from './model/model.js';
 import { ModelSchema } from './model/schema.js';
-import { FewshotImagesTaskSchema, FewshotTextTaskSchema } from './spec-data.js';
+import { FewshotImagesTaskSchema, FewshotTextTaskSchema, textModelIssues } from './spec-data.js';
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
 const pos = () => z.number().positive().finite();
@@ -117,7 +117,7 @@ type SpecDraft = {
 
 /** The model against the task: presets' own checks, then the layer graph's shapes (model/model.ts). */
 function checkModelFitsTask(spec: SpecDraft, ctx: z.core.$RefinementCtx): void {
-  for (const issue of modelIssues(spec.model, taskDims(spec))) ctx.addIssue({ code: 'custom', path: issue.path.split('.'), message: issue.message });
+  for (const issue of [...modelIssues(spec.model, taskDims(spec)), ...textModelIssues(spec.task, spec.model)]) ctx.addIssue({ code: 'custom', path: issue.path.split('.'), message: issue.message });
 }
 
 function checkAlgorithmOptions(spec: SpecDraft, ctx: z.core.$RefinementCtx): void {
