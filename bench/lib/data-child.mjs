@@ -56,10 +56,12 @@ async function main() {
     const seeds = (n, base) => Array.from({ length: n }, (_, i) => base + i);
 
     const jpegFam = createFewshotImages(spec(root), { cacheBytes: 0 });
+    // As the engine draws: prepare, then each task into the arrays of the one before (no fresh memory).
     const draw = async (fam, ss) => {
+      let spare;
       for (const s of ss) {
         await fam.prepare([s]);
-        fam.sample(s);
+        spare = fam.sample(s, 'train', spare);
       }
     };
     await draw(jpegFam, [999]); // warm-up (libvips start, JIT)

@@ -86,7 +86,12 @@ export async function run({ quick, log, signal }) {
     ...targets.map((t) => `| ${t.what} | ${t.target} | ${t.value} | ${t.met ? 'met' : '**missed**'} |`),
   ].join('\n');
   const notes = [
-    'The JPEG path decodes and resizes each of a task\'s 80 images through sharp (libvips, Lanczos-3) at every draw, as a worker without the decoded-image cache would; with the cache (512 MiB by default) repeated images cost what packed ones do, but a mini-ImageNet split (38,400 images) does not fit. A packed file holds every image decoded at its final size: a draw is 80 table look-ups per pixel row, no decoding.',
+    'The JPEG path decodes and resizes each of a task\'s 80 images through sharp (libvips, Lanczos-3) at every draw, as a worker without the decoded-image cache would; with the cache (512 MiB by default) repeated images cost what packed ones do, but a mini-ImageNet split (38,400 images) does not fit. libvips decodes a JPEG that is shrunk by 2× or more at a reduced scale (shrink-on-load), so a 500×375 JPEG costs about a millisecond. A packed file holds every image decoded at its final size: a draw decodes nothing and maps each of the task\'s 1.7 M bytes (80 × 84 × 84 × 3) through the pixel table into float32 (6.8 MB written), drawn into the arrays of the previous task as the engine does.',
   ];
+  if (speedup < SPEEDUP) {
+    notes.push(
+      `Missed — packed vs JPEG (${fmt(speedup, 3)}×): a packed draw is bound by turning uint8 pixels into float32 in JavaScript (one table look-up and one 4-byte store per value, ${fmt((1000 / packedRate) * 1000, 3)} CPU µs per task here), while libvips' shrink-on-load makes the JPEG path cheap for these image sizes. Fix: hand the engine the uint8 pixels and apply the pixel map (÷255, invert, mean/std) as one tensor op on the backend, so a draw is a byte copy; the per-shard share (the cost that matters to a worker) is ${fmt(share * 100, 3)} % here.`,
+    );
+  }
   return { figures, table, notes, targets, config: plan };
 }
