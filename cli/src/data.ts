@@ -7,6 +7,7 @@ import { statSync } from 'node:fs';
 import { datasetRefs, type RunSpec } from '@metaloop/shared';
 import type { DatasetInfo, PackResult } from '@metaloop/worker/data';
 import { UsageError } from '@metaloop/coordinator';
+import type { LoadedRunSpec } from './spec-file.js';
 
 type DataModule = typeof import('@metaloop/worker/data');
 let dataModule: Promise<DataModule> | undefined;
@@ -136,4 +137,15 @@ export async function withDatasetHashes(spec: RunSpec, o: { skipUnreadable?: boo
     notes.push(`${ref.field}: ${path} sha256 ${sha}`);
   }
   return { spec: out, notes };
+}
+
+/**
+ * A loaded run spec made ready to send: each readable dataset's content hash written in (and the
+ * data checked as a worker would), what was hashed said through `say`.
+ */
+export async function withRunData(loaded: LoadedRunSpec, o: { skipUnreadable?: boolean; say?: (line: string) => void } = {}): Promise<LoadedRunSpec> {
+  const { spec, notes } = await withDatasetHashes(loaded.spec, o);
+  notes.forEach((n) => o.say?.(n));
+  if (spec === loaded.spec) return loaded;
+  return { ...loaded, spec, submitText: JSON.stringify(spec) };
 }

@@ -48,6 +48,8 @@ export interface LocalOptions {
   readonly onHeartbeat?: (heartbeat: metaloop.Heartbeat) => void;
   /** The coordinator's run-spec limits (e.g. a larger maxParams). */
   readonly limits?: RunLimits | undefined;
+  /** θ₀ the spec names by sha256 (`model.weights`, a Keras file's weights): uploaded before the submit. */
+  readonly initWeights?: Uint8Array | undefined;
 }
 
 export interface LocalResult {
@@ -252,6 +254,7 @@ export async function runLocal(o: LocalOptions): Promise<LocalResult> {
     });
     await Promise.race([coordinator.ready(), serving]);
     const client = new ApiClient({ transport, prefix: o.prefix });
+    if (o.initWeights) await client.upload(o.initWeights, { kind: 'init-weights' });
     const submitted = await client.submit(JSON.stringify(o.spec), o.source);
     const runId = submitted.runId;
     log.info('run submitted', { run: runId, mode: useNats ? 'nats' : 'embedded', address });

@@ -3,7 +3,7 @@
  * and out, every failure answered as an ApiError (never a dropped request).
  */
 import { metaloop, SpecError, type Closer, type Logger, type Subjects, type Transport } from '@metaloop/shared';
-import { ConflictError, UnknownRunError } from './errors.js';
+import { ConflictError, UnknownRunError, UploadError } from './errors.js';
 
 /** What the API needs from the coordinator. */
 export interface ApiHandlers {
@@ -24,7 +24,7 @@ export function toApiError(err: unknown): metaloop.IApiError {
   if (err instanceof SpecError) return { code: 'INVALID_SPEC', message: err.message, field: err.field };
   if (err instanceof UnknownRunError) return { code: 'UNKNOWN_RUN', message: err.message, field: 'run_id' };
   if (err instanceof ConflictError) return { code: 'CONFLICT', message: err.message };
-  if (err instanceof BadRequest) return { code: 'BAD_REQUEST', message: err.message };
+  if (err instanceof BadRequest || err instanceof UploadError) return { code: 'BAD_REQUEST', message: err.message };
   return { code: 'INTERNAL', message: err instanceof Error ? err.message : String(err) };
 }
 

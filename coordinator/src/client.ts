@@ -7,6 +7,7 @@ import { ApiCallError, DEFAULT_PREFIX, metaloop, subjects, type Bus, type Subjec
 import { createHash } from 'node:crypto';
 import type { RunBlob } from './artifacts.js';
 import { isTerminal, stateFromProto } from './run-state.js';
+import { uploadBlob, type UploadOptions, type Uploaded } from './upload-client.js';
 
 /** A blob read through the `export` or `history` verb (all chunks joined, sha256 checked). */
 export type FetchedBlob = RunBlob;
@@ -114,6 +115,11 @@ export class ApiClient {
   /** θ of a run as an encoded TensorBundle: selector latest | best | current | a checkpoint step. */
   exportParams(runId: string, selector = 'latest'): Promise<FetchedBlob> {
     return this.blob('export', runId, selector);
+  }
+
+  /** Send a blob to the coordinator in chunks (resumable; `upload` verb, upload-client.ts); returns its sha256. */
+  upload(data: Uint8Array, options: Omit<UploadOptions, 'timeoutMs'>): Promise<Uploaded> {
+    return uploadBlob(this.transport, this.subjects, data, { ...options, timeoutMs: this.timeoutMs });
   }
 
   /** The run's per-step history (JSON bytes, see history.ts). */

@@ -17,6 +17,8 @@ import { RunLoop, type RunContext } from './run-loop.js';
 import { FairShare } from './scheduler.js';
 import { WorkerView } from './workers.js';
 import { DirectSender, queueSender } from './dispatch.js';
+import { initialParams, initWeightsOf, storeInitialCheckpoint } from './init-weights.js';
+import { serveUploads, UploadStaging } from './uploads.js';
 
 export type CoordinatorState = 'created' | 'running' | 'closing' | 'closed';
 
@@ -36,6 +38,8 @@ export class Coordinator {
   private readonly ctx: RunContext;
   /** Live workers from their heartbeats (the `workers` API verb, direct dispatch, the live-workers metric). */
   readonly workers: WorkerView;
+  /** Blobs brought by the `upload` verb (θ₀ of `init: weights` runs) until a submit takes them. */
+  readonly uploads: UploadStaging;
 
   private constructor(options: CompiledCoordinatorOptions) {
     this.options = options;
@@ -51,6 +55,8 @@ export class Coordinator {
     ready.catch(() => {});
     this.readyState = { promise: ready, resolve: ok, reject: fail };
     this.workers = new WorkerView(15_000, options.logger.child('workers'));
+    // θ₀ as a TensorBundle: 4 bytes a parameter and the tensors' names and shapes.
+    this.uploads = new UploadStaging({ maxBlobBytes: options.limits.maxParams * 4 + (1 << 20) });
     const fixed = options.maxInFlightShards;
     const fairShare = new FairShare(() => (fixed > 0 ? fixed : Math.max(8, 2 * this.workers.count())));
     this.ctx = {
@@ -115,6 +121,7 @@ export class Coordinator {
           },
           logger,
         ),
+        serveUploads(transport, subj, this.uploads, logger.child('uploads')),
         ...serveDataApi(
           transport,
           subj,
@@ -168,11 +175,23 @@ export class Coordinator {
     if (!Number.isInteger(priority) || priority < 0 || priority > 1000) {
       throw new SpecError([{ path: 'priority', message: `expected a whole number 1..1000 (0 = the spec's workers.priority), got ${priority}` }], source);
     }
+    const weights = initWeightsOf(spec);
+    let theta0: Float32Array | undefined;
+    if (weights) {
+      const blob = this.uploads.get(weights.sha256);
+      if (!blob) {
+        throw new SpecError([{ path: 'model.weights.sha256', message: `this coordinator holds no upload ${weights.sha256.slice(0, 12)}…: \`metaloop submit\` and \`metaloop local\` upload a Keras file's weights before they submit; run the command again` }], source);
+      }
+      theta0 = initialParams(spec, blob, source);
+    }
     const known = new Set(await this.options.transport.listRuns());
     let runId = '';
     do runId = `${spec.name}-${randomBytes(3).toString('hex')}`;
     while (known.has(runId) || this.active.has(runId));
-    const loop = this.startLoop(runId, spec, Date.now(), undefined, undefined, undefined, priority);
+    const createdMs = Date.now();
+    // θ₀ from uploaded weights becomes checkpoint 0 before the run exists: its durable copy.
+    const checkpoint = theta0 ? await storeInitialCheckpoint(this.options.transport, runId, spec, theta0, createdMs) : undefined;
+    const loop = this.startLoop(runId, spec, createdMs, checkpoint, undefined, undefined, priority);
     await loop.flush();
     this.options.logger.info('run submitted', { run: runId, source, steps: spec.outer.steps });
     return loop.record();

@@ -65,3 +65,14 @@ export class UsageError extends CoordinatorError {
 export class NoLiveWorkerError extends CoordinatorError {
   override readonly name: string = 'NoLiveWorkerError';
 }
+
+/** An `upload` request that cannot be taken: too big, out of place, or bytes whose sha256 differs from the name. */
+export class UploadError extends CoordinatorError {
+  override readonly name: string = 'UploadError';
+  constructor(
+    readonly sha256: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}

@@ -39,7 +39,7 @@ export {
 } from './layout.js';
 export { ACTIVATIONS, applyActivation, type ActivationName } from './model/activations.js';
 export { buildGraph, kerasName, MODEL_INPUT, type GraphNode, type GraphProblem, type LayerSpec, type ModelGraph } from './model/graph.js';
-export { graphForward, largestActivation } from './model/forward.js';
+export { graphForward, largestActivation, type ForwardHooks } from './model/forward.js';
 export { drawInitializer, fans, resolveInitializer, type Initializer, type InitializerInput } from './model/initializers.js';
 export { compileModel, modelIssues, modelLayers, type PresetDims } from './model/model.js';
 export { CONV4_BN_EPSILON } from './model/presets/conv4.js';
@@ -53,6 +53,7 @@ export {
   defaultEvalTasks,
   loadSpec,
   parseSpec,
+  parseSpecDocument,
   RunSpecSchema,
   shardCount,
   specToYaml,

@@ -269,6 +269,11 @@ export function validateSpec(input: unknown, source = 'run spec'): RunSpec {
 
 /** Parse and validate YAML text. */
 export function parseSpec(yamlText: string, source = 'run spec'): RunSpec {
+  return validateSpec(parseSpecDocument(yamlText, source), source);
+}
+
+/** YAML text as the mapping a spec is, not yet validated (the CLI resolves `model.kind: keras` in it first). */
+export function parseSpecDocument(yamlText: string, source = 'run spec'): Record<string, unknown> {
   let doc: unknown;
   try {
     doc = parseYaml(yamlText);
@@ -279,7 +284,7 @@ export function parseSpec(yamlText: string, source = 'run spec'): RunSpec {
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
     throw new SpecError([{ path: '', message: `expected a YAML mapping with name, task, model, algorithm, outer…; got ${show(doc)}` }], source);
   }
-  return validateSpec(doc, source);
+  return doc as Record<string, unknown>;
 }
 
 /**

@@ -18,6 +18,7 @@ export const API_VERBS = [
   'workers',
   'export',
   'history',
+  'upload',
 ] as const;
 export type ApiVerb = (typeof API_VERBS)[number];
 

@@ -6,6 +6,7 @@
  *   @metaloop/testing/cluster        coordinator and worker processes on a real nats-server (chaos, e2e)
  *   @metaloop/testing/chaos          ChaosCluster: the chaos suites' set-up (processes replaced, stopped by pid)
  *   @metaloop/testing/tfjs           the same on the `tensorflow` backend (Conv4, unfused MLP runs)
+ *   @metaloop/testing/keras          Keras 3 in Python (JAX CPU) for the Keras round trips: build, load, predict
  *   @metaloop/testing/load-recorder  `node --import` preload recording every module a process loads
  * Product packages' unit tests import it without declaring it (it depends on them: declaring it
  * would make a cycle); turbo.json makes every test, lint and typecheck task wait for its build.

@@ -24,13 +24,14 @@ const COMMON = [
   'gradients/register.test.js',
   'model/mlp.test.js',
   'model/conv4.test.js',
+  'model/layers.test.js',
   'engine.test.js',
   'losses.test.js',
   'learning.test.js',
   'backend-e2e.test.js',
 ];
 /** Files that test cpu and wasm side by side in the main run; with METALOOP_TEST_BACKEND set they test only that backend. */
-const SIDE_BY_SIDE = ['kernels/kernels.test.js', 'kernels/elementwise.test.js'];
+const SIDE_BY_SIDE = ['kernels/kernels.test.js', 'kernels/elementwise.test.js', 'model/batched.test.js'];
 const FILES = { wasm: COMMON, tensorflow: [...COMMON, ...SIDE_BY_SIDE] };
 
 /** Does the backend start in a fresh process? {ok} or {ok: false, installed, reason}. */

@@ -55,3 +55,4 @@ export { Worker, type WorkerState, type WorkerStats } from './worker.js';
 export { describeGpu, describeGpuLine, NO_GPU, parseNvidiaSmi, visibleGpus, type GpuInfo, type GpuReport } from './gpu.js';
 export { runSelfTest, SELF_TEST_SPEC, type SelfTestOptions, type SelfTestReport } from './self-test.js';
 export { EXPORT_FORMAT, EXPORT_WEIGHTS_FILE, loadExportedModel, saveExportedModel, type ExportedModel, type ExportedModelJson, type ExportMetadata } from './export.js';
+export { DEFAULT_BN_TASKS, estimateBatchNormStatistics, forwardWithStatistics, type BatchNormStatistics } from './bn-statistics.js';

@@ -1,8 +1,7 @@
 /** What every `metaloop` command shares: global options, the connection, output helpers. */
-import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { ApiClient, cliLogger, UsageError, type GlobalOptions } from '@metaloop/coordinator';
-import { connectNats, loadSpec, natsOptionsFromFlags, type Logger, type LogLevel, type NatsTransportOptions, type RunSpec, type Transport } from '@metaloop/shared';
+import { ApiClient, cliLogger, type GlobalOptions } from '@metaloop/coordinator';
+import { connectNats, natsOptionsFromFlags, type Logger, type LogLevel, type NatsTransportOptions, type Transport } from '@metaloop/shared';
 
 export interface CliContext {
   readonly program: Command;
@@ -55,16 +54,6 @@ export function examples(cmd: Command, ...lines: string[]): Command {
 
 export const collect = (value: string, previous: string[]) => [...previous, value];
 
-export function readSpec(file: string, sets: readonly string[]): { text: string; spec: RunSpec } {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new UsageError(`cannot read the run spec: ${fileProblem(file, err)}`);
-  }
-  return { text, spec: loadSpec(text, file, sets) };
-}
-
 /** A file system error as words: `no such file: x.yaml`, `x is a directory`, `permission denied: x`. */
 export function fileProblem(path: string, err: unknown): string {
   const code = (err as NodeJS.ErrnoException).code;
@@ -79,6 +68,15 @@ export function positiveInt(name: string) {
   return (v: string): number => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} expects a whole number >= 1, got ${JSON.stringify(v)}`);
+    return n;
+  };
+}
+
+/** A whole number >= 0 option value (a usage error otherwise: exit 2). */
+export function wholeNumber(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} expects a whole number >= 0, got ${JSON.stringify(v)}`);
     return n;
   };
 }

@@ -4,8 +4,9 @@ import type { metaloop } from '@metaloop/shared';
 import { type ApiClient, EXIT, isTerminal, stateFromProto } from '@metaloop/coordinator';
 import { listTable, recordJson, statusLines, summaryJson, summaryLines } from '../format.js';
 import { etaText, followRun, lineRenderer, ttyRenderer } from '../watch.js';
-import { withDatasetHashes } from '../data.js';
-import { collect, examples, jsonOption, outputOption, positiveInt, readSpec, wantsJson, type CliContext } from './context.js';
+import { withRunData } from '../data.js';
+import { loadRunSpec, sayNotes, uploadInitWeights } from '../spec-file.js';
+import { collect, examples, jsonOption, outputOption, positiveInt, wantsJson, type CliContext } from './context.js';
 
 /** Live workers, or null when the coordinator does not answer the `workers` verb. */
 async function liveWorkers(client: ApiClient): Promise<metaloop.Heartbeat[] | null> {
@@ -97,15 +98,15 @@ export function registerControlCommands(program: Command, ctx: CliContext): void
       .addOption(jsonOption())
       .addOption(outputOption())
       .action(async (file: string, opts: { set: string[]; priority?: number; watch?: boolean; dataDir?: string; dataHash: boolean; json?: boolean; output?: string }) => {
-        const { text, spec: read } = readSpec(file, opts.set);
         if (opts.dataDir) process.env.METALOOP_DATA_DIR = opts.dataDir;
-        // The run carries its datasets' content hashes: every worker checks its copies against them.
-        const { spec, notes } = await withDatasetHashes(read, { skipUnreadable: !opts.dataHash });
-        notes.forEach((n) => err(n));
-        const yaml = opts.set.length > 0 || spec !== read ? JSON.stringify(spec) : text;
+        // The run carries its datasets' content hashes (every worker checks its copies against
+        // them), and θ₀ built from the spec's word vectors when it names some.
+        const loaded = await withRunData(await loadRunSpec(file, opts.set), { skipUnreadable: !opts.dataHash, say: err });
+        sayNotes(loaded, err);
         const json = wantsJson(opts);
         await ctx.withClient(async (client, transport) => {
-          const rec = await client.submit(yaml, file, opts.priority === undefined ? {} : { priority: opts.priority });
+          await uploadInitWeights(client, loaded, err);
+          const rec = await client.submit(loaded.submitText, file, opts.priority === undefined ? {} : { priority: opts.priority });
           if (!opts.watch) {
             out(json ? JSON.stringify(recordJson(rec)) : rec.runId);
             return;

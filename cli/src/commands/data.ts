@@ -1,7 +1,8 @@
 /** `data pack` and `data info`: parse, call cli/src/data.ts, print. */
 import { Option, type Command } from 'commander';
 import { data, infoJson, infoLines, isFolder, packDataset } from '../data.js';
-import { examples, jsonOption, outputOption, positiveInt, readSpec, wantsJson, type CliContext } from './context.js';
+import { loadRunSpec } from '../spec-file.js';
+import { examples, jsonOption, outputOption, positiveInt, wantsJson, type CliContext } from './context.js';
 
 /** A progress bar on a terminal (redrawn at most 10× a second), else a line every 10%. */
 function progress(stream: NodeJS.WriteStream): { update: (done: number, total: number) => void; end: () => void } {
@@ -49,7 +50,7 @@ export function registerDataCommands(program: Command, ctx: CliContext): void {
         if (opts.dataDir) process.env[(await data()).DATA_DIR_ENV] = opts.dataDir;
         const bar = progress(process.stderr);
         const r = await packDataset({
-          input: isFolder(input) ? { folder: input } : { spec: readSpec(input, opts.set).spec },
+          input: isFolder(input) ? { folder: input } : { spec: (await loadRunSpec(input, opts.set)).spec },
           out: opts.out,
           ...(opts.imageSize !== undefined ? { imageSize: opts.imageSize } : {}),
           ...(opts.channels ? { channels: Number(opts.channels) as 1 | 3 } : {}),

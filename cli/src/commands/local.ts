@@ -2,10 +2,11 @@
 import { Option, type Command } from 'commander';
 import { DEFAULT_RUN_LIMITS, EXIT, stateFromProto } from '@metaloop/coordinator';
 import { summaryJson, summaryLines } from '../format.js';
-import { withDatasetHashes } from '../data.js';
+import { withRunData } from '../data.js';
 import { runLocal } from '../local.js';
 import { lineRenderer, ttyRenderer } from '../watch.js';
-import { collect, examples, jsonOption, outputOption, positiveInt, readSpec, wantsJson, type CliContext } from './context.js';
+import { loadRunSpec, sayNotes } from '../spec-file.js';
+import { collect, examples, jsonOption, outputOption, positiveInt, wantsJson, type CliContext } from './context.js';
 
 export function registerLocalCommand(program: Command, ctx: CliContext): void {
   const { out, err } = ctx;
@@ -21,7 +22,9 @@ export function registerLocalCommand(program: Command, ctx: CliContext): void {
       .addOption(jsonOption())
       .addOption(outputOption())
       .action(async (file: string, opts: { workers: number; maxParams: number; set: string[]; embedded?: boolean; dispatch?: 'queue' | 'direct'; json?: boolean; output?: string }) => {
-        const { spec } = await withDatasetHashes(readSpec(file, opts.set).spec);
+        const loaded = await withRunData(await loadRunSpec(file, opts.set), { say: err });
+        const spec = loaded.spec;
+        sayNotes(loaded, err);
         const g = ctx.globals();
         const json = wantsJson(opts);
         const externalNats = program.getOptionValueSource('nats') !== 'default';
@@ -40,6 +43,7 @@ export function registerLocalCommand(program: Command, ctx: CliContext): void {
           source: file,
           workers: opts.workers,
           limits: { maxParams: opts.maxParams },
+          initWeights: loaded.weights?.bytes,
           nats: externalNats ? ctx.globals() : undefined,
           embedded: opts.embedded === true,
           ...(opts.dispatch ? { dispatch: opts.dispatch } : {}),

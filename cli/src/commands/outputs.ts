@@ -11,7 +11,7 @@ import { fromBundle, metaloop, paramLayout, validateSpec, type RunSpec } from '@
 import { type ApiClient, UsageError, type HistoryJson } from '@metaloop/coordinator';
 import { recordJson } from '../format.js';
 import { renderReport } from '../report.js';
-import { examples, fileProblem, jsonOption, outputOption, positiveInt, wantsJson, type CliContext } from './context.js';
+import { examples, fileProblem, jsonOption, outputOption, positiveInt, wantsJson, wholeNumber, type CliContext } from './context.js';
 
 /** θ and spec of a run, read through the coordinator's `export` verb. */
 export async function fetchParams(client: ApiClient, runId: string, selector: string): Promise<{ spec: RunSpec; params: Float32Array; step: number; source: string }> {
@@ -47,18 +47,28 @@ export function registerOutputCommands(program: Command, ctx: CliContext): void 
     program
       .command('export <run>')
       .description(
-        'write a TensorFlow.js model directory (model.json with a weightsManifest, the weights .bin, spec.json); ' +
-          'load it with loadExportedModel(dir) from @metaloop/worker',
+        'write a model directory: Metaloop\'s own (model.json with a weightsManifest, the weights .bin, spec.json; ' +
+          'loadExportedModel(dir) from @metaloop/worker), the Keras 3 model.keras and the TF.js Layers tfjs-layers/model.json (docs/models.md)',
       )
       .addOption(checkpointOption())
       .requiredOption('--out <dir>', 'output directory (created when missing)')
+      .addOption(
+        new Option('--bn-tasks <n>', "batch norm's moving statistics in the Keras and TF.js files: estimated from the query sets of this many seeded meta-train tasks (0: identity statistics)")
+          .argParser(wholeNumber('--bn-tasks'))
+          .default(16),
+      )
       .addOption(jsonOption())
       .addOption(outputOption())
-      .action(async (runId: string, opts: { checkpoint: string; out: string; json?: boolean; output?: string }) => {
+      .action(async (runId: string, opts: { checkpoint: string; out: string; bnTasks: number; json?: boolean; output?: string }) => {
         await ctx.withClient(async (client) => {
           const p = await fetchParams(client, runId, opts.checkpoint);
-          const { saveExportedModel } = await import('@metaloop/worker');
+          const { estimateBatchNormStatistics, saveExportedModel, WORKER_VERSION } = await import('@metaloop/worker');
           const files = await saveExportedModel(opts.out, p.spec, p.params, { runId, step: p.step, source: p.source });
+          const { ensureBackend } = await import('../eval.js');
+          await ensureBackend();
+          const { saveKerasExports } = await import('../keras/export.js');
+          const stats = estimateBatchNormStatistics(p.spec, p.params, opts.bnTasks);
+          files.push(...(await saveKerasExports(opts.out, p.spec, p.params, stats, `metaloop ${WORKER_VERSION}`)));
           if (wantsJson(opts)) out(JSON.stringify({ runId, step: p.step, source: p.source, dir: resolve(opts.out), files, parameters: p.params.length }));
           else out(`exported run ${runId} at step ${p.step} (${p.source}, ${p.params.length} parameters) to ${opts.out}: ${files.map((f) => f.split('/').pop()).join(', ')}`);
         });

@@ -32,15 +32,23 @@ function runNode(tf: Tf, node: GraphNode, inputs: readonly Tensor[], p: Record<s
   return tf.reshape(y, [T, N, ...y.shape.slice(1)]);
 }
 
+/** Hooks into a forward pass (per task only): export's batch-norm statistics (worker/src/bn-statistics.ts). */
+export interface ForwardHooks {
+  /** Called before each node with its inputs and parameters; a tensor returned replaces the node's own forward. */
+  readonly node?: (node: GraphNode, inputs: readonly Tensor[], params: Readonly<Record<string, Tensor>>) => Tensor | undefined;
+}
+
 /** Forward pass of `graph` (see the file comment for shapes). Call inside tf.tidy. */
-export function graphForward(tf: Tf, graph: ModelGraph, params: Readonly<Record<string, Tensor>>, x: Tensor, batched: boolean): Tensor {
+export function graphForward(tf: Tf, graph: ModelGraph, params: Readonly<Record<string, Tensor>>, x: Tensor, batched: boolean, hooks: ForwardHooks = {}): Tensor {
   const lead = batched ? 2 : 1;
   const want = [...x.shape.slice(0, lead), ...graph.input];
   const same = x.rank === want.length && x.shape.every((d, i) => d === want[i]);
   const values = new Map<string, Tensor>([[MODEL_INPUT, same ? x : tf.reshape(x, want)]]);
   let out: Tensor | undefined;
   for (const node of graph.nodes) {
-    out = runNode(tf, node, node.inputs.map((n) => values.get(n)!), layerParams(node, params), batched);
+    const inputs = node.inputs.map((n) => values.get(n)!);
+    const p = layerParams(node, params);
+    out = (!batched ? hooks.node?.(node, inputs, p) : undefined) ?? runNode(tf, node, inputs, p, batched);
     values.set(node.name, out);
   }
   return out!;

@@ -22,6 +22,12 @@ export const LayersModelSchema = z.strictObject({
   layers: z.array(LayerSpecSchema).min(1).max(4096),
   /** false: an MLP-shaped graph computes on tfjs instead of the fused float64 host path. */
   fused: z.boolean().optional(),
+  /**
+   * θ₀ uploaded to the coordinator (`init: weights` of a Keras file, which the CLI converts): the
+   * sha256 of its TensorBundle (coordinator/src/uploads.ts, init-weights.ts). Absent: θ₀ from the
+   * layers' initialisers.
+   */
+  weights: z.strictObject({ sha256: z.string().regex(/^[0-9a-f]{64}$/, 'the sha256 of the uploaded weights: 64 lowercase hex digits') }).optional(),
 });
 
 export const ModelSchema = z.discriminatedUnion('kind', [MlpModelSchema, Conv4ModelSchema, Resnet12ModelSchema, LayersModelSchema]);

@@ -23,6 +23,9 @@ const schema = z.strictObject({
   moving_mean_initializer: z.unknown().optional(),
   moving_variance_initializer: z.unknown().optional(),
   renorm: z.literal(false).optional(),
+  // Keras 3 writes these beside renorm: false (unused then).
+  renorm_clipping: z.null().optional(),
+  renorm_momentum: z.number().optional(),
   synchronized: z.literal(false).optional(),
 });
 type Config = z.output<typeof schema>;

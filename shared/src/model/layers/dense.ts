@@ -16,6 +16,8 @@ const schema = z.strictObject({
   use_bias: z.boolean().default(true),
   kernel_initializer: initializer('glorot_uniform'),
   bias_initializer: initializer('zeros'),
+  // Keras 3 writes it (null: not quantized).
+  quantization_config: z.null().optional(),
 });
 type Config = z.output<typeof schema>;
 

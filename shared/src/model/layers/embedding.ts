@@ -14,6 +14,8 @@ const schema = z.strictObject({
   output_dim: z.number().int().min(1).max(1 << 16),
   embeddings_initializer: initializer('uniform'),
   mask_zero: z.literal(false).optional(),
+  // Keras 3 writes it (null: not quantized).
+  quantization_config: z.null().optional(),
   input_length: z.union([z.number().int(), z.null()]).optional(),
 });
 type Config = z.output<typeof schema>;
@@ -27,7 +29,7 @@ export const Embedding = defineLayer<Config>({
   forwardBatched: (tf, c, [x], p) => {
     const E = p.embeddings!;
     const T = E.shape[0];
-    const offsets: Tensor = tf.reshape(tf.mul(tf.range(0, T, 1, 'int32'), c.input_dim), [T, ...new Array<number>(x!.rank - 1).fill(1)]);
+    const offsets: Tensor = tf.reshape(tf.range(0, T * c.input_dim, c.input_dim, 'int32'), [T, ...new Array<number>(x!.rank - 1).fill(1)]);
     return tf.gather(tf.reshape(E, [T * c.input_dim, c.output_dim]), tf.add(tf.cast(x!, 'int32'), offsets));
   },
 });
