@@ -61,11 +61,16 @@ describe('metaloop data', () => {
 
 describe('the content hash a submitted run carries', () => {
   it('is computed where the data is readable, and a wrong one in the spec is refused', async () => {
-    const root = await writeImageFixture({ layout: 'classes', classes: 4, perClass: 2 });
+    const root = await writeImageFixture({ layout: 'classes', classes: 10, perClass: 2 });
     const { spec, notes } = await withDatasetHashes(imageSpec(root));
     assert.ok(spec.task.family === 'fewshot-images' && /^[0-9a-f]{64}$/.test(spec.task.sha256 ?? ''), notes.join('\n'));
     const sha = spec.task.family === 'fewshot-images' ? spec.task.sha256 : '';
     await assert.rejects(withDatasetHashes(imageSpec(root, { queries: 5 })), /cannot serve this spec: .*fewer than shots \+ queries = 6 images/, 'bad data is refused at submit');
+    await assert.rejects(
+      withDatasetHashes(imageSpec(root, { ways: 3 })),
+      /cannot serve this spec: the test split of .* has 2 classes, fewer than ways = 3, and evaluation \(eval\.split: test\) draws 3-way tasks from it: give it more with task\.classes/,
+      'an evaluation split too small for the ways is refused at submit (every run ends with an evaluation)',
+    );
     await assert.rejects(withDatasetHashes(imageSpec(root, { sha256: 'a'.repeat(64) })), new RegExp(`hashes to ${sha}, but the spec says task\\.sha256: a{64}`));
   });
 

@@ -8,6 +8,7 @@ import { datasetRefs, type RunSpec } from '@metaloop/shared';
 import type { DatasetInfo, PackResult } from '@metaloop/worker/data';
 import { UsageError } from '@metaloop/coordinator';
 import type { LoadedRunSpec } from './spec-file.js';
+import { vectorWeights } from './text-vectors.js';
 
 type DataModule = typeof import('@metaloop/worker/data');
 let dataModule: Promise<DataModule> | undefined;
@@ -141,11 +142,20 @@ export async function withDatasetHashes(spec: RunSpec, o: { skipUnreadable?: boo
 
 /**
  * A loaded run spec made ready to send: each readable dataset's content hash written in (and the
- * data checked as a worker would), what was hashed said through `say`.
+ * data checked as a worker would), and with `task.vectors` θ₀ built from them (text-vectors.ts:
+ * uploaded before the submit, named in model.weights). What was done is said through `say`.
  */
 export async function withRunData(loaded: LoadedRunSpec, o: { skipUnreadable?: boolean; say?: (line: string) => void } = {}): Promise<LoadedRunSpec> {
   const { spec, notes } = await withDatasetHashes(loaded.spec, o);
   notes.forEach((n) => o.say?.(n));
   if (spec === loaded.spec) return loaded;
+  if (spec.task.family === 'fewshot-text' && spec.task.vectors) {
+    if ((spec.model as { weights?: unknown }).weights && !loaded.weights) {
+      throw new UsageError('task.vectors make θ₀, and the spec names another θ₀ in model.weights: drop one of them');
+    }
+    const v = await vectorWeights(spec, loaded.weights);
+    v.notes.forEach((n) => o.say?.(n));
+    return { ...loaded, spec: v.spec, submitText: JSON.stringify(v.spec), weights: v.weights, weightsFrom: loaded.keras ? `${loaded.keras.file} with task.vectors` : 'task.vectors' };
+  }
   return { ...loaded, spec, submitText: JSON.stringify(spec) };
 }

@@ -1,7 +1,8 @@
 /**
- * The files a run reads from the workers' disks, with the content hash each must have. The CLI
- * fills the hashes in at submit (when it can read the data); every worker checks its copies
- * against them before computing a shard of the run (docs/data.md).
+ * The files a run reads, with the content hash each must have. The CLI fills the hashes in at
+ * submit (when it can read the data); every worker checks its copies of the `task` datasets
+ * against them before computing a shard of the run (docs/data.md). `vectors` are read by the CLI
+ * only: they reach the workers inside θ₀ (model.weights), so their hash records which file it was.
  */
 import type { RunSpec } from './spec.js';
 

@@ -95,16 +95,31 @@ export const FewshotTextTaskSchema = z.strictObject({
 
 /**
  * fewshot-text against its model: an Embedding that reads the token ids (the model input) needs an
- * id for every word of the vocabulary, input_dim >= task.vocab.size.
+ * id for every word of the vocabulary, input_dim >= task.vocab.size; and `task.vectors` needs such
+ * an Embedding (a `kind: layers` model) to be its θ₀.
  */
-export function textModelIssues(task: { family: string; vocab?: { size: number } }, model: { kind: string; layers?: unknown }): { path: string; message: string }[] {
-  if (task.family !== 'fewshot-text' || model.kind !== 'layers' || !Array.isArray(model.layers) || !task.vocab) return [];
+export function textModelIssues(
+  task: { family: string; vocab?: { size: number }; vectors?: { path: string } | undefined },
+  model: { kind: string; layers?: unknown },
+): { path: string; message: string }[] {
+  if (task.family !== 'fewshot-text' || !task.vocab) return [];
   const out: { path: string; message: string }[] = [];
-  (model.layers as { type?: unknown; input_dim?: unknown; inputs?: unknown }[]).forEach((l, i) => {
-    const readsInput = i === 0 ? l.inputs === undefined || (Array.isArray(l.inputs) && l.inputs.includes('input')) : Array.isArray(l.inputs) && l.inputs.includes('input');
-    if (l.type === 'Embedding' && readsInput && typeof l.input_dim === 'number' && l.input_dim < task.vocab!.size) {
-      out.push({ path: `model.layers.${i}.input_dim`, message: `the Embedding reads token ids of a vocabulary of task.vocab.size = ${task.vocab!.size}: input_dim must be >= ${task.vocab!.size} (got ${l.input_dim})` });
-    }
-  });
+  let embeddings = 0;
+  if (model.kind === 'layers' && Array.isArray(model.layers)) {
+    (model.layers as { type?: unknown; input_dim?: unknown; inputs?: unknown }[]).forEach((l, i) => {
+      const readsInput = i === 0 ? l.inputs === undefined || (Array.isArray(l.inputs) && l.inputs.includes('input')) : Array.isArray(l.inputs) && l.inputs.includes('input');
+      if (l.type !== 'Embedding' || !readsInput) return;
+      embeddings++;
+      if (typeof l.input_dim === 'number' && l.input_dim < task.vocab!.size) {
+        out.push({ path: `model.layers.${i}.input_dim`, message: `the Embedding reads token ids of a vocabulary of task.vocab.size = ${task.vocab!.size}: input_dim must be >= ${task.vocab!.size} (got ${l.input_dim})` });
+      }
+    });
+  }
+  if (task.vectors && embeddings === 0) {
+    out.push({
+      path: 'task.vectors',
+      message: `word vectors become θ₀ of an Embedding reading the token ids, and this model has none: use a kind: layers model starting with { type: Embedding, input_dim: ${task.vocab.size}, output_dim: <the vectors' dimension> } (examples/fewrel-textcnn.yaml), or drop task.vectors`,
+    });
+  }
   return out;
 }

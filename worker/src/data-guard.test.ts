@@ -1,7 +1,8 @@
 /**
  * DataGuard: a worker's copy of a run's dataset checked against the run's hash — the same copy
  * passes, a different or missing one is refused naming the path and both hashes, a file is hashed
- * again only when it changed, and held() lists what was checked.
+ * again only when it changed, word vectors (carried in θ₀) are not the workers' to hold, and held()
+ * lists what was checked.
  */
 import assert from 'node:assert/strict';
 import { copyFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
@@ -45,6 +46,15 @@ describe('DataGuard', () => {
     const guard = new DataGuard();
     const spec = (sha: string) => validateSpec({ name: 't', task: { family: 'fewshot-text', path, sha256: sha, classes: { train: 2, val: 0 } }, model: { kind: 'mlp' }, algorithm: { kind: 'maml' } });
     guard.check(spec(before));
+    // Word vectors travel in θ₀ (model.weights, built by the CLI): a worker never reads them, so need not hold them.
+    const withVectors = validateSpec({
+      name: 't',
+      task: { family: 'fewshot-text', path, sha256: before, classes: { train: 2, val: 0 }, vocab: { size: 50 }, maxLength: 8, vectors: { path: join(dir, 'absent-glove.txt'), sha256: 'b'.repeat(64) } },
+      model: { kind: 'layers', layers: [{ type: 'Embedding', input_dim: 50, output_dim: 4 }, { type: 'GlobalMaxPooling1D' }, { type: 'Dense' }] },
+      algorithm: { kind: 'maml' },
+    });
+    guard.check(withVectors);
+    assert.ok(!guard.held().some((h) => (h.path ?? '').endsWith('absent-glove.txt')), 'the vectors are not looked at');
     writeFileSync(path, '{"label":"x","text":"changed"}\n');
     utimesSync(path, new Date(), new Date(Date.now() + 5000));
     assert.throws(() => guard.check(spec(before)), DataRefusedError, 'the changed file is re-hashed');

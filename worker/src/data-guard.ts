@@ -83,8 +83,9 @@ export class DataGuard {
   check(spec: RunSpec): void {
     const layout = spec.task.family === 'fewshot-images' ? spec.task.layout : 'auto';
     for (const ref of datasetRefs(spec)) {
+      // Word vectors reach the workers inside θ₀ (model.weights, built by the CLI): no worker reads them.
+      if (ref.role === 'vectors' || ref.sha256 === undefined) continue;
       const path = resolveDataPath(ref.path);
-      if (ref.sha256 === undefined) continue;
       const k = this.look(path, layout);
       const got = k.held.sha256 || undefined;
       if (got === ref.sha256) continue;

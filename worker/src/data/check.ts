@@ -6,9 +6,23 @@
 import type { RunSpec } from '@metaloop/shared';
 import { createFewshotImages } from '../tasks/images.js';
 import { createFewshotText } from '../tasks/text.js';
+import { resolveDataPath } from './data-dir.js';
+import { checkSplitWays } from './image-source.js';
 
-/** Throws the family's DatasetError when the spec cannot be served from its data. */
+/**
+ * Throws the family's DatasetError when the spec cannot be served from its data; and when the
+ * split evaluation draws from (`eval.split`: every run ends with an evaluation) has fewer classes
+ * than `ways`.
+ */
 export function checkDataset(spec: RunSpec): void {
-  if (spec.task.family === 'fewshot-images') createFewshotImages(spec, { checkOnly: true });
-  else if (spec.task.family === 'fewshot-text') createFewshotText(spec);
+  const t = spec.task;
+  if (t.family === 'fewshot-images') {
+    const { source } = createFewshotImages(spec, { checkOnly: true });
+    const mult = t.rotations ? 4 : 1;
+    const own = /(^|\()(splits|csv)\)?$/.test(source.layout);
+    checkSplitWays({ train: source.splits.train.length * mult, val: source.splits.val.length * mult, test: source.splits.test.length * mult }, t.ways, spec.eval.split, source.path, own);
+  } else if (t.family === 'fewshot-text') {
+    const { splits } = createFewshotText(spec);
+    checkSplitWays({ train: splits.train.length, val: splits.val.length, test: splits.test.length }, t.ways, spec.eval.split, resolveDataPath(t.path), false);
+  }
 }

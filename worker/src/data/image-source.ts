@@ -53,6 +53,23 @@ export function splitCounts(total: number, classes: SourceConfig['classes'], whe
   return { train, val, test: total - train - val };
 }
 
+/**
+ * The splits tasks are drawn from — train, and the one evaluation uses (`eval.split`) — must each
+ * hold at least `ways` classes (`classes` already multiplied by rotations); refused before anything
+ * is computed, naming the split and what to change.
+ */
+export function checkSplitWays(classes: Readonly<Record<Split, number>>, ways: number, evalSplit: 'val' | 'test', where: string, ownSplits: boolean): void {
+  for (const split of ['train', evalSplit] as const) {
+    const n = classes[split];
+    if (n >= ways) continue;
+    const use = split === 'train' ? 'meta-training' : `evaluation (eval.split: ${split})`;
+    const fix = ownSplits
+      ? `add classes to its ${split} split${split === 'train' ? '' : ', or evaluate on the other one'}`
+      : `give it more with task.classes${split === 'train' ? '' : ', or evaluate on the other split'}`;
+    throw new DatasetError(`the ${split} split of ${where} has ${n} classes, fewer than ways = ${ways}, and ${use} draws ${ways}-way tasks from it: ${fix}, or lower task.ways`, where);
+  }
+}
+
 function cut<T>(all: readonly T[], c: SourceConfig, where: string): Record<Split, readonly T[]> {
   const n = splitCounts(all.length, c.classes, where);
   return { train: all.slice(0, n.train), val: all.slice(n.train, n.train + n.val), test: all.slice(n.train + n.val) };
