@@ -12,7 +12,7 @@ import { loadavg, machineInfo, ROOT } from './lib/machine.mjs';
 import { sectionPreamble, writeJson, writeSection } from './lib/results.mjs';
 
 /** Every suite the project defines, in RESULTS.md order (compute comes from the fast-compute issue). */
-export const SUITES = ['codec', 'params', 'transport', 'scaling', 'compute'];
+export const SUITES = ['codec', 'params', 'transport', 'scaling', 'compute', 'data'];
 
 const suitePath = (name) => join(ROOT, 'bench', 'suites', `${name}.mjs`);
 

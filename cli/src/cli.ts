@@ -18,6 +18,7 @@ import {
 } from '@metaloop/coordinator';
 import { createContext } from './commands/context.js';
 import { registerControlCommands } from './commands/control.js';
+import { registerDataCommands } from './commands/data.js';
 import { registerFollowCommands } from './commands/follow.js';
 import { registerLocalCommand } from './commands/local.js';
 import { registerOutputCommands } from './commands/outputs.js';
@@ -53,5 +54,6 @@ registerControlCommands(program, ctx);
 registerFollowCommands(program, ctx);
 registerOutputCommands(program, ctx);
 registerLocalCommand(program, ctx);
+registerDataCommands(program, ctx);
 
 await runProgram(program);

@@ -17,8 +17,10 @@ export interface LoadedRunSpec {
   readonly submitText: string;
   /** The Keras model the spec named. */
   readonly keras?: KerasSource;
-  /** θ₀ to upload before the submit (a Keras file read with init: weights). */
+  /** θ₀ to upload before the submit (a Keras file read with init: weights, or word vectors: cli/src/text-vectors.ts). */
   readonly weights?: InitWeights;
+  /** What θ₀ was made from, for messages (default: the Keras file). */
+  readonly weightsFrom?: string;
 }
 
 /** Issues on `model.layers.<i>…` name the Keras layer and its class (the spec the user wrote has no such list). */
@@ -76,5 +78,5 @@ export async function uploadInitWeights(client: ApiClient, loaded: LoadedRunSpec
   const w = loaded.weights;
   if (!w) return;
   const up = await client.upload(w.bytes, { kind: 'init-weights' });
-  err(`weights of ${loaded.keras!.file}: ${(up.bytes / 1024).toFixed(0)} KiB, sha256 ${up.sha256.slice(0, 12)}…, ${up.sent === 0 ? 'already on the coordinator' : `uploaded ${up.sent} bytes`}`);
+  err(`weights of ${loaded.weightsFrom ?? loaded.keras!.file}: ${(up.bytes / 1024).toFixed(0)} KiB, sha256 ${up.sha256.slice(0, 12)}…, ${up.sent === 0 ? 'already on the coordinator' : `uploaded ${up.sent} bytes`}`);
 }

@@ -14,6 +14,8 @@ export const REJECT_REASONS = [
   'wrong_shape',
   'unknown_run',
   'worker_error',
+  /** The worker handed the shard back: its copy of the run's dataset is missing or differs (ShardResult.error_reason "data"). */
+  'data_refused',
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
@@ -149,7 +151,7 @@ export class StepCollector {
     if (this.accepted[shard] !== undefined) {
       return { accepted: false, reason: 'duplicate', detail: `shard ${shard} already has a result`, shard };
     }
-    if (r.error) return { accepted: false, reason: 'worker_error', detail: r.error, shard };
+    if (r.error) return { accepted: false, reason: r.errorReason === 'data' ? 'data_refused' : 'worker_error', detail: r.error, shard };
     // One validation pass a result: the run's validator already checked it (valid), else check here.
     const checked = valid ?? checkPayload(r, o.shardTasks[shard]!, o.kind === metaloop.ShardKind.SHARD_KIND_EVAL, this.shape);
     if (checked.reason !== undefined) return { accepted: false, ...checked, shard };

@@ -176,6 +176,13 @@ export class Coordinator {
       throw new SpecError([{ path: 'priority', message: `expected a whole number 1..1000 (0 = the spec's workers.priority), got ${priority}` }], source);
     }
     const weights = initWeightsOf(spec);
+    if (!weights && spec.task.family === 'fewshot-text' && spec.task.vectors) {
+      // The vectors are θ₀ (made by the CLI, which reads the data); without them the run would silently start elsewhere.
+      throw new SpecError(
+        [{ path: 'task.vectors', message: "word vectors become θ₀ through model.weights, and this spec names none: submit it with `metaloop submit` (or `local`) where task.path and task.vectors.path are readable (--data-dir); the CLI builds θ₀ from them and uploads it" }],
+        source,
+      );
+    }
     let theta0: Float32Array | undefined;
     if (weights) {
       const blob = this.uploads.get(weights.sha256);

@@ -27,6 +27,11 @@ export interface ShardSender {
   holds(workerId: string): boolean;
   /** A shard sent to `workerId` is settled (result in, re-assigned or round over). */
   settled(workerId: string): void;
+  /**
+   * Direct: never send `runId`'s shards to `workerId` again (it refused the run's data: its copy is
+   * missing or differs). Returns how many live workers may still take the run's shards.
+   */
+  exclude?(runId: string, workerId: string): number;
 }
 
 export function queueSender(transport: Pick<WorkQueue, 'publishWork'>): ShardSender {
@@ -50,6 +55,8 @@ export class DirectSender implements ShardSender {
   readonly mode = 'direct' as const;
   private readonly outstanding = new Map<string, number>();
   private last = '';
+  /** Workers that refused a run's data, by run: they get none of its shards. */
+  private readonly refusedBy = new Map<string, Set<string>>();
 
   constructor(
     private readonly transport: Pick<Assignments, 'assign'>,
@@ -61,9 +68,14 @@ export class DirectSender implements ShardSender {
   // async: "no live worker" must reach the round as a rejection, as the queue sender's failures do.
   // eslint-disable-next-line @typescript-eslint/require-await
   async send(runId: string, _msgId: string, attempt: number, data: Uint8Array, avoid?: string): Promise<string> {
-    const live = this.workers.liveIds();
+    const refused = this.refusedBy.get(runId);
+    const live = refused ? this.workers.liveIds().filter((w) => !refused.has(w)) : this.workers.liveIds();
     const pool = live.length > 1 && avoid !== undefined ? live.filter((w) => w !== avoid) : live;
-    if (pool.length === 0) throw new NoLiveWorkerError('no live worker to assign the shard to (none has sent a heartbeat lately)');
+    if (pool.length === 0) {
+      throw new NoLiveWorkerError(
+        refused ? `no live worker holds the data of run ${runId} (refused by ${[...refused].join(', ')})` : 'no live worker to assign the shard to (none has sent a heartbeat lately)',
+      );
+    }
     // Fewest outstanding; ties: the first after the last pick in id order (round robin).
     const start = pool.findIndex((w) => w > this.last);
     const order = start <= 0 ? pool : [...pool.slice(start), ...pool.slice(0, start)];
@@ -73,6 +85,13 @@ export class DirectSender implements ShardSender {
     this.outstanding.set(best, (this.outstanding.get(best) ?? 0) + 1);
     this.transport.assign(best, runId, attempt, data, this.session);
     return best;
+  }
+
+  exclude(runId: string, workerId: string): number {
+    let set = this.refusedBy.get(runId);
+    if (!set) this.refusedBy.set(runId, (set = new Set()));
+    set.add(workerId);
+    return this.workers.liveIds().filter((w) => !set.has(w)).length;
   }
 
   holds(workerId: string): boolean {

@@ -17,7 +17,7 @@ const doc = (weights?: string) => ({
 });
 
 describe('submit with uploaded θ₀ (init: weights)', () => {
-  it('θ₀ = the upload for the model, initParams for the extras, written as checkpoint 0 before the run starts; a missing or misfit upload is refused', async () => {
+  it('θ₀ = the upload for the model, initParams for the extras, written as checkpoint 0 before the run starts; a missing or misfit upload is refused, and a text run naming word vectors without its upload', async () => {
     const bus = await InProcTransport.create();
     const coordinator = await Coordinator.create({ transport: bus.connect(), recordIntervalMs: 100 });
     const running = coordinator.run();
@@ -42,6 +42,18 @@ describe('submit with uploaded θ₀ (init: weights)', () => {
       const short = metaloop.TensorBundle.encode(toBundle({ layout: layout.slice(0, 2), data: values.slice(0, 3 * 1 + 3) })).finish();
       const upShort = await client.upload(short, { kind: 'init-weights' });
       await assert.rejects(client.submit(JSON.stringify(validateSpec(doc(upShort.sha256)))), (e: unknown) => e instanceof ApiCallError && e.field === 'model.weights' && /do not fit the model/.test(e.message));
+
+      // Word vectors are θ₀ the CLI builds and uploads (cli/src/text-vectors.ts): a spec naming them without it would start elsewhere.
+      const text = validateSpec({
+        name: 'vectors',
+        task: { family: 'fewshot-text', path: 'texts.jsonl', vocab: { size: 50 }, maxLength: 8, vectors: { path: 'glove.txt' } },
+        model: { kind: 'layers', layers: [{ type: 'Embedding', input_dim: 50, output_dim: 4 }, { type: 'GlobalMaxPooling1D' }, { type: 'Dense' }] },
+        algorithm: { kind: 'maml' },
+      });
+      await assert.rejects(
+        client.submit(JSON.stringify(text)),
+        (e: unknown) => e instanceof ApiCallError && e.code === 'INVALID_SPEC' && e.field === 'task.vectors' && /become θ₀ through model.weights.*metaloop submit/.test(e.message),
+      );
     } finally {
       await coordinator.close();
       await running;

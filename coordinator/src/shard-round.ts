@@ -72,6 +72,8 @@ export class ShardRound {
   private readonly holders: string[][];
   /** Direct dispatch: shard i found no live worker; sent (same attempt) once one is heard. */
   private readonly unsent: boolean[];
+  /** Data refusals of this round, `worker: message` (for the run's error when every worker refused). */
+  private readonly refusals = new Set<string>();
   private settle: { resolve: () => void; reject: (err: unknown) => void } | null = null;
   private finished = false;
   /** A failure found before the wait began. */
@@ -280,6 +282,23 @@ export class ShardRound {
     }
   }
 
+  /**
+   * Worker `worker` handed shard i back without computing it: its copy of the run's data is missing
+   * or differs. Direct dispatch: the run's shards no longer go to it, the shard is re-assigned to
+   * another worker (not a failure of the shard), and the round fails, naming every refusal, once no
+   * live worker is left to take it. Queue dispatch cannot steer: the refusal counts as a failure.
+   */
+  private refused(i: number, worker: string, detail: string): void {
+    const c = this.o.collector.options;
+    this.refusals.add(`${worker}: ${detail}`);
+    const left = this.o.sender.exclude?.(c.runId, worker);
+    if (left === undefined) return this.failed(i, 'data_refused', detail);
+    if (left > 0) return this.republish(i, `worker ${worker} refused the run's data`);
+    const err = new RunFailedError(c.runId, `no live worker holds the run's data; refusals: ${[...this.refusals].join('; ')}`);
+    if (this.settle) this.settle.reject(err);
+    else this.failure = err;
+  }
+
   /** A result for shard i of this round failed validation (NaN, wrong shape): count it, re-issue. */
   rejected(i: number, reason: string, detail: string): void {
     if (this.finished || !RETRY_REASONS.has(reason) || !Number.isInteger(i) || i < 0 || i >= this.o.collector.shardCount) return;
@@ -300,6 +319,10 @@ export class ShardRound {
       return verdict;
     }
     const i = verdict.shard;
+    if (i !== undefined && verdict.reason === 'data_refused' && !this.o.collector.has(i)) {
+      this.refused(i, result.workerId, verdict.detail);
+      return verdict;
+    }
     if (i !== undefined && RETRY_REASONS.has(verdict.reason) && !this.o.collector.has(i)) {
       this.failed(i, verdict.reason, verdict.detail);
     }

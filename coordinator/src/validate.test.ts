@@ -93,6 +93,7 @@ describe('one validation pass a result', () => {
     await send({ ...base, shard: 1, grad: grad(Number.NaN) }, 'nan'); // non_finite
     await send({ ...base, shard: 7, grad: grad(0.5) }, 'range'); // wrong_shape
     await send({ ...base, shard: 1, error: 'out of memory' }, 'err'); // worker_error
+    await send({ ...base, shard: 1, error: 'my copy of /data/x differs', errorReason: 'data' }, 'refused'); // data_refused
     await send({ ...base, step: 1, paramVersion: 1, shard: 1, grad: grad(0.5) }, 'ahead'); // stale
     await send({ ...base, runId: 'nobody-000000', shard: 1, grad: grad(0.5) }, 'unknown', 'nobody-000000'); // unknown_run
     await send(new Uint8Array([0xff, 0xff, 0xff]), 'garbage'); // malformed
@@ -100,7 +101,7 @@ describe('one validation pass a result', () => {
     while (c.rejects.total() < REJECT_REASONS.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const reason of REJECT_REASONS) assert.equal(c.rejects.get(reason), 1, `${reason}: ${JSON.stringify(c.rejects.toJSON())}`);
     const text = await metrics.registry.metrics();
-    for (const reason of ['duplicate', 'non_finite', 'wrong_shape', 'worker_error', 'stale', 'malformed']) {
+    for (const reason of ['duplicate', 'non_finite', 'wrong_shape', 'worker_error', 'data_refused', 'stale', 'malformed']) {
       assert.match(text, new RegExp(`^metaloop_results_rejected_total\\{run="${runId}",reason="${reason}"\\} 1$`, 'm'));
     }
     assert.match(text, /^metaloop_results_rejected_total\{run="_unknown",reason="unknown_run"\} 1$/m);

@@ -17,6 +17,8 @@ export interface TaskDims {
   /** Shape of one input example ([1] for sinusoid, [H, W, C] for images). */
   inputShape: number[];
   image?: { size: number; channels: number };
+  /** Text families: token ids [length] drawn from a vocabulary of `vocab` ids (an Embedding's input_dim). */
+  sequence?: { length: number; vocab: number };
   family: string;
 }
 
@@ -41,6 +43,8 @@ export function taskDims(spec: Pick<RunSpec, 'task'>): TaskDims {
         image: { size: task.imageSize, channels: task.channels },
         family: task.family,
       };
+    case 'fewshot-text':
+      return { inputs: task.maxLength, outputs: task.ways, inputShape: [task.maxLength], sequence: { length: task.maxLength, vocab: task.vocab.size }, family: task.family };
   }
 }
 

@@ -9,6 +9,7 @@ import { issueText, showValue as show, valueAt } from './issue-text.js';
 import { taskDims } from './layout.js';
 import { modelIssues } from './model/model.js';
 import { ModelSchema } from './model/schema.js';
+import { FewshotImagesTaskSchema, FewshotTextTaskSchema, textModelIssues } from './spec-data.js';
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
 const pos = () => z.number().positive().finite();
@@ -50,32 +51,7 @@ export const SyntheticGlyphsTaskSchema = z.strictObject({
   jitter: z.number().min(0).max(4).default(1),
 });
 
-/** Base-class counts of the splits; the test split gets the rest. Defaults: 70% / 10% / 20%. */
-const ImageSplitsSchema = z.strictObject({
-  train: int(1, 10_000_000).optional(),
-  val: int(0, 10_000_000).optional(),
-});
-
-/**
- * N-way K-shot tasks from an image folder: Omniglot layout (root/alphabet/character/*.png) or one
- * folder per class (mini-ImageNet style).
- */
-export const FewshotImagesTaskSchema = z.strictObject({
-  family: z.literal('fewshot-images'),
-  path: z.string().min(1, 'path must name the dataset folder (root/alphabet/character/*.png or root/class/*.png)'),
-  ways: int(2, 1000).default(5),
-  shots: int(1, 1000).default(1),
-  queries: int(1, 1000).default(15),
-  imageSize: int(4, 512).default(28),
-  channels: z.union([z.literal(1), z.literal(3)]).default(1),
-  /** Omniglot augmentation: each 90° rotation of a class is a new class (×4 classes per split). */
-  rotations: z.boolean().default(false),
-  /** 1 − pixel after scaling to [0, 1] (Omniglot: dark strokes on white become bright on black). */
-  invert: z.boolean().default(false),
-  classes: ImageSplitsSchema.prefault({}),
-});
-
-export const TaskSchema = z.discriminatedUnion('family', [SinusoidTaskSchema, SyntheticGlyphsTaskSchema, FewshotImagesTaskSchema]);
+export const TaskSchema = z.discriminatedUnion('family', [SinusoidTaskSchema, SyntheticGlyphsTaskSchema, FewshotImagesTaskSchema, FewshotTextTaskSchema]);
 
 /**
  * maml (second order), fomaml, reptile (outer "gradient" θ − θ′), metasgd (learned per-parameter
@@ -148,6 +124,7 @@ function checkModelFitsTask(spec: SpecDraft, ctx: z.core.$RefinementCtx): void {
   for (const issue of modelIssues(spec.model, taskDims(spec))) {
     ctx.addIssue({ code: 'custom', path: issue.path.split('.'), message: issue.message, params: { [COMPLETE]: true } });
   }
+  for (const issue of textModelIssues(spec.task, spec.model)) ctx.addIssue({ code: 'custom', path: issue.path.split('.'), message: issue.message });
 }
 
 function checkAlgorithmOptions(spec: SpecDraft, ctx: z.core.$RefinementCtx): void {

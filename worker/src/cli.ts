@@ -4,6 +4,7 @@
  * Exit codes: 0 after a signal (graceful close), 2 when NATS cannot be reached (or refuses the
  * credentials), 1 for any other startup error. Errors are one line, never a stack trace.
  */
+import { resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import {
   ConnectionError,
@@ -22,6 +23,7 @@ import {
   type WorkerTransport,
 } from '@metaloop/shared';
 import { BACKEND_PREFERENCES, type BackendPreference } from './backend.js';
+import { DATA_DIR_ENV } from './data/data-dir.js';
 import { describeGpuLine } from './gpu.js';
 import { connectWithRetry } from './connect-retry.js';
 import { createWorkerObservability } from './observe.js';
@@ -37,6 +39,7 @@ interface CliOptions {
   heartbeatMs?: number;
   dispatch?: 'queue' | 'direct';
   slowShardMs?: number;
+  dataDir?: string;
   natsUser?: string;
   natsPassword?: string;
   natsToken?: string;
@@ -94,6 +97,11 @@ function program(): Command {
         .argParser(nonNegativeInt)
         .env('METALOOP_WORKER_SLOW_SHARD_MS')
         .hideHelp(),
+    )
+    .addOption(
+      new Option('--data-dir <dir>', "where the relative dataset paths of run specs point, and where this worker's packed datasets are listed from for its heartbeats (default: the working directory)").env(
+        DATA_DIR_ENV,
+      ),
     )
     .addOption(new Option('--log-level <level>', 'log level (default: info)').choices(['debug', 'info', 'warn', 'error']).env('METALOOP_LOG_LEVEL'))
     .addOption(
@@ -165,6 +173,7 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
   const cmd = program();
   cmd.parse([...argv]);
   const o = cmd.opts<CliOptions>();
+  if (o.dataDir) process.env[DATA_DIR_ENV] = resolve(o.dataDir);
   const logger = createLogger('worker', o.logLevel ? { level: o.logLevel } : {});
   if (o.requireGpu && !o.selfTest) {
     process.stderr.write('metaloop-worker: --require-gpu only applies to --self-test\n');

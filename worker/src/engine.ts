@@ -262,11 +262,16 @@ export async function computeShard(
   const single = canBatch ? undefined : paramTensors(run, params);
   const tiled = new Map<number, tf.Tensor[]>();
   try {
+    await run.family.prepare?.(seeds, split);
     let lastYield = performance.now();
     let done = 0;
+    // The previous chunk's tasks, free once its rows are computed (no tensor outlives trainRows/
+    // evalRows): families that can write a task into them do (no fresh memory per task).
+    let spare: readonly TaskData[] = [];
     while (done < seeds.length) {
       if (options.signal?.aborted) throw new ShardAbortedError(done);
-      let tasks = seeds.slice(done, done + (canBatch ? run.maxTaskBatch : 1)).map((s) => run.family.sample(s, split));
+      const sampled = seeds.slice(done, done + (canBatch ? run.maxTaskBatch : 1)).map((s, k) => run.family.sample(s, split, spare[k]));
+      let tasks = sampled;
       let rows: Float32Array;
       if (host) {
         rows = hostRows(host, tasks, shard.kind, width, steps);
@@ -288,6 +293,7 @@ export async function computeShard(
         for (let j = 0; j < width; j++) acc[j]! += rows[off + j]!;
         for (let j = 0; j < sq.length; j++) sq[j]! += rows[off + j]! * rows[off + j]!;
       }
+      spare = sampled;
       done += tasks.length;
       options.onTask?.(done, seeds.length);
       if (done < seeds.length && performance.now() - lastYield >= yieldEveryMs) {

@@ -83,3 +83,23 @@ export class DatasetError extends MetaloopError {
     super(message, options);
   }
 }
+
+/**
+ * This worker will not compute a run's shard: its copy of a dataset the run reads is missing,
+ * unusable, or hashes differently from the run's. The shard goes back to the coordinator (error
+ * reason "data"), which gives it to another worker; nothing is computed on other data.
+ */
+export class DataRefusedError extends MetaloopError {
+  override readonly name: string = 'DataRefusedError';
+  constructor(
+    message: string,
+    /** The dataset as this worker resolves it. */
+    readonly path: string,
+    /** The hash the run expects, and this worker's (undefined: missing or unreadable). */
+    readonly expected: string | undefined,
+    readonly actual: string | undefined,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}

@@ -168,7 +168,7 @@ describe('Worker over InProcTransport', () => {
     const good = h.results.find((r) => r.runId === 'run-a')!;
     assert.equal(good.error, '');
     assert.equal(good.tasks, 1);
-    assert.deepEqual(worker.statistics, { shardsDone: 1, tasksDone: 1, shardsFailed: 1, shardsRetried: 1, shardsDropped: 0 });
+    assert.deepEqual(worker.statistics, { shardsDone: 1, tasksDone: 1, shardsFailed: 1, shardsRetried: 1, shardsDropped: 0, shardsRefused: 0 });
     await sleep(50);
     assert.equal(h.results.length, 2);
     assert.equal(h.bus.bus.work.size, 0);

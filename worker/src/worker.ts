@@ -19,7 +19,8 @@ import {
 } from '@metaloop/shared';
 import { selectBackend, type BackendInfo } from './backend.js';
 import { compileRun, computeShard } from './engine.js';
-import { ShardAbortedError, ShardError, WorkerStateError } from './errors.js';
+import { DataGuard } from './data-guard.js';
+import { DataRefusedError, DatasetError, ShardAbortedError, ShardError, WorkerStateError } from './errors.js';
 import { gpuOrNone, heartbeatGpuFields, resolveGpu, type GpuInfo } from './gpu.js';
 import { compileWorkerOptions, type CompiledWorkerOptions, type WorkerOptions } from './options.js';
 import { RunBackends } from './run-backend.js';
@@ -36,6 +37,8 @@ export interface WorkerStats {
    * assigned work of the run: a restarted coordinator re-issued them). Neither retried nor failed.
    */
   readonly shardsDropped: number;
+  /** Shards handed back without computing: this worker's copy of the run's dataset is missing or differs. */
+  readonly shardsRefused: number;
 }
 
 interface CachedSpec {
@@ -98,7 +101,9 @@ export class Worker {
   private busy = false;
   private readonly specs = new Map<string, CachedSpec>();
   private readonly params = new Map<string, CachedParams>();
-  private stats = { shardsDone: 0, tasksDone: 0, shardsFailed: 0, shardsRetried: 0, shardsDropped: 0 };
+  private stats = { shardsDone: 0, tasksDone: 0, shardsFailed: 0, shardsRetried: 0, shardsDropped: 0, shardsRefused: 0 };
+  /** Checks this worker's copies of each run's datasets before it computes (data-guard.ts). */
+  private readonly guard = new DataGuard();
   private rateMark = { at: now(), tasks: 0 };
   /**
    * Result msg ids are unique per computation (`<run>.<step>.<shard>.<worker>.<session>.<n>`): the
@@ -229,7 +234,16 @@ export class Worker {
     if (!bytes) throw new ShardError(`run ${shard.runId} has no run record`, msgId, false);
     const record = metaloop.RunRecord.decode(bytes);
     const spec = validateSpec(JSON.parse(record.specJson) as unknown, `run spec of ${shard.runId}`);
-    const run = compileRun(spec); // unsupported model/task/algorithm fails here, once per run
+    this.guard.check(spec); // before the family reads any data
+    let run: ReturnType<typeof compileRun>;
+    try {
+      run = compileRun(spec); // unsupported model/task/algorithm fails here, once per run
+    } catch (err) {
+      // Data this worker cannot use (missing, corrupt, too few images): hand the shard back.
+      if (err instanceof DatasetError) throw new DataRefusedError(`refusing the run: ${err.message}`, err.path, undefined, undefined, { cause: err });
+      throw err;
+    }
+    this.guard.bind(spec, run.family);
     // Which code computes this run's shards: the fused host path (MLPs) or tfjs on the backend.
     this.log.info('run compute path', {
       runId: shard.runId,
@@ -297,6 +311,7 @@ export class Worker {
     let working: ReturnType<typeof setInterval> | undefined;
     try {
       const spec = await this.specFor(shard, msgId);
+      this.guard.check(spec); // a stat per dataset: the copy may have changed since the last shard
       checkShard(shard, spec, msgId);
       const theta = await this.paramsFor(shard, msg.session ?? '', spec, msgId);
       fetchMs = now() - t0;
@@ -416,6 +431,19 @@ export class Worker {
       return;
     }
     if (this.dropStale(msg, msgId, errorText(err))) return;
+    if (err instanceof DataRefusedError) {
+      this.stats.shardsRefused++;
+      this.o.metrics?.shardRefusals.inc({ run: base.runId ?? msg.runId });
+      this.log.warn('shard refused: this copy of the run\'s data differs', { msgId, path: err.path, expected: err.expected, actual: err.actual ?? 'none' });
+      try {
+        await this.publish(base.runId ?? msg.runId, resultId(), { ...base, error: err.message, errorReason: 'data', fetchMs, computeMs: 0 }, msg);
+        await msg.ack();
+      } catch (pubErr) {
+        this.log.warn('could not hand the refused shard back, will be retried', { msgId, error: errorText(pubErr) });
+        msg.nak(this.o.retryDelayMs);
+      }
+      return;
+    }
     // A transient failure is retried by redelivery, except on the last delivery: then it is
     // reported, so the coordinator can fail the run naming the shard and this error.
     const lastDelivery = msg.maxDeliver !== undefined && msg.deliveryCount >= msg.maxDeliver;
@@ -457,6 +485,7 @@ export class Worker {
       pid: this.o.pid,
       hostname: this.o.hostname,
       state,
+      datasets: this.guard.held(),
       ...heartbeatGpuFields(this.gpu),
     }).finish();
   }

@@ -4,6 +4,7 @@ import type { metaloop } from '@metaloop/shared';
 import { type ApiClient, EXIT, isTerminal, stateFromProto } from '@metaloop/coordinator';
 import { listTable, recordJson, statusLines, summaryJson, summaryLines } from '../format.js';
 import { etaText, followRun, lineRenderer, ttyRenderer } from '../watch.js';
+import { withRunData } from '../data.js';
 import { loadRunSpec, sayNotes, uploadInitWeights } from '../spec-file.js';
 import { collect, examples, jsonOption, outputOption, positiveInt, wantsJson, type CliContext } from './context.js';
 
@@ -52,11 +53,18 @@ export function workersJson(w: metaloop.IHeartbeat): Record<string, unknown> {
     shardsPerSec: w.shardsPerSec ?? 0,
     tasksPerSec: w.tasksPerSec ?? 0,
     lastSeenMs: w.lastSeenMs || w.timestampMs || 0,
+    datasets: (w.datasets ?? []).map((d) => ({ path: d.path ?? '', sha256: d.sha256 ?? '', kind: d.kind ?? '', error: d.error ?? '' })),
   };
 }
 
+/** The datasets a worker holds, short: `mini.mlpack 3f2a1c9e0b7d`, `omniglot missing`; '-' for none. */
+export function datasetsCell(w: metaloop.IHeartbeat): string {
+  const list = (w.datasets ?? []).map((d) => `${(d.path ?? '').split('/').filter(Boolean).pop() ?? ''} ${d.sha256 ? d.sha256.slice(0, 12) : d.error === 'missing' ? 'missing' : 'unreadable'}`);
+  return list.length ? list.join(', ') : '-';
+}
+
 export function workersTable(workers: readonly metaloop.IHeartbeat[]): string[] {
-  const rows = [['WORKER', 'BACKEND', 'DEVICE', 'GPU', 'STATE', 'SHARDS/S', 'TASKS/S', 'DONE', 'LAST SEEN']];
+  const rows = [['WORKER', 'BACKEND', 'DEVICE', 'GPU', 'STATE', 'SHARDS/S', 'TASKS/S', 'DONE', 'LAST SEEN', 'DATASETS']];
   for (const w of workers) {
     rows.push([
       w.workerId ?? '',
@@ -68,6 +76,7 @@ export function workersTable(workers: readonly metaloop.IHeartbeat[]): string[] 
       (w.tasksPerSec ?? 0).toFixed(1),
       String(w.shardsDone ?? 0),
       ago(w.lastSeenMs || w.timestampMs || 0),
+      datasetsCell(w),
     ]);
   }
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)));
@@ -84,10 +93,15 @@ export function registerControlCommands(program: Command, ctx: CliContext): void
       .option('--set <path=value>', 'override a spec field (repeatable), e.g. --set outer.lr=3e-4', collect, [])
       .addOption(new Option('--priority <n>', "the run's share of the workers relative to other runs, 1..1000 (default: the spec's workers.priority)").argParser(positiveInt('--priority')))
       .option('--watch', 'follow the run until it ends (a live bar on a terminal); exit 0 iff it succeeded')
+      .option('--data-dir <dir>', 'where relative dataset paths point, to compute their content hash (METALOOP_DATA_DIR; default: the working directory)')
+      .option('--no-data-hash', "submit even when a dataset cannot be read here and the spec has no sha256 (workers then do not check their copies)")
       .addOption(jsonOption())
       .addOption(outputOption())
-      .action(async (file: string, opts: { set: string[]; priority?: number; watch?: boolean; json?: boolean; output?: string }) => {
-        const loaded = await loadRunSpec(file, opts.set);
+      .action(async (file: string, opts: { set: string[]; priority?: number; watch?: boolean; dataDir?: string; dataHash: boolean; json?: boolean; output?: string }) => {
+        if (opts.dataDir) process.env.METALOOP_DATA_DIR = opts.dataDir;
+        // The run carries its datasets' content hashes (every worker checks its copies against
+        // them), and θ₀ built from the spec's word vectors when it names some.
+        const loaded = await withRunData(await loadRunSpec(file, opts.set), { skipUnreadable: !opts.dataHash, say: err });
         sayNotes(loaded, err);
         const json = wantsJson(opts);
         await ctx.withClient(async (client, transport) => {
@@ -171,7 +185,7 @@ export function registerControlCommands(program: Command, ctx: CliContext): void
   examples(
     program
       .command('workers')
-      .description('list the live workers: id, backend, device, GPU (name and memory, or "no GPU"), state, shards/s, last seen')
+      .description('list the live workers: id, backend, device, GPU (name and memory, or "no GPU"), state, shards/s, last seen, the datasets each holds (name and sha256 prefix)')
       .addOption(jsonOption())
       .addOption(outputOption())
       .action(async (opts: { json?: boolean; output?: string }) => {

@@ -2,6 +2,7 @@
 import { Option, type Command } from 'commander';
 import { DEFAULT_RUN_LIMITS, EXIT, stateFromProto } from '@metaloop/coordinator';
 import { summaryJson, summaryLines } from '../format.js';
+import { withRunData } from '../data.js';
 import { runLocal } from '../local.js';
 import { lineRenderer, ttyRenderer } from '../watch.js';
 import { loadRunSpec, sayNotes } from '../spec-file.js';
@@ -21,7 +22,7 @@ export function registerLocalCommand(program: Command, ctx: CliContext): void {
       .addOption(jsonOption())
       .addOption(outputOption())
       .action(async (file: string, opts: { workers: number; maxParams: number; set: string[]; embedded?: boolean; dispatch?: 'queue' | 'direct'; json?: boolean; output?: string }) => {
-        const loaded = await loadRunSpec(file, opts.set);
+        const loaded = await withRunData(await loadRunSpec(file, opts.set), { say: err });
         const spec = loaded.spec;
         sayNotes(loaded, err);
         const g = ctx.globals();

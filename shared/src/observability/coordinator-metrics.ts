@@ -6,7 +6,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 /** Why the coordinator dropped a shard result (the `reason` label of metaloop_results_rejected_total). */
-export const REJECT_REASONS = ['stale', 'duplicate', 'malformed', 'non_finite', 'wrong_shape', 'unknown_run', 'worker_error'] as const;
+export const REJECT_REASONS = ['stale', 'duplicate', 'malformed', 'non_finite', 'wrong_shape', 'unknown_run', 'worker_error', 'data_refused'] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
 /** Run states (the `state` label of metaloop_runs and metaloop_run_state), as the coordinator names them. */

@@ -27,6 +27,8 @@ export interface WorkerMetrics {
   readonly shardFailures: Counter<'run'>;
   /** Shards handed back for a retry after a transient failure (e.g. parameters not found yet). */
   readonly shardRetries: Counter<'run'>;
+  /** Shards handed back without computing: this worker's copy of the run's dataset is missing or differs. */
+  readonly shardRefusals: Counter<'run'>;
   readonly innerLoopDuration: Histogram;
   readonly backpropDuration: Histogram;
   readonly shardDuration: Histogram;
@@ -64,6 +66,12 @@ export function createWorkerMetrics(registry: Registry, options: WorkerMetricsOp
   const shardRetries = new Counter({
     name: 'metaloop_worker_shard_retries_total',
     help: 'Shards this worker handed back to be retried after a transient failure (parameters or run record not found yet, a publish failed).',
+    labelNames: run,
+    registers,
+  });
+  const shardRefusals = new Counter({
+    name: 'metaloop_worker_shard_refusals_total',
+    help: "Shards this worker handed back without computing them because its copy of the run's dataset is missing or hashes differently (the coordinator re-assigns them to other workers).",
     labelNames: run,
     registers,
   });
@@ -126,7 +134,7 @@ export function createWorkerMetrics(registry: Registry, options: WorkerMetricsOp
   paramCacheMisses.inc(0);
 
   return {
-    registry, shards, tasks, shardFailures, shardRetries, innerLoopDuration, backpropDuration, shardDuration, paramFetchDuration,
+    registry, shards, tasks, shardFailures, shardRetries, shardRefusals, innerLoopDuration, backpropDuration, shardDuration, paramFetchDuration,
     paramCacheHits, paramCacheMisses, tfjsTensors, tfjsBytes, backendInfo, gpuInfo,
     setBackend(backend, device) {
       backendInfo.reset();
@@ -137,7 +145,7 @@ export function createWorkerMetrics(registry: Registry, options: WorkerMetricsOp
       gpuInfo.set({ gpu: name, memory_bytes: String(memoryBytes), driver, compute_capability: computeCapability }, 1);
     },
     initRun(r) {
-      for (const c of [shards, tasks, shardFailures, shardRetries]) c.inc({ run: r }, 0);
+      for (const c of [shards, tasks, shardFailures, shardRetries, shardRefusals]) c.inc({ run: r }, 0);
     },
     recordShard(r, { tasks: n, seconds, innerLoopSeconds, backpropSeconds }) {
       shards.inc({ run: r });

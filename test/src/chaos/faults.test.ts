@@ -96,13 +96,14 @@ describe(`chaos (${MODE} dispatch): worker, coordinator and NATS failures, junk 
     const nodePath = await import('node:path');
     const { ROOT } = await import('@metaloop/testing');
     const file = nodePath.join(ROOT, 'examples/omniglot-5w1s.yaml');
-    // A data set path no worker has: every delivery of shard 0 ends in an error result (on the
-    // workers' cpu backend: the example requires tensorflow, which these workers refuse).
+    // A data set path no worker has: every worker hands shard 0 back (a data refusal). Queue
+    // dispatch cannot steer shards, so each delivery counts as a failure; direct dispatch stops
+    // assigning the run to each worker that refused and fails it once none is left.
     const spec = loadSpec(readFileSync(file, 'utf8'), file, ['task.path=/nonexistent/omniglot', 'outer.steps=2', 'eval.every=0', 'workers.backend=any']);
     const { runId } = await client.submit(JSON.stringify(spec), 'missing-data.yaml');
     const rec = await waitRunEnd(client, runId, 120_000, describeProcs);
     assert.equal(rec.state, metaloop.RunState.RUN_STATE_FAILED, `expected failed, got ${rec.state}`);
-    assert.match(rec.error, /shard \d+ of step 0 failed 5 times; last error: worker_error: .*nonexistent/, rec.error);
+    assert.match(rec.error, DIRECT ? /no live worker holds the run's data; refusals: .*nonexistent/ : /shard \d+ of step 0 failed 5 times; last error: data_refused: .*nonexistent/, rec.error);
   });
 
   it('4. garbage, NaN, duplicate, stale, wrong-shape and unknown-run results are rejected by reason, same θ', async () => {

@@ -320,6 +320,34 @@ describe('helm chart helm/metaloop', () => {
     assert.equal(envOf(wc, 'CUDA_CACHE_MAXSIZE')?.value, String(2 * 1024 ** 3));
   });
 
+  it('mounts the datasets into the workers read-only: an existing ReadOnlyMany PVC, or a hostPath; METALOOP_DATA_DIR points there', async () => {
+    const dataVolume = (objs: K8sObject[]) => {
+      const worker = one(objs, 'Deployment', `${RELEASE}-metaloop-worker`);
+      const spec = podSpec(worker) as { volumes?: Array<{ name: string; persistentVolumeClaim?: { claimName: string; readOnly?: boolean }; hostPath?: { path: string; type?: string } }> };
+      const wc = container(worker) as { volumeMounts?: Array<{ name: string; mountPath: string; readOnly?: boolean; subPath?: string }> };
+      return { volume: spec.volumes?.find((v) => v.name === 'datasets'), mount: wc.volumeMounts?.find((m) => m.name === 'datasets'), dir: envOf(container(worker), 'METALOOP_DATA_DIR')?.value };
+    };
+    const none = dataVolume(await renderAndValidate(EXTERNAL_NATS));
+    assert.deepEqual(none, { volume: undefined, mount: undefined, dir: undefined }, 'no dataset volume by default');
+    const pvc = dataVolume(await renderAndValidate([...EXTERNAL_NATS, '--set', 'worker.datasets.enabled=true', '--set', 'worker.datasets.existingClaim=fewshot-data', '--set', 'worker.datasets.subPath=packed']));
+    assert.deepEqual(pvc.volume?.persistentVolumeClaim, { claimName: 'fewshot-data', readOnly: true });
+    assert.deepEqual(pvc.mount, { name: 'datasets', mountPath: '/data', readOnly: true, subPath: 'packed' });
+    assert.equal(pvc.dir, '/data');
+    const host = dataVolume(await renderAndValidate([...EXTERNAL_NATS, '--set', 'worker.datasets.enabled=true', '--set', 'worker.datasets.hostPath=/mnt/datasets', '--set', 'worker.datasets.mountPath=/datasets']));
+    assert.deepEqual(host.volume?.hostPath, { path: '/mnt/datasets', type: 'Directory' });
+    assert.deepEqual(host.mount, { name: 'datasets', mountPath: '/datasets', readOnly: true });
+    assert.equal(host.dir, '/datasets');
+    for (const [args, message] of [
+      [['--set', 'worker.datasets.enabled=true'], /worker\.datasets\.enabled needs worker\.datasets\.existingClaim .* or worker\.datasets\.hostPath/],
+      [['--set', 'worker.datasets.enabled=true', '--set', 'worker.datasets.existingClaim=a', '--set', 'worker.datasets.hostPath=/b'], /not both/],
+      [['--set', 'worker.datasets.hostPath=relative/dir'], /datasets\/hostPath/],
+    ] as const) {
+      const r = await helm(helmBin, ['template', RELEASE, chart.dir, ...EXTERNAL_NATS, ...args]);
+      assert.notEqual(r.code, 0, `accepted ${args.join(' ')}`);
+      assert.match(r.stderr, message);
+    }
+  });
+
   it('the ServiceMonitor and PodMonitor name each target job metaloop-<component>, which MetaloopTargetDown selects', async () => {
     const values = await writeValues(scratch, 'monitors.yaml', ALL_FEATURES);
     const objs = await renderAndValidate(['-f', values]);

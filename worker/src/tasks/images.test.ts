@@ -1,140 +1,202 @@
-/** fewshot-images on fixture folders this test writes itself (tiny PNGs made with pngjs). */
+/**
+ * fewshot-images on fixtures this test writes itself (JPEG and PNG images encoded with sharp, in
+ * every layout), from folders and from packed files, and every bad input refused with its message.
+ */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import sharp from 'sharp';
 import { validateSpec, type RunSpecInput } from '@metaloop/shared';
-import { PNG } from 'pngjs';
+import { fixtureDir, removeFixtures, writeImageFixture } from '@metaloop/testing/datasets';
+import { packImages } from '../data/pack.js';
 import { DatasetError } from '../errors.js';
-import { createFewshotImages, datasetIndex, imagesConfig, loadImage, resizeArea, rotateQuarter, scanDataset } from './images.js';
+import { createFewshotImages } from './images.js';
 
-const roots: string[] = [];
-after(() => {
-  for (const r of roots) rmSync(r, { recursive: true, force: true });
-});
+after(removeFixtures);
 
-/** A w×h PNG whose pixel (x, y) is f(x, y) ∈ [0, 255] on all channels (or rgb(x, y)). */
-function png(w: number, h: number, f: (x: number, y: number) => number | [number, number, number]): Buffer {
-  const img = new PNG({ width: w, height: h });
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      const v = f(x, y);
-      const [r, g, b] = typeof v === 'number' ? [v, v, v] : v;
-      img.data.set([r, g, b, 255], 4 * (y * w + x));
-    }
-  }
-  return PNG.sync.write(img);
-}
-
-/** root/alphabet/character/NN.png: `alphabets` × `chars` classes of `n` images each. */
-function omniglotFixture(alphabets: number, chars: number, n: number): string {
-  const root = mkdtempSync(join(tmpdir(), 'metaloop-omniglot-'));
-  roots.push(root);
-  for (let a = 0; a < alphabets; a++) {
-    for (let c = 0; c < chars; c++) {
-      const dir = join(root, `alphabet${a}`, `character${c}`);
-      mkdirSync(dir, { recursive: true });
-      // class-specific stroke: a dark row at y = 2c + a, the rest white
-      for (let i = 0; i < n; i++) writeFileSync(join(dir, `${String(i).padStart(2, '0')}.png`), png(12, 12, (x, y) => (y === 2 * c + a && x > i % 3 ? 0 : 255)));
-    }
-  }
-  return root;
-}
-
-const spec = (task: Partial<Extract<RunSpecInput['task'], { family: 'fewshot-images' }>> & { path: string }) =>
+type ImagesInput = Extract<RunSpecInput['task'], { family: 'fewshot-images' }>;
+const spec = (task: Partial<ImagesInput> & { path: string }) =>
   validateSpec({ name: 'img', task: { family: 'fewshot-images', ...task }, model: { kind: 'conv4', pool: 'stride' }, algorithm: { kind: 'maml' } });
 
-describe('fewshot-images', () => {
-  test('Omniglot layout: classes found, fixed splits, N-way K-shot tasks, rotations as new classes', () => {
-    const root = omniglotFixture(2, 3, 4);
-    const s = spec({ path: root, ways: 3, shots: 1, queries: 2, imageSize: 6, invert: true, rotations: true, classes: { train: 3, val: 1 } });
-    const fam = createFewshotImages(s);
-    assert.equal(fam.index.layout, 'omniglot');
-    assert.deepEqual(
-      fam.index.classes.map((c) => c.name),
-      ['alphabet0/character0', 'alphabet0/character1', 'alphabet0/character2', 'alphabet1/character0', 'alphabet1/character1', 'alphabet1/character2'],
-    );
-    assert.deepEqual(fam.index.splits.val.map((c) => c.name), ['alphabet1/character0']);
-    assert.equal(fam.index.splits.test.length, 2);
-    assert.deepEqual(fam.inputShape, [6, 6, 1]);
-    const t = fam.sample(5) as ReturnType<typeof fam.sample> & { classes: string[] };
+/** A task's bytes, to compare draws bit for bit. */
+const bytesOf = (t: { support: { x: Float32Array; y: Float32Array }; query: { x: Float32Array; y: Float32Array } }) =>
+  Buffer.concat([t.support.x, t.support.y, t.query.x, t.query.y].map((a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength)));
+
+async function draw(fam: ReturnType<typeof createFewshotImages>, seed: number, split: 'train' | 'val' | 'test' = 'train') {
+  await fam.prepare([seed], split);
+  return fam.sample(seed, split);
+}
+
+function refused(fn: () => unknown, pattern: RegExp): void {
+  assert.throws(fn, (err: unknown) => err instanceof DatasetError && pattern.test(err.message), `expected a DatasetError matching ${pattern}`);
+}
+
+async function refusedAsync(p: Promise<unknown>, pattern: RegExp): Promise<void> {
+  await assert.rejects(p, (err: unknown) => err instanceof DatasetError && pattern.test(err.message));
+}
+
+describe('fewshot-images: layouts and formats', () => {
+  test('classes layout of JPEGs: sorted classes, 70/10/20 split, N-way K-shot tasks with one-hot labels, deterministic', async () => {
+    const root = await writeImageFixture({ layout: 'classes', classes: 10, perClass: 4 });
+    const fam = createFewshotImages(spec({ path: root, ways: 3, shots: 1, queries: 2, imageSize: 8, channels: 3 }));
+    assert.equal(fam.source.layout, 'classes');
+    assert.deepEqual(fam.source.splits.train.map((c) => c.name), ['class00', 'class01', 'class02', 'class03', 'class04', 'class05', 'class06']);
+    assert.equal(fam.source.splits.val.length, 1);
+    assert.equal(fam.source.splits.test.length, 2);
+    assert.deepEqual(fam.inputShape, [8, 8, 3]);
+    const t = await draw(fam, 7);
     assert.equal(t.support.n, 3);
     assert.equal(t.query.n, 6);
-    assert.equal(t.support.x.length, 3 * 36);
-    assert.ok(t.classes.every((c) => /^alphabet0\//.test(c)), 'train tasks use train classes only');
-    assert.deepEqual(fam.sample(5).query.x, t.query.x, 'pure function of the seed');
-    // inverted: strokes bright, paper dark
-    assert.ok(t.support.x.every((v) => v >= 0 && v <= 1) && t.support.x.some((v) => v > 0.2));
-    // rotations make 4 classes per base class: over many tasks, all 12 train classes appear
-    const seen = new Set<string>();
-    for (let seed = 0; seed < 60; seed++) for (const c of (fam.sample(seed) as typeof t).classes) seen.add(c);
-    assert.equal(seen.size, 12);
-    assert.ok(seen.has('alphabet0/character1@270'));
-    const test = fam.sample(1, 'test') as typeof t;
-    assert.ok(test.classes.every((c) => c.startsWith('alphabet1/character1') || c.startsWith('alphabet1/character2')));
+    assert.equal(t.support.x.length, 3 * 8 * 8 * 3);
+    for (let i = 0; i < 6; i++) assert.equal(t.query.y[i * 3 + Math.floor(i / 2)], 1, `query ${i} is labelled with its class`);
+    assert.ok(t.support.x.every((v) => v >= 0 && v <= 1));
+    assert.deepEqual(bytesOf(await draw(fam, 7)), bytesOf(t), 'the same seed draws the same task');
+    assert.notDeepEqual(bytesOf(await draw(fam, 8)), bytesOf(t));
+    const fresh = createFewshotImages(spec({ path: root, ways: 3, shots: 1, queries: 2, imageSize: 8, channels: 3 }));
+    assert.throws(() => fresh.sample(7), /not prepared/, 'a folder task is drawn only after prepare()');
   });
 
-  test('one folder per class (mini-ImageNet style), RGB', () => {
-    const root = mkdtempSync(join(tmpdir(), 'metaloop-flat-'));
-    roots.push(root);
-    for (const [k, name] of ['cat', 'dog', 'emu', 'fox'].entries()) {
-      mkdirSync(join(root, name));
-      for (let i = 0; i < 3; i++) writeFileSync(join(root, name, `${i}.png`), png(8, 8, () => [60 * k, 255 - 60 * k, 10 * i]));
+  test('omniglot layout of PNGs, grey, inverted, rotations as new classes', async () => {
+    const root = await writeImageFixture({ layout: 'omniglot', classes: 3, perClass: 3, format: 'png' });
+    const fam = createFewshotImages(spec({ path: root, ways: 5, shots: 1, queries: 1, imageSize: 6, invert: true, rotations: true, classes: { train: 4, val: 1 } }));
+    assert.equal(fam.source.layout, 'omniglot');
+    assert.deepEqual(fam.source.splits.val.map((c) => c.name), ['alphabet1/character1']);
+    const t = await draw(fam, 3);
+    assert.ok(t.classes.some((c) => c.includes('@')), `rotated classes are drawn: ${t.classes.join(', ')}`);
+    assert.equal(t.support.x.length, 5 * 36);
+  });
+
+  test('split folders (root/{train,val,test}/class/*): the dataset splits are used, eval draws from test', async () => {
+    const root = await writeImageFixture({ layout: 'splits', classes: 3, perClass: 3 });
+    const fam = createFewshotImages(spec({ path: root, ways: 3, shots: 1, queries: 1, imageSize: 8, channels: 3 }));
+    assert.equal(fam.source.layout, 'splits');
+    assert.deepEqual(fam.source.splits.test.map((c) => c.name), ['n00000006', 'n00000007', 'n00000008']);
+    const t = await draw(fam, 1, 'test');
+    assert.deepEqual([...t.classes].sort(), ['n00000006', 'n00000007', 'n00000008']);
+    refused(() => createFewshotImages(spec({ path: root, imageSize: 8, channels: 3, classes: { train: 2 } })), /brings its own train\/val\/test splits: remove task\.classes/);
+  });
+
+  test("mini-ImageNet split CSVs (Ravi & Larochelle's filename,label; images in root/images/)", async () => {
+    const root = await writeImageFixture({ layout: 'csv', classes: 3, perClass: 4 });
+    const fam = createFewshotImages(spec({ path: root, ways: 2, shots: 1, queries: 2, imageSize: 8, channels: 3 }));
+    assert.equal(fam.source.layout, 'csv');
+    assert.deepEqual(fam.source.splits.val.map((c) => [c.name, c.count]), [['n00000003', 4], ['n00000004', 4], ['n00000005', 4]]);
+    const t = await draw(fam, 5, 'val');
+    assert.equal(t.query.n, 4);
+  });
+
+  test('resizing is antialiased: a 1-pixel checkerboard shrinks to mid grey, not to black or white', async () => {
+    const dir = fixtureDir();
+    const w = 64;
+    const raw = Buffer.alloc(w * w * 3);
+    for (let y = 0; y < w; y++) for (let x = 0; x < w; x++) raw.fill((x + y) % 2 ? 255 : 0, 3 * (y * w + x), 3 * (y * w + x) + 3);
+    for (const c of ['a', 'b']) {
+      mkdirSync(join(dir, c));
+      for (const i of [0, 1]) writeFileSync(join(dir, c, `${i}.png`), await sharp(raw, { raw: { width: w, height: w, channels: 3 } }).png().toBuffer());
     }
-    writeFileSync(join(root, 'README.txt'), 'not a class');
-    const fam = createFewshotImages(spec({ path: root, ways: 2, shots: 1, queries: 1, imageSize: 4, channels: 3, classes: { train: 3, val: 0 } }));
-    assert.equal(fam.index.layout, 'flat');
-    assert.deepEqual(fam.index.splits.train.map((c) => c.name), ['cat', 'dog', 'emu']);
-    assert.deepEqual(fam.index.splits.test.map((c) => c.name), ['fox']);
-    const t = fam.sample(3);
-    assert.equal(t.support.x.length, 2 * 4 * 4 * 3);
-    // a uniform colour stays uniform through resizing; red of class k is 60k/255
-    const r = t.support.x[0]!;
-    assert.ok([0, 60, 120].some((v) => Math.abs(r - v / 255) < 1e-6));
+    const fam = createFewshotImages(spec({ path: dir, ways: 2, shots: 1, queries: 1, imageSize: 8, classes: { train: 2, val: 0 } }));
+    const t = await draw(fam, 0);
+    for (const v of t.support.x) assert.ok(Math.abs(v - 0.5) < 0.08, `pixel ${v} is near 0.5`);
   });
 
-  test('the index is built once and cached', () => {
-    const root = omniglotFixture(1, 3, 3);
-    const config = imagesConfig(spec({ path: root, ways: 2, shots: 1, queries: 1, classes: { train: 2, val: 0 } }));
-    assert.equal(datasetIndex(config), datasetIndex(config));
+  test('per-channel mean/std normalisation: (x/255 − mean) / std, the same image as unnormalised', async () => {
+    const root = await writeImageFixture({ layout: 'classes', classes: 4, perClass: 2 });
+    const base = { path: root, ways: 2, shots: 1, queries: 1, imageSize: 8, channels: 3 as const, classes: { train: 4, val: 0 } };
+    const plain = await draw(createFewshotImages(spec(base)), 2);
+    const mean = [0.5, 0.4, 0.3];
+    const std = [0.2, 0.25, 0.3];
+    const norm = await draw(createFewshotImages(spec({ ...base, normalize: { mean, std } })), 2);
+    for (let i = 0; i < plain.support.x.length; i++) {
+      const c = i % 3;
+      const v = Math.round(plain.support.x[i]! * 255);
+      assert.equal(norm.support.x[i], Math.fround((v / 255 - mean[c]!) / std[c]!));
+    }
+    refused(() => createFewshotImages(spec({ ...base, normalize: { mean: [0.5, 0.5], std: [1, 1] } })), /2 values per list, the images have 3 channel/);
+  });
+});
+
+describe('fewshot-images: packed files', () => {
+  for (const layout of ['classes', 'csv'] as const) {
+    test(`a packed ${layout} dataset draws bitwise the tasks of its folder, and decodes nothing`, async () => {
+      const root = await writeImageFixture({ layout, classes: layout === 'csv' ? 3 : 10, perClass: 3 });
+      const out = join(fixtureDir(), 'ds.mlpack');
+      let last = 0;
+      const packed = await packImages({ source: root, imageSize: 8, channels: 3, out, onProgress: (d) => (last = d) });
+      assert.equal(last, layout === 'csv' ? 27 : 30, 'progress reaches every image');
+      assert.match(packed.header.sha256, /^[0-9a-f]{64}$/);
+      const task = { ways: 2, shots: 1, queries: 2, imageSize: 8, channels: 3 as const };
+      const folder = createFewshotImages(spec({ path: root, ...task }));
+      const fromPack = createFewshotImages(spec({ path: out, ...task }));
+      assert.equal(fromPack.source.kind, 'packed');
+      let spare: ReturnType<typeof fromPack.sample> | undefined;
+      for (const split of ['train', 'test'] as const) {
+        for (const seed of [1, 2, 3]) {
+          const fresh = fromPack.sample(seed, split);
+          assert.deepEqual(bytesOf(fresh), bytesOf(await draw(folder, seed, split)), `${split} seed ${seed}`);
+          if (spare) {
+            const reused = fromPack.sample(seed, split, spare);
+            assert.equal(reused.support.x, spare.support.x, 'drawn into the spare task\'s arrays');
+            assert.deepEqual(bytesOf(reused), bytesOf(fresh), 'a task drawn into a spare one is the same task');
+          }
+          spare = fromPack.sample(seed + 100, split);
+        }
+      }
+      const again = await packImages({ source: root, imageSize: 8, channels: 3, out: join(fixtureDir(), 'again.mlpack') });
+      assert.equal(again.header.sha256, packed.header.sha256, 'packing the same data twice gives the same content hash');
+    });
+  }
+
+  test('a packed file of another format version, a corrupt one and one of another image size are refused', async () => {
+    const root = await writeImageFixture({ layout: 'classes', classes: 4, perClass: 2 });
+    const out = join(fixtureDir(), 'ds.mlpack');
+    await packImages({ source: root, imageSize: 8, channels: 1, out });
+    const task = { ways: 2, shots: 1, queries: 1, imageSize: 8, classes: { train: 4, val: 0 } };
+    const good = readFileSync(out);
+    const v2 = Buffer.from(good);
+    v2.writeUInt32LE(2, 8);
+    const old = join(fixtureDir(), 'v2.mlpack');
+    writeFileSync(old, v2);
+    refused(() => createFewshotImages(spec({ path: old, ...task })), /format version 2, but this Metaloop reads version 1: re-pack it/);
+    const bad = Buffer.from(good);
+    bad[bad.length - 5] = bad[bad.length - 5]! ^ 0xff;
+    const corrupt = join(fixtureDir(), 'corrupt.mlpack');
+    writeFileSync(corrupt, bad);
+    refused(() => createFewshotImages(spec({ path: corrupt, ...task })), /is corrupt: its content hashes to [0-9a-f]{64}, but its header says [0-9a-f]{64}/);
+    refused(() => createFewshotImages(spec({ path: out, ...task, imageSize: 16 })), /holds 8×8×1 images, the spec asks for 16×16×1/);
+    writeFileSync(corrupt, good.subarray(0, good.length - 100));
+    refused(() => createFewshotImages(spec({ path: corrupt, ...task })), /is truncated/);
+  });
+});
+
+describe('fewshot-images: bad data gets a clear error before anything is computed', () => {
+  test('a missing split (split folders, split CSVs)', async () => {
+    const root = await writeImageFixture({ layout: 'splits', classes: 2, perClass: 2 });
+    rmSync(join(root, 'val'), { recursive: true });
+    refused(() => createFewshotImages(spec({ path: root, ways: 2, imageSize: 8 })), /has no val split: .*val is missing/);
+    const csv = await writeImageFixture({ layout: 'csv', classes: 2, perClass: 2 });
+    rmSync(join(csv, 'test.csv'));
+    refused(() => createFewshotImages(spec({ path: csv, ways: 2, imageSize: 8 })), /has no test split: .*test\.csv is missing/);
   });
 
-  test('a class with fewer than K + Q images is rejected by name', () => {
-    const root = omniglotFixture(1, 3, 4);
-    rmSync(join(root, 'alphabet0', 'character1', '03.png'));
-    rmSync(join(root, 'alphabet0', 'character1', '02.png'));
-    assert.throws(
-      () => createFewshotImages(spec({ path: root, ways: 2, shots: 1, queries: 2, classes: { train: 2, val: 0 } })),
-      (err: unknown) => err instanceof DatasetError && /alphabet0\/character1 \(2\)/.test(err.message) && /shots \+ queries = 3/.test(err.message),
-    );
+  test('a class with fewer images than shots + queries, named', async () => {
+    const root = await writeImageFixture({ layout: 'classes', classes: 5, perClass: 3 });
+    rmSync(join(root, 'class02', '002.jpg'));
+    refused(() => createFewshotImages(spec({ path: root, ways: 2, shots: 1, queries: 2, imageSize: 8, classes: { train: 5, val: 0 } })), /fewer than shots \+ queries = 3 images: class02 \(2\)/);
   });
 
-  test('a corrupt image gives an error naming the file', () => {
-    const root = omniglotFixture(1, 2, 2);
-    const bad = join(root, 'alphabet0', 'character1', '01.png');
-    writeFileSync(bad, Buffer.from('this is not a png'));
-    const fam = createFewshotImages(spec({ path: root, ways: 2, shots: 1, queries: 1, classes: { train: 2, val: 0 } }));
-    assert.throws(() => fam.sample(1), (err: unknown) => err instanceof DatasetError && err.path === bad && err.message.includes(bad));
-    assert.throws(() => loadImage(bad, { imageSize: 4, channels: 1, invert: false }), /cannot decode image/);
+  test('a corrupt image, named, when its task is prepared (and when packing)', async () => {
+    const root = await writeImageFixture({ layout: 'classes', classes: 2, perClass: 2 });
+    writeFileSync(join(root, 'class01', '001.jpg'), Buffer.from('not a jpeg at all'));
+    const fam = createFewshotImages(spec({ path: root, ways: 2, shots: 1, queries: 1, imageSize: 8, classes: { train: 2, val: 0 } }));
+    await refusedAsync(fam.prepare([0]), /cannot decode image .*class01\/001\.jpg: .*corrupt or truncated/);
+    await refusedAsync(packImages({ source: root, imageSize: 8, channels: 1, out: join(fixtureDir(), 'x.mlpack') }), /cannot decode image .*class01\/001\.jpg/);
   });
 
-  test('layout errors: no sub-folders, non-PNG images, split larger than the folder', () => {
-    const empty = mkdtempSync(join(tmpdir(), 'metaloop-empty-'));
-    roots.push(empty);
-    assert.throws(() => scanDataset(empty), /has no sub-folders/);
-    mkdirSync(join(empty, 'c'));
-    writeFileSync(join(empty, 'c', 'x.jpg'), 'jpeg');
-    assert.throws(() => scanDataset(empty), /class c has images but no PNG/);
-    const root = omniglotFixture(1, 3, 2);
-    assert.throws(() => createFewshotImages(spec({ path: root, ways: 2, shots: 1, queries: 1, classes: { train: 5 } })), /only 3/);
-  });
-
-  test('area resize and quarter rotations', () => {
-    const src = Float32Array.from({ length: 16 }, (_, i) => i); // 4×4, one channel
-    assert.deepEqual(Array.from(resizeArea(src, 4, 4, 1, 2)), [2.5, 4.5, 10.5, 12.5]);
-    const img = Float32Array.from([1, 2, 3, 4]); // [[1, 2], [3, 4]]
-    assert.deepEqual(Array.from(rotateQuarter(img, 2, 1, 1)), [2, 4, 1, 3]);
-    assert.deepEqual(rotateQuarter(rotateQuarter(rotateQuarter(rotateQuarter(img, 2, 1, 1), 2, 1, 1), 2, 1, 1), 2, 1, 1), img);
+  test('a CSV naming a missing file, a folder that does not exist', async () => {
+    const root = await writeImageFixture({ layout: 'csv', classes: 2, perClass: 2 });
+    rmSync(join(root, 'images', 'n0000000000000001.jpg'));
+    refused(() => createFewshotImages(spec({ path: root, ways: 2, imageSize: 8 })), /train\.csv line 3 names n0000000000000001\.jpg, but .* does not exist/);
+    refused(() => createFewshotImages(spec({ path: join(root, 'nope'), imageSize: 8 })), /does not exist \(check task\.path/);
   });
 });

@@ -6,12 +6,14 @@ import { UnsupportedError } from '../errors.js';
 import { createGlyphs } from './glyphs.js';
 import { createFewshotImages } from './images.js';
 import { createSinusoid } from './sinusoid.js';
+import { createFewshotText } from './text.js';
 import type { TaskFamily, TaskFamilyFactory } from './types.js';
 
 export const TASK_FAMILIES: Record<string, TaskFamilyFactory> = {
   sinusoid: createSinusoid,
   'synthetic-glyphs': createGlyphs,
   'fewshot-images': createFewshotImages,
+  'fewshot-text': createFewshotText,
 };
 
 export function createTaskFamily(spec: RunSpec): TaskFamily {
@@ -22,6 +24,7 @@ export function createTaskFamily(spec: RunSpec): TaskFamily {
 }
 
 export { createGlyphs, sampleGlyphTask, type GlyphsConfig, type Split } from './glyphs.js';
-export { createFewshotImages, datasetIndex, loadImage, type DatasetIndex, type ImagesConfig } from './images.js';
+export { createFewshotImages, type FewshotImagesFamily, type ImagesConfig } from './images.js';
+export { createFewshotText, textDataset, type FewshotTextFamily, type TextConfig } from './text.js';
 export { createSinusoid, sampleSinusoid, type SinusoidConfig, type SinusoidTask } from './sinusoid.js';
 export type { Examples, LossKind, TaskData, TaskFamily, TaskFamilyFactory } from './types.js';

@@ -35,7 +35,16 @@ export interface TaskFamily {
   /** Shape of one input example (without the batch dimension), e.g. [1] or [28, 28, 1]. */
   readonly inputShape: readonly number[];
   readonly outputs: number;
-  sample(seed: number, split?: Split): TaskData;
+  /**
+   * `into`: a task this family drew before that nobody reads any more; a family may write the new
+   * task into its arrays (same sizes) instead of allocating. The result is the same either way.
+   */
+  sample(seed: number, split?: Split, into?: TaskData): TaskData;
+  /**
+   * Families that read from disk asynchronously (image folders) make the data of these tasks ready
+   * here; the engine awaits it before drawing a shard's tasks. Pure like sample(): it only loads.
+   */
+  prepare?(seeds: readonly number[], split?: Split): Promise<void>;
 }
 
 export type TaskFamilyFactory = (spec: RunSpec) => TaskFamily;
