@@ -36,6 +36,19 @@ export {
   taskDims,
   type TaskDims,
 } from './layout.js';
+export {
+  isRlFamily,
+  isRlTask,
+  LOG_STD,
+  RL_FAMILIES,
+  rlDims,
+  type GaussianMlpModelSpec,
+  type Navigation2dTaskSpec,
+  type PendulumTaskSpec,
+  type RlFamily,
+  type RlSpec,
+  type RlTaskSpec,
+} from './rl-spec.js';
 export { createLogger, silentLogger, type Logger, type LoggerOptions, type LogLevel } from './logger.js';
 export { hashWords, Rng, SeedDomain, taskSeed, type SeedDomainName } from './seeds.js';
 export {

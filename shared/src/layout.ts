@@ -3,6 +3,7 @@
  * The worker's functional models read parameters by these names and shapes, in this order.
  */
 import { layoutSize, type FlatTensors, type TensorSpec } from './codec.js';
+import { LOG_STD, rlDims } from './rl-spec.js';
 import { Rng, taskSeed } from './seeds.js';
 import type { RunSpec } from './spec.js';
 
@@ -26,6 +27,12 @@ export function taskDims(spec: RunSpec): TaskDims {
         outputs: task.ways,
         image: { size: task.imageSize, channels: task.channels },
       };
+    case 'navigation-2d':
+    case 'pendulum': {
+      // Meta-RL: the policy maps an observation to an action (rl-spec.ts).
+      const { obs, act } = rlDims(task);
+      return { inputs: obs, outputs: act };
+    }
   }
 }
 
@@ -70,6 +77,11 @@ export function modelLayout(spec: RunSpec): TensorSpec[] {
       layout.push({ name: 'head.b', shape: [outputs] });
       return layout;
     }
+    case 'gaussian-mlp': {
+      // The mean network laid out as the mlp model's, then the state-independent log std (rl-spec.ts).
+      const mean = modelLayout({ ...spec, model: { kind: 'mlp', hidden: spec.model.hidden, activation: spec.model.activation } });
+      return [...mean, { name: LOG_STD, shape: [outputs] }];
+    }
   }
 }
 
@@ -102,7 +114,8 @@ export function paramLayout(spec: RunSpec): TensorSpec[] {
 /**
  * θ_0, seeded by the run seed: weights uniform in ±sqrt(6 / (fanIn + fanOut)) (Glorot; for a conv
  * kernel [kh, kw, in, out] the fans are kh·kw·in and kh·kw·out), biases and batch-norm offsets zero,
- * batch-norm scales one, learned inner rates (`lr.*`, `lslr.*`) the spec's innerLr.
+ * batch-norm scales one, learned inner rates (`lr.*`, `lslr.*`) the spec's innerLr, a Gaussian
+ * policy's `log_std` log(model.initStd).
  */
 export function initParams(spec: RunSpec): FlatTensors {
   const layout = paramLayout(spec);
@@ -113,6 +126,8 @@ export function initParams(spec: RunSpec): FlatTensors {
     const n = layoutSize([t]);
     if (t.name.startsWith('lr.') || t.name.startsWith('lslr.')) {
       data.fill(spec.algorithm.innerLr, off, off + n);
+    } else if (t.name === LOG_STD && spec.model.kind === 'gaussian-mlp') {
+      data.fill(Math.log(spec.model.initStd), off, off + n);
     } else if (t.name.endsWith('.scale')) {
       data.fill(1, off, off + n);
     } else if (t.shape.length >= 2) {

@@ -5,6 +5,7 @@
 import { Document, isScalar, isSeq, parse as parseYaml, visit, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { SpecError, type SpecIssue } from './errors.js';
+import { checkRlSpec, GaussianMlpModelSchema, isRlFamily, isRlTask, Navigation2dTaskSchema, PendulumTaskSchema, RL_EVAL_TASKS, rlDefaults, RlSchema } from './rl-spec.js';
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
 const pos = () => z.number().positive().finite();
@@ -71,7 +72,14 @@ export const FewshotImagesTaskSchema = z.strictObject({
   classes: ImageSplitsSchema.prefault({}),
 });
 
-export const TaskSchema = z.discriminatedUnion('family', [SinusoidTaskSchema, SyntheticGlyphsTaskSchema, FewshotImagesTaskSchema]);
+export const TaskSchema = z.discriminatedUnion('family', [
+  SinusoidTaskSchema,
+  SyntheticGlyphsTaskSchema,
+  FewshotImagesTaskSchema,
+  // Meta-RL families (rl-spec.ts).
+  Navigation2dTaskSchema,
+  PendulumTaskSchema,
+]);
 
 export const MlpModelSchema = z.strictObject({
   kind: z.literal('mlp'),
@@ -93,7 +101,7 @@ export const Conv4ModelSchema = z.strictObject({
   channels: int(1, 64).optional(),
 });
 
-export const ModelSchema = z.discriminatedUnion('kind', [MlpModelSchema, Conv4ModelSchema]);
+export const ModelSchema = z.discriminatedUnion('kind', [MlpModelSchema, Conv4ModelSchema, GaussianMlpModelSchema]);
 
 /**
  * maml (second order), fomaml, reptile (outer "gradient" θ − θ′), metasgd (learned per-parameter
@@ -135,6 +143,7 @@ export const EvalSchema = z.strictObject({
 
 /** Default number of evaluation tasks: 600 for classification families (as papers report), else 100. */
 export function defaultEvalTasks(family: string): number {
+  if (isRlFamily(family)) return RL_EVAL_TASKS;
   return family === 'sinusoid' ? 100 : 600;
 }
 
@@ -161,6 +170,7 @@ type SpecDraft = {
 function checkModelFitsTask(spec: SpecDraft, ctx: z.core.$RefinementCtx): void {
   const { task, model } = spec;
   if (model.kind !== 'conv4') return;
+  if (isRlTask(task)) return; // checkRlSpec names the policy to use
   if (task.family === 'sinusoid') {
     ctx.addIssue({ code: 'custom', path: ['model', 'kind'], message: 'conv4 needs an image task family (synthetic-glyphs or fewshot-images); use mlp for sinusoid' });
     return;
@@ -231,8 +241,11 @@ export const RunSpecSchema = z
     eval: EvalSchema.prefault({}),
     checkpoint: CheckpointSchema.prefault({}),
     workers: WorkersSchema.prefault({}),
+    /** Meta-RL estimator settings (rl-spec.ts); defaults filled for the meta-RL families. */
+    rl: RlSchema.optional(),
   })
   .superRefine((spec, ctx) => {
+    checkRlSpec(spec, (issue) => ctx.addIssue(issue));
     checkModelFitsTask(spec, ctx);
     checkAlgorithmOptions(spec, ctx);
     checkTaskSplits(spec, ctx);
@@ -244,7 +257,7 @@ export const RunSpecSchema = z
       });
     }
   })
-  .transform((spec) => ({ ...spec, eval: { ...spec.eval, tasks: spec.eval.tasks ?? defaultEvalTasks(spec.task.family) } }));
+  .transform((spec) => ({ ...spec, ...rlDefaults(spec), eval: { ...spec.eval, tasks: spec.eval.tasks ?? defaultEvalTasks(spec.task.family) } }));
 
 export type RunSpec = z.output<typeof RunSpecSchema>;
 export type RunSpecInput = z.input<typeof RunSpecSchema>;
