@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import {
   extendIntervalMs,
   fromBundle,
+  isRlTask,
   metaloop,
   paramLayout,
   shardMsgId,
@@ -19,6 +20,7 @@ import {
 } from '@metaloop/shared';
 import { selectBackend, type BackendInfo } from './backend.js';
 import { compileRun, computeShard } from './engine.js';
+import { rlComputePath, rlEvalFields, rlTrainFields } from './rl/shard.js';
 import { ShardAbortedError, ShardError, WorkerStateError } from './errors.js';
 import { gpuOrNone, heartbeatGpuFields, resolveGpu, type GpuInfo } from './gpu.js';
 import { compileWorkerOptions, type CompiledWorkerOptions, type WorkerOptions } from './options.js';
@@ -229,12 +231,12 @@ export class Worker {
     if (!bytes) throw new ShardError(`run ${shard.runId} has no run record`, msgId, false);
     const record = metaloop.RunRecord.decode(bytes);
     const spec = validateSpec(JSON.parse(record.specJson) as unknown, `run spec of ${shard.runId}`);
-    const run = compileRun(spec); // unsupported model/task/algorithm fails here, once per run
-    // Which code computes this run's shards: the fused host path (MLPs) or tfjs on the backend.
+    const run = isRlTask(spec.task) ? rlComputePath(spec, spec.task) : compileRun(spec); // unsupported model/task/algorithm fails here, once per run
+    // Which code computes this run's shards: the fused host path (MLPs), the meta-RL host path, or tfjs on the backend.
     this.log.info('run compute path', {
       runId: shard.runId,
-      path: typeof run.fused === 'string' ? 'tfjs' : 'fused-mlp',
-      ...(typeof run.fused === 'string' ? { backend: this.backends.backendFor(spec), notFused: run.fused } : {}),
+      path: 'path' in run ? run.path : typeof run.fused === 'string' ? 'tfjs' : 'fused-mlp',
+      ...(!('path' in run) && typeof run.fused === 'string' ? { backend: this.backends.backendFor(spec), notFused: run.fused } : {}),
     });
     touch(this.specs, shard.runId, { revision: shard.specRevision, spec });
     this.o.metrics?.initRun(shard.runId);
@@ -334,7 +336,7 @@ export class Worker {
       working = undefined;
       const result =
         r.kind === 'train'
-          ? { ...base, tasks: r.tasks, grad: toBundle({ layout: paramLayout(spec), data: r.grad }), preLossSum: r.preLossSum, postLossSum: r.postLossSum }
+          ? { ...base, tasks: r.tasks, grad: toBundle({ layout: paramLayout(spec), data: r.grad }), preLossSum: r.preLossSum, postLossSum: r.postLossSum, ...rlTrainFields(r) }
           : {
               ...base,
               tasks: r.tasks,
@@ -342,6 +344,7 @@ export class Worker {
               evalAccuracySums: r.evalAccuracySums ?? [],
               evalLossSqSums: r.evalLossSqSums,
               evalAccuracySqSums: r.evalAccuracySqSums ?? [],
+              ...rlEvalFields(r),
             };
       await this.publish(shard.runId, resultId(), { ...result, computeMs, fetchMs }, msg);
       await msg.ack();

@@ -6,19 +6,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Rng } from '@metaloop/shared';
+import { centralDifference64, dot64 as dot, normalArray64 as randomArray, relErr } from '@metaloop/testing/numerics';
 import type { Activation } from '../fused/mlp.js';
 import { GaussianPolicy } from './gaussian.js';
-
-export const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
-  return s;
-};
-
-export const randomArray = (rng: Rng, n: number, scale = 1) => Float64Array.from({ length: n }, () => scale * rng.normal());
-
-/** |a − b| / max(|a|, |b|, floor). */
-export const relErr = (a: number, b: number, floor = 1e-6) => Math.abs(a - b) / Math.max(Math.abs(a), Math.abs(b), floor);
 
 const SHAPES: { sizes: number[]; activation: Activation }[] = [
   { sizes: [2, 7, 5, 2], activation: 'tanh' },
@@ -43,20 +33,18 @@ describe('Gaussian policy surrogate vs finite differences (float64)', () => {
         const l = policy.surrogate(ws, p, obs, act, c, n, g);
         return { g, l };
       };
-      const h = 1e-5;
-      const along = (p: Float64Array, v: Float64Array, s: number) => p.map((x, i) => x + s * v[i]!);
       for (let trial = 0; trial < 3; trial++) {
         const v = randomArray(rng, P);
         const { g } = gradAt(theta);
-        const fd = (gradAt(along(theta, v, h)).l - gradAt(along(theta, v, -h)).l) / (2 * h);
-        assert.ok(relErr(dot(g, v), fd) < 1e-6, `gradient·v ${dot(g, v)} vs ${fd}`);
+        const fd = centralDifference64((p) => gradAt(p).l, theta, v);
+        assert.ok(relErr(dot(g, v), fd, 1e-6) < 1e-6, `gradient·v ${dot(g, v)} vs ${fd}`);
         const u = randomArray(rng, P);
         const hv = new Float64Array(P);
         const tmp = new Float64Array(P);
         gradAt(theta);
         policy.hvp(ws, theta, act, coeff, v, hv, false, tmp);
-        const fdH = (dot(gradAt(along(theta, v, h)).g, u) - dot(gradAt(along(theta, v, -h)).g, u)) / (2 * h);
-        assert.ok(relErr(dot(hv, u), fdH) < 1e-5, `uᵀHv ${dot(hv, u)} vs ${fdH}`);
+        const fdH = centralDifference64((p) => dot(gradAt(p).g, u), theta, v);
+        assert.ok(relErr(dot(hv, u), fdH, 1e-6) < 1e-5, `uᵀHv ${dot(hv, u)} vs ${fdH}`);
         // lvc: the Hessian at θ₀ of −Σ c·π_θ/π_θ₀, whose gradient is the surrogate's with coefficients c·ratio.
         const lp0 = new Float64Array(n);
         policy.mean(ws, theta, obs, n);
@@ -70,8 +58,8 @@ describe('Gaussian policy surrogate vs finite differences (float64)', () => {
         gradAt(theta);
         const hvl = new Float64Array(P);
         policy.hvp(ws, theta, act, coeff, v, hvl, true, tmp);
-        const fdL = (dot(ratioGrad(along(theta, v, h)), u) - dot(ratioGrad(along(theta, v, -h)), u)) / (2 * h);
-        assert.ok(relErr(dot(hvl, u), fdL) < 1e-5, `lvc uᵀHv ${dot(hvl, u)} vs ${fdL}`);
+        const fdL = centralDifference64((p) => dot(ratioGrad(p), u), theta, v);
+        assert.ok(relErr(dot(hvl, u), fdL, 1e-6) < 1e-5, `lvc uᵀHv ${dot(hvl, u)} vs ${fdL}`);
         assert.ok(relErr(dot(hvl, u), dot(hv, u)) > 1e-3, 'the lvc term changes the curvature');
       }
     });

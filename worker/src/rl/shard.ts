@@ -8,7 +8,7 @@
  * over tasks: the coordinator's 95% CIs of the return and of the paired gain from adaptation.
  */
 import type { RlTaskSpec, RunSpec } from '@metaloop/shared';
-import type { ComputeShardOptions, ShardComputation, ShardWork } from '../engine.js';
+import type { ComputeShardOptions, EvalShardResult, ShardComputation, ShardWork, TrainShardResult } from '../engine.js';
 import { ShardAbortedError } from '../errors.js';
 import { rlPlan, RlTaskComputer, type RlPlan } from './maml-rl.js';
 
@@ -71,4 +71,19 @@ export async function computeRlShard(spec: RunSpec, task: RlTaskSpec, params: Fl
     evalGainSqSums: Array.from(gainSq),
     tasks: seeds.length,
   };
+}
+
+/** What the worker logs as a meta-RL run's compute path (and the check that the spec can be computed). */
+export function rlComputePath(spec: RunSpec, task: RlTaskSpec): { path: 'rl-host'; plan: RlPlan } {
+  return { path: 'rl-host', plan: compileRlRun(spec, task) };
+}
+
+/** The ShardResult fields of a meta-RL train computation (none for other runs). */
+export function rlTrainFields(r: TrainShardResult): { preReturnSum?: number; postReturnSum?: number } {
+  return r.preReturnSum === undefined ? {} : { preReturnSum: r.preReturnSum, postReturnSum: r.postReturnSum ?? 0 };
+}
+
+/** The ShardResult fields of a meta-RL eval computation (none for other runs). */
+export function rlEvalFields(r: EvalShardResult): { evalReturnSums?: number[]; evalReturnSqSums?: number[]; evalGainSqSums?: number[] } {
+  return r.evalReturnSums === undefined ? {} : { evalReturnSums: r.evalReturnSums, evalReturnSqSums: r.evalReturnSqSums ?? [], evalGainSqSums: r.evalGainSqSums ?? [] };
 }
