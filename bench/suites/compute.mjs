@@ -33,6 +33,18 @@ const sinusoid = {
   outer: { metaBatch: 25, shardSize: 25 },
 };
 
+/** pytorch-maml-rl's 2D navigation (configs/maml/2d-navigation.yaml): 20 tasks × 20 episodes × horizon 100 per meta-step. */
+const navigation = {
+  name: 'bench-navigation-2d',
+  task: { family: 'navigation-2d', episodes: 20, horizon: 100 },
+  model: { kind: 'gaussian-mlp', hidden: [64, 64], activation: 'tanh' },
+  algorithm: { kind: 'maml', innerSteps: 1, innerLr: 0.1 },
+  outer: { metaBatch: 20, shardSize: 20 },
+};
+const RL_TASK = 'navigation-2d MAML (20 episodes × 100 steps per batch, 2-64-64-2 tanh, 1 step)';
+/** Environment steps a train task takes (θ's batch and θ′'s batch) and a sampling task (θ's). */
+const envSteps = (t) => navigation.task.episodes * navigation.task.horizon * (t.mode === 'rl-sample' ? 1 : navigation.algorithm.innerSteps + 1);
+
 const conv4 = (kind) => ({
   name: `bench-conv4-${kind}`,
   task: { family: 'synthetic-glyphs', ways: 5, shots: 1, queries: 15, imageSize: 28 },
@@ -62,6 +74,7 @@ function makePlan(quick) {
         shardTasks: 1,
         warmupTasks: 1,
       })),
+      { id: RL_TASK, spec: navigation, modes: ['rl-host', 'rl-sample'], shards: quick ? 1 : 3, shardTasks: navigation.outer.metaBatch, warmupTasks: 2 },
     ],
   };
 }
@@ -91,7 +104,8 @@ export async function run({ quick, log, signal }) {
   const results = [];
   for (const b of BACKENDS) {
     log(`${b}: kernels and tasks in a child process`);
-    const own = b === FUSED_IN ? plan : { ...plan, tasks: plan.tasks.map((t) => ({ ...t, modes: t.modes.filter((m) => m !== 'fused') })) };
+    // Host-only modes (the fused MLP path, meta-RL) do not depend on the backend: measured once.
+    const own = b === FUSED_IN ? plan : { ...plan, tasks: plan.tasks.map((t) => ({ ...t, modes: t.modes.filter((m) => m !== 'fused' && !m.startsWith('rl-')) })).filter((t) => t.modes.length > 0) };
     results.push(await runChild(b, own, log, signal));
   }
   const ok = results.filter((r) => !r.error);
@@ -118,6 +132,7 @@ export async function run({ quick, log, signal }) {
     }
   }
   const taskRows = [];
+  const rlRows = [];
   for (const r of ok) {
     for (const t of r.tasks) {
       const id = `${r.backend}/${t.id}/${t.mode}`;
@@ -126,6 +141,12 @@ export async function run({ quick, log, signal }) {
       figures.push({ id: `${id}/tasks_per_cpu_s`, unit: 'tasks/CPU s', value: t.tasksPerSecCpu });
       figures.push({ id: `${id}/cpu_s_per_task_by_shard`, unit: 'CPU s/task (median, min, max over shards)', value: t.shardCpuMsPerTask.median / 1000, min: t.shardCpuMsPerTask.min / 1000, max: t.shardCpuMsPerTask.max / 1000, shards: t.shards });
       const sp = (x) => `${fmt(x.median / 1000, 3)} (${fmt(x.min / 1000, 2)}–${fmt(x.max / 1000, 2)})`;
+      if (t.mode.startsWith('rl-')) {
+        const steps = (1000 * envSteps(t)) / t.shardCpuMsPerTask.median;
+        figures.push({ id: `${id}/env_steps_per_cpu_s`, unit: 'environment steps/CPU s', value: steps });
+        if (t.mode === 'rl-host') figures.push({ id: `${id}/meta_steps_per_cpu_s`, unit: 'meta-steps/CPU s (20 tasks, one core)', value: 1000 / (t.shardCpuMsPerTask.median * navigation.outer.metaBatch) });
+        rlRows.push(`| ${t.mode === 'rl-host' ? 'meta-gradient (inner step, θ′ rollouts, second order)' : 'rollouts alone (θ, baseline, GAE)'} | ${fmt(t.shardCpuMsPerTask.median / 1000, 3)} | ${fmt(steps)} | ${t.mode === 'rl-host' ? `${fmt(1000 / (t.shardCpuMsPerTask.median * navigation.outer.metaBatch), 3)} (${fmt(2000 / (t.shardCpuMsPerTask.median * navigation.outer.metaBatch), 3)} on 2 workers)` : '—'} |`);
+      }
       taskRows.push(
         `| ${t.id} | ${t.mode === 'fused' ? 'any (no tfjs)' : r.backend} | ${t.mode} | ${t.chunk} | ${t.tasks} in ${t.shards} | ${sp(t.shardWallMsPerTask)} | ${sp(t.shardCpuMsPerTask)} | ${fmt(t.tasksPerSecWall)} | ${fmt(t.tasksPerSecCpu)} |`,
       );
@@ -162,6 +183,14 @@ export async function run({ quick, log, signal }) {
     '| workload | backend | mode | chunk | tasks in shards | wall s/task | CPU s/task | tasks/s (wall) | tasks per CPU second |',
     '|---|---|---|---|---|---|---|---|---|',
     ...taskRows,
+    '',
+    '### Meta-RL (navigation-2d, 20 tasks × 20 episodes × horizon 100 per meta-step)',
+    '',
+    'The worker\'s meta-RL path (worker/src/rl): rollouts and the exact second-order meta-gradient in float64 host loops on the fused MLP\'s kernels, no tfjs (so the same on every backend: measured once, in the ' + FUSED_IN + ' backend\'s process). A train task samples 2 × 20 × 100 environment steps (θ\'s batch for the inner step, θ′\'s for the outer objective). CPU s per task: median over shards of 20 tasks; meta-steps per CPU second = one core computing all 20 tasks (2 workers: twice that, the coordinator\'s share is negligible). For scale: PyTorch MAML-VPG with pytorch-maml-rl\'s settings, ~11 s per meta-step on 2 cores (issue 26).',
+    '',
+    '| computation | CPU s/task | environment steps per CPU second | meta-steps per CPU second |',
+    '|---|---|---|---|',
+    ...rlRows,
     '',
     '### Targets',
     '',

@@ -208,24 +208,21 @@ export class StepCollector {
 
   /** Σ pre-/post-adaptation query losses over all tasks, in shard order. */
   lossSums(): { pre: number; post: number } {
-    let pre = 0;
-    let post = 0;
-    for (const a of this.all()) {
-      pre += a.preLossSum;
-      post += a.postLossSum;
-    }
-    return { pre, post };
+    return this.pairSums((a) => a.preLossSum, (a) => a.postLossSum);
   }
 
   /** Meta-RL: Σ returns of θ's and of the adapted θ′'s rollouts over all tasks, in shard order. */
   returnSums(): { pre: number; post: number } {
-    let pre = 0;
-    let post = 0;
+    return this.pairSums((a) => a.preReturnSum, (a) => a.postReturnSum);
+  }
+
+  private pairSums(pre: (a: Accepted) => number, post: (a: Accepted) => number): { pre: number; post: number } {
+    const out = { pre: 0, post: 0 };
     for (const a of this.all()) {
-      pre += a.preReturnSum;
-      post += a.postReturnSum;
+      out.pre += pre(a);
+      out.post += post(a);
     }
-    return { pre, post };
+    return out;
   }
 
   /** Σ eval losses after k = 0..evalInnerSteps inner steps, in shard order. */

@@ -7,7 +7,8 @@
  *   - that gain is larger for the meta-trained θ than for θ₀: the per-task difference of the two
  *     gains (θ_T's from the same computation the workers run, checked against the coordinator's
  *     figures) has a 95% CI above zero;
- *   - `status`, `events` and `report` show returns and gains, not a loss.
+ *   - `status`, `events`, `report` and the coordinator's metrics (the Grafana panels' series) show
+ *     returns and gains, not a loss.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -19,7 +20,7 @@ import { decodeTensorBundle, initParams, loadSpec, metaloop, startNatsServer, ta
 import type { ApiClient } from '@metaloop/coordinator';
 import { computeShard, type EvalShardResult } from '@metaloop/worker';
 import type { Proc } from '@metaloop/testing';
-import { apiClient, metaloopCli, startCoordinator, startWorker, waitRunEnd, waitWorkers } from '@metaloop/testing/cluster';
+import { apiClient, metaloopCli, metricValue, scrape, startCoordinator, startWorker, waitRunEnd, waitWorkers } from '@metaloop/testing/cluster';
 import { NAVIGATION_CI_SETS, NAVIGATION_EXAMPLE } from '@metaloop/testing/rl';
 
 const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -46,11 +47,14 @@ describe('meta-RL: navigation-2d over a real nats-server adapts, more after meta
   const describeProcs = () => procs.map((p) => p.tail(15)).join('\n');
   let runId = '';
   let record: metaloop.RunRecord;
+  let metricsPort = 0;
 
   before(async () => {
     nats = await startNatsServer();
     api = await apiClient(nats.url);
-    procs.push((await startCoordinator('coordinator', nats.url)).proc);
+    const coordinator = await startCoordinator('coordinator', nats.url);
+    metricsPort = coordinator.metricsPort;
+    procs.push(coordinator.proc);
     procs.push(startWorker('nw1', nats.url), startWorker('nw2', nats.url));
   });
 
@@ -88,7 +92,13 @@ describe('meta-RL: navigation-2d over a real nats-server adapts, more after meta
     assert.ok(mean(diff) - ci95(diff) > 0, `meta-training must increase the gain: θ_T − θ₀ per task ${mean(diff)} ± ${ci95(diff)}`);
   });
 
-  it('status, events and report show returns and gains, not a loss', async () => {
+  it('status, events, report and the metrics show returns and gains, not a loss', async () => {
+    const text = await scrape(metricsPort);
+    const run = { run: runId };
+    assert.equal(metricValue(text, 'metaloop_meta_train_return', { ...run, phase: 'post' }), record.postReturn);
+    assert.equal(metricValue(text, 'metaloop_eval_return', { ...run, inner_steps: '1' }), record.lastEval!.postReturn![0]);
+    assert.equal(metricValue(text, 'metaloop_eval_return_gain', { ...run, inner_steps: '1' }), record.lastEval!.gain![0]);
+    assert.doesNotMatch(text, new RegExp(`metaloop_(meta_train|eval)_loss\\{[^}]*run="${runId}"`), 'no loss series for a meta-RL run');
     const url = ['--nats', nats.url];
     const status = await metaloopCli([...url, 'status', runId]);
     assert.equal(status.code, 0, status.stderr);

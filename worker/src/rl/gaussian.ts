@@ -52,6 +52,13 @@ export class GaussianPolicy {
     return ws.h[ws.layers - 1]!;
   }
 
+  /** e^−2ρ_j per action dimension: the precisions 1/σ_j². */
+  private precisions(theta: Float64Array): Float64Array {
+    const out = new Float64Array(this.actDim);
+    for (let j = 0; j < this.actDim; j++) out[j] = Math.exp(-2 * theta[this.netSize + j]!);
+    return out;
+  }
+
   /** log π(a_r | s_r) of the rows of the last forward pass into out[0..n). */
   logProbs(ws: MlpWorkspace, theta: Float64Array, act: Float64Array, out: Float64Array): void {
     const A = this.actDim;
@@ -77,6 +84,7 @@ export class GaussianPolicy {
     const P = this.netSize;
     const mu = ws.h[ws.layers - 1]!;
     const e = ws.d[ws.layers - 1]!;
+    const inv2s = this.precisions(theta);
     let loss = 0;
     for (let j = 0; j < A; j++) g[P + j] = 0;
     for (let r = 0; r < n; r++) {
@@ -84,7 +92,7 @@ export class GaussianPolicy {
       for (let j = 0; j < A; j++) {
         const k = r * A + j;
         const rho = theta[P + j]!;
-        const inv2 = Math.exp(-2 * rho);
+        const inv2 = inv2s[j]!;
         const diff = act[k]! - mu[k]!;
         const z2 = diff * diff * inv2;
         loss -= c * (-0.5 * z2 - rho - HALF_LOG_2PI);
@@ -112,6 +120,7 @@ export class GaussianPolicy {
     const re = ws.rd[L - 1]!;
     const e = ws.d[L - 1]!;
     const rhoPart = new Float64Array(A);
+    const inv2s = this.precisions(theta);
     // β_r = c_r (g_r·v) for the lvc term (into e once R-backward no longer needs δ).
     const beta = lvc ? new Float64Array(n) : null;
     for (let r = 0; r < n; r++) {
@@ -119,7 +128,7 @@ export class GaussianPolicy {
       let gv = 0;
       for (let j = 0; j < A; j++) {
         const k = r * A + j;
-        const inv2 = Math.exp(-2 * theta[P + j]!);
+        const inv2 = inv2s[j]!;
         const diff = act[k]! - mu[k]!;
         const vr = v[P + j]!;
         re[k] = c * inv2 * rmu[k]! + 2 * c * diff * inv2 * vr;
@@ -137,7 +146,7 @@ export class GaussianPolicy {
     for (let r = 0; r < n; r++) {
       for (let j = 0; j < A; j++) {
         const k = r * A + j;
-        const inv2 = Math.exp(-2 * theta[P + j]!);
+        const inv2 = inv2s[j]!;
         const diff = act[k]! - mu[k]!;
         e[k] = -beta[r]! * diff * inv2;
         tmp[P + j] = tmp[P + j]! - beta[r]! * (diff * diff * inv2 - 1);
