@@ -148,7 +148,7 @@ export async function run({ quick, log, signal }) {
         rlRows.push(`| ${t.mode === 'rl-host' ? 'meta-gradient (inner step, θ′ rollouts, second order)' : 'rollouts alone (θ, baseline, GAE)'} | ${fmt(t.shardCpuMsPerTask.median / 1000, 3)} | ${fmt(steps)} | ${t.mode === 'rl-host' ? `${fmt(1000 / (t.shardCpuMsPerTask.median * navigation.outer.metaBatch), 3)} (${fmt(2000 / (t.shardCpuMsPerTask.median * navigation.outer.metaBatch), 3)} on 2 workers)` : '—'} |`);
       }
       taskRows.push(
-        `| ${t.id} | ${t.mode === 'fused' ? 'any (no tfjs)' : r.backend} | ${t.mode} | ${t.chunk} | ${t.tasks} in ${t.shards} | ${sp(t.shardWallMsPerTask)} | ${sp(t.shardCpuMsPerTask)} | ${fmt(t.tasksPerSecWall)} | ${fmt(t.tasksPerSecCpu)} |`,
+        `| ${t.id} | ${t.mode === 'fused' || t.mode.startsWith('rl-') ? 'any (no tfjs)' : r.backend} | ${t.mode} | ${t.chunk} | ${t.tasks} in ${t.shards} | ${sp(t.shardWallMsPerTask)} | ${sp(t.shardCpuMsPerTask)} | ${fmt(t.tasksPerSecWall)} | ${fmt(t.tasksPerSecCpu)} |`,
       );
     }
     // Targets on the better mode, one-core cost = CPU time per task (median over shards).

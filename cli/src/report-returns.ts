@@ -20,8 +20,8 @@ export interface ReturnSections {
 /** The plots and the table of a meta-RL run's history (one whose steps carry returns). */
 export function returnSections(h: HistoryJson, iso: (ms: number) => string): ReturnSections {
   const train = svgPlot({ id: 'train-return', title: 'Meta-train return (mean episode return over the meta-batch)', xLabel: 'meta-step', yLabel: 'return' }, [
-    { name: 'before adaptation (θ)', color: COLORS[0]!, xs: h.steps, ys: h.preReturn ?? [] },
-    { name: 'after adaptation (θ′)', color: COLORS[1]!, xs: h.steps, ys: h.postReturn ?? [] },
+    { name: 'before adaptation', color: COLORS[0]!, xs: h.steps, ys: h.preReturn ?? [] },
+    { name: 'after adaptation', color: COLORS[1]!, xs: h.steps, ys: h.postReturn ?? [] },
   ]);
   const evals = h.evals.filter((e) => e.postReturn !== undefined);
   const xs = evals.map((e) => e.step);
