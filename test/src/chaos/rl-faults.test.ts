@@ -55,9 +55,12 @@ describe('meta-RL determinism and chaos: 1 vs 2 workers, worker kill -9, coordin
     const stopped = cluster.liveWorkers()[1]!;
     await stopped.stop();
     await waitWorkers(client, 1, 30_000, describeProcs);
-    await waitFor1(client);
-    await sameAsReference('training on one worker', 1);
-    newWorker();
+    try {
+      await waitFor1(client);
+      await sameAsReference('training on one worker', 1);
+    } finally {
+      newWorker(); // back to two, so a failure here does not also fail 2 and 3 on waitWorkers
+    }
   });
 
   it('2. kill -9 of a worker mid-shard: the shard is redelivered, same θ and evaluation', async () => {
