@@ -153,11 +153,14 @@ async function main() {
       }
       const seeds = (n, base) => Array.from({ length: n }, (_, i) => base + i);
       // fused: the MLP host path (worker/src/fused); batched / looped: the tfjs path, forced.
+      // rl-host: a meta-RL spec's train shards (worker/src/rl, host only); rl-sample: its rollouts
+      // alone (eval shards with 0 inner steps: sample θ's episodes, fit the baseline, GAE).
       const opts = { batchTasks: mode === 'batched', fused: mode === 'fused', yieldEveryMs: 1e9 };
+      const work = mode === 'rl-sample' ? { kind: 'eval', evalInnerSteps: 0 } : { kind: 'train' };
       // warmupTasks: a number, or one per mode ({ fused: 2000, … }): the fused path's loops need
       // thousands of tasks before V8 has optimised all of them.
       const warmup = typeof t.warmupTasks === 'object' ? (t.warmupTasks[mode] ?? 1) : (t.warmupTasks ?? 1);
-      const warm = () => engine.computeShard(spec, params, { kind: 'train', taskSeeds: seeds(warmup, 1000) }, opts);
+      const warm = () => engine.computeShard(spec, params, { ...work, taskSeeds: seeds(warmup, 1000) }, opts);
       let peakBytesPerTask;
       if (t.memory && warmup === 1) {
         const live = tf.memory().numBytes;
@@ -174,7 +177,7 @@ async function main() {
       for (let r = 0; r < t.shards && (r === 0 || wall < (t.budgetMs ?? Infinity)); r++) {
         const c0 = process.cpuUsage();
         const t0 = performance.now();
-        await engine.computeShard(spec, params, { kind: 'train', taskSeeds: seeds(t.shardTasks, 2000 + tasks) }, opts);
+        await engine.computeShard(spec, params, { ...work, taskSeeds: seeds(t.shardTasks, 2000 + tasks) }, opts);
         const w = performance.now() - t0;
         const c = process.cpuUsage(c0);
         const cm = (c.user + c.system) / 1000;

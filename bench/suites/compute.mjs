@@ -42,6 +42,18 @@ const sinusoid = {
   outer: { metaBatch: 25, shardSize: 25 },
 };
 
+/** pytorch-maml-rl's 2D navigation (configs/maml/2d-navigation.yaml): 20 tasks × 20 episodes × horizon 100 per meta-step. */
+const navigation = {
+  name: 'bench-navigation-2d',
+  task: { family: 'navigation-2d', episodes: 20, horizon: 100 },
+  model: { kind: 'gaussian-mlp', hidden: [64, 64], activation: 'tanh' },
+  algorithm: { kind: 'maml', innerSteps: 1, innerLr: 0.1 },
+  outer: { metaBatch: 20, shardSize: 20 },
+};
+const RL_TASK = 'navigation-2d MAML (20 episodes × 100 steps per batch, 2-64-64-2 tanh, 1 step)';
+/** Environment steps a train task takes (θ's batch and θ′'s batch) and a sampling task (θ's). */
+const envSteps = (t) => navigation.task.episodes * navigation.task.horizon * (t.mode === 'rl-sample' ? 1 : navigation.algorithm.innerSteps + 1);
+
 const conv4 = (kind) => ({
   name: `bench-conv4-${kind}`,
   task: { family: 'synthetic-glyphs', ways: 5, shots: 1, queries: 15, imageSize: 28 },
@@ -115,6 +127,7 @@ function makePlan(quick, rgbPath) {
         const row = (c) => ({ id: id(c), spec: resnet12(kind, rgbPath, c), modes: ['looped'], backends: ['tensorflow'], shards: quick ? 1 : 3, shardTasks: 1, warmupTasks: 1, memory: true });
         return [row(RESNET_EIGHTH), { ...row(RESNET_FULL), memoryGuard: { from: id(RESNET_EIGHTH), factor: RESNET_FULL[0] / RESNET_EIGHTH[0], share: MEMORY_SHARE } }];
       }),
+      { id: RL_TASK, spec: navigation, modes: ['rl-host', 'rl-sample'], shards: quick ? 1 : 3, shardTasks: navigation.outer.metaBatch, warmupTasks: 2 },
     ],
     // The Conv4 preset through the layer graph vs the hand-written Conv4 (worker/src/testing/reference-models.ts), per task.
     compare: [{ id: 'Conv4 5w1s MAML (5+75 images, 28×28, 64 filters, 1 step), per task', spec: conv4('maml'), pairs: quick ? 4 : 10 }],
@@ -148,9 +161,11 @@ export async function run({ quick, log, signal }) {
   try {
     for (const b of BACKENDS) {
       log(`${b}: kernels and tasks in a child process`);
+      // Host-only modes (the fused MLP path, meta-RL) do not depend on the backend: measured once.
       const tasks = plan.tasks
         .filter((t) => !t.backends || t.backends.includes(b))
-        .map((t) => (b === FUSED_IN ? t : { ...t, modes: t.modes.filter((m) => m !== 'fused') }));
+        .map((t) => (b === FUSED_IN ? t : { ...t, modes: t.modes.filter((m) => m !== 'fused' && !m.startsWith('rl-')) }))
+        .filter((t) => t.modes.length > 0);
       results.push(await runChild(b, { ...plan, tasks }, log, signal));
     }
   } finally {
@@ -180,6 +195,7 @@ export async function run({ quick, log, signal }) {
     }
   }
   const taskRows = [];
+  const rlRows = [];
   for (const r of ok) {
     for (const t of r.tasks) {
       const id = `${r.backend}/${t.id}/${t.mode}`;
@@ -194,9 +210,15 @@ export async function run({ quick, log, signal }) {
       figures.push({ id: `${id}/cpu_s_per_task_by_shard`, unit: 'CPU s/task (median, min, max over shards)', value: t.shardCpuMsPerTask.median / 1000, min: t.shardCpuMsPerTask.min / 1000, max: t.shardCpuMsPerTask.max / 1000, shards: t.shards });
       if (t.peakBytesPerTask !== undefined) figures.push({ id: `${id}/peak_tensor_mib_per_task`, unit: 'MiB (peak of live tensors, one task)', value: t.peakBytesPerTask / 2 ** 20 });
       const sp = (x) => `${fmt(x.median / 1000, 3)} (${fmt(x.min / 1000, 2)}–${fmt(x.max / 1000, 2)})`;
+      if (t.mode.startsWith('rl-')) {
+        const steps = (1000 * envSteps(t)) / t.shardCpuMsPerTask.median;
+        figures.push({ id: `${id}/env_steps_per_cpu_s`, unit: 'environment steps/CPU s', value: steps });
+        if (t.mode === 'rl-host') figures.push({ id: `${id}/meta_steps_per_cpu_s`, unit: 'meta-steps/CPU s (20 tasks, one core)', value: 1000 / (t.shardCpuMsPerTask.median * navigation.outer.metaBatch) });
+        rlRows.push(`| ${t.mode === 'rl-host' ? 'meta-gradient (inner step, θ′ rollouts, second order)' : 'rollouts alone (θ, baseline, GAE)'} | ${fmt(t.shardCpuMsPerTask.median / 1000, 3)} | ${fmt(steps)} | ${t.mode === 'rl-host' ? `${fmt(1000 / (t.shardCpuMsPerTask.median * navigation.outer.metaBatch), 3)} (${fmt(2000 / (t.shardCpuMsPerTask.median * navigation.outer.metaBatch), 3)} on 2 workers)` : '—'} |`);
+      }
       const mib = t.peakBytesPerTask !== undefined ? fmt(t.peakBytesPerTask / 2 ** 20) : '—';
       taskRows.push(
-        `| ${t.id} | ${t.mode === 'fused' ? 'any (no tfjs)' : r.backend} | ${t.mode} | ${t.chunk} | ${t.tasks} in ${t.shards} | ${sp(t.shardWallMsPerTask)} | ${sp(t.shardCpuMsPerTask)} | ${fmt(t.tasksPerSecWall)} | ${fmt(t.tasksPerSecCpu)} | ${mib} |`,
+        `| ${t.id} | ${t.mode === 'fused' || t.mode.startsWith('rl-') ? 'any (no tfjs)' : r.backend} | ${t.mode} | ${t.chunk} | ${t.tasks} in ${t.shards} | ${sp(t.shardWallMsPerTask)} | ${sp(t.shardCpuMsPerTask)} | ${fmt(t.tasksPerSecWall)} | ${fmt(t.tasksPerSecCpu)} | ${mib} |`,
       );
     }
     // Targets on the better mode, one-core cost = CPU time per task (median over shards).
@@ -255,6 +277,14 @@ export async function run({ quick, log, signal }) {
     '| workload | backend | pairs | graph CPU s/task | hand-written CPU s/task | ratio | bitwise equal |',
     '|---|---|---|---|---|---|---|',
     ...compareRows,
+    '',
+    '### Meta-RL (navigation-2d, 20 tasks × 20 episodes × horizon 100 per meta-step)',
+    '',
+    'The worker\'s meta-RL path (worker/src/rl): rollouts and the exact second-order meta-gradient in float64 host loops on the fused MLP\'s kernels, no tfjs (so the same on every backend: measured once, in the ' + FUSED_IN + ' backend\'s process). A train task samples 2 × 20 × 100 environment steps (θ\'s batch for the inner step, θ′\'s for the outer objective). CPU s per task: median over shards of 20 tasks; meta-steps per CPU second = one core computing all 20 tasks (2 workers: twice that, the coordinator\'s share is negligible). For scale: PyTorch MAML-VPG with pytorch-maml-rl\'s settings, ~11 s per meta-step on 2 cores (issue 26).',
+    '',
+    '| computation | CPU s/task | environment steps per CPU second | meta-steps per CPU second |',
+    '|---|---|---|---|',
+    ...rlRows,
     '',
     '### Targets',
     '',

@@ -36,8 +36,11 @@ export interface MetaTestResult {
   readonly loss: MeanCi[];
   /** Classification families only. */
   readonly accuracy?: MeanCi[];
-  /** `accuracy` for classification, else `loss`. */
-  readonly metric: 'loss' | 'accuracy';
+  /** Meta-RL families only (then `loss` is empty): mean episode return, and the paired gain R_k − R_0. */
+  readonly returns?: MeanCi[];
+  readonly gain?: MeanCi[];
+  /** `accuracy` for classification, `return` for meta-RL, else `loss`. */
+  readonly metric: 'loss' | 'accuracy' | 'return';
   readonly backend: string;
   readonly seconds: number;
 }
@@ -72,6 +75,7 @@ export async function metaTest(spec: RunSpec, params: Float32Array, options: Met
   const started = performance.now();
   const losses: number[][] = Array.from({ length: K + 1 }, () => []);
   const accs: number[][] = Array.from({ length: K + 1 }, () => []);
+  const rets: number[][] = Array.from({ length: K + 1 }, () => []);
   for (let i = 0; i < tasks; i++) {
     options.signal?.throwIfAborted();
     // The run's evaluations use seeds of the 'eval' domain at step 0, index i (see @metaloop/coordinator's run-shards.ts).
@@ -80,10 +84,26 @@ export async function metaTest(spec: RunSpec, params: Float32Array, options: Met
     if (r.kind !== 'eval') throw new Error('computeShard returned a train result for an eval shard');
     r.evalLossSums.forEach((v, k) => losses[k]!.push(v));
     r.evalAccuracySums?.forEach((v, k) => accs[k]!.push(v));
+    r.evalReturnSums?.forEach((v, k) => rets[k]!.push(v));
     options.onTask?.(i + 1, tasks);
   }
   const innerSteps = [...new Set([0, 1, K])];
   const classify = accs[0]!.length > 0;
+  if (rets[0]!.length > 0) {
+    // Meta-RL: every k, and the gain paired over the same tasks.
+    const all = Array.from({ length: K + 1 }, (_, k) => k);
+    return {
+      tasks,
+      split,
+      innerSteps: all,
+      loss: [],
+      returns: all.map((k) => meanCi(rets[k]!)),
+      gain: all.map((k) => meanCi(rets[k]!.map((v, i) => v - rets[0]![i]!))),
+      metric: 'return',
+      backend: `${info.name} (${info.device})`,
+      seconds: (performance.now() - started) / 1000,
+    };
+  }
   return {
     tasks,
     split,
@@ -100,6 +120,13 @@ export async function metaTest(spec: RunSpec, params: Float32Array, options: Met
 export function metaTestLines(r: MetaTestResult, what: string): string[] {
   const f = (m: MeanCi) => `${m.mean.toPrecision(4)} ± ${m.ci95.toPrecision(2)}`;
   const lines = [`meta-test of ${what} on ${r.tasks} ${r.split} tasks (${r.backend}, ${r.seconds.toFixed(1)} s), mean ± 95% CI:`];
+  if (r.returns) {
+    r.innerSteps.forEach((k, i) => {
+      const gain = k > 0 && r.gain ? `   gain ${f(r.gain[i]!)}` : '';
+      lines.push(`  after ${String(k).padStart(3)} step${k === 1 ? ' ' : 's'}: return ${f(r.returns![i]!)}${gain}`);
+    });
+    return lines;
+  }
   r.innerSteps.forEach((k, i) => {
     const acc = r.accuracy ? `   accuracy ${f(r.accuracy[i]!)}` : '';
     lines.push(`  after ${String(k).padStart(3)} step${k === 1 ? ' ' : 's'}: loss ${f(r.loss[i]!)}${acc}`);

@@ -1,6 +1,7 @@
 /** How the CLI shows run records: progress lines, summaries, tables and JSON. */
 import type { metaloop } from '@metaloop/shared';
 import { stateFromProto } from '@metaloop/coordinator';
+import { isReturnEval, returnEvalBrief, returnEvalJson, returnEvalText, returnSummaryLines, trainReturnText } from './returns.js';
 
 const num = (x: number | null | undefined, digits = 3) =>
   x === null || x === undefined || !Number.isFinite(x) ? '-' : x.toPrecision(digits);
@@ -17,6 +18,13 @@ export interface EvalJson {
   ci95?: number[];
   /** 95% CI half-width of postLoss. */
   lossCi95?: number[];
+  /** Meta-RL: returns before and after innerSteps[i], their CIs, the paired gains (returns.ts). */
+  preReturn?: number;
+  postReturn?: number[];
+  preReturnCi95?: number;
+  returnCi95?: number[];
+  gain?: number[];
+  gainCi95?: number[];
 }
 
 function evalJson(e: metaloop.IEvalSummary | null | undefined): EvalJson | null {
@@ -34,6 +42,7 @@ function evalJson(e: metaloop.IEvalSummary | null | undefined): EvalJson | null 
     ...(accuracy ? { accuracy: accuracy.value } : {}),
     ...(ci95 ? { ci95: ci95.value } : {}),
     ...(lossCi95 ? { lossCi95: lossCi95.value } : {}),
+    ...(isReturnEval(e) ? returnEvalJson(e) : {}),
   };
 }
 
@@ -53,6 +62,8 @@ export function recordJson(r: metaloop.IRunRecord): Record<string, unknown> {
     steps: r.steps ?? 0,
     preLoss: r.preLoss ?? 0,
     postLoss: r.postLoss ?? 0,
+    // Meta-RL runs: the meta-train figures are returns (the losses are unused).
+    ...(r.rl ? { rl: true, preReturn: r.preReturn ?? 0, postReturn: r.postReturn ?? 0 } : {}),
     lastEval: evalJson(r.lastEval),
     error: r.error || null,
     checkpointStep: r.checkpointStep ?? 0,
@@ -87,12 +98,14 @@ export function accuracyText(acc: number, ci: number | undefined): string {
 
 /** Train losses, or nothing before the first step (a `0 -> 0` there would be a lie). */
 function trainText(r: metaloop.IRunRecord): string {
+  if (r.rl) return trainReturnText(r);
   return (r.step ?? 0) > 0 ? `${num(r.preLoss)} -> ${num(r.postLoss)}` : '- (no step yet)';
 }
 
 /** Every number labelled: `at step 500 on 100 tasks: loss 1.37 before adaptation, 0.52 after 1 step; accuracy 61.2% ± 1.1 after 1 step`. */
 function evalText(e: metaloop.IEvalSummary | null | undefined): string {
   if (!e || !e.tasks) return '';
+  if (isReturnEval(e)) return returnEvalText(e);
   const steps = e.innerSteps ?? [];
   const ci = e.lossCi95 ?? [];
   const post = (e.postLoss ?? []).map((l, i) => `${num(l)}${ci[i] ? ` ± ${num(ci[i], 2)}` : ''} after ${stepsWord(steps[i])}`).join(', ');
@@ -103,6 +116,7 @@ function evalText(e: metaloop.IEvalSummary | null | undefined): string {
 /** The last evaluation in a few labelled words: `eval at step 500: accuracy 61.2% ± 1.1 after 10 steps` (else the loss). */
 export function evalBrief(e: metaloop.IEvalSummary | null | undefined): string {
   if (!e || !e.tasks) return '';
+  if (isReturnEval(e)) return returnEvalBrief(e);
   const k = (e.innerSteps ?? []).length - 1;
   const K = stepsWord(e.innerSteps?.[k]);
   const acc = e.accuracy?.[k];
@@ -134,13 +148,16 @@ export function evaluatingText(r: metaloop.IRunRecord): string {
   return `evaluating ${spec.eval?.tasks ?? '?'} held-out tasks…`;
 }
 
-/** One progress line: step, speed, meta-train loss pre -> post, last eval. */
+/** What the meta-train figures are: `train return` (meta-RL) or `train loss`. */
+export const trainWord = (r: metaloop.IRunRecord) => (r.rl ? 'train return' : 'train loss');
+
+/** One progress line: step, speed, meta-train loss (or return) pre -> post, last eval. */
 export function progressLine(r: metaloop.IRunRecord): string {
   const parts = [
     `[${r.runId}] ${stateFromProto(r.state)}`,
     `step ${r.step ?? 0}/${r.steps ?? 0}`,
     `${num(r.stepsPerSec)} steps/s`,
-    `train loss ${trainText(r)}`,
+    `${trainWord(r)} ${trainText(r)}`,
   ];
   const ev = evalBrief(r.lastEval);
   if (ev) parts.push(ev);
@@ -168,6 +185,7 @@ export function summaryJson(r: metaloop.IRunRecord): Record<string, unknown> {
       ...(e.accuracy ? { accuracy: e.accuracy } : {}),
       ...(e.ci95 ? { ci95: e.ci95 } : {}),
       ...(e.lossCi95 ? { lossCi95: e.lossCi95 } : {}),
+      ...(e.postReturn ? { preReturn: e.preReturn, postReturn: e.postReturn, returnCi95: e.returnCi95, gain: e.gain, gainCi95: e.gainCi95 } : {}),
     },
     ...(r.error ? { error: r.error } : {}),
   };
@@ -178,10 +196,11 @@ export function summaryLines(r: metaloop.IRunRecord): string[] {
   const lines = [
     `run ${r.runId} ${stateFromProto(r.state)}: ${r.step ?? 0}/${r.steps ?? 0} meta-steps in ${(r.seconds ?? 0).toFixed(1)} s ` +
       `(${num(r.stepsPerSec)} steps/s, ${num(r.tasksPerSec)} tasks/s while training; evaluations excluded)`,
-    `meta-train loss (last step): ${num(r.preLoss)} before adaptation -> ${num(r.postLoss)} after`,
   ];
   const e = r.lastEval;
-  if (e && e.tasks) {
+  if (r.rl) lines.push(...returnSummaryLines(r));
+  else lines.push(`meta-train loss (last step): ${num(r.preLoss)} before adaptation -> ${num(r.postLoss)} after`);
+  if (e && e.tasks && !isReturnEval(e)) {
     const steps = e.innerSteps ?? [];
     const after = (i: number) => `after ${steps[i]} step${steps[i] === 1 ? '' : 's'}`;
     const pm = (ci: readonly number[] | null | undefined, i: number) => (ci?.length ? ` ± ${num(ci[i], 2)}` : '');
@@ -204,7 +223,7 @@ export function statusLines(r: metaloop.IRunRecord): string[] {
     `run:        ${j.runId}`,
     `state:      ${j.state}`,
     `step:       ${j.step}/${j.steps}`,
-    `train loss: ${trainText(r)} (query loss before -> after adaptation, last step)`,
+    r.rl ? `train return: ${trainText(r)} (mean episode return before -> after adaptation, last step)` : `train loss: ${trainText(r)} (query loss before -> after adaptation, last step)`,
     `speed:      ${num(r.stepsPerSec)} steps/s, ${num(r.tasksPerSec)} tasks/s, ${(r.seconds ?? 0).toFixed(1)} s running`,
   ];
   const evaluating = evaluatingText(r);
@@ -219,18 +238,25 @@ export function statusLines(r: metaloop.IRunRecord): string[] {
 
 /** Runs as an aligned table. */
 export function listTable(runs: readonly metaloop.IRunRecord[]): string[] {
-  const rows = [['RUN', 'STATE', 'STEP', 'TRAIN LOSS', 'EVAL LOSS', 'EVAL ACCURACY', 'CREATED']];
+  // Meta-RL runs (returns, not losses) get their own columns when the list has any.
+  const anyRl = runs.some((r) => r.rl);
+  const rows = [['RUN', 'STATE', 'STEP', 'TRAIN LOSS', 'EVAL LOSS', 'EVAL ACCURACY', ...(anyRl ? ['TRAIN RETURN', 'EVAL RETURN'] : []), 'CREATED']];
   for (const r of runs) {
     const e = r.lastEval?.tasks ? r.lastEval : null;
     const k = (e?.innerSteps ?? []).length - 1;
     const acc = e?.accuracy?.[k];
+    const rl = !!r.rl;
+    const started = (r.step ?? 0) > 0;
     rows.push([
       r.runId ?? '',
       stateFromProto(r.state),
       `${r.step ?? 0}/${r.steps ?? 0}`,
-      (r.step ?? 0) > 0 ? num(r.postLoss) : '-',
-      e ? `${num(e.postLoss?.[k])} @${e.step} (${stepsWord(e.innerSteps?.[k])})` : '-',
+      started && !rl ? num(r.postLoss) : '-',
+      e && !rl ? `${num(e.postLoss?.[k])} @${e.step} (${stepsWord(e.innerSteps?.[k])})` : '-',
       e && acc !== undefined ? accuracyText(acc, e.ci95?.[k]) : '-',
+      ...(anyRl
+        ? [started && rl ? num(r.postReturn) : '-', e && rl ? `${num(e.postReturn?.[k])} @${e.step} (${stepsWord(e.innerSteps?.[k])})` : '-']
+        : []),
       r.createdMs ? new Date(r.createdMs).toISOString().replace('T', ' ').slice(0, 19) : '-',
     ]);
   }

@@ -8,6 +8,7 @@
  */
 import { specToYaml } from '@metaloop/shared';
 import type { HistoryJson } from '@metaloop/coordinator';
+import { returnSections } from './report-returns.js';
 
 export interface Series {
   readonly name: string;
@@ -211,6 +212,8 @@ export function renderReport(input: ReportInput): string {
     ['params sha256', String(r.paramsSha256 ?? '')],
   ];
   if (r.error) timing.push(['error', String(r.error)]);
+  // Meta-RL runs: returns and gains from adaptation in place of the loss plots and table.
+  const rl = h.preReturn !== undefined ? returnSections(h, iso) : null;
   const css = `body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:980px;color:#222}
 h1{font-size:22px}h2{font-size:17px;margin-top:28px}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}
 pre{background:#f6f6f6;padding:10px;overflow:auto}svg.plot{display:block;margin:8px 0}svg text{font-size:11px;fill:#333}
@@ -226,14 +229,15 @@ svg text.title{font-size:13px;font-weight:600}svg .frame{fill:none;stroke:#999}s
 <h1>Metaloop run <code>${escapeHtml(runId)}</code> (${escapeHtml(String(r.name ?? ''))})</h1>
 <p>${h.steps.length} recorded meta-step${h.steps.length === 1 ? '' : 's'}, ${h.evals.length} evaluation${h.evals.length === 1 ? '' : 's'}. Generated ${iso(input.generatedMs ?? Date.now())}.</p>
 <h2>Meta-training</h2>
-${trainPlot}
+${rl ? rl.train : trainPlot}
 <h2>Evaluation</h2>
 <p>Mean over the same held-out tasks at every evaluation; bars: 95% confidence intervals (1.96·s/√n).</p>
-${evalPlot}
+${rl ? `${rl.evals}
+${rl.table}` : `${evalPlot}
 ${accPlot}
 <table id="evals"><tr><th>step</th><th>tasks</th><th>loss, 0 steps</th>${inner.map((k) => `<th>loss after ${k} step${k === 1 ? '' : 's'}${hasAcc ? ' (accuracy)' : ''}</th>`).join('')}<th>time</th></tr>
 ${evalRows}
-</table>
+</table>`}
 <h2>Timings</h2>
 <table id="timings">${timing.map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(v)}</td></tr>`).join('')}</table>
 ${ratePlot}

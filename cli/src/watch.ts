@@ -7,6 +7,7 @@
 import { ConnectionError, metaloop, RequestTimeoutError, subjects as makeSubjects, type Transport } from '@metaloop/shared';
 import { type ApiClient, isTerminal, stateFromProto } from '@metaloop/coordinator';
 import { accuracyText, evaluatingText, progressLine } from './format.js';
+import { isReturnEval, returnEvalCompact, returnEvalJson } from './returns.js';
 
 export interface FollowOptions {
   readonly client: ApiClient;
@@ -43,6 +44,10 @@ export async function followRun(o: FollowOptions): Promise<metaloop.RunRecord> {
     if (ev.kind === metaloop.Event.Kind.KIND_STEP) {
       next.preLoss = ev.preLoss;
       next.postLoss = ev.postLoss;
+      if (ev.rl) {
+        next.preReturn = ev.preReturn;
+        next.postReturn = ev.postReturn;
+      }
       next.stepsPerSec = ev.stepsPerSec;
       next.tasksPerSec = ev.tasksPerSec;
     } else if (ev.kind === metaloop.Event.Kind.KIND_EVAL_PROGRESS) {
@@ -106,7 +111,7 @@ export async function followRun(o: FollowOptions): Promise<metaloop.RunRecord> {
 }
 
 function pick(v: metaloop.RunRecord): Partial<metaloop.IRunRecord> {
-  return { step: v.step, preLoss: v.preLoss, postLoss: v.postLoss, stepsPerSec: v.stepsPerSec, tasksPerSec: v.tasksPerSec, lastEval: v.lastEval, checkpointStep: v.checkpointStep, evalTasksDone: v.evalTasksDone, evalTasks: v.evalTasks };
+  return { step: v.step, preLoss: v.preLoss, postLoss: v.postLoss, preReturn: v.preReturn, postReturn: v.postReturn, stepsPerSec: v.stepsPerSec, tasksPerSec: v.tasksPerSec, lastEval: v.lastEval, checkpointStep: v.checkpointStep, evalTasksDone: v.evalTasksDone, evalTasks: v.evalTasks };
 }
 
 /** A polled record, keeping the view's evaluation progress when events have it further along (same evaluation). */
@@ -138,12 +143,13 @@ export function barLine(r: metaloop.IRunRecord, width = 100): string {
   const k = (e?.innerSteps ?? []).length - 1;
   const acc = e?.accuracy?.[k];
   // Every figure named: `eval@500 acc 61.2%±1.1`, `eval@500 loss 0.31`.
-  const evalText =
-    e && e.tasks ? `  eval@${e.step} ${acc !== undefined ? `acc ${accuracyText(acc, e.ci95?.[k]).replace(' ± ', '±')}` : `loss ${num(e.postLoss?.[k])}`}` : '';
+  const figure = () => (isReturnEval(e) ? returnEvalCompact(e!) : acc !== undefined ? `acc ${accuracyText(acc, e?.ci95?.[k]).replace(' ± ', '±')}` : `loss ${num(e?.postLoss?.[k])}`);
+  const evalText = e && e.tasks ? `  eval@${e.step} ${figure()}` : '';
+  const train = r.rl ? `train return ${step > 0 ? `${num(r.preReturn)}→${num(r.postReturn)}` : '-'}` : `train loss ${step > 0 ? `${num(r.preLoss)}→${num(r.postLoss)}` : '-'}`;
   const state = stateFromProto(r.state);
   const tail =
     ` ${String(Math.floor(frac * 100)).padStart(3)}% ${step}/${steps}  ${num(r.tasksPerSec)} tasks/s` +
-    `  train loss ${step > 0 ? `${num(r.preLoss)}→${num(r.postLoss)}` : '-'}${evalText}${state === 'running' ? `  ETA ${etaText(r)}` : ''}  ${evaluatingText(r) || state}`;
+    `  ${train}${evalText}${state === 'running' ? `  ETA ${etaText(r)}` : ''}  ${evaluatingText(r) || state}`;
   // Room for an eval figure is kept from the start, so the bar does not shrink when one arrives.
   const barWidth = Math.max(10, Math.min(40, width - tail.length - (evalText ? 0 : 18) - 2));
   const full = Math.round(frac * barWidth);
@@ -217,9 +223,10 @@ export function eventLine(ev: metaloop.IEvent): string {
   switch (ev.kind) {
     case metaloop.Event.Kind.KIND_STEP:
       // Recorded steps (the history) carry no speed: nothing is printed for it rather than `- steps/s`.
-      return `${head} STEP loss ${num(ev.preLoss)} -> ${num(ev.postLoss)}${ev.stepsPerSec ? `  ${num(ev.stepsPerSec)} steps/s` : ''}`;
+      return `${head} STEP ${ev.rl ? `return ${num(ev.preReturn)} -> ${num(ev.postReturn)}` : `loss ${num(ev.preLoss)} -> ${num(ev.postLoss)}`}${ev.stepsPerSec ? `  ${num(ev.stepsPerSec)} steps/s` : ''}`;
     case metaloop.Event.Kind.KIND_EVAL: {
       const e = ev.eval;
+      if (isReturnEval(e)) return `${head} EVAL ${e?.tasks ?? 0} tasks: ${returnEvalCompact(e!, true)}`;
       const post = (e?.postLoss ?? []).map((l, i) => `${num(l)}@${e?.innerSteps?.[i] ?? '?'}`).join(' ');
       const acc = (e?.accuracy ?? []).map((a, i) => `${num(a)}@${e?.innerSteps?.[i] ?? '?'}`).join(' ');
       return `${head} EVAL ${e?.tasks ?? 0} tasks: loss ${num(e?.preLoss)} -> ${post}${acc ? `  accuracy ${acc}` : ''}`;
@@ -239,11 +246,16 @@ export function eventLine(ev: metaloop.IEvent): string {
 export function eventJson(ev: metaloop.IEvent): Record<string, unknown> {
   const kind = ({ 1: 'step', 2: 'eval', 3: 'state', 4: 'checkpoint', 5: 'eval-progress' } as Record<number, string>)[ev.kind ?? 0] ?? 'unspecified';
   const out: Record<string, unknown> = { runId: ev.runId, kind, step: ev.step ?? 0, timestampMs: ev.timestampMs ?? 0 };
-  if (kind === 'step') Object.assign(out, { preLoss: ev.preLoss, postLoss: ev.postLoss, stepsPerSec: ev.stepsPerSec, tasksPerSec: ev.tasksPerSec });
+  if (kind === 'step') {
+    const figures = ev.rl ? { rl: true, preReturn: ev.preReturn, postReturn: ev.postReturn } : { preLoss: ev.preLoss, postLoss: ev.postLoss };
+    Object.assign(out, { ...figures, stepsPerSec: ev.stepsPerSec, tasksPerSec: ev.tasksPerSec });
+  }
   if (kind === 'eval-progress') Object.assign(out, { evalTasksDone: ev.evalTasksDone ?? 0, evalTasks: ev.evalTasks ?? 0 });
   if (kind === 'eval' && ev.eval) {
     const e = ev.eval;
-    out.eval = { tasks: e.tasks, innerSteps: e.innerSteps, preLoss: e.preLoss, postLoss: e.postLoss, accuracy: e.accuracy ?? [], ci95: e.ci95 ?? [], lossCi95: e.lossCi95 ?? [] };
+    out.eval = isReturnEval(e)
+      ? { tasks: e.tasks, innerSteps: e.innerSteps, ...returnEvalJson(e) }
+      : { tasks: e.tasks, innerSteps: e.innerSteps, preLoss: e.preLoss, postLoss: e.postLoss, accuracy: e.accuracy ?? [], ci95: e.ci95 ?? [], lossCi95: e.lossCi95 ?? [] };
   }
   // state: the run's state after the change; change: what happened (`resumed`, `submitted`, …).
   if (kind === 'state') Object.assign(out, { state: stateFromProto(ev.state), change: ev.message || stateFromProto(ev.state) });

@@ -71,6 +71,8 @@ export interface CollectorOptions {
   readonly layout: readonly TensorSpec[];
   /** Eval: inner steps (the result carries losses after 0..evalInnerSteps steps). */
   readonly evalInnerSteps: number;
+  /** A meta-RL run: results carry returns instead of losses (validate.ts). */
+  readonly returns?: boolean;
 }
 
 interface Accepted {
@@ -82,6 +84,12 @@ interface Accepted {
   readonly evalLossSqSums: readonly number[];
   readonly evalAccuracySums: readonly number[];
   readonly evalAccuracySqSums: readonly number[];
+  /** Meta-RL: train returns; eval returns, their squares and squared gains per k (empty otherwise). */
+  readonly preReturnSum: number;
+  readonly postReturnSum: number;
+  readonly evalReturnSums: readonly number[];
+  readonly evalReturnSqSums: readonly number[];
+  readonly evalGainSqSums: readonly number[];
   readonly workerId: string;
 }
 
@@ -96,6 +104,10 @@ export interface EvalSums {
   readonly lossSq: Float64Array | null;
   readonly accuracy: Float64Array | null;
   readonly accuracySq: Float64Array | null;
+  /** Meta-RL: Σ return, Σ return², Σ (return after k − return before)² (null for other runs). */
+  readonly returns?: Float64Array | null;
+  readonly returnSq?: Float64Array | null;
+  readonly gainSq?: Float64Array | null;
 }
 
 /** Collects the results of one step (train) or one evaluation (eval). */
@@ -108,7 +120,7 @@ export class StepCollector {
   constructor(readonly options: CollectorOptions) {
     this.accepted = new Array<Accepted | undefined>(options.shardTasks.length).fill(undefined);
     this.paramCount = layoutSize(options.layout);
-    this.shape = { layout: options.layout, paramCount: this.paramCount, evalInnerSteps: options.evalInnerSteps };
+    this.shape = { layout: options.layout, paramCount: this.paramCount, evalInnerSteps: options.evalInnerSteps, returns: options.returns ?? false };
   }
 
   get shardCount(): number {
@@ -163,6 +175,11 @@ export class StepCollector {
       evalLossSqSums: evalKind ? [...(r.evalLossSqSums ?? [])] : [],
       evalAccuracySums: evalKind ? [...(r.evalAccuracySums ?? [])] : [],
       evalAccuracySqSums: evalKind ? [...(r.evalAccuracySqSums ?? [])] : [],
+      preReturnSum: r.preReturnSum ?? 0,
+      postReturnSum: r.postReturnSum ?? 0,
+      evalReturnSums: evalKind ? [...(r.evalReturnSums ?? [])] : [],
+      evalReturnSqSums: evalKind ? [...(r.evalReturnSqSums ?? [])] : [],
+      evalGainSqSums: evalKind ? [...(r.evalGainSqSums ?? [])] : [],
     };
     this.accepted[shard] = {
       grad,
@@ -193,13 +210,21 @@ export class StepCollector {
 
   /** Σ pre-/post-adaptation query losses over all tasks, in shard order. */
   lossSums(): { pre: number; post: number } {
-    let pre = 0;
-    let post = 0;
+    return this.pairSums((a) => a.preLossSum, (a) => a.postLossSum);
+  }
+
+  /** Meta-RL: Σ returns of θ's and of the adapted θ′'s rollouts over all tasks, in shard order. */
+  returnSums(): { pre: number; post: number } {
+    return this.pairSums((a) => a.preReturnSum, (a) => a.postReturnSum);
+  }
+
+  private pairSums(pre: (a: Accepted) => number, post: (a: Accepted) => number): { pre: number; post: number } {
+    const out = { pre: 0, post: 0 };
     for (const a of this.all()) {
-      pre += a.preLossSum;
-      post += a.postLossSum;
+      out.pre += pre(a);
+      out.post += post(a);
     }
-    return { pre, post };
+    return out;
   }
 
   /** Σ eval losses after k = 0..evalInnerSteps inner steps, in shard order. */
@@ -225,6 +250,7 @@ export class StepCollector {
       lossSq: sum((a) => a.evalLossSqSums),
       accuracy: sum((a) => a.evalAccuracySums),
       accuracySq: sum((a) => a.evalAccuracySqSums),
+      ...(this.options.returns ? { returns: sum((a) => a.evalReturnSums), returnSq: sum((a) => a.evalReturnSqSums), gainSq: sum((a) => a.evalGainSqSums) } : {}),
     };
   }
 

@@ -33,6 +33,13 @@ export interface HistoryEval {
   /** 95% CI half-widths of postLoss and preLoss (absent from older histories). */
   readonly lossCi95?: number[];
   readonly preLossCi95?: number;
+  /** Meta-RL evaluations (docs/meta-rl.md): mean return before and after innerSteps[i], CIs, paired gains. */
+  readonly preReturn?: number;
+  readonly postReturn?: number[];
+  readonly preReturnCi95?: number;
+  readonly returnCi95?: number[];
+  readonly gain?: number[];
+  readonly gainCi95?: number[];
   /** Unix ms. */
   readonly timeMs: number;
 }
@@ -49,6 +56,9 @@ export interface HistoryJson {
   readonly checkpoints: { step: number; timeMs: number }[];
   /** State changes in the order they happened (absent from older histories). */
   readonly states?: HistoryState[];
+  /** Meta-RL runs: mean returns of θ's and θ′'s rollouts per step (their loss columns are 0). */
+  readonly preReturn?: number[];
+  readonly postReturn?: number[];
 }
 
 const round = (x: number) => (Number.isFinite(x) ? Number(x.toPrecision(7)) : x);
@@ -58,6 +68,9 @@ export class RunHistory {
   private pre: number[] = [];
   private post: number[] = [];
   private times: number[] = [];
+  /** Meta-RL runs only (null otherwise). */
+  private preRet: number[] | null = null;
+  private postRet: number[] | null = null;
   private evals: HistoryEval[] = [];
   private checkpoints: { step: number; timeMs: number }[] = [];
   private states: HistoryState[] = [];
@@ -71,6 +84,10 @@ export class RunHistory {
     h.pre = [...json.preLoss];
     h.post = [...json.postLoss];
     h.times = [...json.timeMs];
+    if (json.preReturn && json.postReturn) {
+      h.preRet = [...json.preReturn];
+      h.postRet = [...json.postReturn];
+    }
     h.evals = json.evals.map((e) => ({ ...e }));
     h.checkpoints = json.checkpoints.map((c) => ({ ...c }));
     h.states = (json.states ?? []).map((c) => ({ ...c }));
@@ -107,15 +124,21 @@ export class RunHistory {
     let n = this.steps.length;
     while (n > 0 && this.steps[n - 1]! > step) n--;
     this.steps.length = this.pre.length = this.post.length = this.times.length = n;
+    if (this.preRet && this.postRet) this.preRet.length = this.postRet.length = n;
     this.evals = this.evals.filter((e) => e.step <= step);
     this.checkpoints = this.checkpoints.filter((c) => c.step <= step);
     this.dirty = true;
   }
 
-  addStep(step: number, preLoss: number, postLoss: number, timeMs = Date.now()): void {
+  /** `returns`: a meta-RL run's step (every step of such a run has them). */
+  addStep(step: number, preLoss: number, postLoss: number, timeMs = Date.now(), returns?: { pre: number; post: number }): void {
     this.steps.push(step);
     this.pre.push(round(preLoss));
     this.post.push(round(postLoss));
+    if (returns) {
+      (this.preRet ??= []).push(round(returns.pre));
+      (this.postRet ??= []).push(round(returns.post));
+    }
     this.times.push(Math.round(timeMs));
     this.dirty = true;
   }
@@ -131,6 +154,16 @@ export class RunHistory {
       ci95: (e.ci95 ?? []).map(round),
       lossCi95: (e.lossCi95 ?? []).map(round),
       ...(e.preLossCi95 ? { preLossCi95: round(e.preLossCi95) } : {}),
+      ...(e.postReturn?.length
+        ? {
+            preReturn: round(e.preReturn ?? 0),
+            postReturn: e.postReturn.map(round),
+            preReturnCi95: round(e.preReturnCi95 ?? 0),
+            returnCi95: (e.returnCi95 ?? []).map(round),
+            gain: (e.gain ?? []).map(round),
+            gainCi95: (e.gainCi95 ?? []).map(round),
+          }
+        : {}),
       timeMs: Math.round(timeMs),
     });
     this.dirty = true;
@@ -152,6 +185,7 @@ export class RunHistory {
       evals: this.evals.map((e) => ({ ...e })),
       checkpoints: this.checkpoints.map((c) => ({ ...c })),
       states: this.states.map((c) => ({ ...c })),
+      ...(this.preRet && this.postRet ? { preReturn: [...this.preRet], postReturn: [...this.postRet] } : {}),
     };
   }
 
@@ -161,8 +195,10 @@ export class RunHistory {
   }
 }
 
-/** The metric an evaluation is judged by: final accuracy when present (higher is better), else final loss. */
-export function evalScore(e: Pick<HistoryEval, 'postLoss' | 'accuracy'>): number {
+/** The metric an evaluation is judged by (higher is better): final return (meta-RL), else final accuracy when present, else −final loss. */
+export function evalScore(e: Pick<HistoryEval, 'postLoss' | 'accuracy' | 'postReturn'>): number {
+  const ret = e.postReturn?.[e.postReturn.length - 1];
+  if (ret !== undefined) return ret; // meta-RL: the final return (higher is better)
   const acc = e.accuracy[e.accuracy.length - 1];
   if (acc !== undefined) return acc;
   const loss = e.postLoss[e.postLoss.length - 1];

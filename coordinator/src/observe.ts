@@ -20,6 +20,18 @@ import type { RunStateName } from './run-state.js';
 import type { WorkerView } from './workers.js';
 
 /** What the coordinator reports as it works (all optional to call; all no-throw). */
+/** The figures of one completed meta-step. */
+export interface StepFigures {
+  readonly step: number;
+  readonly seconds: number;
+  readonly aggregationSeconds: number;
+  readonly updateSeconds: number;
+  readonly preLoss: number;
+  readonly postLoss: number;
+  /** Meta-RL: mean returns of θ's and θ′'s rollouts (then the losses are unused). */
+  readonly returns?: { readonly pre: number; readonly post: number };
+}
+
 export interface RunObserver {
   /** A run loop starts (fresh or resumed at `step`). */
   runStarted(runId: string, spec: RunSpec, step: number, paramCount: number): void;
@@ -34,7 +46,7 @@ export interface RunObserver {
   resultAccepted(runId: string, r: { tasks: number; staleness: number; train: boolean }): void;
   /** `runId` is undefined when the result named no active or known run (keeps labels bounded). */
   resultRejected(runId: string | undefined, reason: RejectReason): void;
-  stepDone(runId: string, s: { step: number; seconds: number; aggregationSeconds: number; updateSeconds: number; preLoss: number; postLoss: number }): void;
+  stepDone(runId: string, s: StepFigures): void;
   evaluated(runId: string, summary: metaloop.IEvalSummary): void;
   checkpointed(runId: string): void;
 }
@@ -141,9 +153,11 @@ export class CoordinatorObservability implements RunObserver {
     this.guard(() => this.metrics.recordRejected(runId ?? UNKNOWN_RUN_LABEL, reason));
   }
 
-  stepDone(runId: string, s: { step: number; seconds: number; aggregationSeconds: number; updateSeconds: number; preLoss: number; postLoss: number }): void {
+  stepDone(runId: string, s: StepFigures): void {
     this.guard(() => {
-      this.metrics.recordStep(runId, { step: s.step, seconds: s.seconds, lossPre: s.preLoss, lossPost: s.postLoss });
+      // A meta-RL step's figures are returns, never shown as a loss.
+      const figures = s.returns ? { returnPre: s.returns.pre, returnPost: s.returns.post } : { lossPre: s.preLoss, lossPost: s.postLoss };
+      this.metrics.recordStep(runId, { step: s.step, seconds: s.seconds, ...figures });
       this.metrics.aggregationDuration.observe({ run: runId }, s.aggregationSeconds);
       this.metrics.outerUpdateDuration.observe({ run: runId }, s.updateSeconds);
     });
@@ -151,6 +165,11 @@ export class CoordinatorObservability implements RunObserver {
 
   evaluated(runId: string, summary: metaloop.IEvalSummary): void {
     this.guard(() => {
+      if (summary.postReturn?.length) {
+        this.metrics.recordEvalReturn(runId, { innerSteps: 0, ret: summary.preReturn ?? 0 });
+        (summary.innerSteps ?? []).forEach((k, i) => this.metrics.recordEvalReturn(runId, { innerSteps: k, ret: summary.postReturn![i]!, ...(summary.gain?.[i] !== undefined ? { gain: summary.gain[i] } : {}) }));
+        return;
+      }
       if (summary.preLoss !== undefined && summary.preLoss !== null) this.metrics.recordEval(runId, { innerSteps: 0, loss: summary.preLoss });
       const steps = summary.innerSteps ?? [];
       steps.forEach((k, i) => {

@@ -83,8 +83,9 @@ export class Evaluation {
     this.o.logger.info('evaluation', {
       run: runId,
       step,
-      preLoss: summary.preLoss,
-      postLoss: summary.postLoss,
+      ...(summary.postReturn?.length
+        ? { preReturn: summary.preReturn, postReturn: summary.postReturn, gain: summary.gain, gainCi95: summary.gainCi95 }
+        : { preLoss: summary.preLoss, postLoss: summary.postLoss }),
       ...(summary.accuracy?.length ? { accuracy: summary.accuracy } : {}),
       ci95: summary.ci95,
       ms: Date.now() - started,

@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import {
   encodeTensorBundle,
   initParams,
+  isRlTask,
   metaloop,
   paramLayout,
   type Logger,
@@ -90,6 +91,10 @@ export class RunLoop {
   private step: number;
   private preLoss = 0;
   private postLoss = 0;
+  /** A meta-RL run: its step figures are returns (preReturn, postReturn), not losses. */
+  private readonly rl: boolean;
+  private preReturn = 0;
+  private postReturn = 0;
   private lastEval: metaloop.IEvalSummary | null = null;
   private evaluatedAt = -1;
   /** The evaluation in progress, if any. */
@@ -125,6 +130,7 @@ export class RunLoop {
     this.spec = init.spec;
     this.specJson = JSON.stringify(init.spec);
     this.layout = paramLayout(init.spec);
+    this.rl = isRlTask(init.spec.task);
     this.createdMs = init.createdMs;
     const cp = init.checkpoint;
     this.params = cp ? Float32Array.from(cp.params) : initParams(init.spec).data;
@@ -141,6 +147,8 @@ export class RunLoop {
     if (prev && cp) {
       this.preLoss = prev.preLoss;
       this.postLoss = prev.postLoss;
+      this.preReturn = prev.preReturn;
+      this.postReturn = prev.postReturn;
       this.lastEval = prev.lastEval ?? null;
       this.evaluatedAt = prev.lastEval?.step ?? -1;
       this.startedMs = prev.startedMs;
@@ -337,6 +345,12 @@ export class RunLoop {
     const losses = collector.lossSums();
     this.preLoss = losses.pre / metaBatch;
     this.postLoss = losses.post / metaBatch;
+    const returns = this.rl ? collector.returnSums() : null;
+    if (returns) {
+      this.preReturn = returns.pre / metaBatch;
+      this.postReturn = returns.post / metaBatch;
+    }
+    const rl = returns ? { pre: this.preReturn, post: this.postReturn } : undefined;
     this.step = t + 1;
     this.clock.stepsThisSession++;
     const signal = this.stopper.signal;
@@ -351,9 +365,10 @@ export class RunLoop {
       updateSeconds: (u1 - u0) / 1000,
       preLoss: this.preLoss,
       postLoss: this.postLoss,
+      ...(rl ? { returns: rl } : {}),
     });
-    this.history.addStep(this.step, this.preLoss, this.postLoss);
-    this.emit({ kind: metaloop.Event.Kind.KIND_STEP, preLoss: this.preLoss, postLoss: this.postLoss });
+    this.history.addStep(this.step, this.preLoss, this.postLoss, Date.now(), rl);
+    this.emit({ kind: metaloop.Event.Kind.KIND_STEP, preLoss: this.preLoss, postLoss: this.postLoss, ...(rl ? { rl: true, preReturn: rl.pre, postReturn: rl.post } : {}) });
   }
 
   private async evaluate(): Promise<void> {
@@ -443,6 +458,7 @@ export class RunLoop {
       paramVersion: this.step,
       preLoss: this.preLoss,
       postLoss: this.postLoss,
+      ...(this.rl ? { rl: true, preReturn: this.preReturn, postReturn: this.postReturn } : {}),
       lastEval: this.lastEval,
       error: this.error,
       createdMs: this.createdMs,

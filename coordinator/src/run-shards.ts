@@ -3,7 +3,7 @@
  * 'train' domain at step u, computed on θ_version) and of an evaluation (the same held-out tasks
  * every time: seeds of the 'eval' domain, step 0, computed on θ_t). Pure; RunLoop issues them.
  */
-import { metaloop, shardSizes, shardTaskSeeds, type RunSpec, type TensorSpec } from '@metaloop/shared';
+import { isRlTask, metaloop, shardSizes, shardTaskSeeds, type RunSpec, type TensorSpec } from '@metaloop/shared';
 import { StepCollector } from './aggregator.js';
 
 export interface RoundPlan {
@@ -24,6 +24,7 @@ export function trainRound(runId: string, spec: RunSpec, layout: TensorSpec[], u
     shardTasks: sizes,
     layout,
     evalInnerSteps: 0,
+    returns: isRlTask(spec.task),
   });
   return {
     collector,
@@ -52,6 +53,7 @@ export function evalRound(runId: string, spec: RunSpec, layout: TensorSpec[], t:
     shardTasks: sizes,
     layout,
     evalInnerSteps: innerSteps,
+    returns: isRlTask(spec.task),
   });
   return {
     collector,

@@ -53,6 +53,7 @@ export function ci95FromSums(sum: number, sumSq: number, n: number): number {
  * post_loss for regression), `lossCi95` of post_loss, `preLossCi95`.
  */
 export function evalSummary(step: number, tasks: number, sums: Float64Array | EvalSums): metaloop.IEvalSummary {
+  if (!(sums instanceof Float64Array) && sums.returns) return returnSummary(step, tasks, sums.returns, sums.returnSq ?? null, sums.gainSq ?? null);
   const lossSums = sums instanceof Float64Array ? sums : sums.loss;
   const k = lossSums.length - 1;
   const innerSteps = k > 1 ? [1, k] : [1];
@@ -72,5 +73,31 @@ export function evalSummary(step: number, tasks: number, sums: Float64Array | Ev
   }
   if (accuracy && accuracySq) summary.ci95 = innerSteps.map((s) => ci95FromSums(accuracy[s]!, accuracySq[s]!, tasks));
   else if (!accuracy && summary.lossCi95) summary.ci95 = [...summary.lossCi95];
+  return summary;
+}
+
+/**
+ * EvalSummary of a meta-RL evaluation (docs/meta-rl.md) from Σ return after k = 0..K inner steps:
+ * pre_return (k = 0) and post_return after every k = 1..K, their 95% CIs, and the paired gain
+ * mean(R_k − R_0) with its CI 1.96·s/√n over the tasks' differences (Σ (R_k − R_0)² from the
+ * workers, Σ (R_k − R_0) = Σ R_k − Σ R_0). `ci95` is the headline metric's: post_return's.
+ */
+export function returnSummary(step: number, tasks: number, returns: Float64Array, returnSq: Float64Array | null, gainSq: Float64Array | null): metaloop.IEvalSummary {
+  const K = returns.length - 1;
+  const innerSteps = Array.from({ length: K }, (_, i) => i + 1);
+  const summary: metaloop.IEvalSummary = {
+    step,
+    tasks,
+    innerSteps,
+    preReturn: returns[0]! / tasks,
+    postReturn: innerSteps.map((k) => returns[k]! / tasks),
+    gain: innerSteps.map((k) => (returns[k]! - returns[0]!) / tasks),
+  };
+  if (returnSq) {
+    summary.preReturnCi95 = ci95FromSums(returns[0]!, returnSq[0]!, tasks);
+    summary.returnCi95 = innerSteps.map((k) => ci95FromSums(returns[k]!, returnSq[k]!, tasks));
+    summary.ci95 = [...summary.returnCi95];
+  }
+  if (gainSq) summary.gainCi95 = innerSteps.map((k) => ci95FromSums(returns[k]! - returns[0]!, gainSq[k]!, tasks));
   return summary;
 }

@@ -5,7 +5,7 @@
  * passes carries its decoded gradient (`Valid`) into the step collector, which then only judges
  * its place (stale, duplicate, worker error) and never decodes it again.
  */
-import { allFinite, fromBundle, layoutSize, metaloop, shardSizes, type RunSpec, type TensorSpec } from '@metaloop/shared';
+import { allFinite, fromBundle, isRlTask, layoutSize, metaloop, shardSizes, type RunSpec, type TensorSpec } from '@metaloop/shared';
 import type { RejectReason } from './aggregator.js';
 
 export interface Invalid {
@@ -27,6 +27,8 @@ export interface PayloadShape {
   readonly paramCount: number;
   /** Eval: inner steps (the result carries losses after 0..evalInnerSteps steps). */
   readonly evalInnerSteps: number;
+  /** A meta-RL run: results carry returns (eval_return_sums, pre/post_return_sum) instead of losses. */
+  readonly returns?: boolean;
 }
 
 /**
@@ -49,15 +51,20 @@ export function checkPayload(r: metaloop.ShardResult, tasks: number, evalKind: b
     if (!Number.isFinite(r.preLossSum) || !Number.isFinite(r.postLossSum)) {
       return { reason: 'non_finite', detail: `losses of shard ${shard} are not finite` };
     }
+    if (!Number.isFinite(r.preReturnSum) || !Number.isFinite(r.postReturnSum)) {
+      return { reason: 'non_finite', detail: `returns of shard ${shard} are not finite` };
+    }
     return { grad };
   }
   const K = shape.evalInnerSteps;
-  const sums = r.evalLossSums ?? [];
+  const what = shape.returns ? 'returns' : 'losses';
+  const sums = (shape.returns ? r.evalReturnSums : r.evalLossSums) ?? [];
   if (sums.length !== K + 1) {
-    return { reason: 'wrong_shape', detail: `eval shard ${shard} has ${sums.length} losses, expected ${K + 1} (after 0..${K} steps)` };
+    return { reason: 'wrong_shape', detail: `eval shard ${shard} has ${sums.length} ${what}, expected ${K + 1} (after 0..${K} steps)` };
   }
-  if (!sums.every((x) => Number.isFinite(x))) return { reason: 'non_finite', detail: `eval losses of shard ${shard} are not finite` };
-  for (const field of ['evalLossSqSums', 'evalAccuracySums', 'evalAccuracySqSums'] as const) {
+  if (!sums.every((x) => Number.isFinite(x))) return { reason: 'non_finite', detail: `eval ${what} of shard ${shard} are not finite` };
+  const extras = shape.returns ? (['evalReturnSqSums', 'evalGainSqSums'] as const) : (['evalLossSqSums', 'evalAccuracySums', 'evalAccuracySqSums'] as const);
+  for (const field of extras) {
     const values = r[field] ?? [];
     if (values.length !== 0 && values.length !== sums.length) {
       return { reason: 'wrong_shape', detail: `eval shard ${shard} has ${values.length} ${field}, expected 0 or ${sums.length}` };
@@ -82,8 +89,9 @@ export class ResultValidator {
     this.trainSizes = shardSizes(spec.outer.metaBatch, spec.outer.shardSize);
     this.evalSizes = shardSizes(spec.eval.tasks, spec.outer.shardSize);
     const paramCount = layoutSize(layout);
-    this.trainShape = { layout, paramCount, evalInnerSteps: 0 };
-    this.evalShape = { layout, paramCount, evalInnerSteps: spec.eval.innerSteps };
+    const returns = isRlTask(spec.task);
+    this.trainShape = { layout, paramCount, evalInnerSteps: 0, returns };
+    this.evalShape = { layout, paramCount, evalInnerSteps: spec.eval.innerSteps, returns };
   }
 
   /** Valid (with the decoded gradient) when the result is well-formed for this run (error results included), else why not. */

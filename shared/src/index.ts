@@ -46,6 +46,19 @@ export { CONV4_BN_EPSILON } from './model/presets/conv4.js';
 export { LAYER_TYPES, LAYERS, layerDef } from './model/registry.js';
 export { Conv4ModelSchema, LayersModelSchema, MlpModelSchema, ModelSchema, Resnet12ModelSchema } from './model/schema.js';
 export type { AnyLayerDef, LayerContext, LayerDef, LayerParams, ParamDecl, Shape, Tensor, Tf } from './model/types.js';
+export {
+  isRlFamily,
+  isRlTask,
+  LOG_STD,
+  RL_FAMILIES,
+  rlDims,
+  type GaussianMlpModelSpec,
+  type Navigation2dTaskSpec,
+  type PendulumTaskSpec,
+  type RlFamily,
+  type RlSpec,
+  type RlTaskSpec,
+} from './rl-spec.js';
 export { createLogger, silentLogger, type Logger, type LoggerOptions, type LogLevel } from './logger.js';
 export { hashWords, Rng, SeedDomain, taskSeed, type SeedDomainName } from './seeds.js';
 export {

@@ -7,6 +7,7 @@ import { layoutSize, type FlatTensors, type TensorSpec } from './codec.js';
 import type { ModelGraph } from './model/graph.js';
 import { drawInitializer } from './model/initializers.js';
 import { compileModel } from './model/model.js';
+import { LOG_STD, rlDims } from './rl-spec.js';
 import { Rng, taskSeed } from './seeds.js';
 import type { RunSpec } from './spec.js';
 
@@ -45,6 +46,12 @@ export function taskDims(spec: Pick<RunSpec, 'task'>): TaskDims {
       };
     case 'fewshot-text':
       return { inputs: task.maxLength, outputs: task.ways, inputShape: [task.maxLength], sequence: { length: task.maxLength, vocab: task.vocab.size }, family: task.family };
+    case 'navigation-2d':
+    case 'pendulum': {
+      // Meta-RL: the policy maps an observation to an action (rl-spec.ts).
+      const { obs, act } = rlDims(task);
+      return { inputs: obs, outputs: act, inputShape: [obs], family: task.family };
+    }
   }
 }
 
@@ -55,7 +62,10 @@ export function modelGraph(spec: Pick<RunSpec, 'task' | 'model'>): ModelGraph {
 
 /** Shape of every tensor the model itself reads (no algorithm extras), in wire order. */
 export function modelLayout(spec: Pick<RunSpec, 'task' | 'model'>): TensorSpec[] {
-  return modelGraph(spec).layout.map((t) => ({ name: t.name, shape: [...t.shape] }));
+  const layout = modelGraph(spec).layout.map((t) => ({ name: t.name, shape: [...t.shape] }));
+  // A Gaussian policy: the mean network's graph (the mlp preset's), then the state-independent log std (rl-spec.ts).
+  if (spec.model.kind === 'gaussian-mlp') layout.push({ name: LOG_STD, shape: [taskDims(spec).outputs] });
+  return layout;
 }
 
 /** Names of the model's output layer's tensors: the graph's last parameterised layer (ANIL adapts only these). */
@@ -87,7 +97,8 @@ export function paramLayout(spec: RunSpec): TensorSpec[] {
  * θ_0, seeded by the run seed: one stream `Rng(taskSeed(seed, 'init', 0, 0))` drawn in layout
  * order, each model tensor by its layer's Keras initialiser (model/initializers.ts: kernels
  * glorot_uniform unless the layer says otherwise, biases and offsets zeros, scales ones); learned
- * inner rates (`lr.*`, `lslr.*`) the spec's innerLr.
+ * inner rates (`lr.*`, `lslr.*`) the spec's innerLr; a Gaussian
+ * policy's `log_std` log(model.initStd).
  */
 export function initParams(spec: RunSpec): FlatTensors {
   const layout = paramLayout(spec);
@@ -98,6 +109,7 @@ export function initParams(spec: RunSpec): FlatTensors {
   layout.forEach((t, i) => {
     const n = layoutSize([t]);
     if (i < graph.layout.length) drawInitializer(graph.inits[i]!, t.shape, rng, data.subarray(off, off + n));
+    else if (t.name === LOG_STD && spec.model.kind === 'gaussian-mlp') data.fill(Math.log(spec.model.initStd), off, off + n);
     else data.fill(spec.algorithm.innerLr, off, off + n);
     off += n;
   });

@@ -10,6 +10,7 @@ import { taskDims } from './layout.js';
 import { modelIssues } from './model/model.js';
 import { ModelSchema } from './model/schema.js';
 import { FewshotImagesTaskSchema, FewshotTextTaskSchema, textModelIssues } from './spec-data.js';
+import { checkRlSpec, isRlFamily, isRlTask, Navigation2dTaskSchema, PendulumTaskSchema, RL_EVAL_TASKS, rlDefaults, RlSchema } from './rl-spec.js';
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
 const pos = () => z.number().positive().finite();
@@ -51,7 +52,15 @@ export const SyntheticGlyphsTaskSchema = z.strictObject({
   jitter: z.number().min(0).max(4).default(1),
 });
 
-export const TaskSchema = z.discriminatedUnion('family', [SinusoidTaskSchema, SyntheticGlyphsTaskSchema, FewshotImagesTaskSchema, FewshotTextTaskSchema]);
+export const TaskSchema = z.discriminatedUnion('family', [
+  SinusoidTaskSchema,
+  SyntheticGlyphsTaskSchema,
+  FewshotImagesTaskSchema,
+  FewshotTextTaskSchema,
+  // Meta-RL families (rl-spec.ts).
+  Navigation2dTaskSchema,
+  PendulumTaskSchema,
+]);
 
 /**
  * maml (second order), fomaml, reptile (outer "gradient" θ − θ′), metasgd (learned per-parameter
@@ -93,6 +102,7 @@ export const EvalSchema = z.strictObject({
 
 /** Default number of evaluation tasks: 600 for classification families (as papers report), else 100. */
 export function defaultEvalTasks(family: string): number {
+  if (isRlFamily(family)) return RL_EVAL_TASKS;
   return family === 'sinusoid' ? 100 : 600;
 }
 
@@ -121,6 +131,7 @@ type SpecDraft = {
 const COMPLETE = 'complete';
 
 function checkModelFitsTask(spec: SpecDraft, ctx: z.core.$RefinementCtx): void {
+  if (isRlTask(spec.task)) return; // checkRlSpec names the policy to use
   for (const issue of modelIssues(spec.model, taskDims(spec))) {
     ctx.addIssue({ code: 'custom', path: issue.path.split('.'), message: issue.message, params: { [COMPLETE]: true } });
   }
@@ -180,8 +191,11 @@ export const RunSpecSchema = z
     eval: EvalSchema.prefault({}),
     checkpoint: CheckpointSchema.prefault({}),
     workers: WorkersSchema.prefault({}),
+    /** Meta-RL estimator settings (rl-spec.ts); defaults filled for the meta-RL families. */
+    rl: RlSchema.optional(),
   })
   .superRefine((spec, ctx) => {
+    checkRlSpec(spec, (issue) => ctx.addIssue(issue));
     checkModelFitsTask(spec, ctx);
     checkAlgorithmOptions(spec, ctx);
     checkTaskSplits(spec, ctx);
@@ -193,7 +207,7 @@ export const RunSpecSchema = z
       });
     }
   })
-  .transform((spec) => ({ ...spec, eval: { ...spec.eval, tasks: spec.eval.tasks ?? defaultEvalTasks(spec.task.family) } }));
+  .transform((spec) => ({ ...spec, ...rlDefaults(spec), eval: { ...spec.eval, tasks: spec.eval.tasks ?? defaultEvalTasks(spec.task.family) } }));
 
 export type RunSpec = z.output<typeof RunSpecSchema>;
 export type RunSpecInput = z.input<typeof RunSpecSchema>;

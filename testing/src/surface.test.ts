@@ -19,7 +19,7 @@ function files(dir: string): string[] {
 
 /** Every name a test may import from @metaloop/testing (all entry points but the load-recorder preload). */
 async function helperNames(): Promise<Set<string>> {
-  const modules = await Promise.all([import('./index.js'), import('./cluster.js'), import('./chaos.js'), import('./tfjs.js')]);
+  const modules = await Promise.all([import('./index.js'), import('./cluster.js'), import('./chaos.js'), import('./tfjs.js'), import('./rl.js')]);
   return new Set([...modules.flatMap((m) => Object.keys(m)), 'InProcBus']);
 }
 

@@ -96,11 +96,13 @@ export async function finish(client: ApiClient, run: TfjsRun, runId: string, tim
   assert.equal(rec.state, metaloop.RunState.RUN_STATE_SUCCEEDED, `run ${runId} ended ${rec.state}: ${rec.error}\n${describe()}`);
   assert.equal(rec.step, run.steps);
   assert.match(rec.paramsSha256, /^[0-9a-f]{64}$/);
-  assert.ok(rec.lastEval && rec.lastEval.step === run.steps && (rec.lastEval.postLoss?.length ?? 0) > 0, `run ${runId} has no final evaluation`);
+  const evaluated = (rec.lastEval?.postLoss?.length ?? 0) > 0 || (rec.lastEval?.postReturn?.length ?? 0) > 0; // meta-RL: returns
+  assert.ok(rec.lastEval && rec.lastEval.step === run.steps && evaluated, `run ${runId} has no final evaluation`);
   const e = rec.lastEval;
   // Every number of the evaluation, as the exact bits of the double.
   const bits = (xs: readonly number[]) => xs.map((x) => Buffer.from(new Float64Array([x]).buffer).toString('hex')).join(',');
   const evalBits = [e.preLoss ?? 0, ...(e.postLoss ?? []), ...(e.accuracy ?? []), ...(e.ci95 ?? []), ...(e.lossCi95 ?? [])];
+  evalBits.push(e.preReturn ?? 0, ...(e.postReturn ?? []), ...(e.returnCi95 ?? []), ...(e.gain ?? []), ...(e.gainCi95 ?? []));
   return { runId, sha: rec.paramsSha256, eval: `${e.tasks}:${bits(evalBits)}` };
 }
 

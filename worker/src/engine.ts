@@ -20,13 +20,14 @@
  */
 import './tfjs-setup.js';
 import * as tf from '@tensorflow/tfjs-core';
-import { layoutSize, paramLayout, sizeOf, type RunSpec, type TensorSpec } from '@metaloop/shared';
+import { isRlTask, layoutSize, paramLayout, sizeOf, type RunSpec, type TensorSpec } from '@metaloop/shared';
 import { createAlgorithm } from './algorithms/index.js';
 import { lossOf } from './algorithms/loss.js';
 import type { Algorithm, InnerLoop, TaskTensors } from './algorithms/types.js';
 import { ShardAbortedError } from './errors.js';
 import { FusedMlp, fusedMlpPlan, type FusedMlpPlan } from './fused/maml.js';
 import { createModels, MAX_TASK_BATCH } from './model/model.js';
+import { computeRlShard } from './rl/shard.js';
 import { createTaskFamily } from './tasks/index.js';
 import type { Examples, Split, TaskData, TaskFamily } from './tasks/types.js';
 
@@ -48,6 +49,9 @@ export interface TrainShardResult {
   readonly preLossSum: number;
   readonly postLossSum: number;
   readonly tasks: number;
+  /** Meta-RL (rl/): mean episode return of θ's and of the adapted θ′'s rollouts, summed over tasks (the loss sums are 0). */
+  readonly preReturnSum?: number;
+  readonly postReturnSum?: number;
 }
 
 export interface EvalShardResult {
@@ -60,6 +64,10 @@ export interface EvalShardResult {
   readonly evalAccuracySums?: number[];
   /** Classification families only: Σ over tasks of the squared accuracy after k steps. */
   readonly evalAccuracySqSums?: number[];
+  /** Meta-RL (rl/): mean episode return after k = 0..K steps, its square and (R_k − R_0)², summed over tasks (the loss lists are empty). */
+  readonly evalReturnSums?: number[];
+  readonly evalReturnSqSums?: number[];
+  readonly evalGainSqSums?: number[];
   readonly tasks: number;
 }
 
@@ -244,6 +252,7 @@ export async function computeShard(
   shard: ShardWork,
   options: ComputeShardOptions = {},
 ): Promise<ShardComputation> {
+  if (isRlTask(spec.task)) return computeRlShard(spec, spec.task, params, shard, options); // meta-RL: rl/, host only
   const run = compileRun(spec);
   const seeds = shard.taskSeeds;
   const yieldEveryMs = options.yieldEveryMs ?? 25;

@@ -103,3 +103,15 @@ export class DataRefusedError extends MetaloopError {
     super(message, options);
   }
 }
+
+/** A meta-RL task could not be computed: its baseline's normal equations stayed singular, or a rollout went non-finite. */
+export class RlError extends MetaloopError {
+  override readonly name: string = 'RlError';
+  constructor(
+    message: string,
+    /** The task's seed. */
+    readonly taskSeed: number,
+  ) {
+    super(message);
+  }
+}

@@ -9,7 +9,7 @@
  * Bitwise equality is promised for workers on the same backend, so the backend must not be chosen
  * by a measurement that can come out differently on each worker.
  *
- * The rule, for runs computed on tfjs (runs on the fused host path, ./fused, use no tfjs):
+ * The rule, for runs computed on tfjs (runs on the fused host path, ./fused, and meta-RL runs, ./rl, use no tfjs):
  *  - spec `workers.backend: any` → the backend the worker's chain selected at start
  *    (tfjs-node-gpu → tfjs-node → wasm → cpu: the same on every worker with the same installation);
  *  - spec names a backend → that one: a worker started with `--backend any` switches to it (wasm
@@ -19,7 +19,7 @@
  */
 import './tfjs-setup.js';
 import * as tf from '@tensorflow/tfjs-core';
-import type { RunSpec } from '@metaloop/shared';
+import { isRlTask, type RunSpec } from '@metaloop/shared';
 import { selectBackend, type BackendInfo, type BackendPreference } from './backend.js';
 import { compileRun } from './engine.js';
 import { ShardError, type BackendName } from './errors.js';
@@ -51,7 +51,8 @@ export class RunBackends {
 
   /** Make the backend `spec` requires the active one (see the rule above); `msgId` names the shard in errors. */
   async use(spec: RunSpec, msgId: string): Promise<BackendInfo> {
-    if (typeof compileRun(spec).fused !== 'string') return this.currentInfo;
+    // Host-only runs (the fused MLP path, meta-RL) need no tfjs backend.
+    if (isRlTask(spec.task) || typeof compileRun(spec).fused !== 'string') return this.currentInfo;
     const wanted = this.backendFor(spec);
     let info = this.infos.get(wanted);
     if (!info) {

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import {
   extendIntervalMs,
   fromBundle,
+  isRlTask,
   metaloop,
   paramLayout,
   shardMsgId,
@@ -21,6 +22,7 @@ import { selectBackend, type BackendInfo } from './backend.js';
 import { compileRun, computeShard } from './engine.js';
 import { DataGuard } from './data-guard.js';
 import { DataRefusedError, DatasetError, ShardAbortedError, ShardError, WorkerStateError } from './errors.js';
+import { rlComputePath, rlEvalFields, rlTrainFields } from './rl/shard.js';
 import { gpuOrNone, heartbeatGpuFields, resolveGpu, type GpuInfo } from './gpu.js';
 import { compileWorkerOptions, type CompiledWorkerOptions, type WorkerOptions } from './options.js';
 import { RunBackends } from './run-backend.js';
@@ -235,20 +237,20 @@ export class Worker {
     const record = metaloop.RunRecord.decode(bytes);
     const spec = validateSpec(JSON.parse(record.specJson) as unknown, `run spec of ${shard.runId}`);
     this.guard.check(spec); // before the family reads any data
-    let run: ReturnType<typeof compileRun>;
+    let run: ReturnType<typeof compileRun> | ReturnType<typeof rlComputePath>;
     try {
-      run = compileRun(spec); // unsupported model/task/algorithm fails here, once per run
+      run = isRlTask(spec.task) ? rlComputePath(spec, spec.task) : compileRun(spec); // unsupported model/task/algorithm fails here, once per run
     } catch (err) {
       // Data this worker cannot use (missing, corrupt, too few images): hand the shard back.
       if (err instanceof DatasetError) throw new DataRefusedError(`refusing the run: ${err.message}`, err.path, undefined, undefined, { cause: err });
       throw err;
     }
-    this.guard.bind(spec, run.family);
-    // Which code computes this run's shards: the fused host path (MLPs) or tfjs on the backend.
+    if (!('path' in run)) this.guard.bind(spec, run.family);
+    // Which code computes this run's shards: the fused host path (MLPs), the meta-RL host path, or tfjs on the backend.
     this.log.info('run compute path', {
       runId: shard.runId,
-      path: typeof run.fused === 'string' ? 'tfjs' : 'fused-mlp',
-      ...(typeof run.fused === 'string' ? { backend: this.backends.backendFor(spec), notFused: run.fused } : {}),
+      path: 'path' in run ? run.path : typeof run.fused === 'string' ? 'tfjs' : 'fused-mlp',
+      ...(!('path' in run) && typeof run.fused === 'string' ? { backend: this.backends.backendFor(spec), notFused: run.fused } : {}),
     });
     touch(this.specs, shard.runId, { revision: shard.specRevision, spec });
     this.o.metrics?.initRun(shard.runId);
@@ -349,7 +351,7 @@ export class Worker {
       working = undefined;
       const result =
         r.kind === 'train'
-          ? { ...base, tasks: r.tasks, grad: toBundle({ layout: paramLayout(spec), data: r.grad }), preLossSum: r.preLossSum, postLossSum: r.postLossSum }
+          ? { ...base, tasks: r.tasks, grad: toBundle({ layout: paramLayout(spec), data: r.grad }), preLossSum: r.preLossSum, postLossSum: r.postLossSum, ...rlTrainFields(r) }
           : {
               ...base,
               tasks: r.tasks,
@@ -357,6 +359,7 @@ export class Worker {
               evalAccuracySums: r.evalAccuracySums ?? [],
               evalLossSqSums: r.evalLossSqSums,
               evalAccuracySqSums: r.evalAccuracySqSums ?? [],
+              ...rlEvalFields(r),
             };
       await this.publish(shard.runId, resultId(), { ...result, computeMs, fetchMs }, msg);
       await msg.ack();

@@ -34,7 +34,15 @@ export function parseKinds(value: string): Set<string> {
 export function historyEvents(h: HistoryJson): metaloop.IEvent[] {
   const out: metaloop.IEvent[] = [];
   h.steps.forEach((step, i) =>
-    out.push({ runId: h.runId, kind: metaloop.Event.Kind.KIND_STEP, step, preLoss: h.preLoss[i], postLoss: h.postLoss[i], timestampMs: h.timeMs[i] }),
+    out.push({
+      runId: h.runId,
+      kind: metaloop.Event.Kind.KIND_STEP,
+      step,
+      preLoss: h.preLoss[i],
+      postLoss: h.postLoss[i],
+      ...(h.preReturn && h.postReturn ? { rl: true, preReturn: h.preReturn[i], postReturn: h.postReturn[i] } : {}),
+      timestampMs: h.timeMs[i],
+    }),
   );
   for (const e of h.evals) {
     out.push({
@@ -52,6 +60,9 @@ export function historyEvents(h: HistoryJson): metaloop.IEvent[] {
         ci95: e.ci95,
         lossCi95: e.lossCi95 ?? [],
         ...(e.preLossCi95 ? { preLossCi95: e.preLossCi95 } : {}),
+        ...(e.postReturn
+          ? { preReturn: e.preReturn, postReturn: e.postReturn, preReturnCi95: e.preReturnCi95, returnCi95: e.returnCi95 ?? [], gain: e.gain ?? [], gainCi95: e.gainCi95 ?? [] }
+          : {}),
       },
     });
   }

@@ -122,7 +122,7 @@ export function registerOutputCommands(program: Command, ctx: CliContext): void 
   examples(
     program
       .command('report <run>')
-      .description('write one self-contained HTML page: SVG plots of the meta-train loss and the evaluations against the step, timings, spec')
+      .description('write one self-contained HTML page: SVG plots of the meta-train loss (meta-RL: returns and gains) and the evaluations against the step, timings, spec')
       .requiredOption('--out <file>', 'HTML file to write')
       .addOption(jsonOption())
       .addOption(outputOption())

@@ -26,6 +26,8 @@ export function modelLayers(model: ModelSpec, dims: PresetDims): LayerSpec[] {
       return resnet12Layers(model, dims);
     case 'layers':
       return model.layers;
+    case 'gaussian-mlp':
+      return mlpLayers({ kind: 'mlp', hidden: model.hidden, activation: model.activation }, dims);
   }
 }
 

@@ -5,6 +5,7 @@
  * a problem names the layer, what it got and what fits.
  */
 import { z } from 'zod';
+import { GaussianMlpModelSchema } from '../rl-spec.js';
 import { Conv4ModelSchema } from './presets/conv4.js';
 import { MlpModelSchema } from './presets/mlp.js';
 import { Resnet12ModelSchema } from './presets/resnet12.js';
@@ -30,6 +31,7 @@ export const LayersModelSchema = z.strictObject({
   weights: z.strictObject({ sha256: z.string().regex(/^[0-9a-f]{64}$/, 'the sha256 of the uploaded weights: 64 lowercase hex digits') }).optional(),
 });
 
-export const ModelSchema = z.discriminatedUnion('kind', [MlpModelSchema, Conv4ModelSchema, Resnet12ModelSchema, LayersModelSchema]);
+/** `gaussian-mlp`, the meta-RL policy (rl-spec.ts), compiles its mean network as the mlp preset; its log std follows the graph's tensors (layout.ts). */
+export const ModelSchema = z.discriminatedUnion('kind', [MlpModelSchema, Conv4ModelSchema, Resnet12ModelSchema, LayersModelSchema, GaussianMlpModelSchema]);
 
 export { Conv4ModelSchema, MlpModelSchema, Resnet12ModelSchema };

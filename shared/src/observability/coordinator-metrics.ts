@@ -38,6 +38,10 @@ export interface CoordinatorMetrics {
   readonly metaTrainLoss: Gauge<'run' | 'phase'>;
   readonly evalLoss: Gauge<'run' | 'inner_steps'>;
   readonly evalAccuracy: Gauge<'run' | 'inner_steps'>;
+  /** Meta-RL runs report returns (higher is better) instead of losses. */
+  readonly metaTrainReturn: Gauge<'run' | 'phase'>;
+  readonly evalReturn: Gauge<'run' | 'inner_steps'>;
+  readonly evalReturnGain: Gauge<'run' | 'inner_steps'>;
   readonly tasks: Counter<'run'>;
   readonly shardsDispatched: Counter<'run'>;
   readonly shardsCompleted: Counter<'run'>;
@@ -58,9 +62,11 @@ export interface CoordinatorMetrics {
   /** Creates every per-run series at its zero value so rates and alerts have data from the first scrape. */
   initRun(run: string, opts: { targetSteps: number; info: RunInfoLabels; step?: number; nowMs?: number }): void;
   /** Records one completed meta-step (counter, step gauge, last-step time, duration, train losses). */
-  recordStep(run: string, s: { step: number; seconds: number; lossPre?: number; lossPost?: number; nowMs?: number }): void;
+  recordStep(run: string, s: { step: number; seconds: number; lossPre?: number; lossPost?: number; returnPre?: number; returnPost?: number; nowMs?: number }): void;
   /** Records an evaluation at `innerSteps` adaptation steps; accuracy only for classification tasks. */
   recordEval(run: string, e: { innerSteps: number; loss: number; accuracy?: number }): void;
+  /** Records a meta-RL evaluation's mean return after `innerSteps` steps and its paired gain over 0 steps. */
+  recordEvalReturn(run: string, e: { innerSteps: number; ret: number; gain?: number }): void;
   recordRejected(run: string, reason: RejectReason, n?: number): void;
   recordCheckpoint(run: string, nowMs?: number): void;
   /** Sets the state of one run (one-hot metaloop_run_state) — call `setRunCounts` for the totals. */
@@ -105,6 +111,24 @@ export function createCoordinatorMetrics(registry: Registry): CoordinatorMetrics
   const evalAccuracy = new Gauge({
     name: 'metaloop_eval_accuracy_ratio',
     help: 'Held-out query accuracy (0..1) at the last evaluation; classification tasks only.',
+    labelNames: ['run', 'inner_steps'] as const,
+    registers,
+  });
+  const metaTrainReturn = new Gauge({
+    name: 'metaloop_meta_train_return',
+    help: 'Meta-RL: mean episode return of the last meta-step; phase="pre" with θ, "post" with the adapted θ′ (the outer batch).',
+    labelNames: ['run', 'phase'] as const,
+    registers,
+  });
+  const evalReturn = new Gauge({
+    name: 'metaloop_eval_return',
+    help: 'Meta-RL: mean episode return on the held-out tasks at the last evaluation, after inner_steps adaptation steps (0 = before).',
+    labelNames: ['run', 'inner_steps'] as const,
+    registers,
+  });
+  const evalReturnGain = new Gauge({
+    name: 'metaloop_eval_return_gain',
+    help: 'Meta-RL: mean over held-out tasks of (return after inner_steps steps − return before) at the last evaluation.',
     labelNames: ['run', 'inner_steps'] as const,
     registers,
   });
@@ -180,7 +204,7 @@ export function createCoordinatorMetrics(registry: Registry): CoordinatorMetrics
     shardsRedelivered, shardsSpeculative, aggregationDuration, outerUpdateDuration, parameterBytes, lastCheckpointTimestamp,
     checkpoints, staleness];
   /** Metrics with `run` and more labels. */
-  const runAndMore: Removable[] = [metaTrainLoss, evalLoss, evalAccuracy, resultsRejected, runState, runInfo];
+  const runAndMore: Removable[] = [metaTrainLoss, evalLoss, evalAccuracy, metaTrainReturn, evalReturn, evalReturnGain, resultsRejected, runState, runInfo];
 
   const setRunState = (r: string, state: RunStateLabel): void => {
     for (const s of RUN_STATES) runState.set({ run: r, state: s }, s === state ? 1 : 0);
@@ -188,6 +212,7 @@ export function createCoordinatorMetrics(registry: Registry): CoordinatorMetrics
 
   return {
     registry, metaSteps, runStep, runTargetSteps, lastStepTimestamp, stepDuration, metaTrainLoss, evalLoss, evalAccuracy, tasks,
+    metaTrainReturn, evalReturn, evalReturnGain,
     shardsDispatched, shardsCompleted, shardsRedelivered, shardsSpeculative, resultsRejected, aggregationDuration,
     outerUpdateDuration, liveWorkers, parameterBytes, lastCheckpointTimestamp, checkpoints, staleness, runs, runState, runInfo,
 
@@ -200,18 +225,25 @@ export function createCoordinatorMetrics(registry: Registry): CoordinatorMetrics
       lastCheckpointTimestamp.set({ run: r }, nowMs / 1000);
       runInfo.set({ run: r, ...info }, 1);
     },
-    recordStep(r, { step, seconds, lossPre, lossPost, nowMs = Date.now() }) {
+    recordStep(r, { step, seconds, lossPre, lossPost, returnPre, returnPost, nowMs = Date.now() }) {
       metaSteps.inc({ run: r });
       runStep.set({ run: r }, step);
       lastStepTimestamp.set({ run: r }, nowMs / 1000);
       stepDuration.observe({ run: r }, seconds);
       if (lossPre !== undefined) metaTrainLoss.set({ run: r, phase: 'pre' }, lossPre);
       if (lossPost !== undefined) metaTrainLoss.set({ run: r, phase: 'post' }, lossPost);
+      if (returnPre !== undefined) metaTrainReturn.set({ run: r, phase: 'pre' }, returnPre);
+      if (returnPost !== undefined) metaTrainReturn.set({ run: r, phase: 'post' }, returnPost);
     },
     recordEval(r, { innerSteps, loss, accuracy }) {
       const labels = { run: r, inner_steps: String(innerSteps) };
       evalLoss.set(labels, loss);
       if (accuracy !== undefined) evalAccuracy.set(labels, accuracy);
+    },
+    recordEvalReturn(r, { innerSteps, ret, gain }) {
+      const labels = { run: r, inner_steps: String(innerSteps) };
+      evalReturn.set(labels, ret);
+      if (gain !== undefined) evalReturnGain.set(labels, gain);
     },
     recordRejected(r, reason, n = 1) {
       resultsRejected.inc({ run: r, reason }, n);

@@ -43,6 +43,8 @@ const WORKER_CLI = join(dirname(fileURLToPath(import.meta.resolve('@metaloop/wor
 const EXTERNAL = /\b(gnatsd_|nats_varz_|jetstream_|DCGM_)/;
 /** Classification-only metrics: a sinusoid (regression) run must leave them empty. */
 const CLASSIFICATION_ONLY = /\bmetaloop_eval_accuracy_ratio\b/;
+/** Meta-RL-only metrics (returns, not losses): a sinusoid run must leave them empty (test/src/e2e/navigation-2d.test.ts scrapes them). */
+const RL_ONLY = /\bmetaloop_(meta_train_return|eval_return|eval_return_gain)\b/;
 
 // A run far longer than the test (the fused MLP path does a few hundred steps/s): it must still be
 // running for every rate() over the last seconds; the processes are stopped at the end.
@@ -226,6 +228,10 @@ describe('Prometheus scrapes a live run; every dashboard and alert expression ev
       if (EXTERNAL.test(expr)) continue; // exporter not part of this stack: valid is enough
       if (CLASSIFICATION_ONLY.test(expr)) {
         if (n !== 0) failures.push(`[${q.where}] a regression run must not report accuracy: ${expr}`);
+        continue;
+      }
+      if (RL_ONLY.test(expr)) {
+        if (n !== 0) failures.push(`[${q.where}] a supervised run must not report returns: ${expr}`);
         continue;
       }
       if (n === 0) failures.push(`[${q.where}] no data: ${expr}`);

@@ -6,3 +6,4 @@
  */
 export * from './finite-diff.js';
 export * from './mlp64.js';
+export * from './fd64.js';

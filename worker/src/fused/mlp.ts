@@ -222,8 +222,8 @@ function logSumExpRow(v: Float64Array, o: number, C: number): number {
   return m + Math.log(z);
 }
 
-/** Load n rows of x (float32, flattened per example) into the workspace and run the forward pass. */
-export function forward(ws: MlpWorkspace, theta: Float64Array, x: Float32Array, n: number): void {
+/** Load n rows of x (flattened per example) into the workspace and run the forward pass. */
+export function forward(ws: MlpWorkspace, theta: Float64Array, x: Float32Array | Float64Array, n: number): void {
   ws.reserve(n);
   const sizes = ws.shape.sizes;
   const L = ws.layers;
@@ -339,30 +339,10 @@ export function backward(ws: MlpWorkspace, theta: Float64Array, g: Float64Array)
  * rows) times v (θ's layout).
  */
 export function hessianVector(ws: MlpWorkspace, theta: Float64Array, v: Float64Array, out: Float64Array): void {
+  rForward(ws, theta, v);
   const n = ws.n;
   const sizes = ws.shape.sizes;
   const L = ws.layers;
-  const tanh = ws.shape.activation === 'tanh';
-  const { w: wOffs, b: bOffs } = ws.offsets;
-  // R-forward.
-  for (let l = 0; l < L; l++) {
-    const a = sizes[l]!;
-    const b = sizes[l + 1]!;
-    const rz = ws.rz[l]!;
-    dense(l === 0 ? ws.x : ws.h[l - 1]!, n, a, b, v, wOffs[l]!, bOffs[l]!, rz);
-    // rz += R h_{l−1} · W_l
-    if (l > 0) dense(ws.rh[l - 1]!, n, a, b, theta, wOffs[l]!, -1, rz);
-    const rh = ws.rh[l]!;
-    const m = n * b;
-    if (l + 1 === L) rh.set(rz.subarray(0, m));
-    else if (tanh) {
-      const h = ws.h[l]!;
-      for (let k = 0; k < m; k++) rh[k] = (1 - h[k]! * h[k]!) * rz[k]!;
-    } else {
-      const z = ws.z[l]!;
-      for (let k = 0; k < m; k++) rh[k] = z[k]! > 0 ? rz[k]! : 0;
-    }
-  }
   // R e.
   const C = sizes[L]!;
   const ry = ws.rh[L - 1]!;
@@ -388,7 +368,50 @@ export function hessianVector(ws: MlpWorkspace, theta: Float64Array, v: Float64A
       }
     }
   }
-  // R-backward.
+  rBackward(ws, theta, v, out);
+}
+
+/**
+ * The R-forward pass along v after forward() at θ: R z_i and R h_i of every layer (R ŷ in
+ * rh[L−1]). Other losses (meta-RL's Gaussian policy, rl/gaussian.ts) compute their own R e
+ * into rd[L−1] from it and call rBackward().
+ */
+export function rForward(ws: MlpWorkspace, theta: Float64Array, v: Float64Array): void {
+  const n = ws.n;
+  const sizes = ws.shape.sizes;
+  const L = ws.layers;
+  const tanh = ws.shape.activation === 'tanh';
+  const { w: wOffs, b: bOffs } = ws.offsets;
+  for (let l = 0; l < L; l++) {
+    const a = sizes[l]!;
+    const b = sizes[l + 1]!;
+    const rz = ws.rz[l]!;
+    dense(l === 0 ? ws.x : ws.h[l - 1]!, n, a, b, v, wOffs[l]!, bOffs[l]!, rz);
+    // rz += R h_{l−1} · W_l
+    if (l > 0) dense(ws.rh[l - 1]!, n, a, b, theta, wOffs[l]!, -1, rz);
+    const rh = ws.rh[l]!;
+    const m = n * b;
+    if (l + 1 === L) rh.set(rz.subarray(0, m));
+    else if (tanh) {
+      const h = ws.h[l]!;
+      for (let k = 0; k < m; k++) rh[k] = (1 - h[k]! * h[k]!) * rz[k]!;
+    } else {
+      const z = ws.z[l]!;
+      for (let k = 0; k < m; k++) rh[k] = z[k]! > 0 ? rz[k]! : 0;
+    }
+  }
+}
+
+/**
+ * The R-backward pass: out (θ's layout, the network's part) = H·v given R e in rd[L−1], after
+ * forward(), the loss's δ in d[L−1] with backward(), and rForward() along v, all at θ.
+ */
+export function rBackward(ws: MlpWorkspace, theta: Float64Array, v: Float64Array, out: Float64Array): void {
+  const n = ws.n;
+  const sizes = ws.shape.sizes;
+  const L = ws.layers;
+  const tanh = ws.shape.activation === 'tanh';
+  const { w: wOffs, b: bOffs } = ws.offsets;
   out.fill(0, 0, ws.offsets.size);
   for (let l = L - 1; l >= 0; l--) {
     const a = sizes[l]!;
