@@ -58,12 +58,14 @@ export { shardMsgId, shardSizes, shardTaskSeeds } from './shard.js';
 export { DEFAULT_LEASE_MS, DEFAULT_MAX_DELIVER, defaultResultTimeoutMs, extendIntervalMs } from './lease.js';
 export type {
   AssignedOptions,
+  AssignedShard,
   Assignments,
   Bus,
   Closer,
   Connection,
   ConsumeOptions,
   ParamStore,
+  ResultAck,
   ResultMessage,
   ResultStream,
   RunStore,

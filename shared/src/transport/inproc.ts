@@ -9,7 +9,7 @@ import { NotFoundError, RequestTimeoutError, TransportError } from '../errors.js
 import { DEFAULT_LEASE_MS, DEFAULT_MAX_DELIVER } from '../lease.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { assertRunId, DEFAULT_PREFIX } from '../subjects.js';
-import type { AssignedOptions, Closer, ConsumeOptions, ResultMessage, Transport, WorkMessage } from '../transport.js';
+import type { AssignedOptions, AssignedShard, Closer, ConsumeOptions, ResultAck, ResultMessage, Transport, WorkMessage } from '../transport.js';
 import { BusAssignments } from './assignments.js';
 import { InProcResultQueue, InProcWorkQueue, type QueueSettings } from './inproc-queues.js';
 import { assertSubject, subjectMatches } from './subject-match.js';
@@ -165,19 +165,19 @@ export class InProcTransport implements Transport {
 
   // ---- direct assignment (the hot path, over the bus; checks and wire format in assignments.ts) ----
 
-  assign(workerId: string, runId: string, attempt: number, data: Uint8Array, session?: string): void {
-    this.hot.assign(workerId, runId, attempt, data, session);
+  assign(workerId: string, runId: string, shards: readonly AssignedShard[], session?: string): void {
+    this.hot.assign(workerId, runId, shards, session);
   }
 
-  consumeAssigned(workerId: string, options?: AssignedOptions): AsyncIterable<WorkMessage> {
+  consumeAssigned(workerId: string, options?: AssignedOptions): AsyncIterable<WorkMessage[]> {
     return this.hot.consumeAssigned(workerId, options);
   }
 
-  sendResult(runId: string, msgId: string, data: Uint8Array, timeoutMs: number): Promise<void> {
-    return this.hot.sendResult(runId, msgId, data, timeoutMs);
+  sendResults(workerId: string, runId: string, results: readonly Uint8Array[], timeoutMs: number): Promise<ResultAck[]> {
+    return this.hot.sendResults(workerId, runId, results, timeoutMs);
   }
 
-  serveResults(handler: (msg: ResultMessage) => Promise<void> | void): Closer {
+  serveResults(handler: (msg: ResultMessage) => Promise<ResultAck | void> | ResultAck | void): Closer {
     return this.hot.serveResults(handler);
   }
 

@@ -15,7 +15,7 @@ import { TransportError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { LEASE_REFRESH_MS, leaseFromConsumer, type LeaseSettings } from '../lease.js';
 import { assertRunId } from '../subjects.js';
-import type { AssignedOptions, Closer, ConsumeOptions, ResultMessage, Transport, WorkMessage } from '../transport.js';
+import type { AssignedOptions, AssignedShard, Closer, ConsumeOptions, ResultAck, ResultMessage, Transport, WorkMessage } from '../transport.js';
 import { BusAssignments } from './assignments.js';
 import {
   compileNatsTransportOptions,
@@ -111,6 +111,7 @@ export class NatsTransport implements Transport {
       assertOpen: () => this.assertOpen(),
       // Results above the inline limit go through the `blobs` object store (a light client has none).
       stash: this.blobsChannel ?? undefined,
+      request: (subject, data, timeoutMs) => this.bus.hotRequest(subject, data, timeoutMs),
     });
   }
 
@@ -284,19 +285,19 @@ export class NatsTransport implements Transport {
 
   // ---- direct assignment (the hot path, over the bus; checks and wire format in assignments.ts) ----
 
-  assign(workerId: string, runId: string, attempt: number, data: Uint8Array, session?: string): void {
-    this.hot.assign(workerId, runId, attempt, data, session);
+  assign(workerId: string, runId: string, shards: readonly AssignedShard[], session?: string): void {
+    this.hot.assign(workerId, runId, shards, session);
   }
 
-  consumeAssigned(workerId: string, options?: AssignedOptions): AsyncIterable<WorkMessage> {
+  consumeAssigned(workerId: string, options?: AssignedOptions): AsyncIterable<WorkMessage[]> {
     return this.hot.consumeAssigned(workerId, options);
   }
 
-  sendResult(runId: string, msgId: string, data: Uint8Array, timeoutMs: number): Promise<void> {
-    return this.hot.sendResult(runId, msgId, data, timeoutMs);
+  sendResults(workerId: string, runId: string, results: readonly Uint8Array[], timeoutMs: number): Promise<ResultAck[]> {
+    return this.hot.sendResults(workerId, runId, results, timeoutMs);
   }
 
-  serveResults(handler: (msg: ResultMessage) => Promise<void> | void): Closer {
+  serveResults(handler: (msg: ResultMessage) => Promise<ResultAck | void> | ResultAck | void): Closer {
     return this.hot.serveResults(handler);
   }
 
