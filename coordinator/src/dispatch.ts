@@ -1,16 +1,19 @@
 /**
  * How a round's shards reach workers (the run's `dispatch`):
- * - `queue`: the JetStream WorkQueue (one shared durable pull consumer, AckWait as the lease); for
- *   workers that come and go behind unreliable links.
- * - `direct`: the hot path. Each shard is assigned over core NATS to one live worker (heartbeats),
- *   the one with the fewest shards outstanding (ties: the next in id order after the last pick);
- *   the coordinator holds the lease: a shard whose worker leaves (missed heartbeats, `draining`)
- *   is re-assigned at once (shard-round.ts), one whose result never comes within resultTimeoutMs too.
- *   Every assignment names this coordinator's session: after a restart, a worker drops the shards
- *   of the killed coordinator once the new one assigns work of the run (transport/assignments.ts).
+ * - `queue`: the JetStream WorkQueue (one shared durable pull consumer, AckWait as the lease), one
+ *   message per shard; for workers that come and go behind unreliable links.
+ * - `direct`: the hot path. Each shard is given to one live worker (heartbeats), the one with the
+ *   fewest shards outstanding (ties: the next in id order after the last pick); the shards a
+ *   worker is given of a run in one turn of the event loop (a round's first issue, the re-issues
+ *   of one tick) go to it in one assignment over core NATS (transport/assignments.ts), so messages
+ *   grow with workers, not shards. The coordinator holds each shard's lease: a shard whose worker
+ *   leaves (missed heartbeats, `draining`) is re-assigned at once (shard-round.ts), one whose
+ *   result never comes within resultTimeoutMs too. Every assignment names this coordinator's
+ *   session: after a restart, a worker drops the shards of the killed coordinator once the new
+ *   one assigns work of the run.
  */
 import { randomBytes } from 'node:crypto';
-import type { Assignments, WorkQueue } from '@metaloop/shared';
+import type { AssignedShard, Assignments, WorkQueue } from '@metaloop/shared';
 import { NoLiveWorkerError } from './errors.js';
 
 export type DispatchMode = 'queue' | 'direct';
@@ -50,6 +53,9 @@ export class DirectSender implements ShardSender {
   readonly mode = 'direct' as const;
   private readonly outstanding = new Map<string, number>();
   private last = '';
+  /** Shards given out this turn, by worker then run: one assignment each at the end of the turn. */
+  private pending = new Map<string, Map<string, AssignedShard[]>>();
+  private flushing = false;
 
   constructor(
     private readonly transport: Pick<Assignments, 'assign'>,
@@ -71,8 +77,27 @@ export class DirectSender implements ShardSender {
     for (const w of order) if ((this.outstanding.get(w) ?? 0) < (this.outstanding.get(best) ?? 0)) best = w;
     this.last = best;
     this.outstanding.set(best, (this.outstanding.get(best) ?? 0) + 1);
-    this.transport.assign(best, runId, attempt, data, this.session);
+    let byRun = this.pending.get(best);
+    if (!byRun) this.pending.set(best, (byRun = new Map()));
+    let shards = byRun.get(runId);
+    if (!shards) byRun.set(runId, (shards = []));
+    shards.push({ data, attempt });
+    if (!this.flushing) {
+      this.flushing = true;
+      // After every microtask of this turn: a round issues its shards one await apart.
+      setImmediate(() => this.flush());
+    }
     return best;
+  }
+
+  /** One assignment per (worker, run) of the shards given out this turn. */
+  private flush(): void {
+    const pending = this.pending;
+    this.pending = new Map();
+    this.flushing = false;
+    for (const [worker, byRun] of pending) {
+      for (const [runId, shards] of byRun) this.transport.assign(worker, runId, shards, this.session);
+    }
   }
 
   holds(workerId: string): boolean {

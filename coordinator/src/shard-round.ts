@@ -6,10 +6,10 @@
  */
 import { metaloop, shardMsgId, type Logger } from '@metaloop/shared';
 import type { ShardSender } from './dispatch.js';
-import type { StepCollector, Verdict } from './aggregator.js';
+import type { StepCollector } from './aggregator.js';
 import type { RunObserver } from './observe.js';
 import { NoLiveWorkerError, RunFailedError } from './errors.js';
-import type { Valid } from './validate.js';
+import type { CheckedResult, Verdict } from './result.js';
 import type { Release, ShardTimes } from './scheduler.js';
 
 /** What a round adds to its run's counters. */
@@ -91,14 +91,12 @@ export class ShardRound {
   }
 
   private get label(): string {
-    const c = this.o.collector.options;
-    return `${c.kind === metaloop.ShardKind.SHARD_KIND_EVAL ? 'eval shard' : 'shard'}`;
+    return this.o.collector.options.kind === 'eval' ? 'eval shard' : 'shard';
   }
 
   private msgId(i: number): string {
     const c = this.o.collector.options;
-    const kind = c.kind === metaloop.ShardKind.SHARD_KIND_EVAL ? 'eval' : 'train';
-    const base = shardMsgId(c.runId, c.step, i, kind);
+    const base = shardMsgId(c.runId, c.step, i, c.kind);
     const attempt = this.attempts[i]!;
     return `${base}${this.o.session}${attempt === 0 ? '' : `.r${attempt}`}`;
   }
@@ -287,9 +285,9 @@ export class ShardRound {
     this.failed(i, reason, detail);
   }
 
-  /** Offer a decoded result of this round, validated (`valid`: ResultValidator.check's verdict). */
-  offer(result: metaloop.ShardResult, valid?: Valid): Verdict {
-    const verdict = this.o.collector.offer(result, valid);
+  /** Offer a checked result of this round (validate.ts): the collector places it. */
+  offer(result: CheckedResult): Verdict {
+    const verdict = this.o.collector.place(result);
     if (this.finished) return verdict;
     if (verdict.accepted) {
       const i = verdict.shard;
