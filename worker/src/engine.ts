@@ -247,28 +247,54 @@ export async function computeShard(
   shard: ShardWork,
   options: ComputeShardOptions = {},
 ): Promise<ShardComputation> {
+  const [r] = await computeShards(spec, params, [shard], options);
+  return r!;
+}
+
+/**
+ * The shards of one assignment (one run, one θ) in one pass: the fused host path builds its float64
+ * θ once and runs every task of every shard in one loop; the tfjs path makes θ's tensors (and their
+ * tiled copies) once for all of them. Each shard's rows are summed on their own in task order, and
+ * its tasks are chunked as if it were alone — a chunk never spans two shards, because on tfjs a
+ * task's row may depend on the batch it is computed in (kernels are chosen by shape, notably on a
+ * GPU), and which shards share a worker depends on the worker count. So every result is bitwise
+ * the one computeShard gives for that shard alone. `onTask` counts tasks over all the shards.
+ */
+export async function computeShards(
+  spec: RunSpec,
+  params: Float32Array,
+  shards: readonly ShardWork[],
+  options: ComputeShardOptions = {},
+): Promise<ShardComputation[]> {
   const run = compileRun(spec);
-  const seeds = shard.taskSeeds;
   const yieldEveryMs = options.yieldEveryMs ?? 25;
-  const steps = shard.evalInnerSteps ?? spec.eval.innerSteps;
-  if (shard.kind === 'eval' && !(Number.isInteger(steps) && steps >= 0)) {
-    throw new RangeError(`evalInnerSteps must be a whole number >= 0, got ${steps}`);
-  }
   const classify = run.inner.loss.accuracy !== undefined;
-  const width = shard.kind === 'train' ? run.size + 2 : (steps + 1) * (classify ? 2 : 1);
-  const acc = new Float64Array(width);
-  // Eval: Σ of squares per column too (train rows need none).
-  const sq = new Float64Array(shard.kind === 'eval' ? width : 0);
-  const split: Split = shard.kind === 'eval' ? (shard.split ?? spec.eval.split) : 'train';
+  const total = shards.reduce((n, s) => n + s.taskSeeds.length, 0);
   const host = options.fused !== false && typeof run.fused !== 'string' ? new FusedMlp(run.fused, params) : undefined;
   const canBatch = host !== undefined || ((options.batchTasks ?? run.batchByDefault()) && run.batchedInner !== undefined);
-  const single = canBatch ? undefined : paramTensors(run, params);
   const tiled = new Map<number, tf.Tensor[]>();
-  try {
-    let lastYield = performance.now();
+  /** θ for a chunk of `n` tasks (0: one task, unbatched), made once per call. */
+  const thetaFor = (n: number): tf.Tensor[] => {
+    let t = tiled.get(n);
+    if (!t) tiled.set(n, (t = n === 0 ? paramTensors(run, params) : paramTensors(run, params, n)));
+    return t;
+  };
+  let lastYield = performance.now();
+  let doneAll = 0;
+  const one = async (shard: ShardWork): Promise<ShardComputation> => {
+    const seeds = shard.taskSeeds;
+    const steps = shard.evalInnerSteps ?? spec.eval.innerSteps;
+    if (shard.kind === 'eval' && !(Number.isInteger(steps) && steps >= 0)) {
+      throw new RangeError(`evalInnerSteps must be a whole number >= 0, got ${steps}`);
+    }
+    const width = shard.kind === 'train' ? run.size + 2 : (steps + 1) * (classify ? 2 : 1);
+    const acc = new Float64Array(width);
+    // Eval: Σ of squares per column too (train rows need none).
+    const sq = new Float64Array(shard.kind === 'eval' ? width : 0);
+    const split: Split = shard.kind === 'eval' ? (shard.split ?? spec.eval.split) : 'train';
     let done = 0;
     while (done < seeds.length) {
-      if (options.signal?.aborted) throw new ShardAbortedError(done);
+      if (options.signal?.aborted) throw new ShardAbortedError(doneAll);
       let tasks = seeds.slice(done, done + (canBatch ? run.maxTaskBatch : 1)).map((s) => run.family.sample(s, split));
       let rows: Float32Array;
       if (host) {
@@ -276,14 +302,7 @@ export async function computeShard(
       } else {
         const batched = canBatch && sameSizes(tasks);
         if (!batched) tasks = tasks.slice(0, 1);
-        let theta: tf.Tensor[];
-        if (batched) {
-          let t = tiled.get(tasks.length);
-          if (!t) tiled.set(tasks.length, (t = paramTensors(run, params, tasks.length)));
-          theta = t;
-        } else {
-          theta = single ?? (tiled.get(0) ?? (tiled.set(0, paramTensors(run, params)), tiled.get(0)!));
-        }
+        const theta = thetaFor(batched ? tasks.length : 0);
         rows = shard.kind === 'train' ? trainRows(run, theta, tasks, batched) : evalRows(run, theta, tasks, batched, steps);
       }
       for (let t = 0; t < tasks.length; t++) {
@@ -292,8 +311,9 @@ export async function computeShard(
         for (let j = 0; j < sq.length; j++) sq[j]! += rows[off + j]! * rows[off + j]!;
       }
       done += tasks.length;
-      options.onTask?.(done, seeds.length);
-      if (done < seeds.length && performance.now() - lastYield >= yieldEveryMs) {
+      doneAll += tasks.length;
+      options.onTask?.(doneAll, total);
+      if (doneAll < total && performance.now() - lastYield >= yieldEveryMs) {
         await yieldToLoop();
         lastYield = performance.now();
       }
@@ -311,8 +331,12 @@ export async function computeShard(
     return classify
       ? { kind: 'eval', ...losses, evalAccuracySums: Array.from(acc.subarray(steps + 1)), evalAccuracySqSums: Array.from(sq.subarray(steps + 1)), tasks: seeds.length }
       : { kind: 'eval', ...losses, tasks: seeds.length };
+  };
+  try {
+    const out: ShardComputation[] = [];
+    for (const shard of shards) out.push(await one(shard));
+    return out;
   } finally {
-    if (single) tf.dispose(single);
     for (const t of tiled.values()) tf.dispose(t);
   }
 }
