@@ -228,7 +228,7 @@ export class RunLoop {
       if (this.stateName === 'pending') this.setState('running');
       else this.writeRecord();
       await this.reporter.flush();
-      await retry('storing parameters', logger, signal, () => transport.putParams(this.runId, this.step, this.encodeParams()));
+      await retry('publishing parameters', logger, signal, () => transport.putParams(this.runId, this.step, this.encodeParams()));
       while (this.step < T) {
         await this.waitWhilePaused();
         this.rounds.issueAhead(this.step);
@@ -305,7 +305,10 @@ export class RunLoop {
     this.step = t + 1;
     this.clock.stepsThisSession++;
     const signal = this.stopper.signal;
-    await retry('storing parameters', logger, signal, () => transport.putParams(this.runId, this.step, this.encodeParams()));
+    // The broadcast is the live path; the durable copy only at checkpoints and the end (and for a
+    // worker that missed the broadcast and asks for it: the transport's business).
+    const durable = this.checkpointDue() || this.step === this.spec.outer.steps;
+    await retry('storing parameters', logger, signal, () => transport.putParams(this.runId, this.step, this.encodeParams(), { durable }));
     // Keep the versions rounds in flight may still need (async mode: `staleness` more).
     const old = t - 1 - this.spec.workers.staleness;
     if (old >= 0) transport.deleteParams(this.runId, old).catch(() => {});

@@ -65,6 +65,7 @@ export type {
   Connection,
   ConsumeOptions,
   ParamStore,
+  PutParamsOptions,
   ResultAck,
   ResultMessage,
   ResultStream,

@@ -139,11 +139,25 @@ export interface Assignments {
   serveResults(handler: (msg: ResultMessage) => Promise<ResultAck | void> | ResultAck | void): Closer;
 }
 
-/** Parameter versions θ_t: broadcast to workers, with a durable copy (NATS: Object Store `params`). */
+export interface PutParamsOptions {
+  /**
+   * Write the durable copy now (NATS: Object Store `params`): at checkpoints and the end of a run.
+   * Otherwise a version is broadcast and kept by its publisher, and written durably only when a
+   * reader that missed the broadcast asks for it. Default false.
+   */
+  readonly durable?: boolean;
+}
+
+/**
+ * Parameter versions θ_t: broadcast to workers (the live path); a version's durable copy (NATS:
+ * Object Store `params`) is written at checkpoints and for a reader that asks for it (a late or
+ * reconnecting worker), never on every step.
+ */
 export interface ParamStore {
-  putParams(runId: string, version: number, data: Uint8Array): Promise<void>;
-  /** Throws NotFoundError when absent. */
+  putParams(runId: string, version: number, data: Uint8Array, options?: PutParamsOptions): Promise<void>;
+  /** Throws NotFoundError when absent (not broadcast to this reader, not stored, its publisher does not hold it). */
   getParams(runId: string, version: number): Promise<Uint8Array>;
+  /** The publisher no longer needs the version (its durable copy goes too, unless it is the run's latest durable one). */
   deleteParams(runId: string, version: number): Promise<void>;
 }
 

@@ -9,7 +9,7 @@ import { NotFoundError, RequestTimeoutError, TransportError } from '../errors.js
 import { DEFAULT_LEASE_MS, DEFAULT_MAX_DELIVER } from '../lease.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { assertRunId, DEFAULT_PREFIX } from '../subjects.js';
-import type { AssignedOptions, AssignedShard, Closer, ConsumeOptions, ResultAck, ResultMessage, Transport, WorkMessage } from '../transport.js';
+import type { AssignedOptions, AssignedShard, Closer, ConsumeOptions, PutParamsOptions, ResultAck, ResultMessage, Transport, WorkMessage } from '../transport.js';
 import { BusAssignments } from './assignments.js';
 import { InProcResultQueue, InProcWorkQueue, type QueueSettings } from './inproc-queues.js';
 import { assertSubject, subjectMatches } from './subject-match.js';
@@ -197,7 +197,8 @@ export class InProcTransport implements Transport {
 
   // ---- params ----
 
-  async putParams(runId: string, version: number, data: Uint8Array): Promise<void> {
+  /** In-process the bus's map is the durable copy: every version is kept there (`durable` changes nothing). */
+  async putParams(runId: string, version: number, data: Uint8Array, _options?: PutParamsOptions): Promise<void> {
     this.assertOpen();
     assertRunId(runId);
     assertVersion('params version', version);
