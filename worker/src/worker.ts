@@ -287,7 +287,7 @@ export class Worker {
       }
       fetchMs = now() - t0;
       if (computable.length > 0) {
-        this.log.debug('shards started', { msgIds: computable.map((it) => it.msgId), delivery: computable.map((it) => it.msg.deliveryCount) });
+        this.log.debug('shard started', { msgIds: computable.map((it) => it.msgId), delivery: computable.map((it) => it.msg.deliveryCount) });
         if (this.o.slowShardMs > 0) await new Promise((r) => setTimeout(r, this.o.slowShardMs * computable.length));
         let backend = this.backend.name;
         try {
@@ -417,7 +417,7 @@ export class Worker {
         ...(it.kind === 'train' ? { backpropSeconds: share(computeMs) / 1000 } : { innerLoopSeconds: share(computeMs) / 1000 }),
       });
     }
-    this.log.debug('shards done', { msgIds: out.map((it) => it.msgId), computeMs: Math.round(computeMs), fetchMs: Math.round(fetchMs) });
+    this.log.debug('shard done', { msgIds: out.map((it) => it.msgId), computeMs: Math.round(computeMs), fetchMs: Math.round(fetchMs) });
   }
 
   /** The result msg id of one computation: `<run>.<step>.<shard>.<worker>.<session>.<n>` (unique, see `session`). */
