@@ -30,6 +30,8 @@ export interface ShardSender {
   holds(workerId: string): boolean;
   /** A shard sent to `workerId` is settled (result in, re-assigned or round over). */
   settled(workerId: string): void;
+  /** Send what was given out so far now (direct: one assignment per worker and run); else at the end of the turn. */
+  flush(): void;
 }
 
 export function queueSender(transport: Pick<WorkQueue, 'publishWork'>): ShardSender {
@@ -41,6 +43,7 @@ export function queueSender(transport: Pick<WorkQueue, 'publishWork'>): ShardSen
     },
     holds: () => true,
     settled: () => {},
+    flush: () => {},
   };
 }
 
@@ -55,6 +58,7 @@ export class DirectSender implements ShardSender {
   private last = '';
   /** Shards given out this turn, by worker then run: one assignment each at the end of the turn. */
   private pending = new Map<string, Map<string, AssignedShard[]>>();
+  /** A flush at the end of the turn is scheduled. */
   private flushing = false;
 
   constructor(
@@ -84,17 +88,20 @@ export class DirectSender implements ShardSender {
     shards.push({ data, attempt });
     if (!this.flushing) {
       this.flushing = true;
-      // After every microtask of this turn: a round issues its shards one await apart.
-      setImmediate(() => this.flush());
+      // At the end of the turn unless flushed before (a round flushes once it issued what it can).
+      setImmediate(() => {
+        this.flushing = false;
+        this.flush();
+      });
     }
     return best;
   }
 
-  /** One assignment per (worker, run) of the shards given out this turn. */
-  private flush(): void {
+  /** One assignment per (worker, run) of the shards given out since the last flush. */
+  flush(): void {
+    if (this.pending.size === 0) return;
     const pending = this.pending;
     this.pending = new Map();
-    this.flushing = false;
     for (const [worker, byRun] of pending) {
       for (const [runId, shards] of byRun) this.transport.assign(worker, runId, shards, this.session);
     }

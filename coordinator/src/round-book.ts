@@ -76,7 +76,7 @@ export class RoundBook {
       ...(live ? { timeoutsCount: () => live() > 0 } : {}),
       session: this.o.session,
       signal: AbortSignal.any([this.o.signal, this.ended.signal]),
-      ...(fair ? { acquire: (sig: AbortSignal) => fair.acquire(runId, priority, sig) } : {}),
+      ...(fair ? { acquire: (sig: AbortSignal) => fair.acquire(runId, priority, sig), tryAcquire: () => fair.tryAcquire(runId, priority) } : {}),
       times: this.times,
       speculativeFactor: ctx.speculativeFactor ?? 0,
       speculativeMinMs: ctx.speculativeMinMs ?? 0,

@@ -308,7 +308,14 @@ export class RunLoop {
     // The broadcast is the live path; the durable copy only at checkpoints and the end (and for a
     // worker that missed the broadcast and asks for it: the transport's business).
     const durable = this.checkpointDue() || this.step === this.spec.outer.steps;
-    await retry('storing parameters', logger, signal, () => transport.putParams(this.runId, this.step, this.encodeParams(), { durable }));
+    // θ_{t+1} is broadcast synchronously inside putParams; the step's event and the next round's
+    // assignments follow in this same turn, so all of it leaves in one socket write.
+    const put = retry('storing parameters', logger, signal, () => transport.putParams(this.runId, this.step, this.encodeParams(), { durable }));
+    put.catch(() => {}); // awaited below
+    this.history.addStep(this.step, this.preLoss, this.postLoss);
+    this.emit({ kind: metaloop.Event.Kind.KIND_STEP, preLoss: this.preLoss, postLoss: this.postLoss });
+    if (this.nextIsTraining()) this.rounds.issueAhead(this.step);
+    await put;
     // Keep the versions rounds in flight may still need (async mode: `staleness` more).
     const old = t - 1 - this.spec.workers.staleness;
     if (old >= 0) transport.deleteParams(this.runId, old).catch(() => {});
@@ -320,8 +327,11 @@ export class RunLoop {
       preLoss: this.preLoss,
       postLoss: this.postLoss,
     });
-    this.history.addStep(this.step, this.preLoss, this.postLoss);
-    this.emit({ kind: metaloop.Event.Kind.KIND_STEP, preLoss: this.preLoss, postLoss: this.postLoss });
+  }
+
+  /** The loop's next move is the next train step (no evaluation, checkpoint, pause or end first). */
+  private nextIsTraining(): boolean {
+    return this.step < this.spec.outer.steps && !this.evalDue() && !this.checkpointDue() && this.pausedUntil === null && !this.stopper.signal.aborted;
   }
 
   private async evaluate(): Promise<void> {

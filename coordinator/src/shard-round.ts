@@ -44,6 +44,8 @@ export interface RoundOptions {
   readonly signal: AbortSignal;
   /** A fair-share slot for one shard (none: publish at once). */
   readonly acquire?: (signal: AbortSignal) => Promise<Release>;
+  /** A fair-share slot now, or null (then `acquire` waits for one): a round's shards go out in one turn. */
+  readonly tryAcquire?: () => Release | null;
   /** The run's recent shard durations (recorded here; their median paces speculation). */
   readonly times?: ShardTimes;
   /** Speculative copy after this multiple of the median shard time; 0 = never. */
@@ -170,6 +172,12 @@ export class ShardRound {
   }
 
   private tick(): void {
+    this.checkShards();
+    // The re-issues of this tick: one assignment per worker.
+    this.o.sender.flush();
+  }
+
+  private checkShards(): void {
     const { collector, resultTimeoutMs, times } = this.o;
     const now = Date.now();
     const factor = this.o.speculativeFactor ?? 0;
@@ -206,7 +214,15 @@ export class ShardRound {
       const publishing: Promise<void>[] = [];
       let publishError: unknown = null;
       for (let i = 0; i < collector.shardCount; i++) {
-        if (this.o.acquire) this.releases[i] = await this.o.acquire(signal);
+        if (this.o.acquire) {
+          const now = this.o.tryAcquire?.() ?? null;
+          if (now) this.releases[i] = now;
+          else {
+            // What is given out goes before waiting for a slot.
+            this.o.sender.flush();
+            this.releases[i] = await this.o.acquire(signal);
+          }
+        }
         if (collector.has(i)) {
           this.releaseSlot(i);
           continue;
@@ -228,6 +244,8 @@ export class ShardRound {
         // eslint-disable-next-line @typescript-eslint/only-throw-error
         if (this.failure !== null) throw this.failure;
       }
+      // Every shard given out in this turn: one assignment per worker (direct dispatch).
+      this.o.sender.flush();
       await Promise.all(publishing);
       // Rethrow failures as they were caught (`!== null` narrows unknown to {}).
       /* eslint-disable @typescript-eslint/only-throw-error */

@@ -87,6 +87,19 @@ export interface BusAssignmentsOptions {
   readonly replyHoldMs?: number;
   /** The hot path's request (NATS: one long-lived reply subscription, nats-bus.ts); default the bus's. */
   readonly request?: (subject: string, data: Uint8Array, timeoutMs: number) => Promise<Uint8Array>;
+  /**
+   * Serve requests whose reply may be sent synchronously from elsewhere (NATS: nats-bus.ts
+   * serveRaw), so that a reply carrying an assignment leaves in the same socket write as what the
+   * coordinator published in that turn (θ, the step's event); default: the bus's serve.
+   */
+  readonly serveRaw?: (subject: string, handler: (data: Uint8Array, subject: string, reply: RawReply) => void) => Closer;
+}
+
+/** The reply to one request, sent when it is ready (once). */
+export interface RawReply {
+  respond(data: Uint8Array): void;
+  /** Fail the request (its error travels back to the requester). */
+  fail(err: unknown): void;
 }
 
 /** Sessions of one run as one consumer saw them. */
@@ -97,9 +110,8 @@ interface RunSessions {
 
 /** A worker's result reply being held for its next assignments (coordinator side). */
 interface HeldReply {
-  readonly assignments: Uint8Array[];
-  /** Send the reply now (idempotent). */
-  readonly release: () => void;
+  /** Send the reply now, with `assignment` when given (once; later calls publish theirs instead). */
+  readonly release: (assignment?: Uint8Array) => boolean;
 }
 
 export class BusAssignments implements Assignments {
@@ -135,13 +147,8 @@ export class BusAssignments implements Assignments {
       runId,
       session,
     }).finish();
-    const token = workerToken(workerId);
-    const hold = this.held.get(token);
-    if (hold) {
-      hold.assignments.push(data);
-      hold.release();
-      return;
-    }
+    const hold = this.held.get(workerToken(workerId));
+    if (hold?.release(data)) return;
     this.bus.publish(`${this.subj.assign(workerId)}.${runId}.${session}`, data);
   }
 
@@ -305,39 +312,43 @@ export class BusAssignments implements Assignments {
     this.o.assertOpen();
     const stem = this.subj.hotResults('');
     const stash = this.o.stash;
-    const releaseAll = () => {
-      for (const h of [...this.held.values()]) h.release();
-    };
-    const served = this.bus.serve(this.subj.hotResultsAll(), async (data, subject) => {
-      const rest = (subject ?? '').slice(stem.length);
-      const [runId = '', token = ''] = rest.split('.', 2);
-      const name = stash ? stashedName(data) : null;
-      let bytes = data;
-      if (stash && name !== null) {
-        const got = await stash.get(name);
-        // The error travels back in the reply: the worker's send fails and it sends the results again.
-        if (!got) throw new TransportError(`results ${rest}: their stashed payload ${name} is gone`);
-        bytes = got;
-      }
-      let acks: ResultAck[];
-      try {
-        acks = await this.handleBatch(bytes, runId, rest, handler);
-      } finally {
-        if (stash && name !== null) await stash.delete(name).catch(() => undefined);
-      }
-      const assignments = await this.hold(token);
-      return metaloop.ResultReply.encode({
-        acks: acks.map((a) => ({ accepted: a.accepted, reason: a.reason ?? '', detail: a.detail ?? '' })),
-        assignments,
-      }).finish();
+    const serveRaw =
+      this.o.serveRaw ??
+      ((subject: string, h: (data: Uint8Array, subject: string, reply: RawReply) => void): Closer =>
+        this.bus.serve(subject, (data, subj) => new Promise<Uint8Array>((respond, fail) => h(data, subj, { respond, fail }))));
+    const served = serveRaw(this.subj.hotResultsAll(), (data, subject, reply) => {
+      void (async () => {
+        const rest = (subject ?? '').slice(stem.length);
+        const [runId = '', token = ''] = rest.split('.', 2);
+        const name = stash ? stashedName(data) : null;
+        let bytes = data;
+        if (stash && name !== null) {
+          const got = await stash.get(name);
+          // The error travels back in the reply: the worker's send fails and it sends the results again.
+          if (!got) throw new TransportError(`results ${rest}: their stashed payload ${name} is gone`);
+          bytes = got;
+        }
+        let acks: ResultAck[];
+        try {
+          acks = await this.handleBatch(bytes, runId, rest, handler);
+        } finally {
+          if (stash && name !== null) await stash.delete(name).catch(() => undefined);
+        }
+        const encoded = acks.map((a) => ({ accepted: a.accepted, reason: a.reason ?? '', detail: a.detail ?? '' }));
+        this.hold(token, (assignments) => reply.respond(metaloop.ResultReply.encode({ acks: encoded, assignments }).finish()));
+      })().catch((err: unknown) => reply.fail(err));
     });
     return {
       close: async () => {
-        releaseAll();
+        this.releaseAll();
         await served.close();
-        releaseAll();
+        this.releaseAll();
       },
     };
+  }
+
+  private releaseAll(): void {
+    for (const h of [...this.held.values()]) h.release();
   }
 
   /** One handler call per result of a batch (an undecodable batch: one call with its bytes, rejected there). */
@@ -363,33 +374,28 @@ export class BusAssignments implements Assignments {
   }
 
   /**
-   * Hold the reply to worker `token` for up to replyHoldMs: resolves with the assignments that came
-   * for it meanwhile (at once when one comes; every one made in that same turn rides along).
+   * Hold the reply to worker `token` for up to replyHoldMs: `send` goes at once, synchronously,
+   * with the first assignment made for that worker meanwhile (in the same turn as whatever else
+   * the coordinator published then), or without one when the hold ends.
    */
-  private hold(token: string): Promise<Uint8Array[]> {
-    if (this.holdMs <= 0 || !token || this.o.closing.aborted) return Promise.resolve([]);
+  private hold(token: string, send: (assignments: Uint8Array[]) => void): void {
+    if (this.holdMs <= 0 || !token || this.o.closing.aborted) return send([]);
     // A reply already held for this worker (it sent another batch meanwhile) goes now.
     this.held.get(token)?.release();
-    return new Promise<Uint8Array[]>((resolve) => {
-      const assignments: Uint8Array[] = [];
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      let released = false;
-      const entry: HeldReply = {
-        assignments,
-        release: () => {
-          if (released) return;
-          released = true;
-          clearTimeout(timer);
-          // The reply goes after the current turn: assignments made in it still ride along.
-          queueMicrotask(() => {
-            if (this.held.get(token) === entry) this.held.delete(token);
-            resolve(assignments);
-          });
-        },
-      };
-      this.held.set(token, entry);
-      timer = setTimeout(entry.release, this.holdMs);
-      timer.unref?.();
-    });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let sent = false;
+    const entry: HeldReply = {
+      release: (assignment) => {
+        if (sent) return false;
+        sent = true;
+        clearTimeout(timer);
+        if (this.held.get(token) === entry) this.held.delete(token);
+        send(assignment ? [assignment] : []);
+        return true;
+      },
+    };
+    this.held.set(token, entry);
+    timer = setTimeout(() => entry.release(), this.holdMs);
+    timer.unref?.();
   }
 }

@@ -13,6 +13,7 @@ import { createInbox, headers as natsHeaders, type Msg, type NatsConnection, typ
 import { ConnectionError, RequestTimeoutError, TransportError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Bus, Closer } from '../transport.js';
+import type { RawReply } from './assignments.js';
 import { requestError } from './nats-options.js';
 
 const ERROR_HEADER = 'Metaloop-Error';
@@ -83,6 +84,20 @@ export class NatsBus implements Bus {
   // ---- request/reply ----
 
   serve(subject: string, handler: (data: Uint8Array, subject: string) => Promise<Uint8Array>): Closer {
+    return this.serveRaw(subject, (data, subj, reply) => {
+      handler(data, subj).then(
+        (r) => reply.respond(r),
+        (e: unknown) => reply.fail(e),
+      );
+    });
+  }
+
+  /**
+   * Serve requests, each answered once through its `reply` whenever it is ready — synchronously
+   * from wherever it is sent (the hot path holds result replies for the next assignment,
+   * assignments.ts). A failure travels back in a header; request() throws it.
+   */
+  serveRaw(subject: string, handler: (data: Uint8Array, subject: string, reply: RawReply) => void): Closer {
     this.h.assertOpen();
     const sub = this.nc.subscribe(subject, {
       queue: `${this.h.prefix}-api`,
@@ -91,19 +106,29 @@ export class NatsBus implements Bus {
           this.h.log.warn('service subscription error', { subject, error: errMessage(err) });
           return;
         }
-        void (async () => {
+        let answered = false;
+        const send = (data: Uint8Array, h?: ReturnType<typeof natsHeaders>) => {
+          if (answered) return;
+          answered = true;
           try {
-            msg.respond(await handler(msg.data, msg.subject));
+            msg.respond(data, h ? { headers: h } : undefined);
           } catch (e) {
+            this.h.log.warn('cannot reply', { subject, error: errMessage(e) });
+          }
+        };
+        const reply: RawReply = {
+          respond: (data) => send(data),
+          fail: (e) => {
             const h = natsHeaders();
             h.set(ERROR_HEADER, errMessage(e).replace(/[\r\n]+/g, ' ').slice(0, 2000));
-            try {
-              msg.respond(new Uint8Array(0), { headers: h });
-            } catch (e2) {
-              this.h.log.warn('cannot reply', { subject, error: errMessage(e2) });
-            }
-          }
-        })();
+            send(new Uint8Array(0), h);
+          },
+        };
+        try {
+          handler(msg.data, msg.subject, reply);
+        } catch (e) {
+          reply.fail(e);
+        }
       },
     });
     // async so that a throwing unsubscribe() becomes a rejection, which track() catches and logs.

@@ -114,6 +114,7 @@ export class NatsTransport implements Transport {
       // Results above the inline limit go through the `blobs` object store (a light client has none).
       stash: this.blobsChannel ?? undefined,
       request: (subject, data, timeoutMs) => this.bus.hotRequest(subject, data, timeoutMs),
+      serveRaw: (subject, handler) => this.bus.serveRaw(subject, handler),
     });
   }
 
