@@ -48,6 +48,8 @@ export interface LocalOptions {
   readonly onHeartbeat?: (heartbeat: metaloop.Heartbeat) => void;
   /** The coordinator's run-spec limits (e.g. a larger maxParams). */
   readonly limits?: RunLimits | undefined;
+  /** More environment for worker process `index` (0-based; benchmarks: one slow worker). */
+  readonly workerEnv?: (index: number) => Readonly<Record<string, string>>;
 }
 
 export interface LocalResult {
@@ -206,6 +208,7 @@ export async function runLocal(o: LocalOptions): Promise<LocalResult> {
             METALOOP_WORKER_ID: `local-${i + 1}`,
             METALOOP_DISPATCH: o.dispatch ?? 'direct',
             METALOOP_LOG_LEVEL: process.env.METALOOP_LOG_LEVEL ?? 'warn',
+            ...o.workerEnv?.(i),
           },
           stdio: ['ignore', 'inherit', 'inherit'],
         });
