@@ -249,9 +249,10 @@ export class Worker {
     if (items.length === 0) return;
     const t0 = now();
     const first = items[0]!;
-    // In-progress acks well inside the lease the work consumer really has (its owner sets it).
+    // Queue: in-progress acks well inside the lease the work consumer really has (its owner sets
+    // it). Direct dispatch: the coordinator holds the lease, nothing to extend.
     const workingMs = Math.min(...items.map((it) => extendIntervalMs(this.o.workingMs, it.msg.leaseMs)));
-    const working = setInterval(() => items.forEach((it) => it.msg.working()), workingMs);
+    const working = this.o.dispatch === 'queue' ? setInterval(() => items.forEach((it) => it.msg.working()), workingMs) : undefined;
     /** Results to return, by item; items that failed transiently were given back (nak). */
     const results = new Map<Item, metaloop.ShardResult.$Properties>();
     let fetchMs = 0;

@@ -14,9 +14,10 @@
  * A held reply is sent at once when an assignment comes, when the hold ends, or at close; a
  * worker waiting for it is idle anyway (the coordinator has nothing for it).
  *
- * A batch above the stash's inline limit (NATS: 768 KiB, under max_payload) goes into the stash
- * (NATS: the `blobs` object store) and the request carries only its name; the coordinator reads
- * it, hands the results over and deletes it once handled. Exactly-once accounting is the
+ * Results that do not fit in one message go as several requests, each as big as fits inline
+ * (NATS: 768 KiB, under max_payload; e.g. one Conv4 gradient each); one result above the inline
+ * limit goes into the stash (NATS: the `blobs` object store) and its request carries only the
+ * name; the coordinator reads it, hands the result over and deletes it once handled. Exactly-once accounting is the
  * coordinator's (one accepted result per shard), whichever way the bytes came.
  *
  * `<session>` names the coordinator session that assigned the shards. Once a consumer sees another
@@ -72,6 +73,36 @@ function stashedName(data: Uint8Array): string | null {
   if (data.byteLength <= STASHED.byteLength || data[0] !== 0) return null;
   for (let i = 0; i < STASHED.byteLength; i++) if (data[i] !== STASHED[i]) return null;
   return new TextDecoder().decode(data.subarray(STASHED.byteLength));
+}
+
+/** Bytes `data` takes as one element of a repeated bytes field: tag, length varint, data. */
+function framedSize(data: Uint8Array): number {
+  let n = data.byteLength;
+  let varint = 1;
+  while (n >= 0x80) {
+    n >>>= 7;
+    varint++;
+  }
+  return 1 + varint + data.byteLength;
+}
+
+/** Consecutive results grouped so that each group's ResultBatch fits in `limit` bytes (a result too big alone: its own group). */
+export function inlineGroups(results: readonly Uint8Array[], limit: number): Uint8Array[][] {
+  const groups: Uint8Array[][] = [];
+  let group: Uint8Array[] = [];
+  let size = 0;
+  for (const r of results) {
+    const s = framedSize(r);
+    if (group.length > 0 && size + s > limit) {
+      groups.push(group);
+      group = [];
+      size = 0;
+    }
+    group.push(r);
+    size += s;
+  }
+  if (group.length > 0) groups.push(group);
+  return groups;
 }
 
 export interface BusAssignmentsOptions {
@@ -267,19 +298,31 @@ export class BusAssignments implements Assignments {
 
   // ---- worker: results out ----
 
+  /**
+   * The results in as few requests as fit inline (NATS: 768 KiB each; sent in the same turn, so in
+   * one socket write), a result too big alone through the stash; the acks in order.
+   */
   async sendResults(workerId: string, runId: string, results: readonly Uint8Array[], timeoutMs: number): Promise<ResultAck[]> {
     this.o.assertOpen();
     assertRunId(runId);
     if (results.length === 0) return [];
     const token = workerToken(workerId);
-    const subject = `${this.subj.hotResults(runId)}.${token}.${this.tag}.${++this.sent}`;
+    const groups = inlineGroups(results, this.o.stash?.inlineMaxBytes ?? Infinity);
+    const acks = await Promise.all(groups.map((g) => this.sendBatch(token, runId, g, timeoutMs)));
+    return acks.flat();
+  }
+
+  /** One ResultBatch request; its reply's acks (assignments riding on it go to the consumer). */
+  private async sendBatch(token: string, runId: string, results: readonly Uint8Array[], timeoutMs: number): Promise<ResultAck[]> {
+    const n = ++this.sent;
+    const subject = `${this.subj.hotResults(runId)}.${token}.${this.tag}.${n}`;
     const data = metaloop.ResultBatch.encode({ results: results as Uint8Array[] }).finish();
     const stash = this.o.stash;
     let reply: Uint8Array;
     if (!stash || data.byteLength <= stash.inlineMaxBytes) {
       reply = await this.request(subject, data, timeoutMs);
     } else {
-      const name = await stash.put(`${runId}.${token}.${this.tag}.${this.sent}`, data);
+      const name = await stash.put(`${runId}.${token}.${this.tag}.${n}`, data);
       const pointer = new Uint8Array(STASHED.byteLength + name.length);
       pointer.set(STASHED);
       pointer.set(new TextEncoder().encode(name), STASHED.byteLength);
