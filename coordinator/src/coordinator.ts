@@ -107,7 +107,8 @@ export class Coordinator {
         }),
       );
       // Hot-path results (direct dispatch): one request each, the reply is the ack.
-      this.closers.push(transport.serveResults((msg) => this.onResult(msg)));
+      // A worker's reply is held for its next assignment only while it holds none of our shards.
+      this.closers.push(transport.serveResults((msg) => this.onResult(msg), { holdReply: (token) => this.ctx.sender.idle(token) }));
       this.closers.push(
         ...serveApi(
           transport,

@@ -13,7 +13,7 @@
  *   one assigns work of the run.
  */
 import { randomBytes } from 'node:crypto';
-import type { AssignedShard, Assignments, WorkQueue } from '@metaloop/shared';
+import { workerToken, type AssignedShard, type Assignments, type WorkQueue } from '@metaloop/shared';
 import { NoLiveWorkerError } from './errors.js';
 
 export type DispatchMode = 'queue' | 'direct';
@@ -32,6 +32,8 @@ export interface ShardSender {
   settled(workerId: string): void;
   /** Send what was given out so far now (direct: one assignment per worker and run); else at the end of the turn. */
   flush(): void;
+  /** Whether the worker with this subject token (`workerToken`) holds no shard of this coordinator. */
+  idle(workerToken: string): boolean;
 }
 
 export function queueSender(transport: Pick<WorkQueue, 'publishWork'>): ShardSender {
@@ -44,6 +46,7 @@ export function queueSender(transport: Pick<WorkQueue, 'publishWork'>): ShardSen
     holds: () => true,
     settled: () => {},
     flush: () => {},
+    idle: () => true,
   };
 }
 
@@ -95,6 +98,11 @@ export class DirectSender implements ShardSender {
       });
     }
     return best;
+  }
+
+  idle(token: string): boolean {
+    for (const [w, n] of this.outstanding) if (n > 0 && workerToken(w) === token) return false;
+    return true;
   }
 
   /** One assignment per (worker, run) of the shards given out since the last flush. */

@@ -70,6 +70,7 @@ export type {
   ResultMessage,
   ResultStream,
   RunStore,
+  ServeResultsOptions,
   Transport,
   WorkerTransport,
   WorkMessage,

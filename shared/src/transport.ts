@@ -136,7 +136,16 @@ export interface Assignments {
    */
   sendResults(workerId: string, runId: string, results: readonly Uint8Array[], timeoutMs: number): Promise<ResultAck[]>;
   /** Coordinator: take hot-path results, one handler call per result; its verdicts are the acks of the reply. */
-  serveResults(handler: (msg: ResultMessage) => Promise<ResultAck | void> | ResultAck | void): Closer;
+  serveResults(handler: (msg: ResultMessage) => Promise<ResultAck | void> | ResultAck | void, options?: ServeResultsOptions): Closer;
+}
+
+export interface ServeResultsOptions {
+  /**
+   * Whether to hold the reply to a worker's results for its next assignment, given the worker's
+   * subject token (`workerToken`): only when the worker has nothing else to do for this
+   * coordinator (it waits for the reply; with shards still to compute it must not). Default: always.
+   */
+  readonly holdReply?: (workerToken: string) => boolean;
 }
 
 export interface PutParamsOptions {

@@ -7,12 +7,12 @@
  * coordinator's `ResultReply` acks each result (accepted or rejected, with the reason). No broker
  * state: what must survive a restart stays in JetStream.
  *
- * The reply may carry the worker's next assignments: the coordinator holds a worker's reply for up
- * to `replyHoldMs` (default 500 ms), and an `assign()` to that worker meanwhile rides on it
- * instead of going as a message of its own (in synchronous mode the next round is assigned as
- * soon as the last result of a step is in, so the reply and the next assignment are one message).
- * A held reply is sent at once when an assignment comes, when the hold ends, or at close; a
- * worker waiting for it is idle anyway (the coordinator has nothing for it).
+ * The reply may carry the worker's next assignment: when the worker has nothing else to do for the
+ * coordinator (`holdReply`), its reply is held for up to `replyHoldMs` (default 500 ms), and an
+ * `assign()` to that worker meanwhile rides on it instead of going as a message of its own (in
+ * synchronous mode the next round is assigned as soon as the last result of a step is in, so the
+ * reply and the next assignment are one message). A held reply is sent at once when an
+ * assignment comes, when the hold ends, or at close; a worker waiting for it is idle anyway.
  *
  * Results that do not fit in one message go as several requests, each as big as fits inline
  * (NATS: 768 KiB, under max_payload; e.g. one Conv4 gradient each); one result above the inline
@@ -34,7 +34,7 @@ import { randomBytes } from 'node:crypto';
 import { TransportError } from '../errors.js';
 import { metaloop } from '../gen/metaloop.js';
 import { assertRunId, subjects, workerToken, type Subjects } from '../subjects.js';
-import type { AssignedOptions, AssignedShard, Assignments, Bus, Closer, ResultAck, ResultMessage, WorkMessage } from '../transport.js';
+import type { AssignedOptions, AssignedShard, Assignments, Bus, Closer, ResultAck, ResultMessage, ServeResultsOptions, WorkMessage } from '../transport.js';
 
 /** Deliveries of an assigned shard on one worker before its failure is reported (as MaxDeliver). */
 export const DIRECT_MAX_DELIVER = 5;
@@ -351,8 +351,9 @@ export class BusAssignments implements Assignments {
 
   // ---- coordinator: results in ----
 
-  serveResults(handler: (msg: ResultMessage) => Promise<ResultAck | void> | ResultAck | void): Closer {
+  serveResults(handler: (msg: ResultMessage) => Promise<ResultAck | void> | ResultAck | void, options: ServeResultsOptions = {}): Closer {
     this.o.assertOpen();
+    const holdFor = options.holdReply ?? (() => true);
     const stem = this.subj.hotResults('');
     const stash = this.o.stash;
     const serveRaw =
@@ -378,7 +379,10 @@ export class BusAssignments implements Assignments {
           if (stash && name !== null) await stash.delete(name).catch(() => undefined);
         }
         const encoded = acks.map((a) => ({ accepted: a.accepted, reason: a.reason ?? '', detail: a.detail ?? '' }));
-        this.hold(token, (assignments) => reply.respond(metaloop.ResultReply.encode({ acks: encoded, assignments }).finish()));
+        const send = (assignments: Uint8Array[]) => reply.respond(metaloop.ResultReply.encode({ acks: encoded, assignments }).finish());
+        // Held only while the worker has nothing else to do (it waits for this reply).
+        if (holdFor(token)) this.hold(token, send);
+        else send([]);
       })().catch((err: unknown) => reply.fail(err));
     });
     return {

@@ -9,7 +9,7 @@ import { NotFoundError, RequestTimeoutError, TransportError } from '../errors.js
 import { DEFAULT_LEASE_MS, DEFAULT_MAX_DELIVER } from '../lease.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { assertRunId, DEFAULT_PREFIX } from '../subjects.js';
-import type { AssignedOptions, AssignedShard, Closer, ConsumeOptions, PutParamsOptions, ResultAck, ResultMessage, Transport, WorkMessage } from '../transport.js';
+import type { AssignedOptions, AssignedShard, Closer, ConsumeOptions, PutParamsOptions, ResultAck, ResultMessage, ServeResultsOptions, Transport, WorkMessage } from '../transport.js';
 import { BusAssignments } from './assignments.js';
 import { InProcResultQueue, InProcWorkQueue, type QueueSettings } from './inproc-queues.js';
 import { assertSubject, subjectMatches } from './subject-match.js';
@@ -177,8 +177,8 @@ export class InProcTransport implements Transport {
     return this.hot.sendResults(workerId, runId, results, timeoutMs);
   }
 
-  serveResults(handler: (msg: ResultMessage) => Promise<ResultAck | void> | ResultAck | void): Closer {
-    return this.hot.serveResults(handler);
+  serveResults(handler: (msg: ResultMessage) => Promise<ResultAck | void> | ResultAck | void, options?: ServeResultsOptions): Closer {
+    return this.hot.serveResults(handler, options);
   }
 
   // ---- results ----

@@ -15,7 +15,7 @@ import { TransportError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { LEASE_REFRESH_MS, leaseFromConsumer, type LeaseSettings } from '../lease.js';
 import { assertRunId } from '../subjects.js';
-import type { AssignedOptions, AssignedShard, Closer, ConsumeOptions, PutParamsOptions, ResultAck, ResultMessage, Transport, WorkMessage } from '../transport.js';
+import type { AssignedOptions, AssignedShard, Closer, ConsumeOptions, PutParamsOptions, ResultAck, ResultMessage, ServeResultsOptions, Transport, WorkMessage } from '../transport.js';
 import { BusAssignments } from './assignments.js';
 import {
   compileNatsTransportOptions,
@@ -300,8 +300,8 @@ export class NatsTransport implements Transport {
     return this.hot.sendResults(workerId, runId, results, timeoutMs);
   }
 
-  serveResults(handler: (msg: ResultMessage) => Promise<ResultAck | void> | ResultAck | void): Closer {
-    return this.hot.serveResults(handler);
+  serveResults(handler: (msg: ResultMessage) => Promise<ResultAck | void> | ResultAck | void, options?: ServeResultsOptions): Closer {
+    return this.hot.serveResults(handler, options);
   }
 
   // ---- results ----
