@@ -85,7 +85,7 @@ export class DirectSender implements ShardSender {
     this.last = best;
     this.outstanding.set(best, (this.outstanding.get(best) ?? 0) + 1);
     let byRun = this.pending.get(best);
-    if (!byRun) this.pending.set(best, (byRun = new Map()));
+    if (!byRun) this.pending.set(best, (byRun = new Map<string, AssignedShard[]>()));
     let shards = byRun.get(runId);
     if (!shards) byRun.set(runId, (shards = []));
     shards.push({ data, attempt });

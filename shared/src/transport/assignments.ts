@@ -429,7 +429,6 @@ export class BusAssignments implements Assignments {
     if (this.holdMs <= 0 || !token || this.o.closing.aborted) return send([]);
     // A reply already held for this worker (it sent another batch meanwhile) goes now.
     this.held.get(token)?.release();
-    let timer: ReturnType<typeof setTimeout> | undefined;
     let sent = false;
     const entry: HeldReply = {
       release: (assignment) => {
@@ -442,7 +441,7 @@ export class BusAssignments implements Assignments {
       },
     };
     this.held.set(token, entry);
-    timer = setTimeout(() => entry.release(), this.holdMs);
+    const timer = setTimeout(() => entry.release(), this.holdMs);
     timer.unref?.();
   }
 }

@@ -209,6 +209,8 @@ export class NatsBus implements Bus {
       },
     });
     this.replies = { inbox, sub, waiting };
+    // async so that a throwing unsubscribe() becomes a rejection, which track() catches and logs.
+    // eslint-disable-next-line @typescript-eslint/require-await
     this.h.track(async () => {
       if (!this.nc.isClosed()) sub.unsubscribe();
       for (const w of waiting.values()) {

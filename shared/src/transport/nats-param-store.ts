@@ -98,7 +98,7 @@ export class NatsParamStore implements ParamStore {
     const owned: Uint8Array = Buffer.allocUnsafeSlow(data.byteLength);
     owned.set(data);
     let held = this.held.get(runId);
-    if (!held) this.held.set(runId, (held = new Map()));
+    if (!held) this.held.set(runId, (held = new Map<number, Uint8Array>()));
     held.set(version, owned);
     this.serveAsks();
     this.broadcast.publish(runId, version, owned);
