@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { layoutSize, metaloop, paramLayout, parseSpec, SpecError, type Closer, type ResultAck, type ResultMessage, type RunSpec } from '@metaloop/shared';
-import { RejectCounter, type RejectReason } from './result.js';
+import { kindFromProto, RejectCounter, type RejectReason } from './result.js';
 import { decodeResult } from './validate.js';
 import { serveApi } from './api.js';
 import { exportBlob, historyBlob, serveDataApi, type RunBlob } from './artifacts.js';
@@ -357,7 +357,7 @@ export class Coordinator {
     }
     const verdict = loop.offer(decoded.result);
     if (!verdict.accepted) return this.reject(verdict.reason, verdict.detail, runId);
-    const train = decoded.result.kind !== metaloop.ShardKind.SHARD_KIND_EVAL;
+    const train = kindFromProto(decoded.result.kind) === 'train';
     this.options.metrics?.resultAccepted(runId, { tasks: decoded.result.tasks, staleness: verdict.staleness ?? 0, train });
     return ACCEPTED;
   }
