@@ -118,6 +118,7 @@ const out = {
   dispatch: cfg.dispatch,
   wallSeconds: result.wallSeconds,
   record: summaryJson(result.record),
+  staleness: { mean: result.record.stalenessMean ?? 0, max: result.record.stalenessMax ?? 0 },
   stepAt,
   workers: [...workers.values()],
   cpu,

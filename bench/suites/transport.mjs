@@ -97,7 +97,7 @@ async function runAsyncRow(plan, floor, log, signal) {
       if (signal.aborted) throw new Error('aborted');
       const spec = { ...plan.spec, workers: { ...plan.spec.workers, staleness: s } };
       const r = await localRun({ spec, workers: plan.workers, embedded: false, dispatch: 'direct', natsUrl: floor.url, natsPid: floor.pid, natsMonitor: floor.monitorUrl, cpuFrom: plan.warmup, slowWorkerMs: plan.slowMs });
-      const x = { rate: stepRate(r, plan.warmup), stalenessMean: r.record.staleness?.mean ?? 0, stalenessMax: r.record.staleness?.max ?? 0, cpu: cpuPerStep(r, plan.warmup) };
+      const x = { rate: stepRate(r, plan.warmup), stalenessMean: r.staleness?.mean ?? 0, stalenessMax: r.staleness?.max ?? 0, cpu: cpuPerStep(r, plan.warmup) };
       out[s].push(x);
       log(`async row: staleness ${s}, worker 1 ${plan.slowMs} ms slower per shard: ${fmt(x.rate)} steps/s (staleness mean ${fmt(x.stalenessMean, 2)}, max ${x.stalenessMax})`);
     }
