@@ -9,10 +9,14 @@
  * coordinator here on the nats-server at natsUrl and `workers` metaloop-worker processes (they
  * inherit this process's environment, e.g. TF_NUM_INTRAOP_THREADS). Both arms are timed the same
  * way: the arrival of each step event here (performance.now()).
- * CPU: /proc/<pid>/stat of this process (the coordinator; in-process workers too) and of every
- * worker process (heartbeats carry the pid), read when step `cpuFrom` and the last step arrive.
+ * CPU: /proc/<pid>/stat of this process (the coordinator; in-process workers too), of every
+ * worker process (heartbeats carry the pid) and of the nats-server (`natsPid`, when given), read
+ * when step `cpuFrom` and the last step arrive; with `natsMonitor` (the server's monitoring URL)
+ * its /varz message counters at the same two moments. `slowWorkerMs`: worker process 1 holds each
+ * shard that long (the straggler of the async bench row); `spec.workers.staleness` picks sync or async.
  * Prints one line `result <json>`: { stepAt[], record, workers: [{ id, backend, device, pid }],
- * cpu: { pid: cpuSeconds }, cpuWallMs, computePath, wallSeconds, mode, dispatch }.
+ * cpu: { pid: cpuSeconds }, natsCpu, msgs: { in, out } | null, cpuWallMs, computePath,
+ * wallSeconds, mode, dispatch }.
  */
 import { readFileSync } from 'node:fs';
 import { runLocal, summaryJson } from '@metaloop/cli';
@@ -52,7 +56,18 @@ const stepAt = new Array(steps + 1).fill(null);
 const workers = new Map();
 let cpu0 = null;
 let cpu1 = null;
-const snap = () => ({ at: performance.now(), cpu: Object.fromEntries([...pidsNow()].map((p) => [p, cpuSeconds(p)])) });
+/** The server's message counters (/varz), or null without a monitoring URL. */
+const varz = async () => {
+  if (!cfg.natsMonitor) return null;
+  const v = await fetch(`${cfg.natsMonitor}/varz`, { signal: AbortSignal.timeout(5000) }).then((r) => r.json());
+  return { in: v.in_msgs, out: v.out_msgs };
+};
+const snap = () => ({
+  at: performance.now(),
+  cpu: Object.fromEntries([...pidsNow()].map((p) => [p, cpuSeconds(p)])),
+  nats: cfg.natsPid ? cpuSeconds(cfg.natsPid) : NaN,
+  msgs: varz().catch(() => null),
+});
 const pidsNow = () => new Set([process.pid, ...[...workers.values()].map((w) => w.pid).filter((p) => p > 0)]);
 
 const run = compileRun(spec);
@@ -76,7 +91,8 @@ const result = await runLocal({
   nats: cfg.natsUrl ? { nats: cfg.natsUrl } : undefined,
   prefix: 'metaloop',
   logger,
-  pollMs: 200,
+  // The run's end is polled for (a status request and its reply): rarely, they count in the messages per step.
+  pollMs: 1000,
   onEvent: (ev) => {
     if (ev.kind !== 1 /* KIND_STEP */ || ev.step > steps || stepAt[ev.step] !== null) return;
     stepAt[ev.step] = performance.now();
@@ -86,6 +102,7 @@ const result = await runLocal({
   onHeartbeat: (hb) => {
     if (!workers.has(hb.workerId)) workers.set(hb.workerId, { id: hb.workerId, backend: hb.backend, device: hb.device, pid: hb.pid });
   },
+  ...(cfg.slowWorkerMs ? { workerEnv: (i) => (i === 0 ? { METALOOP_WORKER_SLOW_SHARD_MS: String(cfg.slowWorkerMs) } : {}) } : {}),
 }).catch((err) => {
   stop(String(err));
   return null;
@@ -96,14 +113,18 @@ if (fatal || !result) {
 }
 const cpu = {};
 if (cpu0 && cpu1) for (const p of Object.keys(cpu1.cpu)) cpu[p] = cpu1.cpu[p] - (cpu0.cpu[p] ?? NaN);
+const [m0, m1] = cpu0 && cpu1 ? await Promise.all([cpu0.msgs, cpu1.msgs]) : [null, null];
 const out = {
   mode: result.mode,
   dispatch: cfg.dispatch,
   wallSeconds: result.wallSeconds,
   record: summaryJson(result.record),
+  staleness: { mean: result.record.stalenessMean ?? 0, max: result.record.stalenessMax ?? 0 },
   stepAt,
   workers: [...workers.values()],
   cpu,
+  natsCpu: cpu0 && cpu1 ? cpu1.nats - cpu0.nats : NaN,
+  msgs: m0 && m1 ? { in: m1.in - m0.in, out: m1.out - m0.out } : null,
   cpuWallMs: cpu0 && cpu1 ? cpu1.at - cpu0.at : null,
   computePath: typeof run.fused === 'string' ? 'tfjs' : 'fused-mlp',
   selfPid: process.pid,

@@ -3,6 +3,7 @@
  * beside it, one timed `metaloop local` run in a child process (bench/lib/local-run.mjs), and the
  * rate of a run over the steps after its warm-up (the same statistic for every arm).
  */
+import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startNatsServer } from '@metaloop/shared';
@@ -15,9 +16,25 @@ const LOCAL_RUN = join(HERE, 'local-run.mjs');
 const ECHO = join(HERE, 'nats-echo.mjs');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** nats-server (-js, loopback) + an echo process + a raw client for round trips. */
+/** A free TCP port on loopback. */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * nats-server (-js, loopback, its monitoring endpoint on `monitorUrl` for the message counters)
+ * + an echo process + a raw client for round trips.
+ */
 export async function startFloor(log) {
-  const server = await startNatsServer();
+  const monitorPort = await freePort();
+  const server = await startNatsServer({ args: ['-m', String(monitorPort)] });
   let echo = null;
   let nc = null;
   try {
@@ -27,8 +44,8 @@ export async function startFloor(log) {
       if (echo.exitCode !== null || Date.now() > deadline) throw new Error(`nats echo process did not start: ${echo.tail()}`);
     }
     nc = await connect({ servers: server.url, name: 'bench-rtt' });
-    log?.(`nats-server ${server.url} (pid ${server.pid}), echo pid ${echo.pid}`);
-    return { server, echo, nc, url: server.url };
+    log?.(`nats-server ${server.url} (pid ${server.pid}, monitoring :${monitorPort}), echo pid ${echo.pid}`);
+    return { server, echo, nc, url: server.url, pid: server.pid, monitorUrl: `http://127.0.0.1:${monitorPort}` };
   } catch (err) {
     await nc?.close().catch(() => undefined);
     await stopChild(echo);
@@ -89,6 +106,22 @@ export function stepTimes(r, warmup) {
   const out = [];
   for (let k = warmup + 1; k < r.stepAt.length; k++) if (r.stepAt[k] !== null && r.stepAt[k - 1] !== null) out.push(r.stepAt[k] - r.stepAt[k - 1]);
   return out;
+}
+
+/**
+ * CPU-seconds per measured meta-step of every process of the arm: { coordinator (this run's own
+ * process: in-process workers too), workers (Σ of the worker processes), nats (the server; NaN
+ * when not measured), total }; and messages per meta-step through the server ({ in, out }: /varz
+ * in_msgs and out_msgs deltas), or null.
+ */
+export function cpuPerStep(r, warmup) {
+  const steps = r.stepAt.length - 1 - warmup;
+  const self = r.cpu[r.selfPid] / steps;
+  const workers = r.workers.filter((w) => w.pid !== r.selfPid).reduce((s, w) => s + (r.cpu[w.pid] ?? NaN), 0) / steps;
+  const nats = Number.isFinite(r.natsCpu) ? r.natsCpu / steps : NaN;
+  const total = self + workers + (Number.isFinite(nats) ? nats : 0);
+  const msgs = r.msgs ? { in: r.msgs.in / steps, out: r.msgs.out / steps } : null;
+  return { coordinator: self, workers, nats, total, msgs };
 }
 
 /** Cores each process kept busy over the measured steps: { self, workers: [..] } (CPU s / wall s). */

@@ -15,7 +15,7 @@ export async function openParams(url, name) {
     put: (run, version, bytes) => t.putParams(run, version, bytes),
     get: (run, version) => t.getParams(run, version),
     drop: (run, version) => t.deleteParams(run, version),
-    // The publisher's own getParams waits until that version's durable put has settled.
+    // The publisher's own getParams: its kept copy (or, after a durable put, once that settled).
     settle: async (run, version) => void (await t.getParams(run, version)),
     servedFromBroadcast: () => t.paramsBroadcast.stats.served,
     close: () => t.close(),

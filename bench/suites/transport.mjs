@@ -8,13 +8,17 @@
  * per meta-step as a multiple of it. Every arm runs through runLocal (what `metaloop local` runs)
  * in a fresh child process and is timed by its step events, same warm-up, same statistic; the
  * arms' order rotates so load drift hits all of them. Verdicts: bench/lib/verdict.mjs.
+ * Beside meta-steps/s, what distribution costs on any machine: CPU-seconds per meta-step summed
+ * over every process of the arm (coordinator, workers, nats-server; /proc) and messages per
+ * meta-step through the server (its /varz counters). And the async row: meta-steps/s of 2 workers,
+ * one of them slow, synchronous (staleness 0) against asynchronous (staleness 2).
  */
-import { backendsOf, coresBusy, localRun, roundTrips, startFloor, stepRate, stepTimes, stopFloor } from '../lib/local.mjs';
+import { backendsOf, coresBusy, cpuPerStep, localRun, roundTrips, startFloor, stepRate, stepTimes, stopFloor } from '../lib/local.mjs';
 import { conv4Spec, sinusoidSpec } from '../lib/specs.mjs';
 import { fmt, median, summary } from '../lib/stats.mjs';
 import { meanDifference, overheadVerdict, ratioInterval, ratioVerdict, verdictCell } from '../lib/verdict.mjs';
 
-export const title = 'transport — distributed (queue and direct dispatch) vs in-process meta-steps/s, overhead per step against the bare NATS round trip';
+export const title = 'transport — distributed (queue and direct dispatch) vs in-process: meta-steps/s, overhead per step against the bare NATS round trip, CPU-seconds and messages per meta-step; async vs sync with a slow worker';
 export const timeoutMs = 1_500_000;
 
 const OVERHEAD_RTTS = 3;
@@ -40,11 +44,22 @@ export function plans(quick) {
 
 const workerCounts = (quick) => (quick ? [1, 2] : [1, 2, 4]);
 
+/** CPU per meta-step, distributed / in-process, at most this (direct dispatch). */
+const CPU_TARGET = { sinusoid: 1.25, conv4: 1.05 };
+/** Messages per meta-step through the server, at most 2 × workers + 1 (direct dispatch). */
+const msgTarget = (workers) => 2 * workers + 1;
+
+/** The async row: sinusoid on 2 workers, worker 1 holding every shard `slowMs` (a straggler). */
+export function asyncPlan(quick) {
+  return { spec: sinusoidSpec(quick ? 40 : 120), warmup: quick ? 5 : 10, reps: quick ? 1 : 2, workers: 2, slowMs: 15, staleness: [0, 2] };
+}
+
 export async function run({ quick, log, signal, command }) {
   const counts = workerCounts(quick);
   const floor = await startFloor(log);
   const rtts = [];
   const cells = [];
+  let asyncRuns = null;
   let rotation = 0;
   try {
     rtts.push(...(await roundTrips(floor, 200)));
@@ -56,8 +71,9 @@ export async function run({ quick, log, signal, command }) {
           const r0 = rotation++ % ARMS.length;
           for (const arm of [...ARMS.slice(r0), ...ARMS.slice(0, r0)]) {
             if (signal.aborted) throw new Error('aborted');
-            const r = await localRun({ spec: p.spec, workers: n, embedded: arm.embedded, dispatch: arm.dispatch, natsUrl: arm.embedded ? undefined : floor.url, cpuFrom: p.warmup });
-            const x = { rate: stepRate(r, p.warmup), stepMs: stepTimes(r, p.warmup), backend: backendsOf(r), path: r.computePath, cores: coresBusy(r), runId: r.record.runId, dispatch: r.dispatch };
+            const nats = arm.embedded ? {} : { natsUrl: floor.url, natsPid: floor.pid, natsMonitor: floor.monitorUrl };
+            const r = await localRun({ spec: p.spec, workers: n, embedded: arm.embedded, dispatch: arm.dispatch, ...nats, cpuFrom: p.warmup });
+            const x = { rate: stepRate(r, p.warmup), stepMs: stepTimes(r, p.warmup), backend: backendsOf(r), path: r.computePath, cores: coresBusy(r), cpu: cpuPerStep(r, p.warmup), runId: r.record.runId, dispatch: r.dispatch };
             cell.arms[arm.key].runs.push(x);
             log(`${p.key} N=${n} ${arm.label} (dispatch ${x.dispatch}): ${fmt(x.rate)} steps/s (${x.path}, ${x.backend})`);
             if (!arm.embedded) rtts.push(...(await roundTrips(floor, 50)));
@@ -66,10 +82,27 @@ export async function run({ quick, log, signal, command }) {
         cells.push(cell);
       }
     }
+    asyncRuns = await runAsyncRow(asyncPlan(quick), floor, log, signal);
   } finally {
     await stopFloor(floor);
   }
-  return report(cells, summary(rtts), counts, command);
+  return report(cells, summary(rtts), counts, command, asyncRuns);
+}
+
+/** Sync and async runs of the async row, alternating: { plan, runs: { [staleness]: [{ rate, stalenessMean, stalenessMax, cpu }] } }. */
+async function runAsyncRow(plan, floor, log, signal) {
+  const out = Object.fromEntries(plan.staleness.map((s) => [s, []]));
+  for (let rep = 0; rep < plan.reps; rep++) {
+    for (const s of rep % 2 === 0 ? plan.staleness : [...plan.staleness].reverse()) {
+      if (signal.aborted) throw new Error('aborted');
+      const spec = { ...plan.spec, workers: { ...plan.spec.workers, staleness: s } };
+      const r = await localRun({ spec, workers: plan.workers, embedded: false, dispatch: 'direct', natsUrl: floor.url, natsPid: floor.pid, natsMonitor: floor.monitorUrl, cpuFrom: plan.warmup, slowWorkerMs: plan.slowMs });
+      const x = { rate: stepRate(r, plan.warmup), stalenessMean: r.staleness?.mean ?? 0, stalenessMax: r.staleness?.max ?? 0, cpu: cpuPerStep(r, plan.warmup) };
+      out[s].push(x);
+      log(`async row: staleness ${s}, worker 1 ${plan.slowMs} ms slower per shard: ${fmt(x.rate)} steps/s (staleness mean ${fmt(x.stalenessMean, 2)}, max ${x.stalenessMax})`);
+    }
+  }
+  return { plan, runs: out };
 }
 
 /** One arm's runs pooled: per-step times of every run, rate = steps / their total time. */
@@ -94,11 +127,94 @@ function compare(ip, d, rttMs, target) {
   };
 }
 
-function report(cells, rtt, counts, command) {
+/** Mean of finite values (NaN when none). */
+const meanOf = (xs) => {
+  const f = xs.filter(Number.isFinite);
+  return f.length ? f.reduce((a, b) => a + b, 0) / f.length : NaN;
+};
+
+/**
+ * CPU per meta-step of a distributed arm over the in-process one: the ratio of the means, with the
+ * range of the per-repetition ratios (run k of each arm). Verdict against an upper bound: met when
+ * every repetition's ratio is within it, missed when none is, inconclusive otherwise.
+ */
+function cpuRatio(ip, d, target) {
+  const value = meanOf(d.map((r) => r.cpu.total)) / meanOf(ip.map((r) => r.cpu.total));
+  const each = d.map((r, k) => r.cpu.total / (ip[k] ?? ip[0]).cpu.total).filter(Number.isFinite);
+  const lo = Math.min(...each);
+  const hi = Math.max(...each);
+  const verdict = !Number.isFinite(value) ? 'inconclusive' : hi <= target ? 'met' : lo > target ? 'missed' : 'inconclusive';
+  return { value, lo, hi, verdict };
+}
+
+/** The CPU and messages table: its rows, figures and targets for one cell. */
+function costRows(c, figures, targets) {
+  const { key } = c.plan;
+  const id = `${key}_w${c.n}`;
+  const ms = (x) => (Number.isFinite(x) ? fmt(x * 1000, 2) : '—');
+  const ip = c.arms.inproc.runs;
+  const rows = [];
+  for (const arm of ARMS) {
+    const runs = c.arms[arm.key].runs;
+    const part = (pick) => meanOf(runs.map((r) => pick(r.cpu)));
+    const total = part((x) => x.total);
+    const msgs = arm.embedded ? NaN : meanOf(runs.map((r) => r.cpu.msgs?.in ?? NaN));
+    figures.push(
+      { id: `${id}_${arm.key}_cpu_per_step`, unit: 'CPU-s per meta-step (all processes)', value: total, samples: runs.map((r) => r.cpu.total), coordinator: part((x) => x.coordinator), workers: part((x) => x.workers), nats: part((x) => x.nats) },
+      ...(arm.embedded ? [] : [{ id: `${id}_${arm.key}_messages_per_step`, unit: 'messages per meta-step (server in_msgs)', value: msgs, out: meanOf(runs.map((r) => r.cpu.msgs?.out ?? NaN)) }]),
+    );
+    let ratioCell = '—';
+    let msgCell = arm.embedded ? '— (no broker)' : fmt(msgs, 2);
+    if (!arm.embedded) {
+      const target = CPU_TARGET[key] ?? 1.25;
+      const r = cpuRatio(ip, runs, target);
+      const graded = arm.dispatch === 'direct';
+      figures.push({ id: `${id}_${arm.key}_cpu_ratio`, unit: 'ratio (distributed / in-process CPU per meta-step)', value: r.value, low: r.lo, high: r.hi, target, ...(graded ? { verdict: r.verdict } : {}) });
+      const span = runs.length > 1 ? ` (${fmt(r.lo, 3)}–${fmt(r.hi, 3)})` : '';
+      ratioCell = graded ? `**${fmt(r.value, 3)}**${span} (≤ ${target}): ${verdictCell(r.verdict)}` : `${fmt(r.value, 3)}${span} (not graded: per shard by design)`;
+      if (graded) {
+        const mt = msgTarget(c.n);
+        const mv = msgs <= mt ? 'met' : Number.isFinite(msgs) ? 'missed' : 'inconclusive';
+        msgCell = `**${fmt(msgs, 2)}** (≤ ${mt}): ${verdictCell(mv)}`;
+        targets.push(
+          { what: `transport ${key}, ${c.n} worker(s), direct dispatch: CPU per meta-step, distributed / in-process`, target: `<= ${target}`, value: Number(r.value.toFixed(4)), interval95: [r.lo, r.hi].map((v) => Number(v.toFixed(4))), verdict: r.verdict, met: r.verdict === 'met' },
+          { what: `transport ${key}, ${c.n} worker(s), direct dispatch: messages per meta-step`, target: `<= ${mt}`, value: Number(msgs.toFixed(2)), verdict: mv, met: mv === 'met' },
+        );
+      }
+    }
+    rows.push(`| ${key} | ${c.n} | ${arm.label} (${arm.dispatch}) | ${ms(part((x) => x.coordinator))} | ${arm.embedded ? '—' : ms(part((x) => x.workers))} | ${arm.embedded ? '—' : ms(part((x) => x.nats))} | ${ms(total)} | ${ratioCell} | ${msgCell} |`);
+  }
+  return rows;
+}
+
+/** The async row's table: sync vs async meta-steps/s with one slow worker. */
+function asyncTable(a, figures) {
+  if (!a) return [];
+  const { plan, runs } = a;
+  const rate = (s) => meanOf(runs[s].map((x) => x.rate));
+  const [sync, asy] = plan.staleness;
+  const rows = plan.staleness.map((s) => {
+    const xs = runs[s];
+    figures.push({ id: `async_staleness${s}_steps_per_sec`, unit: 'meta-steps/s', value: rate(s), samples: xs.map((x) => x.rate), stalenessMean: meanOf(xs.map((x) => x.stalenessMean)), cpuPerStep: meanOf(xs.map((x) => x.cpu.total)) });
+    return `| ${s === 0 ? 'synchronous' : 'asynchronous'} (workers.staleness ${s}) | ${fmt(rate(s))}${xs.length > 1 ? ` (${xs.map((x) => fmt(x.rate)).join(', ')})` : ''} | ${fmt(meanOf(xs.map((x) => x.stalenessMean)), 2)} / ${Math.max(...xs.map((x) => x.stalenessMax))} | ${fmt(meanOf(xs.map((x) => x.cpu.total)) * 1000, 2)} |`;
+  });
+  figures.push({ id: 'async_over_sync', unit: 'ratio (async / sync meta-steps/s, one slow worker)', value: rate(asy) / rate(sync) });
+  return [
+    '',
+    `Asynchronous mode with a straggler: sinusoid (${plan.spec.outer.metaBatch} tasks/step in shards of ${plan.spec.outer.shardSize}) on ${plan.workers} worker processes, direct dispatch, worker 1 holding every shard ${plan.slowMs} ms longer; ${plan.spec.outer.steps} steps (−${plan.warmup}), ${plan.reps} run${plan.reps > 1 ? 's' : ''} each, alternating. Async issues up to \`staleness\` more steps on the current θ while a step waits, so the fast worker keeps computing; θ is not bitwise that of the synchronous run. Async / sync: **${fmt(rate(asy) / rate(sync), 2)}×**.`,
+    '',
+    '| mode | meta-steps/s | staleness of applied results (mean / max) | CPU-ms per meta-step (all processes) |',
+    '|---|---|---|---|',
+    ...rows,
+  ];
+}
+
+function report(cells, rtt, counts, command, asyncRuns) {
   const figures = [{ id: 'nats_request_reply_rtt', unit: 'ms', value: rtt.median, ...rtt }];
   const targets = [];
   const rows = [];
   const cpuRows = [];
+  const costs = [];
   const range = (xs) => (xs.length > 1 ? ` (${fmt(Math.min(...xs), 2)}–${fmt(Math.max(...xs), 2)})` : '');
   const pm = (x, h) => `${fmt(x)} ± ${Number.isFinite(h) ? fmt(h) : '∞'}`;
   for (const c of cells) {
@@ -129,6 +245,7 @@ function report(cells, rtt, counts, command) {
     }
     const cores = (arm, pick) => fmt(median(c.arms[arm.key].runs.map((r) => pick(r.cores)).filter(Number.isFinite)), 2);
     const sum = (xs) => xs.reduce((a, b) => a + b, 0);
+    costs.push(...costRows(c, figures, targets));
     for (const arm of ARMS) {
       cpuRows.push(
         `| ${key} | ${c.n} | ${arm.label} (${arm.dispatch}) | ${cores(arm, (x) => x.self)} | ${arm.embedded ? '—' : cores(arm, (x) => (x.workers.length ? sum(x.workers) / x.workers.length : NaN))} | ${arm.embedded ? '—' : cores(arm, (x) => sum(x.workers))} |`,
@@ -154,6 +271,13 @@ function report(cells, rtt, counts, command) {
     '| spec | workers | arm (dispatch) | coordinator process | per worker | all workers |',
     '|---|---|---|---|---|---|',
     ...cpuRows,
+    '',
+    `What distribution costs, whatever the machine's cores: CPU-milliseconds per measured meta-step of each process of the arm (/proc utime + stime between the warm-up's last step event and the last one, ÷ the steps; in-process: the one process), summed over all of them, as a ratio to the in-process arm (of the means; per-repetition range; graded for direct dispatch, met when every repetition is within the target); and messages per meta-step through nats-server (its monitoring endpoint's in_msgs over the same steps: θ broadcast chunks, assignments, result requests and replies, step events, heartbeats, run-record writes and the bench's status polls). Produced by \`${command}\`:`,
+    '',
+    '| spec | workers | arm (dispatch) | coordinator process | worker processes | nats-server | all processes | distributed / in-process (target) | messages per meta-step (target) |',
+    '|---|---|---|---|---|---|---|---|---|',
+    ...costs,
+    ...asyncTable(asyncRuns, figures),
   ].join('\n');
   const inf = (v) => (Number.isFinite(v) ? v : '∞');
   const list = (ts) => ts.map((t) => `${t.what} = ${t.value}${t.noise95 !== undefined ? ` ± ${inf(t.noise95)}` : ''}${t.interval95 ? ` (${t.interval95.map(inf).join('–')})` : ''} (target ${t.target})`).join('; ');
@@ -166,6 +290,6 @@ function report(cells, rtt, counts, command) {
     table,
     notes,
     targets,
-    config: { workerCounts: counts, arms: ARMS, plans: cells.filter((c) => c.n === counts[0]).map((c) => ({ key: c.plan.key, spec: c.plan.spec, warmup: c.plan.warmup, reps: c.plan.reps })) },
+    config: { workerCounts: counts, arms: ARMS, cpuTargets: CPU_TARGET, asyncPlan: asyncRuns?.plan, plans: cells.filter((c) => c.n === counts[0]).map((c) => ({ key: c.plan.key, spec: c.plan.spec, warmup: c.plan.warmup, reps: c.plan.reps })) },
   };
 }

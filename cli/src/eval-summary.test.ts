@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { metaloop, Rng } from '@metaloop/shared';
-import { decodeResult, StepCollector, ci95FromSums, evalSummary } from '@metaloop/coordinator';
+import { ci95FromSums, decodeResult, evalSummary, isChecked, ResultValidator, StepCollector, type Verdict } from '@metaloop/coordinator';
 import { meanCi } from './eval.js';
 import { summaryJson } from './format.js';
 
@@ -48,10 +48,22 @@ function shardResult(shard: number, rows: { loss: number[][]; acc: number[][] },
   return d.result;
 }
 
+/** An evaluation's collector with the run's validator in front (the coordinator's intake). */
+function evalCollector(sizes: number[], evalInnerSteps: number): StepCollector & { offer(r: metaloop.ShardResult): Verdict } {
+  const c = new StepCollector({ runId: 'r-1', step: 4, paramVersion: 4, kind: 'eval', shardTasks: sizes, layout: [], evalInnerSteps });
+  const validator = new ResultValidator({ runId: 'r-1', steps: 10, trainShards: [], evalShards: sizes, layout: [], evalInnerSteps });
+  return Object.assign(c, {
+    offer: (r: metaloop.ShardResult): Verdict => {
+      const checked = validator.check(r);
+      return isChecked(checked) ? c.place(checked) : { accepted: false, reason: checked.reason, detail: checked.detail };
+    },
+  });
+}
+
 function collect(tasks: { loss: number[][]; acc: number[][] }, shardSize: number, classify: boolean): StepCollector {
   const sizes: number[] = [];
   for (let s = 0; s < tasks.loss.length; s += shardSize) sizes.push(Math.min(shardSize, tasks.loss.length - s));
-  const c = new StepCollector({ runId: 'r-1', step: 4, paramVersion: 4, kind: EVAL, shardTasks: sizes, layout: [], evalInnerSteps: K });
+  const c = evalCollector(sizes, K);
   // Arrival order reversed: the sums are still taken in shard order.
   for (let i = sizes.length - 1; i >= 0; i--) {
     const part = { loss: tasks.loss.slice(i * shardSize, i * shardSize + sizes[i]!), acc: tasks.acc.slice(i * shardSize, i * shardSize + sizes[i]!) };
@@ -104,7 +116,7 @@ describe('evaluation summary: mean ± 95% CI', () => {
   });
 
   it('rejects eval extras of the wrong length or non-finite; no CI when a shard lacks sums of squares', () => {
-    const c = new StepCollector({ runId: 'r-1', step: 4, paramVersion: 4, kind: EVAL, shardTasks: [1, 1], layout: [], evalInnerSteps: 1 });
+    const c = evalCollector([1, 1], 1);
     const r = (shard: number, extra: metaloop.IShardResult) =>
       metaloop.ShardResult.decode(metaloop.ShardResult.encode({ runId: 'r-1', step: 4, shard, paramVersion: 4, kind: EVAL, tasks: 1, evalLossSums: [1, 0.5], ...extra }).finish());
     const short = c.offer(r(0, { evalLossSqSums: [1] }));

@@ -50,6 +50,8 @@ export interface LocalOptions {
   readonly limits?: RunLimits | undefined;
   /** θ₀ the spec names by sha256 (`model.weights`, a Keras file's weights): uploaded before the submit. */
   readonly initWeights?: Uint8Array | undefined;
+  /** More environment for worker process `index` (0-based; benchmarks: one slow worker). */
+  readonly workerEnv?: (index: number) => Readonly<Record<string, string>>;
 }
 
 export interface LocalResult {
@@ -208,6 +210,7 @@ export async function runLocal(o: LocalOptions): Promise<LocalResult> {
             METALOOP_WORKER_ID: `local-${i + 1}`,
             METALOOP_DISPATCH: o.dispatch ?? 'direct',
             METALOOP_LOG_LEVEL: process.env.METALOOP_LOG_LEVEL ?? 'warn',
+            ...o.workerEnv?.(i),
           },
           stdio: ['ignore', 'inherit', 'inherit'],
         });

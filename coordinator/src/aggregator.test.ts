@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { metaloop, Rng, shardSizes, toBundle, type TensorSpec } from '@metaloop/shared';
-import { decodeResult, RejectCounter, StepCollector } from './aggregator.js';
+import { StepCollector } from './aggregator.js';
+import { RejectCounter, type ShardKindName, type Verdict } from './result.js';
+import { decodeResult, isChecked, ResultValidator } from './validate.js';
 
 const layout: TensorSpec[] = [
   { name: 'l0.w', shape: [1, 3] },
@@ -11,8 +13,23 @@ const N = 6;
 const TRAIN = metaloop.ShardKind.SHARD_KIND_TRAIN;
 const EVAL = metaloop.ShardKind.SHARD_KIND_EVAL;
 
-function collector(kind = TRAIN, shards = [5, 5, 5, 5, 5]): StepCollector {
-  return new StepCollector({ runId: 'r-1', step: 7, paramVersion: 7, kind, shardTasks: shards, layout, evalInnerSteps: 2 });
+/** A step collector and the run's validator in front of it: the coordinator's intake of one round. */
+function collector(kind: ShardKindName = 'train', shards = [5, 5, 5, 5, 5]): StepCollector & { offer(r: metaloop.ShardResult): Verdict } {
+  const c = new StepCollector({ runId: 'r-1', step: 7, paramVersion: 7, kind, shardTasks: shards, layout, evalInnerSteps: 2 });
+  const validator = new ResultValidator({
+    runId: 'r-1',
+    steps: 100,
+    trainShards: shards,
+    evalShards: shards,
+    layout,
+    evalInnerSteps: 2,
+  });
+  return Object.assign(c, {
+    offer(r: metaloop.ShardResult): Verdict {
+      const checked = validator.check(r);
+      return isChecked(checked) ? c.place(checked) : { accepted: false, reason: checked.reason, detail: checked.detail };
+    },
+  });
 }
 
 function result(shard: number, grad: Float32Array, extra: metaloop.IShardResult = {}): metaloop.ShardResult {
@@ -82,12 +99,32 @@ describe('StepCollector', () => {
     assert.throws(() => c.gradientSum(), /missing shards 0, 2, 4/);
   });
 
+  it('sums right although the received bytes are reused once a result is placed (early ones are copied)', () => {
+    const grads = awkwardGrads();
+    const expected = inShardOrder(grads);
+    for (const order of [
+      [0, 1, 2, 3, 4],
+      [4, 2, 0, 3, 1],
+    ]) {
+      const c = collector();
+      for (const i of order) {
+        // The bytes a transport hands over, overwritten as soon as the result has been placed.
+        const bytes = metaloop.ShardResult.encode({ ...result(i, grads[i]!) }).finish();
+        const r = metaloop.ShardResult.decode(bytes);
+        assert.deepEqual(c.offer(r), { accepted: true, shard: i });
+        r.grad!.data!.fill(0xff);
+        bytes.fill(0xff);
+      }
+      assert.deepEqual(Buffer.from(c.gradientSum().buffer), Buffer.from(expected.buffer), `order ${order.join(',')}`);
+    }
+  });
+
   it('rejects with a reason: stale, unknown run, worker error, non-finite, wrong shape', () => {
     const g = new Float32Array(N).fill(1);
     const cases: [string, metaloop.ShardResult][] = [
-      ['stale', result(0, g, { step: 6 })],
+      ['stale', result(0, g, { step: 8 })],
       ['stale', result(0, g, { paramVersion: 6 })],
-      ['stale', result(0, g, { kind: EVAL })],
+      ['stale', result(0, g, { kind: EVAL, evalLossSums: [1, 1, 1] })],
       ['unknown_run', metaloop.ShardResult.create({ ...result(0, g), runId: 'other-1' })],
       ['worker_error', result(0, g, { error: 'out of memory' })],
       ['non_finite', result(0, Float32Array.from(g).fill(Number.NaN, 2, 3))],
@@ -121,7 +158,7 @@ describe('StepCollector', () => {
   });
 
   it('sums eval losses in shard order and checks their count', () => {
-    const c = collector(EVAL, [2, 2, 1]);
+    const c = collector('eval', [2, 2, 1]);
     const ev = (shard: number, sums: number[], tasks = shard === 2 ? 1 : 2) =>
       result(shard, new Float32Array(N), { kind: EVAL, tasks, grad: null, evalLossSums: sums });
     const bad = c.offer(ev(0, [1, 2]));
@@ -130,7 +167,7 @@ describe('StepCollector', () => {
     assert.equal(c.offer(ev(0, [4, 2, 1])).accepted, true);
     assert.equal(!c.offer(ev(1, [4, Number.NaN, 1])).accepted, true);
     assert.equal(c.offer(ev(1, [2, 1, 0.5])).accepted, true);
-    assert.deepEqual([...c.evalLossSums()], [6.5, 3.25, 1.625]);
+    assert.deepEqual([...c.evalSums().loss], [6.5, 3.25, 1.625]);
   });
 });
 

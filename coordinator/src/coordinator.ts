@@ -4,8 +4,9 @@
  * checkpoint when it starts.
  */
 import { randomBytes } from 'node:crypto';
-import { layoutSize, metaloop, paramLayout, parseSpec, SpecError, type Closer, type ResultMessage, type RunSpec } from '@metaloop/shared';
-import { decodeResult, RejectCounter, type RejectReason } from './aggregator.js';
+import { layoutSize, metaloop, paramLayout, parseSpec, SpecError, type Closer, type ResultAck, type ResultMessage, type RunSpec } from '@metaloop/shared';
+import { kindFromProto, RejectCounter, type RejectReason } from './result.js';
+import { decodeResult } from './validate.js';
 import { serveApi } from './api.js';
 import { exportBlob, historyBlob, serveDataApi, type RunBlob } from './artifacts.js';
 import { RunHistory } from './history.js';
@@ -13,7 +14,8 @@ import { ConflictError, LifecycleError, UnknownRunError } from './errors.js';
 import { resumePoint, type CheckpointData } from './checkpoint.js';
 import { compileCoordinatorOptions, type CompiledCoordinatorOptions, type CoordinatorOptions } from './coordinator-options.js';
 import { isTerminal, stateFromProto } from './run-state.js';
-import { RunLoop, type RunContext } from './run-loop.js';
+import type { RunContext } from './run-context.js';
+import { RunLoop } from './run-loop.js';
 import { FairShare } from './scheduler.js';
 import { WorkerView } from './workers.js';
 import { DirectSender, queueSender } from './dispatch.js';
@@ -21,6 +23,8 @@ import { initialParams, initWeightsOf, storeInitialCheckpoint } from './init-wei
 import { serveUploads, UploadStaging } from './uploads.js';
 
 export type CoordinatorState = 'created' | 'running' | 'closing' | 'closed';
+
+const ACCEPTED: ResultAck = { accepted: true };
 
 export class Coordinator {
   readonly options: CompiledCoordinatorOptions;
@@ -103,9 +107,14 @@ export class Coordinator {
       this.closers.push(this.workers.watch(transport, subj));
       // One worker view: the `workers` verb and the live-workers metric count the same workers.
       if (this.options.metrics) this.closers.push(this.options.metrics.watchWorkers(this.workers));
-      this.closers.push(await transport.consumeResults((msg) => this.onResult(msg)));
+      this.closers.push(
+        await transport.consumeResults((msg) => {
+          this.onResult(msg);
+        }),
+      );
       // Hot-path results (direct dispatch): one request each, the reply is the ack.
-      this.closers.push(transport.serveResults((msg) => this.onResult(msg)));
+      // A worker's reply is held for its next assignment only while it holds none of our shards.
+      this.closers.push(transport.serveResults((msg) => this.onResult(msg), { holdReply: (token) => this.ctx.sender.idle(token) }));
       this.closers.push(
         ...serveApi(
           transport,
@@ -361,8 +370,8 @@ export class Coordinator {
     }
   }
 
-  private onResult(msg: ResultMessage): void {
-    if (msg.data.byteLength === 0) return this.reject('malformed', 'empty result message', msg.runId);
+  /** One result (either dispatch mode): decoded once, judged by its run; the verdict is its ack. */
+  private onResult(msg: ResultMessage): ResultAck {
     const decoded = decodeResult(msg.data, msg.runId);
     if (!decoded.ok) return this.reject('malformed', decoded.detail, msg.runId);
     const runId = decoded.result.runId;
@@ -373,19 +382,19 @@ export class Coordinator {
         : this.reject('unknown_run', `no active run ${runId}`, runId);
     }
     const verdict = loop.offer(decoded.result);
-    if (!verdict.accepted) this.reject(verdict.reason, verdict.detail, runId);
-    else {
-      const train = decoded.result.kind !== metaloop.ShardKind.SHARD_KIND_EVAL;
-      this.options.metrics?.resultAccepted(runId, { tasks: decoded.result.tasks, staleness: verdict.staleness ?? 0, train });
-    }
+    if (!verdict.accepted) return this.reject(verdict.reason, verdict.detail, runId);
+    const train = kindFromProto(decoded.result.kind) === 'train';
+    this.options.metrics?.resultAccepted(runId, { tasks: decoded.result.tasks, staleness: verdict.staleness ?? 0, train });
+    return ACCEPTED;
   }
 
-  private reject(reason: RejectReason, detail: string, runId: string): void {
+  private reject(reason: RejectReason, detail: string, runId: string): ResultAck {
     this.rejects.add(reason);
     this.active.get(runId)?.countRejected(reason);
     // Label only runs this coordinator knows: result messages must not create arbitrary series.
     this.options.metrics?.resultRejected(this.active.has(runId) || this.ended.has(runId) ? runId : undefined, reason);
     const level = reason === 'duplicate' || reason === 'stale' ? 'debug' : 'warn';
     this.options.logger[level]('result rejected', { run: runId, reason, detail });
+    return { accepted: false, reason, detail };
   }
 }

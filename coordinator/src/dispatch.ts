@@ -1,16 +1,19 @@
 /**
  * How a round's shards reach workers (the run's `dispatch`):
- * - `queue`: the JetStream WorkQueue (one shared durable pull consumer, AckWait as the lease); for
- *   workers that come and go behind unreliable links.
- * - `direct`: the hot path. Each shard is assigned over core NATS to one live worker (heartbeats),
- *   the one with the fewest shards outstanding (ties: the next in id order after the last pick);
- *   the coordinator holds the lease: a shard whose worker leaves (missed heartbeats, `draining`)
- *   is re-assigned at once (shard-round.ts), one whose result never comes within resultTimeoutMs too.
- *   Every assignment names this coordinator's session: after a restart, a worker drops the shards
- *   of the killed coordinator once the new one assigns work of the run (transport/assignments.ts).
+ * - `queue`: the JetStream WorkQueue (one shared durable pull consumer, AckWait as the lease), one
+ *   message per shard; for workers that come and go behind unreliable links.
+ * - `direct`: the hot path. Each shard is given to one live worker (heartbeats), the one with the
+ *   fewest shards outstanding (ties: the next in id order after the last pick); the shards a
+ *   worker is given of a run in one turn of the event loop (a round's first issue, the re-issues
+ *   of one tick) go to it in one assignment over core NATS (transport/assignments.ts), so messages
+ *   grow with workers, not shards. The coordinator holds each shard's lease: a shard whose worker
+ *   leaves (missed heartbeats, `draining`) is re-assigned at once (shard-round.ts), one whose
+ *   result never comes within resultTimeoutMs too. Every assignment names this coordinator's
+ *   session: after a restart, a worker drops the shards of the killed coordinator once the new
+ *   one assigns work of the run.
  */
 import { randomBytes } from 'node:crypto';
-import type { Assignments, WorkQueue } from '@metaloop/shared';
+import { workerToken, type AssignedShard, type Assignments, type WorkQueue } from '@metaloop/shared';
 import { NoLiveWorkerError } from './errors.js';
 
 export type DispatchMode = 'queue' | 'direct';
@@ -32,6 +35,10 @@ export interface ShardSender {
    * missing or differs). Returns how many live workers may still take the run's shards.
    */
   exclude?(runId: string, workerId: string): number;
+  /** Send what was given out so far now (direct: one assignment per worker and run); else at the end of the turn. */
+  flush(): void;
+  /** Whether the worker with this subject token (`workerToken`) holds no shard of this coordinator. */
+  idle(workerToken: string): boolean;
 }
 
 export function queueSender(transport: Pick<WorkQueue, 'publishWork'>): ShardSender {
@@ -43,6 +50,8 @@ export function queueSender(transport: Pick<WorkQueue, 'publishWork'>): ShardSen
     },
     holds: () => true,
     settled: () => {},
+    flush: () => {},
+    idle: () => true,
   };
 }
 
@@ -57,6 +66,10 @@ export class DirectSender implements ShardSender {
   private last = '';
   /** Workers that refused a run's data, by run: they get none of its shards. */
   private readonly refusedBy = new Map<string, Set<string>>();
+  /** Shards given out this turn, by worker then run: one assignment each at the end of the turn. */
+  private pending = new Map<string, Map<string, AssignedShard[]>>();
+  /** A flush at the end of the turn is scheduled. */
+  private flushing = false;
 
   constructor(
     private readonly transport: Pick<Assignments, 'assign'>,
@@ -83,7 +96,19 @@ export class DirectSender implements ShardSender {
     for (const w of order) if ((this.outstanding.get(w) ?? 0) < (this.outstanding.get(best) ?? 0)) best = w;
     this.last = best;
     this.outstanding.set(best, (this.outstanding.get(best) ?? 0) + 1);
-    this.transport.assign(best, runId, attempt, data, this.session);
+    let byRun = this.pending.get(best);
+    if (!byRun) this.pending.set(best, (byRun = new Map<string, AssignedShard[]>()));
+    let shards = byRun.get(runId);
+    if (!shards) byRun.set(runId, (shards = []));
+    shards.push({ data, attempt });
+    if (!this.flushing) {
+      this.flushing = true;
+      // At the end of the turn unless flushed before (a round flushes once it issued what it can).
+      setImmediate(() => {
+        this.flushing = false;
+        this.flush();
+      });
+    }
     return best;
   }
 
@@ -92,6 +117,21 @@ export class DirectSender implements ShardSender {
     if (!set) this.refusedBy.set(runId, (set = new Set()));
     set.add(workerId);
     return this.workers.liveIds().filter((w) => !set.has(w)).length;
+  }
+
+  idle(token: string): boolean {
+    for (const [w, n] of this.outstanding) if (n > 0 && workerToken(w) === token) return false;
+    return true;
+  }
+
+  /** One assignment per (worker, run) of the shards given out since the last flush. */
+  flush(): void {
+    if (this.pending.size === 0) return;
+    const pending = this.pending;
+    this.pending = new Map();
+    for (const [worker, byRun] of pending) {
+      for (const [runId, shards] of byRun) this.transport.assign(worker, runId, shards, this.session);
+    }
   }
 
   holds(workerId: string): boolean {

@@ -11,18 +11,19 @@ export { FairShare, ShardTimes, type Release } from './scheduler.js';
 export { WorkerView } from './workers.js';
 /** Re-exported from @metaloop/shared (shard.ts), where the shard is defined. */
 export { shardSizes } from '@metaloop/shared';
-export { ResultValidator, type Invalid } from './validate.js';
+export { decodeResult, ResultValidator, resultShape, isChecked, type Rejected, type ResultShape } from './validate.js';
 export { ApiClient, type ApiClientOptions, type WaitOptions } from './client.js';
+export { StepCollector, type CollectorOptions, type EvalSums } from './aggregator.js';
 export {
-  decodeResult,
   REJECT_REASONS,
   RejectCounter,
-  StepCollector,
-  type CollectorOptions,
-  type EvalSums,
+  type CheckedResult,
+  type EvalShardSums,
+  type Invalid,
   type RejectReason,
+  type ShardKindName,
   type Verdict,
-} from './aggregator.js';
+} from './result.js';
 export { Adam, createOptimizer, Sgd, type AdamOptions, type OptimizerState, type OuterOptimizer } from './optimizer.js';
 export { ci95FromSums, evalSummary, isTerminal, paramsSha256, RUN_STATES, stateFromProto, stateToProto, type RunStateName } from './run-state.js';
 export { decodeCheckpoint, encodeCheckpoint, loadLatestCheckpoint, resumePoint, type CheckpointData, type ResumePoint } from './checkpoint.js';

@@ -15,7 +15,7 @@ import {
   type RunSpec,
   type RunStateLabel,
 } from '@metaloop/shared';
-import type { RejectReason } from './aggregator.js';
+import type { RejectReason } from './result.js';
 import type { RunStateName } from './run-state.js';
 import type { WorkerView } from './workers.js';
 

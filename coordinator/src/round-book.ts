@@ -4,12 +4,14 @@
  * Train rounds are issued ahead of the applied step in async mode (`workers.staleness: s`: up to
  * s more steps on the current θ), never past the next evaluation, checkpoint or the end.
  */
-import { metaloop, type RunSpec } from '@metaloop/shared';
+import type { RunSpec } from '@metaloop/shared';
 import type { StepCollector } from './aggregator.js';
+import type { ShardKindName } from './result.js';
 import { ShardRound, type RoundCounters } from './shard-round.js';
-import type { RunContext } from './run-loop.js';
+import type { RunContext } from './run-context.js';
 import { trainRound, type RoundPlan } from './run-shards.js';
 import { ShardTimes } from './scheduler.js';
+import { CoordinatorError } from './errors.js';
 
 /** One issued round (a train step or an evaluation) and its collection. */
 export interface Pending {
@@ -32,7 +34,7 @@ export interface RoundBookOptions {
   readonly signal: AbortSignal;
 }
 
-const keyOf = (evalKind: boolean, step: number) => `${evalKind ? 'eval' : 'train'}:${step}`;
+const keyOf = (kind: ShardKindName, step: number) => `${kind}:${step}`;
 
 export class RoundBook {
   /** Rounds waiting for results, by `<kind>:<step>`. */
@@ -54,8 +56,8 @@ export class RoundBook {
   }
 
   /** The round collecting results of (kind, step), if any. */
-  find(evalKind: boolean, step: number): Pending | undefined {
-    return this.rounds.get(keyOf(evalKind, step));
+  find(kind: ShardKindName, step: number): Pending | undefined {
+    return this.rounds.get(keyOf(kind, step));
   }
 
   /** Start collecting the shards of a round (published in shard order, fair-share slots permitting). */
@@ -74,7 +76,7 @@ export class RoundBook {
       ...(live ? { timeoutsCount: () => live() > 0 } : {}),
       session: this.o.session,
       signal: AbortSignal.any([this.o.signal, this.ended.signal]),
-      ...(fair ? { acquire: (sig: AbortSignal) => fair.acquire(runId, priority, sig) } : {}),
+      ...(fair ? { acquire: (sig: AbortSignal) => fair.acquire(runId, priority, sig), tryAcquire: () => fair.tryAcquire(runId, priority) } : {}),
       times: this.times,
       speculativeFactor: ctx.speculativeFactor ?? 0,
       speculativeMinMs: ctx.speculativeMinMs ?? 0,
@@ -84,7 +86,7 @@ export class RoundBook {
     const done = round.run();
     done.catch(() => {});
     const pending: Pending = { step: c.step, version: c.paramVersion, collector, round, done };
-    this.rounds.set(keyOf(c.kind === metaloop.ShardKind.SHARD_KIND_EVAL, c.step), pending);
+    this.rounds.set(keyOf(c.kind, c.step), pending);
     return pending;
   }
 
@@ -93,7 +95,7 @@ export class RoundBook {
     try {
       await p.done;
     } finally {
-      this.rounds.delete(keyOf(p.collector.options.kind === metaloop.ShardKind.SHARD_KIND_EVAL, p.step));
+      this.rounds.delete(keyOf(p.collector.options.kind, p.step));
     }
   }
 
@@ -127,7 +129,7 @@ export class RoundBook {
   /** The issued round of train step t (the next in the pipeline). */
   takeTrain(t: number): Pending {
     const pending = this.pipeline.shift();
-    if (!pending || pending.step !== t) throw new Error(`internal: no round issued for step ${t}`);
+    if (!pending || pending.step !== t) throw new CoordinatorError(`internal: no round issued for step ${t}`);
     return pending;
   }
 

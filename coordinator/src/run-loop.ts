@@ -7,56 +7,19 @@
  * clock: run-report.ts.
  */
 import { randomBytes } from 'node:crypto';
-import {
-  encodeTensorBundle,
-  initParams,
-  isRlTask,
-  metaloop,
-  paramLayout,
-  type Logger,
-  type RunSpec,
-  type Subjects,
-  type TensorSpec,
-  type Transport,
-} from '@metaloop/shared';
-import type { RejectCounter, RejectReason, Verdict } from './aggregator.js';
-import type { ShardSender } from './dispatch.js';
+import { encodeTensorBundle, initParams, isRlTask, metaloop, paramLayout, type RunSpec, type TensorSpec } from '@metaloop/shared';
 import { RunCancelledError } from './errors.js';
 import { createOptimizer, type OuterOptimizer } from './optimizer.js';
 import { encodeCheckpoint, samplerState, storeCheckpoint, type CheckpointData } from './checkpoint.js';
 import { paramsSha256, stateToProto, type RunStateName } from './run-state.js';
 import { RunHistory } from './history.js';
-import type { RunObserver } from './observe.js';
 import { Evaluation } from './run-eval.js';
 import { RunClock, RunReporter } from './run-report.js';
 import { RoundBook } from './round-book.js';
+import type { RunContext } from './run-context.js';
 import { retry } from './run-store.js';
-import type { FairShare } from './scheduler.js';
-import { ResultValidator } from './validate.js';
-
-export interface RunContext {
-  readonly transport: Transport;
-  /** How shards reach workers: the JetStream WorkQueue or direct assignment (dispatch.ts). */
-  readonly sender: ShardSender;
-  readonly subjects: Subjects;
-  readonly logger: Logger;
-  readonly resultTimeoutMs: number;
-  readonly recordIntervalMs: number;
-  readonly maxShardFailures: number;
-  readonly rejects: RejectCounter;
-  /** Prometheus metrics (CoordinatorObservability), when served. */
-  readonly observer?: RunObserver | undefined;
-  /** The workers' in-flight budget shared by all runs (none: no limit). */
-  readonly fairShare?: FairShare | undefined;
-  /** Speculative copy of a straggler after this multiple of the median shard time (0 = off). */
-  readonly speculativeFactor?: number;
-  readonly speculativeMinMs?: number;
-  /** Live workers (from heartbeats); lost results count as shard failures only while some are alive. */
-  readonly liveWorkers?: () => number;
-}
-
-/** What offer() says about a result. */
-export type Offered = Verdict & { readonly staleness?: number };
+import type { Offered, RejectReason, Verdict } from './result.js';
+import { isChecked, ResultValidator, resultShape } from './validate.js';
 
 export interface RunInit {
   readonly runId: string;
@@ -136,7 +99,7 @@ export class RunLoop {
     this.params = cp ? Float32Array.from(cp.params) : initParams(init.spec).data;
     this.optimizer = createOptimizer(init.spec, this.params.length, cp?.optimizer);
     this.step = cp?.step ?? 0;
-    this.validator = new ResultValidator(this.runId, this.spec, this.layout);
+    this.validator = new ResultValidator(resultShape(this.runId, this.spec, this.layout));
     this.priority = init.priority || init.previous?.priority || init.spec.workers.priority;
     this.session = init.previous ? `.s${randomBytes(3).toString('hex')}` : '';
     this.checkpointStep = cp?.step ?? 0;
@@ -172,42 +135,43 @@ export class RunLoop {
   }
 
   /**
-   * Judge one decoded result of this run: validated first (shape, finiteness), then routed to the
+   * Judge one decoded result of this run: validated once (shape, finiteness), then routed to the
    * round of its (kind, step); results of applied steps are duplicates, others stale.
    */
   offer(result: metaloop.ShardResult): Offered {
     const checked = this.validator.check(result);
-    const evalKind = result.kind === metaloop.ShardKind.SHARD_KIND_EVAL;
-    const pending = this.rounds.find(evalKind, result.step);
-    if (checked.reason !== undefined) {
-      const invalid = checked;
+    const kind = checked.kind;
+    const pending = kind === undefined ? undefined : this.rounds.find(kind, result.step);
+    if (!isChecked(checked)) {
       // A bad result for a shard being collected counts as one failure of that shard (re-issued).
-      if (pending && pending.version === result.paramVersion) pending.round.rejected(result.shard, invalid.reason, invalid.detail);
-      return this.rejectedAs({ accepted: false, ...invalid, shard: result.shard });
+      if (pending && pending.version === result.paramVersion) pending.round.rejected(result.shard, checked.reason, checked.detail);
+      return this.rejectedAs({ accepted: false, reason: checked.reason, detail: checked.detail, shard: result.shard });
     }
+    const r = checked;
     if (!pending) {
       const s = this.spec.workers.staleness;
-      const done = evalKind ? result.step <= this.evaluatedAt : result.step < this.step;
-      const plausible = evalKind ? result.paramVersion === result.step : result.step - result.paramVersion <= s;
-      if (done && plausible && !result.error) {
-        return this.rejectedAs({ accepted: false, reason: 'duplicate', detail: `${evalKind ? 'evaluation' : 'step'} ${result.step} already has every shard`, shard: result.shard });
+      const evalKind = r.kind === 'eval';
+      const done = evalKind ? r.step <= this.evaluatedAt : r.step < this.step;
+      const plausible = evalKind ? r.version === r.step : r.step - r.version <= s;
+      if (done && plausible && !r.error) {
+        return this.rejectedAs({ accepted: false, reason: 'duplicate', detail: `${evalKind ? 'evaluation' : 'step'} ${r.step} already has every shard`, shard: r.shard });
       }
       return this.rejectedAs({
         accepted: false,
         reason: 'stale',
-        detail: `result for ${evalKind ? 'eval' : 'train'} step ${result.step} (version ${result.paramVersion}); run ${this.runId} is at step ${this.step} (${this.stateName})`,
-        shard: result.shard,
+        detail: `result for ${r.kind} step ${r.step} (version ${r.version}); run ${this.runId} is at step ${this.step} (${this.stateName})`,
+        shard: r.shard,
       });
     }
-    const verdict = pending.round.offer(result, checked);
+    const verdict = pending.round.offer(r);
     if (!verdict.accepted) return this.rejectedAs(verdict);
-    if (evalKind) this.evaluation?.accepted(result.shard);
-    if (result.delivery > 1) {
+    if (r.kind === 'eval') this.evaluation?.accepted(r.shard);
+    if (r.delivery > 1) {
       this.redeliveries++;
       this.ctx.observer?.resultRedelivered?.(this.runId);
     }
-    const staleness = evalKind ? 0 : result.step - result.paramVersion;
-    if (!evalKind) {
+    const staleness = r.kind === 'eval' ? 0 : r.step - r.version;
+    if (r.kind === 'train') {
       this.staleness.sum += staleness;
       this.staleness.count += 1;
       this.staleness.max = Math.max(this.staleness.max, staleness);
@@ -271,7 +235,7 @@ export class RunLoop {
       if (this.stateName === 'pending') this.setState('running');
       else this.writeRecord();
       await this.reporter.flush();
-      await retry('storing parameters', logger, signal, () => transport.putParams(this.runId, this.step, this.encodeParams()));
+      await retry('publishing parameters', logger, signal, () => transport.putParams(this.runId, this.step, this.encodeParams()));
       while (this.step < T) {
         await this.waitWhilePaused();
         this.rounds.issueAhead(this.step);
@@ -354,7 +318,17 @@ export class RunLoop {
     this.step = t + 1;
     this.clock.stepsThisSession++;
     const signal = this.stopper.signal;
-    await retry('storing parameters', logger, signal, () => transport.putParams(this.runId, this.step, this.encodeParams()));
+    // The broadcast is the live path; the durable copy only at checkpoints and the end (and for a
+    // worker that missed the broadcast and asks for it: the transport's business).
+    const durable = this.checkpointDue() || this.step === this.spec.outer.steps;
+    // θ_{t+1} is broadcast synchronously inside putParams; the step's event and the next round's
+    // assignments follow in this same turn, so all of it leaves in one socket write.
+    const put = retry('storing parameters', logger, signal, () => transport.putParams(this.runId, this.step, this.encodeParams(), { durable }));
+    put.catch(() => {}); // awaited below
+    this.history.addStep(this.step, this.preLoss, this.postLoss, Date.now(), rl);
+    this.emit({ kind: metaloop.Event.Kind.KIND_STEP, preLoss: this.preLoss, postLoss: this.postLoss, ...(rl ? { rl: true, preReturn: rl.pre, postReturn: rl.post } : {}) });
+    if (this.nextIsTraining()) this.rounds.issueAhead(this.step);
+    await put;
     // Keep the versions rounds in flight may still need (async mode: `staleness` more).
     const old = t - 1 - this.spec.workers.staleness;
     if (old >= 0) transport.deleteParams(this.runId, old).catch(() => {});
@@ -367,8 +341,11 @@ export class RunLoop {
       postLoss: this.postLoss,
       ...(rl ? { returns: rl } : {}),
     });
-    this.history.addStep(this.step, this.preLoss, this.postLoss, Date.now(), rl);
-    this.emit({ kind: metaloop.Event.Kind.KIND_STEP, preLoss: this.preLoss, postLoss: this.postLoss, ...(rl ? { rl: true, preReturn: rl.pre, postReturn: rl.post } : {}) });
+  }
+
+  /** The loop's next move is the next train step (no evaluation, checkpoint, pause or end first). */
+  private nextIsTraining(): boolean {
+    return this.step < this.spec.outer.steps && !this.evalDue() && !this.checkpointDue() && this.pausedUntil === null && !this.stopper.signal.aborted;
   }
 
   private async evaluate(): Promise<void> {

@@ -96,6 +96,21 @@ export class FairShare {
     });
   }
 
+  /**
+   * A slot for `runId` now, or null: granted only when nobody is waiting and the run may take one
+   * by the same rule as pump(), so it never jumps the queue (a round issues its shards in one turn).
+   */
+  tryAcquire(runId: string, weight: number): Release | null {
+    const w = Number.isFinite(weight) && weight > 0 ? weight : 1;
+    this.weights.set(runId, w);
+    if (this.waiting.length > 0 || this.total >= Math.max(1, this.capacity())) return null;
+    const active = this.active();
+    if (!active.has(runId)) active.set(runId, w);
+    const below = (run: string) => this.held(run) < this.share(run);
+    const othersFull = [...active.keys()].every((r) => r === runId || !below(r));
+    return below(runId) || othersFull ? this.take(runId) : null;
+  }
+
   private take(runId: string): Release {
     this.inFlight.set(runId, this.held(runId) + 1);
     this.total += 1;

@@ -6,10 +6,10 @@
  */
 import { metaloop, shardMsgId, type Logger } from '@metaloop/shared';
 import type { ShardSender } from './dispatch.js';
-import type { StepCollector, Verdict } from './aggregator.js';
+import type { StepCollector } from './aggregator.js';
 import type { RunObserver } from './observe.js';
 import { NoLiveWorkerError, RunFailedError } from './errors.js';
-import type { Valid } from './validate.js';
+import type { CheckedResult, Verdict } from './result.js';
 import type { Release, ShardTimes } from './scheduler.js';
 
 /** What a round adds to its run's counters. */
@@ -44,6 +44,8 @@ export interface RoundOptions {
   readonly signal: AbortSignal;
   /** A fair-share slot for one shard (none: publish at once). */
   readonly acquire?: (signal: AbortSignal) => Promise<Release>;
+  /** A fair-share slot now, or null (then `acquire` waits for one): a round's shards go out in one turn. */
+  readonly tryAcquire?: () => Release | null;
   /** The run's recent shard durations (recorded here; their median paces speculation). */
   readonly times?: ShardTimes;
   /** Speculative copy after this multiple of the median shard time; 0 = never. */
@@ -93,14 +95,12 @@ export class ShardRound {
   }
 
   private get label(): string {
-    const c = this.o.collector.options;
-    return `${c.kind === metaloop.ShardKind.SHARD_KIND_EVAL ? 'eval shard' : 'shard'}`;
+    return this.o.collector.options.kind === 'eval' ? 'eval shard' : 'shard';
   }
 
   private msgId(i: number): string {
     const c = this.o.collector.options;
-    const kind = c.kind === metaloop.ShardKind.SHARD_KIND_EVAL ? 'eval' : 'train';
-    const base = shardMsgId(c.runId, c.step, i, kind);
+    const base = shardMsgId(c.runId, c.step, i, c.kind);
     const attempt = this.attempts[i]!;
     return `${base}${this.o.session}${attempt === 0 ? '' : `.r${attempt}`}`;
   }
@@ -174,6 +174,12 @@ export class ShardRound {
   }
 
   private tick(): void {
+    this.checkShards();
+    // The re-issues of this tick: one assignment per worker.
+    this.o.sender.flush();
+  }
+
+  private checkShards(): void {
     const { collector, resultTimeoutMs, times } = this.o;
     const now = Date.now();
     const factor = this.o.speculativeFactor ?? 0;
@@ -210,7 +216,15 @@ export class ShardRound {
       const publishing: Promise<void>[] = [];
       let publishError: unknown = null;
       for (let i = 0; i < collector.shardCount; i++) {
-        if (this.o.acquire) this.releases[i] = await this.o.acquire(signal);
+        if (this.o.acquire) {
+          const now = this.o.tryAcquire?.() ?? null;
+          if (now) this.releases[i] = now;
+          else {
+            // What is given out goes before waiting for a slot.
+            this.o.sender.flush();
+            this.releases[i] = await this.o.acquire(signal);
+          }
+        }
         if (collector.has(i)) {
           this.releaseSlot(i);
           continue;
@@ -232,6 +246,8 @@ export class ShardRound {
         // eslint-disable-next-line @typescript-eslint/only-throw-error
         if (this.failure !== null) throw this.failure;
       }
+      // Every shard given out in this turn: one assignment per worker (direct dispatch).
+      this.o.sender.flush();
       await Promise.all(publishing);
       // Rethrow failures as they were caught (`!== null` narrows unknown to {}).
       /* eslint-disable @typescript-eslint/only-throw-error */
@@ -306,9 +322,9 @@ export class ShardRound {
     this.failed(i, reason, detail);
   }
 
-  /** Offer a decoded result of this round, validated (`valid`: ResultValidator.check's verdict). */
-  offer(result: metaloop.ShardResult, valid?: Valid): Verdict {
-    const verdict = this.o.collector.offer(result, valid);
+  /** Offer a checked result of this round (validate.ts): the collector places it. */
+  offer(result: CheckedResult): Verdict {
+    const verdict = this.o.collector.place(result);
     if (this.finished) return verdict;
     if (verdict.accepted) {
       const i = verdict.shard;

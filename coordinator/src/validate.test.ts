@@ -5,7 +5,7 @@ import { startInProcCluster, type ClusterWorkerOptions } from '@metaloop/testing
 import { ApiClient } from './client.js';
 import { Coordinator } from './coordinator.js';
 import { CoordinatorObservability } from './observe.js';
-import { REJECT_REASONS } from './aggregator.js';
+import { REJECT_REASONS } from './result.js';
 
 const SPEC = (steps: number) => `
 name: once

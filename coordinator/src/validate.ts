@@ -1,112 +1,159 @@
 /**
- * The one validation pass of a result: the run, shard index, task count, and the payload (the
- * gradient decoded and scanned for NaN/Inf once, or the evaluation's sums) for any step, so a NaN or
- * wrong-shape result is counted as such whether or not its step is the one being collected. What
- * passes carries its decoded gradient (`Valid`) into the step collector, which then only judges
- * its place (stale, duplicate, worker error) and never decodes it again.
+ * The one intake of a result: decoded once (`decodeResult`), then validated once
+ * (`ResultValidator.check`) against its run — the run, kind, shard index, step and version, task
+ * count, and the payload (the gradient decoded and scanned for NaN/Inf once, or the evaluation's
+ * sums) — for any step, so a NaN or wrong-shape result is counted as such whether or not its step
+ * is the one being collected. What passes is a typed `CheckedResult` (result.ts); the round and
+ * its collector only judge its place (stale, duplicate, worker error) and sum it.
  */
 import { allFinite, fromBundle, isRlTask, layoutSize, metaloop, shardSizes, type RunSpec, type TensorSpec } from '@metaloop/shared';
-import type { RejectReason } from './aggregator.js';
+import { kindFromProto, type CheckedResult, type Invalid, type ShardKindName } from './result.js';
 
-export interface Invalid {
-  readonly reason: RejectReason;
-  readonly detail: string;
+/** Decode a result message, or say why it is malformed. */
+export function decodeResult(
+  data: Uint8Array,
+  runIdFromSubject?: string,
+): { ok: true; result: metaloop.ShardResult } | { ok: false; detail: string } {
+  if (data.byteLength === 0) return { ok: false, detail: 'empty result message' };
+  let result: metaloop.ShardResult;
+  try {
+    result = metaloop.ShardResult.decode(data);
+  } catch (err) {
+    return { ok: false, detail: `cannot decode ShardResult: ${(err as Error).message}` };
+  }
+  if (!result.runId) return { ok: false, detail: 'ShardResult without run_id' };
+  if (runIdFromSubject !== undefined && runIdFromSubject !== result.runId) {
+    return { ok: false, detail: `ShardResult for run ${result.runId} arrived on the subject of run ${runIdFromSubject}` };
+  }
+  return { ok: true, result };
 }
 
-/** A result that passed validation: its train gradient, decoded once (null for eval and error results). */
-export interface Valid {
-  readonly reason?: undefined;
-  readonly grad: Float32Array | null;
-}
-
-/** What a result's payload must look like. */
-export interface PayloadShape {
-  /** Train: the parameter layout gradients must have. */
+/** What the results of one run must look like. */
+export interface ResultShape {
+  readonly runId: string;
+  /** The run's outer.steps (no step or version beyond it). */
+  readonly steps: number;
+  /** Tasks of each train shard, in shard order. */
+  readonly trainShards: readonly number[];
+  /** Tasks of each eval shard, in shard order. */
+  readonly evalShards: readonly number[];
+  /** The parameter layout train gradients must have. */
   readonly layout: readonly TensorSpec[];
-  /** Σ of the layout's sizes. */
-  readonly paramCount: number;
-  /** Eval: inner steps (the result carries losses after 0..evalInnerSteps steps). */
+  /** Eval: inner steps (results carry losses after 0..evalInnerSteps steps). */
   readonly evalInnerSteps: number;
-  /** A meta-RL run: results carry returns (eval_return_sums, pre/post_return_sum) instead of losses. */
-  readonly returns?: boolean;
+  /** A meta-RL run: results carry returns (pre/post_return_sum, eval_return_sums) instead of losses. */
+  readonly returns: boolean;
 }
 
-/**
- * Checks the payload of a (non-error) result of shard `r.shard` expecting `tasks` tasks: the task
- * count, then the gradient (decoded and scanned once) and losses of a train result, or the per-k
- * sums of an eval result. Returns the decoded gradient when it passes.
- */
-export function checkPayload(r: metaloop.ShardResult, tasks: number, evalKind: boolean, shape: PayloadShape): Invalid | Valid {
-  const shard = r.shard;
-  if (r.tasks !== tasks) return { reason: 'wrong_shape', detail: `shard ${shard} reports ${r.tasks} tasks, expected ${tasks}` };
-  if (!evalKind) {
+/** The shape of a run's results from its spec (the shard sizes as run-shards.ts cuts them). */
+export function resultShape(runId: string, spec: RunSpec, layout: readonly TensorSpec[]): ResultShape {
+  return {
+    runId,
+    steps: spec.outer.steps,
+    trainShards: shardSizes(spec.outer.metaBatch, spec.outer.shardSize),
+    evalShards: shardSizes(spec.eval.tasks, spec.outer.shardSize),
+    layout,
+    evalInnerSteps: spec.eval.innerSteps,
+    returns: isRlTask(spec.task),
+  };
+}
+
+/** A result refused by validation; `kind` when its kind is known (its round can count the failure). */
+export type Rejected = Invalid & { readonly kind?: ShardKindName };
+
+/** Validates the results of one run (any step, either kind). */
+export class ResultValidator {
+  private readonly paramCount: number;
+
+  constructor(private readonly shape: ResultShape) {
+    this.paramCount = layoutSize(shape.layout);
+  }
+
+  /** The checked result (error results included), or why it is refused. */
+  check(r: metaloop.ShardResult): CheckedResult | Rejected {
+    const s = this.shape;
+    if (r.runId !== s.runId) return { reason: 'unknown_run', detail: `result of run ${r.runId}` };
+    const kind = kindFromProto(r.kind);
+    if (kind === null) return { reason: 'malformed', detail: `unknown shard kind ${r.kind}` };
+    const sizes = kind === 'eval' ? s.evalShards : s.trainShards;
+    if (!Number.isInteger(r.shard) || r.shard < 0 || r.shard >= sizes.length) {
+      return { kind, reason: 'wrong_shape', detail: `shard ${r.shard} out of range 0..${sizes.length - 1}` };
+    }
+    if (r.step > s.steps || r.paramVersion > r.step) {
+      return { kind, reason: 'malformed', detail: `step ${r.step} / version ${r.paramVersion} impossible for a run of ${s.steps} steps` };
+    }
+    const head = {
+      kind,
+      runId: r.runId,
+      step: r.step,
+      shard: r.shard,
+      version: r.paramVersion,
+      tasks: r.tasks,
+      workerId: r.workerId,
+      delivery: r.delivery,
+      error: r.error,
+      errorReason: r.error ? r.errorReason : '',
+      grad: null,
+      preLossSum: r.preLossSum,
+      postLossSum: r.postLossSum,
+      preReturnSum: r.preReturnSum ?? 0,
+      postReturnSum: r.postReturnSum ?? 0,
+      eval: null,
+    };
+    if (r.error) return head;
+    const tasks = sizes[r.shard]!;
+    if (r.tasks !== tasks) return { kind, reason: 'wrong_shape', detail: `shard ${r.shard} reports ${r.tasks} tasks, expected ${tasks}` };
+    return kind === 'train' ? this.train(r, head) : this.eval(r, head);
+  }
+
+  private train(r: metaloop.ShardResult, head: CheckedResult): CheckedResult | Rejected {
+    const shard = r.shard;
     let grad: Float32Array;
     try {
-      grad = fromBundle(r.grad, shape.layout).data;
+      grad = fromBundle(r.grad, this.shape.layout).data;
     } catch (err) {
-      return { reason: 'wrong_shape', detail: `gradient: ${(err as Error).message}` };
+      return { kind: 'train', reason: 'wrong_shape', detail: `gradient: ${(err as Error).message}` };
     }
-    if (grad.length !== shape.paramCount) return { reason: 'wrong_shape', detail: `gradient has ${grad.length} values, expected ${shape.paramCount}` };
-    if (!allFinite(grad)) return { reason: 'non_finite', detail: `gradient of shard ${shard} has NaN/Inf` };
+    if (grad.length !== this.paramCount) return { kind: 'train', reason: 'wrong_shape', detail: `gradient has ${grad.length} values, expected ${this.paramCount}` };
+    if (!allFinite(grad)) return { kind: 'train', reason: 'non_finite', detail: `gradient of shard ${shard} has NaN/Inf` };
     if (!Number.isFinite(r.preLossSum) || !Number.isFinite(r.postLossSum)) {
-      return { reason: 'non_finite', detail: `losses of shard ${shard} are not finite` };
+      return { kind: 'train', reason: 'non_finite', detail: `losses of shard ${shard} are not finite` };
     }
     if (!Number.isFinite(r.preReturnSum) || !Number.isFinite(r.postReturnSum)) {
-      return { reason: 'non_finite', detail: `returns of shard ${shard} are not finite` };
+      return { kind: 'train', reason: 'non_finite', detail: `returns of shard ${shard} are not finite` };
     }
-    return { grad };
+    return { ...head, grad };
   }
-  const K = shape.evalInnerSteps;
-  const what = shape.returns ? 'returns' : 'losses';
-  const sums = (shape.returns ? r.evalReturnSums : r.evalLossSums) ?? [];
-  if (sums.length !== K + 1) {
-    return { reason: 'wrong_shape', detail: `eval shard ${shard} has ${sums.length} ${what}, expected ${K + 1} (after 0..${K} steps)` };
-  }
-  if (!sums.every((x) => Number.isFinite(x))) return { reason: 'non_finite', detail: `eval ${what} of shard ${shard} are not finite` };
-  const extras = shape.returns ? (['evalReturnSqSums', 'evalGainSqSums'] as const) : (['evalLossSqSums', 'evalAccuracySums', 'evalAccuracySqSums'] as const);
-  for (const field of extras) {
-    const values = r[field] ?? [];
-    if (values.length !== 0 && values.length !== sums.length) {
-      return { reason: 'wrong_shape', detail: `eval shard ${shard} has ${values.length} ${field}, expected 0 or ${sums.length}` };
+
+  private eval(r: metaloop.ShardResult, head: CheckedResult): CheckedResult | Rejected {
+    const shard = r.shard;
+    const K = this.shape.evalInnerSteps;
+    // A meta-RL run's evaluation carries returns, other runs' losses: the per-k list that must be there.
+    const what = this.shape.returns ? 'returns' : 'losses';
+    const sums = (this.shape.returns ? r.evalReturnSums : r.evalLossSums) ?? [];
+    if (sums.length !== K + 1) {
+      return { kind: 'eval', reason: 'wrong_shape', detail: `eval shard ${shard} has ${sums.length} ${what}, expected ${K + 1} (after 0..${K} steps)` };
     }
-    if (!values.every((x) => Number.isFinite(x))) return { reason: 'non_finite', detail: `${field} of eval shard ${shard} are not finite` };
+    if (!sums.every((x) => Number.isFinite(x))) return { kind: 'eval', reason: 'non_finite', detail: `eval ${what} of shard ${shard} are not finite` };
+    const extras = this.shape.returns ? (['evalReturnSqSums', 'evalGainSqSums'] as const) : (['evalLossSqSums', 'evalAccuracySums', 'evalAccuracySqSums'] as const);
+    for (const field of extras) {
+      const values = r[field] ?? [];
+      if (values.length !== 0 && values.length !== sums.length) {
+        return { kind: 'eval', reason: 'wrong_shape', detail: `eval shard ${shard} has ${values.length} ${field}, expected 0 or ${sums.length}` };
+      }
+      if (!values.every((x) => Number.isFinite(x))) return { kind: 'eval', reason: 'non_finite', detail: `${field} of eval shard ${shard} are not finite` };
+    }
+    const own = (x: readonly number[] | null | undefined): readonly number[] => x ?? [];
+    return {
+      ...head,
+      eval: this.shape.returns
+        ? { loss: [], lossSq: [], accuracy: [], accuracySq: [], returns: sums, returnSq: own(r.evalReturnSqSums), gainSq: own(r.evalGainSqSums) }
+        : { loss: sums, lossSq: own(r.evalLossSqSums), accuracy: own(r.evalAccuracySums), accuracySq: own(r.evalAccuracySqSums), returns: [], returnSq: [], gainSq: [] },
+    };
   }
-  return { grad: null };
 }
 
-/** Validates the results of one run (any step, either kind) against its spec. */
-export class ResultValidator {
-  private readonly trainSizes: number[];
-  private readonly evalSizes: number[];
-  private readonly trainShape: PayloadShape;
-  private readonly evalShape: PayloadShape;
-
-  constructor(
-    private readonly runId: string,
-    private readonly spec: RunSpec,
-    layout: readonly TensorSpec[],
-  ) {
-    this.trainSizes = shardSizes(spec.outer.metaBatch, spec.outer.shardSize);
-    this.evalSizes = shardSizes(spec.eval.tasks, spec.outer.shardSize);
-    const paramCount = layoutSize(layout);
-    const returns = isRlTask(spec.task);
-    this.trainShape = { layout, paramCount, evalInnerSteps: 0, returns };
-    this.evalShape = { layout, paramCount, evalInnerSteps: spec.eval.innerSteps, returns };
-  }
-
-  /** Valid (with the decoded gradient) when the result is well-formed for this run (error results included), else why not. */
-  check(r: metaloop.ShardResult): Invalid | Valid {
-    if (r.runId !== this.runId) return { reason: 'unknown_run', detail: `result of run ${r.runId}` };
-    const evalKind = r.kind === metaloop.ShardKind.SHARD_KIND_EVAL;
-    if (!evalKind && r.kind !== metaloop.ShardKind.SHARD_KIND_TRAIN) return { reason: 'malformed', detail: `unknown shard kind ${r.kind}` };
-    const sizes = evalKind ? this.evalSizes : this.trainSizes;
-    if (!Number.isInteger(r.shard) || r.shard < 0 || r.shard >= sizes.length) {
-      return { reason: 'wrong_shape', detail: `shard ${r.shard} out of range 0..${sizes.length - 1}` };
-    }
-    if (r.step > this.spec.outer.steps || r.paramVersion > r.step) {
-      return { reason: 'malformed', detail: `step ${r.step} / version ${r.paramVersion} impossible for a run of ${this.spec.outer.steps} steps` };
-    }
-    if (r.error) return { grad: null };
-    return checkPayload(r, sizes[r.shard]!, evalKind, evalKind ? this.evalShape : this.trainShape);
-  }
+/** True for a checked result, false for a rejection. */
+export function isChecked(x: CheckedResult | Rejected): x is CheckedResult {
+  return (x as Rejected).reason === undefined;
 }

@@ -1,6 +1,6 @@
 /**
  * Every NATS subject, stream, bucket and consumer name Metaloop uses, in one place: the API, work
- * queue, results, events, heartbeats, direct assignment, hot-path results and θ broadcast subjects
+ * queue, results, events, heartbeats, direct assignment, hot-path results, θ asked for and θ broadcast subjects
  * (a subject's stem is its function at run id '': `subjects().work('')` = `metaloop.work.`), the
  * JetStream streams and consumers, and the KV/object store buckets (runs, params, checkpoints, blobs).
  * (Reply inboxes are the NATS client's own `_INBOX.>`.)
@@ -56,6 +56,12 @@ export interface Subjects {
   /** Hot-path results (core request/reply; the reply is the ack): `<stem>.<msgId>`. */
   hotResults(runId: string): string;
   hotResultsAll(): string;
+  /**
+   * A parameter version asked for (core request/reply, worker → the run's coordinator):
+   * `<stem>.<version>`; the reply comes once its Object Store copy is written.
+   */
+  hotParams(runId: string): string;
+  hotParamsAll(): string;
   /** Stem of a run's θ broadcast (core NATS): chunks go to `<stem>.<version>.<i>.<n>.<bytes>`. */
   params(runId: string): string;
   paramsAll(): string;
@@ -91,6 +97,8 @@ export function subjects(prefix = DEFAULT_PREFIX): Subjects {
     assignAll: () => `${prefix}.assign.>`,
     hotResults: (runId) => `${prefix}.hot.results.${runId}`,
     hotResultsAll: () => `${prefix}.hot.results.>`,
+    hotParams: (runId) => `${prefix}.hot.params.${runId}`,
+    hotParamsAll: () => `${prefix}.hot.params.>`,
     params: (runId) => `${prefix}.params.${runId}`,
     paramsAll: () => `${prefix}.params.>`,
     workStream: `${upper}_WORK`,

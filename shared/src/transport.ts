@@ -47,6 +47,20 @@ export interface ResultMessage {
   readonly msgId: string;
 }
 
+/** The coordinator's verdict on one result (direct dispatch: it travels back in the reply). */
+export interface ResultAck {
+  readonly accepted: boolean;
+  /** Rejected: why (stale, duplicate, malformed, …). */
+  readonly reason?: string;
+  readonly detail?: string;
+}
+
+/** One shard of an assignment: an encoded Shard and the coordinator's attempt (0 = first issue). */
+export interface AssignedShard {
+  readonly data: Uint8Array;
+  readonly attempt: number;
+}
+
 export interface WorkQueueOptions {
   /** Lease of a work item: redelivered when not acked within it. */
   readonly leaseMs: number;
@@ -96,32 +110,63 @@ export interface AssignedOptions {
 
 /**
  * Direct assignment, the hot path of synchronous mode (core NATS, no broker state): the
- * coordinator sends a shard to one live worker and holds the lease itself; the worker's result is
- * one request and the coordinator's reply is the ack (transport/assignments.ts).
+ * coordinator sends a worker all its shards of a round in one message and holds each shard's lease
+ * itself; the worker returns their results in one request whose reply acks each of them
+ * (transport/assignments.ts). Messages per step grow with workers, not shards.
  */
 export interface Assignments {
   /**
-   * Send one encoded Shard to a worker (fire and forget; the coordinator's lease covers loss).
-   * `session` names the coordinator session (a subject token; default '0'): a worker drops the
-   * shards of a session once another one assigns work of the run.
+   * Send shards of one run to one worker in one message (fire and forget; the coordinator's lease
+   * covers loss). `session` names the coordinator session (a subject token; default '0'): a
+   * worker drops the shards of a session once another one assigns work of the run. It may ride on
+   * the reply to a result request of that worker being held (one message fewer).
    */
-  assign(workerId: string, runId: string, attempt: number, data: Uint8Array, session?: string): void;
-  /** The shards assigned to `workerId`, one at a time (deliveryCount = attempt + 1, + 1 per local retry after nak). */
-  consumeAssigned(workerId: string, options?: AssignedOptions): AsyncIterable<WorkMessage>;
+  assign(workerId: string, runId: string, shards: readonly AssignedShard[], session?: string): void;
   /**
-   * Send one encoded ShardResult; resolves when the coordinator acked it (throws on timeout, or
-   * when the coordinator's handler failed). Payloads above max_payload go through the `blobs` store.
+   * The shards assigned to `workerId`, in batches: every shard of one run and session ready at the
+   * time (an assignment, or local retries that came due together), in arrival order. Each is a
+   * WorkMessage of its own (deliveryCount = attempt + 1, + 1 per local retry after nak).
    */
-  sendResult(runId: string, msgId: string, data: Uint8Array, timeoutMs: number): Promise<void>;
-  /** Coordinator: take hot-path results; the handler's return acks them. */
-  serveResults(handler: (msg: ResultMessage) => Promise<void> | void): Closer;
+  consumeAssigned(workerId: string, options?: AssignedOptions): AsyncIterable<WorkMessage[]>;
+  /**
+   * Send encoded ShardResults of one run in one request; resolves with the coordinator's ack of
+   * each, in order (throws on timeout, or when the coordinator's handler failed: send them again).
+   * Payloads above max_payload go through the `blobs` store. Assignments riding on the reply reach
+   * `workerId`'s consumer.
+   */
+  sendResults(workerId: string, runId: string, results: readonly Uint8Array[], timeoutMs: number): Promise<ResultAck[]>;
+  /** Coordinator: take hot-path results, one handler call per result; its verdicts are the acks of the reply. */
+  serveResults(handler: (msg: ResultMessage) => Promise<ResultAck | void> | ResultAck | void, options?: ServeResultsOptions): Closer;
 }
 
-/** Parameter versions θ_t: broadcast to workers, with a durable copy (NATS: Object Store `params`). */
+export interface ServeResultsOptions {
+  /**
+   * Whether to hold the reply to a worker's results for its next assignment, given the worker's
+   * subject token (`workerToken`): only when the worker has nothing else to do for this
+   * coordinator (it waits for the reply; with shards still to compute it must not). Default: always.
+   */
+  readonly holdReply?: (workerToken: string) => boolean;
+}
+
+export interface PutParamsOptions {
+  /**
+   * Write the durable copy now (NATS: Object Store `params`): at checkpoints and the end of a run.
+   * Otherwise a version is broadcast and kept by its publisher, and written durably only when a
+   * reader that missed the broadcast asks for it. Default false.
+   */
+  readonly durable?: boolean;
+}
+
+/**
+ * Parameter versions θ_t: broadcast to workers (the live path); a version's durable copy (NATS:
+ * Object Store `params`) is written at checkpoints and for a reader that asks for it (a late or
+ * reconnecting worker), never on every step.
+ */
 export interface ParamStore {
-  putParams(runId: string, version: number, data: Uint8Array): Promise<void>;
-  /** Throws NotFoundError when absent. */
+  putParams(runId: string, version: number, data: Uint8Array, options?: PutParamsOptions): Promise<void>;
+  /** Throws NotFoundError when absent (not broadcast to this reader, not stored, its publisher does not hold it). */
   getParams(runId: string, version: number): Promise<Uint8Array>;
+  /** The publisher no longer needs the version (its durable copy goes too, unless it is the run's latest durable one). */
   deleteParams(runId: string, version: number): Promise<void>;
 }
 
@@ -157,7 +202,7 @@ export interface Bus {
 export type WorkerTransport = Connection &
   Pick<WorkQueue, 'consumeWork'> &
   Pick<ResultStream, 'publishResult'> &
-  Pick<Assignments, 'consumeAssigned' | 'sendResult'> &
+  Pick<Assignments, 'consumeAssigned' | 'sendResults'> &
   Pick<ParamStore, 'getParams'> &
   Pick<RunStore, 'getRun'> &
   Pick<Bus, 'publish'>;

@@ -114,7 +114,7 @@ describe('metaloop-worker CLI', () => {
     try {
       const results: metaloop.ShardResult[] = [];
       const beats: metaloop.Heartbeat[] = [];
-      // Direct dispatch (the default): the shard is assigned to the worker, its result is one request.
+      // Direct dispatch (the default): the shards are assigned to the worker, their results are one request.
       closers.push(coord.serveResults((m) => void results.push(metaloop.ShardResult.decode(m.data))));
       closers.push(coord.subscribe(subjects().heartbeat(), (d) => beats.push(metaloop.Heartbeat.decode(d))));
       await coord.putRun('cli-run', metaloop.RunRecord.encode({ runId: 'cli-run', name: spec.name, specJson: JSON.stringify(spec) }).finish());
@@ -131,7 +131,7 @@ describe('metaloop-worker CLI', () => {
       const end = Date.now() + 30_000;
       // Assigned once the worker is up (its second heartbeat comes after it subscribed to its assignments).
       while (beats.filter((b) => b.workerId === 'cli-w').length < 2 && Date.now() < end) await sleep(50);
-      coord.assign('cli-w', 'cli-run', 0, shard, 'cli-session');
+      coord.assign('cli-w', 'cli-run', [{ data: shard, attempt: 0 }], 'cli-session');
       while ((results.length === 0 || beats.length === 0) && Date.now() < end) await sleep(50);
       assert.equal(results.length, 1, `no result; worker log:\n${stderr}`);
       const r = results[0]!;

@@ -6,7 +6,7 @@ import { selectBackend } from './backend.js';
 import { adapt64, firstOrderGrad64, metaDirectional64, metaLoss64, type Mlp64, mseGrad, mseLoss, type Task64 } from '@metaloop/testing/numerics';
 import { testBackendName } from './testing/backend.js';
 import { LOSSES } from './algorithms/loss.js';
-import { compileRun, computeShard, evalRows, MAX_TASK_BATCH, paramTensors, type EvalShardResult, type TrainShardResult } from './engine.js';
+import { compileRun, computeShard, computeShards, evalRows, MAX_TASK_BATCH, paramTensors, type EvalShardResult, type TrainShardResult } from './engine.js';
 import type { Split } from './tasks/types.js';
 import { sampleSinusoid } from './tasks/sinusoid.js';
 
@@ -247,6 +247,29 @@ describe('computeShard', () => {
         assert.ok(Math.abs(batched.postLossSum - single.postLossSum) < 1e-5 * single.postLossSum, what);
         const evB = (await computeShard(spec, theta, { kind: 'eval', taskSeeds: seeds, evalInnerSteps: 2 }, { fused })) as EvalShardResult;
         evB.evalLossSums.forEach((v, k) => assert.ok(Math.abs(v - evS.evalLossSums[k]!) < 1e-5 * v, what));
+      }
+    }
+  });
+
+  test('computeShards: one pass over an assignment gives each shard bitwise what computeShard gives it alone', async () => {
+    const spec = makeSpec({ model: { kind: 'mlp', hidden: [8, 8], activation: 'tanh' }, algorithm: { kind: 'maml', innerSteps: 2, innerLr: 0.05 } });
+    const theta = initParams(spec).data;
+    const shards = [
+      { kind: 'train' as const, taskSeeds: [11, 12, 13] },
+      { kind: 'eval' as const, taskSeeds: [21, 22], evalInnerSteps: 2 },
+      { kind: 'train' as const, taskSeeds: Array.from({ length: MAX_TASK_BATCH + 2 }, (_, i) => 500 + i) },
+      { kind: 'train' as const, taskSeeds: [31] },
+    ];
+    const bits = (r: unknown) => JSON.stringify(r, (_k, v: unknown) => (v instanceof Float32Array ? Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex') : v));
+    for (const options of [{ fused: true }, { fused: false }, { fused: false, batchTasks: false }]) {
+      const before = tf.memory().numTensors;
+      let last = 0;
+      const together = await computeShards(spec, theta, shards, { ...options, onTask: (done) => (last = done) });
+      assert.equal(tf.memory().numTensors, before, `${JSON.stringify(options)}: no tensor left behind`);
+      assert.equal(last, MAX_TASK_BATCH + 8, 'onTask counts the tasks of every shard');
+      for (let i = 0; i < shards.length; i++) {
+        const alone = await computeShard(spec, theta, shards[i]!, options);
+        assert.equal(bits(together[i]), bits(alone), `${JSON.stringify(options)} shard ${i}`);
       }
     }
   });

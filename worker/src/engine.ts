@@ -252,33 +252,71 @@ export async function computeShard(
   shard: ShardWork,
   options: ComputeShardOptions = {},
 ): Promise<ShardComputation> {
-  if (isRlTask(spec.task)) return computeRlShard(spec, spec.task, params, shard, options); // meta-RL: rl/, host only
-  const run = compileRun(spec);
-  const seeds = shard.taskSeeds;
-  const yieldEveryMs = options.yieldEveryMs ?? 25;
-  const steps = shard.evalInnerSteps ?? spec.eval.innerSteps;
-  if (shard.kind === 'eval' && !(Number.isInteger(steps) && steps >= 0)) {
-    throw new RangeError(`evalInnerSteps must be a whole number >= 0, got ${steps}`);
+  const [r] = await computeShards(spec, params, [shard], options);
+  return r!;
+}
+
+/**
+ * The shards of one assignment (one run, one θ) in one pass: the fused host path builds its float64
+ * θ once and runs every task of every shard in one loop; the tfjs path makes θ's tensors (and their
+ * tiled copies) once for all of them. Each shard's rows are summed on their own in task order, and
+ * its tasks are chunked as if it were alone — a chunk never spans two shards, because on tfjs a
+ * task's row may depend on the batch it is computed in (kernels are chosen by shape, notably on a
+ * GPU), and which shards share a worker depends on the worker count. So every result is bitwise
+ * the one computeShard gives for that shard alone. `onTask` counts tasks over all the shards.
+ */
+export async function computeShards(
+  spec: RunSpec,
+  params: Float32Array,
+  shards: readonly ShardWork[],
+  options: ComputeShardOptions = {},
+): Promise<ShardComputation[]> {
+  if (isRlTask(spec.task)) {
+    // Meta-RL: rl/, host only, shard by shard; onTask counts over all of them.
+    const task = spec.task;
+    const all = shards.reduce((n, s) => n + s.taskSeeds.length, 0);
+    const out: ShardComputation[] = [];
+    let before = 0;
+    for (const s of shards) {
+      const onTask = options.onTask && ((done: number) => options.onTask!(before + done, all));
+      out.push(await computeRlShard(spec, task, params, s, { ...options, ...(onTask ? { onTask } : {}) }));
+      before += s.taskSeeds.length;
+    }
+    return out;
   }
+  const run = compileRun(spec);
+  const yieldEveryMs = options.yieldEveryMs ?? 25;
   const classify = run.inner.loss.accuracy !== undefined;
-  const width = shard.kind === 'train' ? run.size + 2 : (steps + 1) * (classify ? 2 : 1);
-  const acc = new Float64Array(width);
-  // Eval: Σ of squares per column too (train rows need none).
-  const sq = new Float64Array(shard.kind === 'eval' ? width : 0);
-  const split: Split = shard.kind === 'eval' ? (shard.split ?? spec.eval.split) : 'train';
+  const total = shards.reduce((n, s) => n + s.taskSeeds.length, 0);
   const host = options.fused !== false && typeof run.fused !== 'string' ? new FusedMlp(run.fused, params) : undefined;
   const canBatch = host !== undefined || (options.batchTasks ?? run.batchByDefault());
-  const single = canBatch ? undefined : paramTensors(run, params);
   const tiled = new Map<number, tf.Tensor[]>();
-  try {
+  /** θ for a chunk of `n` tasks (0: one task, unbatched), made once per call. */
+  const thetaFor = (n: number): tf.Tensor[] => {
+    let t = tiled.get(n);
+    if (!t) tiled.set(n, (t = n === 0 ? paramTensors(run, params) : paramTensors(run, params, n)));
+    return t;
+  };
+  let lastYield = performance.now();
+  let doneAll = 0;
+  const one = async (shard: ShardWork): Promise<ShardComputation> => {
+    const seeds = shard.taskSeeds;
+    const steps = shard.evalInnerSteps ?? spec.eval.innerSteps;
+    if (shard.kind === 'eval' && !(Number.isInteger(steps) && steps >= 0)) {
+      throw new RangeError(`evalInnerSteps must be a whole number >= 0, got ${steps}`);
+    }
+    const width = shard.kind === 'train' ? run.size + 2 : (steps + 1) * (classify ? 2 : 1);
+    const acc = new Float64Array(width);
+    // Eval: Σ of squares per column too (train rows need none).
+    const sq = new Float64Array(shard.kind === 'eval' ? width : 0);
+    const split: Split = shard.kind === 'eval' ? (shard.split ?? spec.eval.split) : 'train';
     await run.family.prepare?.(seeds, split);
-    let lastYield = performance.now();
     let done = 0;
     // The previous chunk's tasks, free once its rows are computed (no tensor outlives trainRows/
     // evalRows): families that can write a task into them do (no fresh memory per task).
     let spare: readonly TaskData[] = [];
     while (done < seeds.length) {
-      if (options.signal?.aborted) throw new ShardAbortedError(done);
+      if (options.signal?.aborted) throw new ShardAbortedError(doneAll);
       const sampled = seeds.slice(done, done + (canBatch ? run.maxTaskBatch : 1)).map((s, k) => run.family.sample(s, split, spare[k]));
       let tasks = sampled;
       let rows: Float32Array;
@@ -287,14 +325,7 @@ export async function computeShard(
       } else {
         const batched = canBatch && sameSizes(tasks);
         if (!batched) tasks = tasks.slice(0, 1);
-        let theta: tf.Tensor[];
-        if (batched) {
-          let t = tiled.get(tasks.length);
-          if (!t) tiled.set(tasks.length, (t = paramTensors(run, params, tasks.length)));
-          theta = t;
-        } else {
-          theta = single ?? (tiled.get(0) ?? (tiled.set(0, paramTensors(run, params)), tiled.get(0)!));
-        }
+        const theta = thetaFor(batched ? tasks.length : 0);
         rows = shard.kind === 'train' ? trainRows(run, theta, tasks, batched) : evalRows(run, theta, tasks, batched, steps);
       }
       for (let t = 0; t < tasks.length; t++) {
@@ -304,8 +335,9 @@ export async function computeShard(
       }
       spare = sampled;
       done += tasks.length;
-      options.onTask?.(done, seeds.length);
-      if (done < seeds.length && performance.now() - lastYield >= yieldEveryMs) {
+      doneAll += tasks.length;
+      options.onTask?.(doneAll, total);
+      if (doneAll < total && performance.now() - lastYield >= yieldEveryMs) {
         await yieldToLoop();
         lastYield = performance.now();
       }
@@ -323,8 +355,12 @@ export async function computeShard(
     return classify
       ? { kind: 'eval', ...losses, evalAccuracySums: Array.from(acc.subarray(steps + 1)), evalAccuracySqSums: Array.from(sq.subarray(steps + 1)), tasks: seeds.length }
       : { kind: 'eval', ...losses, tasks: seeds.length };
+  };
+  try {
+    const out: ShardComputation[] = [];
+    for (const shard of shards) out.push(await one(shard));
+    return out;
   } finally {
-    if (single) tf.dispose(single);
     for (const t of tiled.values()) tf.dispose(t);
   }
 }

@@ -28,6 +28,12 @@ export class UnsupportedError extends MetaloopError {
   }
 }
 
+/** An error as one line for logs and error results: `<name>: <message>`. */
+export function errorText(err: unknown): string {
+  if (err instanceof Error) return `${err.name}: ${err.message}`;
+  return String(err);
+}
+
 /** A shard could not be computed. `transient` errors are worth a retry (nak), others are reported. */
 export class ShardError extends MetaloopError {
   override readonly name: string = 'ShardError';

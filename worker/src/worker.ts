@@ -1,31 +1,33 @@
 /**
- * Worker: pulls shards from the work queue, rebuilds their tasks from seeds, computes the summed
- * meta-gradient (or held-out losses) and publishes a ShardResult, then acks. Heartbeats go out
- * every heartbeatMs. Lifecycle: `await Worker.create(options)`, `run()` (once), `close()` (idempotent).
+ * Worker: takes shards (direct dispatch: every shard of a run's round it is given, as one batch;
+ * queue dispatch: one at a time from the work queue), rebuilds their tasks from seeds, computes
+ * the summed meta-gradient (or held-out losses) of each — a batch in one pass (engine.ts
+ * computeShards) — and returns a ShardResult per shard: on direct dispatch all of a batch in one
+ * request whose reply acks each, on the queue one publish each, then acks. Heartbeats go out every
+ * heartbeatMs. Lifecycle: `await Worker.create(options)`, `run()` (once), `close()` (idempotent).
  */
 import { randomBytes } from 'node:crypto';
 import {
   extendIntervalMs,
-  fromBundle,
-  isRlTask,
   metaloop,
   paramLayout,
   shardMsgId,
   subjects,
   toBundle,
-  validateSpec,
   type Logger,
   type RunSpec,
   type WorkMessage,
 } from '@metaloop/shared';
 import { selectBackend, type BackendInfo } from './backend.js';
-import { compileRun, computeShard } from './engine.js';
 import { DataGuard } from './data-guard.js';
-import { DataRefusedError, DatasetError, ShardAbortedError, ShardError, WorkerStateError } from './errors.js';
-import { rlComputePath, rlEvalFields, rlTrainFields } from './rl/shard.js';
+import { computeShards, type ShardComputation } from './engine.js';
+import { DataRefusedError, errorText, ShardAbortedError, ShardError, WorkerStateError } from './errors.js';
 import { gpuOrNone, heartbeatGpuFields, resolveGpu, type GpuInfo } from './gpu.js';
 import { compileWorkerOptions, type CompiledWorkerOptions, type WorkerOptions } from './options.js';
 import { RunBackends } from './run-backend.js';
+import { RunCache } from './run-cache.js';
+import { rlEvalFields, rlTrainFields } from './rl/shard.js';
+import { sendUntilAcked } from './send-results.js';
 
 export type WorkerState = 'created' | 'running' | 'closing' | 'closed';
 
@@ -43,33 +45,23 @@ export interface WorkerStats {
   readonly shardsRefused: number;
 }
 
-interface CachedSpec {
-  readonly revision: number;
-  readonly spec: RunSpec;
-}
-
-interface CachedParams {
-  /** The coordinator session that published it ('' on the queue path): θ is keyed by (session, version). */
-  readonly session: string;
-  readonly version: number;
-  readonly data: Float32Array;
-}
-
-/** Runs whose spec and latest θ stay cached (least recently used beyond that are dropped). */
-const CACHED_RUNS = 16;
-
 const now = () => performance.now();
 
-function touch<K, V>(map: Map<K, V>, key: K, value: V): void {
-  map.delete(key);
-  map.set(key, value);
-  while (map.size > CACHED_RUNS) map.delete(map.keys().next().value as K);
+/** One shard of a batch on its way through the worker. */
+interface Item {
+  readonly msg: WorkMessage;
+  readonly shard: metaloop.Shard;
+  readonly kind: 'train' | 'eval';
+  readonly msgId: string;
+  /** The result's fields known before computing. */
+  readonly base: metaloop.ShardResult.$Properties;
 }
 
-function errorText(err: unknown): string {
-  if (err instanceof Error) return `${err.name}: ${err.message}`;
-  return String(err);
+/** The work items of a consumer, one at a time, as batches of one (the queue). */
+async function* singly(items: AsyncIterable<WorkMessage>): AsyncIterable<WorkMessage[]> {
+  for await (const m of items) yield [m];
 }
+
 
 /** A shard is checked before any work: no tasks, or absurd amounts of work, are refused (an error result). */
 function checkShard(shard: metaloop.Shard, spec: RunSpec, msgId: string): void {
@@ -101,8 +93,8 @@ export class Worker {
   private closePromise: Promise<void> | null = null;
   private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
   private busy = false;
-  private readonly specs = new Map<string, CachedSpec>();
-  private readonly params = new Map<string, CachedParams>();
+  /** The runs' specs and latest θ (run-cache.ts). */
+  private readonly cache: RunCache;
   private stats = { shardsDone: 0, tasksDone: 0, shardsFailed: 0, shardsRetried: 0, shardsDropped: 0, shardsRefused: 0 };
   /** Checks this worker's copies of each run's datasets before it computes (data-guard.ts). */
   private readonly guard = new DataGuard();
@@ -125,6 +117,7 @@ export class Worker {
     this.id = o.id;
     this.backends = new RunBackends(backend, o.backend);
     this.log = o.logger;
+    this.cache = new RunCache(o.transport, o.logger, o.metrics, this.backends, this.guard);
   }
 
   static async create(options: WorkerOptions): Promise<Worker> {
@@ -202,16 +195,16 @@ export class Worker {
               this.log.info('shards of a superseded coordinator session dropped', { runId, dropped });
             },
           })
-        : this.o.transport.consumeWork({ signal: this.stop.signal, pollMs: this.o.pollMs });
+        : singly(this.o.transport.consumeWork({ signal: this.stop.signal, pollMs: this.o.pollMs }));
     try {
-      for await (const msg of work) {
+      for await (const batch of work) {
         if (this.stop.signal.aborted) {
-          msg.nak(0); // arrived while closing: give it straight back
+          for (const m of batch) m.nak(0); // arrived while closing: give it straight back
           break;
         }
         this.busy = true;
         try {
-          await this.handle(msg);
+          await this.handle(batch);
         } finally {
           this.busy = false;
         }
@@ -224,82 +217,20 @@ export class Worker {
     }
   }
 
-  private async specFor(shard: metaloop.Shard, msgId: string): Promise<RunSpec> {
-    const cached = this.specs.get(shard.runId);
-    if (cached && cached.revision === shard.specRevision) return cached.spec;
-    let bytes: Uint8Array | null;
-    try {
-      bytes = await this.o.transport.getRun(shard.runId);
-    } catch (err) {
-      throw new ShardError(`fetching run record ${shard.runId} failed: ${errorText(err)}`, msgId, true, { cause: err });
-    }
-    if (!bytes) throw new ShardError(`run ${shard.runId} has no run record`, msgId, false);
-    const record = metaloop.RunRecord.decode(bytes);
-    const spec = validateSpec(JSON.parse(record.specJson) as unknown, `run spec of ${shard.runId}`);
-    this.guard.check(spec); // before the family reads any data
-    let run: ReturnType<typeof compileRun> | ReturnType<typeof rlComputePath>;
-    try {
-      run = isRlTask(spec.task) ? rlComputePath(spec, spec.task) : compileRun(spec); // unsupported model/task/algorithm fails here, once per run
-    } catch (err) {
-      // Data this worker cannot use (missing, corrupt, too few images): hand the shard back.
-      if (err instanceof DatasetError) throw new DataRefusedError(`refusing the run: ${err.message}`, err.path, undefined, undefined, { cause: err });
-      throw err;
-    }
-    if (!('path' in run)) this.guard.bind(spec, run.family);
-    // Which code computes this run's shards: the fused host path (MLPs), the meta-RL host path, or tfjs on the backend.
-    this.log.info('run compute path', {
-      runId: shard.runId,
-      path: 'path' in run ? run.path : typeof run.fused === 'string' ? 'tfjs' : 'fused-mlp',
-      ...(!('path' in run) && typeof run.fused === 'string' ? { backend: this.backends.backendFor(spec), notFused: run.fused } : {}),
-    });
-    touch(this.specs, shard.runId, { revision: shard.specRevision, spec });
-    this.o.metrics?.initRun(shard.runId);
-    return spec;
-  }
-
-  private async paramsFor(shard: metaloop.Shard, session: string, spec: RunSpec, msgId: string): Promise<Float32Array> {
-    const cached = this.params.get(shard.runId);
-    if (cached && cached.session === session && cached.version === shard.paramVersion) {
-      this.o.metrics?.recordParamFetch(true);
-      return cached.data;
-    }
-    let bytes: Uint8Array;
-    const f0 = now();
-    try {
-      bytes = await this.o.transport.getParams(shard.runId, shard.paramVersion);
-      this.o.metrics?.recordParamFetch(false, (now() - f0) / 1000);
-    } catch (err) {
-      // Not found is retried too: the version may not be stored yet (a store write still in
-      // flight, a resumed coordinator). A version that is really gone (a stale copy) is reported
-      // on its last delivery (see fail()), so the retries stay bounded by MaxDeliver.
-      throw new ShardError(`fetching θ v${shard.paramVersion} of ${shard.runId} failed: ${errorText(err)}`, msgId, true, { cause: err });
-    }
-    const { data } = fromBundle(metaloop.TensorBundle.decode(bytes), paramLayout(spec));
-    // The newest version of the newest session: a new session (a resumed coordinator) starts over.
-    if (!cached || cached.session !== session || shard.paramVersion > cached.version) {
-      touch(this.params, shard.runId, { session, version: shard.paramVersion, data });
-    }
-    return data;
-  }
-
-  private async handle(msg: WorkMessage): Promise<void> {
+  /** A work item as an Item, or null (malformed: dropped; superseded session: dropped). */
+  private item(msg: WorkMessage): Item | null {
     let shard: metaloop.Shard;
     try {
       shard = metaloop.Shard.decode(msg.data);
-      if (shard.runId !== msg.runId) throw new Error(`shard names run ${JSON.stringify(shard.runId)} but came on ${msg.runId}`);
+      if (shard.runId !== msg.runId) throw new ShardError(`shard names run ${JSON.stringify(shard.runId)} but came on ${msg.runId}`, '', false);
     } catch (err) {
       this.log.warn('malformed shard dropped', { runId: msg.runId, error: errorText(err) });
       msg.term();
-      return;
+      return null;
     }
     const kind = shard.kind === metaloop.ShardKind.SHARD_KIND_EVAL ? 'eval' : 'train';
     const msgId = shardMsgId(shard.runId, shard.step, shard.shard, kind);
-    const resultId = () => `${msgId}.${this.id}.${this.session}.${++this.published}`;
-    if (this.dropStale(msg, msgId, 'before computing')) return;
-    // In-progress acks well inside the lease the work consumer really has (its owner sets it).
-    const workingMs = extendIntervalMs(this.o.workingMs, msg.leaseMs);
-    const t0 = now();
-    let fetchMs = 0;
+    if (this.dropStale(msg, msgId, 'before computing')) return null;
     const base = {
       runId: shard.runId,
       step: shard.step,
@@ -310,104 +241,197 @@ export class Worker {
       backend: this.backend.name,
       delivery: msg.deliveryCount,
     };
-    let working: ReturnType<typeof setInterval> | undefined;
+    return { msg, shard, kind, msgId, base };
+  }
+
+  /**
+   * One batch (the shards of one run a coordinator gave this worker at once; on the queue one
+   * shard): checked, computed in one pass per θ version and kind, and their results returned
+   * together. A shard that cannot be computed fails alone (retried, or an error result among the
+   * others); the rest go on.
+   */
+  private async handle(msgs: readonly WorkMessage[]): Promise<void> {
+    const items = msgs.map((m) => this.item(m)).filter((x): x is Item => x !== null);
+    if (items.length === 0) return;
+    const t0 = now();
+    const first = items[0]!;
+    // Queue: in-progress acks well inside the lease the work consumer really has (its owner sets
+    // it). Direct dispatch: the coordinator holds the lease, nothing to extend.
+    const workingMs = Math.min(...items.map((it) => extendIntervalMs(this.o.workingMs, it.msg.leaseMs)));
+    const working = this.o.dispatch === 'queue' ? setInterval(() => items.forEach((it) => it.msg.working()), workingMs) : undefined;
+    /** Results to return, by item; items that failed transiently were given back (nak). */
+    const results = new Map<Item, metaloop.ShardResult.$Properties>();
+    let fetchMs = 0;
+    let computeMs = 0;
     try {
-      const spec = await this.specFor(shard, msgId);
-      this.guard.check(spec); // a stat per dataset: the copy may have changed since the last shard
-      checkShard(shard, spec, msgId);
-      const theta = await this.paramsFor(shard, msg.session ?? '', spec, msgId);
-      fetchMs = now() - t0;
-      working = setInterval(() => msg.working(), workingMs);
-      this.log.debug('shard started', { msgId, delivery: msg.deliveryCount });
-      if (this.o.slowShardMs > 0) await new Promise((r) => setTimeout(r, this.o.slowShardMs));
-      {
-        // The run's backend (its spec's workers.backend, else the one selected at start), switched to if needed.
-        const before = this.backends.current;
-        const info = await this.backends.use(spec, msgId);
-        base.backend = info.name;
-        if (info !== before) this.o.metrics?.setBackend(info.name, info.device);
+      let spec: RunSpec;
+      try {
+        spec = await this.cache.specFor(first.shard, first.msgId);
+        this.guard.check(spec); // a stat per dataset: the copy may have changed since the last batch
+      } catch (err) {
+        for (const it of items) this.failed(it, err, results, now() - t0);
+        return await this.respond(items, results, fetchMs, now() - t0);
       }
-      let lastWorking = now();
-      let counted = 0;
-      const c0 = now();
-      const r = await computeShard(
-        spec,
-        theta,
-        { kind, taskSeeds: shard.taskSeeds, evalInnerSteps: shard.evalInnerSteps },
-        {
-          signal: this.abandon.signal,
-          onTask: (done) => {
-            this.stats.tasksDone += done - counted;
-            counted = done;
-            if (now() - lastWorking >= workingMs) {
-              msg.working();
-              lastWorking = now();
-            }
-          },
-        },
-      );
-      const computeMs = now() - c0;
+      const ready: Item[] = [];
+      for (const it of items) {
+        try {
+          checkShard(it.shard, spec, it.msgId);
+          ready.push(it);
+        } catch (err) {
+          this.failed(it, err, results, now() - t0);
+        }
+      }
+      // θ once per version (a batch normally has one).
+      const thetas = new Map<number, Float32Array>();
+      const computable: Item[] = [];
+      for (const it of ready) {
+        const v = it.shard.paramVersion;
+        try {
+          if (!thetas.has(v)) thetas.set(v, await this.cache.paramsFor(it.shard, it.msg.session ?? '', spec, it.msgId));
+          computable.push(it);
+        } catch (err) {
+          this.failed(it, err, results, now() - t0);
+        }
+      }
+      fetchMs = now() - t0;
+      if (computable.length > 0) {
+        this.log.debug('shard started', { msgIds: computable.map((it) => it.msgId), delivery: computable.map((it) => it.msg.deliveryCount) });
+        if (this.o.slowShardMs > 0) await new Promise((r) => setTimeout(r, this.o.slowShardMs * computable.length));
+        let backend = this.backend.name;
+        try {
+          // The run's backend (its spec's workers.backend, else the one selected at start), switched to if needed.
+          const before = this.backends.current;
+          const info = await this.backends.use(spec, first.msgId);
+          backend = info.name;
+          if (info !== before) this.o.metrics?.setBackend(info.name, info.device);
+        } catch (err) {
+          for (const it of computable) this.failed(it, err, results, now() - t0);
+          return await this.respond(items, results, fetchMs, now() - t0);
+        }
+        const c0 = now();
+        await this.compute(spec, computable, thetas, backend, results, t0);
+        computeMs = now() - c0;
+      }
+      await this.respond(items, results, fetchMs, computeMs);
+    } finally {
       clearInterval(working);
-      working = undefined;
-      const result =
-        r.kind === 'train'
-          ? { ...base, tasks: r.tasks, grad: toBundle({ layout: paramLayout(spec), data: r.grad }), preLossSum: r.preLossSum, postLossSum: r.postLossSum, ...rlTrainFields(r) }
-          : {
-              ...base,
-              tasks: r.tasks,
-              evalLossSums: r.evalLossSums,
-              evalAccuracySums: r.evalAccuracySums ?? [],
-              evalLossSqSums: r.evalLossSqSums,
-              evalAccuracySqSums: r.evalAccuracySqSums ?? [],
-              ...rlEvalFields(r),
-            };
-      await this.publish(shard.runId, resultId(), { ...result, computeMs, fetchMs }, msg);
-      await msg.ack();
-      this.stats.shardsDone++;
-      // Train compute = inner loop + backprop through it (inseparable in second-order MAML);
-      // eval compute = inner-loop adaptation and query scoring only.
-      this.o.metrics?.recordShard(shard.runId, {
-        tasks: r.tasks,
-        seconds: (now() - t0) / 1000,
-        ...(kind === 'train' ? { backpropSeconds: computeMs / 1000 } : { innerLoopSeconds: computeMs / 1000 }),
-      });
-      this.log.debug('shard done', { msgId, tasks: r.tasks, computeMs: Math.round(computeMs), fetchMs: Math.round(fetchMs) });
-    } catch (err) {
-      if (working) clearInterval(working);
-      await this.fail(msg, msgId, resultId, base, err, fetchMs, now() - t0);
     }
   }
 
-  private async publish(runId: string, msgId: string, result: metaloop.ShardResult.$Properties, msg: WorkMessage): Promise<void> {
-    const bytes = metaloop.ShardResult.encode(result).finish();
-    try {
-      if (this.o.dispatch === 'direct') await this.sendDirect(runId, msgId, bytes, msg);
-      else await this.o.transport.publishResult(runId, msgId, bytes);
-    } catch (err) {
-      throw new ShardError(`publishing the result of ${msgId} failed: ${errorText(err)}`, msgId, true, { cause: err });
+  /** Compute the items in one pass per (θ version, kind, eval steps); their results go into `results`. */
+  private async compute(
+    spec: RunSpec,
+    items: readonly Item[],
+    thetas: ReadonlyMap<number, Float32Array>,
+    backend: string,
+    results: Map<Item, metaloop.ShardResult.$Properties>,
+    t0: number,
+  ): Promise<void> {
+    const groups = new Map<string, Item[]>();
+    for (const it of items) {
+      const key = `${it.shard.paramVersion}/${it.kind}/${it.shard.evalInnerSteps}`;
+      const g = groups.get(key);
+      if (g) g.push(it);
+      else groups.set(key, [it]);
+    }
+    const layout = paramLayout(spec);
+    for (const group of groups.values()) {
+      let counted = 0;
+      let computed: ShardComputation[];
+      try {
+        computed = await computeShards(
+          spec,
+          thetas.get(group[0]!.shard.paramVersion)!,
+          group.map((it) => ({ kind: it.kind, taskSeeds: it.shard.taskSeeds, evalInnerSteps: it.shard.evalInnerSteps })),
+          {
+            signal: this.abandon.signal,
+            onTask: (done) => {
+              this.stats.tasksDone += done - counted;
+              counted = done;
+            },
+          },
+        );
+      } catch (err) {
+        for (const it of group) this.failed(it, err, results, now() - t0);
+        continue;
+      }
+      group.forEach((it, i) => {
+        const r = computed[i]!;
+        const base = { ...it.base, backend, tasks: r.tasks };
+        results.set(
+          it,
+          r.kind === 'train'
+            ? { ...base, grad: toBundle({ layout, data: r.grad }), preLossSum: r.preLossSum, postLossSum: r.postLossSum, ...rlTrainFields(r) }
+            : {
+                ...base,
+                evalLossSums: r.evalLossSums,
+                evalAccuracySums: r.evalAccuracySums ?? [],
+                evalLossSqSums: r.evalLossSqSums,
+                evalAccuracySqSums: r.evalAccuracySqSums ?? [],
+                ...rlEvalFields(r),
+              },
+        );
+      });
     }
   }
 
   /**
-   * Direct dispatch: send a computed result until the coordinator acks it. When it does not (no
-   * coordinator answering: killed, restarting; NATS down) the same bytes go again every
-   * retryDelayMs rather than the shard being recomputed, for up to 3 × resultAckMs; the sending
-   * stops as soon as the shard's session is superseded (a restarted coordinator re-issued it: the
-   * result is of no use) or the worker closes. Then the last error is thrown (fail() decides).
+   * Return the batch's results (computed and error results): on direct dispatch one request for
+   * all, on the queue one publish each; then ack them. A result that cannot be sent gives its shard
+   * back for a retry (a local retry on direct dispatch, a redelivery on the queue).
    */
-  private async sendDirect(runId: string, msgId: string, bytes: Uint8Array, msg: WorkMessage): Promise<void> {
-    const until = now() + 3 * this.o.resultAckMs;
-    for (let sends = 1; ; sends++) {
-      try {
-        await this.o.transport.sendResult(runId, msgId, bytes, this.o.resultAckMs);
-        return;
-      } catch (err) {
-        if (msg.stale?.() || this.stop.signal.aborted || now() + this.o.retryDelayMs >= until) throw err;
-        this.log.info('result not acked, sending it again', { msgId, sends, error: errorText(err) });
-        await new Promise<void>((r) => setTimeout(r, this.o.retryDelayMs));
-        if (msg.stale?.()) throw err;
+  private async respond(items: readonly Item[], results: Map<Item, metaloop.ShardResult.$Properties>, fetchMs: number, computeMs: number): Promise<void> {
+    const out = items.filter((it) => results.has(it));
+    if (out.length === 0) return;
+    // Per shard: its share of the batch's fetch and compute time.
+    const share = (ms: number) => ms / out.length;
+    const encoded = out.map((it) =>
+      metaloop.ShardResult.encode({ computeMs: share(computeMs), fetchMs: share(fetchMs), ...results.get(it)! }).finish(),
+    );
+    const runId = out[0]!.shard.runId;
+    try {
+      if (this.o.dispatch === 'direct') {
+        await sendUntilAcked({
+          transport: this.o.transport,
+          workerId: this.id,
+          runId,
+          results: encoded,
+          ids: out.map((it) => it.msgId),
+          resultAckMs: this.o.resultAckMs,
+          retryDelayMs: this.o.retryDelayMs,
+          giveUp: () => this.stop.signal.aborted || out.every((it) => it.msg.stale?.() === true),
+          log: this.log,
+        });
       }
+      else for (let i = 0; i < out.length; i++) await this.o.transport.publishResult(runId, this.resultId(out[i]!), encoded[i]!);
+    } catch (err) {
+      const error = new ShardError(`returning the results of ${out.map((it) => it.msgId).join(', ')} failed: ${errorText(err)}`, out[0]!.msgId, true, { cause: err });
+      for (const it of out) {
+        if (this.dropStale(it.msg, it.msgId, errorText(err))) continue;
+        this.log.warn('could not return the result, will be retried', { msgId: it.msgId, error: error.message });
+        it.msg.nak(this.o.retryDelayMs);
+      }
+      return;
     }
+    for (const it of out) {
+      await it.msg.ack();
+      const r = results.get(it)!;
+      if (r.error) continue;
+      this.stats.shardsDone++;
+      // Train compute = inner loop + backprop through it (inseparable in second-order MAML);
+      // eval compute = inner-loop adaptation and query scoring only.
+      this.o.metrics?.recordShard(it.shard.runId, {
+        tasks: r.tasks ?? 0,
+        seconds: share(fetchMs + computeMs) / 1000,
+        ...(it.kind === 'train' ? { backpropSeconds: share(computeMs) / 1000 } : { innerLoopSeconds: share(computeMs) / 1000 }),
+      });
+    }
+    this.log.debug('shard done', { msgIds: out.map((it) => it.msgId), computeMs: Math.round(computeMs), fetchMs: Math.round(fetchMs) });
+  }
+
+  /** The result msg id of one computation: `<run>.<step>.<shard>.<worker>.<session>.<n>` (unique, see `session`). */
+  private resultId(it: Item): string {
+    return `${it.msgId}.${this.id}.${this.session}.${++this.published}`;
   }
 
   /** Direct dispatch: the shard's coordinator session is gone (superseded): drop it, neither retry nor report it. */
@@ -419,15 +443,13 @@ export class Worker {
     return true;
   }
 
-  private async fail(
-    msg: WorkMessage,
-    msgId: string,
-    resultId: () => string,
-    base: metaloop.ShardResult.$Properties,
-    err: unknown,
-    fetchMs: number,
-    elapsedMs: number,
-  ): Promise<void> {
+  /**
+   * One shard of a batch failed: abandoned (closing) or transient → given back for a retry (except
+   * on its last delivery); otherwise an error result joins the batch's results, so the coordinator
+   * can fail the run naming the shard and this error.
+   */
+  private failed(it: Item, err: unknown, results: Map<Item, metaloop.ShardResult.$Properties>, elapsedMs: number): void {
+    const { msg, msgId, base } = it;
     if (err instanceof ShardAbortedError) {
       this.log.info('shard abandoned, handed back', { msgId, tasksDone: err.tasksDone });
       msg.nak(0);
@@ -435,16 +457,11 @@ export class Worker {
     }
     if (this.dropStale(msg, msgId, errorText(err))) return;
     if (err instanceof DataRefusedError) {
+      // Never computed on other data: the shard goes back with reason "data", and the coordinator gives it to another worker.
       this.stats.shardsRefused++;
       this.o.metrics?.shardRefusals.inc({ run: base.runId ?? msg.runId });
-      this.log.warn('shard refused: this copy of the run\'s data differs', { msgId, path: err.path, expected: err.expected, actual: err.actual ?? 'none' });
-      try {
-        await this.publish(base.runId ?? msg.runId, resultId(), { ...base, error: err.message, errorReason: 'data', fetchMs, computeMs: 0 }, msg);
-        await msg.ack();
-      } catch (pubErr) {
-        this.log.warn('could not hand the refused shard back, will be retried', { msgId, error: errorText(pubErr) });
-        msg.nak(this.o.retryDelayMs);
-      }
+      this.log.warn("shard refused: this copy of the run's data differs", { msgId, path: err.path, expected: err.expected, actual: err.actual ?? 'none' });
+      results.set(it, { ...base, error: err.message, errorReason: 'data', computeMs: 0 });
       return;
     }
     // A transient failure is retried by redelivery, except on the last delivery: then it is
@@ -461,13 +478,7 @@ export class Worker {
     this.o.metrics?.shardFailures.inc({ run: base.runId ?? msg.runId });
     const text = errorText(err);
     this.log.error('shard failed', { msgId, error: text });
-    try {
-      await this.publish(base.runId ?? msg.runId, resultId(), { ...base, error: text, fetchMs, computeMs: elapsedMs - fetchMs }, msg);
-      await msg.ack();
-    } catch (pubErr) {
-      this.log.warn('could not report the failure, will be retried', { msgId, error: errorText(pubErr) });
-      msg.nak(this.o.retryDelayMs);
-    }
+    results.set(it, { ...base, error: text, computeMs: elapsedMs });
   }
 
   private heartbeat(): Uint8Array {

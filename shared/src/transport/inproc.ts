@@ -9,7 +9,7 @@ import { NotFoundError, RequestTimeoutError, TransportError } from '../errors.js
 import { DEFAULT_LEASE_MS, DEFAULT_MAX_DELIVER } from '../lease.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { assertRunId, DEFAULT_PREFIX } from '../subjects.js';
-import type { AssignedOptions, Closer, ConsumeOptions, ResultMessage, Transport, WorkMessage } from '../transport.js';
+import type { AssignedOptions, AssignedShard, Closer, ConsumeOptions, PutParamsOptions, ResultAck, ResultMessage, ServeResultsOptions, Transport, WorkMessage } from '../transport.js';
 import { BusAssignments } from './assignments.js';
 import { InProcResultQueue, InProcWorkQueue, type QueueSettings } from './inproc-queues.js';
 import { assertSubject, subjectMatches } from './subject-match.js';
@@ -165,20 +165,20 @@ export class InProcTransport implements Transport {
 
   // ---- direct assignment (the hot path, over the bus; checks and wire format in assignments.ts) ----
 
-  assign(workerId: string, runId: string, attempt: number, data: Uint8Array, session?: string): void {
-    this.hot.assign(workerId, runId, attempt, data, session);
+  assign(workerId: string, runId: string, shards: readonly AssignedShard[], session?: string): void {
+    this.hot.assign(workerId, runId, shards, session);
   }
 
-  consumeAssigned(workerId: string, options?: AssignedOptions): AsyncIterable<WorkMessage> {
+  consumeAssigned(workerId: string, options?: AssignedOptions): AsyncIterable<WorkMessage[]> {
     return this.hot.consumeAssigned(workerId, options);
   }
 
-  sendResult(runId: string, msgId: string, data: Uint8Array, timeoutMs: number): Promise<void> {
-    return this.hot.sendResult(runId, msgId, data, timeoutMs);
+  sendResults(workerId: string, runId: string, results: readonly Uint8Array[], timeoutMs: number): Promise<ResultAck[]> {
+    return this.hot.sendResults(workerId, runId, results, timeoutMs);
   }
 
-  serveResults(handler: (msg: ResultMessage) => Promise<void> | void): Closer {
-    return this.hot.serveResults(handler);
+  serveResults(handler: (msg: ResultMessage) => Promise<ResultAck | void> | ResultAck | void, options?: ServeResultsOptions): Closer {
+    return this.hot.serveResults(handler, options);
   }
 
   // ---- results ----
@@ -197,7 +197,8 @@ export class InProcTransport implements Transport {
 
   // ---- params ----
 
-  async putParams(runId: string, version: number, data: Uint8Array): Promise<void> {
+  /** In-process the bus's map is the durable copy: every version is kept there (`durable` changes nothing). */
+  async putParams(runId: string, version: number, data: Uint8Array, _options?: PutParamsOptions): Promise<void> {
     this.assertOpen();
     assertRunId(runId);
     assertVersion('params version', version);

@@ -162,6 +162,9 @@ export function connectionOptions(o: CompiledNatsTransportOptions): ConnectionOp
     timeout: o.connectTimeoutMs,
     maxReconnectAttempts: o.maxReconnectAttempts,
     reconnectTimeWait: o.reconnectTimeWaitMs,
+    // No stack-trace Error objects made up front for every request (nats.js' default; a JetStream
+    // put or get is several requests): errors still name what failed.
+    noAsyncTraces: true,
     ...(o.user !== undefined ? { user: o.user, pass: o.pass } : {}),
     ...(o.token !== undefined ? { token: o.token } : {}),
     ...(authenticator.length > 0 ? { authenticator } : {}),

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { Objm } from '@nats-io/obj';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { after, before, describe, test } from 'node:test';
 import { decodeTensorBundle, encodeTensorBundle } from '../codec.js';
@@ -63,21 +64,59 @@ describe('NatsTransport parameter broadcast', { concurrency: true }, () => {
     const decoded = decodeTensorBundle(got, layout);
     assert.equal(decoded.data.buffer, got.buffer, 'zero-copy decode');
     assert.equal(decoded.data[5002], -5002);
-    // The durable copy exists too (another late joiner reads it), and deleting settles the puts.
+    // Another late joiner asks for the durable copy, which the publisher writes for it.
     const late = await open(worker.options.prefix);
     assert.ok(same(await late.getParams('run-a', 1), v1));
     assert.equal(late.paramsBroadcast.stats.served, 0);
     await coordinator.deleteParams('run-a', 0);
   });
 
-  test('a late-joining worker falls back to the Object Store, even while the put is still running', async () => {
+  test('a late-joining worker asks the publisher, which writes the durable copy it then reads', async () => {
     const { prefix, coordinator } = await pair();
     const v = blob(3 * 1024 * 1024 + 5);
-    await coordinator.putParams('run-b', 4, v); // returns after the broadcast; the put runs on
+    await coordinator.putParams('run-b', 4, v); // broadcast only: nothing stored
     const late = await open(prefix);
     const got = await late.getParams('run-b', 4);
     assert.ok(same(got, v));
     assert.deepEqual({ ...late.paramsBroadcast.stats }, { served: 0, fallbacks: 1, lost: 0, restarts: 0 });
+    assert.deepEqual({ ...coordinator.paramStoreStats }, { durablePuts: 0, askedPuts: 1 });
+    // A second reader of the same version: the copy is there already, not written again.
+    assert.ok(same(await (await open(prefix)).getParams('run-b', 4), v));
+    assert.equal(coordinator.paramStoreStats.askedPuts, 1);
+  });
+
+  test('durable copies off the hot path: none per put, one per durable put or version asked for; deleted with their version', async () => {
+    const { prefix, coordinator } = await pair();
+    const versions = Array.from({ length: 12 }, () => blob(20_000));
+    const os = await new Objm(raw!).open(coordinator.options.subjects.paramsBucket);
+    /** The stored versions of run-f once they are as `expected` (background puts and deletes settle), or as they are after 5 s. */
+    const stored = async (expected: string[]) => {
+      for (let waited = 0; ; waited += 50) {
+        const names = (await os.list()).filter((i) => !i.deleted && i.name.startsWith('run-f/')).map((i) => i.name).sort();
+        if (JSON.stringify(names) === JSON.stringify(expected) || waited > 5000) return names;
+        await sleep(50);
+      }
+    };
+    for (let v = 0; v < 10; v++) {
+      await coordinator.putParams('run-f', v, versions[v]!, { durable: v === 5 });
+      if (v >= 2) await coordinator.deleteParams('run-f', v - 2);
+    }
+    await coordinator.putParams('run-f', 10, versions[10]!);
+    await sleep(300);
+    assert.deepEqual(await stored(['run-f/5']), ['run-f/5'], 'only the durable version is stored (kept as the latest durable one)');
+    // A late reader of v9: written for it; deleting v9 deletes that copy, never the latest durable one.
+    const late = await open(prefix);
+    assert.ok(same(await late.getParams('run-f', 9), versions[9]!));
+    assert.deepEqual(await stored(['run-f/5', 'run-f/9']), ['run-f/5', 'run-f/9']);
+    await coordinator.deleteParams('run-f', 9);
+    await coordinator.deleteParams('run-f', 5);
+    assert.deepEqual(await stored(['run-f/5']), ['run-f/5']);
+    // A newer durable version replaces it.
+    await coordinator.putParams('run-f', 11, versions[11]!, { durable: true });
+    assert.deepEqual(await stored(['run-f/11']), ['run-f/11']);
+    assert.deepEqual({ ...coordinator.paramStoreStats }, { durablePuts: 2, askedPuts: 1 });
+    // A version the publisher no longer holds and never stored: not found, saying why.
+    await assert.rejects((await open(prefix)).getParams('run-f', 7), /params not found: run-f\/7 .*no longer holds it/);
   });
 
   test('a lost chunk (or a version that stops arriving) falls back to the Object Store', async () => {
@@ -137,10 +176,10 @@ describe('NatsTransport parameter broadcast', { concurrency: true }, () => {
     assert.equal(worker.paramsBroadcast.stats.served, served + 3);
   });
 
-  test('close() waits for the background put: the version is durable afterwards', async () => {
+  test('close() waits for the background durable put: the version is durable afterwards', async () => {
     const { prefix, coordinator } = await pair(64 * 1024);
     const v = blob(2 * 1024 * 1024);
-    await coordinator.putParams('run-d', 1, v);
+    await coordinator.putParams('run-d', 1, v, { durable: true });
     await coordinator.close();
     const reader = await open(prefix);
     assert.ok(same(await reader.getParams('run-d', 1), v));

@@ -1,11 +1,11 @@
 /**
  * Parameter versions over core NATS (docs/architecture.md, data flow): `putParams` broadcasts the
- * bytes in chunks on `<prefix>.params.<run>.<version>.<index>.<count>.<totalBytes>` and stores
- * the durable Object Store copy in the background; `getParams` serves a version from the chunks
- * it assembled (one copy, into a fresh buffer at offset 0 of its own ArrayBuffer, so an aligned
- * TensorBundle decodes as a view) and falls back to the Object Store when a chunk is missing, the
- * version does not complete in time, or the process subscribed after the version went out.
- * Core NATS is at-most-once: the fallback is what makes this correct.
+ * bytes in chunks on `<prefix>.params.<run>.<version>.<index>.<count>.<totalBytes>`; `getParams`
+ * serves a version from the chunks it assembled (one copy, into a fresh buffer at offset 0 of its
+ * own ArrayBuffer, so an aligned TensorBundle decodes as a view) and falls back to the Object Store
+ * copy (asked of the publisher, nats-param-store.ts) when a chunk is missing, the version does not
+ * complete in time, or the process subscribed after the version went out. Core NATS is
+ * at-most-once: the fallback is what makes this correct.
  */
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { TransportError } from '../errors.js';
@@ -321,6 +321,7 @@ export function storeDelayMs(bytes: number): number {
 
 interface PendingPut {
   readonly data: Uint8Array;
+  readonly onStored: (() => void) | undefined;
   /** Resolves to null when stored, else to the error. */
   readonly done: Promise<unknown>;
   /** Start now (someone waits for it). */
@@ -328,9 +329,9 @@ interface PendingPut {
 }
 
 /**
- * Durable Object Store copies of broadcast versions, written in the background. `settle` waits
- * for them (before deleting an older version, before a checkpoint, at close) and re-puts one that
- * failed, throwing when that fails too.
+ * Durable Object Store copies of broadcast versions, written in the background (durable puts,
+ * versions a reader asked for). `settle` waits for them (before deleting the version, before a
+ * checkpoint, at close) and re-puts one that failed, throwing when that fails too.
  */
 export class PendingPuts {
   private readonly byRun = new Map<string, Map<number, PendingPut>>();
@@ -340,8 +341,8 @@ export class PendingPuts {
     private readonly log: Logger,
   ) {}
 
-  /** Store in the background once `after` settles (see storeDelayMs), or at once when settled. */
-  start(runId: string, version: number, data: Uint8Array, after: Promise<unknown> = Promise.resolve()): void {
+  /** Store in the background once `after` settles (see storeDelayMs), or at once; `onStored` after it succeeded. */
+  start(runId: string, version: number, data: Uint8Array, after: Promise<unknown> = Promise.resolve(), onStored?: () => void): void {
     let m = this.byRun.get(runId);
     if (!m) this.byRun.set(runId, (m = new Map<number, PendingPut>()));
     let go!: () => void;
@@ -350,13 +351,16 @@ export class PendingPuts {
     const done = started
       .then(() => this.store(runId, version, data))
       .then(
-      () => null,
+      () => {
+        onStored?.();
+        return null;
+      },
       (err: unknown) => {
         this.log.warn('background store of a parameter version failed; retried when settled', { run: runId, version, error: err instanceof Error ? err.message : String(err) });
         return err ?? new Error('put failed');
       },
     );
-    m.set(version, { data, done, go });
+    m.set(version, { data, onStored, done, go });
   }
 
   has(runId: string, version: number): boolean {
@@ -371,7 +375,10 @@ export class PendingPuts {
     for (const [, p] of entries) p.go();
     for (const [v, p] of entries) {
       const err = await p.done;
-      if (err !== null) await this.store(runId, v, p.data);
+      if (err !== null) {
+        await this.store(runId, v, p.data);
+        p.onStored?.();
+      }
       if (m.get(v) === p) m.delete(v);
     }
     if (m.size === 0 && this.byRun.get(runId) === m) this.byRun.delete(runId);

@@ -15,7 +15,7 @@ import { TransportError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { LEASE_REFRESH_MS, leaseFromConsumer, type LeaseSettings } from '../lease.js';
 import { assertRunId } from '../subjects.js';
-import type { AssignedOptions, Closer, ConsumeOptions, ResultMessage, Transport, WorkMessage } from '../transport.js';
+import type { AssignedOptions, AssignedShard, Closer, ConsumeOptions, PutParamsOptions, ResultAck, ResultMessage, ServeResultsOptions, Transport, WorkMessage } from '../transport.js';
 import { BusAssignments } from './assignments.js';
 import {
   compileNatsTransportOptions,
@@ -26,7 +26,7 @@ import {
 } from './nats-options.js';
 import { handleResult, purgeSubject, toWorkMessage, type MessageContext } from './nats-messages.js';
 import { compileParamsBroadcastOptions, type CompiledParamsBroadcastOptions, type ParamsBroadcast } from './nats-params.js';
-import { NatsParamStore } from './nats-param-store.js';
+import { NatsParamStore, type ParamStoreStats } from './nats-param-store.js';
 import { errMessage, NatsLink, openJetStream, sleep, sleepUnref, type JetStreamParts } from './nats-connection.js';
 import { BlobChannel, ensureResources, type NatsResources } from './nats-resources.js';
 import { NatsBus } from './nats-bus.js';
@@ -87,6 +87,8 @@ export class NatsTransport implements Transport {
         assertOpen: () => this.assertOpen(),
         retry: (what, fn, whileClosing) => this.retry(what, fn, whileClosing),
         res: () => this.res,
+        serve: (subject, handler) => this.bus.serve(subject, handler),
+        request: (subject, data, timeoutMs) => this.bus.hotRequest(subject, data, timeoutMs),
       },
       bc,
     );
@@ -111,6 +113,8 @@ export class NatsTransport implements Transport {
       assertOpen: () => this.assertOpen(),
       // Results above the inline limit go through the `blobs` object store (a light client has none).
       stash: this.blobsChannel ?? undefined,
+      request: (subject, data, timeoutMs) => this.bus.hotRequest(subject, data, timeoutMs),
+      serveRaw: (subject, handler) => this.bus.serveRaw(subject, handler),
     });
   }
 
@@ -284,20 +288,20 @@ export class NatsTransport implements Transport {
 
   // ---- direct assignment (the hot path, over the bus; checks and wire format in assignments.ts) ----
 
-  assign(workerId: string, runId: string, attempt: number, data: Uint8Array, session?: string): void {
-    this.hot.assign(workerId, runId, attempt, data, session);
+  assign(workerId: string, runId: string, shards: readonly AssignedShard[], session?: string): void {
+    this.hot.assign(workerId, runId, shards, session);
   }
 
-  consumeAssigned(workerId: string, options?: AssignedOptions): AsyncIterable<WorkMessage> {
+  consumeAssigned(workerId: string, options?: AssignedOptions): AsyncIterable<WorkMessage[]> {
     return this.hot.consumeAssigned(workerId, options);
   }
 
-  sendResult(runId: string, msgId: string, data: Uint8Array, timeoutMs: number): Promise<void> {
-    return this.hot.sendResult(runId, msgId, data, timeoutMs);
+  sendResults(workerId: string, runId: string, results: readonly Uint8Array[], timeoutMs: number): Promise<ResultAck[]> {
+    return this.hot.sendResults(workerId, runId, results, timeoutMs);
   }
 
-  serveResults(handler: (msg: ResultMessage) => Promise<void> | void): Closer {
-    return this.hot.serveResults(handler);
+  serveResults(handler: (msg: ResultMessage) => Promise<ResultAck | void> | ResultAck | void, options?: ServeResultsOptions): Closer {
+    return this.hot.serveResults(handler, options);
   }
 
   // ---- results ----
@@ -364,8 +368,12 @@ export class NatsTransport implements Transport {
   get paramsBroadcast(): ParamsBroadcast {
     return this.params.broadcast;
   }
-  putParams(runId: string, version: number, data: Uint8Array): Promise<void> {
-    return this.params.putParams(runId, version, data);
+  putParams(runId: string, version: number, data: Uint8Array, options?: PutParamsOptions): Promise<void> {
+    return this.params.putParams(runId, version, data, options);
+  }
+  /** Durable copies written by this connection's parameter store (tests, benchmarks). */
+  get paramStoreStats(): Readonly<ParamStoreStats> {
+    return this.params.stats;
   }
   getParams(runId: string, version: number): Promise<Uint8Array> {
     return this.params.getParams(runId, version);

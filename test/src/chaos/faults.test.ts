@@ -123,21 +123,28 @@ describe(`chaos (${MODE} dispatch): worker, coordinator and NATS failures, junk 
         const jsm = await jetstreamManager(nc);
         // A real accepted result of this run (a step >= 1), the base of the forgeries.
         const stored = await jsm.streams.getMessage(subj.resultsStream, { last_by_subj: subj.results(runId) }).catch(() => null);
-        const hot = seen.map((d) => metaloop.ShardResult.decode(d)).filter((r) => r.runId === runId && r.step >= 1 && !r.error).pop();
+        // Each hot-path request is a ResultBatch: every result a worker returns of one assignment.
+        const hot = seen
+          .flatMap((d) => metaloop.ResultBatch.decode(d).results.map((r) => metaloop.ShardResult.decode(r)))
+          .filter((r) => r.runId === runId && r.step >= 1 && !r.error)
+          .pop();
         // The mode really used: direct dispatch sends results over the hot path only, the queue mode through the stream.
         if (DIRECT) assert.ok(hot && !stored, `direct dispatch: results on the hot path (${seen.length} seen), none stored`);
         else assert.ok(stored, 'queue dispatch: a result stored in the results stream');
         const real = stored ? metaloop.ShardResult.decode(stored.data) : hot!;
         assert.ok(real.step >= 1 && !real.error && real.grad, `a usable real result: step ${real.step}`);
         // Each forgery goes both ways a result can come: the JetStream results stream and the hot
-        // path's request (whose reply acks it, rejected or not).
+        // path's request, as a batch of one (whose reply acks it, rejected or not).
         const publish = (_what: string, data: Uint8Array, run = runId) => {
           nc!.publish(subj.results(run), data);
-          void nc!.request(`${subj.hotResults(run)}.0.0.forger.x.1`, data, { timeout: 5000 }).catch(() => undefined);
+          const batch = metaloop.ResultBatch.encode({ results: [data] }).finish();
+          void nc!.request(`${subj.hotResults(run)}.forger.x.1`, batch, { timeout: 5000 }).catch(() => undefined);
         };
         const enc = (r: metaloop.IShardResult) => metaloop.ShardResult.encode(r).finish();
         const nanGrad = new Float32Array(real.grad.data!.byteLength / 4).fill(Number.NaN);
         publish('garbage', new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]));
+        // A hot-path request that is no ResultBatch at all.
+        void nc.request(`${subj.hotResults(runId)}.forger.x.2`, new Uint8Array([0xff, 0xff, 0xff]), { timeout: 5000 }).catch(() => undefined);
         publish('nan', enc({ ...real, grad: { tensors: real.grad.tensors, data: new Uint8Array(nanGrad.buffer) }, workerId: 'forger' }));
         publish('duplicate', enc({ ...real, workerId: 'forger' }));
         publish('stale', enc({ ...real, paramVersion: real.step - 1, workerId: 'forger' }));

@@ -401,9 +401,11 @@ describe('helm/metaloop with the official NATS chart, default values', { timeout
     const sub = (name: string, ...args: string[]) => subjectOf(s.prefix, name, ...args);
     const apis = API_VERBS.map((v) => s.api(v));
     const js = jetStreamSubjects(s.prefix);
-    // The hot path (direct dispatch): a shard to one worker, a result as one request.
+    // The hot path (direct dispatch): a worker's shards in one message, their results as one
+    // request; a parameter version a worker missed, asked of the coordinator.
     const assign = sub('assign', 'probe-worker').map((x) => `${x}.${RUN}.0`);
-    const hot = sub('hotResults', RUN).map((x) => `${x}.7.3.probe-worker.abc.1`);
+    const hot = sub('hotResults', RUN).map((x) => `${x}.probe-worker.abc.1`);
+    const ask = sub('hotParams', RUN).map((x) => `${x}.7`);
     // Writes a worker must not make. The object store `blobs` (payloads above the inline limit) is
     // read and written by both sides: deleting an object purges its chunks (STREAM.PURGE.OBJ_blobs).
     const writes = js.filter((x) => /^\$JS\.API\.STREAM\.DELETE\.|^\$JS\.API\.STREAM\.PURGE\.(?!OBJ_blobs$)|^\$KV\.|^\$O\.(?!blobs\.)/.test(x));
@@ -412,22 +414,22 @@ describe('helm/metaloop with the official NATS chart, default values', { timeout
       cli: {
         pub: apis,
         sub: [...sub('eventsAll'), ...sub('events', RUN)],
-        noPub: [...sub('work', RUN), ...sub('results', RUN), ...sub('events', RUN), ...sub('heartbeat'), ...sub('params', RUN), ...assign, ...hot, ...js],
-        noSub: [...apis, ...sub('workAll'), ...sub('resultsAll'), ...sub('heartbeat'), ...sub('paramsAll'), ...sub('assignAll'), ...sub('hotResultsAll')],
+        noPub: [...sub('work', RUN), ...sub('results', RUN), ...sub('events', RUN), ...sub('heartbeat'), ...sub('params', RUN), ...assign, ...hot, ...ask, ...js],
+        noSub: [...apis, ...sub('workAll'), ...sub('resultsAll'), ...sub('heartbeat'), ...sub('paramsAll'), ...sub('assignAll'), ...sub('hotResultsAll'), ...sub('hotParamsAll')],
       },
       // Workers: results, heartbeats and parameters; they neither serve nor call the API, nor
       // hand out work, nor change run records, checkpoints, parameters or streams.
       worker: {
-        pub: [...sub('results', RUN), ...sub('heartbeat'), ...hot],
+        pub: [...sub('results', RUN), ...sub('heartbeat'), ...hot, ...ask],
         sub: [...sub('params', RUN).map((x) => `${x}.>`), ...sub('assign', 'probe-worker').map((x) => `${x}.>`)],
         noPub: [...apis, ...sub('work', RUN), ...sub('events', RUN), ...sub('params', RUN), ...assign, ...writes],
-        noSub: [...apis, ...sub('resultsAll'), ...sub('heartbeat'), ...sub('eventsAll'), ...sub('hotResultsAll')],
+        noSub: [...apis, ...sub('resultsAll'), ...sub('heartbeat'), ...sub('eventsAll'), ...sub('hotResultsAll'), ...sub('hotParamsAll')],
       },
       // The coordinator: serves the API, sees heartbeats, publishes events and parameters; it
       // cannot forge a worker's results or heartbeats.
       coordinator: {
         pub: [...sub('events', RUN), ...sub('params', RUN), ...assign, '$JS.API.INFO'],
-        sub: [...apis, ...sub('heartbeat'), ...sub('hotResultsAll')],
+        sub: [...apis, ...sub('heartbeat'), ...sub('hotResultsAll'), ...sub('hotParamsAll')],
         noPub: [...sub('results', RUN), ...sub('heartbeat'), ...hot],
         noSub: [],
       },

@@ -133,19 +133,19 @@ describe('deploy/nats permissions (nats-server with nats-test.conf)', () => {
     const ac = new AbortController();
     const shards = worker.consumeAssigned('perm-worker.1', { signal: ac.signal });
     await new Promise((r) => setTimeout(r, 200)); // the subscription is registered on the server
-    coord.assign('perm-worker.1', 'perm-run', 0, enc.encode('shard-hot'));
+    coord.assign('perm-worker.1', 'perm-run', [{ data: enc.encode('shard-hot'), attempt: 0 }]);
     let got: Uint8Array | undefined;
-    for await (const m of shards) {
-      got = m.data;
-      assert.equal(m.runId, 'perm-run');
-      // The coordinator's reply is the ack: sendResult resolves only once it took the result.
-      await worker.sendResult('perm-run', 'perm-run.0.0.perm-worker.1.abc.1', enc.encode('result-hot'), 5000);
+    for await (const batch of shards) {
+      got = batch[0]!.data;
+      assert.equal(batch[0]!.runId, 'perm-run');
+      // The coordinator's reply is the ack: sendResults resolves only once it took the result.
+      await worker.sendResults('perm-worker.1', 'perm-run', [enc.encode('result-hot')], 5000);
       ac.abort();
       break;
     }
     // Above the inline limit: the worker puts it in the blobs store, the coordinator reads and deletes it.
     const big = Uint8Array.from({ length: 1200 * 1024 }, (_, i) => (i * 7 + 3) & 0xff);
-    await worker.sendResult('perm-run', 'perm-run.0.1.perm-worker.1.abc.2', big, 10_000);
+    await worker.sendResults('perm-worker.1', 'perm-run', [big], 10_000);
     await served.close();
     assert.equal(bigResults.length, 1);
     assert.deepEqual(bigResults[0], big);
