@@ -23,6 +23,7 @@ function collector(kind: ShardKindName = 'train', shards = [5, 5, 5, 5, 5]): Ste
     evalShards: shards,
     layout,
     evalInnerSteps: 2,
+    returns: false,
   });
   return Object.assign(c, {
     offer(r: metaloop.ShardResult): Verdict {

@@ -10,7 +10,8 @@ import { metaloop, paramLayout, parseSpec, toBundle } from '@metaloop/shared';
 import { StepCollector } from './aggregator.js';
 import { RunHistory } from './history.js';
 import { evalSummary } from './run-state.js';
-import { ResultValidator } from './validate.js';
+import type { Verdict } from './result.js';
+import { isChecked, resultShape, ResultValidator, type Rejected } from './validate.js';
 
 const SPEC = parseSpec(`
 name: nav
@@ -52,27 +53,37 @@ function evalResult(shard: number, extra: metaloop.IShardResult = {}): metaloop.
 }
 
 describe('meta-RL results in the coordinator', () => {
-  const validator = new ResultValidator('r', SPEC, layout);
+  const validator = new ResultValidator(resultShape('r', SPEC, layout));
+  /** The reason a result is refused, undefined when it passes. */
+  const refusal = (r: metaloop.ShardResult): Rejected | undefined => {
+    const checked = validator.check(r);
+    return isChecked(checked) ? undefined : checked;
+  };
+  /** Validate, then place: the coordinator's intake of one round. */
+  const offer = (c: StepCollector, r: metaloop.ShardResult): Verdict => {
+    const checked = validator.check(r);
+    return isChecked(checked) ? c.place(checked) : { accepted: false, reason: checked.reason, detail: checked.detail };
+  };
 
   it('validates returns: an eval result without them, or with NaN, is rejected naming the field', () => {
-    assert.equal(validator.check(evalResult(0)).reason, undefined);
-    const lossOnly = validator.check(evalResult(0, { evalReturnSums: [], evalLossSums: [1, 2, 3] }));
-    assert.equal(lossOnly.reason, 'wrong_shape');
-    assert.match(lossOnly.reason ? lossOnly.detail : '', /0 returns, expected 3/);
-    assert.equal(validator.check(evalResult(1, { evalGainSqSums: [0, Number.NaN, 1] })).reason, 'non_finite');
-    assert.equal(validator.check(evalResult(1, { evalGainSqSums: [0, 1] })).reason, 'wrong_shape');
+    assert.equal(refusal(evalResult(0)), undefined);
+    const lossOnly = refusal(evalResult(0, { evalReturnSums: [], evalLossSums: [1, 2, 3] }));
+    assert.equal(lossOnly?.reason, 'wrong_shape');
+    assert.match(lossOnly?.detail ?? '', /0 returns, expected 3/);
+    assert.equal(refusal(evalResult(1, { evalGainSqSums: [0, Number.NaN, 1] }))?.reason, 'non_finite');
+    assert.equal(refusal(evalResult(1, { evalGainSqSums: [0, 1] }))?.reason, 'wrong_shape');
     const train = metaloop.ShardResult.create({
       runId: 'r', step: 1, shard: 0, paramVersion: 1, kind: TRAIN, tasks: 2,
       grad: toBundle({ layout, data: new Float32Array(layout.reduce((a, t) => a + t.shape.reduce((p, q) => p * q, 1), 0)) }),
       preReturnSum: Number.POSITIVE_INFINITY,
     });
-    assert.equal(validator.check(train).reason, 'non_finite');
+    assert.equal(refusal(train)?.reason, 'non_finite');
   });
 
   it('sums returns in shard order; the summary reports every k and the paired gain CI over tasks', () => {
-    const c = new StepCollector({ runId: 'r', step: 3, paramVersion: 3, kind: EVAL, shardTasks: [2, 2], layout, evalInnerSteps: 2, returns: true });
-    assert.ok(c.offer(evalResult(1)).accepted);
-    assert.ok(c.offer(evalResult(0)).accepted);
+    const c = new StepCollector({ runId: 'r', step: 3, paramVersion: 3, kind: 'eval', shardTasks: [2, 2], layout, evalInnerSteps: 2, returns: true });
+    assert.ok(offer(c, evalResult(1)).accepted);
+    assert.ok(offer(c, evalResult(0)).accepted);
     const s = evalSummary(3, 4, c.evalSums());
     assert.deepEqual(s.innerSteps, [1, 2]);
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;

@@ -41,8 +41,8 @@ export interface ResultShape {
   readonly layout: readonly TensorSpec[];
   /** Eval: inner steps (results carry losses after 0..evalInnerSteps steps). */
   readonly evalInnerSteps: number;
-  /** A meta-RL run: results carry returns (pre/post_return_sum, eval_return_sums) instead of losses. */
-  readonly returns: boolean;
+  /** A meta-RL run: results carry returns (pre/post_return_sum, eval_return_sums) instead of losses (absent: false). */
+  readonly returns?: boolean;
 }
 
 /** The shape of a run's results from its spec (the shard sizes as run-shards.ts cuts them). */
@@ -129,13 +129,13 @@ export class ResultValidator {
     const shard = r.shard;
     const K = this.shape.evalInnerSteps;
     // A meta-RL run's evaluation carries returns, other runs' losses: the per-k list that must be there.
-    const what = this.shape.returns ? 'returns' : 'losses';
-    const sums = (this.shape.returns ? r.evalReturnSums : r.evalLossSums) ?? [];
+    const what = this.shape.returns === true ? 'returns' : 'losses';
+    const sums = (this.shape.returns === true ? r.evalReturnSums : r.evalLossSums) ?? [];
     if (sums.length !== K + 1) {
       return { kind: 'eval', reason: 'wrong_shape', detail: `eval shard ${shard} has ${sums.length} ${what}, expected ${K + 1} (after 0..${K} steps)` };
     }
     if (!sums.every((x) => Number.isFinite(x))) return { kind: 'eval', reason: 'non_finite', detail: `eval ${what} of shard ${shard} are not finite` };
-    const extras = this.shape.returns ? (['evalReturnSqSums', 'evalGainSqSums'] as const) : (['evalLossSqSums', 'evalAccuracySums', 'evalAccuracySqSums'] as const);
+    const extras = this.shape.returns === true ? (['evalReturnSqSums', 'evalGainSqSums'] as const) : (['evalLossSqSums', 'evalAccuracySums', 'evalAccuracySqSums'] as const);
     for (const field of extras) {
       const values = r[field] ?? [];
       if (values.length !== 0 && values.length !== sums.length) {
