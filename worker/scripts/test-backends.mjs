@@ -31,7 +31,9 @@ const COMMON = [
 ];
 /** Files that test cpu and wasm side by side in the main run; with METALOOP_TEST_BACKEND set they test only that backend. */
 const SIDE_BY_SIDE = ['kernels/kernels.test.js', 'kernels/elementwise.test.js', 'models/conv4-batched.test.js'];
-const FILES = { wasm: COMMON, tensorflow: [...COMMON, ...SIDE_BY_SIDE] };
+/** The tensorflow backend's own kernels (kernels/tensorflow). */
+const TENSORFLOW_ONLY = ['kernels/tensorflow/tensorflow-kernels.test.js'];
+const FILES = { wasm: COMMON, tensorflow: [...COMMON, ...SIDE_BY_SIDE, ...TENSORFLOW_ONLY] };
 
 /** Does the backend start in a fresh process? {ok} or {ok: false, installed, reason}. */
 function probe(name) {

@@ -9,6 +9,7 @@ import { silentLogger, type Logger } from '@metaloop/shared';
 import { createRequire } from 'node:module';
 import { dirname, sep } from 'node:path';
 import { BackendError, type BackendName } from './errors.js';
+import { registerTensorflowKernelsOnCpu } from './kernels/tensorflow/register.js';
 
 export type BackendPreference = 'any' | 'tensorflow' | 'wasm' | 'cpu';
 export const BACKEND_PREFERENCES: readonly BackendPreference[] = ['any', 'tensorflow', 'wasm', 'cpu'];
@@ -76,6 +77,8 @@ function native(pkg: '@tensorflow/tfjs-node-gpu' | '@tensorflow/tfjs-node'): Can
       await activate('tensorflow');
       // tfjs-node's backend says whether libtensorflow found a GPU (a GPU build on a box without CUDA runs on CPU).
       const gpu = (tf.backend() as unknown as { isUsingGpuDevice?: boolean }).isUsingGpuDevice === true;
+      // The worker's native kernels (fused batch norm, ReluGrad, mask max-pool gradient, ...), measured on CPUs only.
+      registerTensorflowKernelsOnCpu();
       return { device: `${gpu ? 'gpu' : 'cpu'} (libtensorflow, ${pkg.slice('@tensorflow/'.length)})`, gpu };
     },
   };

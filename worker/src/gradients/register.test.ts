@@ -7,6 +7,7 @@ import { before, describe, test } from 'node:test';
 import { Rng } from '@metaloop/shared';
 import * as tf from '@tensorflow/tfjs-core';
 import { checkFirstDerivative, checkSecondDerivative, randomTensor } from '@metaloop/testing/numerics';
+import { batchNormTraining } from '../ops/batch-norm.js';
 import { useTestBackend } from '../testing/backend.js';
 import {
   registerSecondOrderGradients,
@@ -68,6 +69,25 @@ function pool(kind: 'max' | 'avg', size: number, stride: number, pad: 'same' | '
     return { f: (xv: tf.Tensor) => cube(p(xv)), x };
   };
 }
+/** Batch norm (training) w.r.t. x, scale and offset jointly, inside a nonlinearity. */
+function batchNorm(shape: number[], relu: boolean) {
+  return () => {
+    const c = shape[shape.length - 1]!;
+    const x = randomTensor(rng, shape);
+    const scale = randomTensor(rng, [c], 0.5, 1.5);
+    const offset = randomTensor(rng, [c]);
+    const nx = x.size;
+    const joint = tf.concat([tf.reshape(x, [-1]), scale, offset]);
+    return {
+      f: (z: tf.Tensor) => {
+        const xv = tf.reshape(tf.slice(z, [0], [nx]), shape);
+        const y = batchNormTraining(xv, tf.slice(z, [nx], [c]), tf.slice(z, [nx + c], [c]), 1e-3);
+        return cube(relu ? tf.relu(y) : y);
+      },
+      x: joint,
+    };
+  };
+}
 function unary(fn: (x: tf.Tensor) => tf.Tensor, shape = [3, 5], lo = -1.5, hi = 1.5) {
   return () => ({ f: (x: tf.Tensor) => cube(fn(x)), x: randomTensor(rng, shape, lo, hi) });
 }
@@ -78,7 +98,12 @@ const CASES: Case[] = [
   { name: 'conv2d w.r.t. filter, stride 1, valid', kernels: ['Conv2DBackpropFilter'], make: conv(1, 'valid') },
   { name: 'conv2d w.r.t. input, stride 2 (upstream Conv2DBackpropInput grad)', kernels: [], make: convX(2, 'same') },
   { name: 'conv2d w.r.t. input and filter jointly', kernels: ['Conv2DBackpropFilter'], make: convBoth },
-  { name: 'maxPool 2x2 stride 2 valid', kernels: ['MaxPoolGrad', 'Equal'], make: pool('max', 2, 2, 'valid', 6), h: 1e-3 },
+  { name: 'maxPool 2x2 stride 2 valid', kernels: ['MaxPool', 'MaxPoolGrad', 'Equal', 'MetaloopMaxPoolGradMask', 'MetaloopMaxPoolGatherMask'], make: pool('max', 2, 2, 'valid', 6), h: 1e-3 },
+  { name: 'maxPool 2x2 stride 2 valid, odd size (uncovered last row and column)', kernels: ['MaxPool', 'MetaloopMaxPoolGradMask', 'MetaloopMaxPoolGatherMask'], make: pool('max', 2, 2, 'valid', 7), h: 1e-3 },
+  { name: 'maxPool 3x3 stride 3 valid', kernels: ['MaxPool', 'MetaloopMaxPoolGradMask', 'MetaloopMaxPoolGatherMask'], make: pool('max', 3, 3, 'valid', 7), h: 1e-3 },
+  { name: 'relu', kernels: ['Relu', 'MetaloopReluGrad'], make: unary(tf.relu), h: 1e-3 },
+  { name: 'batch norm (training) w.r.t. x, scale, offset, 4-D', kernels: ['MetaloopBatchNorm', 'MetaloopBatchNormGrad'], make: batchNorm([3, 3, 3, 2], false) },
+  { name: 'batch norm (training) then relu, 2-D', kernels: ['MetaloopBatchNorm', 'MetaloopBatchNormGrad'], make: batchNorm([6, 3], true), h: 1e-3 },
   { name: 'maxPool 3x3 stride 2 same (overlapping windows, padding)', kernels: ['MaxPoolGrad'], make: pool('max', 3, 2, 'same'), h: 1e-3 },
   { name: 'maxPool 2x2 stride 1 valid', kernels: ['MaxPoolGrad'], make: pool('max', 2, 1, 'valid'), h: 1e-3 },
   { name: 'avgPool 2x2 stride 2 valid', kernels: ['AvgPoolGrad'], make: pool('avg', 2, 2, 'valid', 6) },

@@ -5,11 +5,13 @@
  * features. Batch norm uses the statistics of the batch it is given (transductive, as in MAML: no
  * running averages, support and query sets are normalised separately).
  *
- * Functional and exactly twice differentiable: only conv2d, moments, sqrt, relu, maxPool, matMul and
+ * Functional and exactly twice differentiable: only conv2d, batch norm (../ops/batch-norm.ts: one
+ * fused kernel on tensorflow, moments and elementwise ops elsewhere), relu, maxPool, matMul and
  * elementwise ops, whose gradients (with ../gradients/register.ts) are themselves differentiable.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { conv4FeatureSize, modelLayout, taskDims, type RunSpec } from '@metaloop/shared';
+import { batchNormTraining } from '../ops/batch-norm.js';
 import type { Model, NamedTensors } from './types.js';
 
 export const BN_EPSILON = 1e-5;
@@ -28,11 +30,9 @@ function param(params: NamedTensors, name: string): tf.Tensor {
   return t;
 }
 
-/** Batch norm over N, H, W with the batch's own statistics, then scale and offset per channel. */
+/** Batch norm over N, H, W with the batch's own statistics, then scale and offset per channel (ops/batch-norm.ts). */
 export function batchNorm(h: tf.Tensor4D, scale: tf.Tensor, offset: tf.Tensor): tf.Tensor4D {
-  const { mean, variance } = tf.moments(h, [0, 1, 2], true);
-  const normed = tf.div(tf.sub(h, mean), tf.sqrt(tf.add(variance, BN_EPSILON)));
-  return tf.add<tf.Tensor4D>(tf.mul(normed, scale), offset);
+  return batchNormTraining(h, scale, offset, BN_EPSILON);
 }
 
 /** Forward pass: x [N, imageSize, imageSize, channels] → logits [N, outputs]. */

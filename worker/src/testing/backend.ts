@@ -5,6 +5,7 @@
  * kernel and gradient registrations, which must be the copy under test.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { registerTensorflowKernelsOnCpu } from '../kernels/tensorflow/register.js';
 
 export type TestBackend = 'cpu' | 'wasm' | 'tensorflow';
 
@@ -36,6 +37,8 @@ export async function initTestBackend(name: TestBackend): Promise<void> {
     wasm.setWasmPaths(wasmDirectory());
   }
   if (!(await tf.setBackend(name))) throw new Error(`backend ${name} failed to initialise`);
+  // As the worker's selectBackend does: its own tensorflow kernels, once tfjs-node's are in place.
+  if (name === 'tensorflow') registerTensorflowKernelsOnCpu();
 }
 
 export async function useTestBackend(): Promise<string> {
