@@ -22,6 +22,7 @@ const dist = join(root, 'dist-test');
 const COMMON = [
   'algorithms/variants.test.js',
   'gradients/register.test.js',
+  'gradients/bitwise.test.js',
   'models/mlp.test.js',
   'models/conv4.test.js',
   'engine.test.js',

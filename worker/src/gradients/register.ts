@@ -9,6 +9,7 @@
  */
 import '@tensorflow/tfjs';
 import * as tf from '@tensorflow/tfjs-core';
+import { addGradConfig, divGradConfig, meanGradConfig, multiplyGradConfig, subGradConfig, sumGradConfig } from './arithmetic.js';
 import { avgPoolGradGradConfig } from './avg-pool-grad.js';
 import { batchNormGradConfig } from './batch-norm.js';
 import { batchNormGradGradConfig } from './batch-norm-grad.js';
@@ -59,6 +60,13 @@ export const SECOND_ORDER_GRADIENTS: readonly tf.GradConfig[] = [
   // formula elsewhere: ReLU (ReluGrad), max pools that tile their input (first-maximum mask).
   reluGradConfig,
   maxPoolGradConfig,
+  // Upstream's arithmetic without its no-op Reshape and Cast kernels, Sum/Mean without ones().
+  addGradConfig,
+  subGradConfig,
+  multiplyGradConfig,
+  divGradConfig,
+  sumGradConfig,
+  meanGradConfig,
   // The worker's own fused kernels (tensorflow backend only) and their gradients.
   reluGradGradConfig,
   maxPoolGradMaskGradConfig,

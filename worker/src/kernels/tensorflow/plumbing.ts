@@ -59,3 +59,19 @@ export const castTensorflowConfig: tf.KernelConfig = {
     return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
   },
 };
+
+/**
+ * BroadcastTo, which tfjs-node does not register (tfjs' broadcastTo op runs Tile, whose gradient
+ * sums one slice at a time); used by the Sum and Mean gradients (../../gradients/arithmetic.ts)
+ * where upstream multiplies by ones made in JavaScript.
+ */
+export const broadcastToTensorflowConfig: tf.KernelConfig = {
+  kernelName: 'BroadcastTo',
+  backendName: 'tensorflow',
+  kernelFunc: (args: Args) => {
+    const x = args.inputs['x'] as tf.TensorInfo;
+    const ops = nativeOps(args.backend);
+    const shape = (args.attrs as { shape: number[] }).shape;
+    return ops.run('BroadcastTo', [ops.attr.type('T', x.dtype as 'float32' | 'int32' | 'bool'), ops.attr.type('Tidx', 'int32')], [x, ops.constInt32(shape)]);
+  },
+};

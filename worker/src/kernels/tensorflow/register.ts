@@ -10,7 +10,7 @@ import { recordReplaced, replacedKernel } from '../replaced-kernels.js';
 import { batchNormGradTensorflowConfig, batchNormTensorflowConfig } from './batch-norm.js';
 import { maxPoolGatherMaskTensorflowConfig, maxPoolGradMaskTensorflowConfig } from './max-pool-mask.js';
 import { isNativeCpuBackend } from './native.js';
-import { castTensorflowConfig, maxTensorflowConfig, meanTensorflowConfig, reshapeTensorflowConfig, sumTensorflowConfig } from './plumbing.js';
+import { broadcastToTensorflowConfig, castTensorflowConfig, maxTensorflowConfig, meanTensorflowConfig, reshapeTensorflowConfig, sumTensorflowConfig } from './plumbing.js';
 import { reluGradTensorflowConfig } from './relu-grad.js';
 
 /** Every config, in registration order. */
@@ -27,6 +27,8 @@ export const TENSORFLOW_KERNELS: readonly tf.KernelConfig[] = [
   meanTensorflowConfig,
   maxTensorflowConfig,
   castTensorflowConfig,
+  // tfjs-node has none (tfjs' broadcastTo runs Tile).
+  broadcastToTensorflowConfig,
 ];
 
 /**
