@@ -34,6 +34,7 @@ import {
 } from './not-differentiable.js';
 import { powGradConfig } from './pow.js';
 import { reluGradConfig, reluGradGradConfig } from './relu.js';
+import { sgdStepGradConfig, sgdStepGradGradConfig } from './sgd-step.js';
 import { sigmoidGradConfig } from './sigmoid.js';
 import { softmaxGradConfig } from './softmax.js';
 import { tanhGradConfig } from './tanh.js';
@@ -73,6 +74,8 @@ export const SECOND_ORDER_GRADIENTS: readonly tf.GradConfig[] = [
   maxPoolGatherMaskGradConfig,
   batchNormGradConfig,
   batchNormGradGradConfig,
+  sgdStepGradConfig,
+  sgdStepGradGradConfig,
   // Zero gradients of boolean-valued kernels used inside other gradients (max/min, masks).
   equalGradConfig,
   notEqualGradConfig,

@@ -12,6 +12,7 @@ import { maxPoolGatherMaskTensorflowConfig, maxPoolGradMaskTensorflowConfig } fr
 import { isNativeCpuBackend } from './native.js';
 import { broadcastToTensorflowConfig, castTensorflowConfig, maxTensorflowConfig, meanTensorflowConfig, reshapeTensorflowConfig, sumTensorflowConfig } from './plumbing.js';
 import { reluGradTensorflowConfig } from './relu-grad.js';
+import { sgdStepGradTensorflowConfig, sgdStepTensorflowConfig } from './sgd-step.js';
 
 /** Every config, in registration order. */
 export const TENSORFLOW_KERNELS: readonly tf.KernelConfig[] = [
@@ -21,6 +22,8 @@ export const TENSORFLOW_KERNELS: readonly tf.KernelConfig[] = [
   reluGradTensorflowConfig,
   maxPoolGradMaskTensorflowConfig,
   maxPoolGatherMaskTensorflowConfig,
+  sgdStepTensorflowConfig,
+  sgdStepGradTensorflowConfig,
   // tfjs-node's, without per-call operand tensors and same-dtype copies (bitwise the same results).
   reshapeTensorflowConfig,
   sumTensorflowConfig,
