@@ -16,8 +16,14 @@
  * the second r's dependence on σ²). Checked against central finite differences in the tests.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { BATCH_NORM_GRAD, type BatchNormGradAttrs } from '../kernels/tensorflow/batch-norm.js';
+import { BATCH_NORM_GRAD, BATCH_NORM_GRAD_GRAD, type BatchNormGradAttrs } from '../kernels/tensorflow/batch-norm.js';
+import { hasKernel, runNativeMulti } from './native-kernels.js';
 import { savedAt } from './util.js';
+
+/** True while a gradient tape records (the gradient being formed will itself be differentiated). */
+function recording(): boolean {
+  return (tf.engine().state as unknown as { gradientDepth: number }).gradientDepth > 0;
+}
 
 export const batchNormGradGradConfig: tf.GradConfig = {
   kernelName: BATCH_NORM_GRAD,
@@ -28,6 +34,11 @@ export const batchNormGradGradConfig: tf.GradConfig = {
     const x = savedAt(saved, 1, BATCH_NORM_GRAD);
     const scale = savedAt(saved, 2, BATCH_NORM_GRAD);
     const { epsilon, mean, variance } = attrs as unknown as BatchNormGradAttrs & { mean: tf.Tensor; variance: tf.Tensor };
+    if (!recording() && hasKernel(BATCH_NORM_GRAD_GRAD)) {
+      // The same ops as below in one kernel (bitwise the same values); not differentiable itself.
+      const [gdy, gsc, gx] = runNativeMulti(BATCH_NORM_GRAD_GRAD, { g, gScale, gOffset, dy, x, scale }, { epsilon, mean, variance }) as [tf.Tensor, tf.Tensor, tf.Tensor];
+      return { dy: () => gdy, scale: () => gsc, x: () => gx };
+    }
     const axes = Array.from({ length: x.rank - 1 }, (_, i) => i);
     const n = x.size / (x.shape[x.rank - 1] ?? 1);
     const avg = (t: tf.Tensor) => tf.mean(t, axes);

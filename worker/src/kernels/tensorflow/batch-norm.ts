@@ -107,3 +107,54 @@ export const batchNormGradTensorflowConfig: tf.KernelConfig = {
     return [back(ops, dx, x.shape, reshaped), ops.wrap(dscale), ops.wrap(doffset)];
   },
 };
+
+export const BATCH_NORM_GRAD_GRAD = 'MetaloopBatchNormGradGrad';
+
+/**
+ * The closed-form gradient of MetaloopBatchNormGrad (formulas: ../../gradients/batch-norm-grad.ts)
+ * as one kernel: the same TensorFlow ops in the same order as the tfjs composite there (so the
+ * same bits), without ~45 tfjs kernels per batch-norm layer. Inputs: the upstream gradients g, gScale,
+ * gOffset of (dx, dscale, doffset) and the node's saved dy, x, scale; outputs ∂/∂dy, ∂/∂scale, ∂/∂x.
+ * Not itself differentiable: under a recording tape (a third derivative) the composite is used.
+ */
+export const batchNormGradGradTensorflowConfig: tf.KernelConfig = {
+  kernelName: BATCH_NORM_GRAD_GRAD,
+  backendName: 'tensorflow',
+  kernelFunc: ({ inputs, backend, attrs }) => {
+    const { g, gScale, gOffset, dy, x, scale } = inputs as Record<'g' | 'gScale' | 'gOffset' | 'dy' | 'x' | 'scale', tf.TensorInfo>;
+    const { epsilon, mean, variance } = attrs as unknown as BatchNormGradAttrs;
+    if (!mean || !variance) throw new KernelSetupError(`${BATCH_NORM_GRAD_GRAD}: attributes mean and variance missing`);
+    float32Only(BATCH_NORM_GRAD_GRAD, g, gScale, gOffset, dy, x, scale);
+    const ops = nativeOps(backend);
+    const T = [ops.attr.T];
+    const made: Handle[] = [];
+    type In = tf.TensorInfo | Handle | number;
+    const op = (name: string, ...args: In[]): Handle => {
+      const [h] = ops.raw(name, T, args);
+      made.push(h!);
+      return h!;
+    };
+    const axes = ops.constInt32(Array.from({ length: x.shape.length - 1 }, (_, i) => i));
+    const reduce = (name: 'Mean' | 'Sum', t: In): Handle => {
+      const [h] = ops.raw(name, [ops.attr.bool('keep_dims', false), ops.attr.T, ops.attr.type('Tidx', 'int32')], [t, axes]);
+      made.push(h!);
+      return h!;
+    };
+    const n = x.shape.slice(0, -1).reduce((a, b) => a * b, 1);
+    const r = op('Rsqrt', op('Add', variance, ops.constFloat(epsilon)));
+    const xh = op('Mul', op('Sub', x, mean), r);
+    const u = op('Mul', scale, r);
+    const m2 = reduce('Mean', op('Mul', dy, xh));
+    const t = op('Sub', op('Sub', dy, reduce('Mean', dy)), op('Mul', xh, m2));
+    const gm2 = reduce('Mean', op('Mul', g, xh));
+    const s = reduce('Sum', op('Mul', g, t));
+    const gdy = op('Add', op('Add', gOffset, op('Mul', gScale, xh)), op('Mul', u, op('Sub', op('Sub', g, reduce('Mean', g)), op('Mul', xh, gm2))));
+    const gsc = op('Mul', r, s);
+    const a = op('Sub', op('Mul', gScale, dy), op('Mul', u, op('Add', op('Mul', g, m2), op('Mul', dy, gm2))));
+    const bn = op('Mul', r, op('Sub', op('Sub', a, reduce('Mean', a)), op('Mul', xh, reduce('Mean', op('Mul', a, xh)))));
+    const gx = op('Sub', bn, op('Mul', op('RealDiv', op('Mul', op('Mul', scale, s), op('Square', r)), ops.constFloat(n)), xh));
+    const outs = [gdy, gsc, gx];
+    ops.release(...made.filter((h) => !outs.includes(h)));
+    return outs.map((h) => ops.wrap(h));
+  },
+};

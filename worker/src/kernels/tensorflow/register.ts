@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { recordReplaced, replacedKernel } from '../replaced-kernels.js';
-import { batchNormGradTensorflowConfig, batchNormTensorflowConfig } from './batch-norm.js';
+import { batchNormGradGradTensorflowConfig, batchNormGradTensorflowConfig, batchNormTensorflowConfig } from './batch-norm.js';
 import { maxPoolGatherMaskTensorflowConfig, maxPoolGradMaskTensorflowConfig } from './max-pool-mask.js';
 import { isNativeCpuBackend } from './native.js';
 import { broadcastToTensorflowConfig, castTensorflowConfig, maxTensorflowConfig, meanTensorflowConfig, reshapeTensorflowConfig, sumTensorflowConfig } from './plumbing.js';
@@ -19,6 +19,7 @@ export const TENSORFLOW_KERNELS: readonly tf.KernelConfig[] = [
   // Fused ops of the worker's own (no tfjs-node counterpart).
   batchNormTensorflowConfig,
   batchNormGradTensorflowConfig,
+  batchNormGradGradTensorflowConfig,
   reluGradTensorflowConfig,
   maxPoolGradMaskTensorflowConfig,
   maxPoolGatherMaskTensorflowConfig,

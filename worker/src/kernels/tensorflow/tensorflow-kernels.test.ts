@@ -17,7 +17,7 @@ import { registerSecondOrderGradients } from '../../gradients/register.js';
 import { batchNormComposite, batchNormTraining } from '../../ops/batch-norm.js';
 import { useTestBackend } from '../../testing/backend.js';
 import { replacedKernel } from '../replaced-kernels.js';
-import { BATCH_NORM, BATCH_NORM_GRAD } from './batch-norm.js';
+import { BATCH_NORM, BATCH_NORM_GRAD, BATCH_NORM_GRAD_GRAD, batchNormGradGradTensorflowConfig } from './batch-norm.js';
 import { MAX_POOL_GATHER_MASK, MAX_POOL_GRAD_MASK } from './max-pool-mask.js';
 import { registerTensorflowKernels, restoreTensorflowKernels, TENSORFLOW_KERNELS, tensorflowKernelsRegistered } from './register.js';
 import { RELU_GRAD } from './relu-grad.js';
@@ -89,7 +89,7 @@ describe('tensorflow kernels', () => {
 
   test('other backends: nothing registered for them, the composites run', async (t) => {
     if (backend === 'tensorflow') return t.skip('covered by the tensorflow tests below (this checks the other backends)');
-    for (const k of [BATCH_NORM, BATCH_NORM_GRAD, RELU_GRAD, MAX_POOL_GRAD_MASK, MAX_POOL_GATHER_MASK]) assert.equal(tf.getKernel(k, backend), undefined, k);
+    for (const k of [BATCH_NORM, BATCH_NORM_GRAD, BATCH_NORM_GRAD_GRAD, RELU_GRAD, MAX_POOL_GRAD_MASK, MAX_POOL_GATHER_MASK]) assert.equal(tf.getKernel(k, backend), undefined, k);
     tf.tidy(() => {
       const x = randomTensor(rng, [4, 3, 3, 5]);
       const s = randomTensor(rng, [5]);
@@ -181,6 +181,13 @@ describe('tensorflow kernels', () => {
           const hf = hv(batchNormTraining);
           const hc = hv(batchNormComposite);
           hf.forEach((g, i) => assert.ok(maxRelDiff(g, hc[i]!) < 1e-3, `second order ${i} [${shape.join(',')}]: ${maxRelDiff(g, hc[i]!)}`));
+          // the one-kernel second derivative is bitwise its tfjs composite
+          tf.unregisterKernel(BATCH_NORM_GRAD_GRAD, 'tensorflow');
+          try {
+            hv(batchNormTraining).forEach((g, i) => assertBitwise(hf[i]!, g, `second order ${i}, kernel vs composite [${shape.join(',')}]`));
+          } finally {
+            tf.registerKernel(batchNormGradGradTensorflowConfig);
+          }
         });
       }
     });
@@ -196,7 +203,7 @@ describe('tensorflow kernels', () => {
         return block(tf.sub(w, tf.mul(0.1, gw!)), tf.sub(sc, tf.mul(0.1, gs!)));
       };
       const used = await kernelsOf(() => tf.grads(inner)([wt, s]));
-      for (const k of [BATCH_NORM, BATCH_NORM_GRAD, RELU_GRAD, MAX_POOL_GRAD_MASK, MAX_POOL_GATHER_MASK]) assert.ok(used.has(k), `${k} used: ${[...used.keys()].join(', ')}`);
+      for (const k of [BATCH_NORM, BATCH_NORM_GRAD, BATCH_NORM_GRAD_GRAD, RELU_GRAD, MAX_POOL_GRAD_MASK, MAX_POOL_GATHER_MASK]) assert.ok(used.has(k), `${k} used: ${[...used.keys()].join(', ')}`);
       for (const k of ['Step', 'MaxPoolGrad', 'Sqrt']) assert.ok(!used.has(k), `${k} not used`);
       // Leaks: the same as with tfjs-node's kernels and the composites (nested tf.grads itself keeps
       // 2 tensors per call on every backend, with or without these kernels).
