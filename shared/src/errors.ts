@@ -28,6 +28,21 @@ export class SpecError extends MetaloopError {
   }
 }
 
+/**
+ * A model graph that cannot be built or run: the layer (by name) and, when one is to blame, its
+ * option. `validateSpec` turns these into SpecIssues at `model.layers.<i>[.<option>]`.
+ */
+export class ModelError extends MetaloopError {
+  override readonly name: string = 'ModelError';
+  constructor(
+    message: string,
+    readonly option?: string,
+    readonly layer?: string,
+  ) {
+    super(message);
+  }
+}
+
 export class CodecError extends MetaloopError {
   override readonly name: string = 'CodecError';
   constructor(

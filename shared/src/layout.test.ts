@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { SpecError } from './errors.js';
-import { conv4FeatureSize, headParamNames, initParams, modelLayout, paramLayout, taskDims } from './layout.js';
+import { headParamNames, initParams, modelLayout, paramLayout, taskDims } from './layout.js';
 import { validateSpec } from './spec.js';
 
 const glyphs = (model: Record<string, unknown>, algorithm: Record<string, unknown> = { kind: 'maml' }, task: Record<string, unknown> = {}) =>
@@ -11,15 +11,18 @@ describe('conv4 and image-task layouts', () => {
   test('glyphs defaults and dims', () => {
     const spec = glyphs({ kind: 'conv4' });
     assert.equal(spec.task.family, 'synthetic-glyphs');
-    assert.deepEqual(taskDims(spec), { inputs: 784, outputs: 5, image: { size: 28, channels: 1 } });
+    assert.deepEqual(taskDims(spec), { inputs: 784, outputs: 5, inputShape: [28, 28, 1], image: { size: 28, channels: 1 }, family: 'synthetic-glyphs' });
     assert.equal(spec.model.kind === 'conv4' && spec.model.filters, 64);
   });
 
   test('conv4 layout, max-pool and stride', () => {
-    assert.equal(conv4FeatureSize(28, 'max'), 1);
-    assert.equal(conv4FeatureSize(84, 'max'), 5);
-    assert.equal(conv4FeatureSize(28, 'stride'), 2);
-    assert.equal(conv4FeatureSize(12, 'stride'), 1);
+    // The head's input is the last feature map, by shape inference: each block halves the side by
+    // a 2×2 'valid' max-pool (floor) or a stride-2 'same' conv (ceil).
+    const headIn = (imageSize: number, pool: string) => modelLayout(glyphs({ kind: 'conv4', filters: 2, pool }, { kind: 'maml' }, { imageSize })).at(-2)!.shape[0];
+    assert.equal(headIn(28, 'max'), 1 * 2);
+    assert.equal(headIn(84, 'max'), 5 * 5 * 2);
+    assert.equal(headIn(28, 'stride'), 2 * 2 * 2);
+    assert.equal(headIn(12, 'stride'), 1 * 2);
     const spec = glyphs({ kind: 'conv4', filters: 4, pool: 'stride' }, { kind: 'maml' }, { imageSize: 12, ways: 3 });
     const layout = modelLayout(spec);
     assert.deepEqual(layout.map((t) => t.name).slice(0, 5), ['conv0.w', 'conv0.b', 'bn0.scale', 'bn0.offset', 'conv1.w']);

@@ -1,8 +1,12 @@
 /**
  * Parameter layouts and deterministic initialisation, in plain JS so the coordinator needs no tfjs.
- * The worker's functional models read parameters by these names and shapes, in this order.
+ * The model's part comes from its layer graph (model/); the worker's forward pass reads parameters
+ * by these names and shapes, in this order; algorithm extras follow.
  */
 import { layoutSize, type FlatTensors, type TensorSpec } from './codec.js';
+import type { ModelGraph } from './model/graph.js';
+import { drawInitializer } from './model/initializers.js';
+import { compileModel } from './model/model.js';
 import { Rng, taskSeed } from './seeds.js';
 import type { RunSpec } from './spec.js';
 
@@ -10,73 +14,49 @@ import type { RunSpec } from './spec.js';
 export interface TaskDims {
   inputs: number;
   outputs: number;
+  /** Shape of one input example ([1] for sinusoid, [H, W, C] for images). */
+  inputShape: number[];
   image?: { size: number; channels: number };
+  family: string;
 }
 
-export function taskDims(spec: RunSpec): TaskDims {
+export function taskDims(spec: Pick<RunSpec, 'task'>): TaskDims {
   const task = spec.task;
   switch (task.family) {
     case 'sinusoid':
-      return { inputs: 1, outputs: 1 };
+      return { inputs: 1, outputs: 1, inputShape: [1], family: task.family };
     case 'synthetic-glyphs':
-      return { inputs: task.imageSize * task.imageSize, outputs: task.ways, image: { size: task.imageSize, channels: 1 } };
+      return {
+        inputs: task.imageSize * task.imageSize,
+        outputs: task.ways,
+        inputShape: [task.imageSize, task.imageSize, 1],
+        image: { size: task.imageSize, channels: 1 },
+        family: task.family,
+      };
     case 'fewshot-images':
       return {
         inputs: task.imageSize * task.imageSize * task.channels,
         outputs: task.ways,
+        inputShape: [task.imageSize, task.imageSize, task.channels],
         image: { size: task.imageSize, channels: task.channels },
+        family: task.family,
       };
   }
 }
 
-/**
- * Side of Conv4's last feature map: each block halves it, by a 2×2 'valid' max-pool (floor) or a
- * stride-2 'same' conv (ceil).
- */
-export function conv4FeatureSize(imageSize: number, pool: 'max' | 'stride'): number {
-  let s = imageSize;
-  for (let i = 0; i < 4; i++) s = pool === 'max' ? Math.floor(s / 2) : Math.ceil(s / 2);
-  return s;
+/** The spec's model as a compiled layer graph (shapes, layout, initialisers): model/model.ts. */
+export function modelGraph(spec: Pick<RunSpec, 'task' | 'model'>): ModelGraph {
+  return compileModel(spec.model, taskDims(spec));
 }
 
 /** Shape of every tensor the model itself reads (no algorithm extras), in wire order. */
-export function modelLayout(spec: RunSpec): TensorSpec[] {
-  const dims = taskDims(spec);
-  const { inputs, outputs } = dims;
-  const layout: TensorSpec[] = [];
-  switch (spec.model.kind) {
-    case 'mlp': {
-      const sizes = [inputs, ...spec.model.hidden, outputs];
-      for (let i = 0; i + 1 < sizes.length; i++) {
-        layout.push({ name: `l${i}.w`, shape: [sizes[i]!, sizes[i + 1]!] });
-        layout.push({ name: `l${i}.b`, shape: [sizes[i + 1]!] });
-      }
-      return layout;
-    }
-    case 'conv4': {
-      if (!dims.image) throw new Error(`conv4 needs an image task family, got ${spec.task.family}`);
-      const f = spec.model.filters;
-      const side = conv4FeatureSize(dims.image.size, spec.model.pool);
-      if (side < 1) throw new Error(`conv4 with pool ${spec.model.pool} needs images of at least 16 pixels, got ${dims.image.size}`);
-      let cin = dims.image.channels;
-      for (let i = 0; i < 4; i++) {
-        layout.push({ name: `conv${i}.w`, shape: [3, 3, cin, f] });
-        layout.push({ name: `conv${i}.b`, shape: [f] });
-        layout.push({ name: `bn${i}.scale`, shape: [f] });
-        layout.push({ name: `bn${i}.offset`, shape: [f] });
-        cin = f;
-      }
-      layout.push({ name: 'head.w', shape: [side * side * f, outputs] });
-      layout.push({ name: 'head.b', shape: [outputs] });
-      return layout;
-    }
-  }
+export function modelLayout(spec: Pick<RunSpec, 'task' | 'model'>): TensorSpec[] {
+  return modelGraph(spec).layout.map((t) => ({ name: t.name, shape: [...t.shape] }));
 }
 
-/** Names of the model's output layer (ANIL adapts only these). */
-export function headParamNames(spec: RunSpec): string[] {
-  const names = modelLayout(spec).map((t) => t.name);
-  return names.slice(-2);
+/** Names of the model's output layer's tensors: the graph's last parameterised layer (ANIL adapts only these). */
+export function headParamNames(spec: Pick<RunSpec, 'task' | 'model'>): string[] {
+  return [...modelGraph(spec).head];
 }
 
 /** Names of the tensors the inner loop adapts: the head for anil, every model tensor otherwise. */
@@ -100,29 +80,22 @@ export function paramLayout(spec: RunSpec): TensorSpec[] {
 }
 
 /**
- * θ_0, seeded by the run seed: weights uniform in ±sqrt(6 / (fanIn + fanOut)) (Glorot; for a conv
- * kernel [kh, kw, in, out] the fans are kh·kw·in and kh·kw·out), biases and batch-norm offsets zero,
- * batch-norm scales one, learned inner rates (`lr.*`, `lslr.*`) the spec's innerLr.
+ * θ_0, seeded by the run seed: one stream `Rng(taskSeed(seed, 'init', 0, 0))` drawn in layout
+ * order, each model tensor by its layer's Keras initialiser (model/initializers.ts: kernels
+ * glorot_uniform unless the layer says otherwise, biases and offsets zeros, scales ones); learned
+ * inner rates (`lr.*`, `lslr.*`) the spec's innerLr.
  */
 export function initParams(spec: RunSpec): FlatTensors {
   const layout = paramLayout(spec);
+  const graph = modelGraph(spec);
   const data = new Float32Array(layoutSize(layout));
   const rng = new Rng(taskSeed(spec.seed, 'init', 0, 0));
   let off = 0;
-  for (const t of layout) {
+  layout.forEach((t, i) => {
     const n = layoutSize([t]);
-    if (t.name.startsWith('lr.') || t.name.startsWith('lslr.')) {
-      data.fill(spec.algorithm.innerLr, off, off + n);
-    } else if (t.name.endsWith('.scale')) {
-      data.fill(1, off, off + n);
-    } else if (t.shape.length >= 2) {
-      const receptive = t.shape.length === 4 ? t.shape[0]! * t.shape[1]! : 1;
-      const fanIn = t.shape.slice(0, -1).reduce((a, b) => a * b, 1);
-      const fanOut = t.shape[t.shape.length - 1]! * receptive;
-      const limit = Math.sqrt(6 / (fanIn + fanOut));
-      for (let i = 0; i < n; i++) data[off + i] = rng.uniform(-limit, limit);
-    }
+    if (i < graph.layout.length) drawInitializer(graph.inits[i]!, t.shape, rng, data.subarray(off, off + n));
+    else data.fill(spec.algorithm.innerLr, off, off + n);
     off += n;
-  }
+  });
   return { layout, data };
 }

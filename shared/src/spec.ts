@@ -5,6 +5,10 @@
 import { Document, isScalar, isSeq, parse as parseYaml, visit, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { SpecError, type SpecIssue } from './errors.js';
+import { issueText, showValue as show, valueAt } from './issue-text.js';
+import { taskDims } from './layout.js';
+import { modelIssues } from './model/model.js';
+import { ModelSchema } from './model/schema.js';
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
 const pos = () => z.number().positive().finite();
@@ -73,28 +77,6 @@ export const FewshotImagesTaskSchema = z.strictObject({
 
 export const TaskSchema = z.discriminatedUnion('family', [SinusoidTaskSchema, SyntheticGlyphsTaskSchema, FewshotImagesTaskSchema]);
 
-export const MlpModelSchema = z.strictObject({
-  kind: z.literal('mlp'),
-  hidden: z.array(int(1, 65_536)).max(64).default([40, 40]),
-  activation: z.enum(['relu', 'tanh']).default('relu'),
-  /** false: compute on tfjs (the run's backend) instead of the fused float64 host path. */
-  fused: z.boolean().optional(),
-});
-
-/**
- * The Conv4 of MAML / learn2learn / MAML++: 4 × [3×3 conv, batch norm (scale and offset), ReLU,
- * 2×2 max-pool or stride 2], then a linear head. Image size and channels default to the task's.
- */
-export const Conv4ModelSchema = z.strictObject({
-  kind: z.literal('conv4'),
-  filters: int(1, 4096).default(64),
-  pool: z.enum(['max', 'stride']).default('max'),
-  imageSize: int(4, 512).optional(),
-  channels: int(1, 64).optional(),
-});
-
-export const ModelSchema = z.discriminatedUnion('kind', [MlpModelSchema, Conv4ModelSchema]);
-
 /**
  * maml (second order), fomaml, reptile (outer "gradient" θ − θ′), metasgd (learned per-parameter
  * inner rates), anil (inner loop on the head only). MAML++ options: `multiStepLoss` (the mean of the
@@ -158,23 +140,13 @@ type SpecDraft = {
   eval: z.output<typeof EvalSchema>;
 };
 
+/** The model against the task: presets' own checks, then the layer graph's shapes (model/model.ts). */
+/** Marks a custom issue whose message already names what it got (describeIssue adds no `got …`). */
+const COMPLETE = 'complete';
+
 function checkModelFitsTask(spec: SpecDraft, ctx: z.core.$RefinementCtx): void {
-  const { task, model } = spec;
-  if (model.kind !== 'conv4') return;
-  if (task.family === 'sinusoid') {
-    ctx.addIssue({ code: 'custom', path: ['model', 'kind'], message: 'conv4 needs an image task family (synthetic-glyphs or fewshot-images); use mlp for sinusoid' });
-    return;
-  }
-  const minSize = model.pool === 'max' ? 16 : 4;
-  if (task.imageSize < minSize) {
-    ctx.addIssue({ code: 'custom', path: ['task', 'imageSize'], message: `conv4 with pool ${model.pool} needs images of at least ${minSize} pixels, got ${task.imageSize}` });
-  }
-  if (model.imageSize !== undefined && model.imageSize !== task.imageSize) {
-    ctx.addIssue({ code: 'custom', path: ['model', 'imageSize'], message: `model.imageSize (${model.imageSize}) must equal task.imageSize (${task.imageSize}); or leave it out` });
-  }
-  const channels = task.family === 'fewshot-images' ? task.channels : 1;
-  if (model.channels !== undefined && model.channels !== channels) {
-    ctx.addIssue({ code: 'custom', path: ['model', 'channels'], message: `model.channels (${model.channels}) must equal the task's channels (${channels}); or leave it out` });
+  for (const issue of modelIssues(spec.model, taskDims(spec))) {
+    ctx.addIssue({ code: 'custom', path: issue.path.split('.'), message: issue.message, params: { [COMPLETE]: true } });
   }
 }
 
@@ -252,27 +224,6 @@ export type TaskSpec = RunSpec['task'];
 export type ModelSpec = RunSpec['model'];
 export type AlgorithmSpec = RunSpec['algorithm'];
 
-function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
-  let cur: unknown = root;
-  for (const key of path) {
-    if (cur === null || typeof cur !== 'object') return undefined;
-    cur = (cur as Record<PropertyKey, unknown>)[key];
-  }
-  return cur;
-}
-
-function show(value: unknown): string {
-  if (value === undefined) return 'nothing';
-  try {
-    const s = JSON.stringify(value);
-    return s.length > 80 ? s.slice(0, 77) + '...' : s;
-  } catch {
-    // Reached only when JSON.stringify throws (a bigint, a cycle): String() is the intended fallback.
-    // eslint-disable-next-line @typescript-eslint/no-base-to-string
-    return String(value);
-  }
-}
-
 function describeIssue(issue: z.core.$ZodIssue, input: unknown): SpecIssue {
   const path = issue.path.map(String).join('.');
   const received = valueAt(input, issue.path);
@@ -291,6 +242,11 @@ function describeIssue(issue: z.core.$ZodIssue, input: unknown): SpecIssue {
       }
       message = `got ${show(received)}; ${issue.message}`;
       break;
+    case 'custom':
+      // The model graph's issues already say what they got and what fits (COMPLETE).
+      if (issue.params?.[COMPLETE] === true) return { path, message: issue.message, received };
+      message = received === undefined ? `required: ${issue.message}` : `got ${show(received)}; ${issue.message}`;
+      break;
     default:
       message = received === undefined ? `required: ${issue.message}` : `got ${show(received)}; ${issue.message}`;
   }
@@ -300,23 +256,7 @@ function describeIssue(issue: z.core.$ZodIssue, input: unknown): SpecIssue {
 /** Validate a plain object (parsed YAML/JSON) into a RunSpec, or throw SpecError. */
 export function validateSpec(input: unknown, source = 'run spec'): RunSpec {
   const result = RunSpecSchema.safeParse(input, {
-    error: (iss) => {
-      if (iss.code === 'invalid_type') return `expected ${iss.expected === 'int' ? 'a whole number' : iss.expected}`;
-      if (iss.code === 'too_small') {
-        const bound = iss.inclusive ? '>=' : '>';
-        return iss.origin === 'array'
-          ? `expected at least ${String(iss.minimum)} items`
-          : `expected a ${iss.origin === 'int' ? 'whole number' : 'number'} ${bound} ${String(iss.minimum)}`;
-      }
-      if (iss.code === 'too_big') {
-        const bound = iss.inclusive ? '<=' : '<';
-        return iss.origin === 'array'
-          ? `expected at most ${String(iss.maximum)} items`
-          : `expected a number ${bound} ${String(iss.maximum)}`;
-      }
-      if (iss.code === 'invalid_value') return `expected one of ${iss.values.map((v) => JSON.stringify(v)).join(', ')}`;
-      return undefined;
-    },
+    error: issueText,
   });
   if (result.success) return result.data;
   throw new SpecError(

@@ -1,6 +1,7 @@
 /**
  * Runs on tfjs for cross-process tests (issue 15): the two specs every tfjs scenario trains — a
- * small Conv4 on synthetic glyphs and the sinusoid MLP with `model.fused: false` — both requiring
+ * small Conv4 on synthetic glyphs and the sinusoid MLP with `model.fused: false` — and a small
+ * ResNet-12 (a layer graph with residual joins, issue 24), all requiring
  * the `tensorflow` backend (tfjs-node, which CI builds with scripts/tfjs-node-from-wheel.sh).
  * A missing backend fails loudly: requireTensorflow() throws, and a worker started with
  * `--backend tensorflow` exits naming why.
@@ -22,27 +23,31 @@ export interface TfjsRun {
   readonly steps: number;
 }
 
-/** Conv4 (4 filters, stride pools) on 12×12 glyphs, 5-way 1-shot, 4 shards of 1 task per step, a final eval. */
+/** The glyph runs' common settings: 4 shards of 1 task per step, 2 queries, a final eval of 8 tasks, checkpoints every 2 steps. */
+function glyphSets(steps: number, extra: readonly string[]): string[] {
+  return [
+    `outer.steps=${steps}`,
+    'outer.metaBatch=4',
+    'outer.shardSize=1',
+    'task.queries=2',
+    ...extra,
+    'eval.every=0',
+    'eval.tasks=8',
+    'eval.innerSteps=2',
+    'checkpoint.every=2',
+    'checkpoint.keep=2',
+    'workers.backend=tensorflow',
+  ];
+}
+
+/** Conv4 (4 filters, stride pools) on 12×12 glyphs, 5-way 1-shot. */
 export function conv4Run(steps: number): TfjsRun {
-  return {
-    label: 'conv4-glyphs',
-    file: join(ROOT, 'examples/glyphs-5w1s.yaml'),
-    steps,
-    sets: [
-      `outer.steps=${steps}`,
-      'outer.metaBatch=4',
-      'outer.shardSize=1',
-      'task.imageSize=12',
-      'task.queries=2',
-      'model.filters=4',
-      'eval.every=0',
-      'eval.tasks=8',
-      'eval.innerSteps=2',
-      'checkpoint.every=2',
-      'checkpoint.keep=2',
-      'workers.backend=tensorflow',
-    ],
-  };
+  return { label: 'conv4-glyphs', file: join(ROOT, 'examples/glyphs-5w1s.yaml'), steps, sets: glyphSets(steps, ['task.imageSize=12', 'model.filters=4']) };
+}
+
+/** A layer graph with residual joins: the resnet12 preset at 4 channels per block on 16×16 glyphs (its smallest), 5-way 1-shot. */
+export function resnet12Run(steps: number): TfjsRun {
+  return { label: 'resnet12-glyphs', file: join(ROOT, 'examples/resnet12-5w1s.yaml'), steps, sets: glyphSets(steps, ['model.channels=[4, 4, 4, 4]']) };
 }
 
 /** The sinusoid MLP off the fused path: meta-batch 10 in 2 shards, on tfjs. */

@@ -23,15 +23,17 @@ const COMMON = [
   'algorithms/variants.test.js',
   'gradients/register.test.js',
   'gradients/bitwise.test.js',
-  'models/mlp.test.js',
-  'models/conv4.test.js',
+  'model/mlp.test.js',
+  'model/meta-gradient.test.js',
+  'model/layers.test.js',
+  'model/presets.test.js',
   'engine.test.js',
   'losses.test.js',
   'learning.test.js',
   'backend-e2e.test.js',
 ];
 /** Files that test cpu and wasm side by side in the main run; with METALOOP_TEST_BACKEND set they test only that backend. */
-const SIDE_BY_SIDE = ['kernels/kernels.test.js', 'kernels/elementwise.test.js', 'models/conv4-batched.test.js'];
+const SIDE_BY_SIDE = ['kernels/kernels.test.js', 'kernels/elementwise.test.js', 'model/batched.test.js'];
 /** The tensorflow backend's own kernels (kernels/tensorflow). */
 const TENSORFLOW_ONLY = ['kernels/tensorflow/tensorflow-kernels.test.js'];
 const FILES = { wasm: COMMON, tensorflow: [...COMMON, ...SIDE_BY_SIDE, ...TENSORFLOW_ONLY] };

@@ -2,13 +2,13 @@
  * computeShard: rebuild a shard's tasks from their seeds, run the algorithm on them, and return
  * the summed meta-gradient and losses (train) or the held-out loss curve (eval).
  *
- * Speed: an MLP trained with maml, fomaml, metasgd or reptile takes the fused host path
- * (fused/maml.ts: the whole inner loop and its exact meta-gradient in float64 loops, no tfjs;
- * `fused: false` turns it off). Otherwise, when the model is task-batched (the MLP; Conv4 through its batched variant,
- * models/conv4-batched.ts) and the tasks have equal sizes, up to MAX_TASK_BATCH tasks (fewer where
- * the model says so, to bound memory) go through one batched computation (θ copied per task), so
- * the per-kernel overhead of tfjs is paid once per chunk instead of once per task. Otherwise tasks
- * run one by one.
+ * Speed: an MLP-shaped model trained with maml, fomaml, metasgd or reptile takes the fused host
+ * path (fused/maml.ts: the whole inner loop and its exact meta-gradient in float64 loops, no tfjs;
+ * `fused: false` turns it off). Otherwise every model (a layer graph, model/model.ts) has a
+ * task-batched form: when batching is on (by default, except for convolutional graphs off a GPU)
+ * and the tasks have equal sizes, up to the model's maxTaskBatch tasks (≤ MAX_TASK_BATCH, fewer
+ * to bound memory) go through one batched computation (θ copied per task), so the per-kernel
+ * overhead of tfjs is paid once per chunk instead of once per task. Otherwise tasks run one by one.
  *
  * Reproducibility: either way the engine gets one row per task ([grad..., pre, post]) and sums
  * the rows on the host in float64, in task order, then rounds once to float32. Chunking depends
@@ -26,13 +26,11 @@ import { lossOf } from './algorithms/loss.js';
 import type { Algorithm, InnerLoop, TaskTensors } from './algorithms/types.js';
 import { ShardAbortedError } from './errors.js';
 import { FusedMlp, fusedMlpPlan, type FusedMlpPlan } from './fused/maml.js';
-import { taskBatchedVariant } from './models/conv4-batched.js';
-import { createModel } from './models/index.js';
+import { createModels, MAX_TASK_BATCH } from './model/model.js';
 import { createTaskFamily } from './tasks/index.js';
 import type { Examples, Split, TaskData, TaskFamily } from './tasks/types.js';
 
-/** Most tasks computed in one batched pass (bounds memory; fixed so results never depend on load). */
-export const MAX_TASK_BATCH = 32;
+export { MAX_TASK_BATCH };
 
 export interface ShardWork {
   readonly kind: 'train' | 'eval';
@@ -95,11 +93,11 @@ export interface CompiledRun {
   readonly family: TaskFamily;
   readonly algorithm: Algorithm;
   readonly inner: InnerLoop;
-  /** The same inner loop with a leading task dimension, when the model supports it. */
-  readonly batchedInner: InnerLoop | undefined;
-  /** Most tasks in one batched pass (MAX_TASK_BATCH or the batched model's own, smaller limit). */
+  /** The same inner loop with a leading task dimension (the model's task-batched form). */
+  readonly batchedInner: InnerLoop;
+  /** Most tasks in one batched pass (the batched model's limit, ≤ MAX_TASK_BATCH). */
   readonly maxTaskBatch: number;
-  /** Whether tasks are batched by default on the active backend (always, except a model's batched variant says otherwise). */
+  /** Whether tasks are batched by default on the active backend (the batched model says). */
   readonly batchByDefault: () => boolean;
   /** The fused host path's plan, or why this run cannot take it. */
   readonly fused: FusedMlpPlan | string;
@@ -110,23 +108,22 @@ const compiled = new WeakMap<RunSpec, CompiledRun>();
 export function compileRun(spec: RunSpec): CompiledRun {
   let c = compiled.get(spec);
   if (c) return c;
-  const model = createModel(spec);
+  const models = createModels(spec);
   const family = createTaskFamily(spec);
   const algorithm = createAlgorithm(spec);
   const layout = paramLayout(spec);
   const inner: InnerLoop = {
-    model,
+    model: models.perTask,
     loss: lossOf(family.loss),
     layout,
     innerSteps: spec.algorithm.innerSteps,
     innerLr: spec.algorithm.innerLr,
     batched: false,
   };
-  const variant = model.taskBatched ? undefined : taskBatchedVariant(spec);
-  const batchedInner = model.taskBatched ? { ...inner, batched: true } : variant ? { ...inner, model: variant, batched: true } : undefined;
-  const maxTaskBatch = Math.min(MAX_TASK_BATCH, variant?.maxTaskBatch ?? MAX_TASK_BATCH);
-  const batchByDefault = variant?.batchByDefault ?? (() => true);
-  const fused = fusedMlpPlan(spec, family);
+  const batchedInner: InnerLoop = { ...inner, model: models.batched, batched: true };
+  const maxTaskBatch = models.batched.maxTaskBatch;
+  const batchByDefault = models.batched.batchByDefault;
+  const fused = fusedMlpPlan(spec, models.graph, family);
   c = { spec, layout, size: layoutSize(layout), family, algorithm, inner, batchedInner, maxTaskBatch, batchByDefault, fused };
   compiled.set(spec, c);
   return c;
@@ -203,7 +200,7 @@ function readRows(out: tf.Tensor): Float32Array {
  */
 export function trainRows(run: CompiledRun, theta: readonly tf.Tensor[], tasks: readonly TaskData[], batched: boolean): Float32Array {
   const inner = batched ? run.batchedInner : run.inner;
-  if (!inner || (!batched && tasks.length !== 1)) throw new Error('trainRows: batching not available for these tasks');
+  if (!batched && tasks.length !== 1) throw new RangeError(`trainRows: ${tasks.length} tasks unbatched (one at a time, or batched)`);
   const T = tasks.length;
   return readRows(
     tf.tidy(() => {
@@ -217,7 +214,7 @@ export function trainRows(run: CompiledRun, theta: readonly tf.Tensor[], tasks: 
 /** Rows [loss_0..loss_K, acc_0..acc_K], one per task (accuracies only for classification). */
 export function evalRows(run: CompiledRun, theta: readonly tf.Tensor[], tasks: readonly TaskData[], batched: boolean, steps: number): Float32Array {
   const inner = batched ? run.batchedInner : run.inner;
-  if (!inner || (!batched && tasks.length !== 1)) throw new Error('evalRows: batching not available for these tasks');
+  if (!batched && tasks.length !== 1) throw new RangeError(`evalRows: ${tasks.length} tasks unbatched (one at a time, or batched)`);
   const T = tasks.length;
   return readRows(
     tf.tidy(() => {
@@ -261,7 +258,7 @@ export async function computeShard(
   const sq = new Float64Array(shard.kind === 'eval' ? width : 0);
   const split: Split = shard.kind === 'eval' ? (shard.split ?? spec.eval.split) : 'train';
   const host = options.fused !== false && typeof run.fused !== 'string' ? new FusedMlp(run.fused, params) : undefined;
-  const canBatch = host !== undefined || ((options.batchTasks ?? run.batchByDefault()) && run.batchedInner !== undefined);
+  const canBatch = host !== undefined || (options.batchTasks ?? run.batchByDefault());
   const single = canBatch ? undefined : paramTensors(run, params);
   const tiled = new Map<number, tf.Tensor[]>();
   try {

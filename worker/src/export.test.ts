@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initParams, parseSpec } from '@metaloop/shared';
 import { selectBackend } from './backend.js';
 import { loadExportedModel, saveExportedModel } from './export.js';
-import { createModel } from './models/index.js';
+import { createModel } from './model/model.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'metaloop-export-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -20,8 +20,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { layoutSize, paramLayout, sizeOf, taskDims, validateSpec, type RunSpec, type TensorSpec } from '@metaloop/shared';
-import { createModel } from './models/index.js';
-import type { NamedTensors } from './models/types.js';
+import { createModel, type NamedTensors } from './model/model.js';
 import { WORKER_VERSION } from './options.js';
 
 export const EXPORT_FORMAT = 'metaloop-functional';
@@ -60,8 +59,7 @@ export interface ExportedModel {
 }
 
 function inputShape(spec: RunSpec): number[] {
-  const dims = taskDims(spec);
-  return dims.image ? [dims.image.size, dims.image.size, dims.image.channels] : [dims.inputs];
+  return taskDims(spec).inputShape;
 }
 
 /** Write an exported model directory (created when missing); returns the paths written. */

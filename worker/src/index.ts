@@ -15,7 +15,7 @@ export {
   type TrainShardResult,
 } from './engine.js';
 export { BackendError, ShardAbortedError, ShardError, UnsupportedError, WorkerOptionsError, WorkerStateError, type BackendName } from './errors.js';
-export { createMlp, createModel, MODELS, type Model, type ModelFactory, type NamedTensors } from './models/index.js';
+export { createModel, createModels, onGpu, type Model, type NamedTensors, type RunModels, type TaskBatchedModel } from './model/model.js';
 export {
   createSinusoid,
   createTaskFamily,

@@ -5,7 +5,8 @@
  * train a small Conv4 on synthetic glyphs and the sinusoid MLP with `model.fused: false`; the
  * undisturbed runs' θ and final evaluations are the reference each disturbed run must reproduce
  * bit for bit:
- *   1. kill -9 a worker mid-shard       → succeeds, same θ and evaluation, redeliveries > 0
+ *   1. kill -9 a worker mid-shard       → succeeds, same θ and evaluation, redeliveries > 0 (also for
+ *      a small ResNet-12, a layer graph with residual joins: direct dispatch only, to stay lean)
  *   2. kill -9 the coordinator mid-run  → a new one resumes from the checkpoint, same θ and evaluation
  *   3. restart nats-server mid-run      → succeeds, same θ and evaluation
  */
@@ -15,7 +16,7 @@ import type { NatsServer } from '@metaloop/shared';
 import type { ApiClient } from '@metaloop/coordinator';
 import { ChaosCluster } from '@metaloop/testing/chaos';
 import { waitNewLine, waitStep, waitWorkers } from '@metaloop/testing/cluster';
-import { conv4Run, type Outcome, requireTensorflow, sinusoidTfjsRun, startTfWorker, type TfjsRun, train } from '@metaloop/testing/tfjs';
+import { conv4Run, type Outcome, requireTensorflow, resnet12Run, sinusoidTfjsRun, startTfWorker, type TfjsRun, train } from '@metaloop/testing/tfjs';
 
 /**
  * The dispatch every process of this suite runs, set explicitly: direct (the default) here;
@@ -26,6 +27,8 @@ const MODE = process.env.METALOOP_FAULTS_DISPATCH === 'queue' ? 'queue' : 'direc
 process.env.METALOOP_DISPATCH = MODE;
 const CONV = conv4Run(10);
 const SINUSOID = sinusoidTfjsRun(10);
+/** The layer-graph run of test 1 (direct dispatch: what the queue mode adds is dispatch, not compute). */
+const GRAPHS = MODE === 'direct' ? [resnet12Run(6)] : [];
 const SLOW_MS = 200;
 const RUN_MS = 240_000;
 // Leases of 2 s; no speculative copies before 6 s, so a dead worker's shard comes back by redelivery.
@@ -63,11 +66,11 @@ describe(`chaos on tfjs (${MODE} dispatch): worker, coordinator and NATS failure
     await waitWorkers(client, 2, 90_000, describeProcs);
     const ws = await client.workers();
     assert.deepEqual(ws.map((w) => w.backend), ['tensorflow', 'tensorflow'], 'both workers compute on tensorflow');
-    for (const run of [CONV, SINUSOID]) reference.set(run.label, await train(client, run, RUN_MS, describeProcs));
+    for (const run of [CONV, SINUSOID, ...GRAPHS]) reference.set(run.label, await train(client, run, RUN_MS, describeProcs));
   });
 
   it('1. kill -9 of a worker mid-shard: the shard is redelivered, same θ and evaluation', async () => {
-    for (const run of [CONV, SINUSOID]) {
+    for (const run of [CONV, SINUSOID, ...GRAPHS]) {
       const victim = workers.find((w) => !w.exited)!;
       const out = await sameAsReference(run, 'a worker kill -9', async (runId) => {
         await waitStep(client, runId, 3, 60_000, describeProcs);

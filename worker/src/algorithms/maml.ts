@@ -13,7 +13,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { RunSpec } from '@metaloop/shared';
 import { UnsupportedError } from '../errors.js';
-import type { NamedTensors } from '../models/types.js';
+import type { NamedTensors } from '../model/model.js';
 import { sgdStep } from '../ops/sgd-step.js';
 import type { Algorithm, InnerLoop, TaskEvaluation, TaskMetaGradient, TaskTensors } from './types.js';
 

@@ -1,6 +1,6 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import type { RunSpec, TensorSpec } from '@metaloop/shared';
-import type { Model } from '../models/types.js';
+import type { Model } from '../model/model.js';
 import type { Loss } from './loss.js';
 
 /**

@@ -8,7 +8,7 @@ import { before, describe, test } from 'node:test';
 import { initParams, paramLayout, Rng, validateSpec, type RunSpec, type RunSpecInput } from '@metaloop/shared';
 import * as tf from '@tensorflow/tfjs-core';
 import { registerSecondOrderGradients } from '../gradients/register.js';
-import { createModel } from '../models/index.js';
+import { createModel } from '../model/model.js';
 import { randomTensor, relErr } from '@metaloop/testing/numerics';
 import { useTestBackend } from '../testing/backend.js';
 import { createAlgorithm } from './index.js';

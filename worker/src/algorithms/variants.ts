@@ -2,9 +2,9 @@
  * Gradient-based meta-learners beyond plain MAML/FOMAML (./maml.ts), all built on one inner-loop
  * rule derived from the run spec:
  *
- * - ANIL (Raghu et al. 2020): the inner loop adapts only the head (`headParamNames`); the meta-
- *   gradient is still exact and second order for every tensor (the head's inner gradient depends on
- *   the body's features).
+ * - ANIL (Raghu et al. 2020): the inner loop adapts only the head (`headParamNames`: the tensors of
+ *   the graph's last parameterised layer); the meta-gradient is still exact and second order for
+ *   every tensor (the head's inner gradient depends on the body's features).
  * - Meta-SGD (Li et al. 2017): θ'_{k+1} = θ'_k − α ⊙ ∇L_support, with α = the `lr.<name>` tensors of
  *   θ (same shape as each parameter), meta-learned with θ (second order).
  * - MAML++ (Antoniou et al. 2019) options, for maml and anil:

@@ -13,7 +13,7 @@
  * [loss_0..loss_K, acc_0..acc_K] per evaluation task; equal to it within float32 rounding (this
  * path computes in float64), and the same on every backend.
  */
-import type { RunSpec } from '@metaloop/shared';
+import { MODEL_INPUT, type ModelGraph, type RunSpec } from '@metaloop/shared';
 import type { TaskData, TaskFamily } from '../tasks/types.js';
 import { MlpWorkspace, accuracy, backward, forward, hessianVector, loss, parameterOffsets, type Activation, type FusedLoss } from './mlp.js';
 
@@ -31,27 +31,70 @@ export interface FusedMlpPlan {
 }
 
 /**
- * The plan when the fused path computes exactly what the tfjs path would for this spec, else the
- * reason it does not (ANIL, MAML++ options, other models).
+ * Widths and activation when the graph is an MLP the fused path computes exactly: sequential,
+ * an optional leading Flatten, Dense layers with biases on vectors, one activation after every
+ * Dense but the last (the Dense's own `activation` or an Activation / default ReLU layer), all
+ * relu or all tanh, the last Dense linear; Dropout (the identity) anywhere. Else why not.
  */
-export function fusedMlpPlan(spec: RunSpec, family: TaskFamily): FusedMlpPlan | string {
+export function mlpShapeOf(graph: ModelGraph): { sizes: number[]; activation: Activation } | string {
+  const sizes = [graph.input.reduce((a, b) => a * b, 1)];
+  const acts: string[] = [];
+  let prev = MODEL_INPUT;
+  let pending = false; // a Dense whose activation has not been seen yet
+  for (const n of graph.nodes) {
+    if (n.inputs.length !== 1 || n.inputs[0] !== prev) return `layer ${n.name} is not sequential`;
+    prev = n.name;
+    const c = n.config;
+    if (n.type === 'Dropout') continue;
+    if (n.type === 'Flatten' && sizes.length === 1) continue;
+    if (n.type === 'Dense') {
+      if (n.inputShapes[0]!.length !== 1) return `layer ${n.name} (Dense) maps a [${n.inputShapes[0]!.join(', ')}] input (fused path: Dense on vectors)`;
+      if (c.use_bias !== true) return `layer ${n.name} has no bias (fused path: Dense with bias)`;
+      if (pending) acts.push('linear');
+      sizes.push(n.shape[0]!);
+      pending = c.activation === 'linear';
+      if (!pending) acts.push(String(c.activation));
+      continue;
+    }
+    const act = n.type === 'Activation' ? String(c.activation) : n.type === 'ReLU' && c.negative_slope === 0 && c.max_value === null ? 'relu' : undefined;
+    if (act === undefined || !pending) return `layer ${n.name} (${n.type}) (fused path: Dense, relu or tanh, Flatten first, Dropout)`;
+    if (act !== 'linear') {
+      acts.push(act);
+      pending = false;
+    }
+  }
+  if (!pending) return 'the last Dense has an activation (fused path: a linear output)';
+  // acts holds one activation per hidden Dense ('linear' where none followed it).
+  const kinds = [...new Set(acts)];
+  if (kinds.length > 1 || (kinds[0] !== undefined && kinds[0] !== 'relu' && kinds[0] !== 'tanh')) return `activations ${kinds.join(', ')} (fused path: all relu or all tanh)`;
+  return { sizes, activation: kinds[0] === 'tanh' ? 'tanh' : 'relu' };
+}
+
+/**
+ * The plan when the fused path computes exactly what the tfjs path would for this spec, else the
+ * reason it does not (ANIL, MAML++ options, graphs that are not an MLP). The mlp preset, and a
+ * `kind: layers` graph of the same shape, take it unless `model.fused: false`.
+ */
+export function fusedMlpPlan(spec: RunSpec, graph: ModelGraph, family: TaskFamily): FusedMlpPlan | string {
   const m = spec.model;
-  if (m.kind !== 'mlp') return `model ${m.kind} (fused path: mlp only)`;
+  if (m.kind !== 'mlp' && m.kind !== 'layers') return `model ${m.kind} (fused path: mlp, or a layers graph shaped like one)`;
   if (m.fused === false) return 'model.fused: false in the spec';
   const a = spec.algorithm;
   const kinds: readonly string[] = ['maml', 'fomaml', 'metasgd', 'reptile'];
   if (!kinds.includes(a.kind)) return `algorithm ${a.kind} (fused path: ${kinds.join(', ')})`;
   if (a.multiStepLoss || a.learnedLayerLr) return 'MAML++ options (multiStepLoss, learnedLayerLr)';
+  const shape = mlpShapeOf(graph);
+  if (typeof shape === 'string') return shape;
   const inputs = family.inputShape.reduce((p, q) => p * q, 1);
-  const sizes = [inputs, ...m.hidden, family.outputs];
+  if (shape.sizes[0] !== inputs) return `the model reads ${shape.sizes[0]} inputs, the task gives ${inputs}`;
   return {
     kind: a.kind as FusedKind,
-    sizes,
-    activation: m.activation === 'tanh' ? 'tanh' : 'relu',
+    sizes: shape.sizes,
+    activation: shape.activation,
     loss: family.loss,
     innerSteps: a.innerSteps,
     innerLr: a.innerLr,
-    modelSize: parameterOffsets(sizes).size,
+    modelSize: parameterOffsets(shape.sizes).size,
   };
 }
 

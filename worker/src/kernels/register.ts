@@ -24,6 +24,7 @@ import { maxPoolGradCpuConfig, maxPoolGradWasmConfig } from './max-pool-grad.js'
 import { maxPoolCpuConfig } from './max-pool.js';
 import { reluCpuConfig, squareCpuConfig, stepCpuConfig } from './unary.js';
 import { stridedSliceCpuConfig } from './strided-slice.js';
+import { unsortedSegmentSumWasmConfig } from './unsorted-segment-sum.js';
 
 /** Every config, in registration order. */
 export const TRAINING_KERNELS: readonly tf.KernelConfig[] = [
@@ -59,6 +60,8 @@ export const TRAINING_KERNELS: readonly tf.KernelConfig[] = [
   sliceCpuConfig,
   sliceWasmConfig,
   padV2CpuConfig,
+  // Gather's gradient (an Embedding layer's backward pass): wasm has none upstream.
+  unsortedSegmentSumWasmConfig,
 ];
 
 

@@ -13,10 +13,12 @@
  * derivative through them.
  */
 import type * as tf from '@tensorflow/tfjs-core';
+import { FUSED_BATCH_NORM } from '@metaloop/shared';
 import { KernelSetupError } from '../../errors.js';
 import { nativeOps, type Handle, type NativeOps } from './native.js';
 
-export const BATCH_NORM = 'MetaloopBatchNorm';
+/** The kernel the BatchNormalization layer runs where it is registered (shared/src/model/fused-kernels.ts). */
+export const BATCH_NORM = FUSED_BATCH_NORM;
 export const BATCH_NORM_GRAD = 'MetaloopBatchNormGrad';
 
 export interface BatchNormAttrs {

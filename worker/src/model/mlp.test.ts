@@ -11,7 +11,7 @@ import { computeShard, type EvalShardResult, type TrainShardResult } from '../en
 import { registerSecondOrderGradients } from '../gradients/register.js';
 import { randomTensor, relErr } from '@metaloop/testing/numerics';
 import { useTestBackend } from '../testing/backend.js';
-import { createMlp } from './mlp.js';
+import { createModels } from './model.js';
 
 function imageSpec(): RunSpec {
   return validateSpec({
@@ -44,7 +44,7 @@ describe('mlp on image inputs', () => {
 
   test('flattens [N, h, w, c] (and [T, N, h, w, c] when batched) like pre-flattened inputs', () => {
     const spec = imageSpec();
-    const model = createMlp(spec);
+    const { perTask: model, batched } = createModels(spec);
     const theta = initParams(spec).data;
     const rng = new Rng(1);
     tf.tidy(() => {
@@ -54,7 +54,7 @@ describe('mlp on image inputs', () => {
       const flat = model.forward(named(spec, theta), tf.reshape(x, [4, 64]));
       assert.deepEqual(Array.from(y.dataSync()), Array.from(flat.dataSync()));
       const xb = randomTensor(rng, [2, 4, 8, 8, 1], 0, 1);
-      const yb = model.forward(named(spec, theta, 2), xb);
+      const yb = batched.forward(named(spec, theta, 2), xb);
       assert.deepEqual(yb.shape, [2, 4, 3]);
       for (let t = 0; t < 2; t++) {
         const one = model.forward(named(spec, theta), tf.squeeze(tf.slice(xb, [t], [1]), [0]));
