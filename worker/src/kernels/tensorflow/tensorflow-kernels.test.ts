@@ -9,9 +9,10 @@
  */
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
-import { Rng } from '@metaloop/shared';
+import { initParams, Rng, validateSpec } from '@metaloop/shared';
 import * as tf from '@tensorflow/tfjs-core';
 import { randomTensor } from '@metaloop/testing/numerics';
+import { computeShard } from '../../engine.js';
 import { gatherAtArgmax } from '../../gradients/max-pool-grad.js';
 import { registerSecondOrderGradients } from '../../gradients/register.js';
 import { batchNormComposite, batchNormTraining } from '../../ops/batch-norm.js';
@@ -21,6 +22,7 @@ import { BATCH_NORM, BATCH_NORM_GRAD, BATCH_NORM_GRAD_GRAD, batchNormGradGradTen
 import { MAX_POOL_GATHER_MASK, MAX_POOL_GRAD_MASK } from './max-pool-mask.js';
 import { registerTensorflowKernels, restoreTensorflowKernels, TENSORFLOW_KERNELS, tensorflowKernelsRegistered } from './register.js';
 import { RELU_GRAD } from './relu-grad.js';
+import { SGD_STEP, SGD_STEP_GRAD } from './sgd-step.js';
 
 const rng = new Rng(20261207);
 
@@ -223,6 +225,30 @@ describe('tensorflow kernels', () => {
         registerTensorflowKernels();
       }
       tf.dispose([x, wt, s, o]);
+    });
+
+    onTf('every model gets them through the layer graph: a second-order shard of conv4 and of resnet12', async () => {
+      const models = [
+        [{ kind: 'conv4', filters: 4, pool: 'max' }, [RELU_GRAD, MAX_POOL_GRAD_MASK, MAX_POOL_GATHER_MASK]],
+        [{ kind: 'conv4', filters: 4, pool: 'stride' }, [RELU_GRAD]],
+        [{ kind: 'resnet12', channels: [2, 2, 2, 2] }, [MAX_POOL_GRAD_MASK, MAX_POOL_GATHER_MASK]],
+      ] as const;
+      for (const [model, alsoUsed] of models) {
+        const spec = validateSpec({
+          name: 'kernels-in-graph',
+          task: { family: 'synthetic-glyphs', ways: 2, shots: 1, queries: 1, imageSize: 16 },
+          model,
+          algorithm: { kind: 'maml', innerSteps: 1, innerLr: 0.4 },
+        });
+        const info = await tf.profile(async () => {
+          await computeShard(spec, initParams(spec).data, { kind: 'train', taskSeeds: [1] }, { batchTasks: false });
+          return [];
+        });
+        const used = new Set(info.kernels.map((k) => k.name));
+        const what = `${model.kind} ${JSON.stringify(model)}`;
+        for (const k of [BATCH_NORM, BATCH_NORM_GRAD, BATCH_NORM_GRAD_GRAD, SGD_STEP, SGD_STEP_GRAD, ...alsoUsed]) assert.ok(used.has(k), `${what}: ${k} used (${[...used].join(', ')})`);
+        for (const k of ['Sqrt', 'MaxPoolGrad', 'Step']) assert.ok(!used.has(k), `${what}: ${k} not used`);
+      }
     });
   });
 });
