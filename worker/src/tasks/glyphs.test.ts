@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Rng, validateSpec, type RunSpecInput } from '@metaloop/shared';
-import { createGlyphs, glyphsConfig, rasterizeSegments, sampleGlyphTask, splitRange } from './glyphs.js';
+import { createGlyphs, distToSegment, glyphsConfig, rasterizeSegments, sampleGlyphTask, splitRange } from './glyphs.js';
 
 const spec = (task: Partial<Extract<RunSpecInput['task'], { family: 'synthetic-glyphs' }>> = {}) =>
   validateSpec({ name: 'g', task: { family: 'synthetic-glyphs', ...task }, model: { kind: 'conv4' }, algorithm: { kind: 'maml' } });
@@ -9,16 +9,6 @@ const spec = (task: Partial<Extract<RunSpecInput['task'], { family: 'synthetic-g
 /** The renderer's pixel loop as it was before issue 27: every pixel scans every segment (with a bounding-box reject). */
 function referenceRaster(segs: readonly number[], halfWidths: readonly number[], size: number): Float32Array {
   const out = new Float32Array(size * size);
-  const dist = (px: number, py: number, ax: number, ay: number, bx: number, by: number) => {
-    const dx = bx - ax;
-    const dy = by - ay;
-    const len2 = dx * dx + dy * dy;
-    let t = len2 > 0 ? ((px - ax) * dx + (py - ay) * dy) / len2 : 0;
-    t = t < 0 ? 0 : t > 1 ? 1 : t;
-    const ex = ax + t * dx - px;
-    const ey = ay + t * dy - py;
-    return Math.sqrt(ex * ex + ey * ey);
-  };
   for (let row = 0; row < size; row++) {
     const py = row + 0.5;
     for (let col = 0; col < size; col++) {
@@ -29,7 +19,7 @@ function referenceRaster(segs: readonly number[], halfWidths: readonly number[],
         const [ax, ay, bx, by] = segs.slice(4 * k, 4 * k + 4) as [number, number, number, number];
         if (px < Math.min(ax, bx) - r - 1 || px > Math.max(ax, bx) + r + 1) continue;
         if (py < Math.min(ay, by) - r - 1 || py > Math.max(ay, by) + r + 1) continue;
-        const cover = r + 0.5 - dist(px, py, ax, ay, bx, by);
+        const cover = r + 0.5 - distToSegment(px, py, ax, ay, bx, by);
         if (cover > best) best = cover >= 1 ? 1 : cover;
         if (best >= 1) break;
       }

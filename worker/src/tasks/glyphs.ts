@@ -55,7 +55,8 @@ export function glyphStrokes(index: number, strokes: readonly [number, number]):
   return out;
 }
 
-function distToSegment(px: number, py: number, ax: number, ay: number, bx: number, by: number): number {
+/** Euclidean distance from (px, py) to the segment a–b. */
+export function distToSegment(px: number, py: number, ax: number, ay: number, bx: number, by: number): number {
   const dx = bx - ax;
   const dy = by - ay;
   const len2 = dx * dx + dy * dy;
