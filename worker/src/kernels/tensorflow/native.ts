@@ -107,7 +107,9 @@ export function nativeOps(backend: unknown): NativeOps {
   }
   let ops = cache.get(backend);
   if (ops) return ops;
+  // The binding is looked up per call, not kept: a profiler may wrap it (bench/lib/profile-shard.mjs).
   const b = backend.binding;
+  const bind = () => backend.binding;
   const ints = new Map<string, number>();
   const floats = new Map<string, number>();
   const ids = (inputs: readonly NativeInput[]): number[] => {
@@ -122,11 +124,12 @@ export function nativeOps(backend: unknown): NativeOps {
   ops = {
     backend,
     binding: b,
-    raw: (op, attrs, inputs, numOutputs = 1) => b.executeOp(op, attrs, ids(inputs), numOutputs),
-    run: (op, attrs, inputs) => backend.createOutputTensor(b.executeOp(op, attrs, ids(inputs), 1)[0]!),
+    raw: (op, attrs, inputs, numOutputs = 1) => bind().executeOp(op, attrs, ids(inputs), numOutputs),
+    run: (op, attrs, inputs) => backend.createOutputTensor(bind().executeOp(op, attrs, ids(inputs), 1)[0]!),
     wrap: (h) => backend.createOutputTensor(h),
     release: (...handles) => {
-      for (const h of handles) b.deleteTensor(h.id);
+      const bb = bind();
+      for (const h of handles) bb.deleteTensor(h.id);
     },
     constInt32: (values, shape = [values.length]) => {
       const key = `${values.join(',')}/${shape.join(',')}`;
