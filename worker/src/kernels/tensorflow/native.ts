@@ -73,6 +73,8 @@ export interface NativeOps {
   constInt32(values: readonly number[], shape?: readonly number[]): number;
   /** A kept float32 scalar or empty vector (`[]` for an empty one); never release it. */
   constFloat(value: number | readonly []): number;
+  /** A kept float32 tensor of `shape` holding `values`; never release it. */
+  constFloats(values: readonly number[], shape: readonly number[]): number;
   /** Attribute helpers. */
   readonly attr: {
     readonly T: TfAttr;
@@ -144,6 +146,12 @@ export function nativeOps(backend: unknown): NativeOps {
         id = typeof value === 'number' ? b.createTensor([], b.TF_FLOAT, Float32Array.of(value)) : b.createTensor([0], b.TF_FLOAT, new Float32Array(0));
         floats.set(key, id);
       }
+      return id;
+    },
+    constFloats: (values, shape) => {
+      const key = `${values.join(',')}/${shape.join(',')}`;
+      let id = floats.get(key);
+      if (id === undefined) floats.set(key, (id = b.createTensor([...shape], b.TF_FLOAT, Float32Array.from(values))));
       return id;
     },
     attr: {
