@@ -29,6 +29,9 @@ interface Case {
   /** Finite-difference step: 1e-2 for smooth functions (float32 round-off dominates below), 1e-3
    * where max/min/ReLU-like switches could fall inside a wider stencil. */
   h?: number;
+  /** Also check the first derivative against finite differences of the function (for gradients
+   * computed by a kernel of ours: the second-order check alone compares the kernel with itself). */
+  first?: boolean;
 }
 
 function conv(stride: number, pad: 'same' | 'valid') {
@@ -191,6 +194,8 @@ const CASES: Case[] = [
       };
     },
   },
+  // issue 27: LeakyReLU's gradient as one kernel on tensorflow (the composite elsewhere)
+  { name: 'leakyRelu twice, slopes 0.6 and 0.8 (LeakyReluGrad kernel on tensorflow; slopes and inputs mostly negative so that the negative side weighs in the checks)', kernels: ['LeakyRelu', 'MetaloopLeakyReluGrad'], make: unary((x) => tf.leakyRelu(tf.leakyRelu(x, 0.6), 0.8), [3, 5], -1.5, 0.7), h: 1e-3, first: true },
 ];
 
 describe('second-order gradients', () => {
@@ -271,6 +276,10 @@ describe('second-order gradients', () => {
       const before = tf.memory().numTensors;
       tf.tidy(() => {
         const { f, x } = c.make();
+        if (c.first) {
+          const r = checkFirstDerivative(f, x, rng, c.h ?? 1e-2);
+          assert.ok(r.relErr < TOL, `${c.name}, first derivative: ${JSON.stringify(r)}`);
+        }
         for (let k = 0; k < 2; k++) {
           const r = checkSecondDerivative(f, x, rng, c.h ?? 1e-2);
           assert.ok(r.relErr < TOL, `${c.name}: ${JSON.stringify(r)}`);

@@ -33,6 +33,7 @@ import {
   notEqualGradConfig,
 } from './not-differentiable.js';
 import { powGradConfig } from './pow.js';
+import { leakyReluGradConfig, leakyReluGradGradConfig } from './leaky-relu.js';
 import { reluGradConfig, reluGradGradConfig } from './relu.js';
 import { sgdStepGradConfig, sgdStepGradGradConfig } from './sgd-step.js';
 import { sigmoidGradConfig } from './sigmoid.js';
@@ -58,8 +59,9 @@ export const SECOND_ORDER_GRADIENTS: readonly tf.GradConfig[] = [
   // A first-order fix: AvgPool with 'same' padding.
   avgPoolGradConfig,
   // Fewer kernels on the tensorflow backend (its native kernels, ../kernels/tensorflow), upstream's
-  // formula elsewhere: ReLU (ReluGrad), max pools that tile their input (first-maximum mask).
+  // formula elsewhere: ReLU (ReluGrad), LeakyReLU (LeakyReluGrad), max pools that tile their input (first-maximum mask).
   reluGradConfig,
+  leakyReluGradConfig,
   maxPoolGradConfig,
   // Upstream's arithmetic without its no-op Reshape and Cast kernels, Sum/Mean without ones().
   addGradConfig,
@@ -70,6 +72,7 @@ export const SECOND_ORDER_GRADIENTS: readonly tf.GradConfig[] = [
   meanGradConfig,
   // The worker's own fused kernels (tensorflow backend only) and their gradients.
   reluGradGradConfig,
+  leakyReluGradGradConfig,
   maxPoolGradMaskGradConfig,
   maxPoolGatherMaskGradConfig,
   batchNormGradConfig,

@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { recordReplaced, replacedKernel } from '../replaced-kernels.js';
 import { batchNormGradGradTensorflowConfig, batchNormGradTensorflowConfig, batchNormTensorflowConfig } from './batch-norm.js';
 import { maxPoolGatherMaskTensorflowConfig, maxPoolGradMaskTensorflowConfig } from './max-pool-mask.js';
+import { leakyReluGradTensorflowConfig } from './leaky-relu-grad.js';
 import { isNativeCpuBackend } from './native.js';
 import { broadcastToTensorflowConfig, castTensorflowConfig, maxTensorflowConfig, meanTensorflowConfig, reshapeTensorflowConfig, sumTensorflowConfig } from './plumbing.js';
 import { reluGradTensorflowConfig } from './relu-grad.js';
@@ -21,6 +22,7 @@ export const TENSORFLOW_KERNELS: readonly tf.KernelConfig[] = [
   batchNormGradTensorflowConfig,
   batchNormGradGradTensorflowConfig,
   reluGradTensorflowConfig,
+  leakyReluGradTensorflowConfig,
   maxPoolGradMaskTensorflowConfig,
   maxPoolGatherMaskTensorflowConfig,
   sgdStepTensorflowConfig,

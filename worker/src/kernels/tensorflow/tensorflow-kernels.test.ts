@@ -21,6 +21,7 @@ import { replacedKernel } from '../replaced-kernels.js';
 import { BATCH_NORM, BATCH_NORM_GRAD, BATCH_NORM_GRAD_GRAD, batchNormGradGradTensorflowConfig } from './batch-norm.js';
 import { MAX_POOL_GATHER_MASK, MAX_POOL_GRAD_MASK } from './max-pool-mask.js';
 import { registerTensorflowKernels, restoreTensorflowKernels, TENSORFLOW_KERNELS, tensorflowKernelsRegistered } from './register.js';
+import { LEAKY_RELU_GRAD } from './leaky-relu-grad.js';
 import { RELU_GRAD } from './relu-grad.js';
 import { SGD_STEP, SGD_STEP_GRAD } from './sgd-step.js';
 
@@ -91,7 +92,7 @@ describe('tensorflow kernels', () => {
 
   test('other backends: nothing registered for them, the composites run', async (t) => {
     if (backend === 'tensorflow') return t.skip('covered by the tensorflow tests below (this checks the other backends)');
-    for (const k of [BATCH_NORM, BATCH_NORM_GRAD, BATCH_NORM_GRAD_GRAD, RELU_GRAD, MAX_POOL_GRAD_MASK, MAX_POOL_GATHER_MASK]) assert.equal(tf.getKernel(k, backend), undefined, k);
+    for (const k of [BATCH_NORM, BATCH_NORM_GRAD, BATCH_NORM_GRAD_GRAD, RELU_GRAD, LEAKY_RELU_GRAD, MAX_POOL_GRAD_MASK, MAX_POOL_GATHER_MASK]) assert.equal(tf.getKernel(k, backend), undefined, k);
     tf.tidy(() => {
       const x = randomTensor(rng, [4, 3, 3, 5]);
       const s = randomTensor(rng, [5]);
@@ -145,6 +146,18 @@ describe('tensorflow kernels', () => {
         const xz = tf.where(tf.less(tf.abs(x), 0.1), tf.zerosLike(x), x); // and exact zeros
         const dy = randomTensor(rng, xz.shape);
         assertBitwise(tf.engine().runKernel<tf.Tensor>(RELU_GRAD, { dy }, { x: xz } as unknown as tf.NamedAttrMap), tf.mul(dy, tf.cast(tf.step(xz), 'float32')), 'ReluGrad');
+      });
+    });
+
+    onTf('LeakyReluGrad: bitwise where(greater(x, 0), dy, mul(dy, α)), exact zeros and both signs included', () => {
+      tf.tidy(() => {
+        const x = tf.relu(randomTensor(rng, [2, 5, 5, 3])).sub(0.2);
+        const xz = tf.where(tf.less(tf.abs(x), 0.1), tf.zerosLike(x), x);
+        const dy = randomTensor(rng, xz.shape);
+        for (const alpha of [0.1, 0.3, 0.01]) {
+          const ours = tf.engine().runKernel<tf.Tensor>(LEAKY_RELU_GRAD, { dy }, { x: xz, alpha } as unknown as tf.NamedAttrMap);
+          assertBitwise(ours, tf.where(tf.greater(xz, 0), dy, tf.mul(dy, alpha)), `LeakyReluGrad α ${alpha}`);
+        }
       });
     });
 
@@ -231,7 +244,7 @@ describe('tensorflow kernels', () => {
       const models = [
         [{ kind: 'conv4', filters: 4, pool: 'max' }, [RELU_GRAD, MAX_POOL_GRAD_MASK, MAX_POOL_GATHER_MASK]],
         [{ kind: 'conv4', filters: 4, pool: 'stride' }, [RELU_GRAD]],
-        [{ kind: 'resnet12', channels: [2, 2, 2, 2] }, [MAX_POOL_GRAD_MASK, MAX_POOL_GATHER_MASK]],
+        [{ kind: 'resnet12', channels: [2, 2, 2, 2] }, [LEAKY_RELU_GRAD, MAX_POOL_GRAD_MASK, MAX_POOL_GATHER_MASK]],
       ] as const;
       for (const [model, alsoUsed] of models) {
         const spec = validateSpec({
@@ -247,7 +260,7 @@ describe('tensorflow kernels', () => {
         const used = new Set(info.kernels.map((k) => k.name));
         const what = `${model.kind} ${JSON.stringify(model)}`;
         for (const k of [BATCH_NORM, BATCH_NORM_GRAD, BATCH_NORM_GRAD_GRAD, SGD_STEP, SGD_STEP_GRAD, ...alsoUsed]) assert.ok(used.has(k), `${what}: ${k} used (${[...used].join(', ')})`);
-        for (const k of ['Sqrt', 'MaxPoolGrad', 'Step']) assert.ok(!used.has(k), `${what}: ${k} not used`);
+        for (const k of ['Sqrt', 'MaxPoolGrad', 'Step', 'Greater']) assert.ok(!used.has(k), `${what}: ${k} not used`);
       }
     });
   });
