@@ -5,9 +5,14 @@
  * forward conv2d of the same FLOPs (pool gradients next to the forward pool of the same input), in
  * the same process and repetition loop. Tasks: sinusoid MAML and Conv4 5-way 1-shot MAML/FOMAML,
  * on the fused host path (MLP only: worker/src/fused), vectorised (one batched tfjs pass per chunk)
- * and looped (one task at a time), wall and CPU time.
+ * and looped (one task at a time), wall and CPU time. The PyTorch anchor (bench/lib/anchor.mjs):
+ * plain PyTorch MAML beside the worker on tensorflow, graded on tasks per CPU second, with a
+ * profile of the Conv4 shards (bench/lib/profile-shard.mjs).
+ * BENCH_COMPUTE=backends,anchor (default both) picks the parts: `backends` = the kernel and task
+ * rows of every backend, `anchor` = the PyTorch comparison and the profile.
  */
 import { join } from 'node:path';
+import { anchorNotes, anchorReport, runAnchor } from '../lib/anchor.mjs';
 import { ROOT } from '../lib/machine.mjs';
 import { spawnTracked } from '../lib/procs.mjs';
 import { fmt } from '../lib/stats.mjs';
@@ -86,7 +91,35 @@ function runChild(backend, plan, log, signal) {
   });
 }
 
+function parts() {
+  const raw = process.env.BENCH_COMPUTE ?? 'backends,anchor';
+  const list = raw.split(',').map((x) => x.trim()).filter(Boolean);
+  const bad = list.filter((x) => x !== 'backends' && x !== 'anchor');
+  if (!list.length || bad.length) throw new Error(`BENCH_COMPUTE must list backends and/or anchor (comma-separated), got ${raw}`);
+  return new Set(list);
+}
+
 export async function run({ quick, log, signal }) {
+  const want = parts();
+  const backends = want.has('backends') ? await runBackends({ quick, log, signal }) : undefined;
+  const anchor = want.has('anchor') ? anchorReport(await runAnchor({ quick, log, signal })) : undefined;
+  const table = [
+    backends?.table,
+    anchor && ['### PyTorch anchor (tensorflow backend, one compute thread per arm)', '', anchor.table].join('\n'),
+    anchor && ['### Anchor and profile targets', '', '| what | target | value | |', '|---|---|---|---|', ...anchor.targets.map((t) => `| ${t.what} | ${t.target} | ${t.value} | ${t.met ? 'met' : '**missed**'} |`)].join('\n'),
+  ]
+    .filter(Boolean)
+    .join('\n\n');
+  return {
+    figures: [...(backends?.figures ?? []), ...(anchor?.figures ?? [])],
+    table,
+    notes: [...(backends?.notes ?? []), ...(anchor ? anchorNotes(anchor) : [])],
+    targets: [...(backends?.targets ?? []), ...(anchor?.targets ?? [])],
+    config: { parts: [...want], ...(backends?.config ?? {}) },
+  };
+}
+
+async function runBackends({ quick, log, signal }) {
   const plan = makePlan(quick);
   const results = [];
   for (const b of BACKENDS) {
