@@ -93,6 +93,14 @@ const problems = [];
 const say = (m) => console.log(m);
 
 // ---- compose
+function interpolate(text) {
+  return text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}/g, (_, name, op, dflt) => {
+    const value = process.env[name];
+    if (op === ':-') return value ? value : dflt;
+    if (op === '-') return value !== undefined ? value : dflt;
+    return value ?? '';
+  });
+}
 const composeFile = 'deploy/compose.yaml';
 const compose = parse(readFileSync(composeFile, 'utf8'), { merge: true });
 const services = compose.services ?? {};
@@ -109,7 +117,11 @@ for (const [name, svc] of Object.entries(services)) {
     if (!existsSync(df)) problems.push(`compose: ${name} dockerfile ${df} missing`);
   }
   for (const v of svc.volumes ?? []) {
-    const src = String(typeof v === 'string' ? v.split(':')[0] : v.source);
+    // Compose interpolates ${VAR}, ${VAR:-default} and ${VAR-default} before it reads a volume's
+    // short syntax (source:target[:mode]); do the same, with this shell's environment, so that the
+    // ':' of a default does not split the source.
+    const spec = typeof v === 'string' ? interpolate(v) : null;
+    const src = String(spec !== null ? spec.split(':')[0] : interpolate(String(v.source)));
     if (src.startsWith('.') || src.startsWith('/')) {
       if (!existsSync(path.resolve(base, src))) problems.push(`compose: ${name} mounts missing ${src}`);
     } else if (!volumes.includes(src)) problems.push(`compose: ${name} uses undeclared volume ${src}`);
