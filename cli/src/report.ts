@@ -6,8 +6,7 @@
  * Every plotted series is one `<polyline data-series="…" points="x,y …">` with one point per
  * recorded step (or evaluation); evaluations also get one `<circle>` per point.
  */
-import { specToYaml } from '@metaloop/shared';
-import type { HistoryJson } from '@metaloop/coordinator';
+import { type HistoryJson, specToYaml } from '@metaloop/shared';
 import { returnSections } from './report-returns.js';
 import { escapeHtml, fmt, svgPlot, type Series } from './svg-plot.js';
 
