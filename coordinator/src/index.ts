@@ -1,4 +1,11 @@
+/**
+ * @metaloop/coordinator: the server. What a program that runs a coordinator needs, and no more;
+ * its parts for tests and benchmarks (aggregation, validation, optimizer, checkpoints...) are in
+ * `@metaloop/coordinator/internal` (src/internal.ts), which may change without notice.
+ */
+// The coordinator itself: start it on a transport, submit and drive runs.
 export { Coordinator, type CoordinatorState } from './coordinator.js';
+// Its options and the per-run limits it enforces.
 export {
   compileCoordinatorOptions,
   DEFAULT_RUN_LIMITS,
@@ -7,26 +14,9 @@ export {
   type RunLimits,
 } from './coordinator-options.js';
 export type { DispatchMode } from './dispatch.js';
-export { FairShare, ShardTimes, type Release } from './scheduler.js';
-export { WorkerView } from './workers.js';
-/** Re-exported from @metaloop/shared (shard.ts), where the shard is defined. */
-export { shardSizes } from '@metaloop/shared';
-export { decodeResult, ResultValidator, resultShape, isChecked, type Rejected, type ResultShape } from './validate.js';
-export { StepCollector, type CollectorOptions, type EvalSums } from './aggregator.js';
-export {
-  REJECT_REASONS,
-  RejectCounter,
-  type CheckedResult,
-  type EvalShardSums,
-  type Invalid,
-  type RejectReason,
-  type ShardKindName,
-  type Verdict,
-} from './result.js';
-export { Adam, createOptimizer, Sgd, type AdamOptions, type OptimizerState, type OuterOptimizer } from './optimizer.js';
-export { ci95FromSums, evalSummary, paramsSha256 } from './run-state.js';
-export { decodeCheckpoint, encodeCheckpoint, loadLatestCheckpoint, resumePoint, type CheckpointData, type ResumePoint } from './checkpoint.js';
-export { toApiError, type ApiErrorCode } from './api.js';
+// The server command (`metaloop-coordinator`, `metaloop coordinator`): its flags and how it serves.
+export { addCoordinatorFlags, serveCoordinator, type CoordinatorFlags } from './commands/server.js';
+// Errors a caller of the coordinator can meet.
 export {
   ConflictError,
   CoordinatorError,
@@ -35,6 +25,3 @@ export {
   RunFailedError,
   UnknownRunError,
 } from './errors.js';
-export { CoordinatorObservability, UNKNOWN_RUN_LABEL, type CoordinatorObservabilityOptions, type RunObserver } from './observe.js';
-export { RunHistory } from './history.js';
-export { addCoordinatorFlags, serveCoordinator, type CoordinatorFlags } from './commands/server.js';
