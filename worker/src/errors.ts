@@ -121,3 +121,12 @@ export class RlError extends MetaloopError {
     super(message);
   }
 }
+
+/**
+ * A kernel or gradient was used where it cannot work: the tensorflow kernels on a backend that is
+ * not tfjs-node's, or a gradient config whose saved tensors or attributes are missing (a
+ * registration-order bug).
+ */
+export class KernelSetupError extends MetaloopError {
+  override readonly name: string = 'KernelSetupError';
+}
