@@ -2,8 +2,14 @@
 // typescript-eslint's recommended-type-checked rules, type information from each package's
 // tsconfig.json (projectService). Each package's `npm run lint` runs `tsc --noEmit` (strict, with
 // noUnusedLocals/noUnusedParameters) and then `eslint src`.
+//
+// No import cycle inside a package: eslint-plugin-import-x's `no-cycle` follows every runtime import
+// (`import type` has no runtime effect and is left out), resolving `./x.js` to `./x.ts` with
+// eslint-import-resolver-typescript, so `npm run lint` fails on a cycle and names both ends.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import importX from 'eslint-plugin-import-x';
+import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
 
 export default tseslint.config(
   {
@@ -32,6 +38,17 @@ export default tseslint.config(
       // how a rejection is forwarded; only-throw-error allows throwing unknown and any by default too.
       '@typescript-eslint/prefer-promise-reject-errors': ['error', { allowThrowingUnknown: true, allowThrowingAny: true }],
     },
+  },
+  {
+    // Cycles are looked for inside a package: other packages' imports (`@metaloop/*`, node_modules)
+    // are not followed (ignoreExternal), as packages depend on each other one way by their package.json.
+    files: ['**/*.ts'],
+    plugins: { 'import-x': importX },
+    settings: {
+      'import-x/parsers': { '@typescript-eslint/parser': ['.ts'] },
+      'import-x/resolver-next': [createTypeScriptImportResolver({ project: ['*/tsconfig.json'] })],
+    },
+    rules: { 'import-x/no-cycle': ['error', { ignoreExternal: true }] },
   },
   {
     // These render recordJson() output, a Record<string, unknown> whose fields are JSON strings and

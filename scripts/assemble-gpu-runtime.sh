@@ -65,7 +65,7 @@ log "2. runtime tree in $OUT (LD_LIBRARY_PATH: the Dockerfile's CUDA_LIBS under 
 APP="$OUT/app"
 mkdir -p "$APP"
 # The deps stage's COPY lines: manifests and scripts/.
-for f in package.json package-lock.json .npmrc shared/package.json worker/package.json coordinator/package.json cli/package.json test/package.json testing/package.json; do
+for f in package.json package-lock.json .npmrc shared/package.json client/package.json worker/package.json coordinator/package.json cli/package.json test/package.json testing/package.json; do
   mkdir -p "$APP/$(dirname "$f")"; cp "$ROOT/$f" "$APP/$f"
 done
 rm -rf "$APP/scripts"; cp -r "$ROOT/scripts" "$APP/scripts"

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { startNatsServer, type NatsServer } from '@metaloop/shared';
-import { EXIT } from '@metaloop/coordinator';
+import { EXIT } from '@metaloop/client';
 import { childPids, CLI, freePort, Proc, type Ran, runMetaloop } from '@metaloop/testing';
 
 const EXAMPLE = fileURLToPath(new URL('../../examples/sinusoid.yaml', import.meta.url));

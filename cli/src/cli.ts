@@ -1,21 +1,11 @@
 #!/usr/bin/env node
 /**
  * `metaloop`: the user's CLI. Thin: parse (commander), call the library, print. Exit codes live in
- * @metaloop/coordinator's exit-codes.ts (the server's bin exits by the same table).
+ * @metaloop/client's exit-codes.ts (the server's bin exits by the same table).
  */
 import { Command } from 'commander';
-import {
-  addCoordinatorFlags,
-  addNatsFlags,
-  CONNECTION_HELP,
-  EXIT,
-  exitQuietlyOnBrokenPipe,
-  oneLineUsageErrors,
-  runProgram,
-  serveCoordinator,
-  type CoordinatorFlags,
-  type GlobalOptions,
-} from '@metaloop/coordinator';
+import { addNatsFlags, CONNECTION_HELP, EXIT, exitQuietlyOnBrokenPipe, oneLineUsageErrors, runProgram, type GlobalOptions } from '@metaloop/client';
+import { addCoordinatorFlags, serveCoordinator, type CoordinatorFlags } from '@metaloop/coordinator';
 import { createContext } from './commands/context.js';
 import { registerControlCommands } from './commands/control.js';
 import { registerDataCommands } from './commands/data.js';

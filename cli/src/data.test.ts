@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { validateSpec } from '@metaloop/shared';
-import { EXIT } from '@metaloop/coordinator';
+import { EXIT } from '@metaloop/client';
 import { childPids, freePort, runMetaloop } from '@metaloop/testing';
 import { fixtureDir, removeFixtures, writeImageFixture } from '@metaloop/testing/datasets';
 import { withDatasetHashes } from './data.js';

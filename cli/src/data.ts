@@ -6,7 +6,7 @@
 import { statSync } from 'node:fs';
 import { datasetRefs, type RunSpec } from '@metaloop/shared';
 import type { DatasetInfo, PackResult } from '@metaloop/worker/data';
-import { UsageError } from '@metaloop/coordinator';
+import { UsageError } from '@metaloop/client';
 import type { LoadedRunSpec } from './spec-file.js';
 import { vectorWeights } from './text-vectors.js';
 

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { metaloop, Rng } from '@metaloop/shared';
-import { ci95FromSums, decodeResult, evalSummary, isChecked, ResultValidator, StepCollector, type Verdict } from '@metaloop/coordinator';
+import { ci95FromSums, decodeResult, evalSummary, isChecked, ResultValidator, StepCollector, type Verdict } from '@metaloop/coordinator/internal';
 import { meanCi } from './eval.js';
 import { summaryJson } from './format.js';
 

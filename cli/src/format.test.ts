@@ -1,9 +1,8 @@
 /** Issue 16 items 6 and 7: what the CLI prints about a run says what each number is, and only what is true. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { metaloop } from '@metaloop/shared';
+import { metaloop, type RunStateName, stateToProto } from '@metaloop/shared';
 import { listTable, progressLine, recordJson, statusLines } from './format.js';
-import { stateToProto, type RunStateName } from '@metaloop/coordinator';
 import { barLine, eventJson, eventLine } from './watch.js';
 
 const spec = JSON.stringify({ eval: { every: 500, tasks: 600 }, outer: { steps: 1000 } });

@@ -1,6 +1,5 @@
 /** How the CLI shows run records: progress lines, summaries, tables and JSON. */
-import type { metaloop } from '@metaloop/shared';
-import { stateFromProto } from '@metaloop/coordinator';
+import { type metaloop, stateFromProto } from '@metaloop/shared';
 import { isReturnEval, returnEvalBrief, returnEvalJson, returnEvalText, returnSummaryLines, trainReturnText } from './returns.js';
 
 const num = (x: number | null | undefined, digits = 3) =>

@@ -5,8 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createLogger, metaloop, validateSpec, type RunSpecInput } from '@metaloop/shared';
-import { stateFromProto } from '@metaloop/coordinator';
+import { createLogger, metaloop, type RunSpecInput, stateFromProto, validateSpec } from '@metaloop/shared';
 import { runLocal, workerArgs } from './local.js';
 
 function spec(over: Partial<RunSpecInput>): ReturnType<typeof validateSpec> {

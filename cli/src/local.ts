@@ -22,7 +22,8 @@ import {
   type RunSpec,
   type Transport,
 } from '@metaloop/shared';
-import { ApiClient, Coordinator, type RunLimits, CoordinatorError, type DispatchMode } from '@metaloop/coordinator';
+import { ApiClient } from '@metaloop/client';
+import { Coordinator, type RunLimits, CoordinatorError, type DispatchMode } from '@metaloop/coordinator';
 
 export interface LocalOptions {
   /** The validated spec (overrides applied); submitted as JSON (which is YAML). */

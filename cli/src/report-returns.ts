@@ -3,8 +3,8 @@
  * adapted θ′'s rollouts against the step, the held-out return after 0..K inner steps, the paired
  * gain from adaptation with its 95% CI, and the evaluation table, in place of the loss plots.
  */
-import type { HistoryJson } from '@metaloop/coordinator';
-import { svgPlot, type Series } from './report.js';
+import type { HistoryJson } from '@metaloop/shared';
+import { svgPlot, type Series } from './svg-plot.js';
 
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b'];
 const fmt = (x: number) => Number(x.toPrecision(3)).toString();

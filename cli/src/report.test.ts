@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { meanCi } from './eval.js';
-import { escapeHtml, renderReport, svgPlot } from './report.js';
+import { renderReport } from './report.js';
+import { escapeHtml, svgPlot } from './svg-plot.js';
 
 describe('report and meta-test helpers', () => {
   it('svgPlot: one polyline point per value, escaped names, log axis over a wide range', () => {

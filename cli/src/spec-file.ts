@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { applyOverrides, parseSpecDocument, SpecError, validateSpec, type RunSpec } from '@metaloop/shared';
-import { type ApiClient, UsageError } from '@metaloop/coordinator';
+import { type ApiClient, UsageError } from '@metaloop/client';
 import { fileProblem } from './commands/context.js';
 import { initWeights, readKerasModel, type InitWeights, type KerasSource } from './keras/resolve.js';
 

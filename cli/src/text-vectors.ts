@@ -13,7 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import { initParams, MODEL_INPUT, modelGraph, modelLayout, type RunSpec } from '@metaloop/shared';
-import { UsageError } from '@metaloop/coordinator';
+import { UsageError } from '@metaloop/client';
 import type { NamedTensor } from './keras/from-keras.js';
 import { weightsBundle, type InitWeights } from './keras/resolve.js';
 

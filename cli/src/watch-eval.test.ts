@@ -1,8 +1,9 @@
 /** Issue 16 item 7: `watch` (followRun: events merged with polls) shows an evaluation's progress on its bar. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ApiClient, Coordinator, stateFromProto } from '@metaloop/coordinator';
-import { createLogger, metaloop } from '@metaloop/shared';
+import { ApiClient } from '@metaloop/client';
+import { Coordinator } from '@metaloop/coordinator';
+import { createLogger, metaloop, stateFromProto } from '@metaloop/shared';
 import { startInProcCluster } from '@metaloop/testing';
 import { barLine, followRun } from './watch.js';
 

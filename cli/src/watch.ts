@@ -4,8 +4,8 @@
  * durable: a poll fills any gap and notices the end), and the two renderings — a progress bar
  * redrawn in place on a TTY, plain lines otherwise.
  */
-import { ConnectionError, metaloop, RequestTimeoutError, subjects as makeSubjects, type Transport } from '@metaloop/shared';
-import { type ApiClient, isTerminal, stateFromProto } from '@metaloop/coordinator';
+import { ConnectionError, isTerminal, metaloop, RequestTimeoutError, stateFromProto, subjects as makeSubjects, type Transport } from '@metaloop/shared';
+import { type ApiClient } from '@metaloop/client';
 import { accuracyText, evaluatingText, progressLine } from './format.js';
 import { isReturnEval, returnEvalCompact, returnEvalJson } from './returns.js';
 

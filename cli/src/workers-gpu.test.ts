@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import { createWorkerMetrics, InProcTransport, MetricsRegistry, subjects } from '@metaloop/shared';
 import { Worker, type GpuInfo } from '@metaloop/worker';
 import { gpuCell, workersJson, workersTable } from './commands/control.js';
-import { WorkerView } from '@metaloop/coordinator';
+import { WorkerView } from '@metaloop/coordinator/internal';
 
 const H100: GpuInfo = { name: 'NVIDIA H100 80GB HBM3', memoryBytes: 81559 * 2 ** 20, driver: '550.54.15', computeCapability: '9.0' };
 

@@ -2,11 +2,10 @@
 /**
  * `metaloop-coordinator`: the coordinator server (long-running; SIGINT/SIGTERM stop it). The same
  * flags as `metaloop coordinator` of the user's CLI (@metaloop/cli), which runs the same code
- * (commands/server.ts). Exit codes: exit-codes.ts.
+ * (commands/server.ts). Exit codes: @metaloop/client's exit-codes.ts.
  */
 import { Command } from 'commander';
-import { EXIT } from './exit-codes.js';
-import { addNatsFlags, CONNECTION_HELP, exitQuietlyOnBrokenPipe, oneLineUsageErrors, runProgram, type GlobalOptions } from './commands/program.js';
+import { addNatsFlags, CONNECTION_HELP, EXIT, exitQuietlyOnBrokenPipe, oneLineUsageErrors, runProgram, type GlobalOptions } from '@metaloop/client';
 import { addCoordinatorFlags, serveCoordinator, type CoordinatorFlags } from './commands/server.js';
 
 const program = addNatsFlags(

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { ApiCallError, fromBundle, InProcTransport, metaloop, paramLayout, validateSpec } from '@metaloop/shared';
-import { ApiClient } from './client.js';
+import { ApiClient } from '@metaloop/client';
 import { Coordinator } from './coordinator.js';
 import { evalScore, RunHistory, type HistoryJson } from './history.js';
 import { decodeCheckpoint } from './checkpoint.js';

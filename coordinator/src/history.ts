@@ -6,60 +6,9 @@
  * Stored as compact columnar JSON (version 1). A resumed run truncates the history to its
  * checkpoint's step; the re-computed steps are appended again (with the same values: determinism).
  */
-import type { metaloop } from '@metaloop/shared';
-import type { RunStateName } from './run-state.js';
+import type { HistoryEval, HistoryJson, HistoryState, HistoryStateName, metaloop, RunStateName } from '@metaloop/shared';
 
-/** The state changes a history records (`metaloop events RUN --kind state`). */
-export const HISTORY_STATES = ['submitted', 'running', 'paused', 'resumed', 'cancelled', 'succeeded', 'failed'] as const;
-export type HistoryStateName = (typeof HISTORY_STATES)[number];
-
-export interface HistoryState {
-  /** The run's step when its state changed. */
-  readonly step: number;
-  readonly state: HistoryStateName;
-  /** Unix ms. */
-  readonly timeMs: number;
-}
-
-export interface HistoryEval {
-  readonly step: number;
-  readonly tasks: number;
-  readonly innerSteps: number[];
-  readonly preLoss: number;
-  readonly postLoss: number[];
-  readonly accuracy: number[];
-  /** 95% CI half-widths of the reported metric (accuracy for classification, else post-adaptation loss). */
-  readonly ci95: number[];
-  /** 95% CI half-widths of postLoss and preLoss (absent from older histories). */
-  readonly lossCi95?: number[];
-  readonly preLossCi95?: number;
-  /** Meta-RL evaluations (docs/meta-rl.md): mean return before and after innerSteps[i], CIs, paired gains. */
-  readonly preReturn?: number;
-  readonly postReturn?: number[];
-  readonly preReturnCi95?: number;
-  readonly returnCi95?: number[];
-  readonly gain?: number[];
-  readonly gainCi95?: number[];
-  /** Unix ms. */
-  readonly timeMs: number;
-}
-
-export interface HistoryJson {
-  readonly version: 1;
-  readonly runId: string;
-  /** Columns of the meta-train steps: step number (1-based, after the update), losses, Unix ms. */
-  readonly steps: number[];
-  readonly preLoss: number[];
-  readonly postLoss: number[];
-  readonly timeMs: number[];
-  readonly evals: HistoryEval[];
-  readonly checkpoints: { step: number; timeMs: number }[];
-  /** State changes in the order they happened (absent from older histories). */
-  readonly states?: HistoryState[];
-  /** Meta-RL runs: mean returns of θ's and θ′'s rollouts per step (their loss columns are 0). */
-  readonly preReturn?: number[];
-  readonly postReturn?: number[];
-}
+export { HISTORY_STATES, type HistoryEval, type HistoryJson, type HistoryState, type HistoryStateName } from '@metaloop/shared';
 
 const round = (x: number) => (Number.isFinite(x) ? Number(x.toPrecision(7)) : x);
 

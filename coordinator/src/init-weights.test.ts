@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ApiCallError, InProcTransport, initParams, metaloop, modelLayout, paramLayout, toBundle, validateSpec } from '@metaloop/shared';
 import { decodeCheckpoint } from './checkpoint.js';
-import { ApiClient } from './client.js';
+import { ApiClient } from '@metaloop/client';
 import { Coordinator } from './coordinator.js';
 
 /** A small layer graph on sinusoid, Meta-SGD (so θ has algorithm extras after the model's tensors). */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { InProcTransport, metaloop, subjects, validateSpec } from '@metaloop/shared';
-import { ApiClient } from './client.js';
+import { ApiClient } from '@metaloop/client';
 import { Coordinator } from './coordinator.js';
 import { CoordinatorObservability, UNKNOWN_RUN_LABEL } from './observe.js';
 import { WorkerView } from './workers.js';

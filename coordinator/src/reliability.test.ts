@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { ApiCallError, InProcTransport, metaloop, subjects } from '@metaloop/shared';
-import { ApiClient } from './client.js';
+import { ApiClient } from '@metaloop/client';
 import { Coordinator } from './coordinator.js';
 import type { CoordinatorOptions } from './coordinator-options.js';
 import { stateFromProto } from './run-state.js';

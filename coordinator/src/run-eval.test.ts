@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createLogger, metaloop, parseSpec, subjects } from '@metaloop/shared';
-import { ApiClient } from './client.js';
+import { ApiClient } from '@metaloop/client';
 import { Coordinator } from './coordinator.js';
 import { stateFromProto } from './run-state.js';
 import { Evaluation, type EvalProgress } from './run-eval.js';

@@ -1,32 +1,10 @@
 /** Run states, run records and eval summaries: encoding helpers of the coordinator (checkpoints: checkpoint.ts). */
 import { createHash } from 'node:crypto';
 import { metaloop } from '@metaloop/shared';
+
+/** The run state names are the protocol's (shared/src/run-states.ts); re-exported for the coordinator's files. */
+export { isTerminal, RUN_STATES, stateFromProto, stateToProto, type RunStateName } from '@metaloop/shared';
 import type { EvalSums } from './aggregator.js';
-
-export const RUN_STATES = ['pending', 'running', 'paused', 'succeeded', 'failed', 'cancelled'] as const;
-export type RunStateName = (typeof RUN_STATES)[number];
-
-const TO_PROTO: Record<RunStateName, metaloop.RunState> = {
-  pending: metaloop.RunState.RUN_STATE_PENDING,
-  running: metaloop.RunState.RUN_STATE_RUNNING,
-  paused: metaloop.RunState.RUN_STATE_PAUSED,
-  succeeded: metaloop.RunState.RUN_STATE_SUCCEEDED,
-  failed: metaloop.RunState.RUN_STATE_FAILED,
-  cancelled: metaloop.RunState.RUN_STATE_CANCELLED,
-};
-
-export function stateToProto(state: RunStateName): metaloop.RunState {
-  return TO_PROTO[state];
-}
-
-export function stateFromProto(state: metaloop.RunState | null | undefined): RunStateName | 'unspecified' {
-  for (const name of RUN_STATES) if (TO_PROTO[name] === state) return name;
-  return 'unspecified';
-}
-
-export function isTerminal(state: RunStateName | 'unspecified'): boolean {
-  return state === 'succeeded' || state === 'failed' || state === 'cancelled';
-}
 
 /** sha256 (hex) of the float32 bytes of θ. */
 export function paramsSha256(params: Float32Array): string {

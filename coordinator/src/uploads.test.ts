@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { ApiCallError, InProcTransport, metaloop, silentLogger, subjects } from '@metaloop/shared';
 import { UploadError } from './errors.js';
-import { uploadBlob } from './upload-client.js';
+import { uploadBlob } from '@metaloop/client';
 import { serveUploads, UploadStaging } from './uploads.js';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { layoutSize, metaloop, paramLayout, parseSpec, toBundle } from '@metaloop/shared';
 import { startInProcCluster, type ClusterWorkerOptions } from '@metaloop/testing';
-import { ApiClient } from './client.js';
+import { ApiClient } from '@metaloop/client';
 import { Coordinator } from './coordinator.js';
 import { CoordinatorObservability } from './observe.js';
 import { REJECT_REASONS } from './result.js';

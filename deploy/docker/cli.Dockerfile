@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # The `metaloop` CLI (@metaloop/cli) for one-shot commands (compose's `cli` service): submit, list,
 # watch, export, report, evaluate. Built from a workspace pruned to the CLI and what it depends on
-# (`turbo prune --docker`: coordinator, worker, shared); no native tfjs (`evaluate` and `export`
+# (`turbo prune --docker`: client, coordinator, worker, shared); no native tfjs (`evaluate` and `export`
 # fall back to the wasm/cpu backends).
 #
 #   docker build -f deploy/docker/cli.Dockerfile -t metaloop/cli:dev .
@@ -50,6 +50,8 @@ COPY --from=build /src/package.json ./
 COPY --from=build /src/shared/package.json ./shared/
 COPY --from=build /src/shared/dist ./shared/dist
 COPY --from=build /src/shared/proto ./shared/proto
+COPY --from=build /src/client/package.json ./client/
+COPY --from=build /src/client/dist ./client/dist
 COPY --from=build /src/worker/package.json ./worker/
 COPY --from=build /src/worker/dist ./worker/dist
 COPY --from=build /src/coordinator/package.json ./coordinator/

@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # Metaloop coordinator server (`metaloop-coordinator`, @metaloop/coordinator): built from a workspace
-# pruned to the coordinator and what it depends on (`turbo prune --docker`: @metaloop/shared), so the
+# pruned to the coordinator and what it depends on (`turbo prune --docker`: @metaloop/shared and
+# @metaloop/client, the command-line frame its bin shares with the CLI), so the
 # image holds no @tensorflow/*, no worker and no CLI (the `metaloop` CLI has its own image,
 # cli.Dockerfile). test/src/deploy/coordinator-image.test.ts renders this image's file list by the
 # same steps, without Docker.
@@ -20,7 +21,7 @@ WORKDIR /src
 COPY . .
 RUN npx --yes "turbo@${TURBO_VERSION}" prune @metaloop/coordinator --docker --out-dir /out
 
-# ---- build: compile @metaloop/shared and @metaloop/coordinator with turbo ----
+# ---- build: compile @metaloop/shared, @metaloop/client and @metaloop/coordinator with turbo ----
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src
 COPY --from=prune /out/json/ ./
@@ -51,6 +52,8 @@ COPY --from=build /src/package.json ./
 COPY --from=build /src/shared/package.json ./shared/
 COPY --from=build /src/shared/dist ./shared/dist
 COPY --from=build /src/shared/proto ./shared/proto
+COPY --from=build /src/client/package.json ./client/
+COPY --from=build /src/client/dist ./client/dist
 COPY --from=build /src/coordinator/package.json ./coordinator/
 COPY --from=build /src/coordinator/dist ./coordinator/dist
 ENV NODE_ENV=production \

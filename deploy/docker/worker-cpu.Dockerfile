@@ -12,6 +12,7 @@ FROM ${NODE_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json .npmrc turbo.json tsconfig.base.json ./
 COPY shared/package.json shared/
+COPY client/package.json client/
 COPY worker/package.json worker/
 COPY coordinator/package.json coordinator/
 COPY cli/package.json cli/
@@ -30,6 +31,7 @@ RUN apt-get update \
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
 COPY shared/package.json shared/
+COPY client/package.json client/
 COPY worker/package.json worker/
 COPY coordinator/package.json coordinator/
 COPY cli/package.json cli/

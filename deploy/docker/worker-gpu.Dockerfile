@@ -39,6 +39,7 @@ FROM ${NODE_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json .npmrc turbo.json tsconfig.base.json ./
 COPY shared/package.json shared/
+COPY client/package.json client/
 COPY worker/package.json worker/
 COPY coordinator/package.json coordinator/
 COPY cli/package.json cli/
@@ -68,6 +69,7 @@ RUN bash /build/gpu-runtime/install.sh /opt/tensorflow \
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
 COPY shared/package.json shared/
+COPY client/package.json client/
 COPY worker/package.json worker/
 COPY coordinator/package.json coordinator/
 COPY cli/package.json cli/
@@ -136,6 +138,7 @@ RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
 COPY shared/package.json shared/
+COPY client/package.json client/
 COPY worker/package.json worker/
 COPY coordinator/package.json coordinator/
 COPY cli/package.json cli/

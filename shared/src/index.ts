@@ -128,3 +128,5 @@ export {
   type NatsTransportOptions,
 } from './transport/nats-options.js';
 export { DEFAULT_NATS_URL, NATS_FLAG_SPECS, natsFlagsToEnv, natsOptionsFromFlags, type NatsFlags, type NatsFlagSpec } from './transport/nats-flags.js';
+export { isTerminal, RUN_STATES, stateFromProto, stateToProto, type RunStateName } from './run-states.js';
+export { HISTORY_STATES, type HistoryEval, type HistoryJson, type HistoryState, type HistoryStateName } from './history-json.js';

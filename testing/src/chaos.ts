@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { startNatsServer, type NatsServer } from '@metaloop/shared';
-import type { ApiClient } from '@metaloop/coordinator';
+import type { ApiClient } from '@metaloop/client';
 import { apiClient, startCoordinator, type CoordinatorProcOptions } from './cluster.js';
 import { waitFor, type Proc } from './proc.js';
 

@@ -4,7 +4,7 @@
  * NATS client, and the coordinator's /metrics.
  */
 import assert from 'node:assert/strict';
-import { ApiClient } from '@metaloop/coordinator';
+import { ApiClient } from '@metaloop/client';
 import { metaloop, NatsTransport, type NatsTransportOptions } from '@metaloop/shared';
 import { freePort } from './ports.js';
 import { METALOOP, SINUSOID, WORKER } from './paths.js';

@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { loadSpec, metaloop } from '@metaloop/shared';
-import type { ApiClient } from '@metaloop/coordinator';
+import type { ApiClient } from '@metaloop/client';
 import { ROOT } from './paths.js';
 import { sinusoidSets, startWorker, waitRunEnd, type WorkerProcOptions } from './cluster.js';
 import type { Proc } from './proc.js';

@@ -1,6 +1,6 @@
 /** What every `metaloop` command shares: global options, the connection, output helpers. */
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { ApiClient, cliLogger, type GlobalOptions } from '@metaloop/coordinator';
+import { ApiClient, cliLogger, type GlobalOptions } from '@metaloop/client';
 import { connectNats, natsOptionsFromFlags, type Logger, type LogLevel, type NatsTransportOptions, type Transport } from '@metaloop/shared';
 
 export interface CliContext {

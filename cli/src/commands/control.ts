@@ -1,7 +1,7 @@
 /** `submit`, `list`, `status`, `cancel`, `pause`, `resume`, `workers`. */
 import { Option, type Command } from 'commander';
-import type { metaloop } from '@metaloop/shared';
-import { type ApiClient, EXIT, isTerminal, stateFromProto } from '@metaloop/coordinator';
+import { isTerminal, type metaloop, stateFromProto } from '@metaloop/shared';
+import { type ApiClient, EXIT } from '@metaloop/client';
 import { listTable, recordJson, statusLines, summaryJson, summaryLines } from '../format.js';
 import { etaText, followRun, lineRenderer, ttyRenderer } from '../watch.js';
 import { withRunData } from '../data.js';

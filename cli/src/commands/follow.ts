@@ -1,7 +1,7 @@
 /** `watch` and `events`. */
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { metaloop } from '@metaloop/shared';
-import { EXIT, type HistoryJson, type HistoryStateName, isTerminal, stateFromProto, stateToProto, type RunStateName } from '@metaloop/coordinator';
+import { type HistoryJson, type HistoryStateName, isTerminal, metaloop, type RunStateName, stateFromProto, stateToProto } from '@metaloop/shared';
+import { EXIT } from '@metaloop/client';
 import { summaryJson, summaryLines } from '../format.js';
 import { eventJson, eventLine, followRun } from '../watch.js';
 import { examples, jsonOption, outputOption, wantsJson, type CliContext } from './context.js';

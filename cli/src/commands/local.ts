@@ -1,6 +1,8 @@
 /** `local`: a coordinator and N workers with one command, trained to the end. */
 import { Option, type Command } from 'commander';
-import { DEFAULT_RUN_LIMITS, EXIT, stateFromProto } from '@metaloop/coordinator';
+import { EXIT } from '@metaloop/client';
+import { DEFAULT_RUN_LIMITS } from '@metaloop/coordinator';
+import { stateFromProto } from '@metaloop/shared';
 import { summaryJson, summaryLines } from '../format.js';
 import { withRunData } from '../data.js';
 import { runLocal } from '../local.js';

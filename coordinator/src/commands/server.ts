@@ -17,7 +17,7 @@ import {
 import { Coordinator } from '../coordinator.js';
 import { DEFAULT_RUN_LIMITS } from '../coordinator-options.js';
 import { CoordinatorObservability } from '../observe.js';
-import { cliLogger, type GlobalOptions } from './program.js';
+import { cliLogger, type GlobalOptions } from '@metaloop/client';
 import { addScalerOptions, startScaler, type ScalerFlags } from './scaler.js';
 
 /** Flags of the coordinator server (`metaloop-coordinator`, `metaloop coordinator`). */

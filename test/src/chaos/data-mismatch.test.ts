@@ -11,7 +11,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { validateSpec } from '@metaloop/shared';
-import type { ApiClient } from '@metaloop/coordinator';
+import type { ApiClient } from '@metaloop/client';
 import { describeDataset, packImages } from '@metaloop/worker/data';
 import { ChaosCluster } from '@metaloop/testing/chaos';
 import { metricValue, scrape, startWorker, waitRunEnd, waitWorkers } from '@metaloop/testing/cluster';

@@ -26,7 +26,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { metaloop, startNatsServer, type NatsServer } from '@metaloop/shared';
-import type { ApiClient } from '@metaloop/coordinator';
+import type { ApiClient } from '@metaloop/client';
 import { Proc, sleep, waitFor } from '@metaloop/testing';
 import { apiClient, sinusoidSets, startCoordinator, startWorker, submitRun, waitRunEnd, waitWorkers } from '@metaloop/testing/cluster';
 

@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { metaloop, subjects, type NatsServer } from '@metaloop/shared';
-import type { ApiClient } from '@metaloop/coordinator';
+import type { ApiClient } from '@metaloop/client';
 import { ChaosCluster } from '@metaloop/testing/chaos';
 import { metricValue, scrape, sinusoidSets, startWorker, trainToEnd, waitNewLine, waitRunEnd, waitStep } from '@metaloop/testing/cluster';
 

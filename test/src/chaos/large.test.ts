@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { metaloop, paramLayout, startNatsServer, loadSpec, type NatsServer } from '@metaloop/shared';
-import type { ApiClient } from '@metaloop/coordinator';
+import type { ApiClient } from '@metaloop/client';
 import { readFileSync } from 'node:fs';
 import { Proc, SINUSOID } from '@metaloop/testing';
 import { apiClient, metricValue, scrape, startCoordinator, startWorker, submitRun, waitRunEnd, waitWorkers } from '@metaloop/testing/cluster';

@@ -10,7 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { ApiClient } from '@metaloop/coordinator';
+import type { ApiClient } from '@metaloop/client';
 import { ChaosCluster } from '@metaloop/testing/chaos';
 import { startWorker, waitNewLine, waitStep, waitWorkers } from '@metaloop/testing/cluster';
 import { navigationRun } from '@metaloop/testing/rl';

@@ -12,7 +12,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { metaloop, startNatsServer, type NatsServer } from '@metaloop/shared';
-import type { ApiClient } from '@metaloop/coordinator';
+import type { ApiClient } from '@metaloop/client';
 import { freePort, Proc, ROOT, sleep } from '@metaloop/testing';
 import { apiClient, metricValue, scrape, startCoordinator, waitRunEnd, waitWorkers } from '@metaloop/testing/cluster';
 import { conv4Run, requireTensorflow, sinusoidTfjsRun, startTfWorker, submitTfjs, type TfjsRun } from '@metaloop/testing/tfjs';

@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { ApiClient } from '@metaloop/coordinator';
+import type { ApiClient } from '@metaloop/client';
 import { ChaosCluster } from '@metaloop/testing/chaos';
 import { metricValue, scrape, sinusoidSets, startWorker, waitWorkers } from '@metaloop/testing/cluster';
 import { ROOT } from '@metaloop/testing';

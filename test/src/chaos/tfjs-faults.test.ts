@@ -13,7 +13,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { NatsServer } from '@metaloop/shared';
-import type { ApiClient } from '@metaloop/coordinator';
+import type { ApiClient } from '@metaloop/client';
 import { ChaosCluster } from '@metaloop/testing/chaos';
 import { waitNewLine, waitStep, waitWorkers } from '@metaloop/testing/cluster';
 import { conv4Run, type Outcome, requireTensorflow, resnet12Run, sinusoidTfjsRun, startTfWorker, type TfjsRun, train } from '@metaloop/testing/tfjs';

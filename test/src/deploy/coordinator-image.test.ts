@@ -83,13 +83,13 @@ describe('coordinator image (deploy/docker/coordinator.Dockerfile), rendered wit
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('the pruned workspace is the coordinator and shared only', () => {
-    assert.deepEqual([...prunedWorkspaces].sort(), ['coordinator', 'shared']);
+  it('the pruned workspace is the coordinator, client and shared only', () => {
+    assert.deepEqual([...prunedWorkspaces].sort(), ['client', 'coordinator', 'shared']);
   });
 
   it('holds the server, its packages and NATS; the entry point is metaloop-coordinator', () => {
     assert.ok(image.length > 100, `only ${image.length} files`);
-    for (const f of ['coordinator/dist/cli.js', 'coordinator/dist/index.js', 'coordinator/package.json', 'shared/dist/index.js', 'package.json']) {
+    for (const f of ['coordinator/dist/cli.js', 'coordinator/dist/index.js', 'coordinator/package.json', 'client/dist/index.js', 'shared/dist/index.js', 'package.json']) {
       assert.ok(image.includes(f), `${f} in the image`);
     }
     assert.ok(image.some((f) => f.startsWith('node_modules/@nats-io/transport-node/')), 'the NATS client');

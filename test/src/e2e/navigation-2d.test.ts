@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { decodeTensorBundle, initParams, loadSpec, metaloop, startNatsServer, taskSeed, type NatsServer, type RunSpec } from '@metaloop/shared';
-import type { ApiClient } from '@metaloop/coordinator';
+import type { ApiClient } from '@metaloop/client';
 import { computeShard, type EvalShardResult } from '@metaloop/worker';
 import type { Proc } from '@metaloop/testing';
 import { apiClient, metaloopCli, metricValue, scrape, startCoordinator, startWorker, waitRunEnd, waitWorkers } from '@metaloop/testing/cluster';

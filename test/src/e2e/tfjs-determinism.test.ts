@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startNatsServer, type NatsServer } from '@metaloop/shared';
-import type { ApiClient } from '@metaloop/coordinator';
+import type { ApiClient } from '@metaloop/client';
 import { Proc, waitFor } from '@metaloop/testing';
 import { apiClient, startCoordinator, waitWorkers } from '@metaloop/testing/cluster';
 import { conv4Run, type Outcome, requireTensorflow, sinusoidTfjsRun, startTfWorker, train } from '@metaloop/testing/tfjs';

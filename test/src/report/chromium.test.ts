@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { renderReport } from '@metaloop/cli';
-import type { HistoryEval, HistoryJson } from '@metaloop/coordinator';
+import type { HistoryEval, HistoryJson } from '@metaloop/shared';
 import { childPids, type Ran, requireExecutable, runCommand } from '@metaloop/testing';
 
 const CHROMIUM = requireExecutable('/usr/bin/chromium', 'chromium (headless, for the report screenshots)', 'apt-get install -y chromium');

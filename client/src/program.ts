@@ -5,7 +5,7 @@
  */
 import { Option, type Command } from 'commander';
 import { ConnectionError, createLogger, DEFAULT_NATS_URL, NATS_FLAG_SPECS, type Logger, type LogLevel, type NatsFlags } from '@metaloop/shared';
-import { exitCodeFor } from '../exit-codes.js';
+import { exitCodeFor } from './exit-codes.js';
 
 /** The global flags: NATS (natsOptionsFromFlags of @metaloop/shared maps them) and --debug. */
 export interface GlobalOptions extends NatsFlags {

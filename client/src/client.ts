@@ -3,14 +3,21 @@
  * coordinator become ApiCallError (with its code and field); no answer at all is the transport's
  * RequestTimeoutError ("is a coordinator running?").
  */
-import { ApiCallError, DEFAULT_PREFIX, metaloop, subjects, type Bus, type Subjects } from '@metaloop/shared';
+import { ApiCallError, DEFAULT_PREFIX, isTerminal, metaloop, stateFromProto, subjects, type Bus, type Subjects } from '@metaloop/shared';
 import { createHash } from 'node:crypto';
-import type { RunBlob } from './artifacts.js';
-import { isTerminal, stateFromProto } from './run-state.js';
 import { uploadBlob, type UploadOptions, type Uploaded } from './upload-client.js';
 
 /** A blob read through the `export` or `history` verb (all chunks joined, sha256 checked). */
-export type FetchedBlob = RunBlob;
+export interface FetchedBlob {
+  readonly runId: string;
+  /** export: the step of θ. */
+  readonly step: number;
+  /** export: `checkpoint` or `params` (the current parameters when there is no checkpoint). */
+  readonly source: string;
+  readonly specJson: string;
+  readonly data: Uint8Array;
+  readonly sha256: string;
+}
 
 export interface ApiClientOptions {
   /** The request/reply bus: all the client uses (a light NATS client, jetstream: false). */
