@@ -4,7 +4,7 @@
  * encode/decode, save (retried, old ones pruned), load the newest readable one, and where an active
  * run resumes from (resumePoint).
  */
-import { fromBundle, metaloop, paramLayout, toBundle, validateSpec, type Logger, type RunSpec, type RunStore, type TensorSpec } from '@metaloop/shared';
+import { fromBundle, metaloop, paramLayout, toBundle, specFromJson, type Logger, type RunSpec, type RunStore, type TensorSpec } from '@metaloop/shared';
 import { RunHistory } from './history.js';
 import { isTerminal, stateFromProto } from './run-state.js';
 import type { OptimizerState } from './optimizer.js';
@@ -155,7 +155,7 @@ export async function resumePoint(
   try {
     record = metaloop.RunRecord.decode(bytes);
     if (isTerminal(stateFromProto(record.state))) return null;
-    spec = validateSpec(JSON.parse(record.specJson), `spec of run ${runId}`);
+    spec = specFromJson(record.specJson, `spec of run ${runId}`);
   } catch (err) {
     logger.warn('cannot resume a run: bad record', { run: runId, error: String(err) });
     return null;

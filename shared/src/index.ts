@@ -77,6 +77,7 @@ export {
   type RunSpecInput,
   type TaskSpec,
 } from './spec.js';
+export { specFromJson, specToJson } from './spec-json.js';
 export { IMAGE_LAYOUTS, TEXT_FORMATS, type ImageLayout } from './spec-data.js';
 export { datasetRefs, type DatasetRef } from './dataset-ref.js';
 export { API_VERBS, assertRunId, DEFAULT_PREFIX, subjects, workerToken, type ApiVerb, type Subjects } from './subjects.js';

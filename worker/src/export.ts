@@ -19,7 +19,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { layoutSize, paramLayout, sizeOf, taskDims, validateSpec, type RunSpec, type TensorSpec } from '@metaloop/shared';
+import { layoutSize, paramLayout, sizeOf, taskDims, specFromJson, type RunSpec, type TensorSpec } from '@metaloop/shared';
 import { createModel, type NamedTensors } from './model/model.js';
 import { WORKER_VERSION } from './options.js';
 
@@ -109,7 +109,7 @@ export async function loadExportedModel(dir: string): Promise<ExportedModel> {
   };
   const modelJson = JSON.parse((await read('model.json')).toString('utf8')) as ExportedModelJson;
   if (modelJson.format !== EXPORT_FORMAT) throw new Error(`${join(dir, 'model.json')}: format ${JSON.stringify(modelJson.format)}, expected ${EXPORT_FORMAT}`);
-  const spec = validateSpec(JSON.parse((await read('spec.json')).toString('utf8')), join(dir, 'spec.json'));
+  const spec = specFromJson((await read('spec.json')).toString('utf8'), join(dir, 'spec.json'));
   const layout = paramLayout(spec);
   const specs = modelJson.weightsManifest.flatMap((g) => g.weights);
   const chunks: Buffer[] = [];
