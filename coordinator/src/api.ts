@@ -7,7 +7,7 @@ import { ConflictError, UnknownRunError, UploadError } from './errors.js';
 
 /** What the API needs from the coordinator. */
 export interface ApiHandlers {
-  submit(specYaml: string, source: string, priority: number): Promise<metaloop.IRunRecord>;
+  submit(specText: string, source: string, priority: number): Promise<metaloop.IRunRecord>;
   /** The live-worker view (id, backend, device, shards/s, last seen). */
   workers(): Promise<metaloop.IHeartbeat[]>;
   list(all: boolean): Promise<metaloop.IRunRecord[]>;
@@ -59,7 +59,7 @@ export function serveApi(transport: Transport, subjects: Subjects, handlers: Api
   return [
     runReply('submit', async (data) => {
       const req = decode('SubmitRequest', () => metaloop.SubmitRequest.decode(data));
-      return handlers.submit(req.specYaml, req.source || 'run spec', req.priority);
+      return handlers.submit(req.specText, req.source || 'run spec', req.priority);
     }),
     runReply('status', (data) => handlers.status(runId(data))),
     runReply('cancel', (data) => handlers.cancel(runId(data))),
