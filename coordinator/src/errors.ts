@@ -76,3 +76,8 @@ export class UploadError extends CoordinatorError {
     super(message);
   }
 }
+
+/** An API request that cannot be decoded or lacks a required field (answered with code BAD_REQUEST). */
+export class BadRequestError extends CoordinatorError {
+  override readonly name: string = 'BadRequestError';
+}
