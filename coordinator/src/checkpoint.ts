@@ -5,6 +5,7 @@
  * run resumes from (resumePoint).
  */
 import { fromBundle, metaloop, paramLayout, toBundle, specFromJson, type Logger, type RunSpec, type RunStore, type TensorSpec } from '@metaloop/shared';
+import { StoredDataError } from './errors.js';
 import { RunHistory } from './history.js';
 import { isTerminal, stateFromProto } from './run-state.js';
 import type { OptimizerState } from './optimizer.js';
@@ -26,7 +27,7 @@ function fromFloat64Bundle(bundle: metaloop.ITensorBundle | null | undefined, ex
   const tensors = bundle?.tensors ?? [];
   const data = bundle?.data ?? new Uint8Array(0);
   if (tensors.length !== 1 || tensors[0]?.name !== F64_TENSOR || data.byteLength !== expected * 8) {
-    throw new Error(`checkpoint optimizer state: expected ${expected} float64 values`);
+    throw new StoredDataError('checkpoint', `checkpoint optimizer state: expected ${expected} float64 values`);
   }
   const copy = new Uint8Array(data.byteLength);
   copy.set(data);

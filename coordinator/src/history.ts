@@ -7,6 +7,7 @@
  * checkpoint's step; the re-computed steps are appended again (with the same values: determinism).
  */
 import type { metaloop } from '@metaloop/shared';
+import { StoredDataError } from './errors.js';
 import type { RunStateName } from './run-state.js';
 
 /** The state changes a history records (`metaloop events RUN --kind state`). */
@@ -96,7 +97,7 @@ export class RunHistory {
 
   static decode(bytes: Uint8Array): RunHistory {
     const json = JSON.parse(Buffer.from(bytes).toString('utf8')) as HistoryJson;
-    if (json.version !== 1 || !Array.isArray(json.steps)) throw new Error('unsupported run history format');
+    if (json.version !== 1 || !Array.isArray(json.steps)) throw new StoredDataError('history', 'unsupported run history format');
     return RunHistory.fromJson(json);
   }
 
