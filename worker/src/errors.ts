@@ -121,3 +121,40 @@ export class RlError extends MetaloopError {
     super(message);
   }
 }
+
+/**
+ * This installation cannot compute correctly: tfjs packages missing or resolving two tfjs-core
+ * copies, gradients not registered, or the self-test's meta-gradient non-finite or all zero.
+ * The message says what to run or check.
+ */
+export class InstallError extends MetaloopError {
+  override readonly name: string = 'InstallError';
+}
+
+/**
+ * A training kernel or registered gradient was called with what it does not take (a layout, a
+ * dtype, a shape) or found its saved tensors missing. Names the kernel.
+ */
+export class KernelError extends MetaloopError {
+  override readonly name: string = 'KernelError';
+  constructor(
+    message: string,
+    /** The tfjs kernel name, e.g. `Conv2DBackpropInput`, when one is known. */
+    readonly kernel?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** An exported model directory that cannot be read (not one, wrong format, weights not matching), or a model used after dispose(). */
+export class ExportError extends MetaloopError {
+  override readonly name: string = 'ExportError';
+  constructor(
+    message: string,
+    /** The directory or file at fault. */
+    readonly path: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
