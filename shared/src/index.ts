@@ -84,6 +84,7 @@ export { IMAGE_LAYOUTS, TEXT_FORMATS, type ImageLayout } from './spec-data.js';
 export { datasetRefs, type DatasetRef } from './dataset-ref.js';
 export { API_VERBS, assertRunId, DEFAULT_PREFIX, subjects, workerToken, type ApiVerb, type Subjects } from './subjects.js';
 export { shardMsgId, shardSizes, shardTaskSeeds } from './shard.js';
+export { kindFromProto, kindToProto, type ShardKindName } from './shard.js';
 export { DEFAULT_LEASE_MS, DEFAULT_MAX_DELIVER, defaultResultTimeoutMs, extendIntervalMs } from './lease.js';
 export type {
   AssignedOptions,

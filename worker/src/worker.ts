@@ -9,6 +9,8 @@
 import { randomBytes } from 'node:crypto';
 import {
   extendIntervalMs,
+  kindFromProto,
+  kindToProto,
   metaloop,
   paramLayout,
   shardMsgId,
@@ -16,6 +18,7 @@ import {
   toBundle,
   type Logger,
   type RunSpec,
+  type ShardKindName,
   type WorkMessage,
 } from '@metaloop/shared';
 import { selectBackend, type BackendInfo } from './backend.js';
@@ -51,7 +54,7 @@ const now = () => performance.now();
 interface Item {
   readonly msg: WorkMessage;
   readonly shard: metaloop.Shard;
-  readonly kind: 'train' | 'eval';
+  readonly kind: ShardKindName;
   readonly msgId: string;
   /** The result's fields known before computing. */
   readonly base: metaloop.ShardResult.$Properties;
@@ -220,15 +223,18 @@ export class Worker {
   /** A work item as an Item, or null (malformed: dropped; superseded session: dropped). */
   private item(msg: WorkMessage): Item | null {
     let shard: metaloop.Shard;
+    let kind: ShardKindName;
     try {
       shard = metaloop.Shard.decode(msg.data);
       if (shard.runId !== msg.runId) throw new ShardError(`shard names run ${JSON.stringify(shard.runId)} but came on ${msg.runId}`, '', false);
+      const known = kindFromProto(shard.kind);
+      if (known === null) throw new ShardError(`shard has unknown kind ${String(shard.kind)} (this worker knows train and eval)`, '', false);
+      kind = known;
     } catch (err) {
       this.log.warn('malformed shard dropped', { runId: msg.runId, error: errorText(err) });
       msg.term();
       return null;
     }
-    const kind = shard.kind === metaloop.ShardKind.SHARD_KIND_EVAL ? 'eval' : 'train';
     const msgId = shardMsgId(shard.runId, shard.step, shard.shard, kind);
     if (this.dropStale(msg, msgId, 'before computing')) return null;
     const base = {
@@ -237,7 +243,7 @@ export class Worker {
       shard: shard.shard,
       paramVersion: shard.paramVersion,
       workerId: this.id,
-      kind: shard.kind,
+      kind: kindToProto(kind),
       backend: this.backend.name,
       delivery: msg.deliveryCount,
     };
