@@ -10,9 +10,15 @@
  * first and second order, with the peak tensor memory of one task. Graph vs hand-written: the
  * Conv4 preset through the layer graph against the hand-written Conv4 it replaced, same tasks,
  * same process (target ≤ 1.05×, rows bitwise equal).
+ * The PyTorch anchor (bench/lib/anchor.mjs):
+ * plain PyTorch MAML beside the worker on tensorflow, graded on tasks per CPU second, with a
+ * profile of the Conv4 shards (bench/lib/profile-shard.mjs).
+ * BENCH_COMPUTE=backends,anchor (default both) picks the parts: `backends` = the kernel and task
+ * rows of every backend, `anchor` = the PyTorch comparison and the profile.
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { anchorNotes, anchorReport, runAnchor } from '../lib/anchor.mjs';
 import { ROOT } from '../lib/machine.mjs';
 import { spawnTracked } from '../lib/procs.mjs';
 import { writeRgbFolder } from '../lib/rgb-folder.mjs';
@@ -154,7 +160,35 @@ function runChild(backend, plan, log, signal) {
   });
 }
 
+function parts() {
+  const raw = process.env.BENCH_COMPUTE ?? 'backends,anchor';
+  const list = raw.split(',').map((x) => x.trim()).filter(Boolean);
+  const bad = list.filter((x) => x !== 'backends' && x !== 'anchor');
+  if (!list.length || bad.length) throw new Error(`BENCH_COMPUTE must list backends and/or anchor (comma-separated), got ${raw}`);
+  return new Set(list);
+}
+
 export async function run({ quick, log, signal }) {
+  const want = parts();
+  const backends = want.has('backends') ? await runBackends({ quick, log, signal }) : undefined;
+  const anchor = want.has('anchor') ? anchorReport(await runAnchor({ quick, log, signal })) : undefined;
+  const table = [
+    backends?.table,
+    anchor && ['### PyTorch anchor (tensorflow backend, one compute thread per arm)', '', anchor.table].join('\n'),
+    anchor && ['### Anchor and profile targets', '', '| what | target | value | |', '|---|---|---|---|', ...anchor.targets.map((t) => `| ${t.what} | ${t.target} | ${t.value} | ${t.met ? 'met' : '**missed**'} |`)].join('\n'),
+  ]
+    .filter(Boolean)
+    .join('\n\n');
+  return {
+    figures: [...(backends?.figures ?? []), ...(anchor?.figures ?? [])],
+    table,
+    notes: [...(backends?.notes ?? []), ...(anchor ? anchorNotes(anchor) : [])],
+    targets: [...(backends?.targets ?? []), ...(anchor?.targets ?? [])],
+    config: { parts: [...want], ...(backends?.config ?? {}) },
+  };
+}
+
+async function runBackends({ quick, log, signal }) {
   const rgbPath = writeRgbFolder(RGB);
   const plan = makePlan(quick, rgbPath);
   const results = [];

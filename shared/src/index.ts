@@ -42,9 +42,11 @@ export {
 export { ACTIVATIONS, applyActivation, type ActivationName } from './model/activations.js';
 export { buildGraph, kerasName, MODEL_INPUT, type GraphNode, type GraphProblem, type LayerSpec, type ModelGraph } from './model/graph.js';
 export { graphForward, largestActivation, type ForwardHooks } from './model/forward.js';
+export { FUSED_BATCH_NORM, fusedBatchNorm, hasFusedKernel } from './model/fused-kernels.js';
 export { drawInitializer, fans, resolveInitializer, type Initializer, type InitializerInput } from './model/initializers.js';
 export { compileModel, modelIssues, modelLayers, type PresetDims } from './model/model.js';
 export { CONV4_BN_EPSILON } from './model/presets/conv4.js';
+export { normalize as normalizeComposite } from './model/layers/batch-normalization.js';
 export { LAYER_TYPES, LAYERS, layerDef } from './model/registry.js';
 export { Conv4ModelSchema, LayersModelSchema, MlpModelSchema, ModelSchema, Resnet12ModelSchema } from './model/schema.js';
 export type { AnyLayerDef, LayerContext, LayerDef, LayerParams, ParamDecl, Shape, Tensor, Tf } from './model/types.js';

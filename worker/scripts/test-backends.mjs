@@ -22,6 +22,7 @@ const dist = join(root, 'dist-test');
 const COMMON = [
   'algorithms/variants.test.js',
   'gradients/register.test.js',
+  'gradients/bitwise.test.js',
   'model/mlp.test.js',
   'model/meta-gradient.test.js',
   'model/layers.test.js',
@@ -33,7 +34,9 @@ const COMMON = [
 ];
 /** Files that test cpu and wasm side by side in the main run; with METALOOP_TEST_BACKEND set they test only that backend. */
 const SIDE_BY_SIDE = ['kernels/kernels.test.js', 'kernels/elementwise.test.js', 'model/batched.test.js'];
-const FILES = { wasm: COMMON, tensorflow: [...COMMON, ...SIDE_BY_SIDE] };
+/** The tensorflow backend's own kernels (kernels/tensorflow). */
+const TENSORFLOW_ONLY = ['kernels/tensorflow/tensorflow-kernels.test.js'];
+const FILES = { wasm: COMMON, tensorflow: [...COMMON, ...SIDE_BY_SIDE, ...TENSORFLOW_ONLY] };
 
 /** Does the backend start in a fresh process? {ok} or {ok: false, installed, reason}. */
 function probe(name) {

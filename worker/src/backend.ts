@@ -9,6 +9,8 @@ import { silentLogger, type Logger } from '@metaloop/shared';
 import { createRequire } from 'node:module';
 import { dirname, sep } from 'node:path';
 import { BackendError, type BackendName } from './errors.js';
+import { registerTensorflowKernelsOnCpu } from './kernels/tensorflow/register.js';
+import { defaultTfThreads } from './tf-threads.js';
 
 export type BackendPreference = 'any' | 'tensorflow' | 'wasm' | 'cpu';
 export const BACKEND_PREFERENCES: readonly BackendPreference[] = ['any', 'tensorflow', 'wasm', 'cpu'];
@@ -72,11 +74,15 @@ function native(pkg: '@tensorflow/tfjs-node-gpu' | '@tensorflow/tfjs-node'): Can
     label: pkg,
     backend: 'tensorflow',
     async init() {
+      const threads = defaultTfThreads(); // read by libtensorflow when the binding loads
       await import(pkg); // registers 'tensorflow' on the tfjs-core of @tensorflow/tfjs (the same copy)
       await activate('tensorflow');
       // tfjs-node's backend says whether libtensorflow found a GPU (a GPU build on a box without CUDA runs on CPU).
       const gpu = (tf.backend() as unknown as { isUsingGpuDevice?: boolean }).isUsingGpuDevice === true;
-      return { device: `${gpu ? 'gpu' : 'cpu'} (libtensorflow, ${pkg.slice('@tensorflow/'.length)})`, gpu };
+      // The worker's native kernels (fused batch norm, ReluGrad, mask max-pool gradient, ...), measured on CPUs only.
+      registerTensorflowKernelsOnCpu();
+      const pools = `${threads.intraOp} intra-op, ${threads.interOp} inter-op thread(s)`;
+      return { device: `${gpu ? 'gpu' : 'cpu'} (libtensorflow, ${pkg.slice('@tensorflow/'.length)}, ${pools})`, gpu };
     },
   };
 }

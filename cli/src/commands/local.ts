@@ -18,10 +18,13 @@ export function registerLocalCommand(program: Command, ctx: CliContext): void {
       .addOption(new Option('--max-params <n>', 'refuse specs whose model has more parameters').argParser(positiveInt('--max-params')).default(DEFAULT_RUN_LIMITS.maxParams))
       .option('--set <path=value>', 'override a spec field (repeatable)', collect, [])
       .option('--embedded', 'in-process transport and workers, even when nats-server is installed')
+      .option('--data-dir <dir>', "where relative dataset paths point, for the CLI's hash and the workers it starts (METALOOP_DATA_DIR; default: the working directory)")
       .addOption(new Option('--dispatch <mode>', 'how shards reach workers: direct (core NATS, one round trip) or queue (JetStream WorkQueue)').choices(['direct', 'queue']).env('METALOOP_DISPATCH').default('direct'))
       .addOption(jsonOption())
       .addOption(outputOption())
-      .action(async (file: string, opts: { workers: number; maxParams: number; set: string[]; embedded?: boolean; dispatch?: 'queue' | 'direct'; json?: boolean; output?: string }) => {
+      .action(async (file: string, opts: { workers: number; maxParams: number; set: string[]; embedded?: boolean; dataDir?: string; dispatch?: 'queue' | 'direct'; json?: boolean; output?: string }) => {
+        // The workers it starts inherit the environment (nats) or read it in-process (embedded).
+        if (opts.dataDir) process.env.METALOOP_DATA_DIR = opts.dataDir;
         const loaded = await withRunData(await loadRunSpec(file, opts.set), { say: err });
         const spec = loaded.spec;
         sayNotes(loaded, err);
@@ -72,5 +75,6 @@ export function registerLocalCommand(program: Command, ctx: CliContext): void {
       }),
     'metaloop local examples/sinusoid.yaml --workers 2 --set outer.steps=500',
     'metaloop local examples/sinusoid.yaml --embedded --json | tail -1 | jq .eval',
+    'metaloop local examples/mini-imagenet-conv4.yaml --data-dir /data --set outer.steps=20',
   );
 }

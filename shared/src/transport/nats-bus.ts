@@ -17,6 +17,8 @@ import type { RawReply } from './assignments.js';
 import { requestError } from './nats-options.js';
 
 const ERROR_HEADER = 'Metaloop-Error';
+/** nats-server's default max_payload (1 MiB), until the server's INFO says otherwise. */
+const NATS_DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 const errMessage = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
 /** What the bus needs from its connection. */
@@ -43,18 +45,29 @@ export class NatsBus implements Bus {
   /** The hot path's reply subscription, made on its first request. */
   private replies: { readonly inbox: string; readonly sub: Subscription; readonly waiting: Map<string, Waiter> } | null = null;
   private requests = 0;
+  /** The server's max_payload as last seen: `nc.info` is undefined while the client reconnects. */
+  private knownMaxPayload: number;
 
   constructor(
     private readonly nc: NatsConnection,
     private readonly h: BusHost,
-  ) {}
+  ) {
+    this.knownMaxPayload = nc.info?.max_payload ?? NATS_DEFAULT_MAX_PAYLOAD;
+  }
+
+  /** The limit a message is checked against (messages published while reconnecting are buffered by nats.js). */
+  private maxPayload(): number {
+    const now = this.nc.info?.max_payload;
+    if (now) this.knownMaxPayload = now;
+    return this.knownMaxPayload;
+  }
 
   // ---- core pub/sub ----
 
   publish(subject: string, data: Uint8Array): void {
     this.h.assertOpen();
-    if (data.byteLength > this.nc.info!.max_payload) {
-      throw new TransportError(`message on ${subject} is ${data.byteLength} bytes, above the server's max_payload ${this.nc.info!.max_payload}`);
+    if (data.byteLength > this.maxPayload()) {
+      throw new TransportError(`message on ${subject} is ${data.byteLength} bytes, above the server's max_payload ${this.maxPayload()}`);
     }
     this.nc.publish(subject, data);
   }
@@ -171,8 +184,8 @@ export class NatsBus implements Bus {
       }, timeoutMs);
       r.waiting.set(token, { subject, timeoutMs, resolve, reject, timer });
       try {
-        if (data.byteLength > this.nc.info!.max_payload) {
-          throw new TransportError(`request on ${subject} is ${data.byteLength} bytes, above the server's max_payload ${this.nc.info!.max_payload}`);
+        if (data.byteLength > this.maxPayload()) {
+          throw new TransportError(`request on ${subject} is ${data.byteLength} bytes, above the server's max_payload ${this.maxPayload()}`);
         }
         this.nc.publish(subject, data, { reply: `${r.inbox}.${token}` });
       } catch (err) {

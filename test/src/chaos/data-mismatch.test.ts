@@ -75,7 +75,7 @@ describe('a worker with a different copy of the data hands its shards back; θ i
     removeFixtures();
   });
 
-  it('the run with the odd worker live completes on the others with the same θ, and the refusals are counted', async () => {
+  it('the run with the odd worker live completes on the others with the same θ, and the refusals are counted', async (t) => {
     await waitWorkers(client, 2, 60_000, cluster.describeProcs);
     const reference = await train();
     const oddProc = cluster.newWorker();
@@ -88,6 +88,7 @@ describe('a worker with a different copy of the data hands its shards back; θ i
     const refusals = metricValue(text, 'metaloop_worker_shard_refusals_total', { run: withOdd.runId });
     assert.ok(refusals >= 1, `the odd worker counted its refusals: ${refusals}`);
     assert.equal(metricValue(text, 'metaloop_worker_shards_total', { run: withOdd.runId }), 0, 'the odd worker computed none of the run');
+    t.diagnostic(`θ sha256 ${withOdd.sha} with the odd worker, ${reference.sha} without; coordinator data_refused ${withOdd.rejected.data_refused}; odd worker's metaloop_worker_shard_refusals_total ${refusals}, shards computed 0`);
     assert.ok(oddProc.output().some((l) => l.includes('shard refused') && l.includes(odd.sha256) && l.includes(good.sha256)), 'its log names both hashes');
     const workers = await client.workers();
     const oddHb = workers.find((w) => w.workerId.startsWith('odd'));

@@ -14,6 +14,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { RunSpec } from '@metaloop/shared';
 import { UnsupportedError } from '../errors.js';
 import type { NamedTensors } from '../model/model.js';
+import { sgdStep } from '../ops/sgd-step.js';
 import type { Algorithm, InnerLoop, TaskEvaluation, TaskMetaGradient, TaskTensors } from './types.js';
 
 function named(inner: InnerLoop, params: readonly tf.Tensor[]): NamedTensors {
@@ -29,14 +30,17 @@ export function taskLoss(inner: InnerLoop, params: readonly tf.Tensor[], x: tf.T
   return inner.batched ? inner.loss.perTask(pred, y) : inner.loss.fn(pred, y);
 }
 
-/** One SGD step on the support set; differentiable w.r.t. `params` when an outer tape is on. */
-export function innerStep(inner: InnerLoop, params: readonly tf.Tensor[], task: TaskTensors, lr: tf.Scalar): tf.Tensor[] {
+/**
+ * One SGD step on the support set; differentiable w.r.t. `params` when an outer tape is on. A
+ * number rate is a constant (one fused update kernel where the backend has it: ops/sgd-step.ts).
+ */
+export function innerStep(inner: InnerLoop, params: readonly tf.Tensor[], task: TaskTensors, lr: tf.Scalar | number): tf.Tensor[] {
   const g = tf.grads((...p: tf.Tensor[]) => taskLoss(inner, p, task.xs, task.ys))(params as tf.Tensor[]);
-  return params.map((p, i) => tf.sub(p, tf.mul(lr, g[i]!)));
+  return sgdStep(params, g, lr);
 }
 
 export function adapt(inner: InnerLoop, params: readonly tf.Tensor[], task: TaskTensors, steps: number): tf.Tensor[] {
-  const lr = tf.scalar(inner.innerLr);
+  const lr = inner.innerLr;
   let p = params as tf.Tensor[];
   for (let k = 0; k < steps; k++) p = innerStep(inner, p, task, lr);
   return p;
@@ -44,7 +48,7 @@ export function adapt(inner: InnerLoop, params: readonly tf.Tensor[], task: Task
 
 /** Query loss (and accuracy) after 0..steps plain SGD inner steps with the run's inner lr. */
 export function sgdEvaluate(inner: InnerLoop, params: readonly tf.Tensor[], task: TaskTensors, steps: number): TaskEvaluation {
-  const lr = tf.scalar(inner.innerLr);
+  const lr = inner.innerLr;
   const losses: tf.Tensor[] = [];
   const accuracies: tf.Tensor[] = [];
   const accuracy = inner.batched ? inner.loss.perTaskAccuracy : inner.loss.accuracy;

@@ -7,6 +7,8 @@ import { before, describe, test } from 'node:test';
 import { Rng } from '@metaloop/shared';
 import * as tf from '@tensorflow/tfjs-core';
 import { checkFirstDerivative, checkSecondDerivative, randomTensor } from '@metaloop/testing/numerics';
+import { batchNormTraining } from '../ops/batch-norm.js';
+import { sgdStep } from '../ops/sgd-step.js';
 import { useTestBackend } from '../testing/backend.js';
 import {
   registerSecondOrderGradients,
@@ -27,6 +29,9 @@ interface Case {
   /** Finite-difference step: 1e-2 for smooth functions (float32 round-off dominates below), 1e-3
    * where max/min/ReLU-like switches could fall inside a wider stencil. */
   h?: number;
+  /** Also check the first derivative against finite differences of the function (for gradients
+   * computed by a kernel of ours: the second-order check alone compares the kernel with itself). */
+  first?: boolean;
 }
 
 function conv(stride: number, pad: 'same' | 'valid') {
@@ -66,6 +71,25 @@ function pool(kind: 'max' | 'avg', size: number, stride: number, pad: 'same' | '
         ? tf.maxPool(xv as tf.Tensor4D, size, stride, pad)
         : tf.avgPool(xv as tf.Tensor4D, size, stride, pad);
     return { f: (xv: tf.Tensor) => cube(p(xv)), x };
+  };
+}
+/** Batch norm (training) w.r.t. x, scale and offset jointly, inside a nonlinearity. */
+function batchNorm(shape: number[], relu: boolean) {
+  return () => {
+    const c = shape[shape.length - 1]!;
+    const x = randomTensor(rng, shape);
+    const scale = randomTensor(rng, [c], 0.5, 1.5);
+    const offset = randomTensor(rng, [c]);
+    const nx = x.size;
+    const joint = tf.concat([tf.reshape(x, [-1]), scale, offset]);
+    return {
+      f: (z: tf.Tensor) => {
+        const xv = tf.reshape(tf.slice(z, [0], [nx]), shape);
+        const y = batchNormTraining(xv, tf.slice(z, [nx], [c]), tf.slice(z, [nx + c], [c]), 1e-3);
+        return cube(relu ? tf.relu(y) : y);
+      },
+      x: joint,
+    };
   };
 }
 function unary(fn: (x: tf.Tensor) => tf.Tensor, shape = [3, 5], lo = -1.5, hi = 1.5) {
@@ -135,6 +159,43 @@ const CASES: Case[] = [
   { name: 'clipByValue', kernels: ['LogicalAnd'], make: unary((x) => tf.clipByValue(x, -0.8, 0.8)), h: 1e-3 },
   { name: 'where(x > 0, x, x/2)', kernels: ['Greater'], make: unary((x) => tf.where(tf.greater(x, 0), x, tf.mul(x, 0.5))), h: 1e-3 },
   { name: 'abs (sanity)', kernels: [], make: unary(tf.abs), h: 1e-3 },
+  // Added later: appended so that the cases above keep the random draws they always had.
+  { name: 'maxPool 2x2 stride 2 valid (mask kernels on tensorflow)', kernels: ['MaxPool', 'MetaloopMaxPoolGradMask', 'MetaloopMaxPoolGatherMask'], make: pool('max', 2, 2, 'valid', 6), h: 1e-3 },
+  { name: 'maxPool 2x2 stride 2 valid, odd size (uncovered last row and column)', kernels: ['MaxPool', 'MetaloopMaxPoolGradMask', 'MetaloopMaxPoolGatherMask'], make: pool('max', 2, 2, 'valid', 7), h: 1e-3 },
+  { name: 'maxPool 3x3 stride 3 valid', kernels: ['MaxPool', 'MetaloopMaxPoolGradMask', 'MetaloopMaxPoolGatherMask'], make: pool('max', 3, 3, 'valid', 7), h: 1e-3 },
+  { name: 'relu', kernels: ['Relu', 'MetaloopReluGrad'], make: unary(tf.relu), h: 1e-3 },
+  {
+    name: 'SGD step of two tensors (θ − lr·g(θ), g nonlinear)',
+    kernels: ['MetaloopSgdStep', 'MetaloopSgdStepGrad'],
+    make: () => ({
+      f: (z: tf.Tensor) => {
+        const a = tf.slice(z, [0], [4]);
+        const b = tf.reshape(tf.slice(z, [4], [6]), [2, 3]);
+        const [a2, b2] = sgdStep([a, b], [tf.mul(a, a), tf.sin(b)], 0.3);
+        return tf.add(cube(a2!), cube(tf.mul(b2!, a2!.slice([0], [3]))));
+      },
+      x: randomTensor(rng, [10]),
+    }),
+  },
+  { name: 'batch norm (training) w.r.t. x, scale, offset, 4-D', kernels: ['MetaloopBatchNorm', 'MetaloopBatchNormGrad'], make: batchNorm([3, 3, 3, 2], false) },
+  { name: 'batch norm (training) then relu, 2-D', kernels: ['MetaloopBatchNorm', 'MetaloopBatchNormGrad'], make: batchNorm([6, 3], true), h: 1e-3 },
+  {
+    name: 'broadcasting add, sub, mul, div, sum, mean',
+    kernels: ['Add', 'Sub', 'Multiply', 'RealDiv', 'Sum', 'Mean'],
+    make: () => {
+      const b = randomTensor(rng, [1, 5], 0.5, 1.5);
+      const c = randomTensor(rng, [3, 1], 2, 3);
+      return {
+        f: (x: tf.Tensor) => {
+          const q = tf.div(tf.add(x, b), tf.sub(c, tf.mul(x, b)));
+          return cube(tf.add(tf.mean(q, 1, true), tf.sum(tf.mul(q, x), 0)));
+        },
+        x: randomTensor(rng, [3, 5]),
+      };
+    },
+  },
+  // issue 27: LeakyReLU's gradient as one kernel on tensorflow (the composite elsewhere)
+  { name: 'leakyRelu twice, slopes 0.6 and 0.8 (LeakyReluGrad kernel on tensorflow; slopes and inputs mostly negative so that the negative side weighs in the checks)', kernels: ['LeakyRelu', 'MetaloopLeakyReluGrad'], make: unary((x) => tf.leakyRelu(tf.leakyRelu(x, 0.6), 0.8), [3, 5], -1.5, 0.7), h: 1e-3, first: true },
 ];
 
 describe('second-order gradients', () => {
@@ -215,6 +276,10 @@ describe('second-order gradients', () => {
       const before = tf.memory().numTensors;
       tf.tidy(() => {
         const { f, x } = c.make();
+        if (c.first) {
+          const r = checkFirstDerivative(f, x, rng, c.h ?? 1e-2);
+          assert.ok(r.relErr < TOL, `${c.name}, first derivative: ${JSON.stringify(r)}`);
+        }
         for (let k = 0; k < 2; k++) {
           const r = checkSecondDerivative(f, x, rng, c.h ?? 1e-2);
           assert.ok(r.relErr < TOL, `${c.name}: ${JSON.stringify(r)}`);

@@ -9,7 +9,10 @@
  */
 import '@tensorflow/tfjs';
 import * as tf from '@tensorflow/tfjs-core';
+import { addGradConfig, divGradConfig, meanGradConfig, multiplyGradConfig, subGradConfig, sumGradConfig } from './arithmetic.js';
 import { avgPoolGradGradConfig } from './avg-pool-grad.js';
+import { batchNormGradConfig } from './batch-norm.js';
+import { batchNormGradGradConfig } from './batch-norm-grad.js';
 import { avgPoolGradConfig } from './avg-pool.js';
 import { conv2dBackpropFilterGradConfig } from './conv2d-backprop-filter.js';
 import { depthwiseBackpropFilterGradConfig } from './depthwise-backprop-filter.js';
@@ -18,6 +21,7 @@ import { eluGradGradConfig } from './elu-grad.js';
 import { eluGradConfig } from './elu.js';
 import { expGradConfig } from './exp.js';
 import { maxPoolGradGradConfig } from './max-pool-grad.js';
+import { maxPoolGatherMaskGradConfig, maxPoolGradConfig, maxPoolGradMaskGradConfig } from './max-pool.js';
 import {
   equalGradConfig,
   greaterGradConfig,
@@ -29,6 +33,9 @@ import {
   notEqualGradConfig,
 } from './not-differentiable.js';
 import { powGradConfig } from './pow.js';
+import { leakyReluGradConfig, leakyReluGradGradConfig } from './leaky-relu.js';
+import { reluGradConfig, reluGradGradConfig } from './relu.js';
+import { sgdStepGradConfig, sgdStepGradGradConfig } from './sgd-step.js';
 import { sigmoidGradConfig } from './sigmoid.js';
 import { softmaxGradConfig } from './softmax.js';
 import { tanhGradConfig } from './tanh.js';
@@ -51,6 +58,27 @@ export const SECOND_ORDER_GRADIENTS: readonly tf.GradConfig[] = [
   powGradConfig,
   // A first-order fix: AvgPool with 'same' padding.
   avgPoolGradConfig,
+  // Fewer kernels on the tensorflow backend (its native kernels, ../kernels/tensorflow), upstream's
+  // formula elsewhere: ReLU (ReluGrad), LeakyReLU (LeakyReluGrad), max pools that tile their input (first-maximum mask).
+  reluGradConfig,
+  leakyReluGradConfig,
+  maxPoolGradConfig,
+  // Upstream's arithmetic without its no-op Reshape and Cast kernels, Sum/Mean without ones().
+  addGradConfig,
+  subGradConfig,
+  multiplyGradConfig,
+  divGradConfig,
+  sumGradConfig,
+  meanGradConfig,
+  // The worker's own fused kernels (tensorflow backend only) and their gradients.
+  reluGradGradConfig,
+  leakyReluGradGradConfig,
+  maxPoolGradMaskGradConfig,
+  maxPoolGatherMaskGradConfig,
+  batchNormGradConfig,
+  batchNormGradGradConfig,
+  sgdStepGradConfig,
+  sgdStepGradGradConfig,
   // Zero gradients of boolean-valued kernels used inside other gradients (max/min, masks).
   equalGradConfig,
   notEqualGradConfig,

@@ -3,13 +3,13 @@
  * ops that every backend (cpu, wasm, tensorflow) implements.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { KernelError } from '../errors.js';
+import { KernelSetupError } from '../errors.js';
 
 /** The single upstream gradient of a one-output kernel. */
 export function single(dy: tf.Tensor | tf.Tensor[]): tf.Tensor {
   if (Array.isArray(dy)) {
     const first = dy[0];
-    if (first === undefined || dy.length !== 1) throw new KernelError(`expected one upstream gradient, got ${dy.length}`);
+    if (first === undefined || dy.length !== 1) throw new KernelSetupError(`expected one upstream gradient, got ${dy.length}`);
     return first;
   }
   return dy;
@@ -18,7 +18,7 @@ export function single(dy: tf.Tensor | tf.Tensor[]): tf.Tensor {
 /** saved[i], or a clear error when the engine did not save it (a registration-order bug). */
 export function savedAt(saved: tf.Tensor[], i: number, kernel: string): tf.Tensor {
   const t = saved[i];
-  if (t === undefined) throw new KernelError(`${kernel} gradient: saved tensor ${i} missing (was the gradient registered before the forward pass ran?)`, kernel);
+  if (t === undefined) throw new KernelSetupError(`${kernel} gradient: saved tensor ${i} missing (was the gradient registered before the forward pass ran?)`);
   return t;
 }
 
@@ -37,7 +37,7 @@ export function poolGeometry(
   pad: PoolPad,
   dimRoundingMode?: 'floor' | 'round' | 'ceil',
 ) {
-  if (xShape.length !== 4) throw new KernelError(`pool gradient: expected a 4-D NHWC input, got shape [${xShape.join(', ')}]`);
+  if (xShape.length !== 4) throw new KernelSetupError(`pool gradient: expected a 4-D NHWC input, got shape [${xShape.join(', ')}]`);
   const info = tf.backend_util.computePool2DInfo(
     xShape as [number, number, number, number],
     filterSize,

@@ -131,7 +131,10 @@ describe('layer graphs: second-order meta-gradients', () => {
     ['conv4 max', conv4('max'), 16, 1e-4],
     ['conv4 stride', conv4('stride'), 12, 1e-4],
     ['ResNet-12 [2, 3, 2, 2] (smooth activations and pools)', smoothResnet12([2, 3, 2, 2], 16), 16, 1e-3],
-    ['a residual layers graph (gelu, max and average pools, layer norm)', RESIDUAL, 8, 1e-4],
+    // h = 1e-3: at 1e-4 the float32 loss's round-off alone moved the central difference by ~1e-2 of
+    // the gradient on tensorflow's fused batch norm (analytic equal to the composite's to 1e-7);
+    // the h-vs-2h check still skips the directions where the max-pool switches inside the stencil.
+    ['a residual layers graph (gelu, max and average pools, layer norm)', RESIDUAL, 8, 1e-3],
   ];
   cases.forEach(([label, modelSpec, size, h], c) => {
     test(`${label}: second-order MAML meta-gradient (2 steps) matches central finite differences`, () => {
@@ -189,7 +192,8 @@ describe('layer graphs: second-order meta-gradients', () => {
     const { inner, theta, task } = setup(conv4('stride'), 12, rng);
     restoreUpstreamGradients();
     try {
-      assert.throws(() => tf.tidy(() => createMaml().metaGradient(inner, theta, task).grads), /gradient function not found for Conv2DBackpropFilter/);
+      // (on tensorflow the fused batch norm's gradients are the worker's too, and met first)
+      assert.throws(() => tf.tidy(() => createMaml().metaGradient(inner, theta, task).grads), /gradient function not found for (Conv2DBackpropFilter|MetaloopBatchNorm)/);
     } finally {
       registerSecondOrderGradients();
       tf.dispose([...theta, task.xs, task.ys, task.xq, task.yq]);

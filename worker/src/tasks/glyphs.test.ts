@@ -1,10 +1,33 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { validateSpec, type RunSpecInput } from '@metaloop/shared';
-import { createGlyphs, glyphsConfig, sampleGlyphTask, splitRange } from './glyphs.js';
+import { Rng, validateSpec, type RunSpecInput } from '@metaloop/shared';
+import { createGlyphs, distToSegment, glyphsConfig, rasterizeSegments, sampleGlyphTask, splitRange } from './glyphs.js';
 
 const spec = (task: Partial<Extract<RunSpecInput['task'], { family: 'synthetic-glyphs' }>> = {}) =>
   validateSpec({ name: 'g', task: { family: 'synthetic-glyphs', ...task }, model: { kind: 'conv4' }, algorithm: { kind: 'maml' } });
+
+/** The renderer's pixel loop as it was before issue 27: every pixel scans every segment (with a bounding-box reject). */
+function referenceRaster(segs: readonly number[], halfWidths: readonly number[], size: number): Float32Array {
+  const out = new Float32Array(size * size);
+  for (let row = 0; row < size; row++) {
+    const py = row + 0.5;
+    for (let col = 0; col < size; col++) {
+      const px = col + 0.5;
+      let best = 0;
+      for (let k = 0; k < halfWidths.length; k++) {
+        const r = halfWidths[k]!;
+        const [ax, ay, bx, by] = segs.slice(4 * k, 4 * k + 4) as [number, number, number, number];
+        if (px < Math.min(ax, bx) - r - 1 || px > Math.max(ax, bx) + r + 1) continue;
+        if (py < Math.min(ay, by) - r - 1 || py > Math.max(ay, by) + r + 1) continue;
+        const cover = r + 0.5 - distToSegment(px, py, ax, ay, bx, by);
+        if (cover > best) best = cover >= 1 ? 1 : cover;
+        if (best >= 1) break;
+      }
+      out[row * size + col] = best;
+    }
+  }
+  return out;
+}
 
 /** Nearest-centroid (1-shot: nearest support image) accuracy on raw pixels. */
 function pixelNearestNeighbour(task: ReturnType<typeof sampleGlyphTask>, ways: number, pix: number): number {
@@ -86,6 +109,28 @@ describe('synthetic-glyphs', () => {
     acc /= tasks;
     assert.ok(acc > 0.4, `1-NN accuracy ${acc} should be well above chance (0.2)`);
     assert.ok(acc < 0.98, `1-NN accuracy ${acc}: jitter should make the task non-trivial`);
+  });
+
+  test('the segment-major rasteriser equals the per-pixel scan bit for bit (segments inside, across and off the image; points, whole-pixel ends)', () => {
+    const rng = new Rng(27);
+    for (const size of [28, 16, 9]) {
+      for (let trial = 0; trial < 60; trial++) {
+        const n = 1 + rng.int(40);
+        const segs: number[] = [];
+        const halfWidths: number[] = [];
+        for (let k = 0; k < n; k++) {
+          const a = [rng.uniform(-4, size + 4), rng.uniform(-4, size + 4)];
+          // some zero-length segments, some ends on pixel centres or edges, some long strokes
+          const b = k % 7 === 0 ? a : k % 5 === 0 ? [Math.round(a[0]!) + 0.5, Math.round(a[1]!)] : [a[0]! + rng.uniform(-8, 8), a[1]! + rng.uniform(-8, 8)];
+          segs.push(a[0]!, a[1]!, b[0]!, b[1]!);
+          halfWidths.push(k % 3 === 0 ? rng.uniform(0, 0.3) : rng.uniform(0.5, 3));
+        }
+        const out = new Float32Array(size * size + 10).fill(7);
+        rasterizeSegments(segs, halfWidths, size, out, 5);
+        assert.deepEqual(out.subarray(5, 5 + size * size), referenceRaster(segs, halfWidths, size), `size ${size}, trial ${trial}`);
+        assert.deepEqual([...out.subarray(0, 5), ...out.subarray(5 + size * size)], new Array(10).fill(7), 'nothing written outside the image');
+      }
+    }
   });
 
   test('jitter 0 renders every sample of a class alike', () => {

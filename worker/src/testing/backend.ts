@@ -5,6 +5,8 @@
  * kernel and gradient registrations, which must be the copy under test.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { registerTensorflowKernelsOnCpu } from '../kernels/tensorflow/register.js';
+import { defaultTfThreads } from '../tf-threads.js';
 
 export type TestBackend = 'cpu' | 'wasm' | 'tensorflow';
 
@@ -26,9 +28,12 @@ export function sideBySideBackends(): TestBackend[] {
 
 /** Load (if needed) and initialise a backend for a test; fails loudly when it cannot start. */
 export async function initTestBackend(name: TestBackend): Promise<void> {
-  // Not a literal specifier: tfjs-node is optional, so the build must not need its types.
-  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
-  if (name === 'tensorflow') await import('@tensorflow/tfjs-node' as string);
+  if (name === 'tensorflow') {
+    defaultTfThreads(); // the worker's thread pools (../tf-threads.ts), before the binding loads
+    // Not a literal specifier: tfjs-node is optional, so the build must not need its types.
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
+    await import('@tensorflow/tfjs-node' as string);
+  }
   if (name === 'wasm' && tf.findBackend('wasm') === null) {
     const wasm = await import('@tensorflow/tfjs-backend-wasm');
     // Loads the worker's own registrations too (tfjs-setup.js): its wasm training kernels, second-order gradients.
@@ -36,6 +41,8 @@ export async function initTestBackend(name: TestBackend): Promise<void> {
     wasm.setWasmPaths(wasmDirectory());
   }
   if (!(await tf.setBackend(name))) throw new Error(`backend ${name} failed to initialise`);
+  // As the worker's selectBackend does: its own tensorflow kernels, once tfjs-node's are in place.
+  if (name === 'tensorflow') registerTensorflowKernelsOnCpu();
 }
 
 export async function useTestBackend(): Promise<string> {

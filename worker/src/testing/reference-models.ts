@@ -5,6 +5,7 @@
  * not in the package's build).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { batchNormTraining } from '../ops/batch-norm.js';
 
 export type Named = Record<string, tf.Tensor>;
 
@@ -39,10 +40,9 @@ export function referenceMlpForward(layers: number, activation: 'relu' | 'tanh',
   return h;
 }
 
+/** As models/conv4.ts ran it last (issue 27): one fused kernel on tensorflow, the moments composite elsewhere. */
 function batchNorm(h: tf.Tensor4D, scale: tf.Tensor, offset: tf.Tensor): tf.Tensor4D {
-  const { mean, variance } = tf.moments(h, [0, 1, 2], true);
-  const normed = tf.div(tf.sub(h, mean), tf.sqrt(tf.add(variance, BN_EPSILON)));
-  return tf.add<tf.Tensor4D>(tf.mul(normed, scale), offset);
+  return batchNormTraining(h, scale, offset, BN_EPSILON);
 }
 
 /** models/conv4.ts: x [N, S, S, C] → logits [N, outputs]. */

@@ -5,9 +5,11 @@
  * `momentum` and the moving_* initialisers are accepted and unused (export decides what they
  * become). epsilon: Keras' default 1e-3 (the Conv4 preset sets 1e-5).
  * Task-batched: each task's statistics over its own batch ([T, B, ...] reduced over B and space).
+ * Per task, one fused kernel where the backend has it (../fused-kernels.ts: tensorflow on a CPU).
  */
 import { z } from 'zod';
 import { ModelError } from '../../errors.js';
+import { fusedBatchNorm } from '../fused-kernels.js';
 import { initializer, positive } from '../options.js';
 import type { Initializer } from '../initializers.js';
 import { defineLayer, type ParamDecl, type Tensor, type Tf } from '../types.js';
@@ -62,6 +64,6 @@ export const BatchNormalization = defineLayer<Config>({
     return x!;
   },
   params: (c, [x]) => scaleOffset(c, x!.at(-1)!),
-  forward: (tf, c, [x], p) => normalize(tf, x!, range(0, x!.rank - 1), c.epsilon, p.scale, p.offset),
+  forward: (tf, c, [x], p) => fusedBatchNorm(tf, x!, c.epsilon, p.scale, p.offset) ?? normalize(tf, x!, range(0, x!.rank - 1), c.epsilon, p.scale, p.offset),
   forwardBatched: (tf, c, [x], p) => normalize(tf, x!, range(1, x!.rank - 1), c.epsilon, perTask(tf, p.scale, x!.rank), perTask(tf, p.offset, x!.rank)),
 });
