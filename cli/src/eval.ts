@@ -7,7 +7,7 @@
  * Tasks: `eval` = the run's own held-out evaluation tasks (the seeds its evaluations use, so the
  * numbers are comparable with `metaloop status`); `test` = fresh tasks of the test seed domain.
  */
-import { taskSeed, type RunSpec } from '@metaloop/shared';
+import { InvariantError, taskSeed, type RunSpec } from '@metaloop/shared';
 import { computeShard, selectBackend, type BackendInfo } from '@metaloop/worker';
 
 export interface MetaTestOptions {
@@ -81,7 +81,7 @@ export async function metaTest(spec: RunSpec, params: Float32Array, options: Met
     // The run's evaluations use seeds of the 'eval' domain at step 0, index i (see @metaloop/coordinator's run-shards.ts).
     const seed = taskSeed(spec.seed, split, 0, i);
     const r = await computeShard(spec, params, { kind: 'eval', taskSeeds: [seed], evalInnerSteps: K }, { batchTasks: false });
-    if (r.kind !== 'eval') throw new Error('computeShard returned a train result for an eval shard');
+    if (r.kind !== 'eval') throw new InvariantError('computeShard returned a train result for an eval shard');
     r.evalLossSums.forEach((v, k) => losses[k]!.push(v));
     r.evalAccuracySums?.forEach((v, k) => accs[k]!.push(v));
     r.evalReturnSums?.forEach((v, k) => rets[k]!.push(v));

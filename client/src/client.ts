@@ -61,8 +61,8 @@ export class ApiClient {
    * Submit a run spec (YAML text); returns the new run's record. `priority` (1..1000) overrides the
    * spec's workers.priority: the run's share of the workers relative to other runs.
    */
-  submit(specYaml: string, source = 'run spec', options: { priority?: number } = {}): Promise<metaloop.RunRecord> {
-    return this.runCall('submit', metaloop.SubmitRequest.encode({ specYaml, source, priority: options.priority ?? 0 }).finish());
+  submit(specText: string, source = 'run spec', options: { priority?: number } = {}): Promise<metaloop.RunRecord> {
+    return this.runCall('submit', metaloop.SubmitRequest.encode({ specText, source, priority: options.priority ?? 0 }).finish());
   }
 
   /** The coordinator's live workers: id, backend, device, shards/s (shardsPerSec), last seen (lastSeenMs). */

@@ -8,7 +8,7 @@
  * (from the received bytes, no copy), one that comes early is copied and added when its turn
  * comes. Either way Σ = (((0 + g₀) + g₁) + …) in float64, in shard order.
  */
-import { layoutSize, type TensorSpec } from '@metaloop/shared';
+import { InvariantError, layoutSize, type TensorSpec } from '@metaloop/shared';
 import type { CheckedResult, EvalShardSums, ShardKindName, Verdict } from './result.js';
 
 export interface CollectorOptions {
@@ -137,7 +137,7 @@ export class StepCollector {
   }
 
   private all(): Placed[] {
-    if (!this.complete) throw new Error(`step ${this.options.step} is missing shards ${this.missing().join(', ')}`);
+    if (!this.complete) throw new InvariantError(`step ${this.options.step} is missing shards ${this.missing().join(', ')}`);
     return this.placed as Placed[];
   }
 

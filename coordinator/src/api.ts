@@ -3,11 +3,11 @@
  * and out, every failure answered as an ApiError (never a dropped request).
  */
 import { metaloop, SpecError, type Closer, type Logger, type Subjects, type Transport } from '@metaloop/shared';
-import { ConflictError, UnknownRunError, UploadError } from './errors.js';
+import { BadRequestError, ConflictError, UnknownRunError, UploadError } from './errors.js';
 
 /** What the API needs from the coordinator. */
 export interface ApiHandlers {
-  submit(specYaml: string, source: string, priority: number): Promise<metaloop.IRunRecord>;
+  submit(specText: string, source: string, priority: number): Promise<metaloop.IRunRecord>;
   /** The live-worker view (id, backend, device, shards/s, last seen). */
   workers(): Promise<metaloop.IHeartbeat[]>;
   list(all: boolean): Promise<metaloop.IRunRecord[]>;
@@ -24,17 +24,15 @@ export function toApiError(err: unknown): metaloop.IApiError {
   if (err instanceof SpecError) return { code: 'INVALID_SPEC', message: err.message, field: err.field };
   if (err instanceof UnknownRunError) return { code: 'UNKNOWN_RUN', message: err.message, field: 'run_id' };
   if (err instanceof ConflictError) return { code: 'CONFLICT', message: err.message };
-  if (err instanceof BadRequest || err instanceof UploadError) return { code: 'BAD_REQUEST', message: err.message };
+  if (err instanceof BadRequestError || err instanceof UploadError) return { code: 'BAD_REQUEST', message: err.message };
   return { code: 'INTERNAL', message: err instanceof Error ? err.message : String(err) };
 }
-
-class BadRequest extends Error {}
 
 function decode<T>(what: string, fn: () => T): T {
   try {
     return fn();
   } catch (err) {
-    throw new BadRequest(`cannot decode ${what}: ${(err as Error).message}`);
+    throw new BadRequestError(`cannot decode ${what}: ${(err as Error).message}`);
   }
 }
 
@@ -53,13 +51,13 @@ export function serveApi(transport: Transport, subjects: Subjects, handlers: Api
     });
   const runId = (data: Uint8Array) => {
     const req = decode('RunRequest', () => metaloop.RunRequest.decode(data));
-    if (!req.runId) throw new BadRequest('run_id is required');
+    if (!req.runId) throw new BadRequestError('run_id is required');
     return req.runId;
   };
   return [
     runReply('submit', async (data) => {
       const req = decode('SubmitRequest', () => metaloop.SubmitRequest.decode(data));
-      return handlers.submit(req.specYaml, req.source || 'run spec', req.priority);
+      return handlers.submit(req.specText, req.source || 'run spec', req.priority);
     }),
     runReply('status', (data) => handlers.status(runId(data))),
     runReply('cancel', (data) => handlers.cancel(runId(data))),

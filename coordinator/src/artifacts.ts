@@ -9,7 +9,7 @@ import {
   NotFoundError,
   paramLayout,
   toBundle,
-  validateSpec,
+  specFromJson,
   type Closer,
   type Logger,
   type Subjects,
@@ -55,7 +55,7 @@ export async function exportBlob(
 ): Promise<RunBlob> {
   const runId = record.runId ?? '';
   const specJson = record.specJson ?? '';
-  const spec = validateSpec(JSON.parse(specJson), `spec of run ${runId}`);
+  const spec = specFromJson(specJson, `spec of run ${runId}`);
   const layout = paramLayout(spec);
   const sel = parseSelector(selector);
   const kept = await transport.listCheckpoints(runId);

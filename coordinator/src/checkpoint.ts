@@ -4,7 +4,8 @@
  * encode/decode, save (retried, old ones pruned), load the newest readable one, and where an active
  * run resumes from (resumePoint).
  */
-import { fromBundle, metaloop, paramLayout, toBundle, validateSpec, type Logger, type RunSpec, type RunStore, type TensorSpec } from '@metaloop/shared';
+import { fromBundle, metaloop, paramLayout, toBundle, specFromJson, type Logger, type RunSpec, type RunStore, type TensorSpec } from '@metaloop/shared';
+import { StoredDataError } from './errors.js';
 import { RunHistory } from './history.js';
 import { isTerminal, stateFromProto } from './run-state.js';
 import type { OptimizerState } from './optimizer.js';
@@ -26,7 +27,7 @@ function fromFloat64Bundle(bundle: metaloop.ITensorBundle | null | undefined, ex
   const tensors = bundle?.tensors ?? [];
   const data = bundle?.data ?? new Uint8Array(0);
   if (tensors.length !== 1 || tensors[0]?.name !== F64_TENSOR || data.byteLength !== expected * 8) {
-    throw new Error(`checkpoint optimizer state: expected ${expected} float64 values`);
+    throw new StoredDataError('checkpoint', `checkpoint optimizer state: expected ${expected} float64 values`);
   }
   const copy = new Uint8Array(data.byteLength);
   copy.set(data);
@@ -155,7 +156,7 @@ export async function resumePoint(
   try {
     record = metaloop.RunRecord.decode(bytes);
     if (isTerminal(stateFromProto(record.state))) return null;
-    spec = validateSpec(JSON.parse(record.specJson), `spec of run ${runId}`);
+    spec = specFromJson(record.specJson, `spec of run ${runId}`);
   } catch (err) {
     logger.warn('cannot resume a run: bad record', { run: runId, error: String(err) });
     return null;

@@ -177,9 +177,9 @@ export class Coordinator {
   // ---- API operations (also usable as a library) ----
 
   /** Validate and start a run; returns its first record. */
-  async submit(specYaml: string, source = 'run spec', priority = 0): Promise<metaloop.IRunRecord> {
+  async submit(specText: string, source = 'run spec', priority = 0): Promise<metaloop.IRunRecord> {
     this.assertRunning('submit a run');
-    const spec = parseSpec(specYaml, source);
+    const spec = parseSpec(specText, source);
     this.checkLimits(spec, source);
     if (!Number.isInteger(priority) || priority < 0 || priority > 1000) {
       throw new SpecError([{ path: 'priority', message: `expected a whole number 1..1000 (0 = the spec's workers.priority), got ${priority}` }], source);

@@ -76,3 +76,20 @@ export class UploadError extends CoordinatorError {
     super(message);
   }
 }
+
+/** An API request that cannot be decoded or lacks a required field (answered with code BAD_REQUEST). */
+export class BadRequestError extends CoordinatorError {
+  override readonly name: string = 'BadRequestError';
+}
+
+/** A checkpoint or run history read back from the stores that cannot be used (its format, its sizes). */
+export class StoredDataError extends CoordinatorError {
+  override readonly name: string = 'StoredDataError';
+  constructor(
+    /** What was being read: `checkpoint`, `history`. */
+    readonly what: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}

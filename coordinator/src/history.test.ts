@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { ApiCallError, fromBundle, InProcTransport, metaloop, paramLayout, validateSpec } from '@metaloop/shared';
+import { ApiCallError, fromBundle, InProcTransport, metaloop, paramLayout, specFromJson } from '@metaloop/shared';
 import { ApiClient } from '@metaloop/client';
 import { Coordinator } from './coordinator.js';
 import { evalScore, RunHistory, type HistoryJson } from './history.js';
@@ -79,7 +79,7 @@ describe('run history', () => {
     const blob = await new ApiClient({ transport: counting, timeoutMs: 2000 }).exportParams(runId, 'latest');
     assert.ok(sizes.length >= 3, `${sizes.length} replies`);
     assert.ok(sizes.every((n) => n < 600 * 1024), sizes.join(','));
-    const spec = validateSpec(JSON.parse(blob.specJson), 'spec');
+    const spec = specFromJson(blob.specJson, 'spec');
     const cp = decodeCheckpoint(await bus.getCheckpoint(runId, 2), paramLayout(spec), 'adam');
     const got = fromBundle(metaloop.TensorBundle.decode(blob.data), paramLayout(spec)).data;
     assert.equal(got.length, cp.params.length);

@@ -7,6 +7,7 @@
  * checkpoint's step; the re-computed steps are appended again (with the same values: determinism).
  */
 import type { HistoryEval, HistoryJson, HistoryState, HistoryStateName, metaloop, RunStateName } from '@metaloop/shared';
+import { StoredDataError } from './errors.js';
 
 export { HISTORY_STATES, type HistoryEval, type HistoryJson, type HistoryState, type HistoryStateName } from '@metaloop/shared';
 
@@ -45,7 +46,7 @@ export class RunHistory {
 
   static decode(bytes: Uint8Array): RunHistory {
     const json = JSON.parse(Buffer.from(bytes).toString('utf8')) as HistoryJson;
-    if (json.version !== 1 || !Array.isArray(json.steps)) throw new Error('unsupported run history format');
+    if (json.version !== 1 || !Array.isArray(json.steps)) throw new StoredDataError('history', 'unsupported run history format');
     return RunHistory.fromJson(json);
   }
 

@@ -4,7 +4,7 @@
  * (uploads.ts), and it holds the model's tensors as a TensorBundle in the model's layout. The
  * algorithm's extras (`lr.*`, `lslr.*`) start as `initParams` sets them.
  */
-import { fromBundle, initParams, metaloop, modelLayout, paramLayout, SpecError, type RunSpec, type RunStore } from '@metaloop/shared';
+import { fromBundle, initParams, metaloop, modelLayout, paramLayout, specToJson, SpecError, type RunSpec, type RunStore } from '@metaloop/shared';
 import { encodeCheckpoint, samplerState, type CheckpointData } from './checkpoint.js';
 import { createOptimizer } from './optimizer.js';
 
@@ -46,7 +46,7 @@ export async function storeInitialCheckpoint(
   const cp: CheckpointData = {
     runId,
     step: 0,
-    specJson: JSON.stringify(spec),
+    specJson: specToJson(spec),
     params,
     optimizer: createOptimizer(spec, params.length).state(),
     createdMs,

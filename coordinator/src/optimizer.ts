@@ -3,7 +3,8 @@
  * optimizer state are float64, computed element by element in one fixed order, so the same
  * gradients give bit-identical parameters on every run.
  */
-import type { RunSpec } from '@metaloop/shared';
+import { InvariantError, type RunSpec } from '@metaloop/shared';
+import { StoredDataError } from './errors.js';
 
 export interface OptimizerState {
   readonly kind: 'adam' | 'sgd';
@@ -49,7 +50,7 @@ export class Adam implements OuterOptimizer {
   ) {
     if (restore) {
       if (restore.kind !== 'adam' || restore.m.length !== size || restore.v.length !== size) {
-        throw new Error(`cannot restore Adam of ${size} values from ${restore.kind} state of ${restore.m.length}`);
+        throw new StoredDataError('checkpoint', `cannot restore Adam of ${size} values from ${restore.kind} state of ${restore.m.length}`);
       }
       this.tCount = restore.t;
       this.m = Float64Array.from(restore.m);
@@ -67,7 +68,7 @@ export class Adam implements OuterOptimizer {
 
   step(params: Float32Array, grad: Float64Array): void {
     if (params.length !== this.size || grad.length !== this.size) {
-      throw new Error(`Adam of ${this.size} values got params ${params.length} and grad ${grad.length}`);
+      throw new InvariantError(`Adam of ${this.size} values got params ${params.length} and grad ${grad.length}`);
     }
     const { lr, beta1, beta2, epsilon } = this.options;
     const t = ++this.tCount;
@@ -109,7 +110,7 @@ export class Sgd implements OuterOptimizer {
 
   step(params: Float32Array, grad: Float64Array): void {
     if (params.length !== this.size || grad.length !== this.size) {
-      throw new Error(`SGD of ${this.size} values got params ${params.length} and grad ${grad.length}`);
+      throw new InvariantError(`SGD of ${this.size} values got params ${params.length} and grad ${grad.length}`);
     }
     this.tCount++;
     for (let i = 0; i < this.size; i++) params[i] = params[i]! - this.lr * grad[i]!;

@@ -4,21 +4,10 @@
  * of the `REJECT_REASONS`, counted by reason. The step collector (aggregator.ts) only places
  * checked results and sums them; nothing after validation looks at the wire message again.
  */
-import { metaloop } from '@metaloop/shared';
+import type { ShardKindName } from '@metaloop/shared';
 
-/** The kind of a shard, the one form the coordinator uses (the proto enum only at the wire). */
-export type ShardKindName = 'train' | 'eval';
-
-/** The proto enum of a kind, or null when it is none we know. */
-export function kindFromProto(kind: metaloop.ShardKind | null | undefined): ShardKindName | null {
-  if (kind === metaloop.ShardKind.SHARD_KIND_TRAIN || kind === undefined || kind === null) return 'train';
-  if (kind === metaloop.ShardKind.SHARD_KIND_EVAL) return 'eval';
-  return null;
-}
-
-export function kindToProto(kind: ShardKindName): metaloop.ShardKind {
-  return kind === 'eval' ? metaloop.ShardKind.SHARD_KIND_EVAL : metaloop.ShardKind.SHARD_KIND_TRAIN;
-}
+/** The shard kind's one form and its proto mapping live in @metaloop/shared (shard.ts), shared with the worker. */
+export { kindFromProto, kindToProto, type ShardKindName } from '@metaloop/shared';
 
 export const REJECT_REASONS = [
   'stale',

@@ -7,7 +7,7 @@
  * clock: run-report.ts.
  */
 import { randomBytes } from 'node:crypto';
-import { encodeTensorBundle, initParams, isRlTask, metaloop, paramLayout, type RunSpec, type TensorSpec } from '@metaloop/shared';
+import { encodeTensorBundle, initParams, isRlTask, metaloop, paramLayout, specToJson, type RunSpec, type TensorSpec } from '@metaloop/shared';
 import { RunCancelledError } from './errors.js';
 import { createOptimizer, type OuterOptimizer } from './optimizer.js';
 import { encodeCheckpoint, samplerState, storeCheckpoint, type CheckpointData } from './checkpoint.js';
@@ -91,7 +91,7 @@ export class RunLoop {
   ) {
     this.runId = init.runId;
     this.spec = init.spec;
-    this.specJson = JSON.stringify(init.spec);
+    this.specJson = specToJson(init.spec);
     this.layout = paramLayout(init.spec);
     this.rl = isRlTask(init.spec.task);
     this.createdMs = init.createdMs;

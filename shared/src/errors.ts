@@ -105,3 +105,23 @@ export class NotFoundError extends MetaloopError {
     super(`${what} not found: ${key}`);
   }
 }
+
+/** A subject, subject prefix or run id that NATS subjects cannot carry (names the value and the rule). */
+export class SubjectError extends MetaloopError {
+  override readonly name: string = 'SubjectError';
+  constructor(
+    message: string,
+    /** The offending subject, prefix or run id. */
+    readonly value: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * A promise inside Metaloop was broken: a bug, never bad input (that gets its own error naming
+ * the field). The message says what was expected and what happened.
+ */
+export class InvariantError extends MetaloopError {
+  override readonly name: string = 'InvariantError';
+}

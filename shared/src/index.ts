@@ -18,12 +18,14 @@ export {
   ApiCallError,
   CodecError,
   ConnectionError,
+  InvariantError,
   MetaloopError,
   ModelError,
   NotFoundError,
   PermissionError,
   RequestTimeoutError,
   SpecError,
+  SubjectError,
   TransportError,
   type SpecIssue,
 } from './errors.js';
@@ -79,10 +81,12 @@ export {
   type RunSpecInput,
   type TaskSpec,
 } from './spec.js';
+export { specFromJson, specToJson } from './spec-json.js';
 export { IMAGE_LAYOUTS, TEXT_FORMATS, type ImageLayout } from './spec-data.js';
 export { datasetRefs, type DatasetRef } from './dataset-ref.js';
 export { API_VERBS, assertRunId, DEFAULT_PREFIX, subjects, workerToken, type ApiVerb, type Subjects } from './subjects.js';
 export { shardMsgId, shardSizes, shardTaskSeeds } from './shard.js';
+export { kindFromProto, kindToProto, type ShardKindName } from './shard.js';
 export { DEFAULT_LEASE_MS, DEFAULT_MAX_DELIVER, defaultResultTimeoutMs, extendIntervalMs } from './lease.js';
 export type {
   AssignedOptions,

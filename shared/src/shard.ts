@@ -4,7 +4,23 @@
  * seeds it carries (independent of who computes it), and its message id (the de-duplication key
  * of a shard and its result). Sums over shards are always taken in shard order (aggregator.ts).
  */
+import { metaloop } from './gen/metaloop.js';
 import { taskSeed, type SeedDomainName } from './seeds.js';
+
+/** The kind of a shard, the one form every package uses (the proto enum only at the wire). */
+export type ShardKindName = 'train' | 'eval';
+
+/** The kind a proto enum value names (unset = train), or null when it is none we know. */
+export function kindFromProto(kind: metaloop.ShardKind | null | undefined): ShardKindName | null {
+  if (kind === metaloop.ShardKind.SHARD_KIND_TRAIN || kind === undefined || kind === null) return 'train';
+  if (kind === metaloop.ShardKind.SHARD_KIND_EVAL) return 'eval';
+  return null;
+}
+
+/** The proto enum value of a kind. */
+export function kindToProto(kind: ShardKindName): metaloop.ShardKind {
+  return kind === 'eval' ? metaloop.ShardKind.SHARD_KIND_EVAL : metaloop.ShardKind.SHARD_KIND_TRAIN;
+}
 
 /** Number of tasks in each shard when `total` tasks are cut into shards of `shardSize`. */
 export function shardSizes(total: number, shardSize: number): number[] {
@@ -22,6 +38,6 @@ export function shardTaskSeeds(runSeed: number, domain: SeedDomainName, step: nu
 }
 
 /** Message id of a shard or its result: `<run>.<step>.<shard>` (JetStream de-duplication key). */
-export function shardMsgId(runId: string, step: number, shard: number, kind: 'train' | 'eval' = 'train'): string {
+export function shardMsgId(runId: string, step: number, shard: number, kind: ShardKindName = 'train'): string {
   return kind === 'train' ? `${runId}.${step}.${shard}` : `${runId}.e${step}.${shard}`;
 }

@@ -6,6 +6,8 @@
  * (Reply inboxes are the NATS client's own `_INBOX.>`.)
  */
 
+import { SubjectError } from './errors.js';
+
 export const DEFAULT_PREFIX = 'metaloop';
 
 export const API_VERBS = [
@@ -27,7 +29,7 @@ const RUN_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
 /** Run ids travel inside subjects and object names: keep them to [a-z0-9-]. */
 export function assertRunId(runId: string): void {
   if (!RUN_ID.test(runId)) {
-    throw new Error(`invalid run id ${JSON.stringify(runId)}: use 1-63 characters of a-z, 0-9 and '-'`);
+    throw new SubjectError(`invalid run id ${JSON.stringify(runId)}: use 1-63 characters of a-z, 0-9 and '-'`, runId);
   }
 }
 
@@ -79,7 +81,7 @@ export interface Subjects {
 
 export function subjects(prefix = DEFAULT_PREFIX): Subjects {
   if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(prefix)) {
-    throw new Error(`invalid subject prefix ${JSON.stringify(prefix)}: use tokens of [A-Za-z0-9_-] separated by dots`);
+    throw new SubjectError(`invalid subject prefix ${JSON.stringify(prefix)}: use tokens of [A-Za-z0-9_-] separated by dots`, prefix);
   }
   const tag = prefix.replace(/\./g, '_');
   const upper = tag.toUpperCase();

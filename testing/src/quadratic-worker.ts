@@ -10,7 +10,7 @@ import {
   Rng,
   shardMsgId,
   toBundle,
-  validateSpec,
+  specFromJson,
   type TensorSpec,
   type Transport,
   paramLayout,
@@ -59,7 +59,7 @@ export class QuadraticWorker {
         continue;
       }
       const rec = metaloop.RunRecord.decode((await t.getRun(shard.runId))!);
-      const spec = validateSpec(JSON.parse(rec.specJson));
+      const spec = specFromJson(rec.specJson);
       const layout: TensorSpec[] = paramLayout(spec);
       let bytes: Uint8Array;
       try {

@@ -52,7 +52,7 @@ function message(err: unknown): string {
 
 async function activate(name: BackendName): Promise<void> {
   if (tf.findBackendFactory(name) === null && tf.findBackend(name) === null) {
-    throw new Error(`backend '${name}' is not registered on this tfjs-core (a second tfjs-core copy?)`);
+    throw new BackendError(`backend '${name}' is not registered on this tfjs-core (a second tfjs-core copy?)`, name, []);
   }
   // setBackend resolves false (and warns) instead of throwing when initialisation fails.
   const warn = console.warn;
@@ -62,7 +62,7 @@ async function activate(name: BackendName): Promise<void> {
   };
   try {
     const ok = await tf.setBackend(name);
-    if (!ok) throw new Error(`initialisation of backend '${name}' failed${warned ? `: ${warned.slice(0, 200)}` : ''}`);
+    if (!ok) throw new BackendError(`initialisation of backend '${name}' failed${warned ? `: ${warned.slice(0, 200)}` : ''}`, name, []);
     await tf.ready();
   } finally {
     console.warn = warn;

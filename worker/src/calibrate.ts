@@ -16,7 +16,7 @@ import './tfjs-setup.js';
 import { silentLogger, type Logger, type RunSpec } from '@metaloop/shared';
 import { selectBackend, type BackendInfo } from './backend.js';
 import { computeShard } from './engine.js';
-import type { BackendName } from './errors.js';
+import { BackendError, type BackendName } from './errors.js';
 
 export interface CalibrationOptions {
   /** Backends to compare, in order; default ['wasm', 'cpu']. */
@@ -95,7 +95,13 @@ export async function calibrateBackend(spec: RunSpec, params: Float32Array, opti
   }
   // A skipped candidate was already slower than the best one in its warm-up: it cannot win.
   const winner = timings.reduce<CandidateTiming | undefined>((w, t) => (!t.skipped && (!w || t.msPerTask < w.msPerTask) ? t : w), undefined);
-  if (!winner) throw new Error(`backend calibration failed on every candidate: ${timings.map((t) => `${t.backend}: ${t.error}`).join('; ')}`);
+  if (!winner) {
+    throw new BackendError(
+      `backend calibration failed on every candidate: ${timings.map((t) => `${t.backend}: ${t.error}`).join('; ')}`,
+      'any',
+      timings.map((t) => ({ name: t.backend, error: t.error ?? '' })),
+    );
+  }
   const chosen = await selectBackend({ require: winner.backend as Exclude<BackendName, 'tensorflow'> });
   const elapsedMs = performance.now() - t0;
   logger.info('backend calibrated', {

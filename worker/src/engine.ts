@@ -20,7 +20,7 @@
  */
 import './tfjs-setup.js';
 import * as tf from '@tensorflow/tfjs-core';
-import { isRlTask, layoutSize, paramLayout, sizeOf, type RunSpec, type TensorSpec } from '@metaloop/shared';
+import { isRlTask, layoutSize, paramLayout, sizeOf, type RunSpec, type ShardKindName, type TensorSpec } from '@metaloop/shared';
 import { createAlgorithm } from './algorithms/index.js';
 import { lossOf } from './algorithms/loss.js';
 import type { Algorithm, InnerLoop, TaskTensors } from './algorithms/types.js';
@@ -34,7 +34,7 @@ import type { Examples, Split, TaskData, TaskFamily } from './tasks/types.js';
 export { MAX_TASK_BATCH };
 
 export interface ShardWork {
-  readonly kind: 'train' | 'eval';
+  readonly kind: ShardKindName;
   readonly taskSeeds: readonly number[];
   /** Eval shards: number of inner steps K; losses are reported after k = 0..K (default spec.eval.innerSteps). */
   readonly evalInnerSteps?: number;

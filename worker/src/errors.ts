@@ -124,9 +124,32 @@ export class RlError extends MetaloopError {
 
 /**
  * A kernel or gradient was used where it cannot work: the tensorflow kernels on a backend that is
- * not tfjs-node's, or a gradient config whose saved tensors or attributes are missing (a
- * registration-order bug).
+ * not tfjs-node's, a gradient config whose saved tensors or attributes are missing (a
+ * registration-order bug), or a training kernel given what it does not take (a layout, a dtype,
+ * a shape; no kernel of the backend's own to fall back to). The message names the kernel.
  */
 export class KernelSetupError extends MetaloopError {
   override readonly name: string = 'KernelSetupError';
+}
+
+/**
+ * This installation cannot compute correctly: tfjs packages missing or resolving two tfjs-core
+ * copies, gradients not registered, or the self-test's meta-gradient non-finite or all zero.
+ * The message says what to run or check.
+ */
+export class InstallError extends MetaloopError {
+  override readonly name: string = 'InstallError';
+}
+
+/** An exported model directory that cannot be read (not one, wrong format, weights not matching), or a model used after dispose(). */
+export class ExportError extends MetaloopError {
+  override readonly name: string = 'ExportError';
+  constructor(
+    message: string,
+    /** The directory or file at fault. */
+    readonly path: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
 }

@@ -19,8 +19,9 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { layoutSize, paramLayout, sizeOf, taskDims, validateSpec, type RunSpec, type TensorSpec } from '@metaloop/shared';
+import { layoutSize, paramLayout, sizeOf, taskDims, specFromJson, type RunSpec, type TensorSpec } from '@metaloop/shared';
 import { createModel, type NamedTensors } from './model/model.js';
+import { ExportError } from './errors.js';
 import { WORKER_VERSION } from './options.js';
 
 export const EXPORT_FORMAT = 'metaloop-functional';
@@ -104,23 +105,23 @@ export async function loadExportedModel(dir: string): Promise<ExportedModel> {
     try {
       return await readFile(join(dir, name));
     } catch (err) {
-      throw new Error(`${join(dir, name)}: ${(err as NodeJS.ErrnoException).code ?? String(err)} (not an exported Metaloop model directory?)`);
+      throw new ExportError(`${join(dir, name)}: ${(err as NodeJS.ErrnoException).code ?? String(err)} (not an exported Metaloop model directory?)`, join(dir, name), { cause: err });
     }
   };
   const modelJson = JSON.parse((await read('model.json')).toString('utf8')) as ExportedModelJson;
-  if (modelJson.format !== EXPORT_FORMAT) throw new Error(`${join(dir, 'model.json')}: format ${JSON.stringify(modelJson.format)}, expected ${EXPORT_FORMAT}`);
-  const spec = validateSpec(JSON.parse((await read('spec.json')).toString('utf8')), join(dir, 'spec.json'));
+  if (modelJson.format !== EXPORT_FORMAT) throw new ExportError(`${join(dir, 'model.json')}: format ${JSON.stringify(modelJson.format)}, expected ${EXPORT_FORMAT}`, join(dir, 'model.json'));
+  const spec = specFromJson((await read('spec.json')).toString('utf8'), join(dir, 'spec.json'));
   const layout = paramLayout(spec);
   const specs = modelJson.weightsManifest.flatMap((g) => g.weights);
   const chunks: Buffer[] = [];
   for (const g of modelJson.weightsManifest) for (const p of g.paths) chunks.push(await read(p));
   const bytes = Buffer.concat(chunks);
   const same = specs.length === layout.length && specs.every((w, i) => w.name === layout[i]!.name && w.shape.join(',') === layout[i]!.shape.join(','));
-  if (!same) throw new Error(`${join(dir, 'model.json')}: the weights manifest does not match the layout of the spec's model`);
+  if (!same) throw new ExportError(`${join(dir, 'model.json')}: the weights manifest does not match the layout of the spec's model`, join(dir, 'model.json'));
   const n = layoutSize(layout);
-  if (bytes.byteLength !== n * 4) throw new Error(`${dir}: weights hold ${bytes.byteLength} bytes, the manifest needs ${n * 4}`);
+  if (bytes.byteLength !== n * 4) throw new ExportError(`${dir}: weights hold ${bytes.byteLength} bytes, the manifest needs ${n * 4}`, dir);
   const sha = createHash('sha256').update(bytes).digest('hex');
-  if (modelJson.userDefinedMetadata?.sha256 && sha !== modelJson.userDefinedMetadata.sha256) throw new Error(`${dir}: weights sha256 differs from model.json`);
+  if (modelJson.userDefinedMetadata?.sha256 && sha !== modelJson.userDefinedMetadata.sha256) throw new ExportError(`${dir}: weights sha256 differs from model.json`, dir);
   const params = new Float32Array(n);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   for (let i = 0; i < n; i++) params[i] = view.getFloat32(i * 4, true);
@@ -142,11 +143,11 @@ export async function loadExportedModel(dir: string): Promise<ExportedModel> {
     metadata: modelJson.userDefinedMetadata,
     weights,
     forward: (x) => {
-      if (disposed) throw new Error('this exported model was disposed');
+      if (disposed) throw new ExportError('this exported model was disposed', dir);
       return tf.tidy(() => model.forward(weights, x));
     },
     predict(inputs, count) {
-      if (disposed) throw new Error('this exported model was disposed');
+      if (disposed) throw new ExportError('this exported model was disposed', dir);
       const y = tf.tidy(() => model.forward(weights, tf.tensor(Float32Array.from(inputs), [count, ...shape])));
       try {
         return y.dataSync() as Float32Array;

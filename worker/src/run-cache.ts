@@ -3,7 +3,7 @@
  * record) and its latest θ, keyed by (coordinator session, version), for the 16 runs used last.
  * A spec is compiled once here, so an unsupported model, task or algorithm fails its first shard.
  */
-import { fromBundle, isRlTask, metaloop, paramLayout, validateSpec, type Logger, type RunSpec, type WorkerMetrics, type WorkerTransport } from '@metaloop/shared';
+import { fromBundle, isRlTask, metaloop, paramLayout, specFromJson, type Logger, type RunSpec, type WorkerMetrics, type WorkerTransport } from '@metaloop/shared';
 import { compileRun } from './engine.js';
 import type { DataGuard } from './data-guard.js';
 import { DataRefusedError, DatasetError, errorText, ShardError } from './errors.js';
@@ -58,7 +58,7 @@ export class RunCache {
     }
     if (!bytes) throw new ShardError(`run ${shard.runId} has no run record`, msgId, false);
     const record = metaloop.RunRecord.decode(bytes);
-    const spec = validateSpec(JSON.parse(record.specJson) as unknown, `run spec of ${shard.runId}`);
+    const spec = specFromJson(record.specJson, `run spec of ${shard.runId}`);
     this.guard.check(spec); // before the family reads any data
     let run: ReturnType<typeof compileRun> | ReturnType<typeof rlComputePath>;
     try {

@@ -12,6 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initParams, silentLogger, validateSpec, type Logger, type RunSpec } from '@metaloop/shared';
 import { selectBackend, type BackendInfo, type BackendPreference } from './backend.js';
 import { compileRun, computeShard, type TrainShardResult } from './engine.js';
+import { InstallError } from './errors.js';
 import { describeGpuLine, resolveGpu, type GpuInfo } from './gpu.js';
 import { WORKER_VERSION } from './options.js';
 
@@ -140,8 +141,8 @@ export async function runSelfTest(options: SelfTestOptions = {}): Promise<SelfTe
       if (!Number.isFinite(g)) finite = false;
       else if (g !== 0) nonzero = true;
     }
-    if (!finite) throw new Error('the meta-gradient or a loss is not finite');
-    if (!nonzero) throw new Error('the meta-gradient is all zero');
+    if (!finite) throw new InstallError('the meta-gradient or a loss is not finite');
+    if (!nonzero) throw new InstallError('the meta-gradient is all zero');
     return ms;
   };
   try {

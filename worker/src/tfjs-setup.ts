@@ -21,6 +21,7 @@ import { registerSecondOrderGradients } from './gradients/register.js';
 import { registerTrainingKernels } from './kernels/register.js';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
+import { InstallError } from './errors.js';
 
 registerSecondOrderGradients();
 // Fast training kernels for the cpu and wasm backends (wasm has no Conv2DBackpropFilter at all).
@@ -34,7 +35,7 @@ const NEEDED = ['BatchMatMul', 'Add', 'Sub', 'Mul', 'Relu', 'Tanh', 'Mean', 'Sum
 export function assertUpstreamGradients(): void {
   const missing = NEEDED.filter((k) => tf.getGradient(k) === undefined);
   if (missing.length > 0) {
-    throw new Error(`tfjs gradient configs missing for ${missing.join(', ')}: @tensorflow/tfjs did not register them`);
+    throw new InstallError(`tfjs gradient configs missing for ${missing.join(', ')}: @tensorflow/tfjs did not register them`);
   }
 }
 
@@ -60,7 +61,7 @@ export function checkSingleCore(
   });
   for (const p of [...packages, ...present]) {
     const theirs = coreLocation(p);
-    if (theirs !== mine) throw new Error(`${p} resolves tfjs-core at ${theirs}, the worker at ${mine}: run npm dedupe`);
+    if (theirs !== mine) throw new InstallError(`${p} resolves tfjs-core at ${theirs}, the worker at ${mine}: run npm dedupe`);
   }
   return mine;
 }

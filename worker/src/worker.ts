@@ -3,26 +3,29 @@
  * queue dispatch: one at a time from the work queue), rebuilds their tasks from seeds, computes
  * the summed meta-gradient (or held-out losses) of each — a batch in one pass (engine.ts
  * computeShards) — and returns a ShardResult per shard: on direct dispatch all of a batch in one
- * request whose reply acks each, on the queue one publish each, then acks. Heartbeats go out every
- * heartbeatMs. Lifecycle: `await Worker.create(options)`, `run()` (once), `close()` (idempotent).
+ * request whose reply acks each, on the queue one publish each, then acks. Heartbeats (heartbeat.ts)
+ * go out every heartbeatMs. Lifecycle: `await Worker.create(options)`, `run()` (once), `close()` (idempotent).
  */
 import { randomBytes } from 'node:crypto';
 import {
   extendIntervalMs,
+  kindFromProto,
+  kindToProto,
   metaloop,
   paramLayout,
   shardMsgId,
-  subjects,
   toBundle,
   type Logger,
   type RunSpec,
+  type ShardKindName,
   type WorkMessage,
 } from '@metaloop/shared';
 import { selectBackend, type BackendInfo } from './backend.js';
 import { DataGuard } from './data-guard.js';
 import { computeShards, type ShardComputation } from './engine.js';
 import { DataRefusedError, errorText, ShardAbortedError, ShardError, WorkerStateError } from './errors.js';
-import { gpuOrNone, heartbeatGpuFields, resolveGpu, type GpuInfo } from './gpu.js';
+import { gpuOrNone, resolveGpu, type GpuInfo } from './gpu.js';
+import { Heartbeats } from './heartbeat.js';
 import { compileWorkerOptions, type CompiledWorkerOptions, type WorkerOptions } from './options.js';
 import { RunBackends } from './run-backend.js';
 import { RunCache } from './run-cache.js';
@@ -51,7 +54,7 @@ const now = () => performance.now();
 interface Item {
   readonly msg: WorkMessage;
   readonly shard: metaloop.Shard;
-  readonly kind: 'train' | 'eval';
+  readonly kind: ShardKindName;
   readonly msgId: string;
   /** The result's fields known before computing. */
   readonly base: metaloop.ShardResult.$Properties;
@@ -91,14 +94,13 @@ export class Worker {
   private readonly abandon = new AbortController();
   private runLoop: Promise<void> | null = null;
   private closePromise: Promise<void> | null = null;
-  private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
+  private readonly heartbeats: Heartbeats;
   private busy = false;
   /** The runs' specs and latest θ (run-cache.ts). */
   private readonly cache: RunCache;
   private stats = { shardsDone: 0, tasksDone: 0, shardsFailed: 0, shardsRetried: 0, shardsDropped: 0, shardsRefused: 0 };
   /** Checks this worker's copies of each run's datasets before it computes (data-guard.ts). */
   private readonly guard = new DataGuard();
-  private rateMark = { at: now(), tasks: 0 };
   /**
    * Result msg ids are unique per computation (`<run>.<step>.<shard>.<worker>.<session>.<n>`): the
    * results stream de-duplicates msg ids, and a recomputed shard (after an error result, a lost
@@ -118,6 +120,14 @@ export class Worker {
     this.backends = new RunBackends(backend, o.backend);
     this.log = o.logger;
     this.cache = new RunCache(o.transport, o.logger, o.metrics, this.backends, this.guard);
+    this.heartbeats = new Heartbeats(o, gpu, () => ({
+      backend: this.backend,
+      draining: this.stateValue === 'closing' || this.stateValue === 'closed',
+      busy: this.busy,
+      shardsDone: this.stats.shardsDone,
+      tasksDone: this.stats.tasksDone,
+      datasets: this.guard.held(),
+    }));
   }
 
   static async create(options: WorkerOptions): Promise<Worker> {
@@ -149,7 +159,7 @@ export class Worker {
     if (this.stateValue !== 'created') return Promise.reject(new WorkerStateError(`Worker.run() after close()`, this.stateValue));
     this.runCalled = true;
     this.stateValue = 'running';
-    this.startHeartbeats();
+    this.heartbeats.start();
     this.runLoop = this.loop();
     return this.runLoop;
   }
@@ -179,7 +189,7 @@ export class Worker {
         }
       }
     } finally {
-      this.stopHeartbeats();
+      this.heartbeats.stop();
       this.stateValue = 'closed';
       this.log.info('worker closed', { id: this.id, ...this.stats });
     }
@@ -220,15 +230,18 @@ export class Worker {
   /** A work item as an Item, or null (malformed: dropped; superseded session: dropped). */
   private item(msg: WorkMessage): Item | null {
     let shard: metaloop.Shard;
+    let kind: ShardKindName;
     try {
       shard = metaloop.Shard.decode(msg.data);
       if (shard.runId !== msg.runId) throw new ShardError(`shard names run ${JSON.stringify(shard.runId)} but came on ${msg.runId}`, '', false);
+      const known = kindFromProto(shard.kind);
+      if (known === null) throw new ShardError(`shard has unknown kind ${String(shard.kind)} (this worker knows train and eval)`, '', false);
+      kind = known;
     } catch (err) {
       this.log.warn('malformed shard dropped', { runId: msg.runId, error: errorText(err) });
       msg.term();
       return null;
     }
-    const kind = shard.kind === metaloop.ShardKind.SHARD_KIND_EVAL ? 'eval' : 'train';
     const msgId = shardMsgId(shard.runId, shard.step, shard.shard, kind);
     if (this.dropStale(msg, msgId, 'before computing')) return null;
     const base = {
@@ -237,7 +250,7 @@ export class Worker {
       shard: shard.shard,
       paramVersion: shard.paramVersion,
       workerId: this.id,
-      kind: shard.kind,
+      kind: kindToProto(kind),
       backend: this.backend.name,
       delivery: msg.deliveryCount,
     };
@@ -479,50 +492,6 @@ export class Worker {
     const text = errorText(err);
     this.log.error('shard failed', { msgId, error: text });
     results.set(it, { ...base, error: text, computeMs: elapsedMs });
-  }
-
-  private heartbeat(): Uint8Array {
-    const t = now();
-    const rate = t > this.rateMark.at ? ((this.stats.tasksDone - this.rateMark.tasks) * 1000) / (t - this.rateMark.at) : 0;
-    this.rateMark = { at: t, tasks: this.stats.tasksDone };
-    const state = this.stateValue === 'closing' || this.stateValue === 'closed' ? 'draining' : this.busy ? 'busy' : 'ready';
-    return metaloop.Heartbeat.encode({
-      workerId: this.id,
-      backend: this.backend.name,
-      device: this.backend.device,
-      version: this.o.version,
-      load: this.busy ? 1 : 0,
-      shardsDone: this.stats.shardsDone,
-      tasksDone: this.stats.tasksDone,
-      tasksPerSec: rate,
-      timestampMs: Date.now(),
-      pid: this.o.pid,
-      hostname: this.o.hostname,
-      state,
-      datasets: this.guard.held(),
-      ...heartbeatGpuFields(this.gpu),
-    }).finish();
-  }
-
-  private beat(): void {
-    try {
-      this.o.transport.publish(subjects(this.o.prefix).heartbeat(), this.heartbeat());
-    } catch (err) {
-      this.log.debug('heartbeat not sent', { error: errorText(err) });
-    }
-  }
-
-  private startHeartbeats(): void {
-    this.beat();
-    this.heartbeatTimer = setInterval(() => this.beat(), this.o.heartbeatMs);
-    this.heartbeatTimer.unref?.();
-  }
-
-  private stopHeartbeats(): void {
-    if (this.heartbeatTimer === undefined) return;
-    clearInterval(this.heartbeatTimer);
-    this.heartbeatTimer = undefined;
-    this.beat(); // last word: draining
   }
 }
 

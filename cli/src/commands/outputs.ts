@@ -7,7 +7,7 @@ import { existsSync, statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
-import { fromBundle, type HistoryJson, metaloop, paramLayout, type RunSpec, validateSpec } from '@metaloop/shared';
+import { fromBundle, type HistoryJson, metaloop, paramLayout, specFromJson, type RunSpec } from '@metaloop/shared';
 import { type ApiClient, UsageError } from '@metaloop/client';
 import { recordJson } from '../format.js';
 import { renderReport } from '../report.js';
@@ -16,7 +16,7 @@ import { examples, fileProblem, jsonOption, outputOption, positiveInt, wantsJson
 /** θ and spec of a run, read through the coordinator's `export` verb. */
 export async function fetchParams(client: ApiClient, runId: string, selector: string): Promise<{ spec: RunSpec; params: Float32Array; step: number; source: string }> {
   const blob = await client.exportParams(runId, selector);
-  const spec = validateSpec(JSON.parse(blob.specJson), `spec of run ${runId}`);
+  const spec = specFromJson(blob.specJson, `spec of run ${runId}`);
   const flat = fromBundle(metaloop.TensorBundle.decode(blob.data), paramLayout(spec));
   return { spec, params: Float32Array.from(flat.data), step: blob.step, source: blob.source };
 }

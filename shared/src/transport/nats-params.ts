@@ -8,7 +8,7 @@
  * at-most-once: the fallback is what makes this correct.
  */
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
-import { TransportError } from '../errors.js';
+import { CodecError, TransportError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { subjects } from '../subjects.js';
 
@@ -152,9 +152,9 @@ export class ParamsBroadcast {
 
   private onChunk(runId: string, tokens: string, data: Uint8Array): void {
     const parts = tokens.split('.');
-    if (parts.length !== 4 || !parts.every((p) => /^\d{1,15}$/.test(p))) throw new Error('bad subject tokens');
+    if (parts.length !== 4 || !parts.every((p) => /^\d{1,15}$/.test(p))) throw new CodecError('bad subject tokens');
     const [version, index, count, total] = parts.map(Number) as [number, number, number, number];
-    if (total > MAX_TOTAL_BYTES || count < 1 || index >= count || count > Math.max(1, total)) throw new Error('bad chunk header');
+    if (total > MAX_TOTAL_BYTES || count < 1 || index >= count || count > Math.max(1, total)) throw new CodecError('bad chunk header');
     const c = this.cache(runId);
     if (version < c.highest && index === 0 && !c.assembling.has(version)) {
       // One publisher sends versions in increasing order: a lower version starting means a new
@@ -186,7 +186,7 @@ export class ParamsBroadcast {
       c.expecting.delete(version);
       c.assembling.set(version, a);
     }
-    if (a.total !== total || a.count !== count) throw new Error('chunk disagrees with its version');
+    if (a.total !== total || a.count !== count) throw new CodecError('chunk disagrees with its version', data.byteLength);
     if (index !== a.next) {
       if (index > a.next) this.fail(c, a, `chunk ${a.next} missing`);
       return;

@@ -1,3 +1,5 @@
+import { SubjectError } from '../errors.js';
+
 /** NATS subject matching: `*` matches one token, `>` (last token only) matches one or more. */
 export function subjectMatches(pattern: string, subject: string): boolean {
   if (pattern === subject) return true;
@@ -16,10 +18,10 @@ export function subjectMatches(pattern: string, subject: string): boolean {
 export function assertSubject(subject: string, allowWildcards: boolean): void {
   const tokens = subject.split('.');
   tokens.forEach((t, i) => {
-    if (t === '' || /\s/.test(t)) throw new Error(`invalid subject ${JSON.stringify(subject)}: empty token or whitespace`);
+    if (t === '' || /\s/.test(t)) throw new SubjectError(`invalid subject ${JSON.stringify(subject)}: empty token or whitespace`, subject);
     if (t === '*' || t === '>') {
-      if (!allowWildcards) throw new Error(`invalid subject ${JSON.stringify(subject)}: wildcards are only allowed in subscriptions`);
-      if (t === '>' && i !== tokens.length - 1) throw new Error(`invalid subject ${JSON.stringify(subject)}: '>' must be the last token`);
+      if (!allowWildcards) throw new SubjectError(`invalid subject ${JSON.stringify(subject)}: wildcards are only allowed in subscriptions`, subject);
+      if (t === '>' && i !== tokens.length - 1) throw new SubjectError(`invalid subject ${JSON.stringify(subject)}: '>' must be the last token`, subject);
     }
   });
 }

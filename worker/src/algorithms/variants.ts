@@ -19,7 +19,7 @@
  * Works per task and task-batched (parameters with a leading task dimension).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { adaptedParamNames, type RunSpec } from '@metaloop/shared';
+import { adaptedParamNames, InvariantError, ModelError, type RunSpec } from '@metaloop/shared';
 import { taskLoss } from './maml.js';
 import type { Algorithm, InnerLoop, TaskEvaluation, TaskMetaGradient, TaskTensors } from './types.js';
 
@@ -44,7 +44,7 @@ export function innerRule(spec: RunSpec): InnerRule {
 
 function indexOf(inner: InnerLoop, name: string): number {
   const i = inner.layout.findIndex((t) => t.name === name);
-  if (i < 0) throw new Error(`θ has no tensor ${name} (layout: ${inner.layout.map((t) => t.name).join(', ')})`);
+  if (i < 0) throw new ModelError(`θ has no tensor ${name} (layout: ${inner.layout.map((t) => t.name).join(', ')})`);
   return i;
 }
 
@@ -115,7 +115,7 @@ function secondOrder(rule: InnerRule) {
       return tf.div(tf.addN(losses), losses.length);
     })(params as tf.Tensor[]);
     const kept = post as tf.Tensor | null;
-    if (kept === null) throw new Error('meta-objective did not run');
+    if (kept === null) throw new InvariantError('meta-objective did not run');
     const postLoss = rule.multiStepLoss ? tf.clone(kept) : value;
     kept.dispose();
     return { grads, preLoss, postLoss };

@@ -10,6 +10,7 @@
  * (first maximum in row-major order), which matters after a ReLU, where ties at 0 are common.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { KernelSetupError } from '../errors.js';
 import { padForPool, poolGeometry, savedAt, single, windowTap } from './util.js';
 
 /** Σ over taps of ddx[tap] · [tap is the window's first argmax]: the adjoint of MaxPoolGrad in dy. */
@@ -34,7 +35,7 @@ export function gatherAtArgmax(
         out = out === null ? term : tf.add(out, term);
       }
     }
-    if (out === null) throw new Error('MaxPoolGrad gradient: empty pooling window');
+    if (out === null) throw new KernelSetupError('MaxPoolGrad gradient: empty pooling window');
     return out as tf.Tensor4D;
   });
 }

@@ -7,6 +7,7 @@
  * One config factory for the family: the configs differ only by kernel name and input names.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { KernelSetupError } from '../errors.js';
 
 function zeroGrad(kernelName: string, inputNames: readonly string[]): tf.GradConfig {
   return {
@@ -16,7 +17,7 @@ function zeroGrad(kernelName: string, inputNames: readonly string[]): tf.GradCon
       const out: Record<string, () => tf.Tensor> = {};
       inputNames.forEach((name, i) => {
         const t = saved[i];
-        if (t === undefined) throw new Error(`${kernelName} gradient: saved input ${name} missing`);
+        if (t === undefined) throw new KernelSetupError(`${kernelName} gradient: saved input ${name} missing`);
         out[name] = () => tf.zeros(t.shape, 'float32');
       });
       return out;

@@ -3,12 +3,13 @@
  * ops that every backend (cpu, wasm, tensorflow) implements.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { KernelSetupError } from '../errors.js';
 
 /** The single upstream gradient of a one-output kernel. */
 export function single(dy: tf.Tensor | tf.Tensor[]): tf.Tensor {
   if (Array.isArray(dy)) {
     const first = dy[0];
-    if (first === undefined || dy.length !== 1) throw new Error(`expected one upstream gradient, got ${dy.length}`);
+    if (first === undefined || dy.length !== 1) throw new KernelSetupError(`expected one upstream gradient, got ${dy.length}`);
     return first;
   }
   return dy;
@@ -17,7 +18,7 @@ export function single(dy: tf.Tensor | tf.Tensor[]): tf.Tensor {
 /** saved[i], or a clear error when the engine did not save it (a registration-order bug). */
 export function savedAt(saved: tf.Tensor[], i: number, kernel: string): tf.Tensor {
   const t = saved[i];
-  if (t === undefined) throw new Error(`${kernel} gradient: saved tensor ${i} missing (was the gradient registered before the forward pass ran?)`);
+  if (t === undefined) throw new KernelSetupError(`${kernel} gradient: saved tensor ${i} missing (was the gradient registered before the forward pass ran?)`);
   return t;
 }
 
@@ -36,7 +37,7 @@ export function poolGeometry(
   pad: PoolPad,
   dimRoundingMode?: 'floor' | 'round' | 'ceil',
 ) {
-  if (xShape.length !== 4) throw new Error(`pool gradient: expected a 4-D NHWC input, got shape [${xShape.join(', ')}]`);
+  if (xShape.length !== 4) throw new KernelSetupError(`pool gradient: expected a 4-D NHWC input, got shape [${xShape.join(', ')}]`);
   const info = tf.backend_util.computePool2DInfo(
     xShape as [number, number, number, number],
     filterSize,

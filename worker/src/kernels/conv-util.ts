@@ -5,6 +5,7 @@
  * order of the filter [fH, fW, inC, outC] flattened to [K, outC]; padding reads as 0.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { KernelSetupError } from '../errors.js';
 
 export type ConvInfo = tf.backend_util.Conv2DInfo;
 
@@ -21,7 +22,7 @@ export interface ConvAttrs {
 /** Geometry of conv2d(x: xShape, filter: filterShape) as tfjs computes it; NHWC only. */
 export function convInfo(kernel: string, xShape: readonly number[], filterShape: readonly number[], attrs: ConvAttrs): ConvInfo {
   if (attrs.dataFormat !== undefined && attrs.dataFormat !== 'NHWC') {
-    throw new Error(`${kernel}: the training kernels support dataFormat NHWC only, got ${attrs.dataFormat}`);
+    throw new KernelSetupError(`${kernel}: the training kernels support dataFormat NHWC only, got ${attrs.dataFormat}`);
   }
   return tf.backend_util.computeConv2DInfo(
     xShape as [number, number, number, number],

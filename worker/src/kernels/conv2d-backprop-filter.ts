@@ -31,6 +31,7 @@
  *   on 'valid' padding, where x's pixels beyond the planes are read from x transposed to [C, N, H, W]).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { KernelSetupError } from '../errors.js';
 import { firstLayerFilterGrad, fitsFirstLayerFilterGrad } from './conv-filter-grad-1ch.js';
 import { conv2dBackpropFilterSimd } from './conv-filter-grad-simd.js';
 import { colsShape, convInfo, im2col, scratchBuffer, type ConvAttrs, type ConvInfo } from './conv-util.js';
@@ -51,7 +52,7 @@ function geometry(args: Args): { x: TensorInfo; dy: TensorInfo; c: ConvInfo } {
   const attrs = args.attrs as unknown as ConvAttrs & { filterShape: [number, number, number, number] };
   const c = convInfo(tf.Conv2DBackpropFilter, x.shape, attrs.filterShape, attrs);
   if (dy.shape.join() !== c.outShape.join()) {
-    throw new Error(`Conv2DBackpropFilter: dy has shape [${String(dy.shape)}], the convolution's output is [${String(c.outShape)}]`);
+    throw new KernelSetupError(`Conv2DBackpropFilter: dy has shape [${String(dy.shape)}], the convolution's output is [${String(c.outShape)}]`);
   }
   return { x, dy, c };
 }

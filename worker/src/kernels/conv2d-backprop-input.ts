@@ -16,6 +16,7 @@
  *   col2im in JS on the heap.)
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { KernelSetupError } from '../errors.js';
 import { col2im, colsShape, convInfo, scratchBuffer, type ConvAttrs, type ConvInfo } from './conv-util.js';
 import { gemm, rowMajor } from './gemm.js';
 import { usesWinograd } from './conv2d.js';
@@ -34,7 +35,7 @@ function geometry(args: Args): { dy: TensorInfo; filter: TensorInfo; c: ConvInfo
   const attrs = args.attrs as unknown as ConvAttrs & { inputShape: [number, number, number, number] };
   const c = convInfo(tf.Conv2DBackpropInput, attrs.inputShape, filter.shape, attrs);
   if (dy.shape.join() !== c.outShape.join()) {
-    throw new Error(`Conv2DBackpropInput: dy has shape [${String(dy.shape)}], the convolution's output is [${String(c.outShape)}]`);
+    throw new KernelSetupError(`Conv2DBackpropInput: dy has shape [${String(dy.shape)}], the convolution's output is [${String(c.outShape)}]`);
   }
   return { dy, filter, c };
 }

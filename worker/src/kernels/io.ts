@@ -7,6 +7,7 @@
  * kernel allocates every output it needs first and takes views afterwards.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { KernelSetupError } from '../errors.js';
 import { takeCpuOutput } from './cpu-buffers.js';
 
 export type TrainingBackend = 'cpu' | 'wasm';
@@ -44,9 +45,9 @@ const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
 function runOn(backendName: TrainingBackend, backend: unknown, name: string, inputs: Record<string, TensorInfo>, attrs: object): TensorInfo {
   const config = tf.getKernel(name, backendName);
-  if (!config) throw new Error(`training kernel: the ${backendName} backend has no ${name} kernel`);
+  if (!config) throw new KernelSetupError(`training kernel: the ${backendName} backend has no ${name} kernel`);
   const out = config.kernelFunc({ inputs, backend: backend as tf.KernelBackend, attrs: attrs as tf.NamedAttrMap });
-  if (Array.isArray(out)) throw new Error(`training kernel: ${name} returned ${out.length} outputs, expected one`);
+  if (Array.isArray(out)) throw new KernelSetupError(`training kernel: ${name} returned ${out.length} outputs, expected one`);
   return out;
 }
 
@@ -57,7 +58,7 @@ export function ioFor(backendName: TrainingBackend, backend: unknown): KernelIo 
       backendName,
       alloc: (shape, zero = true) => takeCpuOutput(backend, shape, size(shape), zero),
       view: (t) => {
-        if (t.dtype !== 'float32') throw new Error(`training kernel: expected float32, got ${t.dtype}`);
+        if (t.dtype !== 'float32') throw new KernelSetupError(`training kernel: expected float32, got ${t.dtype}`);
         const v = b.data.get(t.dataId)?.values ?? b.readSync(t.dataId);
         return v instanceof Float32Array ? v : Float32Array.from(v as ArrayLike<number>);
       },
@@ -70,7 +71,7 @@ export function ioFor(backendName: TrainingBackend, backend: unknown): KernelIo 
     backendName,
     alloc: (shape) => b.makeOutput([...shape], 'float32'),
     view: (t) => {
-      if (t.dtype !== 'float32') throw new Error(`training kernel: expected float32, got ${t.dtype}`);
+      if (t.dtype !== 'float32') throw new KernelSetupError(`training kernel: expected float32, got ${t.dtype}`);
       return b.typedArrayFromHeap(t) as Float32Array;
     },
     dispose: (t) => void b.disposeData(t.dataId),

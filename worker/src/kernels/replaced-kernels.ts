@@ -4,6 +4,7 @@
  * and benchmarks compare against them.
  */
 import type * as tf from '@tensorflow/tfjs-core';
+import { KernelSetupError } from '../errors.js';
 
 const replaced = new Map<string, tf.KernelConfig | undefined>();
 
@@ -31,7 +32,7 @@ const setUp = new WeakMap<tf.KernelConfig, WeakSet<object>>();
  */
 export function runReplaced(kernelName: string, backendName: string, args: Parameters<tf.KernelFunc>[0]): ReturnType<tf.KernelFunc> {
   const k = replaced.get(key(kernelName, backendName));
-  if (!k) throw new Error(`training kernels: ${backendName} has no kernel ${kernelName} of its own to fall back to`);
+  if (!k) throw new KernelSetupError(`training kernels: ${backendName} has no kernel ${kernelName} of its own to fall back to`);
   if (k.setupFunc) {
     let done = setUp.get(k);
     if (!done) setUp.set(k, (done = new WeakSet()));

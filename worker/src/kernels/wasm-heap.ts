@@ -8,6 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type * as tf from '@tensorflow/tfjs-core';
+import { KernelSetupError } from '../errors.js';
 
 /** The part of the WebAssembly JS API used here (the project's lib has no WebAssembly types). */
 interface WasmMemory {
@@ -85,7 +86,7 @@ export function heapKernels<E>(file: string): HeapKernels<E> {
       exports,
       at: (t: tf.TensorInfo) => {
         const d = b.dataIdMap!.get(t.dataId);
-        if (d === undefined) throw new Error('training kernel: tensor not on the wasm heap');
+        if (d === undefined) throw new KernelSetupError('training kernel: tensor not on the wasm heap');
         return d.memoryOffset;
       },
     };

@@ -8,6 +8,7 @@
  * Pixels are in [0, 1], strokes bright on black, shape [imageSize, imageSize, 1].
  */
 import { hashWords, Rng, type RunSpec } from '@metaloop/shared';
+import { UnsupportedError } from '../errors.js';
 import type { Split, TaskData, TaskFamily } from './types.js';
 
 export type { Split } from './types.js';
@@ -193,7 +194,7 @@ export function sampleGlyphTask(config: GlyphsConfig, seed: number, split: Split
 
 export function glyphsConfig(spec: RunSpec): GlyphsConfig {
   const t = spec.task;
-  if (t.family !== 'synthetic-glyphs') throw new Error(`createGlyphs needs task.family synthetic-glyphs, got ${t.family}`);
+  if (t.family !== 'synthetic-glyphs') throw new UnsupportedError('task family', t.family, ['synthetic-glyphs']);
   return {
     ways: t.ways,
     shots: t.shots,

@@ -3,6 +3,7 @@
  * uniformly from the spec's ranges, from the task seed only.
  */
 import { Rng, type RunSpec } from '@metaloop/shared';
+import { UnsupportedError } from '../errors.js';
 import type { Examples, TaskData, TaskFamily } from './types.js';
 
 export interface SinusoidConfig {
@@ -40,7 +41,7 @@ export function sampleSinusoid(config: SinusoidConfig, seed: number): SinusoidTa
 }
 
 export function createSinusoid(spec: RunSpec): TaskFamily {
-  if (spec.task.family !== 'sinusoid') throw new Error(`createSinusoid needs task.family sinusoid, got ${spec.task.family}`);
+  if (spec.task.family !== 'sinusoid') throw new UnsupportedError('task family', spec.task.family, ['sinusoid']);
   const config: SinusoidConfig = { ...spec.task };
   return {
     family: 'sinusoid',
