@@ -1,4 +1,4 @@
-/** Error classes of the cli package (the coordinator's UsageError covers bad command lines). */
+/** Error classes of the cli package (bad command lines are @metaloop/client's UsageError). */
 import { SpecError } from '@metaloop/shared';
 
 /**

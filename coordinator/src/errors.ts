@@ -56,11 +56,6 @@ export class ConflictError extends CoordinatorError {
   }
 }
 
-/** The command line asks for something that cannot be (an unknown value, a missing file or directory). */
-export class UsageError extends CoordinatorError {
-  override readonly name: string = 'UsageError';
-}
-
 /** Direct dispatch found no live worker to assign a shard to (the round retries on its next tick). */
 export class NoLiveWorkerError extends CoordinatorError {
   override readonly name: string = 'NoLiveWorkerError';
